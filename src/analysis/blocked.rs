@@ -1,0 +1,363 @@
+//! What a task is doing or waiting on, from the console's data alone.
+//!
+//! Rules (see README "How taskscope tells what a task waits on"):
+//! tracked waits come from live async ops (`AsyncOp` stats `task == task`,
+//! not dropped), outermost op first; sleeps are linked by time (a `Sleep`
+//! resource created inside the task's last poll); everything else that is
+//! idle with a waker outstanding is an *untracked* wait, labelled honestly.
+
+use crate::model::{AsyncOp, Resource, State, Task, TaskKind, Ts};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Coarse scheduler state of a live task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskState {
+    Running,
+    Scheduled,
+    Idle,
+    Completed,
+}
+
+/// Why a task is where it is: one vocabulary for TUI, report and CLI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Inside a poll right now, or polled again and again (CPU-bound).
+    Running,
+    /// Woken, waiting for a worker thread.
+    Scheduled,
+    /// One poll started long ago and never ended: a blocking call on a worker.
+    StuckInPoll,
+    /// A `spawn_blocking` task in its closure.
+    BlockingCall,
+    /// `mpsc::Sender::send` on a full bounded channel.
+    ChannelSend,
+    /// Awaiting a `oneshot::Receiver` (a reply that has not come).
+    Oneshot,
+    Mutex,
+    RwLock,
+    Semaphore,
+    Barrier,
+    /// `Interval::tick`.
+    Interval,
+    /// A `sleep` linked to the task by time.
+    Sleep,
+    /// A tracked op of a kind taskscope has no name for.
+    OtherResource,
+    /// Idle, a waker outstanding, no tracked op: socket I/O, mpsc recv,
+    /// Notify, watch, broadcast, JoinHandle, or a sleep we could not link.
+    Untracked,
+    /// As `Untracked`, with two wakers outstanding: a timeout around a wait.
+    UntrackedWithTimeout,
+    /// Idle and nothing holds its waker: it can never be woken.
+    NoWaker,
+    Completed,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 17] = [
+        Reason::Running,
+        Reason::Scheduled,
+        Reason::StuckInPoll,
+        Reason::BlockingCall,
+        Reason::ChannelSend,
+        Reason::Oneshot,
+        Reason::Mutex,
+        Reason::RwLock,
+        Reason::Semaphore,
+        Reason::Barrier,
+        Reason::Interval,
+        Reason::Sleep,
+        Reason::OtherResource,
+        Reason::Untracked,
+        Reason::UntrackedWithTimeout,
+        Reason::NoWaker,
+        Reason::Completed,
+    ];
+
+    /// A short label for tables and mixes ("97% send").
+    pub fn short(self) -> &'static str {
+        match self {
+            Reason::Running => "running",
+            Reason::Scheduled => "scheduled",
+            Reason::StuckInPoll => "stuck in poll",
+            Reason::BlockingCall => "blocking call",
+            Reason::ChannelSend => "chan send",
+            Reason::Oneshot => "oneshot",
+            Reason::Mutex => "mutex",
+            Reason::RwLock => "rwlock",
+            Reason::Semaphore => "semaphore",
+            Reason::Barrier => "barrier",
+            Reason::Interval => "interval",
+            Reason::Sleep => "sleep",
+            Reason::OtherResource => "resource",
+            Reason::Untracked => "untracked",
+            Reason::UntrackedWithTimeout => "untracked+timeout",
+            Reason::NoWaker => "no waker",
+            Reason::Completed => "completed",
+        }
+    }
+
+    /// The phrase used in sentences: "blocked on channel send for 7m12s".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Reason::Running => "running",
+            Reason::Scheduled => "scheduled (woken, waiting for a worker)",
+            Reason::StuckInPoll => "stuck inside one poll (blocking call on a worker thread?)",
+            Reason::BlockingCall => "running a spawn_blocking closure",
+            Reason::ChannelSend => "blocked on channel send (bounded channel full)",
+            Reason::Oneshot => "waiting on a oneshot reply",
+            Reason::Mutex => "waiting for a Mutex lock",
+            Reason::RwLock => "waiting for an RwLock",
+            Reason::Semaphore => "waiting for a Semaphore permit",
+            Reason::Barrier => "waiting at a Barrier",
+            Reason::Interval => "waiting for an Interval tick",
+            Reason::Sleep => "sleeping",
+            Reason::OtherResource => "waiting on a tracked resource",
+            Reason::Untracked => "untracked wait (socket I/O, channel recv, Notify, JoinHandle…)",
+            Reason::UntrackedWithTimeout => {
+                "untracked wait with a timeout (socket I/O, channel recv…)"
+            }
+            Reason::NoWaker => "idle with no waker (nothing can wake it)",
+            Reason::Completed => "completed",
+        }
+    }
+
+    /// True when the task is waiting rather than working.
+    pub fn is_wait(self) -> bool {
+        !matches!(
+            self,
+            Reason::Running | Reason::Scheduled | Reason::BlockingCall | Reason::Completed
+        )
+    }
+}
+
+/// The classification of one task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub state: TaskState,
+    pub reason: Reason,
+    /// Since when the task has been in this state (target clock).
+    pub since: Option<Ts>,
+    /// The resource behind the reason, when known.
+    pub resource: Option<u64>,
+    /// The sleep link is a guess shared by several tasks.
+    pub ambiguous: bool,
+}
+
+impl Verdict {
+    /// How long the task has been in this state.
+    pub fn duration(&self, now: Ts) -> Option<Duration> {
+        self.since.map(|s| now.since(s))
+    }
+}
+
+/// A poll that started this long ago and has not ended means a blocking call.
+const STUCK_AFTER: Duration = Duration::from_secs(1);
+/// A task polled again within this long of `now` counts as running.
+const BUSY_WITHIN: Duration = Duration::from_millis(1000);
+
+/// Everything about waits that is indexed once per analysis pass.
+pub struct WaitIndex<'a> {
+    op_by_task: HashMap<u64, &'a AsyncOp>,
+    sleep_by_task: HashMap<u64, (u64, bool)>,
+    state: &'a State,
+}
+
+impl<'a> WaitIndex<'a> {
+    pub fn build(state: &'a State) -> Self {
+        let mut op_by_task: HashMap<u64, &AsyncOp> = HashMap::new();
+        for op in state.async_ops.values() {
+            let Some(task) = op.task else { continue };
+            if !op.is_live() {
+                continue;
+            }
+            let outer = outermost(state, op);
+            match op_by_task.get(&task) {
+                Some(prev) if prev.created_at >= outer.created_at => {}
+                _ => {
+                    op_by_task.insert(task, outer);
+                }
+            }
+        }
+        // A pending poll op, when we saw one, names the op exactly.
+        for (task, poll) in &state.pending_polls {
+            if let Some(op) = poll.async_op.and_then(|id| state.async_ops.get(&id))
+                && op.is_live()
+            {
+                op_by_task.insert(*task, outermost(state, op));
+            }
+        }
+        let sleep_by_task = link_sleeps(state, &op_by_task);
+        WaitIndex {
+            op_by_task,
+            sleep_by_task,
+            state,
+        }
+    }
+
+    pub fn classify(&self, task: &Task, now: Ts) -> Verdict {
+        let s = &task.stats;
+        let mut v = Verdict {
+            state: TaskState::Idle,
+            reason: Reason::Untracked,
+            since: s.last_poll_ended.or(s.created_at),
+            resource: None,
+            ambiguous: false,
+        };
+        if let Some(d) = s.dropped_at {
+            v.state = TaskState::Completed;
+            v.reason = Reason::Completed;
+            v.since = Some(d);
+            return v;
+        }
+        let in_poll = match (s.last_poll_started, s.last_poll_ended) {
+            (Some(st), Some(en)) => st > en,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if in_poll {
+            v.state = TaskState::Running;
+            v.since = s.last_poll_started;
+            let long = s
+                .last_poll_started
+                .is_some_and(|st| now.since(st) >= STUCK_AFTER);
+            v.reason = match (task.group.kind, long) {
+                (TaskKind::Blocking, _) => Reason::BlockingCall,
+                (_, true) => Reason::StuckInPoll,
+                _ => Reason::Running,
+            };
+            return v;
+        }
+        let woken = match (s.last_wake, s.last_poll_started) {
+            (Some(w), Some(p)) => w > p,
+            (Some(_), None) => true,
+            (None, None) => s.polls == 0,
+            (None, Some(_)) => false,
+        };
+        if woken {
+            v.state = TaskState::Scheduled;
+            v.reason = Reason::Scheduled;
+            v.since = s.last_wake.or(s.created_at);
+            return v;
+        }
+        let recently_polled = s.polls > task.prev_polls
+            && task.prev_polls > 0
+            && s.last_poll_ended
+                .is_some_and(|e| now.since(e) < BUSY_WITHIN);
+        if recently_polled {
+            v.state = TaskState::Running;
+            v.reason = Reason::Running;
+            v.since = s.last_poll_started;
+            return v;
+        }
+        if let Some(op) = self.op_by_task.get(&task.id) {
+            let res = op.resource.and_then(|r| self.state.resources.get(&r));
+            v.reason = reason_for_op(op, res);
+            v.resource = op.resource;
+            return v;
+        }
+        if let Some((res, ambiguous)) = self.sleep_by_task.get(&task.id) {
+            v.reason = if s.live_wakers() >= 2 {
+                Reason::UntrackedWithTimeout
+            } else {
+                Reason::Sleep
+            };
+            v.resource = Some(*res);
+            v.ambiguous = *ambiguous;
+            return v;
+        }
+        v.reason = match s.live_wakers() {
+            0 => Reason::NoWaker,
+            1 => Reason::Untracked,
+            _ => Reason::UntrackedWithTimeout,
+        };
+        v
+    }
+}
+
+/// Follows `parent` links to the outermost live op.
+fn outermost<'a>(state: &'a State, op: &'a AsyncOp) -> &'a AsyncOp {
+    let mut cur = op;
+    for _ in 0..8 {
+        match cur.parent.and_then(|p| state.async_ops.get(&p)) {
+            Some(parent) if parent.is_live() => cur = parent,
+            _ => break,
+        }
+    }
+    cur
+}
+
+fn reason_for_op(op: &AsyncOp, res: Option<&Resource>) -> Reason {
+    let source = &*op.source;
+    let ty = res.map(|r| &*r.concrete_type).unwrap_or("");
+    if source.starts_with("Mutex::") {
+        Reason::Mutex
+    } else if source.starts_with("RwLock::") {
+        Reason::RwLock
+    } else if source.starts_with("Semaphore::") {
+        Reason::Semaphore
+    } else if source == "Receiver::await" || source == "Sender::closed" || ty == "Sender|Receiver" {
+        Reason::Oneshot
+    } else if source.starts_with("Barrier::") {
+        Reason::Barrier
+    } else if source.starts_with("Interval::") {
+        Reason::Interval
+    } else if source == "Acquire::new" {
+        // The bounded mpsc channel's internal semaphore: internal, with no
+        // parent resource (Mutex/RwLock/Semaphore ones have one).
+        match res {
+            Some(r) if r.internal && r.parent.is_none() && op.parent.is_none() => {
+                Reason::ChannelSend
+            }
+            _ => Reason::Semaphore,
+        }
+    } else {
+        Reason::OtherResource
+    }
+}
+
+/// Links live `Sleep` resources to idle tasks whose last poll window
+/// contains the sleep's creation. Returns task → (sleep id, ambiguous).
+fn link_sleeps(state: &State, op_by_task: &HashMap<u64, &AsyncOp>) -> HashMap<u64, (u64, bool)> {
+    let mut sleeps: Vec<(Ts, u64)> = state
+        .resources
+        .values()
+        .filter(|r| r.dropped_at.is_none() && &*r.concrete_type == "Sleep")
+        .filter_map(|r| r.created_at.map(|c| (c, r.id)))
+        .collect();
+    if sleeps.is_empty() {
+        return HashMap::new();
+    }
+    sleeps.sort_unstable();
+    let mut claims: HashMap<u64, Vec<u64>> = HashMap::new();
+    for task in state.live_tasks() {
+        if op_by_task.contains_key(&task.id) {
+            continue;
+        }
+        let (Some(start), Some(end)) = (task.stats.last_poll_started, task.stats.last_poll_ended)
+        else {
+            continue;
+        };
+        if end < start {
+            continue;
+        }
+        // Last sleep created within [start, end].
+        let after_end = sleeps.partition_point(|(c, _)| *c <= end);
+        if after_end == 0 {
+            continue;
+        }
+        let (created, id) = sleeps[after_end - 1];
+        if created >= start {
+            claims.entry(id).or_default().push(task.id);
+        }
+    }
+    let mut out = HashMap::new();
+    for (sleep, tasks) in claims {
+        let ambiguous = tasks.len() > 1;
+        for t in tasks {
+            out.insert(t, (sleep, ambiguous));
+        }
+    }
+    out
+}

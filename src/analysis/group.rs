@@ -1,0 +1,235 @@
+//! Grouping live tasks by spawn location: the "N tasks @ file:line" view.
+
+use super::blocked::{Reason, TaskState, Verdict, WaitIndex};
+use crate::model::{GroupKey, State, TaskKind, Ts};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Knobs of one analysis pass.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params {
+    /// The trend window: "change over the window", growth test.
+    pub window: Duration,
+    /// Points in each group's sparkline (one per second).
+    pub spark_points: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            window: Duration::from_secs(60),
+            spark_points: 60,
+        }
+    }
+}
+
+/// One task, classified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskRow {
+    pub id: u64,
+    pub verdict: Verdict,
+}
+
+/// A reason and how many tasks of a group share it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReasonCount {
+    pub reason: Reason,
+    pub tasks: u32,
+    /// The longest time any of them has been in it.
+    pub longest: Duration,
+}
+
+/// A spawn location with its tasks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub key: GroupKey,
+    pub location: Arc<str>,
+    pub kind: TaskKind,
+    pub live: u32,
+    pub running: u32,
+    pub scheduled: u32,
+    pub idle: u32,
+    /// Finished tasks still retained by taskscope.
+    pub finished: u32,
+    pub oldest: Option<Duration>,
+    pub longest_idle: Option<Duration>,
+    /// Blocked-on mix, largest first.
+    pub reasons: Vec<ReasonCount>,
+    /// Most common task names, largest first (at most 5), and how many
+    /// distinct names the group has.
+    pub names: Vec<(Arc<str>, u32)>,
+    pub distinct_names: u32,
+    /// Count change over the window (from the count history).
+    pub delta: i64,
+    /// Count per second over the last `spark_points` seconds.
+    pub spark: Vec<u64>,
+    /// Live and retained finished tasks, classified.
+    pub tasks: Vec<TaskRow>,
+}
+
+impl Group {
+    /// The reason most of the group's live tasks share.
+    pub fn main_reason(&self) -> Option<ReasonCount> {
+        self.reasons.first().copied()
+    }
+
+    /// "97% chan send, 3% running" — the mix as text, largest first.
+    pub fn mix_text(&self, max_parts: usize) -> String {
+        let total: u32 = self.reasons.iter().map(|r| r.tasks).sum();
+        if total == 0 {
+            return String::new();
+        }
+        let mut parts: Vec<String> = self
+            .reasons
+            .iter()
+            .take(max_parts)
+            .map(|r| format!("{}% {}", percent(r.tasks, total), r.reason.short()))
+            .collect();
+        if self.reasons.len() > max_parts {
+            parts.push("…".into());
+        }
+        parts.join(", ")
+    }
+}
+
+pub fn percent(part: u32, total: u32) -> u32 {
+    if total == 0 {
+        0
+    } else {
+        ((u64::from(part) * 100 + u64::from(total) / 2) / u64::from(total)) as u32
+    }
+}
+
+/// Totals over all groups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub live: u32,
+    pub running: u32,
+    pub scheduled: u32,
+    pub idle: u32,
+    pub finished: u32,
+    pub groups: u32,
+}
+
+/// Groups the state's tasks and classifies each one.
+pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Totals) {
+    let index = WaitIndex::build(state);
+    let mut groups: HashMap<GroupKey, Group> = HashMap::new();
+    let mut names: HashMap<GroupKey, HashMap<Arc<str>, u32>> = HashMap::new();
+    let mut reasons: HashMap<GroupKey, HashMap<Reason, ReasonCount>> = HashMap::new();
+    let mut totals = Totals::default();
+    for task in state.tasks.values() {
+        let verdict = index.classify(task, now);
+        let g = groups.entry(task.group).or_insert_with(|| Group {
+            key: task.group,
+            location: state.locations.name(task.group.loc).clone(),
+            kind: task.group.kind,
+            live: 0,
+            running: 0,
+            scheduled: 0,
+            idle: 0,
+            finished: 0,
+            oldest: None,
+            longest_idle: None,
+            reasons: Vec::new(),
+            names: Vec::new(),
+            distinct_names: 0,
+            delta: 0,
+            spark: Vec::new(),
+            tasks: Vec::new(),
+        });
+        g.tasks.push(TaskRow {
+            id: task.id,
+            verdict,
+        });
+        if verdict.state == TaskState::Completed {
+            g.finished += 1;
+            totals.finished += 1;
+            continue;
+        }
+        g.live += 1;
+        totals.live += 1;
+        match verdict.state {
+            TaskState::Running => {
+                g.running += 1;
+                totals.running += 1;
+            }
+            TaskState::Scheduled => {
+                g.scheduled += 1;
+                totals.scheduled += 1;
+            }
+            _ => {
+                g.idle += 1;
+                totals.idle += 1;
+            }
+        }
+        let age = task.stats.created_at.map(|c| now.since(c));
+        g.oldest = g.oldest.max(age);
+        let dur = verdict.duration(now).unwrap_or_default();
+        if verdict.state == TaskState::Idle {
+            g.longest_idle = g.longest_idle.max(Some(dur));
+        }
+        let rc = reasons
+            .entry(task.group)
+            .or_default()
+            .entry(verdict.reason)
+            .or_insert(ReasonCount {
+                reason: verdict.reason,
+                tasks: 0,
+                longest: Duration::ZERO,
+            });
+        rc.tasks += 1;
+        rc.longest = rc.longest.max(dur);
+        if let Some(name) = &task.name {
+            let per = names.entry(task.group).or_default();
+            if let Some(c) = per.get_mut(&**name) {
+                *c += 1;
+            } else {
+                per.insert(Arc::from(&**name), 1);
+            }
+        }
+    }
+    // Groups with history but no retained tasks (everything finished long
+    // ago) are left out: nothing to show but a zero.
+    let horizon = state.health.horizon.unwrap_or(now);
+    let mut out: Vec<Group> = groups
+        .into_values()
+        .map(|mut g| {
+            if let Some(r) = reasons.remove(&g.key) {
+                let mut v: Vec<ReasonCount> = r.into_values().collect();
+                v.sort_by(|a, b| b.tasks.cmp(&a.tasks).then(a.reason.cmp(&b.reason)));
+                g.reasons = v;
+            }
+            if let Some(n) = names.remove(&g.key) {
+                g.distinct_names = n.len() as u32;
+                let mut v: Vec<(Arc<str>, u32)> = n.into_iter().collect();
+                v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                v.truncate(5);
+                g.names = v;
+            }
+            if let Some(h) = state.histories.get(&g.key) {
+                let from = horizon.sub(params.window);
+                let counts = h.fine_counts(from.sub(Duration::from_secs(1)), horizon);
+                if let (Some(first), Some(last)) = (counts.first(), counts.last()) {
+                    g.delta = last.1 - first.1;
+                }
+                let spark_from = horizon.sub(Duration::from_secs(params.spark_points as u64));
+                g.spark = h
+                    .fine_counts(spark_from, horizon)
+                    .into_iter()
+                    .map(|(_, c)| c.max(0) as u64)
+                    .collect();
+            }
+            g
+        })
+        .filter(|g| g.live > 0 || g.finished > 0)
+        .collect();
+    out.sort_by(|a, b| {
+        b.live
+            .cmp(&a.live)
+            .then_with(|| a.location.cmp(&b.location))
+    });
+    totals.groups = out.len() as u32;
+    (out, totals)
+}

@@ -1,0 +1,278 @@
+//! Command-line interface: what each command takes, and running it.
+
+use crate::analysis::{Analysis, Params};
+use crate::conn::{self, Target};
+use crate::demo::{self, Scenario};
+use crate::{headless, report, ui};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const SUSPECTS: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "taskscope",
+    version,
+    about = "Live task inspector for tokio services: groups tasks by spawn location, tells what they wait on, flags groups that leak.",
+    long_about = "Live task inspector for tokio services.\n\nAttaches to a process running tokio's console-subscriber (built with --cfg tokio_unstable), groups its live tasks by spawn location, tells what they are blocked on, and highlights groups that keep growing.\n\nExit codes: 0 ok, 1 suspects found (watch), 2 usage or input error (bad address, unreachable target, malformed file).",
+    after_help = "Start with `taskscope demo` to see it on a built-in leaky service."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attach to a running target and open the live view.
+    Connect(ConnectArgs),
+    /// Start the built-in leaky demo target and open the live view on it.
+    Demo(DemoArgs),
+    /// Run the demo target itself (used by `demo` and by tests).
+    #[command(hide = true)]
+    DemoTarget(DemoTargetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Target console address: HOST:PORT, http://HOST:PORT or [IPv6]:PORT (port defaults to 6669).
+    #[arg(default_value = "127.0.0.1:6669")]
+    pub addr: String,
+    /// Print the groups table once and exit instead of opening the TUI (exit 2 if the target cannot be reached).
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: how long to gather after the first update.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// Options shared by the live views.
+#[derive(Debug, Args, Clone)]
+pub struct ViewArgs {
+    /// Trend window: the change column and growth test look this far back.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Largest update accepted from the target, e.g. 256MiB (tonic's default, 4MiB, is too small for large targets).
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+    /// Disable colors (also when the NO_COLOR environment variable is set).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Scenarios to run (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "idle-conn,full-channel,sleepers,oneshot,healthy"
+    )]
+    pub scenarios: Vec<Scenario>,
+    /// One new leaked task per leak scenario this often.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub leak_every: Duration,
+    /// Healthy requests per second.
+    #[arg(long, default_value_t = 20)]
+    pub healthy_rate: u32,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoTargetArgs {
+    /// Console port (0 picks a free one and prints it as `console=127.0.0.1:PORT`).
+    #[arg(long, default_value_t = 6669)]
+    pub port: u16,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "idle-conn,full-channel,sleepers,oneshot,healthy"
+    )]
+    pub scenarios: Vec<Scenario>,
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub leak_every: Duration,
+    #[arg(long, default_value_t = 100_000)]
+    pub max_per_leak: usize,
+    #[arg(long, default_value_t = 20)]
+    pub healthy_rate: u32,
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    pub publish_interval: Duration,
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub retention: Duration,
+    /// Exit when standard input closes.
+    #[arg(long)]
+    pub exit_on_stdin_close: bool,
+}
+
+impl ViewArgs {
+    fn tui_options(&self) -> ui::Options {
+        let color = !self.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        ui::Options {
+            params: Params {
+                window: self.window,
+                ..Params::default()
+            },
+            conn: conn::Options {
+                max_message_size: self.max_message_size,
+                ..conn::Options::default()
+            },
+            color,
+            analysis_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Runs a parsed command; returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::DemoTarget(a) => {
+            demo::target::run(demo::target::Options {
+                port: a.port,
+                scenarios: a.scenarios,
+                leak_every: a.leak_every,
+                max_per_leak: a.max_per_leak,
+                healthy_rate: a.healthy_rate,
+                publish_interval: a.publish_interval,
+                retention: a.retention,
+                exit_on_stdin_close: a.exit_on_stdin_close,
+            })?;
+            Ok(exit::OK)
+        }
+        Command::Connect(a) => runtime()?.block_on(connect(a)),
+        Command::Demo(a) => runtime()?.block_on(demo(a)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
+    let target = Target::parse(&a.addr)?;
+    let opts = a.view.tui_options();
+    if a.once {
+        let conn_opts = conn::Options {
+            reconnect: false,
+            ..opts.conn.clone()
+        };
+        let g = headless::gather(
+            target.clone(),
+            conn_opts,
+            a.duration,
+            Duration::from_secs(10),
+        )
+        .await?;
+        let now = g.state.now.context("the target sent no clock")?;
+        let analysis = Analysis::run(&g.state, now, &opts.params);
+        print!(
+            "{}",
+            report::text::groups_table(&analysis, &target.display, usize::MAX)
+        );
+        return Ok(exit::OK);
+    }
+    ui::run(target, opts).await?;
+    Ok(exit::OK)
+}
+
+async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
+    let exe = std::env::current_exe().context("cannot find the taskscope executable")?;
+    let scenarios: Vec<String> = a
+        .scenarios
+        .iter()
+        .map(|s| {
+            clap::ValueEnum::to_possible_value(s)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let args = vec![
+        "--scenarios".to_string(),
+        scenarios.join(","),
+        "--leak-every".to_string(),
+        format!("{}ms", a.leak_every.as_millis()),
+        "--healthy-rate".to_string(),
+        a.healthy_rate.to_string(),
+    ];
+    let child = demo::spawn_child(&exe, &args).await?;
+    let result = ui::run(child.target.clone(), a.view.tui_options()).await;
+    child.stop().await;
+    result.map(|()| exit::OK)
+}
+
+/// "500ms", "10s", "2m", "1h"; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 500ms, 10s, 2m, 1h"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        return Err(format!("duration {s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// "4194304", "64MiB", "64M", "1GiB".
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected e.g. 64MiB or 4194304"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("invalid size unit in {s:?}: use KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v >= 1024)
+        .ok_or_else(|| format!("size {s:?} is out of range (at least 1KiB)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("4194304"), Ok(4 << 20));
+        assert!(parse_size("12").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! The connection task: connect, stream updates, reconnect with capped
+//! exponential backoff. The only code that talks gRPC.
+
+use super::addr::Target;
+use super::convert;
+use super::error::ConnError;
+use crate::model::Update;
+use console_api::instrument::InstrumentRequest;
+use console_api::instrument::instrument_client::InstrumentClient;
+use prost::Message;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+use tonic::transport::Endpoint;
+
+/// How the connection behaves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Largest update accepted. tonic's default of 4 MiB is too small for
+    /// large targets, whose first deltas run to tens of MiB.
+    pub max_message_size: usize,
+    /// Limit for TCP connect and for the first response to arrive.
+    pub connect_timeout: Duration,
+    /// A stream that sends nothing for this long is treated as stalled.
+    pub stall_timeout: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Keep retrying after failures (the TUI); `false` stops at the first.
+    pub reconnect: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_message_size: 256 << 20,
+            connect_timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(60),
+            backoff_initial: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(10),
+            reconnect: true,
+        }
+    }
+}
+
+/// Connection state, as the status line shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Connecting {
+        attempt: u32,
+    },
+    Connected,
+    Reconnecting {
+        at: Instant,
+        error: ConnError,
+        attempt: u32,
+    },
+    Failed(ConnError),
+}
+
+/// What the connection task reports.
+#[derive(Debug)]
+pub enum Event {
+    Status(Status),
+    /// A new stream began: the next update may be a full state.
+    StreamStarted,
+    Update(Box<Update>),
+}
+
+/// Doubling delay, capped.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+    initial: Duration,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            next: initial,
+            max,
+            initial,
+        }
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.initial;
+    }
+}
+
+/// Runs until the receiver is dropped, or (without `reconnect`) until the
+/// first failure.
+pub async fn run(target: Target, opts: Options, tx: mpsc::Sender<Event>) {
+    let mut backoff = Backoff::new(opts.backoff_initial, opts.backoff_max);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        if tx
+            .send(Event::Status(Status::Connecting { attempt }))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let err = match stream_once(&target, &opts, &tx, &mut backoff).await {
+            Ok(()) => return, // receiver gone
+            Err(e) => e,
+        };
+        if !opts.reconnect {
+            let _ = tx.send(Event::Status(Status::Failed(err))).await;
+            return;
+        }
+        let delay = backoff.next_delay();
+        let at = Instant::now() + delay;
+        let status = Status::Reconnecting {
+            at,
+            error: err,
+            attempt,
+        };
+        if tx.send(Event::Status(status)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// One connection: Ok(()) only when the receiver went away.
+async fn stream_once(
+    target: &Target,
+    opts: &Options,
+    tx: &mpsc::Sender<Event>,
+    backoff: &mut Backoff,
+) -> Result<(), ConnError> {
+    let name = target.display.as_str();
+    let endpoint = Endpoint::from_shared(target.uri.clone())
+        .map_err(|e| ConnError::Other(name.into(), e.to_string()))?
+        .connect_timeout(opts.connect_timeout)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
+    let channel = match timeout(opts.connect_timeout, endpoint.connect()).await {
+        Err(_) => {
+            return Err(ConnError::Timeout(
+                name.into(),
+                opts.connect_timeout.as_secs(),
+            ));
+        }
+        Ok(Err(e)) => return Err(ConnError::from_transport(name, &e)),
+        Ok(Ok(c)) => c,
+    };
+    let mut client =
+        InstrumentClient::new(channel).max_decoding_message_size(opts.max_message_size);
+    let mut stream = match timeout(
+        opts.connect_timeout,
+        client.watch_updates(InstrumentRequest {}),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(ConnError::Timeout(
+                name.into(),
+                opts.connect_timeout.as_secs(),
+            ));
+        }
+        Ok(Err(status)) => return Err(ConnError::from_status(name, &status, false)),
+        Ok(Ok(resp)) => resp.into_inner(),
+    };
+    if tx.send(Event::StreamStarted).await.is_err() {
+        return Ok(());
+    }
+    let mut announced = false;
+    loop {
+        let msg = match timeout(opts.stall_timeout, stream.message()).await {
+            Err(_) => {
+                return Err(ConnError::Broken(
+                    name.into(),
+                    format!("no update for {}s (stalled)", opts.stall_timeout.as_secs()),
+                ));
+            }
+            Ok(Err(status)) => return Err(ConnError::from_status(name, &status, announced)),
+            Ok(Ok(None)) => {
+                return Err(ConnError::Broken(
+                    name.into(),
+                    "the target closed the stream".into(),
+                ));
+            }
+            Ok(Ok(Some(m))) => m,
+        };
+        if !announced {
+            announced = true;
+            backoff.reset();
+            if tx.send(Event::Status(Status::Connected)).await.is_err() {
+                return Ok(());
+            }
+        }
+        let bytes = msg.encoded_len();
+        let update = convert::update(msg, bytes);
+        if tx.send(Event::Update(Box::new(update))).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut b = Backoff::new(Duration::from_millis(250), Duration::from_secs(2));
+        let seq: Vec<u128> = (0..6).map(|_| b.next_delay().as_millis()).collect();
+        assert_eq!(seq, vec![250, 500, 1000, 2000, 2000, 2000]);
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_millis(250));
+    }
+}

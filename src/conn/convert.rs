@@ -1,0 +1,186 @@
+//! Wire messages (console-api) to the model's plain [`Update`].
+
+use crate::model::Ts;
+use crate::model::update::{
+    AsyncOpStats, Attribute, DroppedEvents, Field, FieldValue, NewAsyncOp, NewResource, NewTask,
+    PollOp, ResourceKind, ResourceStats, SourceLoc, TaskStats, Update,
+};
+use console_api as api;
+use std::time::Duration;
+
+pub fn update(msg: api::instrument::Update, wire_bytes: usize) -> Update {
+    let mut up = Update {
+        now: msg.now.map(ts),
+        has_metadata: msg
+            .new_metadata
+            .as_ref()
+            .is_some_and(|m| !m.metadata.is_empty()),
+        wire_bytes,
+        ..Update::default()
+    };
+    let mut dropped = DroppedEvents::default();
+    if let Some(t) = msg.task_update {
+        dropped.tasks = t.dropped_events;
+        up.tasks = t.new_tasks.into_iter().filter_map(task).collect();
+        up.task_stats = t
+            .stats_update
+            .into_iter()
+            .map(|(id, s)| (id, task_stats(s)))
+            .collect();
+    }
+    if let Some(r) = msg.resource_update {
+        dropped.resources = r.dropped_events;
+        up.resources = r.new_resources.into_iter().filter_map(resource).collect();
+        up.resource_stats = r
+            .stats_update
+            .into_iter()
+            .map(|(id, s)| (id, resource_stats(s)))
+            .collect();
+        up.poll_ops = r.new_poll_ops.into_iter().map(poll_op).collect();
+    }
+    if let Some(a) = msg.async_op_update {
+        dropped.async_ops = a.dropped_events;
+        up.async_ops = a.new_async_ops.into_iter().filter_map(async_op).collect();
+        up.async_op_stats = a
+            .stats_update
+            .into_iter()
+            .map(|(id, s)| (id, async_op_stats(s)))
+            .collect();
+    }
+    up.dropped_events = dropped;
+    up
+}
+
+fn ts(t: prost_types::Timestamp) -> Ts {
+    let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
+    Ts::from_nanos(i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX }))
+}
+
+fn dur(d: Option<prost_types::Duration>) -> Duration {
+    match d {
+        Some(d) if d.seconds >= 0 && d.nanos >= 0 => {
+            Duration::new(d.seconds as u64, 0).saturating_add(Duration::from_nanos(d.nanos as u64))
+        }
+        _ => Duration::ZERO,
+    }
+}
+
+fn id(i: Option<api::Id>) -> Option<u64> {
+    i.map(|i| i.id)
+}
+
+fn location(l: Option<api::Location>) -> Option<SourceLoc> {
+    let l = l?;
+    Some(SourceLoc {
+        file: l.file?,
+        line: l.line,
+        column: l.column,
+    })
+}
+
+fn field(f: api::Field) -> Option<Field> {
+    let name = match f.name? {
+        api::field::Name::StrName(s) => s,
+        // Field indexes into metadata are never sent by console-subscriber
+        // 0.5; keep the field under a placeholder name rather than drop it.
+        api::field::Name::NameIdx(i) => format!("field#{i}"),
+    };
+    let value = match f.value? {
+        api::field::Value::DebugVal(s) => FieldValue::Debug(s),
+        api::field::Value::StrVal(s) => FieldValue::Str(s),
+        api::field::Value::U64Val(v) => FieldValue::U64(v),
+        api::field::Value::I64Val(v) => FieldValue::I64(v),
+        api::field::Value::BoolVal(v) => FieldValue::Bool(v),
+    };
+    Some(Field { name, value })
+}
+
+fn task(t: api::tasks::Task) -> Option<NewTask> {
+    Some(NewTask {
+        id: id(t.id)?,
+        location: location(t.location),
+        fields: t.fields.into_iter().filter_map(field).collect(),
+    })
+}
+
+fn task_stats(s: api::tasks::Stats) -> TaskStats {
+    let poll = s.poll_stats.unwrap_or_default();
+    TaskStats {
+        created_at: s.created_at.map(ts),
+        dropped_at: s.dropped_at.map(ts),
+        wakes: s.wakes,
+        waker_clones: s.waker_clones,
+        waker_drops: s.waker_drops,
+        self_wakes: s.self_wakes,
+        last_wake: s.last_wake.map(ts),
+        polls: poll.polls,
+        first_poll: poll.first_poll.map(ts),
+        last_poll_started: poll.last_poll_started.map(ts),
+        last_poll_ended: poll.last_poll_ended.map(ts),
+        busy: dur(poll.busy_time),
+        scheduled: dur(s.scheduled_time),
+    }
+}
+
+fn resource(r: api::resources::Resource) -> Option<NewResource> {
+    use api::resources::resource::kind::Kind;
+    let kind = match r.kind.and_then(|k| k.kind) {
+        Some(Kind::Known(0)) => ResourceKind::Timer,
+        Some(Kind::Known(n)) => ResourceKind::Other(format!("known#{n}")),
+        Some(Kind::Other(s)) => ResourceKind::Other(s),
+        None => ResourceKind::Other(String::new()),
+    };
+    Some(NewResource {
+        id: id(r.id)?,
+        concrete_type: r.concrete_type,
+        kind,
+        location: location(r.location),
+        parent: id(r.parent_resource_id),
+        internal: r.is_internal,
+    })
+}
+
+fn resource_stats(s: api::resources::Stats) -> ResourceStats {
+    ResourceStats {
+        created_at: s.created_at.map(ts),
+        dropped_at: s.dropped_at.map(ts),
+        attributes: s
+            .attributes
+            .into_iter()
+            .filter_map(|a| {
+                Some(Attribute {
+                    field: field(a.field?)?,
+                    unit: a.unit,
+                })
+            })
+            .collect(),
+    }
+}
+
+fn poll_op(p: api::resources::PollOp) -> PollOp {
+    PollOp {
+        task: id(p.task_id),
+        resource: id(p.resource_id),
+        async_op: id(p.async_op_id),
+        name: p.name,
+        ready: p.is_ready,
+    }
+}
+
+fn async_op(a: api::async_ops::AsyncOp) -> Option<NewAsyncOp> {
+    Some(NewAsyncOp {
+        id: id(a.id)?,
+        source: a.source,
+        parent: id(a.parent_async_op_id),
+        resource: id(a.resource_id),
+    })
+}
+
+fn async_op_stats(s: api::async_ops::Stats) -> AsyncOpStats {
+    AsyncOpStats {
+        created_at: s.created_at.map(ts),
+        dropped_at: s.dropped_at.map(ts),
+        task: id(s.task_id),
+        polls: s.poll_stats.map(|p| p.polls).unwrap_or(0),
+    }
+}

@@ -1,0 +1,51 @@
+//! What the demo target runs, as flags choose it.
+
+use std::time::Duration;
+
+/// A workload the demo can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Scenario {
+    /// A TCP server without read timeouts; a client opens connections and never sends.
+    IdleConn,
+    /// Producers sending into a full bounded channel nobody drains.
+    FullChannel,
+    /// Worker loops with no exit path, sleeping forever.
+    Sleepers,
+    /// Requests awaiting a oneshot reply that never comes.
+    Oneshot,
+    /// Short-lived requests with steady churn and a fixed worker pool.
+    Healthy,
+    /// Tasks queued on a Mutex that one task holds forever.
+    MutexWait,
+    /// A CPU-busy task that yields often.
+    Busy,
+    /// Tasks waiting to receive on a channel whose sender is idle.
+    Recv,
+}
+
+impl Scenario {
+    pub const LEAKS: [Scenario; 4] = [
+        Scenario::IdleConn,
+        Scenario::FullChannel,
+        Scenario::Sleepers,
+        Scenario::Oneshot,
+    ];
+}
+
+/// How the demo target runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Console port; 0 picks a free one.
+    pub port: u16,
+    pub scenarios: Vec<Scenario>,
+    /// One new leaked task per leak scenario this often.
+    pub leak_every: Duration,
+    /// Stop leaking after this many tasks per scenario.
+    pub max_per_leak: usize,
+    /// Healthy requests started per second.
+    pub healthy_rate: u32,
+    pub publish_interval: Duration,
+    pub retention: Duration,
+    /// Exit when standard input closes (the parent went away).
+    pub exit_on_stdin_close: bool,
+}

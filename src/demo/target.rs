@@ -1,0 +1,251 @@
+//! The built-in leaky demo target: a real tokio service instrumented with
+//! console-subscriber, reproducing the leaks from Go incident write-ups
+//! (transposed to tokio), each spawned from its own line, beside a healthy
+//! workload that must never be flagged.
+//!
+//! Each leaking spawn site carries a `// spawn: NAME` marker so that tests
+//! can find its exact `file:line` without hard-coding line numbers.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::Builder;
+
+pub use super::options::{Options, Scenario};
+
+/// Runs the demo target until killed. Prints `console=127.0.0.1:PORT` on
+/// stdout once the console server's address is chosen.
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    let port = match opts.port {
+        0 => std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port(),
+        p => p,
+    };
+    console_subscriber::ConsoleLayer::builder()
+        .server_addr(([127, 0, 0, 1], port))
+        .publish_interval(opts.publish_interval)
+        .retention(opts.retention)
+        .init();
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "console=127.0.0.1:{port}")?;
+        out.flush()?;
+    }
+    if opts.exit_on_stdin_close {
+        std::thread::spawn(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            std::process::exit(0);
+        });
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(workloads(opts))
+}
+
+async fn workloads(opts: Options) -> anyhow::Result<()> {
+    let every = opts.leak_every.max(Duration::from_millis(1));
+    let max = opts.max_per_leak;
+    for s in &opts.scenarios {
+        match s {
+            Scenario::IdleConn => idle_connections(every, max).await?,
+            Scenario::FullChannel => full_channel(every, max),
+            Scenario::Sleepers => sleepers(every, max),
+            Scenario::Oneshot => oneshot_waiters(every, max),
+            Scenario::Healthy => healthy(opts.healthy_rate.max(1)),
+            Scenario::MutexWait => mutex_waiters(every, max),
+            Scenario::Busy => busy(),
+            Scenario::Recv => receivers(every, max),
+        }
+    }
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Leak 1: a server with no read timeout; every idle connection keeps one
+/// task blocked on read.
+async fn idle_connections(every: Duration, max: usize) -> anyhow::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    Builder::new()
+        .name("accept-loop")
+        .spawn(accept_loop(listener))?;
+    Builder::new()
+        .name("idle-client")
+        .spawn(idle_client(addr, every, max))?;
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener) {
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = Builder::new().name("conn-handler").spawn(handle_conn(sock)); // spawn: idle-conn
+    }
+}
+
+async fn handle_conn(mut sock: TcpStream) {
+    let mut buf = [0u8; 1024];
+    // No timeout: a client that never sends keeps this task forever.
+    while let Ok(n) = sock.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+async fn idle_client(addr: SocketAddr, every: Duration, max: usize) {
+    let mut open = Vec::new();
+    let mut tick = tokio::time::interval(every);
+    while open.len() < max {
+        tick.tick().await;
+        if let Ok(s) = TcpStream::connect(addr).await {
+            open.push(s);
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Leak 2: producers blocked forever on a full channel whose receiver is
+/// alive but never drained.
+fn full_channel(every: Duration, max: usize) {
+    let (tx, rx) = mpsc::channel::<u64>(4);
+    std::mem::forget(rx);
+    let _ = Builder::new().name("producer-spawner").spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        for i in 0..(max as u64 + 4) {
+            tick.tick().await;
+            let tx = tx.clone();
+            let _ = Builder::new()
+                .name("producer")
+                .spawn(async move { tx.send(i).await }); // spawn: full-channel
+        }
+    });
+}
+
+/// Leak 3: worker loops with no exit path, sleeping between rounds forever.
+fn sleepers(every: Duration, max: usize) {
+    let _ = Builder::new().name("worker-spawner").spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        for _ in 0..max {
+            tick.tick().await;
+            let _ = Builder::new().name("stale-worker").spawn(stale_worker()); // spawn: sleepers
+        }
+    });
+}
+
+async fn stale_worker() {
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+/// Leak 4: requests waiting on a oneshot reply whose sender is kept but
+/// never used.
+fn oneshot_waiters(every: Duration, max: usize) {
+    let senders: Arc<Mutex<Vec<oneshot::Sender<u64>>>> = Arc::default();
+    let _ = Builder::new().name("request-spawner").spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        for _ in 0..max {
+            tick.tick().await;
+            let (tx, rx) = oneshot::channel::<u64>();
+            if let Ok(mut v) = senders.lock() {
+                v.push(tx);
+            }
+            let _ = Builder::new()
+                .name("await-reply")
+                .spawn(async move { rx.await }); // spawn: oneshot
+        }
+    });
+}
+
+/// The healthy workload: requests that finish, and a fixed worker pool.
+fn healthy(rate: u32) {
+    const POOL: usize = 4;
+    let mut pool_tx = Vec::new();
+    for w in 0..POOL {
+        let (tx, mut rx) = mpsc::channel::<u64>(64);
+        pool_tx.push(tx);
+        let _ = Builder::new()
+            .name(&format!("pool-worker-{w}"))
+            .spawn(async move {
+                // spawn: pool-worker
+                while let Some(job) = rx.recv().await {
+                    std::hint::black_box(job.wrapping_mul(31));
+                }
+            });
+    }
+    let _ = Builder::new().name("request-source").spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            n = n.wrapping_add(1);
+            // 40–290 ms of simulated work, then done.
+            let work = Duration::from_millis(40 + (n.wrapping_mul(7919) % 250));
+            let _ = Builder::new().name("request").spawn(async move {
+                // spawn: healthy-request
+                tokio::time::sleep(work).await;
+            });
+            let _ = pool_tx[(n as usize) % POOL].try_send(n);
+        }
+    });
+}
+
+/// Probe: tasks queued on a Mutex that one task holds forever.
+fn mutex_waiters(every: Duration, max: usize) {
+    let lock = Arc::new(tokio::sync::Mutex::new(0u64));
+    let _ = Builder::new().name("mutex-spawner").spawn(async move {
+        let guard = lock.clone().lock_owned().await;
+        let _hold = guard;
+        let mut tick = tokio::time::interval(every);
+        for _ in 0..max {
+            tick.tick().await;
+            let lock = lock.clone();
+            let _ = Builder::new()
+                .name("lock-waiter")
+                .spawn(async move { *lock.lock().await += 1 }); // spawn: mutex-wait
+        }
+        std::future::pending::<()>().await;
+    });
+}
+
+/// Probe: a CPU-busy task.
+fn busy() {
+    let _ = Builder::new().name("busy-loop").spawn(async {
+        // spawn: busy
+        let mut x: u64 = 1;
+        loop {
+            let until = std::time::Instant::now() + Duration::from_micros(300);
+            while std::time::Instant::now() < until {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+}
+
+/// Probe: tasks waiting to receive on channels whose senders stay idle.
+fn receivers(every: Duration, max: usize) {
+    let _ = Builder::new().name("receiver-spawner").spawn(async move {
+        let mut keep = Vec::new();
+        let mut tick = tokio::time::interval(every);
+        for _ in 0..max {
+            tick.tick().await;
+            let (tx, mut rx) = mpsc::channel::<u64>(8);
+            keep.push(tx);
+            let _ = Builder::new()
+                .name("receiver")
+                .spawn(async move { rx.recv().await }); // spawn: recv
+        }
+        std::future::pending::<()>().await;
+    });
+}

@@ -1,0 +1,29 @@
+//! The `taskscope` binary: parse arguments, run, print one error line and
+//! pick the exit code in one place.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use std::process::ExitCode;
+use taskscope::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!(
+                "taskscope: error: {}",
+                taskscope::text::sanitize(&msg, 2000)
+            );
+            ExitCode::from(cli::exit::USAGE)
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Per-group count history, derived from the tasks' own `created_at` and
+//! `dropped_at` on the target's clock.
+//!
+//! Births and deaths are recorded into time buckets by *when they happened*,
+//! not by when an update reported them, so a lagging subscriber that reports a
+//! task late fixes up the past rather than faking a jump now. Older buckets
+//! are folded into coarser ones (1 s for 10 min, 10 s for 1 h, 1 min for
+//! 24 h, then a single base count), so hours of history stay a few KiB.
+
+use super::time::Ts;
+use std::collections::VecDeque;
+
+/// Bucket widths in seconds and how many buckets each level keeps.
+const LEVELS: [(i64, usize); 3] = [(1, 600), (10, 360), (60, 1440)];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bucket {
+    pub births: u32,
+    pub deaths: u32,
+}
+
+impl Bucket {
+    fn net(&self) -> i64 {
+        i64::from(self.births) - i64::from(self.deaths)
+    }
+
+    fn absorb(&mut self, other: Bucket) {
+        self.births = self.births.saturating_add(other.births);
+        self.deaths = self.deaths.saturating_add(other.deaths);
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Level {
+    /// Index (time / width) of the front bucket.
+    front: i64,
+    buckets: VecDeque<Bucket>,
+}
+
+impl Level {
+    fn contains(&self, idx: i64) -> bool {
+        !self.buckets.is_empty() && idx >= self.front
+    }
+
+    fn slot(&mut self, idx: i64) -> &mut Bucket {
+        if self.buckets.is_empty() {
+            self.front = idx;
+        }
+        while idx >= self.front + self.buckets.len() as i64 {
+            self.buckets.push_back(Bucket::default());
+        }
+        let at = usize::try_from(idx - self.front).unwrap_or(0);
+        &mut self.buckets[at]
+    }
+}
+
+/// The count history of one group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CountHistory {
+    /// Count before the oldest bucket of any level.
+    base: i64,
+    /// `base` plus the net of every coarse (non 1 s) bucket: the count just
+    /// before the first 1-second bucket.
+    folded: i64,
+    levels: [Level; 3],
+    /// Total births and deaths ever recorded.
+    pub total_births: u64,
+    pub total_deaths: u64,
+}
+
+impl CountHistory {
+    /// A history whose fine buckets start at `origin` (aligned down to the
+    /// minute so that folding keeps whole coarse buckets).
+    pub fn new(origin: Ts) -> Self {
+        let secs = origin.nanos().div_euclid(1_000_000_000);
+        let aligned = secs - secs.rem_euclid(60);
+        let mut levels: [Level; 3] = Default::default();
+        levels[0].front = aligned;
+        levels[0].buckets.push_back(Bucket::default());
+        CountHistory {
+            base: 0,
+            folded: 0,
+            levels,
+            total_births: 0,
+            total_deaths: 0,
+        }
+    }
+
+    pub fn birth(&mut self, at: Ts) {
+        self.total_births += 1;
+        self.record(
+            at,
+            Bucket {
+                births: 1,
+                deaths: 0,
+            },
+        );
+    }
+
+    pub fn death(&mut self, at: Ts) {
+        self.total_deaths += 1;
+        self.record(
+            at,
+            Bucket {
+                births: 0,
+                deaths: 1,
+            },
+        );
+    }
+
+    fn record(&mut self, at: Ts, b: Bucket) {
+        let secs = at.nanos().div_euclid(1_000_000_000);
+        for (i, (width, _)) in LEVELS.iter().enumerate() {
+            let idx = secs.div_euclid(*width);
+            if self.levels[i].contains(idx) {
+                self.levels[i].slot(idx).absorb(b);
+                if i > 0 {
+                    self.folded += b.net();
+                }
+                self.fold();
+                return;
+            }
+        }
+        // Older than every bucket kept.
+        self.base += b.net();
+        self.folded += b.net();
+    }
+
+    /// Extends the fine buckets up to `horizon` so the count is defined there.
+    pub fn advance_to(&mut self, horizon: Ts) {
+        let secs = horizon.nanos().div_euclid(1_000_000_000);
+        if secs >= self.levels[0].front {
+            self.levels[0].slot(secs);
+            self.fold();
+        }
+    }
+
+    fn fold(&mut self) {
+        for i in 0..LEVELS.len() {
+            let (width, cap) = LEVELS[i];
+            while self.levels[i].buckets.len() > cap {
+                let next_width = LEVELS.get(i + 1).map(|l| l.0).unwrap_or(i64::MAX);
+                let ratio = if next_width == i64::MAX {
+                    1
+                } else {
+                    next_width / width
+                };
+                let group = self.levels[i].front.div_euclid(ratio);
+                let mut sum = Bucket::default();
+                while self.levels[i].front.div_euclid(ratio) == group
+                    && self.levels[i].buckets.len() > 1
+                {
+                    if let Some(b) = self.levels[i].buckets.pop_front() {
+                        sum.absorb(b);
+                    }
+                    self.levels[i].front += 1;
+                }
+                if i + 1 < LEVELS.len() {
+                    if i == 0 {
+                        self.folded += sum.net();
+                    }
+                    self.levels[i + 1].slot(group).absorb(sum);
+                } else {
+                    self.base += sum.net();
+                }
+            }
+        }
+    }
+
+    /// The count now (after every recorded event).
+    pub fn current(&self) -> i64 {
+        self.folded + self.levels[0].buckets.iter().map(Bucket::net).sum::<i64>()
+    }
+
+    /// Counts at the end of each 1-second bucket that ends after `from` and at
+    /// or before `to`, oldest first, as `(bucket end, count)`.
+    pub fn fine_counts(&self, from: Ts, to: Ts) -> Vec<(Ts, i64)> {
+        let mut out = Vec::new();
+        let mut count = self.folded;
+        let (from_s, to_s) = (
+            from.nanos().div_euclid(1_000_000_000),
+            to.nanos().div_euclid(1_000_000_000),
+        );
+        for (i, b) in self.levels[0].buckets.iter().enumerate() {
+            count += b.net();
+            let idx = self.levels[0].front + i as i64;
+            if idx >= from_s && idx < to_s {
+                out.push((Ts::from_secs(idx + 1), count));
+            }
+        }
+        out
+    }
+
+    /// Births and deaths with timestamps in `[from, to)` at 1-second
+    /// resolution (coarser levels are not consulted).
+    pub fn flows(&self, from: Ts, to: Ts) -> Bucket {
+        let (from_s, to_s) = (
+            from.nanos().div_euclid(1_000_000_000),
+            to.nanos().div_euclid(1_000_000_000),
+        );
+        let mut sum = Bucket::default();
+        for (i, b) in self.levels[0].buckets.iter().enumerate() {
+            let idx = self.levels[0].front + i as i64;
+            if idx >= from_s && idx < to_s {
+                sum.absorb(*b);
+            }
+        }
+        sum
+    }
+
+    /// The whole history at its stored resolutions, oldest first, as
+    /// `(bucket end, count)`: for charts spanning hours.
+    pub fn series(&self) -> Vec<(Ts, i64)> {
+        let mut out = Vec::new();
+        let mut count = self.base;
+        for lvl in (0..LEVELS.len()).rev() {
+            let width = LEVELS[lvl].0;
+            for (i, b) in self.levels[lvl].buckets.iter().enumerate() {
+                count += b.net();
+                let idx = self.levels[lvl].front + i as i64;
+                out.push((Ts::from_secs((idx + 1) * width), count));
+            }
+        }
+        out
+    }
+
+    /// Number of stored buckets, for memory accounting and tests.
+    pub fn bucket_count(&self) -> usize {
+        self.levels.iter().map(|l| l.buckets.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Ts {
+        Ts::from_secs(1_700_000_040 + s)
+    }
+
+    #[test]
+    fn late_reports_fix_the_past() {
+        let mut h = CountHistory::new(t(0));
+        h.advance_to(t(10));
+        h.birth(t(3)); // reported at t=10, happened at t=3
+        let counts = h.fine_counts(t(0), t(10));
+        let at = |s: i64| counts.iter().find(|(ts, _)| *ts == t(s)).map(|c| c.1);
+        assert_eq!(at(3), Some(0));
+        assert_eq!(at(4), Some(1));
+        assert_eq!(at(10), Some(1));
+        assert_eq!(h.current(), 1);
+    }
+
+    #[test]
+    fn births_before_origin_go_to_base() {
+        let mut h = CountHistory::new(t(0));
+        h.birth(t(-3600));
+        h.birth(t(5));
+        h.death(t(7));
+        h.advance_to(t(9));
+        assert_eq!(h.current(), 1);
+        assert_eq!(h.fine_counts(t(0), t(1)), vec![(t(1), 1)]);
+        assert_eq!(
+            h.flows(t(0), t(9)),
+            Bucket {
+                births: 1,
+                deaths: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_day_of_history_stays_small_and_keeps_the_count() {
+        let mut h = CountHistory::new(t(0));
+        for s in 0..(26 * 3600) {
+            if s % 7 == 0 {
+                h.birth(t(s));
+            }
+            if s % 11 == 0 && s > 0 {
+                h.death(t(s));
+            }
+            if s % 60 == 0 {
+                h.advance_to(t(s));
+            }
+        }
+        h.advance_to(t(26 * 3600));
+        let births = (0..26 * 3600).filter(|s| s % 7 == 0).count() as i64;
+        let deaths = (1..26 * 3600).filter(|s| s % 11 == 0).count() as i64;
+        assert_eq!(h.current(), births - deaths);
+        assert!(
+            h.bucket_count() <= 600 + 360 + 1440 + 3,
+            "{}",
+            h.bucket_count()
+        );
+        let series = h.series();
+        assert_eq!(series.last().map(|p| p.1), Some(births - deaths));
+        // Series is time-ordered.
+        assert!(series.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+}

@@ -1,0 +1,18 @@
+//! The target's state, from plain updates. No UI, no network: `conn`
+//! converts wire messages into [`Update`], and [`State::apply`] folds them in.
+
+pub mod history;
+pub mod location;
+pub mod resource;
+pub mod state;
+pub mod task;
+pub mod time;
+pub mod update;
+
+pub use history::CountHistory;
+pub use location::{GroupKey, LocId, Locations, TaskKind, UNKNOWN_LOCATION};
+pub use resource::{AsyncOp, PendingPoll, Resource};
+pub use state::{Config, Health, State};
+pub use task::Task;
+pub use time::Ts;
+pub use update::Update;

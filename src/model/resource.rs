@@ -1,0 +1,101 @@
+//! Resources (timers, locks, channels' semaphores) and async ops, the only
+//! links from a waiting task to what it waits on.
+
+use super::location::{LocId, Locations};
+use super::time::Ts;
+use super::update::{Attribute, NewAsyncOp, NewResource, ResourceKind};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    pub id: u64,
+    pub concrete_type: Arc<str>,
+    pub kind: ResourceKind,
+    pub location: Option<LocId>,
+    pub parent: Option<u64>,
+    pub internal: bool,
+    pub created_at: Option<Ts>,
+    pub dropped_at: Option<Ts>,
+    pub attributes: Vec<Attribute>,
+}
+
+impl Resource {
+    pub fn from_wire(new: &NewResource, locations: &mut Locations, types: &mut Interner) -> Self {
+        Resource {
+            id: new.id,
+            concrete_type: types.intern(&new.concrete_type),
+            kind: new.kind.clone(),
+            location: new.location.as_ref().map(|l| locations.intern(Some(l))),
+            parent: new.parent,
+            internal: new.internal,
+            created_at: None,
+            dropped_at: None,
+            attributes: Vec::new(),
+        }
+    }
+
+    /// An attribute's value as u64 (e.g. a Sleep's `duration` in ms).
+    pub fn attr_u64(&self, name: &str) -> Option<u64> {
+        self.attributes
+            .iter()
+            .find(|a| a.field.name == name)
+            .and_then(|a| a.field.value.as_u64())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AsyncOp {
+    pub id: u64,
+    pub source: Arc<str>,
+    pub parent: Option<u64>,
+    pub resource: Option<u64>,
+    pub task: Option<u64>,
+    pub created_at: Option<Ts>,
+    pub dropped_at: Option<Ts>,
+}
+
+impl AsyncOp {
+    pub fn from_wire(new: &NewAsyncOp, types: &mut Interner) -> Self {
+        AsyncOp {
+            id: new.id,
+            source: types.intern(&new.source),
+            parent: new.parent,
+            resource: new.resource,
+            task: None,
+            created_at: None,
+            dropped_at: None,
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.dropped_at.is_none()
+    }
+}
+
+/// The latest pending poll op seen for a task (transient data: use when
+/// present, never depend on it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingPoll {
+    pub resource: Option<u64>,
+    pub async_op: Option<u64>,
+    pub name: Arc<str>,
+    pub at: Option<Ts>,
+}
+
+/// Interns the few distinct strings (type names, op sources) that repeat
+/// across many resources.
+#[derive(Default, Debug, Clone)]
+pub struct Interner {
+    set: std::collections::HashSet<Arc<str>>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(v) = self.set.get(s) {
+            return v.clone();
+        }
+        let v: Arc<str> = Arc::from(s);
+        self.set.insert(v.clone());
+        v
+    }
+}

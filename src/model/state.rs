@@ -1,0 +1,390 @@
+//! The target's state as accumulated from updates.
+
+use super::history::CountHistory;
+use super::location::{GroupKey, Locations};
+use super::resource::{AsyncOp, Interner, PendingPoll, Resource};
+use super::task::Task;
+use super::time::Ts;
+use super::update::{DroppedEvents, TaskStats, Update};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// How much the model keeps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// Finished tasks stay this long after they end (target time), so churn
+    /// is visible; then only their mark in the count history remains.
+    pub finished_retention: Duration,
+    /// Dropped resources and async ops stay this long.
+    pub op_retention: Duration,
+    /// How far back the count history may be rebuilt from the first full
+    /// state, when the target's own retention shows it is complete.
+    pub max_backfill: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            finished_retention: Duration::from_secs(120),
+            op_retention: Duration::from_secs(10),
+            max_backfill: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the model knows about the subscriber's health and completeness.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Health {
+    pub updates: u64,
+    /// Streams seen (1 + reconnects that delivered data).
+    pub streams: u32,
+    /// Whether the current stream began with the subscriber's full state.
+    pub full_state: Option<bool>,
+    /// Events the target dropped since we attached (lower-bound counts).
+    pub dropped_events: DroppedEvents,
+    /// Live tasks for which stats arrived but no task record: tasks the
+    /// subscriber ingested before we attached and did not send us.
+    pub unseen_tasks: usize,
+    /// Estimated lag of the subscriber's view behind its clock.
+    pub lag: Duration,
+    /// Newest instant for which counts are believed complete.
+    pub horizon: Option<Ts>,
+    pub last_update_bytes: usize,
+    pub max_update_bytes: usize,
+    /// History rebuilt from the first full state, backwards from attach.
+    pub backfilled: Duration,
+    /// Times the target was seen to restart (all task ids replaced).
+    pub restarts: u32,
+}
+
+/// Updates carrying at least this many new entities suggest the
+/// subscriber's aggregator is draining a backlog (it ingests about 128
+/// events per wake-up), so its view lags.
+const BACKLOG_ENTITIES: usize = 120;
+
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    pub config: Config,
+    /// The target's clock at the latest update.
+    pub now: Option<Ts>,
+    pub locations: Locations,
+    pub types: Interner,
+    pub tasks: HashMap<u64, Task>,
+    pub resources: HashMap<u64, Resource>,
+    pub async_ops: HashMap<u64, AsyncOp>,
+    pub pending_polls: HashMap<u64, PendingPoll>,
+    pub histories: HashMap<GroupKey, CountHistory>,
+    pub health: Health,
+    /// Stats for task ids we have no record of, live ones only.
+    orphan_stats: HashMap<u64, TaskStats>,
+    history_origin: Option<Ts>,
+    new_stream: bool,
+    last_prune: Option<Ts>,
+}
+
+impl State {
+    pub fn new(config: Config) -> Self {
+        State {
+            config,
+            ..State::default()
+        }
+    }
+
+    /// Call when a new stream begins (first connect or reconnect): its first
+    /// update, when it is the full state, replaces what we believed alive.
+    pub fn begin_stream(&mut self) {
+        self.new_stream = true;
+    }
+
+    pub fn apply(&mut self, up: Update) {
+        let now = up.now.or(self.now);
+        self.now = now;
+        self.health.updates += 1;
+        self.health.last_update_bytes = up.wire_bytes;
+        self.health.max_update_bytes = self.health.max_update_bytes.max(up.wire_bytes);
+        let d = &mut self.health.dropped_events;
+        d.tasks = d.tasks.saturating_add(up.dropped_events.tasks);
+        d.resources = d.resources.saturating_add(up.dropped_events.resources);
+        d.async_ops = d.async_ops.saturating_add(up.dropped_events.async_ops);
+
+        if self.history_origin.is_none() {
+            self.start_history(&up, now);
+        }
+        if self.new_stream {
+            self.new_stream = false;
+            self.health.streams += 1;
+            self.health.full_state = Some(up.has_metadata);
+            if up.has_metadata {
+                self.reconcile(&up, now);
+            }
+        }
+
+        self.apply_tasks(&up, now);
+        self.apply_resources(&up, now);
+        self.apply_ops(&up);
+        self.update_freshness(&up, now);
+        if let Some(now) = now {
+            let due = self
+                .last_prune
+                .is_none_or(|t| now.since(t) >= Duration::from_secs(1));
+            if due {
+                self.prune(now);
+                self.last_prune = Some(now);
+            }
+        }
+        self.health.unseen_tasks = self.orphan_stats.len();
+    }
+
+    fn start_history(&mut self, up: &Update, now: Option<Ts>) {
+        let Some(now) = now else { return };
+        // Rebuild the past only as far back as the target demonstrably
+        // retains finished tasks: otherwise tasks that ended and were
+        // forgotten would make the past look emptier, faking growth.
+        let mut backfill = Duration::ZERO;
+        if up.has_metadata {
+            let oldest_drop = up.task_stats.iter().filter_map(|(_, s)| s.dropped_at).min();
+            if let Some(t) = oldest_drop {
+                backfill = now.since(t).min(self.config.max_backfill);
+            }
+        }
+        self.health.backfilled = backfill;
+        self.history_origin = Some(now.sub(backfill));
+    }
+
+    /// A full state at the start of a stream: tasks we thought alive and
+    /// that it does not list ended while we were away.
+    fn reconcile(&mut self, up: &Update, now: Option<Ts>) {
+        let present: HashSet<u64> = up
+            .tasks
+            .iter()
+            .map(|t| t.id)
+            .chain(up.task_stats.iter().map(|(id, _)| *id))
+            .collect();
+        let live: Vec<u64> = self
+            .tasks
+            .values()
+            .filter(|t| t.is_live())
+            .map(|t| t.id)
+            .collect();
+        let survivors = live.iter().filter(|id| present.contains(id)).count();
+        if !live.is_empty() && survivors == 0 && self.health.streams > 1 {
+            self.health.restarts += 1;
+        }
+        let at = now.unwrap_or(Ts::from_nanos(1));
+        for id in live {
+            if !present.contains(&id)
+                && let Some(task) = self.tasks.get_mut(&id)
+            {
+                let mut stats = task.stats;
+                stats.dropped_at = Some(at);
+                Self::record_transition(
+                    &mut self.histories,
+                    self.history_origin,
+                    task.group,
+                    &task.stats,
+                    &stats,
+                    at,
+                );
+                task.set_stats(stats, now);
+            }
+        }
+        self.orphan_stats.clear();
+        self.resources
+            .retain(|id, _| up.resources.iter().any(|r| r.id == *id));
+        self.async_ops
+            .retain(|id, _| up.async_ops.iter().any(|o| o.id == *id));
+        self.pending_polls.clear();
+    }
+
+    fn apply_tasks(&mut self, up: &Update, now: Option<Ts>) {
+        let at = now.unwrap_or(Ts::from_nanos(1));
+        for new in &up.tasks {
+            let task = Task::from_wire(new, &mut self.locations);
+            match self.tasks.get_mut(&new.id) {
+                Some(old) if old.group == task.group => {
+                    old.name = task.name;
+                    old.fields = task.fields;
+                    old.tokio_id = task.tokio_id;
+                }
+                Some(old) => {
+                    // The id was reused (target restarted): the old task ended.
+                    if old.is_live() && old.stats.created_at.is_some() {
+                        self.histories
+                            .entry(old.group)
+                            .or_insert_with(|| CountHistory::new(self.history_origin.unwrap_or(at)))
+                            .death(at);
+                    }
+                    *old = task;
+                }
+                None => {
+                    self.tasks.insert(new.id, task);
+                }
+            }
+            if let Some(stats) = self.orphan_stats.remove(&new.id)
+                && let Some(task) = self.tasks.get_mut(&new.id)
+            {
+                Self::record_transition(
+                    &mut self.histories,
+                    self.history_origin,
+                    task.group,
+                    &task.stats,
+                    &stats,
+                    at,
+                );
+                task.set_stats(stats, now);
+            }
+        }
+        for (id, stats) in &up.task_stats {
+            match self.tasks.get_mut(id) {
+                Some(task) => {
+                    Self::record_transition(
+                        &mut self.histories,
+                        self.history_origin,
+                        task.group,
+                        &task.stats,
+                        stats,
+                        at,
+                    );
+                    task.set_stats(*stats, now);
+                }
+                None if stats.dropped_at.is_none() => {
+                    self.orphan_stats.insert(*id, *stats);
+                }
+                None => {
+                    self.orphan_stats.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Records births and deaths that a stats change reveals.
+    fn record_transition(
+        histories: &mut HashMap<GroupKey, CountHistory>,
+        origin: Option<Ts>,
+        group: GroupKey,
+        old: &TaskStats,
+        new: &TaskStats,
+        at: Ts,
+    ) {
+        let born = old.created_at.is_none() && new.created_at.is_some();
+        let died = old.dropped_at.is_none()
+            && new.dropped_at.is_some()
+            && (old.created_at.is_some() || new.created_at.is_some());
+        if !born && !died {
+            return;
+        }
+        let h = histories
+            .entry(group)
+            .or_insert_with(|| CountHistory::new(origin.unwrap_or(at)));
+        if born {
+            h.birth(new.created_at.unwrap_or(at));
+        }
+        if died {
+            h.death(new.dropped_at.unwrap_or(at));
+        }
+    }
+
+    fn apply_resources(&mut self, up: &Update, _now: Option<Ts>) {
+        for new in &up.resources {
+            let r = Resource::from_wire(new, &mut self.locations, &mut self.types);
+            self.resources
+                .entry(new.id)
+                .and_modify(|old| {
+                    old.concrete_type = r.concrete_type.clone();
+                    old.kind = r.kind.clone();
+                    old.location = r.location;
+                    old.parent = r.parent;
+                    old.internal = r.internal;
+                })
+                .or_insert(r);
+        }
+        for (id, stats) in &up.resource_stats {
+            if let Some(r) = self.resources.get_mut(id) {
+                r.created_at = stats.created_at;
+                r.dropped_at = stats.dropped_at;
+                r.attributes.clone_from(&stats.attributes);
+            }
+        }
+    }
+
+    fn apply_ops(&mut self, up: &Update) {
+        for new in &up.async_ops {
+            let op = AsyncOp::from_wire(new, &mut self.types);
+            self.async_ops
+                .entry(new.id)
+                .and_modify(|old| {
+                    old.source = op.source.clone();
+                    old.parent = op.parent;
+                    old.resource = op.resource;
+                })
+                .or_insert(op);
+        }
+        for (id, stats) in &up.async_op_stats {
+            if let Some(op) = self.async_ops.get_mut(id) {
+                op.created_at = stats.created_at;
+                op.dropped_at = stats.dropped_at;
+                op.task = stats.task.or(op.task);
+            }
+        }
+        for p in &up.poll_ops {
+            let Some(task) = p.task else { continue };
+            if p.ready {
+                if self
+                    .pending_polls
+                    .get(&task)
+                    .is_some_and(|q| q.async_op == p.async_op)
+                {
+                    self.pending_polls.remove(&task);
+                }
+            } else {
+                self.pending_polls.insert(
+                    task,
+                    PendingPoll {
+                        resource: p.resource,
+                        async_op: p.async_op,
+                        name: self.types.intern(&p.name),
+                        at: up.now,
+                    },
+                );
+            }
+        }
+    }
+
+    fn update_freshness(&mut self, up: &Update, now: Option<Ts>) {
+        let Some(now) = now else { return };
+        let entities = up.tasks.len() + up.resources.len() + up.async_ops.len();
+        let newest = up
+            .tasks
+            .iter()
+            .filter_map(|t| self.tasks.get(&t.id).and_then(|t| t.stats.created_at))
+            .max();
+        self.health.lag = match newest {
+            Some(t) if entities >= BACKLOG_ENTITIES => now.since(t),
+            _ => Duration::ZERO,
+        };
+        let horizon = now.sub(self.health.lag);
+        self.health.horizon = Some(horizon);
+        for h in self.histories.values_mut() {
+            h.advance_to(horizon);
+        }
+    }
+
+    fn prune(&mut self, now: Ts) {
+        let keep_tasks = self.config.finished_retention;
+        self.tasks
+            .retain(|_, t| t.stats.dropped_at.is_none_or(|d| now.since(d) < keep_tasks));
+        let keep_ops = self.config.op_retention;
+        self.resources
+            .retain(|_, r| r.dropped_at.is_none_or(|d| now.since(d) < keep_ops));
+        self.async_ops
+            .retain(|_, o| o.dropped_at.is_none_or(|d| now.since(d) < keep_ops));
+        let tasks = &self.tasks;
+        self.pending_polls
+            .retain(|id, _| tasks.get(id).is_some_and(Task::is_live));
+    }
+
+    /// Live tasks (not yet dropped).
+    pub fn live_tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values().filter(|t| t.is_live())
+    }
+}

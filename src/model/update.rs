@@ -1,0 +1,177 @@
+//! The plain-data form of one message from the target.
+//!
+//! `conn` converts each wire `Update` into this type; nothing in the model
+//! knows about protobuf or gRPC. Every `new_*` list is an upsert: the
+//! subscriber re-sends entities it has not marked clean yet.
+
+use super::time::Ts;
+use std::time::Duration;
+
+/// One update from the target, in wire order.
+#[derive(Clone, Debug, Default)]
+pub struct Update {
+    /// The target's clock when it built this update.
+    pub now: Option<Ts>,
+    /// True when the update carried metadata registrations: the first
+    /// message of a stream does when it is the subscriber's full state.
+    pub has_metadata: bool,
+    pub tasks: Vec<NewTask>,
+    pub task_stats: Vec<(u64, TaskStats)>,
+    pub resources: Vec<NewResource>,
+    pub resource_stats: Vec<(u64, ResourceStats)>,
+    pub async_ops: Vec<NewAsyncOp>,
+    pub async_op_stats: Vec<(u64, AsyncOpStats)>,
+    pub poll_ops: Vec<PollOp>,
+    pub dropped_events: DroppedEvents,
+    /// Encoded size on the wire, for the health display.
+    pub wire_bytes: usize,
+}
+
+/// Events the target's instrumentation dropped because its buffer was full
+/// (per update, as sent). Non-zero means counts are lower bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DroppedEvents {
+    pub tasks: u64,
+    pub resources: u64,
+    pub async_ops: u64,
+}
+
+impl DroppedEvents {
+    pub fn total(&self) -> u64 {
+        self.tasks
+            .saturating_add(self.resources)
+            .saturating_add(self.async_ops)
+    }
+}
+
+/// A source location as the target reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SourceLoc {
+    pub file: String,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+/// A key-value field of a task span or a resource attribute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub value: FieldValue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldValue {
+    Str(String),
+    Debug(String),
+    U64(u64),
+    I64(i64),
+    Bool(bool),
+}
+
+impl FieldValue {
+    /// The value as text, the way a person reads it (no Debug quoting).
+    pub fn to_text(&self) -> String {
+        match self {
+            FieldValue::Str(s) | FieldValue::Debug(s) => s.clone(),
+            FieldValue::U64(v) => v.to_string(),
+            FieldValue::I64(v) => v.to_string(),
+            FieldValue::Bool(v) => v.to_string(),
+        }
+    }
+
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            FieldValue::U64(v) => Some(*v),
+            FieldValue::I64(v) => u64::try_from(*v).ok(),
+            FieldValue::Str(s) | FieldValue::Debug(s) => s.parse().ok(),
+            FieldValue::Bool(_) => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewTask {
+    pub id: u64,
+    pub location: Option<SourceLoc>,
+    pub fields: Vec<Field>,
+}
+
+/// A task's statistics; the subscriber sends the full set whenever any changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskStats {
+    pub created_at: Option<Ts>,
+    pub dropped_at: Option<Ts>,
+    pub wakes: u64,
+    pub waker_clones: u64,
+    pub waker_drops: u64,
+    pub self_wakes: u64,
+    pub last_wake: Option<Ts>,
+    pub polls: u64,
+    pub first_poll: Option<Ts>,
+    pub last_poll_started: Option<Ts>,
+    pub last_poll_ended: Option<Ts>,
+    pub busy: Duration,
+    pub scheduled: Duration,
+}
+
+impl TaskStats {
+    /// Wakers cloned and not yet dropped: how many things could wake the task.
+    pub fn live_wakers(&self) -> u64 {
+        self.waker_clones.saturating_sub(self.waker_drops)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewResource {
+    pub id: u64,
+    pub concrete_type: String,
+    pub kind: ResourceKind,
+    pub location: Option<SourceLoc>,
+    pub parent: Option<u64>,
+    pub internal: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    Timer,
+    Other(String),
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResourceStats {
+    pub created_at: Option<Ts>,
+    pub dropped_at: Option<Ts>,
+    pub attributes: Vec<Attribute>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attribute {
+    pub field: Field,
+    pub unit: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAsyncOp {
+    pub id: u64,
+    pub source: String,
+    pub parent: Option<u64>,
+    pub resource: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AsyncOpStats {
+    pub created_at: Option<Ts>,
+    pub dropped_at: Option<Ts>,
+    pub task: Option<u64>,
+    pub polls: u64,
+}
+
+/// A poll of a resource by a task. Sent once, only while someone watches.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PollOp {
+    pub task: Option<u64>,
+    pub resource: Option<u64>,
+    pub async_op: Option<u64>,
+    pub name: String,
+    pub ready: bool,
+}

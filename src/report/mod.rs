@@ -1,0 +1,3 @@
+//! Renderings of an analysis for people and machines outside the TUI.
+
+pub mod text;

@@ -1,0 +1,54 @@
+//! Plain-text tables for the terminal and for pipes.
+
+use crate::analysis::Analysis;
+use crate::text;
+use std::fmt::Write;
+
+/// The groups table, largest first, with a header line of totals.
+pub fn groups_table(a: &Analysis, target: &str, max_rows: usize) -> String {
+    let t = a.totals;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} live tasks in {} groups ({} running, {} scheduled, {} idle)",
+        text::sanitize(target, 80),
+        text::count(u64::from(t.live)),
+        text::count(u64::from(t.groups)),
+        t.running,
+        t.scheduled,
+        t.idle
+    );
+    let _ = writeln!(
+        out,
+        "{:>7} {:>6} {:>5} {:>5} {:>6} {:>7} {:>8}  {:<34} LOCATION",
+        "TASKS", "Δ/WIN", "RUN", "SCHED", "IDLE", "OLDEST", "MAX IDLE", "BLOCKED ON"
+    );
+    for g in a.groups.iter().filter(|g| g.live > 0).take(max_rows) {
+        let names = match g.names.first() {
+            Some((n, _)) if g.distinct_names > 1 => {
+                format!(" [{} +{}]", text::sanitize(n, 24), g.distinct_names - 1)
+            }
+            Some((n, _)) => format!(" [{}]", text::sanitize(n, 24)),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:>7} {:>6} {:>5} {:>5} {:>6} {:>7} {:>8}  {:<34} {}{}{}",
+            text::count(u64::from(g.live)),
+            text::delta(g.delta),
+            g.running,
+            g.scheduled,
+            g.idle,
+            g.oldest.map(text::duration).unwrap_or_default(),
+            g.longest_idle.map(text::duration).unwrap_or_default(),
+            g.mix_text(2),
+            text::sanitize(&g.location, 200),
+            match g.kind {
+                crate::model::TaskKind::Task => String::new(),
+                k => format!(" ({})", k.label()),
+            },
+            names
+        );
+    }
+    out
+}

@@ -1,0 +1,144 @@
+//! Turning values into text for people: durations, counts, and target
+//! strings made safe for a terminal.
+
+use std::time::Duration;
+
+/// "850ms", "42s", "7m12s", "3h05m", "2d04h".
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    if secs < 60 {
+        return format!("{secs}s");
+    }
+    let (m, s) = (secs / 60, secs % 60);
+    if m < 60 {
+        return format!("{m}m{s:02}s");
+    }
+    let (h, m) = (m / 60, m % 60);
+    if h < 24 {
+        return format!("{h}h{m:02}m");
+    }
+    format!("{}d{:02}h", h / 24, h % 24)
+}
+
+/// A count with thin grouping: 12408 → "12 408".
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A signed change: "+41", "-3", "0".
+pub fn delta(d: i64) -> String {
+    if d > 0 {
+        format!("+{d}")
+    } else {
+        d.to_string()
+    }
+}
+
+/// Makes a target-supplied string inert for a terminal and caps its length:
+/// escape sequences and control characters are dropped (a newline becomes
+/// `⏎`), and a string longer than `max` characters ends with `…`.
+pub fn sanitize(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max + 4));
+    let mut chars = s.chars().peekable();
+    let mut n = 0;
+    while let Some(c) = chars.next() {
+        if n >= max {
+            out.push('…');
+            return out;
+        }
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            '\n' | '\r' => {
+                out.push('⏎');
+                n += 1;
+            }
+            '\t' => {
+                out.push(' ');
+                n += 1;
+            }
+            c if c.is_control() => {}
+            // Bidirectional overrides can reorder what the user sees.
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            c => {
+                out.push(c);
+                n += 1;
+            }
+        }
+    }
+    out
+}
+
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    match chars.peek() {
+        // CSI: ESC [ params final-byte(0x40..0x7e)
+        Some('[') => {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+        }
+        // OSC / DCS / APC / PM / SOS: up to BEL or ESC \
+        Some(']') | Some('P') | Some('_') | Some('^') | Some('X') => {
+            chars.next();
+            while let Some(c) = chars.next() {
+                if c == '\u{7}' {
+                    break;
+                }
+                if c == '\u{1b}' {
+                    if chars.peek() == Some(&'\\') {
+                        chars.next();
+                    }
+                    break;
+                }
+            }
+        }
+        Some(_) => {
+            chars.next();
+        }
+        None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(duration(Duration::from_secs(42)), "42s");
+        assert_eq!(duration(Duration::from_secs(432)), "7m12s");
+        assert_eq!(duration(Duration::from_secs(3 * 3600 + 300)), "3h05m");
+        assert_eq!(duration(Duration::from_secs(52 * 3600)), "2d04h");
+    }
+
+    #[test]
+    fn counts_are_grouped() {
+        assert_eq!(count(7), "7");
+        assert_eq!(count(12408), "12 408");
+        assert_eq!(count(1_000_000), "1 000 000");
+    }
+
+    #[test]
+    fn escapes_are_removed() {
+        assert_eq!(sanitize("a\u{1b}[31mred\u{1b}[0m", 80), "ared");
+        assert_eq!(sanitize("x\u{1b}]0;title\u{7}y", 80), "xy");
+        assert_eq!(sanitize("x\u{1b}]8;;http://e\u{1b}\\y", 80), "xy");
+        assert_eq!(sanitize("line1\nline2\u{0}", 80), "line1⏎line2");
+        assert_eq!(sanitize("abcdef", 3), "abc…");
+        assert_eq!(sanitize("\u{202e}evil", 80), "evil");
+    }
+}

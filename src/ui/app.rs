@@ -1,0 +1,265 @@
+//! The TUI's state: the model, the latest analysis, connection status and
+//! view state. Drawing reads it; input and network events change it.
+
+use crate::analysis::{Analysis, Group, Params};
+use crate::conn::{self, Status};
+use crate::model::{GroupKey, State};
+use std::time::{Duration, Instant};
+
+/// Which screen is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Groups,
+    Detail(GroupKey),
+}
+
+/// Sortable columns of the groups table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Tasks,
+    Delta,
+    Oldest,
+    Idle,
+    Location,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 5] = [
+        SortKey::Tasks,
+        SortKey::Delta,
+        SortKey::Oldest,
+        SortKey::Idle,
+        SortKey::Location,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Tasks => "tasks",
+            SortKey::Delta => "Δ",
+            SortKey::Oldest => "oldest",
+            SortKey::Idle => "max idle",
+            SortKey::Location => "location",
+        }
+    }
+}
+
+/// A list's cursor and scroll offset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListPos {
+    pub selected: usize,
+    pub offset: usize,
+}
+
+impl ListPos {
+    /// Keeps the selection inside `len` rows and visible in `height` rows.
+    pub fn clamp(&mut self, len: usize, height: usize) {
+        if len == 0 {
+            *self = ListPos::default();
+            return;
+        }
+        self.selected = self.selected.min(len - 1);
+        let height = height.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+        self.offset = self.offset.min(len.saturating_sub(height));
+    }
+
+    pub fn move_by(&mut self, delta: isize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let cur = self.selected as isize + delta;
+        self.selected = cur.clamp(0, len as isize - 1) as usize;
+    }
+}
+
+/// Connection state as the status line needs it.
+#[derive(Clone, Debug)]
+pub struct ConnView {
+    pub status: Status,
+    pub last_update: Option<Instant>,
+    /// The last error, kept while connected again, for context.
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct App {
+    pub target: String,
+    pub state: State,
+    pub params: Params,
+    pub analysis: Option<Analysis>,
+    /// Indices into `analysis.groups`, filtered and sorted as shown.
+    pub visible: Vec<usize>,
+    pub conn: ConnView,
+    pub view: View,
+    pub help: bool,
+    pub sort: SortKey,
+    pub invert: bool,
+    pub filter: String,
+    pub editing_filter: bool,
+    pub groups_pos: ListPos,
+    pub detail_pos: ListPos,
+    pub frozen: bool,
+    pub should_quit: bool,
+    /// The model changed since the analysis was computed.
+    pub stale: bool,
+    pub last_analysis: Option<Instant>,
+    pub pending_g: bool,
+    pub color: bool,
+    /// Rows available for lists at the last draw (set by the renderer's
+    /// layout, used for paging).
+    pub page_rows: usize,
+    pub notice: Option<(String, Instant)>,
+}
+
+impl App {
+    pub fn new(target: String, params: Params, color: bool) -> App {
+        App {
+            target,
+            state: State::default(),
+            params,
+            analysis: None,
+            visible: Vec::new(),
+            conn: ConnView {
+                status: Status::Connecting { attempt: 1 },
+                last_update: None,
+                last_error: None,
+            },
+            view: View::Groups,
+            help: false,
+            sort: SortKey::Tasks,
+            invert: false,
+            filter: String::new(),
+            editing_filter: false,
+            groups_pos: ListPos::default(),
+            detail_pos: ListPos::default(),
+            frozen: false,
+            should_quit: false,
+            stale: false,
+            last_analysis: None,
+            pending_g: false,
+            color,
+            page_rows: 20,
+            notice: None,
+        }
+    }
+
+    /// Folds a connection event in. Returns true when the screen changes.
+    pub fn on_conn(&mut self, ev: conn::Event, now: Instant) -> bool {
+        match ev {
+            conn::Event::Status(s) => {
+                match &s {
+                    Status::Reconnecting { error, .. } | Status::Failed(error) => {
+                        self.conn.last_error = Some(error.to_string());
+                    }
+                    _ => {}
+                }
+                self.conn.status = s;
+                true
+            }
+            conn::Event::StreamStarted => {
+                self.state.begin_stream();
+                false
+            }
+            conn::Event::Update(up) => {
+                self.state.apply(*up);
+                self.conn.last_update = Some(now);
+                self.stale = true;
+                false
+            }
+        }
+    }
+
+    /// Recomputes the analysis when the model changed, at most every
+    /// `min_interval`, and not while frozen. Returns true when it ran.
+    pub fn refresh(&mut self, now: Instant, min_interval: Duration) -> bool {
+        if !self.stale || self.frozen {
+            return false;
+        }
+        if self
+            .last_analysis
+            .is_some_and(|t| now.duration_since(t) < min_interval)
+        {
+            return false;
+        }
+        self.recompute(now);
+        true
+    }
+
+    pub fn recompute(&mut self, now: Instant) {
+        let Some(target_now) = self.state.now else {
+            return;
+        };
+        let selected = self.selected_group().map(|g| g.key);
+        self.analysis = Some(Analysis::run(&self.state, target_now, &self.params));
+        self.stale = false;
+        self.last_analysis = Some(now);
+        self.rebuild_visible(selected);
+    }
+
+    /// Re-applies filter and sort, keeping the selected group selected.
+    pub fn rebuild_visible(&mut self, keep: Option<GroupKey>) {
+        let Some(a) = &self.analysis else {
+            self.visible.clear();
+            return;
+        };
+        let needle = self.filter.to_lowercase();
+        let mut idx: Vec<usize> = (0..a.groups.len())
+            .filter(|&i| a.groups[i].live > 0 || !needle.is_empty())
+            .filter(|&i| needle.is_empty() || group_matches(&a.groups[i], &needle))
+            .collect();
+        let key = self.sort;
+        idx.sort_by(|&x, &y| {
+            let (g, h) = (&a.groups[x], &a.groups[y]);
+            let ord = match key {
+                SortKey::Tasks => h.live.cmp(&g.live),
+                SortKey::Delta => h.delta.cmp(&g.delta),
+                SortKey::Oldest => h.oldest.cmp(&g.oldest),
+                SortKey::Idle => h.longest_idle.cmp(&g.longest_idle),
+                SortKey::Location => g.location.cmp(&h.location),
+            };
+            ord.then_with(|| g.location.cmp(&h.location))
+        });
+        if self.invert {
+            idx.reverse();
+        }
+        self.visible = idx;
+        if let Some(k) = keep
+            && let Some(pos) = self.visible.iter().position(|&i| a.groups[i].key == k)
+        {
+            self.groups_pos.selected = pos;
+        }
+        self.groups_pos.clamp(self.visible.len(), self.page_rows);
+    }
+
+    pub fn selected_group(&self) -> Option<&Group> {
+        let a = self.analysis.as_ref()?;
+        let i = *self.visible.get(self.groups_pos.selected)?;
+        a.groups.get(i)
+    }
+
+    /// The group the detail view shows.
+    pub fn detail_group(&self) -> Option<&Group> {
+        let View::Detail(key) = self.view else {
+            return None;
+        };
+        self.analysis.as_ref()?.groups.iter().find(|g| g.key == key)
+    }
+
+    pub fn notify(&mut self, msg: impl Into<String>, now: Instant) {
+        self.notice = Some((msg.into(), now));
+    }
+}
+
+/// Filter match on location, kind and task names (case-insensitive).
+fn group_matches(g: &Group, needle: &str) -> bool {
+    g.location.to_lowercase().contains(needle)
+        || g.kind.label().contains(needle)
+        || g.names
+            .iter()
+            .any(|(n, _)| n.to_lowercase().contains(needle))
+        || g.reasons.iter().any(|r| r.reason.short().contains(needle))
+}

@@ -1,0 +1,162 @@
+//! One group opened: its summary, its tasks, the selected task's fields.
+
+use super::style;
+use crate::analysis::TaskState;
+use crate::text;
+use crate::ui::app::App;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+pub const HEADER_ROWS: u16 = 5;
+pub const FOOTER_ROWS: u16 = 4;
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let (Some(a), Some(g)) = (&app.analysis, app.detail_group()) else {
+        super::placeholder(f, area, "this group has no tasks any more (Esc goes back)");
+        return;
+    };
+    let [head, list, foot] = Layout::vertical([
+        Constraint::Length(HEADER_ROWS),
+        Constraint::Min(2),
+        Constraint::Length(FOOTER_ROWS),
+    ])
+    .areas(area);
+
+    let names = if g.names.is_empty() {
+        "(unnamed)".to_string()
+    } else {
+        let mut s: Vec<String> = g
+            .names
+            .iter()
+            .map(|(n, c)| format!("{} ×{c}", text::sanitize(n, 32)))
+            .collect();
+        if g.distinct_names as usize > g.names.len() {
+            s.push(format!("… {} distinct", g.distinct_names));
+        }
+        s.join(", ")
+    };
+    let head_lines = vec![
+        Line::from(format!(
+            " {} tasks @ {} ({})",
+            text::count(u64::from(g.live)),
+            text::sanitize(&g.location, 200),
+            g.kind.label()
+        )),
+        Line::from(format!(
+            " change over window {}   running {} · scheduled {} · idle {} · finished (kept) {}",
+            text::delta(g.delta),
+            g.running,
+            g.scheduled,
+            g.idle,
+            g.finished
+        )),
+        Line::from(format!(" blocked on: {}", g.mix_text(6))),
+        Line::from(format!(" names: {names}")),
+        Line::from(format!(" trend: {}", style::sparkline(&g.spark, 60))),
+    ];
+    f.render_widget(Paragraph::new(head_lines), head);
+
+    let rows_fit = list.height.saturating_sub(1) as usize;
+    let mut pos = app.detail_pos;
+    pos.clamp(g.tasks.len(), rows_fit);
+    let rows: Vec<Row> = (pos.offset..g.tasks.len())
+        .take(rows_fit)
+        .filter_map(|i| {
+            let row = &g.tasks[i];
+            let t = app.state.tasks.get(&row.id)?;
+            let v = row.verdict;
+            let state = match v.state {
+                TaskState::Completed => "done".to_string(),
+                _ => v.reason.short().to_string(),
+            };
+            let id = t
+                .tokio_id
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| format!("span {}", t.id));
+            let r = Row::new(vec![
+                Cell::from(id),
+                Cell::from(
+                    t.name
+                        .as_deref()
+                        .map(|n| text::sanitize(n, 40))
+                        .unwrap_or_default(),
+                ),
+                Cell::from(state),
+                Cell::from(v.duration(a.now).map(text::duration).unwrap_or_default()),
+                Cell::from(
+                    t.stats
+                        .created_at
+                        .map(|c| text::duration(a.now.since(c)))
+                        .unwrap_or_default(),
+                ),
+                Cell::from(text::count(t.stats.polls)),
+                Cell::from(t.stats.live_wakers().to_string()),
+                Cell::from(fields_text(t, 200)),
+            ]);
+            Some(if i == pos.selected {
+                r.style(style::selected())
+            } else {
+                r
+            })
+        })
+        .collect();
+    let header = Row::new([
+        "ID", "Name", "State", "For", "Age", "Polls", "Wakers", "Fields",
+    ])
+    .style(style::table_header());
+    let widths = [
+        Constraint::Length(10),
+        Constraint::Length(18),
+        Constraint::Length(18),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Min(10),
+    ];
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        list,
+    );
+
+    let selected = g
+        .tasks
+        .get(pos.selected)
+        .and_then(|r| Some((r, app.state.tasks.get(&r.id)?)));
+    let text_lines = match selected {
+        Some((row, t)) => {
+            let mut phrase = row.verdict.reason.phrase().to_string();
+            if row.verdict.ambiguous {
+                phrase.push_str(" (linked by time; several tasks could own this sleep)");
+            }
+            vec![
+                Line::from(format!(
+                    " task {} · span {} · {phrase}",
+                    t.tokio_id
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "?".into()),
+                    t.id
+                )),
+                Line::from(format!(" fields: {}", fields_text(t, 1000))),
+            ]
+        }
+        None => vec![Line::from(" no task selected")],
+    };
+    f.render_widget(
+        Paragraph::new(text_lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::TOP)),
+        foot,
+    );
+}
+
+fn fields_text(t: &crate::model::Task, max: usize) -> String {
+    let s: Vec<String> = t
+        .fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", text::sanitize(k, 40), text::sanitize(v, 80)))
+        .collect();
+    text::sanitize(&s.join(" "), max)
+}

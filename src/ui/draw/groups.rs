@@ -1,0 +1,111 @@
+//! The main view: one row per spawn location.
+
+use super::style;
+use crate::text;
+use crate::ui::app::{App, SortKey};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table};
+
+const SPARK_WIDTH: usize = 16;
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let Some(a) = &app.analysis else {
+        super::placeholder(f, area, "waiting for the first update from the target…");
+        return;
+    };
+    if app.visible.is_empty() {
+        let msg = if app.filter.is_empty() {
+            "no live tasks reported yet".to_string()
+        } else {
+            format!(
+                "no group matches the filter {:?} (Esc clears it)",
+                app.filter
+            )
+        };
+        super::placeholder(f, area, &msg);
+        return;
+    }
+    let rows_fit = area.height.saturating_sub(1) as usize;
+    let mut pos = app.groups_pos;
+    pos.clamp(app.visible.len(), rows_fit);
+    let window = (pos.offset..app.visible.len()).take(rows_fit);
+    let rows: Vec<Row> = window
+        .map(|vi| {
+            let g = &a.groups[app.visible[vi]];
+            let names = match g.names.first() {
+                Some((n, _)) if g.distinct_names > 1 => {
+                    format!(
+                        " [{} +{} names]",
+                        text::sanitize(n, 24),
+                        g.distinct_names - 1
+                    )
+                }
+                Some((n, _)) => format!(" [{}]", text::sanitize(n, 24)),
+                None => String::new(),
+            };
+            let kind = match g.kind {
+                crate::model::TaskKind::Task => String::new(),
+                k => format!(" ({})", k.label()),
+            };
+            let mix = g.mix_text(2);
+            let row = Row::new(vec![
+                Cell::from(text::count(u64::from(g.live))),
+                Cell::from(text::delta(g.delta)),
+                Cell::from(style::sparkline(&g.spark, SPARK_WIDTH)),
+                Cell::from(text::count(u64::from(g.running))),
+                Cell::from(text::count(u64::from(g.scheduled))),
+                Cell::from(text::count(u64::from(g.idle))),
+                Cell::from(g.oldest.map(text::duration).unwrap_or_default()),
+                Cell::from(g.longest_idle.map(text::duration).unwrap_or_default()),
+                Cell::from(mix),
+                Cell::from(format!("{}{kind}{names}", text::sanitize(&g.location, 200))),
+            ]);
+            if vi == pos.selected {
+                row.style(style::selected())
+            } else {
+                row
+            }
+        })
+        .collect();
+    let header = Row::new(
+        [
+            (Some(SortKey::Tasks), "Tasks"),
+            (Some(SortKey::Delta), "Δ/win"),
+            (None, "Trend"),
+            (None, "Run"),
+            (None, "Sched"),
+            (None, "Idle"),
+            (Some(SortKey::Oldest), "Oldest"),
+            (Some(SortKey::Idle), "Max idle"),
+            (None, "Blocked on"),
+            (Some(SortKey::Location), "Location"),
+        ]
+        .map(|(key, label)| {
+            if key == Some(app.sort) {
+                let arrow = if app.invert { "▲" } else { "▼" };
+                Cell::from(Line::from(vec![Span::raw(label), Span::raw(arrow)]))
+            } else {
+                Cell::from(label)
+            }
+        }),
+    )
+    .style(style::table_header());
+    let widths = [
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(SPARK_WIDTH as u16),
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(9),
+        Constraint::Length(30),
+        Constraint::Min(20),
+    ];
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        area,
+    );
+}

@@ -1,0 +1,66 @@
+//! Drawing: a pure function of `&App` onto a frame. Only visible rows are
+//! built, so a 100 000-task group draws as fast as a small one.
+
+mod detail;
+mod groups;
+mod help;
+mod status;
+pub mod style;
+
+use super::app::{App, View};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+
+/// Smallest terminal the views fit in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 10;
+
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "terminal too small: {}x{} (taskscope needs {MIN_WIDTH}x{MIN_HEIGHT}); enlarge it or press q",
+            area.width, area.height
+        );
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(2),
+    ])
+    .areas(area);
+    f.render_widget(Paragraph::new(status::header(app)), header);
+    match app.view {
+        View::Groups => groups::draw(f, app, body),
+        View::Detail(_) => detail::draw(f, app, body),
+    }
+    f.render_widget(Paragraph::new(status::footer(app)), footer);
+    if app.help {
+        help::draw(f, app, area);
+    }
+}
+
+/// Rows a list can show in a terminal of `height` rows (for paging).
+pub fn list_rows(app: &App, height: u16) -> usize {
+    let body = height.saturating_sub(3);
+    match app.view {
+        View::Groups => body.saturating_sub(1) as usize,
+        View::Detail(_) => {
+            body.saturating_sub(detail::HEADER_ROWS + detail::FOOTER_ROWS + 1) as usize
+        }
+    }
+}
+
+/// A one-line placeholder in the middle of an area.
+fn placeholder(f: &mut Frame, area: Rect, text: &str) {
+    let y = area.y + area.height / 2;
+    let line = Rect::new(area.x, y, area.width, 1);
+    f.render_widget(
+        Paragraph::new(Line::from(text.to_string())).centered(),
+        line,
+    );
+}

@@ -1,0 +1,136 @@
+//! The header line and the status lines.
+
+use super::style;
+use crate::conn::Status;
+use crate::text;
+use crate::ui::app::{App, View};
+use ratatui::text::{Line, Span};
+use std::time::{Duration, Instant};
+
+pub fn header(app: &App) -> Line<'static> {
+    let mut s = format!(" taskscope · {}", text::sanitize(&app.target, 80));
+    if let Some(a) = &app.analysis {
+        let t = a.totals;
+        s.push_str(&format!(
+            " · {} tasks in {} groups · {} running · {} scheduled · {} idle",
+            text::count(u64::from(t.live)),
+            text::count(u64::from(t.groups)),
+            text::count(u64::from(t.running)),
+            text::count(u64::from(t.scheduled)),
+            text::count(u64::from(t.idle)),
+        ));
+    }
+    if let View::Groups = app.view {
+        s.push_str(&format!(" · sort: {}", app.sort.label()));
+    }
+    if app.frozen {
+        s.push_str(" · FROZEN");
+    }
+    Line::from(Span::styled(s, style::header(app)))
+}
+
+/// Two lines: connection and data health, then filter or key hints.
+pub fn footer(app: &App) -> Vec<Line<'static>> {
+    footer_at(app, Instant::now())
+}
+
+pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
+    let mut first: Vec<Span> = vec![connection(app, now)];
+    for w in warnings(app) {
+        first.push(Span::raw("  "));
+        first.push(Span::styled(w, style::warn(app)));
+    }
+    let second = if app.editing_filter || !app.filter.is_empty() {
+        let cursor = if app.editing_filter { "▏" } else { "" };
+        Line::from(vec![
+            Span::styled(" filter: ", style::warn(app)),
+            Span::raw(format!("{}{cursor}", app.filter)),
+            Span::styled(
+                if app.editing_filter {
+                    "  (Enter keeps, Esc clears)"
+                } else {
+                    "  (Esc clears)"
+                },
+                style::dim(app),
+            ),
+        ])
+    } else if let Some((msg, _)) = &app.notice {
+        Line::from(Span::raw(format!(" {msg}")))
+    } else {
+        let hints = match app.view {
+            View::Groups => {
+                " ↑↓/jk move · Enter open · h/l sort · i invert · / filter · space freeze · ? help · q quit"
+            }
+            View::Detail(_) => " ↑↓/jk move · Esc back · space freeze · ? help · q quit",
+        };
+        Line::from(Span::styled(hints, style::dim(app)))
+    };
+    vec![Line::from(first), second]
+}
+
+fn connection(app: &App, now: Instant) -> Span<'static> {
+    let target = text::sanitize(&app.target, 60);
+    match &app.conn.status {
+        Status::Connecting { attempt } if *attempt <= 1 => {
+            Span::styled(format!(" ◌ connecting to {target}…"), style::warn(app))
+        }
+        Status::Connecting { attempt } => Span::styled(
+            format!(" ◌ connecting to {target} (attempt {attempt})…"),
+            style::warn(app),
+        ),
+        Status::Connected => {
+            let age = app
+                .conn
+                .last_update
+                .map(|t| {
+                    format!(
+                        ", update {} ago",
+                        text::duration(now.saturating_duration_since(t))
+                    )
+                })
+                .unwrap_or_default();
+            Span::styled(format!(" ● connected{age}"), style::good(app))
+        }
+        Status::Reconnecting { at, error, .. } => {
+            let wait = at.into_std().saturating_duration_since(now);
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            Span::styled(
+                format!(" ⟳ reconnecting in {secs}s: {error}"),
+                style::bad(app),
+            )
+        }
+        Status::Failed(e) => Span::styled(format!(" ✗ failed: {e}"), style::bad(app)),
+    }
+}
+
+/// What makes the numbers incomplete, in words.
+pub fn warnings(app: &App) -> Vec<String> {
+    let h = &app.state.health;
+    let mut out = Vec::new();
+    let dropped = h.dropped_events.total();
+    if dropped > 0 {
+        out.push(format!(
+            "⚠ target dropped {} events: counts are lower bounds (raise TOKIO_CONSOLE_BUFFER_CAPACITY)",
+            text::count(dropped)
+        ));
+    }
+    if h.lag >= Duration::from_secs(2) {
+        out.push(format!(
+            "⚠ target's console lags {}: shorten TOKIO_CONSOLE_PUBLISH_INTERVAL",
+            text::duration(h.lag)
+        ));
+    }
+    if h.unseen_tasks > 0 {
+        out.push(format!(
+            "⚠ {} live tasks unseen (target's first update was too large to send)",
+            text::count(h.unseen_tasks as u64)
+        ));
+    }
+    if h.restarts > 0 {
+        out.push(format!(
+            "⚠ target restarted {}×: task ids restarted",
+            h.restarts
+        ));
+    }
+    out
+}

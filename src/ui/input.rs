@@ -1,0 +1,133 @@
+//! Keys, as users of tokio-console, less and vim expect them.
+
+use super::app::{App, SortKey, View};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::time::Instant;
+
+/// Applies one key press. Returns true when the screen changes.
+pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
+    if key.kind == KeyEventKind::Release {
+        return false;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && matches!(key.code, KeyCode::Char('c')) {
+        app.should_quit = true;
+        return true;
+    }
+    if app.editing_filter {
+        return on_filter_key(app, key);
+    }
+    if app.help {
+        // Any key closes help; q still quits.
+        app.help = false;
+        if key.code == KeyCode::Char('q') {
+            app.should_quit = true;
+        }
+        return true;
+    }
+    let was_g = std::mem::take(&mut app.pending_g);
+    let page = app.page_rows.max(1) as isize;
+    match key.code {
+        KeyCode::Char('q') => app.should_quit = true,
+        KeyCode::Char('?') => app.help = true,
+        KeyCode::Char('j') | KeyCode::Down => move_sel(app, 1),
+        KeyCode::Char('k') | KeyCode::Up => move_sel(app, -1),
+        KeyCode::PageDown => move_sel(app, page),
+        KeyCode::PageUp => move_sel(app, -page),
+        KeyCode::Char('d') if ctrl => move_sel(app, page / 2),
+        KeyCode::Char('u') if ctrl => move_sel(app, -page / 2),
+        KeyCode::Char('g') if was_g => move_sel(app, isize::MIN / 2),
+        KeyCode::Char('g') => {
+            app.pending_g = true;
+            return false;
+        }
+        KeyCode::Home => move_sel(app, isize::MIN / 2),
+        KeyCode::Char('G') | KeyCode::End => move_sel(app, isize::MAX / 2),
+        KeyCode::Char('h') | KeyCode::Left => cycle_sort(app, -1),
+        KeyCode::Char('l') | KeyCode::Right => cycle_sort(app, 1),
+        KeyCode::Char('i') => {
+            app.invert = !app.invert;
+            let keep = app.selected_group().map(|g| g.key);
+            app.rebuild_visible(keep);
+        }
+        KeyCode::Char('/') => {
+            app.editing_filter = true;
+        }
+        KeyCode::Char(' ') => {
+            app.frozen = !app.frozen;
+            if app.frozen {
+                app.notify(
+                    "frozen: the view holds still; data is still collected (space resumes)",
+                    now,
+                );
+            } else {
+                app.notify("resumed", now);
+                app.recompute(now);
+            }
+        }
+        KeyCode::Enter => {
+            if app.view == View::Groups
+                && let Some(g) = app.selected_group()
+            {
+                app.view = View::Detail(g.key);
+                app.detail_pos = Default::default();
+            }
+        }
+        KeyCode::Esc | KeyCode::Backspace => match app.view {
+            View::Detail(_) => app.view = View::Groups,
+            View::Groups if !app.filter.is_empty() => {
+                app.filter.clear();
+                let keep = app.selected_group().map(|g| g.key);
+                app.rebuild_visible(keep);
+            }
+            View::Groups => return false,
+        },
+        _ => return false,
+    }
+    true
+}
+
+fn on_filter_key(app: &mut App, key: KeyEvent) -> bool {
+    match key.code {
+        KeyCode::Enter => app.editing_filter = false,
+        KeyCode::Esc => {
+            app.editing_filter = false;
+            app.filter.clear();
+        }
+        KeyCode::Backspace => {
+            app.filter.pop();
+        }
+        KeyCode::Char(c) if !c.is_control() => app.filter.push(c),
+        _ => return false,
+    }
+    let keep = app.selected_group().map(|g| g.key);
+    app.rebuild_visible(keep);
+    app.groups_pos.selected = 0;
+    true
+}
+
+fn move_sel(app: &mut App, delta: isize) {
+    match app.view {
+        View::Groups => {
+            let len = app.visible.len();
+            app.groups_pos.move_by(delta, len);
+            app.groups_pos.clamp(len, app.page_rows);
+        }
+        View::Detail(_) => {
+            let len = app.detail_group().map(|g| g.tasks.len()).unwrap_or(0);
+            app.detail_pos.move_by(delta, len);
+            app.detail_pos.clamp(len, app.page_rows);
+        }
+    }
+}
+
+fn cycle_sort(app: &mut App, dir: isize) {
+    let n = SortKey::ALL.len() as isize;
+    let cur = SortKey::ALL
+        .iter()
+        .position(|k| *k == app.sort)
+        .unwrap_or(0) as isize;
+    app.sort = SortKey::ALL[((cur + dir).rem_euclid(n)) as usize];
+    let keep = app.selected_group().map(|g| g.key);
+    app.rebuild_visible(keep);
+}

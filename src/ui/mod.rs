@@ -1,0 +1,115 @@
+//! The live TUI: one event loop over keys, resizes, connection events and a
+//! tick; the network never blocks a frame, and frames are drawn only when
+//! something changed.
+
+pub mod app;
+pub mod draw;
+pub mod input;
+pub mod terminal;
+
+use crate::analysis::Params;
+use crate::conn::{self, Target};
+use app::App;
+use crossterm::event::{self, Event as TermEvent, KeyEvent};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How the TUI runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub params: Params,
+    pub conn: conn::Options,
+    pub color: bool,
+    /// Least time between two analysis passes.
+    pub analysis_interval: Duration,
+}
+
+enum Input {
+    Key(KeyEvent),
+    Resize,
+}
+
+/// Runs the TUI until the user quits.
+pub async fn run(target: Target, opts: Options) -> anyhow::Result<()> {
+    let mut guard = terminal::TerminalGuard::enter()?;
+    let mut app = App::new(target.display.clone(), opts.params, opts.color);
+    let mut conn_rx = conn::spawn(target, opts.conn.clone());
+    let mut input_rx = spawn_input_thread();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    let mut last_draw = Instant::now();
+    loop {
+        if dirty {
+            let size = guard.terminal.size()?;
+            app.page_rows = draw::list_rows(&app, size.height);
+            guard.terminal.draw(|f| draw::draw(f, &app))?;
+            dirty = false;
+            last_draw = Instant::now();
+        }
+        if app.should_quit {
+            break;
+        }
+        tokio::select! {
+            biased;
+            Some(ev) = input_rx.recv() => {
+                let now = Instant::now();
+                dirty |= match ev {
+                    Input::Key(k) => input::on_key(&mut app, k, now),
+                    Input::Resize => true,
+                };
+            }
+            Some(ev) = conn_rx.recv() => {
+                let now = Instant::now();
+                dirty |= app.on_conn(ev, now);
+                // Take what else is queued, without starving input.
+                for _ in 0..32 {
+                    match conn_rx.try_recv() {
+                        Ok(ev) => dirty |= app.on_conn(ev, now),
+                        Err(_) => break,
+                    }
+                }
+                if app.analysis.is_none() {
+                    app.recompute(now);
+                    dirty = true;
+                }
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                dirty |= app.refresh(now, opts.analysis_interval);
+                if app.notice.as_ref().is_some_and(|(_, t)| now.duration_since(*t) > Duration::from_secs(5)) {
+                    app.notice = None;
+                    dirty = true;
+                }
+                // The status line shows the update's age and countdowns.
+                dirty |= now.duration_since(last_draw) >= Duration::from_secs(1);
+            }
+        }
+    }
+    drop(guard);
+    Ok(())
+}
+
+/// Reads terminal events on a plain thread (crossterm's read blocks).
+fn spawn_input_thread() -> mpsc::Receiver<Input> {
+    let (tx, rx) = mpsc::channel(64);
+    std::thread::spawn(move || {
+        while !tx.is_closed() {
+            match event::poll(Duration::from_millis(200)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => return,
+            }
+            let msg = match event::read() {
+                Ok(TermEvent::Key(k)) => Input::Key(k),
+                Ok(TermEvent::Resize(..)) => Input::Resize,
+                Ok(_) => continue,
+                Err(_) => return,
+            };
+            if tx.blocking_send(msg).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
