@@ -154,8 +154,10 @@ impl Verdict {
 
 /// A poll that started this long ago and has not ended means a blocking call.
 const STUCK_AFTER: Duration = Duration::from_secs(1);
-/// A task polled again within this long of `now` counts as running.
+/// A task polled within this long of `now`, busy for at least
+/// `BUSY_RATIO` of the time between its last two stats, counts as running.
 const BUSY_WITHIN: Duration = Duration::from_millis(1000);
+const BUSY_RATIO: f64 = 0.3;
 
 /// Everything about waits that is indexed once per analysis pass.
 pub struct WaitIndex<'a> {
@@ -241,14 +243,15 @@ impl<'a> WaitIndex<'a> {
             v.since = s.last_wake.or(s.created_at);
             return v;
         }
-        let recently_polled = s.polls > task.prev_polls
-            && task.prev_polls > 0
+        // Polled again and again, spending most of the time inside polls:
+        // CPU-bound, even though no poll is in progress at this instant.
+        if task.busy_ratio().is_some_and(|r| r >= BUSY_RATIO)
             && s.last_poll_ended
-                .is_some_and(|e| now.since(e) < BUSY_WITHIN);
-        if recently_polled {
+                .is_some_and(|e| now.since(e) < BUSY_WITHIN)
+        {
             v.state = TaskState::Running;
             v.reason = Reason::Running;
-            v.since = s.last_poll_started;
+            v.since = s.first_poll;
             return v;
         }
         if let Some(op) = self.op_by_task.get(&task.id) {
@@ -332,7 +335,8 @@ fn link_sleeps(state: &State, op_by_task: &HashMap<u64, &AsyncOp>) -> HashMap<u6
     sleeps.sort_unstable();
     let mut claims: HashMap<u64, Vec<u64>> = HashMap::new();
     for task in state.live_tasks() {
-        if op_by_task.contains_key(&task.id) {
+        // A sleeping task holds a waker (registered with the timer).
+        if op_by_task.contains_key(&task.id) || task.stats.live_wakers() == 0 {
             continue;
         }
         let (Some(start), Some(end)) = (task.stats.last_poll_started, task.stats.last_poll_ended)

@@ -208,6 +208,14 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
                 v.truncate(5);
                 g.names = v;
             }
+            // Longest in their state first; finished tasks last.
+            g.tasks.sort_unstable_by_key(|r| {
+                (
+                    r.verdict.state == TaskState::Completed,
+                    r.verdict.since,
+                    r.id,
+                )
+            });
             if let Some(h) = state.histories.get(&g.key) {
                 let from = horizon.sub(params.window);
                 let counts = h.fine_counts(from.sub(Duration::from_secs(1)), horizon);

@@ -3,7 +3,7 @@
 //! (transposed to tokio), each spawned from its own line, beside a healthy
 //! workload that must never be flagged.
 //!
-//! Each leaking spawn site carries a `// spawn: NAME` marker so that tests
+//! Each spawn site is preceded by a `// spawn: NAME` comment line, so tests
 //! can find its exact `file:line` without hard-coding line numbers.
 
 use std::io::Write;
@@ -88,7 +88,8 @@ async fn accept_loop(listener: TcpListener) {
         let Ok((sock, _)) = listener.accept().await else {
             continue;
         };
-        let _ = Builder::new().name("conn-handler").spawn(handle_conn(sock)); // spawn: idle-conn
+        // spawn: idle-conn (the next `.spawn(` is the spawn location)
+        let _ = Builder::new().name("conn-handler").spawn(handle_conn(sock));
     }
 }
 
@@ -124,9 +125,10 @@ fn full_channel(every: Duration, max: usize) {
         for i in 0..(max as u64 + 4) {
             tick.tick().await;
             let tx = tx.clone();
+            // spawn: full-channel (the next `.spawn(` is the spawn location)
             let _ = Builder::new()
                 .name("producer")
-                .spawn(async move { tx.send(i).await }); // spawn: full-channel
+                .spawn(async move { tx.send(i).await });
         }
     });
 }
@@ -137,7 +139,8 @@ fn sleepers(every: Duration, max: usize) {
         let mut tick = tokio::time::interval(every);
         for _ in 0..max {
             tick.tick().await;
-            let _ = Builder::new().name("stale-worker").spawn(stale_worker()); // spawn: sleepers
+            // spawn: sleepers (the next `.spawn(` is the spawn location)
+            let _ = Builder::new().name("stale-worker").spawn(stale_worker());
         }
     });
 }
@@ -160,10 +163,13 @@ fn oneshot_waiters(every: Duration, max: usize) {
             if let Ok(mut v) = senders.lock() {
                 v.push(tx);
             }
+            // spawn: oneshot (the next `.spawn(` is the spawn location)
             let _ = Builder::new()
                 .name("await-reply")
-                .spawn(async move { rx.await }); // spawn: oneshot
+                .spawn(async move { rx.await });
         }
+        // Keep the senders: the replies never come, and never fail either.
+        std::future::pending::<()>().await;
     });
 }
 
@@ -174,10 +180,10 @@ fn healthy(rate: u32) {
     for w in 0..POOL {
         let (tx, mut rx) = mpsc::channel::<u64>(64);
         pool_tx.push(tx);
+        // spawn: pool-worker (the next `.spawn(` is the spawn location)
         let _ = Builder::new()
             .name(&format!("pool-worker-{w}"))
             .spawn(async move {
-                // spawn: pool-worker
                 while let Some(job) = rx.recv().await {
                     std::hint::black_box(job.wrapping_mul(31));
                 }
@@ -191,8 +197,8 @@ fn healthy(rate: u32) {
             n = n.wrapping_add(1);
             // 40–290 ms of simulated work, then done.
             let work = Duration::from_millis(40 + (n.wrapping_mul(7919) % 250));
+            // spawn: healthy-request (the next `.spawn(` is the spawn location)
             let _ = Builder::new().name("request").spawn(async move {
-                // spawn: healthy-request
                 tokio::time::sleep(work).await;
             });
             let _ = pool_tx[(n as usize) % POOL].try_send(n);
@@ -210,9 +216,10 @@ fn mutex_waiters(every: Duration, max: usize) {
         for _ in 0..max {
             tick.tick().await;
             let lock = lock.clone();
+            // spawn: mutex-wait (the next `.spawn(` is the spawn location)
             let _ = Builder::new()
                 .name("lock-waiter")
-                .spawn(async move { *lock.lock().await += 1 }); // spawn: mutex-wait
+                .spawn(async move { *lock.lock().await += 1 });
         }
         std::future::pending::<()>().await;
     });
@@ -220,8 +227,8 @@ fn mutex_waiters(every: Duration, max: usize) {
 
 /// Probe: a CPU-busy task.
 fn busy() {
+    // spawn: busy (the next `.spawn(` is the spawn location)
     let _ = Builder::new().name("busy-loop").spawn(async {
-        // spawn: busy
         let mut x: u64 = 1;
         loop {
             let until = std::time::Instant::now() + Duration::from_micros(300);
@@ -242,9 +249,10 @@ fn receivers(every: Duration, max: usize) {
             tick.tick().await;
             let (tx, mut rx) = mpsc::channel::<u64>(8);
             keep.push(tx);
+            // spawn: recv (the next `.spawn(` is the spawn location)
             let _ = Builder::new()
                 .name("receiver")
-                .spawn(async move { rx.recv().await }); // spawn: recv
+                .spawn(async move { rx.recv().await });
         }
         std::future::pending::<()>().await;
     });

@@ -18,6 +18,8 @@ pub enum TaskKind {
     Task,
     Blocking,
     Local,
+    /// The future passed to `Runtime::block_on`.
+    BlockOn,
     Other,
 }
 
@@ -27,6 +29,7 @@ impl TaskKind {
             "task" => TaskKind::Task,
             "blocking" => TaskKind::Blocking,
             "local" => TaskKind::Local,
+            "block_on" => TaskKind::BlockOn,
             _ => TaskKind::Other,
         }
     }
@@ -36,6 +39,7 @@ impl TaskKind {
             TaskKind::Task => "task",
             TaskKind::Blocking => "blocking",
             TaskKind::Local => "local",
+            TaskKind::BlockOn => "block_on",
             TaskKind::Other => "other",
         }
     }

@@ -6,7 +6,7 @@ use super::resource::{AsyncOp, Interner, PendingPoll, Resource};
 use super::task::Task;
 use super::time::Ts;
 use super::update::{DroppedEvents, TaskStats, Update};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// How much the model keeps.
@@ -152,41 +152,33 @@ impl State {
     }
 
     /// A full state at the start of a stream: tasks we thought alive and
-    /// that it does not list ended while we were away.
+    /// that it does not list (or lists with another creation time: the id
+    /// was reused by a restarted target) ended while we were away.
     fn reconcile(&mut self, up: &Update, now: Option<Ts>) {
-        let present: HashSet<u64> = up
-            .tasks
-            .iter()
-            .map(|t| t.id)
-            .chain(up.task_stats.iter().map(|(id, _)| *id))
-            .collect();
-        let live: Vec<u64> = self
-            .tasks
-            .values()
-            .filter(|t| t.is_live())
-            .map(|t| t.id)
-            .collect();
-        let survivors = live.iter().filter(|id| present.contains(id)).count();
+        let mut present: HashMap<u64, Option<Ts>> = up.tasks.iter().map(|t| (t.id, None)).collect();
+        for (id, st) in &up.task_stats {
+            present.insert(*id, st.created_at);
+        }
+        let live: Vec<u64> = self.live_tasks().map(|t| t.id).collect();
+        let at = now.unwrap_or(Ts::from_nanos(1));
+        let mut survivors = 0;
+        for id in &live {
+            let Some(task) = self.tasks.get(id) else {
+                continue;
+            };
+            let same = match present.get(id) {
+                None => false,
+                Some(None) => true,
+                Some(Some(created)) => task.stats.created_at.is_none_or(|c| c == *created),
+            };
+            if same {
+                survivors += 1;
+            } else {
+                self.retire(*id, at);
+            }
+        }
         if !live.is_empty() && survivors == 0 && self.health.streams > 1 {
             self.health.restarts += 1;
-        }
-        let at = now.unwrap_or(Ts::from_nanos(1));
-        for id in live {
-            if !present.contains(&id)
-                && let Some(task) = self.tasks.get_mut(&id)
-            {
-                let mut stats = task.stats;
-                stats.dropped_at = Some(at);
-                Self::record_transition(
-                    &mut self.histories,
-                    self.history_origin,
-                    task.group,
-                    &task.stats,
-                    &stats,
-                    at,
-                );
-                task.set_stats(stats, now);
-            }
         }
         self.orphan_stats.clear();
         self.resources
@@ -194,6 +186,20 @@ impl State {
         self.async_ops
             .retain(|id, _| up.async_ops.iter().any(|o| o.id == *id));
         self.pending_polls.clear();
+    }
+
+    /// Removes a task that ended unseen, recording its end at `at`.
+    fn retire(&mut self, id: u64, at: Ts) {
+        if let Some(task) = self.tasks.remove(&id)
+            && task.is_live()
+            && task.stats.created_at.is_some()
+        {
+            let origin = self.history_origin.unwrap_or(at);
+            self.histories
+                .entry(task.group)
+                .or_insert_with(|| CountHistory::new(origin))
+                .death(at);
+        }
     }
 
     fn apply_tasks(&mut self, up: &Update, now: Option<Ts>) {
@@ -206,15 +212,10 @@ impl State {
                     old.fields = task.fields;
                     old.tokio_id = task.tokio_id;
                 }
-                Some(old) => {
+                Some(_) => {
                     // The id was reused (target restarted): the old task ended.
-                    if old.is_live() && old.stats.created_at.is_some() {
-                        self.histories
-                            .entry(old.group)
-                            .or_insert_with(|| CountHistory::new(self.history_origin.unwrap_or(at)))
-                            .death(at);
-                    }
-                    *old = task;
+                    self.retire(new.id, at);
+                    self.tasks.insert(new.id, task);
                 }
                 None => {
                     self.tasks.insert(new.id, task);
@@ -235,6 +236,20 @@ impl State {
             }
         }
         for (id, stats) in &up.task_stats {
+            let reused = self.tasks.get(id).is_some_and(
+                |t| matches!((t.stats.created_at, stats.created_at), (Some(a), Some(b)) if a != b),
+            );
+            if reused {
+                // Same id, another task: keep the record, restart its stats.
+                if let Some(old) = self.tasks.get(id).cloned() {
+                    self.retire(*id, at);
+                    let mut fresh = old;
+                    fresh.stats = TaskStats::default();
+                    fresh.stats_at = None;
+                    fresh.prev_stats_at = None;
+                    self.tasks.insert(*id, fresh);
+                }
+            }
             match self.tasks.get_mut(id) {
                 Some(task) => {
                     Self::record_transition(

@@ -17,9 +17,10 @@ pub struct Task {
     /// Other span fields (e.g. `size.bytes`, `fn`), as text.
     pub fields: Box<[(Box<str>, Box<str>)]>,
     pub stats: TaskStats,
-    /// Polls counted by the previous stats message, to tell a busy task from
-    /// one that was polled long ago.
-    pub prev_polls: u64,
+    /// Busy time and target time of the previous stats message, to tell a
+    /// CPU-bound task from one that is polled often but mostly waits.
+    pub prev_busy: std::time::Duration,
+    pub prev_stats_at: Option<Ts>,
     /// Target time of the update that brought the latest stats.
     pub stats_at: Option<Ts>,
 }
@@ -64,7 +65,8 @@ impl Task {
             name,
             fields: fields.into_boxed_slice(),
             stats: TaskStats::default(),
-            prev_polls: 0,
+            prev_busy: std::time::Duration::ZERO,
+            prev_stats_at: None,
             stats_at: None,
         }
     }
@@ -73,10 +75,25 @@ impl Task {
         self.stats.dropped_at.is_none()
     }
 
-    /// Applies a new stats message, remembering the previous poll count.
+    /// Applies a new stats message, remembering the previous busy time.
     pub fn set_stats(&mut self, stats: TaskStats, at: Option<Ts>) {
-        self.prev_polls = self.stats.polls;
+        self.prev_busy = self.stats.busy;
+        self.prev_stats_at = self.stats_at;
         self.stats = stats;
         self.stats_at = at;
+    }
+
+    /// Share of wall time spent inside polls between the last two stats
+    /// messages (0.0–1.0), when two are known.
+    pub fn busy_ratio(&self) -> Option<f64> {
+        let (Some(a), Some(b)) = (self.prev_stats_at, self.stats_at) else {
+            return None;
+        };
+        let wall = b.since(a).as_secs_f64();
+        if wall <= 0.0 {
+            return None;
+        }
+        let busy = self.stats.busy.saturating_sub(self.prev_busy).as_secs_f64();
+        Some((busy / wall).min(1.0))
     }
 }

@@ -1,0 +1,99 @@
+//! Bad input and unreachable targets: one clear line on stderr, exit 2.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+
+fn taskscope(args: &[&str]) -> Output {
+    Command::new(common::BIN)
+        .args(args)
+        .output()
+        .expect("run taskscope")
+}
+
+fn one_error_line(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got {err:?}");
+    lines[0].to_string()
+}
+
+#[test]
+fn closed_port_gives_one_line_and_exit_2() {
+    let out = taskscope(&["connect", "127.0.0.1:1", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_error_line(&out),
+        "taskscope: error: connection refused by 127.0.0.1:1: is the target running with console-subscriber on that port?"
+    );
+}
+
+#[test]
+fn http_server_is_not_a_console_endpoint() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let out = taskscope(&["connect", &addr, "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_error_line(&out),
+        format!(
+            "taskscope: error: {addr} is not a tokio-console endpoint (it does not speak gRPC): check the port"
+        )
+    );
+}
+
+#[test]
+fn bad_addresses_are_rejected_with_exit_2() {
+    for (addr, expected) in [
+        (
+            "host:notaport",
+            "invalid port \"notaport\" in \"host:notaport\"",
+        ),
+        ("https://h:1", "unsupported scheme"),
+        ("", "empty address"),
+    ] {
+        let out = taskscope(&["connect", addr, "--once"]);
+        assert_eq!(out.status.code(), Some(2), "{addr}");
+        let line = one_error_line(&out);
+        assert!(line.starts_with("taskscope: error: "), "{line}");
+        assert!(line.contains(expected), "{addr}: {line}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = taskscope(&["connect", "--window", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid duration"));
+    let out = taskscope(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn help_reads_like_documentation() {
+    let out = taskscope(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "connect",
+        "demo",
+        "Exit codes: 0 ok, 1 suspects found (watch), 2 usage or input error",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+    assert!(
+        !help.contains("demo-target"),
+        "the hidden command shows in --help"
+    );
+}

@@ -1,0 +1,151 @@
+//! Helpers for tests against a real instrumented target: the demo target
+//! run as a child process (console-subscriber on an ephemeral port).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use taskscope::analysis::{Analysis, Group, Params};
+use taskscope::conn::{self, Event, Target};
+use taskscope::model::State;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_taskscope");
+
+/// A running demo target; killed on drop.
+pub struct DemoTarget {
+    child: Child,
+    pub addr: String,
+}
+
+impl DemoTarget {
+    /// Starts `taskscope demo-target --port 0 ARGS…`.
+    pub fn start(args: &[&str]) -> DemoTarget {
+        Self::start_on(0, args)
+    }
+
+    /// Starts the demo target with its console on `port` (0: any free one).
+    pub fn start_on(port: u16, args: &[&str]) -> DemoTarget {
+        let mut child = Command::new(BIN)
+            .args([
+                "demo-target",
+                "--port",
+                &port.to_string(),
+                "--exit-on-stdin-close",
+            ])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start demo target");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read console line");
+        let addr = line
+            .trim()
+            .strip_prefix("console=")
+            .expect("console= line")
+            .to_string();
+        DemoTarget { child, addr }
+    }
+
+    pub fn target(&self) -> Target {
+        Target::parse(&self.addr).expect("target address")
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for DemoTarget {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The exact `src/demo/target.rs:LINE` of the spawn marked `// spawn: NAME`.
+pub fn spawn_line(name: &str) -> String {
+    let src = include_str!("../../src/demo/target.rs");
+    let lines: Vec<&str> = src.lines().collect();
+    let marker = format!("// spawn: {name} ");
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&marker))
+        .unwrap_or_else(|| panic!("no spawn marker {name}"));
+    let spawn = (at + 1..lines.len())
+        .find(|&i| lines[i].contains(".spawn("))
+        .expect("spawn call after marker");
+    format!("src/demo/target.rs:{}:", spawn + 1)
+}
+
+/// Streams from `target` into a model until `done(analysis)` holds, or
+/// panics with the last analysis after `deadline`.
+pub fn watch_until(
+    target: Target,
+    deadline: Duration,
+    params: Params,
+    mut done: impl FnMut(&Analysis) -> bool,
+) -> (State, Analysis) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let mut rx = conn::spawn(target, conn::Options::default());
+        let mut state = State::default();
+        let start = Instant::now();
+        let mut last: Option<Analysis> = None;
+        let mut last_check = Instant::now();
+        loop {
+            let left = deadline.saturating_sub(start.elapsed());
+            match tokio::time::timeout(left.max(Duration::from_millis(1)), rx.recv()).await {
+                Ok(Some(Event::StreamStarted)) => state.begin_stream(),
+                Ok(Some(Event::Update(up))) => state.apply(*up),
+                Ok(Some(Event::Status(_))) => {}
+                Ok(None) | Err(_) => {}
+            }
+            if let Some(now) = state.now
+                && last_check.elapsed() >= Duration::from_millis(200)
+            {
+                last_check = Instant::now();
+                let a = Analysis::run(&state, now, &params);
+                if done(&a) {
+                    return (state, a);
+                }
+                last = Some(a);
+            }
+            if start.elapsed() >= deadline {
+                panic!(
+                    "condition not met within {deadline:?}; last analysis:\n{}",
+                    describe(last.as_ref())
+                );
+            }
+        }
+    })
+}
+
+pub fn describe(a: Option<&Analysis>) -> String {
+    match a {
+        None => "<no update received>".into(),
+        Some(a) => taskscope::report::text::groups_table(a, "target", 50),
+    }
+}
+
+/// The group whose location starts with `loc_prefix`.
+pub fn group<'a>(a: &'a Analysis, loc_prefix: &str) -> Option<&'a Group> {
+    a.groups.iter().find(|g| g.location.starts_with(loc_prefix))
+}
+
+/// Waits for a condition, polling; panics with `what` on timeout.
+pub fn wait_for(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

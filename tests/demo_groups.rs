@@ -1,0 +1,54 @@
+//! The model receives the demo's groups, at their exact spawn locations,
+//! with the expected counts, from a real console-subscriber.
+
+mod common;
+
+use common::{DemoTarget, group, spawn_line, watch_until};
+use std::time::Duration;
+use taskscope::analysis::Params;
+
+#[test]
+fn demo_leaks_arrive_grouped_by_spawn_location_with_exact_counts() {
+    let target = DemoTarget::start(&[
+        "--scenarios",
+        "idle-conn,full-channel,sleepers,oneshot,healthy",
+        "--leak-every",
+        "50ms",
+        "--max-per-leak",
+        "12",
+    ]);
+    let leaks = ["idle-conn", "full-channel", "sleepers", "oneshot"];
+    let (_state, a) = watch_until(
+        target.target(),
+        Duration::from_secs(60),
+        Params::default(),
+        |a| {
+            leaks
+                .iter()
+                .all(|l| group(a, &spawn_line(l)).is_some_and(|g| g.live == 12))
+                && group(a, &spawn_line("pool-worker")).is_some_and(|g| g.live == 4)
+        },
+    );
+    for (leak, name) in [
+        ("idle-conn", "conn-handler"),
+        ("full-channel", "producer"),
+        ("sleepers", "stale-worker"),
+        ("oneshot", "await-reply"),
+    ] {
+        let g = group(&a, &spawn_line(leak)).expect("group");
+        assert_eq!(g.live, 12, "{leak}");
+        assert_eq!(g.names.first().map(|n| &*n.0), Some(name), "{leak}");
+        assert_eq!(g.distinct_names, 1, "{leak}");
+        assert!(g.oldest.is_some());
+    }
+    // The fixed pool: four workers with four names at one location.
+    let pool = group(&a, &spawn_line("pool-worker")).expect("pool group");
+    assert_eq!(pool.live, 4);
+    assert_eq!(pool.distinct_names, 4);
+    // Every group is keyed by a distinct location.
+    let mut locs: Vec<&str> = a.groups.iter().map(|g| &*g.location).collect();
+    let n = locs.len();
+    locs.sort();
+    locs.dedup();
+    assert_eq!(locs.len(), n, "one row per location and kind");
+}

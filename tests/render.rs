@@ -1,0 +1,198 @@
+//! Render tests: each view drawn on ratatui's TestBackend from a model fed
+//! with fabricated updates, compared with reviewed snapshots.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::time::{Duration, Instant};
+use taskscope::analysis::Params;
+use taskscope::conn::Status;
+use taskscope::model::Ts;
+use taskscope::model::update::{Field, FieldValue, NewTask, SourceLoc, TaskStats, Update};
+use taskscope::ui::app::App;
+use taskscope::ui::{draw, input};
+
+const T0: i64 = 1_800_000_000;
+
+fn ts(secs: f64) -> Option<Ts> {
+    Some(Ts::from_nanos(T0 * 1_000_000_000 + (secs * 1e9) as i64))
+}
+
+fn task(id: u64, file: &str, line: u32, name: &str) -> NewTask {
+    NewTask {
+        id,
+        location: Some(SourceLoc {
+            file: file.into(),
+            line: Some(line),
+            column: Some(9),
+        }),
+        fields: vec![
+            Field {
+                name: "kind".into(),
+                value: FieldValue::Debug("task".into()),
+            },
+            Field {
+                name: "task.name".into(),
+                value: FieldValue::Debug(name.into()),
+            },
+            Field {
+                name: "task.id".into(),
+                value: FieldValue::U64(id),
+            },
+            Field {
+                name: "size.bytes".into(),
+                value: FieldValue::U64(1096),
+            },
+        ],
+    }
+}
+
+/// Idle since `ended`, created at `created`, one waker outstanding.
+fn idle(created: f64, ended: f64) -> TaskStats {
+    TaskStats {
+        created_at: ts(created),
+        polls: 1,
+        first_poll: ts(created),
+        last_poll_started: ts(created),
+        last_poll_ended: ts(ended),
+        waker_clones: 1,
+        ..TaskStats::default()
+    }
+}
+
+/// A target with a growing connection-handler group, a pool and churn.
+fn app() -> App {
+    let mut app = App::new("127.0.0.1:6669".into(), Params::default(), false);
+    app.conn.status = Status::Connected;
+    let mut up = Update {
+        now: ts(300.0),
+        has_metadata: true,
+        ..Update::default()
+    };
+    for i in 0..40u64 {
+        let t = 20.0 + i as f64 * 7.0;
+        up.tasks
+            .push(task(100 + i, "src/server.rs", 88, "conn-handler"));
+        up.task_stats.push((100 + i, idle(t, t)));
+    }
+    for i in 0..4u64 {
+        up.tasks
+            .push(task(10 + i, "src/pool.rs", 12, &format!("pool-worker-{i}")));
+        up.task_stats.push((10 + i, idle(1.0, 299.5)));
+    }
+    for i in 0..3u64 {
+        up.tasks
+            .push(task(50 + i, "src/api.rs", 40, "request\u{1b}[31m<evil>"));
+        up.task_stats.push((50 + i, idle(299.0, 299.2)));
+    }
+    // A request that finished 290 s ago: the target retains finished
+    // tasks at least that long, so the history is rebuilt that far back.
+    up.tasks.push(task(60, "src/api.rs", 40, "request"));
+    up.task_stats.push((
+        60,
+        TaskStats {
+            dropped_at: ts(10.0),
+            ..idle(9.0, 9.5)
+        },
+    ));
+    app.state.begin_stream();
+    app.state.apply(up);
+    app.recompute(Instant::now());
+    app
+}
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    term.draw(|f| draw::draw(f, app)).expect("draw");
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    input::on_key(app, KeyEvent::new(code, KeyModifiers::NONE), Instant::now());
+}
+
+#[test]
+fn groups_view() {
+    let app = app();
+    let screen = render(&app, 140, 14);
+    assert!(screen.contains("src/server.rs:88:9 [conn-handler]"));
+    insta::assert_snapshot!("groups_view", screen);
+}
+
+#[test]
+fn group_detail_view() {
+    let mut app = app();
+    app.page_rows = draw::list_rows(&app, 20);
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 120, 20);
+    assert!(
+        screen.contains("40 tasks @ src/server.rs:88:9 (task)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("group_detail_view", screen);
+    key(&mut app, KeyCode::Esc);
+    assert!(render(&app, 120, 20).contains("Tasks▼"));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('?'));
+    let screen = render(&app, 100, 20);
+    assert!(screen.contains("freeze / resume the view"));
+    insta::assert_snapshot!("help_overlay", screen);
+}
+
+#[test]
+fn tiny_terminal() {
+    let app = app();
+    let screen = render(&app, 20, 5);
+    assert!(screen.starts_with("terminal too small"), "{screen}");
+    insta::assert_snapshot!("tiny_terminal", screen);
+}
+
+#[test]
+fn filter_narrows_the_groups() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('/'));
+    for c in "pool".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 140, 14);
+    assert!(screen.contains("src/pool.rs:12:9"));
+    assert!(!screen.contains("src/server.rs"), "{screen}");
+    assert!(screen.contains("filter: pool"));
+}
+
+#[test]
+fn hostile_names_are_inert() {
+    let app = app();
+    let screen = render(&app, 140, 14);
+    assert!(!screen.contains('\u{1b}'));
+    assert!(screen.contains("[request<evil>]"), "{screen}");
+}
+
+#[test]
+fn reconnecting_status_is_shown() {
+    let mut app = app();
+    app.conn.status = Status::Reconnecting {
+        at: tokio::time::Instant::now() + Duration::from_secs(3),
+        error: taskscope::conn::ConnError::Refused("127.0.0.1:6669".into()),
+        attempt: 2,
+    };
+    let screen = render(&app, 160, 14);
+    assert!(
+        screen.contains("⟳ reconnecting in 3s: connection refused by 127.0.0.1:6669"),
+        "{screen}"
+    );
+}
