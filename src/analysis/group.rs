@@ -217,12 +217,12 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
                 )
             });
             if let Some(h) = state.histories.get(&g.key) {
-                let from = horizon.sub(params.window);
-                let counts = h.fine_counts(from.sub(Duration::from_secs(1)), horizon);
+                let from = horizon.minus(params.window);
+                let counts = h.fine_counts(from.minus(Duration::from_secs(1)), horizon);
                 if let (Some(first), Some(last)) = (counts.first(), counts.last()) {
                     g.delta = last.1 - first.1;
                 }
-                let spark_from = horizon.sub(Duration::from_secs(params.spark_points as u64));
+                let spark_from = horizon.minus(Duration::from_secs(params.spark_points as u64));
                 g.spark = h
                     .fine_counts(spark_from, horizon)
                     .into_iter()

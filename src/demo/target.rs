@@ -166,7 +166,7 @@ fn oneshot_waiters(every: Duration, max: usize) {
             // spawn: oneshot (the next `.spawn(` is the spawn location)
             let _ = Builder::new()
                 .name("await-reply")
-                .spawn(async move { rx.await });
+                .spawn(rx);
         }
         // Keep the senders: the replies never come, and never fail either.
         std::future::pending::<()>().await;

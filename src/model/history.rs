@@ -136,8 +136,7 @@ impl CountHistory {
     }
 
     fn fold(&mut self) {
-        for i in 0..LEVELS.len() {
-            let (width, cap) = LEVELS[i];
+        for (i, &(width, cap)) in LEVELS.iter().enumerate() {
             while self.levels[i].buckets.len() > cap {
                 let next_width = LEVELS.get(i + 1).map(|l| l.0).unwrap_or(i64::MAX);
                 let ratio = if next_width == i64::MAX {

@@ -148,7 +148,7 @@ impl State {
             }
         }
         self.health.backfilled = backfill;
-        self.history_origin = Some(now.sub(backfill));
+        self.history_origin = Some(now.minus(backfill));
     }
 
     /// A full state at the start of a stream: tasks we thought alive and
@@ -377,7 +377,7 @@ impl State {
             Some(t) if entities >= BACKLOG_ENTITIES => now.since(t),
             _ => Duration::ZERO,
         };
-        let horizon = now.sub(self.health.lag);
+        let horizon = now.minus(self.health.lag);
         self.health.horizon = Some(horizon);
         for h in self.histories.values_mut() {
             h.advance_to(horizon);

@@ -40,11 +40,11 @@ impl Ts {
         Duration::from_nanos(d.max(0) as u64)
     }
 
-    pub fn add(self, d: Duration) -> Ts {
+    pub fn plus(self, d: Duration) -> Ts {
         Ts::from_nanos(self.nanos().saturating_add(dur_nanos(d)))
     }
 
-    pub fn sub(self, d: Duration) -> Ts {
+    pub fn minus(self, d: Duration) -> Ts {
         Ts::from_nanos(self.nanos().saturating_sub(dur_nanos(d)))
     }
 }
@@ -75,7 +75,7 @@ mod tests {
         let b = Ts::from_secs(12);
         assert_eq!(b.since(a), Duration::from_secs(2));
         assert_eq!(a.since(b), Duration::ZERO);
-        assert_eq!(a.add(Duration::from_secs(2)), b);
-        assert_eq!(b.sub(Duration::from_secs(2)), a);
+        assert_eq!(a.plus(Duration::from_secs(2)), b);
+        assert_eq!(b.minus(Duration::from_secs(2)), a);
     }
 }

@@ -1,0 +1,126 @@
+//! The real binary in a real terminal (tmux): start the demo, open a group,
+//! go back, filter, quit; assert on what a person sees, and that the
+//! terminal and the process table are clean afterwards.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16) -> Tmux {
+        let socket = format!("taskscope-e2e-{}", std::process::id());
+        let t = Tmux { socket };
+        let ok = t
+            .cmd(&[
+                "new-session", "-d", "-s", "e2e", "-x", &width.to_string(), "-y", &height.to_string(),
+                "env", "PS1=$ ", "TERM=xterm-256color", "bash", "--norc", "--noprofile",
+            ])
+            .status
+            .success();
+        assert!(ok, "tmux could not start (is tmux installed? .ci/run installs it)");
+        t
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux is required for this test (.ci/run installs it)")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success());
+    }
+
+    fn literal(&self, text: &str) {
+        assert!(self.cmd(&["send-keys", "-t", "e2e", "-l", text]).status.success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).to_string()
+    }
+
+    fn alternate_on(&self) -> bool {
+        let out = self.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    fn wait_screen(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if cond(&s) {
+                return s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn demo_children() -> Vec<String> {
+    let out = Command::new("pgrep").args(["-f", "taskscope demo-target"]).output().expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn demo_in_a_real_terminal() {
+    let t = Tmux::start(160, 40);
+    t.literal(&format!("{} demo --leak-every 200ms", common::BIN));
+    t.keys(&["Enter"]);
+    let s = t.wait_screen("the groups view with the leaks", |s| {
+        s.contains("[conn-handler]") && s.contains("[stale-worker]") && s.contains("● connected")
+    });
+    assert!(s.contains("Tasks▼"), "{s}");
+    assert!(t.alternate_on(), "the TUI runs on the alternate screen");
+    let children = demo_children();
+    assert!(!children.is_empty(), "the demo target runs as a child");
+
+    // Filter to the sleeping workers.
+    t.keys(&["/"]);
+    t.literal("stale");
+    t.keys(&["Enter"]);
+    let s = t.wait_screen("the filtered view", |s| s.contains("filter: stale") && !s.contains("[conn-handler]"));
+    assert!(s.contains("[stale-worker]"), "{s}");
+
+    // Open the group, then go back.
+    t.keys(&["Enter"]);
+    let s = t.wait_screen("the group detail", |s| s.contains("tasks @ src/demo/target.rs:"));
+    assert!(s.contains("stale-worker"), "{s}");
+    assert!(s.contains("sleep"), "the workers are sleeping: {s}");
+    t.keys(&["Escape"]);
+    t.wait_screen("the groups view again", |s| s.contains("Tasks▼") && s.contains("filter: stale"));
+    // Esc clears the filter.
+    t.keys(&["Escape"]);
+    t.wait_screen("all groups", |s| s.contains("[conn-handler]") && !s.contains("filter:"));
+
+    // Help, then quit.
+    t.keys(&["?"]);
+    t.wait_screen("help", |s| s.contains("freeze / resume the view"));
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    let s = t.wait_screen("the shell prompt after quitting", |s| {
+        !s.contains("Tasks▼") && s.lines().any(|l| l.trim_end() == "$")
+    });
+    assert!(!t.alternate_on(), "terminal left on the alternate screen:\n{s}");
+    // The demo target is gone too.
+    let start = Instant::now();
+    while children.iter().any(|pid| demo_children().contains(pid)) {
+        assert!(start.elapsed() < Duration::from_secs(10), "demo target still running after quit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
