@@ -17,12 +17,27 @@ impl Tmux {
         let t = Tmux { socket };
         let ok = t
             .cmd(&[
-                "new-session", "-d", "-s", "e2e", "-x", &width.to_string(), "-y", &height.to_string(),
-                "env", "PS1=$ ", "TERM=xterm-256color", "bash", "--norc", "--noprofile",
+                "new-session",
+                "-d",
+                "-s",
+                "e2e",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+                "env",
+                "PS1=$ ",
+                "TERM=xterm-256color",
+                "bash",
+                "--norc",
+                "--noprofile",
             ])
             .status
             .success();
-        assert!(ok, "tmux could not start (is tmux installed? .ci/run installs it)");
+        assert!(
+            ok,
+            "tmux could not start (is tmux installed? .ci/run installs it)"
+        );
         t
     }
 
@@ -41,7 +56,11 @@ impl Tmux {
     }
 
     fn literal(&self, text: &str) {
-        assert!(self.cmd(&["send-keys", "-t", "e2e", "-l", text]).status.success());
+        assert!(
+            self.cmd(&["send-keys", "-t", "e2e", "-l", text])
+                .status
+                .success()
+        );
     }
 
     fn screen(&self) -> String {
@@ -60,7 +79,10 @@ impl Tmux {
             if cond(&s) {
                 return s;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}; screen:\n{s}");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -73,8 +95,14 @@ impl Drop for Tmux {
 }
 
 fn demo_children() -> Vec<String> {
-    let out = Command::new("pgrep").args(["-f", "taskscope demo-target"]).output().expect("pgrep");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    let out = Command::new("pgrep")
+        .args(["-f", "taskscope demo-target"])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -94,19 +122,27 @@ fn demo_in_a_real_terminal() {
     t.keys(&["/"]);
     t.literal("stale");
     t.keys(&["Enter"]);
-    let s = t.wait_screen("the filtered view", |s| s.contains("filter: stale") && !s.contains("[conn-handler]"));
+    let s = t.wait_screen("the filtered view", |s| {
+        s.contains("filter: stale") && !s.contains("[conn-handler]")
+    });
     assert!(s.contains("[stale-worker]"), "{s}");
 
     // Open the group, then go back.
     t.keys(&["Enter"]);
-    let s = t.wait_screen("the group detail", |s| s.contains("tasks @ src/demo/target.rs:"));
+    let s = t.wait_screen("the group detail", |s| {
+        s.contains("tasks @ src/demo/target.rs:")
+    });
     assert!(s.contains("stale-worker"), "{s}");
     assert!(s.contains("sleep"), "the workers are sleeping: {s}");
     t.keys(&["Escape"]);
-    t.wait_screen("the groups view again", |s| s.contains("Tasks▼") && s.contains("filter: stale"));
+    t.wait_screen("the groups view again", |s| {
+        s.contains("Tasks▼") && s.contains("filter: stale")
+    });
     // Esc clears the filter.
     t.keys(&["Escape"]);
-    t.wait_screen("all groups", |s| s.contains("[conn-handler]") && !s.contains("filter:"));
+    t.wait_screen("all groups", |s| {
+        s.contains("[conn-handler]") && !s.contains("filter:")
+    });
 
     // Help, then quit.
     t.keys(&["?"]);
@@ -116,11 +152,17 @@ fn demo_in_a_real_terminal() {
     let s = t.wait_screen("the shell prompt after quitting", |s| {
         !s.contains("Tasks▼") && s.lines().any(|l| l.trim_end() == "$")
     });
-    assert!(!t.alternate_on(), "terminal left on the alternate screen:\n{s}");
+    assert!(
+        !t.alternate_on(),
+        "terminal left on the alternate screen:\n{s}"
+    );
     // The demo target is gone too.
     let start = Instant::now();
     while children.iter().any(|pid| demo_children().contains(pid)) {
-        assert!(start.elapsed() < Duration::from_secs(10), "demo target still running after quit");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "demo target still running after quit"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

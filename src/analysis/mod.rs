@@ -3,6 +3,7 @@
 
 pub mod blocked;
 pub mod group;
+pub mod trend;
 
 pub use blocked::{Reason, TaskState, Verdict, WaitIndex};
 pub use group::{Group, Params, ReasonCount, TaskRow, Totals, group_tasks};

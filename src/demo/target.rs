@@ -164,9 +164,7 @@ fn oneshot_waiters(every: Duration, max: usize) {
                 v.push(tx);
             }
             // spawn: oneshot (the next `.spawn(` is the spawn location)
-            let _ = Builder::new()
-                .name("await-reply")
-                .spawn(rx);
+            let _ = Builder::new().name("await-reply").spawn(rx);
         }
         // Keep the senders: the replies never come, and never fail either.
         std::future::pending::<()>().await;
