@@ -1,6 +1,8 @@
 //! Grouping live tasks by spawn location: the "N tasks @ file:line" view.
 
 use super::blocked::{Reason, TaskState, Verdict, WaitIndex};
+use super::suspect::{self, Suspect};
+use super::trend::{self, Growth, TrendInput};
 use crate::model::{GroupKey, State, TaskKind, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ impl Default for Params {
 pub struct TaskRow {
     pub id: u64,
     pub verdict: Verdict,
+    pub created: Option<Ts>,
 }
 
 /// A reason and how many tasks of a group share it.
@@ -66,6 +69,8 @@ pub struct Group {
     pub spark: Vec<u64>,
     /// Live and retained finished tasks, classified.
     pub tasks: Vec<TaskRow>,
+    pub growth: Growth,
+    pub suspect: Option<Suspect>,
 }
 
 impl Group {
@@ -110,6 +115,7 @@ pub struct Totals {
     pub idle: u32,
     pub finished: u32,
     pub groups: u32,
+    pub suspects: u32,
 }
 
 /// Groups the state's tasks and classifies each one.
@@ -138,10 +144,13 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
             delta: 0,
             spark: Vec::new(),
             tasks: Vec::new(),
+            growth: Growth::default(),
+            suspect: None,
         });
         g.tasks.push(TaskRow {
             id: task.id,
             verdict,
+            created: task.stats.created_at,
         });
         if verdict.state == TaskState::Completed {
             g.finished += 1;
@@ -216,12 +225,40 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
                     r.id,
                 )
             });
+            let window_start = horizon.minus(params.window);
+            let mut lifetimes: Vec<Duration> = g
+                .tasks
+                .iter()
+                .filter(|r| r.verdict.state == TaskState::Completed)
+                .filter_map(|r| Some(r.verdict.since?.since(r.created?)))
+                .collect();
+            lifetimes.sort_unstable();
+            let typical_lifetime = lifetimes.get(lifetimes.len() / 2).copied();
+            let grace = (typical_lifetime.unwrap_or_default() * 3).max(Duration::from_secs(2));
+            let persisting = g
+                .tasks
+                .iter()
+                .filter(|r| r.verdict.state != TaskState::Completed)
+                .filter(|r| {
+                    r.created
+                        .is_some_and(|c| c >= window_start && now.since(c) >= grace)
+                })
+                .count() as u32;
+            let mut finished_in_window = 0;
             if let Some(h) = state.histories.get(&g.key) {
-                let from = horizon.minus(params.window);
-                let counts = h.fine_counts(from.minus(Duration::from_secs(1)), horizon);
+                let counts: Vec<i64> = h
+                    .fine_counts(window_start.minus(Duration::from_secs(1)), horizon)
+                    .into_iter()
+                    .map(|(_, c)| c)
+                    .collect();
                 if let (Some(first), Some(last)) = (counts.first(), counts.last()) {
-                    g.delta = last.1 - first.1;
+                    g.delta = last - first;
                 }
+                g.growth = trend::assess(&TrendInput { counts, persisting });
+                finished_in_window = u64::from(
+                    h.flows(window_start, horizon.plus(Duration::from_secs(1)))
+                        .deaths,
+                );
                 let spark_from = horizon.minus(Duration::from_secs(params.spark_points as u64));
                 g.spark = h
                     .fine_counts(spark_from, horizon)
@@ -229,6 +266,12 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
                     .map(|(_, c)| c.max(0) as u64)
                     .collect();
             }
+            let ctx = suspect::Context {
+                window: params.window,
+                finished_in_window,
+                typical_lifetime,
+            };
+            g.suspect = suspect::judge(&g, &g.growth, &ctx);
             g
         })
         .filter(|g| g.live > 0 || g.finished > 0)
@@ -239,5 +282,6 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
             .then_with(|| a.location.cmp(&b.location))
     });
     totals.groups = out.len() as u32;
+    totals.suspects = out.iter().filter(|g| g.suspect.is_some()).count() as u32;
     (out, totals)
 }

@@ -3,10 +3,13 @@
 
 pub mod blocked;
 pub mod group;
+pub mod suspect;
 pub mod trend;
 
 pub use blocked::{Reason, TaskState, Verdict, WaitIndex};
 pub use group::{Group, Params, ReasonCount, TaskRow, Totals, group_tasks};
+pub use suspect::{Suspect, SuspectKind};
+pub use trend::Growth;
 
 use crate::model::{Health, State, Ts};
 

@@ -20,8 +20,8 @@ pub fn groups_table(a: &Analysis, target: &str, max_rows: usize) -> String {
     );
     let _ = writeln!(
         out,
-        "{:>7} {:>6} {:>5} {:>5} {:>6} {:>7} {:>8}  {:<34} LOCATION",
-        "TASKS", "Δ/WIN", "RUN", "SCHED", "IDLE", "OLDEST", "MAX IDLE", "BLOCKED ON"
+        "{:2} {:>7} {:>6} {:>5} {:>5} {:>6} {:>7} {:>8}  {:<34} LOCATION",
+        "", "TASKS", "Δ/WIN", "RUN", "SCHED", "IDLE", "OLDEST", "MAX IDLE", "BLOCKED ON"
     );
     for g in a.groups.iter().filter(|g| g.live > 0).take(max_rows) {
         let names = match g.names.first() {
@@ -33,7 +33,8 @@ pub fn groups_table(a: &Analysis, target: &str, max_rows: usize) -> String {
         };
         let _ = writeln!(
             out,
-            "{:>7} {:>6} {:>5} {:>5} {:>6} {:>7} {:>8}  {:<34} {}{}{}",
+            "{:2} {:>7} {:>6} {:>5} {:>5} {:>6} {:>7} {:>8}  {:<34} {}{}{}",
+            if g.suspect.is_some() { "!!" } else { "" },
             text::count(u64::from(g.live)),
             text::delta(g.delta),
             g.running,
@@ -49,6 +50,23 @@ pub fn groups_table(a: &Analysis, target: &str, max_rows: usize) -> String {
             },
             names
         );
+    }
+    let suspects: Vec<_> = a
+        .groups
+        .iter()
+        .filter_map(|g| Some((g, g.suspect.as_ref()?)))
+        .collect();
+    if !suspects.is_empty() {
+        let _ = writeln!(out, "\nSuspects:");
+        for (g, s) in suspects {
+            let _ = writeln!(
+                out,
+                "!! {} tasks @ {}: {}",
+                text::count(u64::from(g.live)),
+                text::sanitize(&g.location, 200),
+                s.reason
+            );
+        }
     }
     out
 }

@@ -226,6 +226,8 @@ impl App {
         if self.invert {
             idx.reverse();
         }
+        // Suspects always lead, whatever the sort.
+        idx.sort_by_key(|&i| a.groups[i].suspect.is_none());
         self.visible = idx;
         if let Some(k) = keep
             && let Some(pos) = self.visible.iter().position(|&i| a.groups[i].key == k)

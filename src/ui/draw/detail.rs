@@ -37,9 +37,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         }
         s.join(", ")
     };
+    let suspect = g
+        .suspect
+        .as_ref()
+        .map(|s| format!("   !! suspect: {}", s.reason))
+        .unwrap_or_default();
     let head_lines = vec![
         Line::from(format!(
-            " {} tasks @ {} ({})",
+            " {} tasks @ {} ({}){suspect}",
             text::count(u64::from(g.live)),
             text::sanitize(&g.location, 200),
             g.kind.label()

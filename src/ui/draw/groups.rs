@@ -50,7 +50,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 k => format!(" ({})", k.label()),
             };
             let mix = g.mix_text(2);
+            let mark = match &g.suspect {
+                Some(_) => Cell::from("!!").style(style::bad(app)),
+                None => Cell::from(""),
+            };
             let row = Row::new(vec![
+                mark,
                 Cell::from(text::count(u64::from(g.live))),
                 Cell::from(text::delta(g.delta)),
                 Cell::from(style::sparkline(&g.spark, SPARK_WIDTH)),
@@ -71,6 +76,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .collect();
     let header = Row::new(
         [
+            (None, ""),
             (Some(SortKey::Tasks), "Tasks"),
             (Some(SortKey::Delta), "Δ/win"),
             (None, "Trend"),
@@ -93,6 +99,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     )
     .style(style::table_header());
     let widths = [
+        Constraint::Length(2),
         Constraint::Length(7),
         Constraint::Length(6),
         Constraint::Length(SPARK_WIDTH as u16),

@@ -19,6 +19,9 @@ pub fn header(app: &App) -> Line<'static> {
             text::count(u64::from(t.scheduled)),
             text::count(u64::from(t.idle)),
         ));
+        if t.suspects > 0 {
+            s.push_str(&format!(" · !! {} suspect", t.suspects));
+        }
     }
     if let View::Groups = app.view {
         s.push_str(&format!(" · sort: {}", app.sort.label()));
@@ -56,6 +59,19 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
         ])
     } else if let Some((msg, _)) = &app.notice {
         Line::from(Span::raw(format!(" {msg}")))
+    } else if let Some((g, sus)) = app
+        .selected_group()
+        .filter(|_| app.view == View::Groups)
+        .and_then(|g| Some((g, g.suspect.as_ref()?)))
+    {
+        Line::from(vec![
+            Span::styled(" !! suspect: ", style::bad(app)),
+            Span::raw(format!(
+                "{} — {}",
+                text::sanitize(&g.location, 80),
+                sus.reason
+            )),
+        ])
     } else {
         let hints = match app.view {
             View::Groups => {

@@ -38,6 +38,15 @@ pub fn bad(app: &App) -> Style {
     }
 }
 
+/// Suspect rows: red where color is allowed; the `!!` mark says it anyway.
+pub fn suspect(app: &App) -> Style {
+    if app.color {
+        Style::default().fg(Color::Red)
+    } else {
+        Style::default().add_modifier(Modifier::BOLD)
+    }
+}
+
 pub fn good(app: &App) -> Style {
     if app.color {
         Style::default().fg(Color::Green)

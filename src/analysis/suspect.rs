@@ -1,0 +1,85 @@
+//! Which groups look like leaks, and the one line that says why. The only
+//! place that words a suspect: the TUI, reports and `--once` render it.
+
+use super::blocked::Reason;
+use super::group::{Group, percent};
+use super::trend::Growth;
+use crate::text;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuspectKind {
+    /// The count keeps growing (see `trend`).
+    Growing,
+    /// Most tasks wait on one thing far longer than the group's tasks live.
+    Stuck,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suspect {
+    pub kind: SuspectKind,
+    /// A sentence a person can check against the numbers on screen.
+    pub reason: String,
+}
+
+/// Share of live tasks that must share one wait for the `Stuck` rule.
+const STUCK_SHARE: u32 = 80;
+/// How many times the usual lifetime counts as "far longer".
+const STUCK_FACTOR: u32 = 10;
+const STUCK_MIN: Duration = Duration::from_secs(30);
+
+/// What the rules need beyond the group itself.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Context {
+    pub window: Duration,
+    /// Tasks of the group that finished within the window.
+    pub finished_in_window: u64,
+    /// Median lifetime of the group's finished tasks still known.
+    pub typical_lifetime: Option<Duration>,
+}
+
+pub fn judge(g: &Group, growth: &Growth, ctx: &Context) -> Option<Suspect> {
+    let main = g.main_reason()?;
+    let share = percent(main.tasks, g.live);
+    let mix = if main.reason.is_wait() {
+        format!(
+            "{share}% {}, idle up to {}",
+            main.reason.short(),
+            text::duration(main.longest)
+        )
+    } else {
+        format!("{share}% {}", main.reason.short())
+    };
+    if growth.growing {
+        let finished = match ctx.finished_in_window {
+            0 => "none finished".to_string(),
+            n => format!("{n} finished"),
+        };
+        return Some(Suspect {
+            kind: SuspectKind::Growing,
+            reason: format!(
+                "{} in {}, {finished}; {mix}",
+                text::delta(growth.delta),
+                text::duration(ctx.window)
+            ),
+        });
+    }
+    let lifetime = ctx.typical_lifetime?;
+    let limit = (lifetime * STUCK_FACTOR).max(STUCK_MIN);
+    let stuck = g.live >= 3
+        && main.reason.is_wait()
+        && main.reason != Reason::Completed
+        && share >= STUCK_SHARE
+        && main.longest >= limit
+        && g.longest_idle.is_some_and(|d| d >= limit);
+    if stuck {
+        return Some(Suspect {
+            kind: SuspectKind::Stuck,
+            reason: format!(
+                "{mix}; their usual lifetime is {}",
+                text::duration(lifetime)
+            ),
+        });
+    }
+    None
+}
