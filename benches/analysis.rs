@@ -1,0 +1,110 @@
+//! Analysis cost at scale, on synthetic data: `cargo bench --bench analysis`.
+//! Prints the median of several runs per case. `-- --quick` runs one
+//! iteration of each (CI smoke mode).
+
+use std::time::{Duration, Instant};
+use taskscope::analysis::trend::{TrendInput, assess};
+use taskscope::analysis::{Analysis, Params};
+use taskscope::model::update::{Field, FieldValue, NewTask, SourceLoc, TaskStats, Update};
+use taskscope::model::{State, Ts};
+
+const T0: i64 = 1_800_000_000_000_000_000;
+
+fn ts(secs: f64) -> Option<Ts> {
+    Some(Ts::from_nanos(T0 + (secs * 1e9) as i64))
+}
+
+/// `tasks` idle tasks over `locations` spawn sites, created over 10 minutes.
+fn state(tasks: u64, locations: u64) -> State {
+    let mut up = Update {
+        now: ts(600.0),
+        has_metadata: true,
+        ..Update::default()
+    };
+    for i in 0..tasks {
+        let created = (i as f64 / tasks as f64) * 590.0;
+        up.tasks.push(NewTask {
+            id: i + 1,
+            location: Some(SourceLoc {
+                file: format!("src/service_{}.rs", i % locations),
+                line: Some(10),
+                column: Some(5),
+            }),
+            fields: vec![
+                Field {
+                    name: "kind".into(),
+                    value: FieldValue::Debug("task".into()),
+                },
+                Field {
+                    name: "task.name".into(),
+                    value: FieldValue::Debug(format!("conn-{}", i % 7)),
+                },
+                Field {
+                    name: "task.id".into(),
+                    value: FieldValue::U64(i + 1),
+                },
+            ],
+        });
+        up.task_stats.push((
+            i + 1,
+            TaskStats {
+                created_at: ts(created),
+                polls: 1,
+                first_poll: ts(created),
+                last_poll_started: ts(created),
+                last_poll_ended: ts(created + 0.001),
+                waker_clones: 1,
+                ..TaskStats::default()
+            },
+        ));
+    }
+    let mut s = State::default();
+    s.begin_stream();
+    s.apply(up);
+    s
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs = if quick { 1 } else { 9 };
+    let n = if quick { 10_000 } else { 100_000 };
+
+    let t = Instant::now();
+    let st = state(n, 10);
+    println!("apply first update of {n} tasks: {:?}", t.elapsed());
+    let now = st.now.expect("now");
+    let params = Params::default();
+    let d = time(runs, || Analysis::run(&st, now, &params));
+    println!("classify + group {n} tasks (10 locations): {d:?}");
+
+    let st = state(n, 10_000.min(n));
+    let d = time(runs, || Analysis::run(&st, now, &params));
+    println!("classify + group {n} tasks (10 000 locations): {d:?}");
+
+    let groups = if quick { 1_000 } else { 10_000 };
+    let inputs: Vec<TrendInput> = (0..groups)
+        .map(|g| TrendInput {
+            counts: (0..=60).map(|s| 100 + (s * g) % 7).collect(),
+            persisting: 3,
+        })
+        .collect();
+    let d = time(runs, || inputs.iter().filter(|i| assess(i).growing).count());
+    println!("trend test for {groups} groups (61 points each): {d:?}");
+}
