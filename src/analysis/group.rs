@@ -79,6 +79,29 @@ impl Group {
         self.reasons.first().copied()
     }
 
+    /// " (blocking)" for tasks that are not plain tasks, else "".
+    pub fn kind_suffix(&self) -> String {
+        match self.kind {
+            TaskKind::Task => String::new(),
+            k => format!(" ({})", k.label()),
+        }
+    }
+
+    /// " [conn-handler]" or " [pool-worker-0 +3 names]": the names a row shows.
+    pub fn names_suffix(&self) -> String {
+        match self.names.first() {
+            Some((n, _)) if self.distinct_names > 1 => {
+                format!(
+                    " [{} +{} names]",
+                    crate::text::sanitize(n, 24),
+                    self.distinct_names - 1
+                )
+            }
+            Some((n, _)) => format!(" [{}]", crate::text::sanitize(n, 24)),
+            None => String::new(),
+        }
+    }
+
     /// "97% chan send, 3% running" — the mix as text, largest first.
     pub fn mix_text(&self, max_parts: usize) -> String {
         let total: u32 = self.reasons.iter().map(|r| r.tasks).sum();

@@ -24,13 +24,6 @@ pub fn groups_table(a: &Analysis, target: &str, max_rows: usize) -> String {
         "", "TASKS", "Δ/WIN", "RUN", "SCHED", "IDLE", "OLDEST", "MAX IDLE", "BLOCKED ON"
     );
     for g in a.groups.iter().filter(|g| g.live > 0).take(max_rows) {
-        let names = match g.names.first() {
-            Some((n, _)) if g.distinct_names > 1 => {
-                format!(" [{} +{}]", text::sanitize(n, 24), g.distinct_names - 1)
-            }
-            Some((n, _)) => format!(" [{}]", text::sanitize(n, 24)),
-            None => String::new(),
-        };
         let _ = writeln!(
             out,
             "{:2} {:>7} {:>6} {:>5} {:>5} {:>6} {:>7} {:>8}  {:<34} {}{}{}",
@@ -44,11 +37,8 @@ pub fn groups_table(a: &Analysis, target: &str, max_rows: usize) -> String {
             g.longest_idle.map(text::duration).unwrap_or_default(),
             g.mix_text(2),
             text::sanitize(&g.location, 200),
-            match g.kind {
-                crate::model::TaskKind::Task => String::new(),
-                k => format!(" ({})", k.label()),
-            },
-            names
+            g.kind_suffix(),
+            g.names_suffix()
         );
     }
     let suspects: Vec<_> = a

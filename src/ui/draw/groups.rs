@@ -34,21 +34,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let rows: Vec<Row> = window
         .map(|vi| {
             let g = &a.groups[app.visible[vi]];
-            let names = match g.names.first() {
-                Some((n, _)) if g.distinct_names > 1 => {
-                    format!(
-                        " [{} +{} names]",
-                        text::sanitize(n, 24),
-                        g.distinct_names - 1
-                    )
-                }
-                Some((n, _)) => format!(" [{}]", text::sanitize(n, 24)),
-                None => String::new(),
-            };
-            let kind = match g.kind {
-                crate::model::TaskKind::Task => String::new(),
-                k => format!(" ({})", k.label()),
-            };
+            let (names, kind) = (g.names_suffix(), g.kind_suffix());
             let mix = g.mix_text(2);
             let mark = match &g.suspect {
                 Some(_) => Cell::from("!!").style(style::bad(app)),
