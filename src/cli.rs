@@ -34,6 +34,10 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Start the built-in leaky demo target and open the live view on it.
     Demo(DemoArgs),
+    /// Connect headless, gather for a while, and write a snapshot file.
+    Snapshot(SnapshotArgs),
+    /// Compare two snapshots: what grew, shrank, appeared or vanished.
+    Diff(DiffArgs),
     /// Run the demo target itself (used by `demo` and by tests).
     #[command(hide = true)]
     DemoTarget(DemoTargetArgs),
@@ -52,6 +56,49 @@ pub struct ConnectArgs {
     pub duration: Duration,
     #[command(flatten)]
     pub view: ViewArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Target console address (as for `connect`).
+    #[arg(default_value = "127.0.0.1:6669")]
+    pub addr: String,
+    /// Where to write the snapshot (`.json`, or `.json.gz` to compress); `-` for stdout.
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
+    /// How long to watch after the first update, so the snapshot holds growth history.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Trend window recorded with the snapshot.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub window: Duration,
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// The interactive diff view (the default on a terminal).
+    Tui,
+    /// A table on stdout (the default when stdout is not a terminal).
+    Text,
+    /// Machine-readable JSON on stdout.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older snapshot (the base).
+    pub old: std::path::PathBuf,
+    /// The newer snapshot.
+    pub new: std::path::PathBuf,
+    #[arg(long, value_enum)]
+    pub format: Option<DiffFormat>,
+    /// Trend window used to re-judge suspects.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub window: Duration,
+    #[arg(long)]
+    pub no_color: bool,
 }
 
 /// Options shared by the live views.
@@ -148,6 +195,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Connect(a) => runtime()?.block_on(connect(a)),
+        Command::Snapshot(a) => runtime()?.block_on(snapshot(a)),
+        Command::Diff(a) => diff(a),
         Command::Demo(a) => runtime()?.block_on(demo(a)),
     }
 }
@@ -184,6 +233,112 @@ async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     ui::run(target, opts).await?;
+    Ok(exit::OK)
+}
+
+async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
+    let target = Target::parse(&a.addr)?;
+    let opts = conn::Options {
+        max_message_size: a.max_message_size,
+        ..conn::Options::default()
+    };
+    let started = std::time::Instant::now();
+    let give_up = a.duration.max(Duration::from_secs(10));
+    let g = headless::gather(target.clone(), opts, a.duration, give_up).await?;
+    let meta = crate::snapshot::Meta {
+        target: target.display.clone(),
+        taken_at_unix_ns: crate::text::unix_now_ns(),
+        watched: started.elapsed(),
+        window: a.window,
+    };
+    let snap = crate::snapshot::take(&g.state, &meta).context("the target sent no clock")?;
+    let params = Params {
+        window: a.window,
+        ..Params::default()
+    };
+    let analysis = Analysis::run(
+        &g.state,
+        g.state.now.context("the target sent no clock")?,
+        &params,
+    );
+    if let Some(e) = &g.last_error {
+        eprintln!(
+            "taskscope: warning: the connection broke while gathering ({e}); the snapshot holds what arrived"
+        );
+    }
+    if a.output.as_os_str() == "-" {
+        serde_json::to_writer(std::io::stdout().lock(), &snap)
+            .context("cannot write the snapshot to stdout")?;
+        println!();
+    } else {
+        crate::snapshot::save(&snap, &a.output)?;
+    }
+    eprintln!(
+        "wrote {}: {} tasks in {} groups, {} suspect (watched {})",
+        a.output.display(),
+        crate::text::count(u64::from(analysis.totals.live)),
+        analysis.totals.groups,
+        analysis.totals.suspects,
+        crate::text::duration(meta.watched)
+    );
+    Ok(exit::OK)
+}
+
+fn diff(a: DiffArgs) -> anyhow::Result<u8> {
+    use std::io::IsTerminal;
+    let params = Params {
+        window: a.window,
+        ..Params::default()
+    };
+    let old = crate::snapshot::open(&a.old)?;
+    let new = crate::snapshot::open(&a.new)?;
+    if old.snapshot.target != new.snapshot.target {
+        eprintln!(
+            "taskscope: warning: comparing snapshots of different targets ({} and {})",
+            crate::text::sanitize(&old.snapshot.target, 80),
+            crate::text::sanitize(&new.snapshot.target, 80)
+        );
+    }
+    let side = |path: &std::path::Path, l: &crate::snapshot::Loaded| report::diff::Side {
+        label: path.display().to_string(),
+        target: l.snapshot.target.clone(),
+        taken_at_unix_ns: l.snapshot.taken_at_unix_ns,
+    };
+    let (old_side, new_side) = (side(&a.old, &old), side(&a.new, &new));
+    let (old_a, new_a) = (old.analyze(&params), new.analyze(&params));
+    let format = a.format.unwrap_or(if std::io::stdout().is_terminal() {
+        DiffFormat::Tui
+    } else {
+        DiffFormat::Text
+    });
+    match format {
+        DiffFormat::Text => {
+            print!(
+                "{}",
+                report::diff::to_text(
+                    &crate::analysis::diff::diff(&old_a, &new_a),
+                    &old_side,
+                    &new_side
+                )
+            );
+        }
+        DiffFormat::Json => {
+            println!(
+                "{}",
+                report::diff::to_json(
+                    &crate::analysis::diff::diff(&old_a, &new_a),
+                    &old_side,
+                    &new_side
+                )
+            );
+        }
+        DiffFormat::Tui => {
+            let color = !a.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            runtime()?.block_on(ui::run_diff(
+                old_a, old_side, new_a, new_side, params, color,
+            ))?;
+        }
+    }
     Ok(exit::OK)
 }
 

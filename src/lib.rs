@@ -13,5 +13,6 @@ pub mod demo;
 pub mod headless;
 pub mod model;
 pub mod report;
+pub mod snapshot;
 pub mod text;
 pub mod ui;

@@ -45,6 +45,66 @@ pub fn delta(d: i64) -> String {
     }
 }
 
+/// UTC calendar time of a Unix timestamp: (year, month, day, h, m, s).
+fn civil(unix_secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = unix_secs.div_euclid(86_400);
+    let rem = unix_secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+/// "2026-11-24T01:15:00Z".
+pub fn utc_iso(unix_ns: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(unix_ns.div_euclid(1_000_000_000));
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// "20261124-011500", for file names.
+pub fn utc_stamp(unix_ns: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(unix_ns.div_euclid(1_000_000_000));
+    format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}")
+}
+
+/// The local clock as Unix nanoseconds.
+pub fn unix_now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A target address made safe for a file name: "127.0.0.1-6669".
+pub fn file_safe(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '.' {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
+            out.push(c);
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
 /// Makes a target-supplied string inert for a terminal and caps its length:
 /// escape sequences and control characters are dropped (a newline becomes
 /// `⏎`), and a string longer than `max` characters ends with `…`.
@@ -130,6 +190,15 @@ mod tests {
         assert_eq!(count(7), "7");
         assert_eq!(count(12408), "12 408");
         assert_eq!(count(1_000_000), "1 000 000");
+    }
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(utc_iso(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_iso(1_795_482_900_000_000_000), "2026-11-24T01:15:00Z");
+        assert_eq!(utc_stamp(951_782_400_000_000_000), "20000229-000000");
+        assert_eq!(file_safe("[::1]:6669"), "1-6669");
+        assert_eq!(file_safe("127.0.0.1:6669"), "127.0.0.1-6669");
     }
 
     #[test]

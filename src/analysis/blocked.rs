@@ -19,6 +19,28 @@ pub enum TaskState {
     Completed,
 }
 
+impl TaskState {
+    pub const ALL: [TaskState; 4] = [
+        TaskState::Running,
+        TaskState::Scheduled,
+        TaskState::Idle,
+        TaskState::Completed,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            TaskState::Running => "running",
+            TaskState::Scheduled => "scheduled",
+            TaskState::Idle => "idle",
+            TaskState::Completed => "completed",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<TaskState> {
+        TaskState::ALL.into_iter().find(|s| s.key() == key)
+    }
+}
+
 /// Why a task is where it is: one vocabulary for TUI, report and CLI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
@@ -74,6 +96,33 @@ impl Reason {
         Reason::NoWaker,
         Reason::Completed,
     ];
+
+    /// A stable identifier for files (snapshots, JSON reports).
+    pub fn key(self) -> &'static str {
+        match self {
+            Reason::Running => "running",
+            Reason::Scheduled => "scheduled",
+            Reason::StuckInPoll => "stuck_in_poll",
+            Reason::BlockingCall => "blocking_call",
+            Reason::ChannelSend => "channel_send",
+            Reason::Oneshot => "oneshot",
+            Reason::Mutex => "mutex",
+            Reason::RwLock => "rwlock",
+            Reason::Semaphore => "semaphore",
+            Reason::Barrier => "barrier",
+            Reason::Interval => "interval",
+            Reason::Sleep => "sleep",
+            Reason::OtherResource => "other_resource",
+            Reason::Untracked => "untracked",
+            Reason::UntrackedWithTimeout => "untracked_with_timeout",
+            Reason::NoWaker => "no_waker",
+            Reason::Completed => "completed",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.key() == key)
+    }
 
     /// A short label for tables and mixes ("97% send").
     pub fn short(self) -> &'static str {

@@ -3,7 +3,7 @@
 use super::blocked::{Reason, TaskState, Verdict, WaitIndex};
 use super::suspect::{self, Suspect};
 use super::trend::{self, Growth, TrendInput};
-use crate::model::{GroupKey, State, TaskKind, Ts};
+use crate::model::{CountHistory, GroupKey, Locations, State, TaskKind, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,18 +141,63 @@ pub struct Totals {
     pub suspects: u32,
 }
 
+/// A task as grouping sees it: classified, with what rows show.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Classified<'a> {
+    pub id: u64,
+    pub group: GroupKey,
+    pub name: Option<&'a str>,
+    pub created: Option<Ts>,
+    pub verdict: Verdict,
+}
+
+/// What grouping needs besides the tasks: where names and histories live,
+/// and the target's clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub locations: &'a Locations,
+    pub histories: &'a HashMap<GroupKey, CountHistory>,
+    pub now: Ts,
+    /// Newest instant for which counts are complete.
+    pub horizon: Ts,
+}
+
 /// Groups the state's tasks and classifies each one.
 pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Totals) {
     let index = WaitIndex::build(state);
+    let tasks = state.tasks.values().map(|t| Classified {
+        id: t.id,
+        group: t.group,
+        name: t.name.as_deref(),
+        created: t.stats.created_at,
+        verdict: index.classify(t, now),
+    });
+    let frame = Frame {
+        locations: &state.locations,
+        histories: &state.histories,
+        now,
+        horizon: state.health.horizon.unwrap_or(now),
+    };
+    build_groups(tasks, &frame, params)
+}
+
+/// Builds the groups from classified tasks: the live view and snapshots
+/// share this, so both give the same analysis.
+pub fn build_groups<'a>(
+    tasks: impl Iterator<Item = Classified<'a>>,
+    frame: &Frame<'_>,
+    params: &Params,
+) -> (Vec<Group>, Totals) {
+    let now = frame.now;
     let mut groups: HashMap<GroupKey, Group> = HashMap::new();
     let mut names: HashMap<GroupKey, HashMap<Arc<str>, u32>> = HashMap::new();
     let mut reasons: HashMap<GroupKey, HashMap<Reason, ReasonCount>> = HashMap::new();
     let mut totals = Totals::default();
-    for task in state.tasks.values() {
-        let verdict = index.classify(task, now);
+    for task in tasks {
+        let verdict = task.verdict;
         let g = groups.entry(task.group).or_insert_with(|| Group {
             key: task.group,
-            location: state.locations.name(task.group.loc).clone(),
+            location: frame.locations.name(task.group.loc).clone(),
             kind: task.group.kind,
             live: 0,
             running: 0,
@@ -173,7 +218,7 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         g.tasks.push(TaskRow {
             id: task.id,
             verdict,
-            created: task.stats.created_at,
+            created: task.created,
         });
         if verdict.state == TaskState::Completed {
             g.finished += 1;
@@ -196,7 +241,7 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
                 totals.idle += 1;
             }
         }
-        let age = task.stats.created_at.map(|c| now.since(c));
+        let age = task.created.map(|c| now.since(c));
         g.oldest = g.oldest.max(age);
         let dur = verdict.duration(now).unwrap_or_default();
         if verdict.state == TaskState::Idle {
@@ -213,18 +258,18 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
             });
         rc.tasks += 1;
         rc.longest = rc.longest.max(dur);
-        if let Some(name) = &task.name {
+        if let Some(name) = task.name {
             let per = names.entry(task.group).or_default();
-            if let Some(c) = per.get_mut(&**name) {
+            if let Some(c) = per.get_mut(name) {
                 *c += 1;
             } else {
-                per.insert(Arc::from(&**name), 1);
+                per.insert(Arc::from(name), 1);
             }
         }
     }
     // Groups with history but no retained tasks (everything finished long
     // ago) are left out: nothing to show but a zero.
-    let horizon = state.health.horizon.unwrap_or(now);
+    let horizon = frame.horizon;
     let mut out: Vec<Group> = groups
         .into_values()
         .map(|mut g| {
@@ -268,7 +313,7 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
                 })
                 .count() as u32;
             let mut finished_in_window = 0;
-            if let Some(h) = state.histories.get(&g.key) {
+            if let Some(h) = frame.histories.get(&g.key) {
                 let counts: Vec<i64> = h
                     .fine_counts(window_start.minus(Duration::from_secs(1)), horizon)
                     .into_iter()
@@ -299,10 +344,14 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         })
         .filter(|g| g.live > 0 || g.finished > 0)
         .collect();
+    // Suspects first, then by size.
     out.sort_by(|a, b| {
-        b.live
-            .cmp(&a.live)
+        b.suspect
+            .is_some()
+            .cmp(&a.suspect.is_some())
+            .then(b.live.cmp(&a.live))
             .then_with(|| a.location.cmp(&b.location))
+            .then(a.kind.cmp(&b.kind))
     });
     totals.groups = out.len() as u32;
     totals.suspects = out.iter().filter(|g| g.suspect.is_some()).count() as u32;

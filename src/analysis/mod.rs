@@ -2,6 +2,7 @@
 //! No I/O and no clock reads: `now` is always passed in.
 
 pub mod blocked;
+pub mod diff;
 pub mod group;
 pub mod suspect;
 pub mod trend;

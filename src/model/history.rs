@@ -229,6 +229,72 @@ impl CountHistory {
     }
 }
 
+/// A history in plain parts, for snapshot files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistoryParts {
+    pub base: i64,
+    /// Finest level first: (bucket width in seconds, index of the front
+    /// bucket, buckets).
+    pub levels: Vec<(i64, i64, Vec<Bucket>)>,
+    pub total_births: u64,
+    pub total_deaths: u64,
+}
+
+impl CountHistory {
+    pub fn to_parts(&self) -> HistoryParts {
+        HistoryParts {
+            base: self.base,
+            levels: LEVELS
+                .iter()
+                .zip(&self.levels)
+                .map(|((w, _), l)| (*w, l.front, l.buckets.iter().copied().collect()))
+                .collect(),
+            total_births: self.total_births,
+            total_deaths: self.total_deaths,
+        }
+    }
+
+    /// Rebuilds a history, checking that the parts fit this version's levels.
+    pub fn from_parts(p: &HistoryParts) -> Result<CountHistory, String> {
+        if p.levels.len() != LEVELS.len() {
+            return Err(format!(
+                "history has {} levels, expected {}",
+                p.levels.len(),
+                LEVELS.len()
+            ));
+        }
+        let mut levels: [Level; 3] = Default::default();
+        let mut folded = p.base;
+        for (i, ((width, front, buckets), (want_width, cap))) in
+            p.levels.iter().zip(LEVELS).enumerate()
+        {
+            if *width != want_width || buckets.len() > cap {
+                return Err(format!(
+                    "history level {i} has width {width}s and {} buckets",
+                    buckets.len()
+                ));
+            }
+            if i > 0 {
+                folded += buckets.iter().map(Bucket::net).sum::<i64>();
+            }
+            levels[i] = Level {
+                front: *front,
+                buckets: buckets.iter().copied().collect(),
+            };
+        }
+        if levels[0].buckets.is_empty() {
+            return Err("history has no fine buckets".into());
+        }
+        Ok(CountHistory {
+            base: p.base,
+            folded,
+            levels,
+            total_births: p.total_births,
+            total_deaths: p.total_deaths,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +357,7 @@ mod tests {
             "{}",
             h.bucket_count()
         );
+        assert_eq!(CountHistory::from_parts(&h.to_parts()).as_ref(), Ok(&h));
         let series = h.series();
         assert_eq!(series.last().map(|p| p.1), Some(births - deaths));
         // Series is time-ordered.

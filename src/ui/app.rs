@@ -1,9 +1,13 @@
 //! The TUI's state: the model, the latest analysis, connection status and
 //! view state. Drawing reads it; input and network events change it.
 
+use crate::analysis::diff::{self, Diff};
 use crate::analysis::{Analysis, Group, Params};
 use crate::conn::{self, Status};
 use crate::model::{GroupKey, State};
+use crate::report::diff::Side;
+use crate::snapshot::{self, Meta};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Which screen is shown.
@@ -11,6 +15,8 @@ use std::time::{Duration, Instant};
 pub enum View {
     Groups,
     Detail(GroupKey),
+    /// Changes since the baseline.
+    Diff,
 }
 
 /// Sortable columns of the groups table.
@@ -113,6 +119,15 @@ pub struct App {
     /// layout, used for paging).
     pub page_rows: usize,
     pub notice: Option<(String, Instant)>,
+    /// The state marked with `b` (or the old snapshot of `taskscope diff`).
+    pub baseline: Option<(Analysis, Side)>,
+    pub diff_pos: ListPos,
+    /// Set when the view shows files rather than a live target.
+    pub offline: Option<String>,
+    /// When the view started watching (for snapshot metadata).
+    pub started: Instant,
+    /// Where `s` writes snapshots.
+    pub save_dir: PathBuf,
 }
 
 impl App {
@@ -144,6 +159,80 @@ impl App {
             color,
             page_rows: 20,
             notice: None,
+            baseline: None,
+            diff_pos: ListPos::default(),
+            offline: None,
+            started: Instant::now(),
+            save_dir: PathBuf::from("."),
+        }
+    }
+
+    /// The current state as the newer side of a diff.
+    pub fn current_side(&self) -> Side {
+        Side {
+            label: self.offline.clone().unwrap_or_else(|| "now".into()),
+            target: self.target.clone(),
+            taken_at_unix_ns: crate::text::unix_now_ns(),
+        }
+    }
+
+    /// The diff between the baseline and the current analysis.
+    pub fn diff(&self) -> Option<Diff> {
+        let (base, _) = self.baseline.as_ref()?;
+        Some(diff::diff(base, self.analysis.as_ref()?))
+    }
+
+    /// `b`: the current analysis becomes the baseline.
+    pub fn mark_baseline(&mut self, now: Instant) {
+        let Some(a) = self.analysis.clone() else {
+            self.notify("no data yet: nothing to mark as baseline", now);
+            return;
+        };
+        let side = Side {
+            label: "baseline".into(),
+            target: self.target.clone(),
+            taken_at_unix_ns: crate::text::unix_now_ns(),
+        };
+        self.notify(
+            format!(
+                "baseline marked at {} ({} tasks); d shows the diff",
+                crate::text::utc_iso(side.taken_at_unix_ns),
+                a.totals.live
+            ),
+            now,
+        );
+        self.baseline = Some((a, side));
+    }
+
+    /// `s`: writes a snapshot of the live state beside the working directory.
+    pub fn save_snapshot(&mut self, now: Instant) {
+        if self.offline.is_some() {
+            self.notify(
+                "snapshots are taken of live targets; this view shows files",
+                now,
+            );
+            return;
+        }
+        let taken = crate::text::unix_now_ns();
+        let meta = Meta {
+            target: self.target.clone(),
+            taken_at_unix_ns: taken,
+            watched: now.duration_since(self.started),
+            window: self.params.window,
+        };
+        let Some(snap) = snapshot::take(&self.state, &meta) else {
+            self.notify("no data yet: nothing to save", now);
+            return;
+        };
+        let name = format!(
+            "taskscope-{}-{}.json",
+            crate::text::file_safe(&self.target),
+            crate::text::utc_stamp(taken)
+        );
+        let path = self.save_dir.join(name);
+        match snapshot::save(&snap, &path) {
+            Ok(()) => self.notify(format!("saved snapshot {}", path.display()), now),
+            Err(e) => self.notify(format!("snapshot not saved: {e}"), now),
         }
     }
 

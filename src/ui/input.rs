@@ -65,6 +65,17 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
                 app.recompute(now);
             }
         }
+        KeyCode::Char('s') => app.save_snapshot(now),
+        KeyCode::Char('b') => app.mark_baseline(now),
+        KeyCode::Char('d') => match app.view {
+            View::Diff if app.offline.is_none() => app.view = View::Groups,
+            View::Diff => return false,
+            _ if app.baseline.is_none() => app.notify("no baseline yet: press b to mark one", now),
+            _ => {
+                app.view = View::Diff;
+                app.diff_pos = Default::default();
+            }
+        },
         KeyCode::Enter => {
             if app.view == View::Groups
                 && let Some(g) = app.selected_group()
@@ -75,6 +86,8 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
         }
         KeyCode::Esc | KeyCode::Backspace => match app.view {
             View::Detail(_) => app.view = View::Groups,
+            View::Diff if app.offline.is_none() => app.view = View::Groups,
+            View::Diff => return false,
             View::Groups if !app.filter.is_empty() => {
                 app.filter.clear();
                 let keep = app.selected_group().map(|g| g.key);
@@ -117,6 +130,11 @@ fn move_sel(app: &mut App, delta: isize) {
             let len = app.detail_group().map(|g| g.tasks.len()).unwrap_or(0);
             app.detail_pos.move_by(delta, len);
             app.detail_pos.clamp(len, app.page_rows);
+        }
+        View::Diff => {
+            let len = app.diff().map(|d| d.rows.len()).unwrap_or(0);
+            app.diff_pos.move_by(delta, len);
+            app.diff_pos.clamp(len, app.page_rows);
         }
     }
 }

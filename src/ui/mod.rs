@@ -7,8 +7,9 @@ pub mod draw;
 pub mod input;
 pub mod terminal;
 
-use crate::analysis::Params;
+use crate::analysis::{Analysis, Params};
 use crate::conn::{self, Target};
+use crate::report::diff::Side;
 use app::App;
 use crossterm::event::{self, Event as TermEvent, KeyEvent};
 use std::time::{Duration, Instant};
@@ -29,11 +30,45 @@ enum Input {
     Resize,
 }
 
-/// Runs the TUI until the user quits.
+/// Runs the live TUI until the user quits.
 pub async fn run(target: Target, opts: Options) -> anyhow::Result<()> {
+    let app = App::new(target.display.clone(), opts.params, opts.color);
+    let conn_rx = conn::spawn(target, opts.conn.clone());
+    run_app(app, conn_rx, &opts).await
+}
+
+/// The diff view of two snapshots, offline.
+pub async fn run_diff(
+    old: Analysis,
+    old_side: Side,
+    new: Analysis,
+    new_side: Side,
+    params: Params,
+    color: bool,
+) -> anyhow::Result<()> {
+    let mut app = App::new(new_side.target.clone(), params, color);
+    app.offline = Some(format!("{} → {}", old_side.label, new_side.label));
+    app.analysis = Some(new);
+    app.baseline = Some((old, old_side));
+    app.view = app::View::Diff;
+    app.rebuild_visible(None);
+    // No connection: a channel whose sender lives as long as the view.
+    let (_tx, rx) = mpsc::channel(1);
+    let opts = Options {
+        params,
+        conn: conn::Options::default(),
+        color,
+        analysis_interval: Duration::from_secs(3600),
+    };
+    run_app(app, rx, &opts).await
+}
+
+async fn run_app(
+    mut app: App,
+    mut conn_rx: mpsc::Receiver<conn::Event>,
+    opts: &Options,
+) -> anyhow::Result<()> {
     let mut guard = terminal::TerminalGuard::enter()?;
-    let mut app = App::new(target.display.clone(), opts.params, opts.color);
-    let mut conn_rx = conn::spawn(target, opts.conn.clone());
     let mut input_rx = spawn_input_thread();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

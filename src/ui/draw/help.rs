@@ -16,6 +16,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("i", "invert the sort order"),
     ("/", "filter by location, task name, kind or reason"),
     ("space", "freeze / resume the view (data keeps coming)"),
+    ("s", "save a snapshot (file name shown below)"),
+    ("b", "mark the current state as the baseline"),
+    ("d", "diff against the baseline / back"),
     ("?", "this help (any key closes it)"),
     ("q / Ctrl-C", "quit"),
 ];

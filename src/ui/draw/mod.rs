@@ -2,6 +2,7 @@
 //! built, so a 100 000-task group draws as fast as a small one.
 
 mod detail;
+mod diff;
 mod groups;
 mod help;
 mod status;
@@ -37,6 +38,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     match app.view {
         View::Groups => groups::draw(f, app, body),
         View::Detail(_) => detail::draw(f, app, body),
+        View::Diff => diff::draw(f, app, body),
     }
     f.render_widget(Paragraph::new(status::footer(app)), footer);
     if app.help {
@@ -52,6 +54,7 @@ pub fn list_rows(app: &App, height: u16) -> usize {
         View::Detail(_) => {
             body.saturating_sub(detail::HEADER_ROWS + detail::FOOTER_ROWS + 1) as usize
         }
+        View::Diff => body.saturating_sub(diff::HEADER_ROWS + 1) as usize,
     }
 }
 

@@ -78,6 +78,8 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
                 " ↑↓/jk move · Enter open · h/l sort · i invert · / filter · space freeze · ? help · q quit"
             }
             View::Detail(_) => " ↑↓/jk move · Esc back · space freeze · ? help · q quit",
+            View::Diff if app.offline.is_some() => " ↑↓/jk move · ? help · q quit",
+            View::Diff => " ↑↓/jk move · d/Esc back · b new baseline · ? help · q quit",
         };
         Line::from(Span::styled(hints, style::dim(app)))
     };
@@ -85,6 +87,9 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
 }
 
 fn connection(app: &App, now: Instant) -> Span<'static> {
+    if let Some(label) = &app.offline {
+        return Span::raw(format!(" ◇ offline: {}", text::sanitize(label, 200)));
+    }
     let target = text::sanitize(&app.target, 60);
     match &app.conn.status {
         Status::Connecting { attempt } if *attempt <= 1 => {

@@ -1,0 +1,112 @@
+//! Printing a diff: a text table, or JSON for machines.
+
+use crate::analysis::diff::{Change, Diff};
+use crate::text;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// One side of a diff, as the header names it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Side {
+    /// File name, or "baseline" / "now".
+    pub label: String,
+    pub target: String,
+    /// Local time the state was captured (Unix ns).
+    pub taken_at_unix_ns: i64,
+}
+
+impl Side {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}, {})",
+            text::sanitize(&self.label, 120),
+            text::sanitize(&self.target, 80),
+            text::utc_iso(self.taken_at_unix_ns)
+        )
+    }
+}
+
+pub fn change_label(c: Change) -> &'static str {
+    match c {
+        Change::Added => "new",
+        Change::Removed => "gone",
+        Change::Grown => "grown",
+        Change::Shrunk => "shrunk",
+        Change::MixChanged => "mix",
+    }
+}
+
+/// The header line: what is compared with what, and the totals.
+pub fn header(d: &Diff, old: &Side, new: &Side) -> String {
+    format!(
+        "diff {} → {}: {} of target time; tasks {} → {} ({})",
+        old.describe(),
+        new.describe(),
+        text::duration(d.elapsed),
+        text::count(u64::from(d.tasks_before)),
+        text::count(u64::from(d.tasks_after)),
+        text::delta(i64::from(d.tasks_after) - i64::from(d.tasks_before))
+    )
+}
+
+pub fn to_text(d: &Diff, old: &Side, new: &Side) -> String {
+    let mut out = header(d, old, new);
+    out.push('\n');
+    if d.rows.is_empty() {
+        out.push_str("no changes\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:2} {:>7} {:>7} {:>7} {:>8} {:<6} {:<44} LOCATION",
+        "", "BEFORE", "AFTER", "Δ", "Δ/MIN", "CHANGE", "BLOCKED ON (BEFORE → AFTER)"
+    );
+    for r in &d.rows {
+        let mix = if r.mix_before == r.mix_after || r.mix_before.is_empty() {
+            r.mix_after.clone()
+        } else if r.mix_after.is_empty() {
+            r.mix_before.clone()
+        } else {
+            format!("{} → {}", r.mix_before, r.mix_after)
+        };
+        let kind = if r.kind == "task" {
+            String::new()
+        } else {
+            format!(" ({})", r.kind)
+        };
+        let _ = writeln!(
+            out,
+            "{:2} {:>7} {:>7} {:>7} {:>8.1} {:<6} {:<44} {}{kind}",
+            if r.suspect.is_some() { "!!" } else { "" },
+            text::count(u64::from(r.before)),
+            text::count(u64::from(r.after)),
+            text::delta(r.delta),
+            r.per_minute,
+            change_label(r.change),
+            mix,
+            text::sanitize(&r.location, 200),
+        );
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct DiffJson<'a> {
+    format: &'static str,
+    version: u32,
+    old: &'a Side,
+    new: &'a Side,
+    #[serde(flatten)]
+    diff: &'a Diff,
+}
+
+pub fn to_json(d: &Diff, old: &Side, new: &Side) -> String {
+    let doc = DiffJson {
+        format: "taskscope-diff",
+        version: 1,
+        old,
+        new,
+        diff: d,
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

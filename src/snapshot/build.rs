@@ -1,0 +1,248 @@
+//! Between the live model and snapshots: taking one, and analysing one
+//! with the same grouping code the live view uses.
+
+use super::format::*;
+use crate::analysis::group::{Classified, Frame, build_groups};
+use crate::analysis::{Analysis, Params, Reason, TaskState, Verdict, WaitIndex};
+use crate::model::history::{Bucket, HistoryParts};
+use crate::model::update::DroppedEvents;
+use crate::model::{CountHistory, GroupKey, Health, Locations, State, TaskKind, Ts};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// What a snapshot says about itself beyond the state.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub target: String,
+    pub taken_at_unix_ns: i64,
+    pub watched: Duration,
+    pub window: Duration,
+}
+
+fn ns(t: Option<Ts>) -> Option<i64> {
+    t.map(Ts::nanos)
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Takes a snapshot of the state, classifying every task as the live view does.
+pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
+    let now = state.now?;
+    let index = WaitIndex::build(state);
+    let mut tasks: Vec<TaskRecord> = state
+        .tasks
+        .values()
+        .map(|t| {
+            let v = index.classify(t, now);
+            TaskRecord {
+                id: t.id,
+                tokio_id: t.tokio_id,
+                location: state.locations.name(t.group.loc).to_string(),
+                kind: t.group.kind.label().to_string(),
+                name: t.name.as_deref().map(str::to_string),
+                fields: t
+                    .fields
+                    .iter()
+                    .map(|(k, v)| [k.to_string(), v.to_string()])
+                    .collect(),
+                state: v.state.key().to_string(),
+                reason: v.reason.key().to_string(),
+                since_ns: ns(v.since),
+                created_ns: ns(t.stats.created_at),
+                resource: v.resource,
+                ambiguous: v.ambiguous,
+                polls: t.stats.polls,
+                live_wakers: t.stats.live_wakers(),
+                for_secs: v.duration(now).map(|d| d.as_secs_f64()),
+                age_secs: t.stats.created_at.map(|c| now.since(c).as_secs_f64()),
+            }
+        })
+        .collect();
+    tasks.sort_unstable_by_key(|t| t.id);
+    let mut groups: Vec<GroupRecord> = state
+        .histories
+        .iter()
+        .map(|(key, h)| GroupRecord {
+            location: state.locations.name(key.loc).to_string(),
+            kind: key.kind.label().to_string(),
+            history: history_record(&h.to_parts()),
+        })
+        .collect();
+    groups.sort_by(|a, b| (&a.location, &a.kind).cmp(&(&b.location, &b.kind)));
+    let h = &state.health;
+    Some(Snapshot {
+        format: FORMAT.into(),
+        version: VERSION,
+        target: meta.target.clone(),
+        taken_at_unix_ns: meta.taken_at_unix_ns,
+        target_now_ns: now.nanos(),
+        horizon_ns: h.horizon.unwrap_or(now).nanos(),
+        watched_ms: ms(meta.watched),
+        window_ms: ms(meta.window),
+        health: HealthRecord {
+            updates: h.updates,
+            streams: h.streams,
+            full_state: h.full_state,
+            dropped_task_events: h.dropped_events.tasks,
+            dropped_resource_events: h.dropped_events.resources,
+            dropped_async_op_events: h.dropped_events.async_ops,
+            unseen_tasks: h.unseen_tasks as u64,
+            lag_ms: ms(h.lag),
+            last_update_bytes: h.last_update_bytes as u64,
+            max_update_bytes: h.max_update_bytes as u64,
+            backfilled_ms: ms(h.backfilled),
+            restarts: h.restarts,
+        },
+        groups,
+        tasks,
+    })
+}
+
+fn history_record(p: &HistoryParts) -> HistoryRecord {
+    HistoryRecord {
+        base: p.base,
+        total_births: p.total_births,
+        total_deaths: p.total_deaths,
+        levels: p
+            .levels
+            .iter()
+            .map(|(w, f, b)| LevelRecord {
+                width_secs: *w,
+                front: *f,
+                buckets: b.iter().map(|b| [b.births, b.deaths]).collect(),
+            })
+            .collect(),
+    }
+}
+
+fn history_parts(r: &HistoryRecord) -> HistoryParts {
+    HistoryParts {
+        base: r.base,
+        total_births: r.total_births,
+        total_deaths: r.total_deaths,
+        levels: r
+            .levels
+            .iter()
+            .map(|l| {
+                let buckets = l
+                    .buckets
+                    .iter()
+                    .map(|b| Bucket {
+                        births: b[0],
+                        deaths: b[1],
+                    })
+                    .collect();
+                (l.width_secs, l.front, buckets)
+            })
+            .collect(),
+    }
+}
+
+/// A loaded snapshot, ready to analyse.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub snapshot: Snapshot,
+    pub locations: Locations,
+    pub histories: HashMap<GroupKey, CountHistory>,
+    keys: Vec<GroupKey>,
+    verdicts: Vec<Verdict>,
+}
+
+impl Loaded {
+    /// Checks every record and resolves keys; errors name the record.
+    pub fn new(snapshot: Snapshot) -> Result<Loaded, String> {
+        let mut locations = Locations::default();
+        let mut histories = HashMap::new();
+        for g in &snapshot.groups {
+            let key = GroupKey {
+                loc: locations.intern_str(&g.location),
+                kind: TaskKind::from_field(&g.kind),
+            };
+            let h = CountHistory::from_parts(&history_parts(&g.history))
+                .map_err(|e| format!("group {:?}: {e}", g.location))?;
+            histories.insert(key, h);
+        }
+        let mut keys = Vec::with_capacity(snapshot.tasks.len());
+        let mut verdicts = Vec::with_capacity(snapshot.tasks.len());
+        for t in &snapshot.tasks {
+            let state = TaskState::from_key(&t.state)
+                .ok_or_else(|| format!("task {}: unknown state {:?}", t.id, t.state))?;
+            let reason = Reason::from_key(&t.reason)
+                .ok_or_else(|| format!("task {}: unknown reason {:?}", t.id, t.reason))?;
+            keys.push(GroupKey {
+                loc: locations.intern_str(&t.location),
+                kind: TaskKind::from_field(&t.kind),
+            });
+            verdicts.push(Verdict {
+                state,
+                reason,
+                since: t.since_ns.map(Ts::from_nanos),
+                resource: t.resource,
+                ambiguous: t.ambiguous,
+            });
+        }
+        Ok(Loaded {
+            snapshot,
+            locations,
+            histories,
+            keys,
+            verdicts,
+        })
+    }
+
+    pub fn now(&self) -> Ts {
+        Ts::from_nanos(self.snapshot.target_now_ns)
+    }
+
+    pub fn health(&self) -> Health {
+        let h = &self.snapshot.health;
+        Health {
+            updates: h.updates,
+            streams: h.streams,
+            full_state: h.full_state,
+            dropped_events: DroppedEvents {
+                tasks: h.dropped_task_events,
+                resources: h.dropped_resource_events,
+                async_ops: h.dropped_async_op_events,
+            },
+            unseen_tasks: usize::try_from(h.unseen_tasks).unwrap_or(usize::MAX),
+            lag: Duration::from_millis(h.lag_ms),
+            horizon: Some(Ts::from_nanos(self.snapshot.horizon_ns)),
+            last_update_bytes: usize::try_from(h.last_update_bytes).unwrap_or(usize::MAX),
+            max_update_bytes: usize::try_from(h.max_update_bytes).unwrap_or(usize::MAX),
+            backfilled: Duration::from_millis(h.backfilled_ms),
+            restarts: h.restarts,
+        }
+    }
+
+    /// The same analysis the live view computed when the snapshot was taken.
+    pub fn analyze(&self, params: &Params) -> Analysis {
+        let tasks = self
+            .snapshot
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Classified {
+                id: t.id,
+                group: self.keys[i],
+                name: t.name.as_deref(),
+                created: t.created_ns.map(Ts::from_nanos),
+                verdict: self.verdicts[i],
+            });
+        let frame = Frame {
+            locations: &self.locations,
+            histories: &self.histories,
+            now: self.now(),
+            horizon: Ts::from_nanos(self.snapshot.horizon_ns),
+        };
+        let (groups, totals) = build_groups(tasks, &frame, params);
+        Analysis {
+            now: self.now(),
+            groups,
+            totals,
+            health: self.health(),
+        }
+    }
+}

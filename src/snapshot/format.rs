@@ -1,0 +1,103 @@
+//! The snapshot file format, version 1 (schema: `assets/snapshot.schema.json`).
+//!
+//! Times are nanoseconds since the Unix epoch on the target's clock, except
+//! `taken_at_unix_ns`, which is the local clock of the machine that took it.
+
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT: &str = "taskscope-snapshot";
+pub const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub format: String,
+    pub version: u32,
+    /// The target's address as given.
+    pub target: String,
+    pub taken_at_unix_ns: i64,
+    /// The target's clock at the last update.
+    pub target_now_ns: i64,
+    /// Newest instant for which counts were complete.
+    pub horizon_ns: i64,
+    /// How long taskscope watched before taking it.
+    pub watched_ms: u64,
+    pub window_ms: u64,
+    pub health: HealthRecord,
+    pub groups: Vec<GroupRecord>,
+    pub tasks: Vec<TaskRecord>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthRecord {
+    pub updates: u64,
+    pub streams: u32,
+    pub full_state: Option<bool>,
+    pub dropped_task_events: u64,
+    pub dropped_resource_events: u64,
+    pub dropped_async_op_events: u64,
+    pub unseen_tasks: u64,
+    pub lag_ms: u64,
+    pub last_update_bytes: u64,
+    pub max_update_bytes: u64,
+    pub backfilled_ms: u64,
+    pub restarts: u32,
+}
+
+/// A spawn location's count history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRecord {
+    pub location: String,
+    pub kind: String,
+    pub history: HistoryRecord,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryRecord {
+    /// Count before the oldest bucket.
+    pub base: i64,
+    pub total_births: u64,
+    pub total_deaths: u64,
+    /// Finest first; each bucket is `[births, deaths]`.
+    pub levels: Vec<LevelRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelRecord {
+    pub width_secs: i64,
+    /// Index (time / width) of the first bucket.
+    pub front: i64,
+    pub buckets: Vec<[u32; 2]>,
+}
+
+/// One task, classified when the snapshot was taken.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRecord {
+    /// The console's span id.
+    pub id: u64,
+    /// tokio's task id.
+    pub tokio_id: Option<u64>,
+    pub location: String,
+    pub kind: String,
+    pub name: Option<String>,
+    pub fields: Vec<[String; 2]>,
+    /// running, scheduled, idle or completed.
+    pub state: String,
+    /// The blocked-on reason's key (e.g. `channel_send`).
+    pub reason: String,
+    /// Since when the task has been in that state.
+    pub since_ns: Option<i64>,
+    pub created_ns: Option<i64>,
+    pub resource: Option<u64>,
+    pub ambiguous: bool,
+    pub polls: u64,
+    pub live_wakers: u64,
+    /// Informational: seconds in that state and age at `target_now_ns`.
+    pub for_secs: Option<f64>,
+    pub age_secs: Option<f64>,
+}

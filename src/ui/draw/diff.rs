@@ -1,0 +1,88 @@
+//! The diff view: the live state against the baseline, or two snapshots.
+//! The same widget serves both.
+
+use super::style;
+use crate::report::diff::{change_label, header};
+use crate::text;
+use crate::ui::app::App;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+
+pub const HEADER_ROWS: u16 = 2;
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let (Some(d), Some((_, old))) = (app.diff(), &app.baseline) else {
+        super::placeholder(f, area, "no baseline: press b to mark one, then d");
+        return;
+    };
+    let [head, list] =
+        Layout::vertical([Constraint::Length(HEADER_ROWS), Constraint::Min(2)]).areas(area);
+    f.render_widget(
+        Paragraph::new(format!(" {}", header(&d, old, &app.current_side())))
+            .wrap(Wrap { trim: true }),
+        head,
+    );
+    if d.rows.is_empty() {
+        super::placeholder(f, list, "no changes since the baseline");
+        return;
+    }
+    let rows_fit = list.height.saturating_sub(1) as usize;
+    let mut pos = app.diff_pos;
+    pos.clamp(d.rows.len(), rows_fit);
+    let rows: Vec<Row> = (pos.offset..d.rows.len())
+        .take(rows_fit)
+        .map(|i| {
+            let r = &d.rows[i];
+            let mix = if r.mix_before == r.mix_after || r.mix_before.is_empty() {
+                r.mix_after.clone()
+            } else if r.mix_after.is_empty() {
+                r.mix_before.clone()
+            } else {
+                format!("{} → {}", r.mix_before, r.mix_after)
+            };
+            let row = Row::new(vec![
+                Cell::from(if r.suspect.is_some() { "!!" } else { "" }),
+                Cell::from(text::count(u64::from(r.before))),
+                Cell::from(text::count(u64::from(r.after))),
+                Cell::from(text::delta(r.delta)),
+                Cell::from(format!("{:+.1}", r.per_minute)),
+                Cell::from(change_label(r.change)),
+                Cell::from(mix),
+                Cell::from(text::sanitize(&r.location, 200)),
+            ]);
+            if i == pos.selected {
+                row.style(style::selected())
+            } else if r.suspect.is_some() {
+                row.style(style::suspect(app))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let header = Row::new([
+        "",
+        "Before",
+        "After",
+        "Δ",
+        "Δ/min",
+        "Change",
+        "Blocked on (before → after)",
+        "Location",
+    ])
+    .style(style::table_header());
+    let widths = [
+        Constraint::Length(2),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(44),
+        Constraint::Min(20),
+    ];
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        list,
+    );
+}
