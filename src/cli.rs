@@ -302,7 +302,7 @@ fn diff(a: DiffArgs) -> anyhow::Result<u8> {
     let side = |path: &std::path::Path, l: &crate::snapshot::Loaded| report::diff::Side {
         label: path.display().to_string(),
         target: l.snapshot.target.clone(),
-        taken_at_unix_ns: l.snapshot.taken_at_unix_ns,
+        taken_at_unix_ns: Some(l.snapshot.taken_at_unix_ns),
     };
     let (old_side, new_side) = (side(&a.old, &old), side(&a.new, &new));
     let (old_a, new_a) = (old.analyze(&params), new.analyze(&params));

@@ -196,3 +196,43 @@ fn reconnecting_status_is_shown() {
         "{screen}"
     );
 }
+
+#[test]
+fn diff_view_against_a_baseline() {
+    let mut app = app();
+    let base = app.analysis.clone().expect("analysis");
+    app.baseline = Some((
+        base,
+        taskscope::report::diff::Side {
+            label: "baseline".into(),
+            target: "127.0.0.1:6669".into(),
+            taken_at_unix_ns: Some(1_800_000_000_000_000_000),
+        },
+    ));
+    // Thirty seconds later: five more connection handlers, one pool worker gone.
+    let mut up = Update {
+        now: ts(330.0),
+        ..Update::default()
+    };
+    for i in 0..5u64 {
+        up.tasks
+            .push(task(200 + i, "src/server.rs", 88, "conn-handler"));
+        up.task_stats
+            .push((200 + i, idle(305.0 + i as f64, 305.0 + i as f64)));
+    }
+    up.task_stats.push((
+        13,
+        TaskStats {
+            dropped_at: ts(320.0),
+            ..idle(1.0, 299.5)
+        },
+    ));
+    app.state.apply(up);
+    app.recompute(Instant::now());
+    key(&mut app, KeyCode::Char('d'));
+    let screen = render(&app, 140, 12);
+    assert!(screen.contains("+5"), "{screen}");
+    insta::assert_snapshot!("diff_view", screen);
+    key(&mut app, KeyCode::Char('d'));
+    assert!(render(&app, 140, 12).contains("Tasks▼"));
+}

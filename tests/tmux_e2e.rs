@@ -107,8 +107,14 @@ fn demo_children() -> Vec<String> {
 
 #[test]
 fn demo_in_a_real_terminal() {
+    let cwd = std::env::temp_dir().join(format!("taskscope-e2e-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&cwd).expect("cwd");
     let t = Tmux::start(160, 40);
-    t.literal(&format!("{} demo --leak-every 200ms", common::BIN));
+    t.literal(&format!(
+        "cd {} && {} demo --leak-every 200ms",
+        cwd.display(),
+        common::BIN
+    ));
     t.keys(&["Enter"]);
     let s = t.wait_screen("the groups view with the leaks", |s| {
         s.contains("[conn-handler]") && s.contains("[stale-worker]") && s.contains("● connected")
@@ -143,6 +149,41 @@ fn demo_in_a_real_terminal() {
     t.wait_screen("all groups", |s| {
         s.contains("[conn-handler]") && !s.contains("filter:")
     });
+
+    // Baseline, wait, diff: the leaks have grown since.
+    t.keys(&["b"]);
+    t.wait_screen("the baseline notice", |s| s.contains("baseline marked"));
+    std::thread::sleep(Duration::from_secs(2));
+    t.keys(&["d"]);
+    let s = t.wait_screen("the diff view", |s| {
+        s.contains("diff baseline") && s.contains("grown")
+    });
+    assert!(s.contains("Change"), "{s}");
+    t.keys(&["d"]);
+    t.wait_screen("the groups view after the diff", |s| s.contains("Tasks▼"));
+
+    // Save a snapshot; the status line names the file, and it loads.
+    t.keys(&["s"]);
+    let s = t.wait_screen("the saved notice", |s| s.contains("saved snapshot"));
+    let saved: Vec<_> = std::fs::read_dir(&cwd)
+        .expect("read cwd")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(
+        saved.len(),
+        1,
+        "one snapshot file in {}: {s}",
+        cwd.display()
+    );
+    let name = saved[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    assert!(s.contains(&name), "the status line names {name}: {s}");
+    assert!(taskscope::snapshot::open(&saved[0]).is_ok());
 
     // Help, then quit.
     t.keys(&["?"]);

@@ -11,18 +11,18 @@ pub struct Side {
     /// File name, or "baseline" / "now".
     pub label: String,
     pub target: String,
-    /// Local time the state was captured (Unix ns).
-    pub taken_at_unix_ns: i64,
+    /// Local time the state was captured (Unix ns); none for "now".
+    pub taken_at_unix_ns: Option<i64>,
 }
 
 impl Side {
     pub fn describe(&self) -> String {
-        format!(
-            "{} ({}, {})",
-            text::sanitize(&self.label, 120),
-            text::sanitize(&self.target, 80),
-            text::utc_iso(self.taken_at_unix_ns)
-        )
+        let label = text::sanitize(&self.label, 120);
+        let target = text::sanitize(&self.target, 80);
+        match self.taken_at_unix_ns {
+            Some(t) => format!("{label} ({target}, {})", text::utc_iso(t)),
+            None => format!("{label} ({target})"),
+        }
     }
 }
 

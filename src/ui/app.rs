@@ -172,7 +172,7 @@ impl App {
         Side {
             label: self.offline.clone().unwrap_or_else(|| "now".into()),
             target: self.target.clone(),
-            taken_at_unix_ns: crate::text::unix_now_ns(),
+            taken_at_unix_ns: None,
         }
     }
 
@@ -191,12 +191,11 @@ impl App {
         let side = Side {
             label: "baseline".into(),
             target: self.target.clone(),
-            taken_at_unix_ns: crate::text::unix_now_ns(),
+            taken_at_unix_ns: Some(crate::text::unix_now_ns()),
         };
         self.notify(
             format!(
-                "baseline marked at {} ({} tasks); d shows the diff",
-                crate::text::utc_iso(side.taken_at_unix_ns),
+                "baseline marked ({} tasks); d shows the diff",
                 a.totals.live
             ),
             now,

@@ -47,7 +47,7 @@ pub async fn run_diff(
     color: bool,
 ) -> anyhow::Result<()> {
     let mut app = App::new(new_side.target.clone(), params, color);
-    app.offline = Some(format!("{} → {}", old_side.label, new_side.label));
+    app.offline = Some(format!("{} → {}", old_side.describe(), new_side.describe()));
     app.analysis = Some(new);
     app.baseline = Some((old, old_side));
     app.view = app::View::Diff;
