@@ -38,6 +38,10 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Compare two snapshots: what grew, shrank, appeared or vanished.
     Diff(DiffArgs),
+    /// Write a suspect-task report (Markdown, JSON or HTML) from a live target or snapshots.
+    Report(ReportArgs),
+    /// Headless leak gate: watch a target, print the report, exit 1 on suspects with --fail-on-suspect.
+    Watch(WatchArgs),
     /// Run the demo target itself (used by `demo` and by tests).
     #[command(hide = true)]
     DemoTarget(DemoTargetArgs),
@@ -99,6 +103,57 @@ pub struct DiffArgs {
     pub window: Duration,
     #[arg(long)]
     pub no_color: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A target address (watched for --duration), or one snapshot file, or two (old, new: the report includes their diff).
+    #[arg(required = true, num_args = 1..=2)]
+    pub inputs: Vec<String>,
+    /// Output file; the format follows its extension (.md, .json, .html) unless --format says otherwise; `-` for stdout.
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
+    #[arg(long, value_enum)]
+    pub format: Option<report::Format>,
+    /// How long to watch a live target.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub window: Duration,
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchFormat {
+    /// The groups table and the suspects, as plain text.
+    Text,
+    /// The report as JSON (assets/report.schema.json).
+    Json,
+    /// The report as Markdown.
+    Md,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Target console address (as for `connect`).
+    #[arg(default_value = "127.0.0.1:6669")]
+    pub addr: String,
+    /// How long to watch after the first update.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Exit with code 1 when a suspect group is found.
+    #[arg(long)]
+    pub fail_on_suspect: bool,
+    /// Never flag groups whose location matches (substring, or a glob with `*`); repeatable.
+    #[arg(long, value_name = "LOCATION_PATTERN")]
+    pub ignore: Vec<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: WatchFormat,
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub window: Duration,
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
 }
 
 /// Options shared by the live views.
@@ -197,6 +252,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Connect(a) => runtime()?.block_on(connect(a)),
         Command::Snapshot(a) => runtime()?.block_on(snapshot(a)),
         Command::Diff(a) => diff(a),
+        Command::Report(a) => report_cmd(a),
+        Command::Watch(a) => runtime()?.block_on(watch(a)),
         Command::Demo(a) => runtime()?.block_on(demo(a)),
     }
 }
@@ -340,6 +397,193 @@ fn diff(a: DiffArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+fn params(window: Duration) -> Params {
+    Params {
+        window,
+        ..Params::default()
+    }
+}
+
+/// Watches a live target headless: the shared path of `report` and `watch`.
+async fn watch_live(
+    addr: &str,
+    duration: Duration,
+    max_message_size: usize,
+    progress: &mut dyn FnMut(&crate::model::State, Duration),
+) -> anyhow::Result<(Target, headless::Gathered, Duration)> {
+    let target = Target::parse(addr)?;
+    let opts = conn::Options {
+        max_message_size,
+        ..conn::Options::default()
+    };
+    let started = std::time::Instant::now();
+    let g = headless::gather_with_progress(
+        target.clone(),
+        opts,
+        duration,
+        duration.max(Duration::from_secs(10)),
+        progress,
+    )
+    .await?;
+    if let Some(e) = &g.last_error {
+        eprintln!(
+            "taskscope: warning: the connection broke while watching ({e}); the report covers what arrived"
+        );
+    }
+    Ok((target, g, started.elapsed()))
+}
+
+fn report_cmd(a: ReportArgs) -> anyhow::Result<u8> {
+    use crate::report::model::{self, ChangesOut, Context};
+    let format = match a.format.or_else(|| report::Format::from_path(&a.output)) {
+        Some(f) => f,
+        None if a.output.as_os_str() == "-" => report::Format::Md,
+        None => anyhow::bail!(
+            "cannot tell the report format from {:?}: use a .md, .json or .html file name, or --format",
+            a.output.display().to_string()
+        ),
+    };
+    let p = params(a.window);
+    let files: Vec<&std::path::Path> = a.inputs.iter().map(std::path::Path::new).collect();
+    let is_file = files[0].exists()
+        || files[0]
+            .extension()
+            .is_some_and(|e| e == "json" || e == "gz");
+    let report = if is_file {
+        let loaded: Vec<crate::snapshot::Loaded> = files
+            .iter()
+            .map(|f| crate::snapshot::open(f))
+            .collect::<Result<_, _>>()?;
+        let newest = loaded.last().context("no snapshot")?;
+        let analysis = newest.analyze(&p);
+        let changes = match loaded.as_slice() {
+            [old, new] => {
+                let side =
+                    |path: &std::path::Path, l: &crate::snapshot::Loaded| report::diff::Side {
+                        label: path.display().to_string(),
+                        target: l.snapshot.target.clone(),
+                        taken_at_unix_ns: Some(l.snapshot.taken_at_unix_ns),
+                    };
+                Some(ChangesOut {
+                    old: side(files[0], old),
+                    new: side(files[1], new),
+                    diff: crate::analysis::diff::diff(&old.analyze(&p), &analysis),
+                })
+            }
+            _ => None,
+        };
+        let ctx = Context {
+            target: newest.snapshot.target.clone(),
+            source: format!("snapshot {}", a.inputs.join(" → ")),
+            watched: Duration::from_millis(newest.snapshot.watched_ms),
+            window: a.window,
+            generated_at_unix_ns: crate::text::unix_now_ns(),
+        };
+        model::build(&analysis, newest, &ctx, changes)
+    } else {
+        if a.inputs.len() > 1 {
+            anyhow::bail!(
+                "a report of a live target takes one address; two inputs must be snapshot files"
+            );
+        }
+        runtime()?.block_on(async {
+            let (target, g, watched) =
+                watch_live(&a.inputs[0], a.duration, a.max_message_size, &mut |_, _| {}).await?;
+            let now = g.state.now.context("the target sent no clock")?;
+            let analysis = Analysis::run(&g.state, now, &p);
+            let ctx = Context {
+                target: target.display.clone(),
+                source: "live".into(),
+                watched,
+                window: a.window,
+                generated_at_unix_ns: crate::text::unix_now_ns(),
+            };
+            anyhow::Ok(model::build(&analysis, &g.state, &ctx, None))
+        })?
+    };
+    report::write_out(&a.output, &format.render(&report))
+        .with_context(|| format!("cannot write the report to {}", a.output.display()))?;
+    if a.output.as_os_str() != "-" {
+        eprintln!(
+            "wrote {}: {} suspect group(s) among {} tasks",
+            a.output.display(),
+            report.totals.suspects,
+            crate::text::count(u64::from(report.totals.tasks))
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
+    use std::io::IsTerminal;
+    let p = params(a.window);
+    let tty = std::io::stderr().is_terminal();
+    let total = a.duration;
+    let mut progress = |st: &crate::model::State, elapsed: Duration| {
+        if !tty {
+            return;
+        }
+        let Some(now) = st.now else {
+            eprint!(
+                "\r\x1b[Kwatching: {} connecting…",
+                crate::text::duration(elapsed)
+            );
+            return;
+        };
+        let an = Analysis::run(st, now, &p);
+        eprint!(
+            "\r\x1b[Kwatching: {} / {} · {} tasks · {} groups · {} suspect",
+            crate::text::duration(elapsed),
+            crate::text::duration(total),
+            crate::text::count(u64::from(an.totals.live)),
+            an.totals.groups,
+            an.totals.suspects
+        );
+    };
+    let result = watch_live(&a.addr, a.duration, a.max_message_size, &mut progress).await;
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    let (target, g, watched) = result?;
+    let now = g.state.now.context("the target sent no clock")?;
+    let mut analysis = Analysis::run(&g.state, now, &p);
+    let ignored = crate::analysis::suspect::ignore(&mut analysis, &a.ignore);
+    let ctx = crate::report::model::Context {
+        target: target.display.clone(),
+        source: "live".into(),
+        watched,
+        window: a.window,
+        generated_at_unix_ns: crate::text::unix_now_ns(),
+    };
+    let rep = crate::report::model::build(&analysis, &g.state, &ctx, None);
+    match a.format {
+        WatchFormat::Text => print!(
+            "{}",
+            report::text::groups_table(&analysis, &target.display, 30)
+        ),
+        WatchFormat::Json => println!("{}", report::model::to_json(&rep)),
+        WatchFormat::Md => print!("{}", report::md::render(&rep)),
+    }
+    for loc in &ignored {
+        eprintln!(
+            "taskscope: ignored suspect {} (--ignore)",
+            crate::text::sanitize(loc, 200)
+        );
+    }
+    let suspects = analysis.totals.suspects;
+    eprintln!(
+        "taskscope: watched {} for {}: {} suspect group(s)",
+        target.display,
+        crate::text::duration(watched),
+        suspects
+    );
+    Ok(if a.fail_on_suspect && suspects > 0 {
+        exit::SUSPECTS
+    } else {
+        exit::OK
+    })
 }
 
 async fn demo(a: DemoArgs) -> anyhow::Result<u8> {

@@ -22,17 +22,35 @@ pub async fn gather(
     duration: Duration,
     give_up: Duration,
 ) -> Result<Gathered, ConnError> {
+    gather_with_progress(target, opts, duration, give_up, &mut |_, _| {}).await
+}
+
+/// As [`gather`], calling `progress(state, elapsed)` about once a second.
+pub async fn gather_with_progress(
+    target: Target,
+    opts: conn::Options,
+    duration: Duration,
+    give_up: Duration,
+    progress: &mut dyn FnMut(&State, Duration),
+) -> Result<Gathered, ConnError> {
     let mut rx = conn::spawn(target, opts);
     let mut state = State::default();
     let started = Instant::now();
     let mut first_update: Option<Instant> = None;
     let mut last_error = None;
+    let mut last_progress = started;
     loop {
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            progress(&state, started.elapsed());
+        }
         let deadline = match first_update {
             Some(t) => t + duration,
             None => started + give_up,
         };
-        let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
+        let tick = deadline.min(Instant::now() + Duration::from_secs(1));
+        let ev = match tokio::time::timeout_at(tick, rx.recv()).await {
+            Err(_) if tick < deadline => continue,
             Err(_) => break,
             Ok(None) => break,
             Ok(Some(ev)) => ev,

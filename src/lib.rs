@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod atomic_file;
 pub mod cli;
 pub mod conn;
 pub mod demo;

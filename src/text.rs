@@ -105,6 +105,25 @@ pub fn file_safe(s: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
+/// `▁▂▃▅▇` for the last `width` values, scaled between their min and max.
+pub fn sparkline(values: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let tail = &values[values.len().saturating_sub(width)..];
+    let (Some(&min), Some(&max)) = (tail.iter().min(), tail.iter().max()) else {
+        return String::new();
+    };
+    tail.iter()
+        .map(|&v| {
+            if max == min {
+                if max == 0 { BARS[0] } else { BARS[3] }
+            } else {
+                let i = ((v - min) * 7 + (max - min) / 2) / (max - min);
+                BARS[i.min(7) as usize]
+            }
+        })
+        .collect()
+}
+
 /// Makes a target-supplied string inert for a terminal and caps its length:
 /// escape sequences and control characters are dropped (a newline becomes
 /// `⏎`), and a string longer than `max` characters ends with `…`.
@@ -190,6 +209,14 @@ mod tests {
         assert_eq!(count(7), "7");
         assert_eq!(count(12408), "12 408");
         assert_eq!(count(1_000_000), "1 000 000");
+    }
+
+    #[test]
+    fn sparkline_scales_and_truncates() {
+        assert_eq!(sparkline(&[0, 1, 2, 3, 4, 5, 6, 7], 8), "▁▂▃▄▅▆▇█");
+        assert_eq!(sparkline(&[9, 9, 0, 7], 2), "▁█");
+        assert_eq!(sparkline(&[5, 5], 8), "▄▄");
+        assert_eq!(sparkline(&[], 8), "");
     }
 
     #[test]

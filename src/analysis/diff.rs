@@ -16,7 +16,7 @@ pub enum Change {
     Removed,
     Grown,
     Shrunk,
-    /// Same count, different blocked-on mix.
+    /// Same count, but most tasks now wait on something else.
     MixChanged,
 }
 
@@ -50,10 +50,15 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
-fn mix_of(reasons: &[ReasonCount]) -> Vec<(super::Reason, u32)> {
-    let mut v: Vec<_> = reasons.iter().map(|r| (r.reason, r.tasks)).collect();
-    v.sort();
-    v
+/// The reason most tasks of a group wait on, ignoring the transient
+/// running/scheduled states (a task woken every second flips between them
+/// and its wait from one moment to the next, which is not a change).
+fn main_wait(reasons: &[ReasonCount]) -> Option<super::Reason> {
+    reasons
+        .iter()
+        .filter(|r| r.reason.is_wait())
+        .max_by(|a, b| a.tasks.cmp(&b.tasks).then(b.reason.cmp(&a.reason)))
+        .map(|r| r.reason)
 }
 
 /// Compares two analyses by group (location and kind). Groups whose count
@@ -87,7 +92,9 @@ pub fn diff(old: &Analysis, new: &Analysis) -> Diff {
             (Some(_), None) => Change::Removed,
             _ if delta > 0 => Change::Grown,
             _ if delta < 0 => Change::Shrunk,
-            (Some(b), Some(a)) if mix_of(&b.reasons) != mix_of(&a.reasons) => Change::MixChanged,
+            (Some(b), Some(a)) if matches!((main_wait(&b.reasons), main_wait(&a.reasons)), (Some(x), Some(y)) if x != y) => {
+                Change::MixChanged
+            }
             _ => continue,
         };
         rows.push(DiffRow {

@@ -4,6 +4,7 @@
 pub mod blocked;
 pub mod diff;
 pub mod group;
+pub mod health;
 pub mod suspect;
 pub mod trend;
 

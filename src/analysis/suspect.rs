@@ -83,3 +83,64 @@ pub fn judge(g: &Group, growth: &Growth, ctx: &Context) -> Option<Suspect> {
     }
     None
 }
+
+/// Whether `location` matches a goleak-style ignore pattern: `*` matches
+/// any run of characters; a pattern without `*` matches as a substring.
+pub fn pattern_matches(pattern: &str, location: &str) -> bool {
+    if !pattern.contains('*') {
+        return location.contains(pattern);
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = location;
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Clears the suspect mark of groups whose location matches a pattern.
+/// Returns the locations un-marked, for the report to say so.
+pub fn ignore(a: &mut super::Analysis, patterns: &[String]) -> Vec<String> {
+    let mut ignored = Vec::new();
+    for g in &mut a.groups {
+        if g.suspect.is_some() && patterns.iter().any(|p| pattern_matches(p, &g.location)) {
+            g.suspect = None;
+            ignored.push(g.location.to_string());
+        }
+    }
+    a.totals.suspects = a.groups.iter().filter(|g| g.suspect.is_some()).count() as u32;
+    ignored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pattern_matches;
+
+    #[test]
+    fn ignore_patterns() {
+        assert!(pattern_matches("server.rs", "src/server.rs:88:9"));
+        assert!(pattern_matches("src/*.rs:88:*", "src/server.rs:88:9"));
+        assert!(pattern_matches("*server*", "src/server.rs:88:9"));
+        assert!(!pattern_matches("src/*.rs:89:*", "src/server.rs:88:9"));
+        assert!(!pattern_matches("tokio-*", "src/server.rs:88:9"));
+        assert!(pattern_matches(
+            "tokio-*",
+            "tokio-1.54.1/src/runtime/x.rs:1:1"
+        ));
+    }
+}

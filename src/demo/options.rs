@@ -21,6 +21,8 @@ pub enum Scenario {
     Busy,
     /// Tasks waiting to receive on a channel whose sender is idle.
     Recv,
+    /// Tasks whose names and fields carry escape sequences, HTML and 100 KB strings.
+    Hostile,
 }
 
 impl Scenario {

@@ -63,6 +63,7 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::MutexWait => mutex_waiters(every, max),
             Scenario::Busy => busy(),
             Scenario::Recv => receivers(every, max),
+            Scenario::Hostile => hostile(),
         }
     }
     std::future::pending::<()>().await;
@@ -254,4 +255,25 @@ fn receivers(every: Duration, max: usize) {
         }
         std::future::pending::<()>().await;
     });
+}
+
+/// Names a hostile target could send: markup, terminal escapes (a title
+/// change, colors, an OSC 8 link), control characters, and 100 KB.
+pub const HOSTILE_NAMES: [&str; 4] = [
+    "<script>alert('taskscope')</script>",
+    "\u{1b}]0;pwned\u{7}\u{1b}[31mred\u{1b}]8;;http://evil.example/\u{1b}\\link\u{1b}]8;;\u{1b}\\",
+    "line one\nline two\r\u{0}|pipe|`tick`",
+    "",
+];
+
+/// Probe: idle tasks with hostile names and fields.
+fn hostile() {
+    let long = "A".repeat(100 * 1024);
+    for name in HOSTILE_NAMES {
+        let name = if name.is_empty() { long.as_str() } else { name };
+        // spawn: hostile (the next `.spawn(` is the spawn location)
+        let _ = Builder::new()
+            .name(name)
+            .spawn(std::future::pending::<()>());
+    }
 }

@@ -148,6 +148,7 @@ pub struct Loaded {
     pub histories: HashMap<GroupKey, CountHistory>,
     keys: Vec<GroupKey>,
     verdicts: Vec<Verdict>,
+    by_id: HashMap<u64, usize>,
 }
 
 impl Loaded {
@@ -183,13 +184,27 @@ impl Loaded {
                 ambiguous: t.ambiguous,
             });
         }
+        let by_id = snapshot
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i))
+            .collect();
         Ok(Loaded {
             snapshot,
             locations,
             histories,
             keys,
             verdicts,
+            by_id,
         })
+    }
+
+    /// The record of task `id`.
+    pub fn task(&self, id: u64) -> Option<&TaskRecord> {
+        self.by_id
+            .get(&id)
+            .and_then(|&i| self.snapshot.tasks.get(i))
     }
 
     pub fn now(&self) -> Ts {

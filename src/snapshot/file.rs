@@ -35,37 +35,20 @@ fn gzipped(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
 }
 
-/// Writes atomically: a temporary file beside the target, synced, then
-/// renamed over it. An interrupted save leaves the old file (or none).
+/// Writes atomically (see [`crate::atomic_file`]): an interrupted save
+/// leaves the old file, or none.
 pub fn save(snapshot: &Snapshot, path: &Path) -> Result<(), SnapshotError> {
-    let err = |e: io::Error| SnapshotError::Write(path.to_path_buf(), e.to_string());
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "snapshot".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> io::Result<()> {
-        let file = fs::File::create(&tmp)?;
-        let mut out = io::BufWriter::new(file);
+    crate::atomic_file::write_with(path, |out| {
         if gzipped(path) {
-            let mut gz = GzEncoder::new(&mut out, Compression::fast());
+            let mut gz = GzEncoder::new(out, Compression::fast());
             serde_json::to_writer(&mut gz, snapshot)?;
             gz.finish()?;
         } else {
-            serde_json::to_writer(&mut out, snapshot)?;
+            serde_json::to_writer(out, snapshot)?;
         }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+        Ok(())
+    })
+    .map_err(|e| SnapshotError::Write(path.to_path_buf(), e.to_string()))
 }
 
 /// Reads and checks a snapshot file.

@@ -203,6 +203,42 @@ impl App {
         self.baseline = Some((a, side));
     }
 
+    /// `e` / `E`: writes the suspect-task report (Markdown / HTML) of the
+    /// current state beside the working directory.
+    pub fn export_report(&mut self, format: crate::report::Format, now: Instant) {
+        let (Some(a), None) = (&self.analysis, &self.offline) else {
+            self.notify("no live data to report on", now);
+            return;
+        };
+        let taken = crate::text::unix_now_ns();
+        let ctx = crate::report::model::Context {
+            target: self.target.clone(),
+            source: "live".into(),
+            watched: now.duration_since(self.started),
+            window: self.params.window,
+            generated_at_unix_ns: taken,
+        };
+        let report = crate::report::model::build(a, &self.state, &ctx, None);
+        let ext = match format {
+            crate::report::Format::Md => "md",
+            crate::report::Format::Json => "json",
+            crate::report::Format::Html => "html",
+        };
+        let name = format!(
+            "taskscope-report-{}-{}.{ext}",
+            crate::text::file_safe(&self.target),
+            crate::text::utc_stamp(taken)
+        );
+        let path = self.save_dir.join(name);
+        match crate::report::write_out(&path, &format.render(&report)) {
+            Ok(()) => self.notify(format!("report written to {}", path.display()), now),
+            Err(e) => self.notify(
+                format!("report not written to {}: {e}", path.display()),
+                now,
+            ),
+        }
+    }
+
     /// `s`: writes a snapshot of the live state beside the working directory.
     pub fn save_snapshot(&mut self, now: Instant) {
         if self.offline.is_some() {

@@ -17,6 +17,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("/", "filter by location, task name, kind or reason"),
     ("space", "freeze / resume the view (data keeps coming)"),
     ("s", "save a snapshot (file name shown below)"),
+    ("e / E", "export the suspect report (Markdown / HTML)"),
     ("b", "mark the current state as the baseline"),
     ("d", "diff against the baseline / back"),
     ("?", "this help (any key closes it)"),

@@ -5,7 +5,7 @@ use crate::conn::Status;
 use crate::text;
 use crate::ui::app::{App, View};
 use ratatui::text::{Line, Span};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub fn header(app: &App) -> Line<'static> {
     let mut s = format!(" taskscope · {}", text::sanitize(&app.target, 80));
@@ -124,34 +124,10 @@ fn connection(app: &App, now: Instant) -> Span<'static> {
     }
 }
 
-/// What makes the numbers incomplete, in words.
+/// The health warnings, marked for the status line.
 pub fn warnings(app: &App) -> Vec<String> {
-    let h = &app.state.health;
-    let mut out = Vec::new();
-    let dropped = h.dropped_events.total();
-    if dropped > 0 {
-        out.push(format!(
-            "⚠ target dropped {} events: counts are lower bounds (raise TOKIO_CONSOLE_BUFFER_CAPACITY)",
-            text::count(dropped)
-        ));
-    }
-    if h.lag >= Duration::from_secs(2) {
-        out.push(format!(
-            "⚠ target's console lags {}: shorten TOKIO_CONSOLE_PUBLISH_INTERVAL",
-            text::duration(h.lag)
-        ));
-    }
-    if h.unseen_tasks > 0 {
-        out.push(format!(
-            "⚠ {} live tasks unseen (target's first update was too large to send)",
-            text::count(h.unseen_tasks as u64)
-        ));
-    }
-    if h.restarts > 0 {
-        out.push(format!(
-            "⚠ target restarted {}×: task ids restarted",
-            h.restarts
-        ));
-    }
-    out
+    crate::analysis::health::warnings(&app.state.health)
+        .into_iter()
+        .map(|w| format!("⚠ {w}"))
+        .collect()
 }

@@ -1,0 +1,39 @@
+//! What makes the numbers incomplete, in words: one wording for the status
+//! line, reports and `watch`.
+
+use crate::model::Health;
+use crate::text;
+use std::time::Duration;
+
+/// Lag at which the subscriber's view is called stale.
+const LAG_WARN: Duration = Duration::from_secs(2);
+
+pub fn warnings(h: &Health) -> Vec<String> {
+    let mut out = Vec::new();
+    let dropped = h.dropped_events.total();
+    if dropped > 0 {
+        out.push(format!(
+            "target dropped {} events: counts are lower bounds (raise TOKIO_CONSOLE_BUFFER_CAPACITY)",
+            text::count(dropped)
+        ));
+    }
+    if h.lag >= LAG_WARN {
+        out.push(format!(
+            "target's console lags {}: shorten TOKIO_CONSOLE_PUBLISH_INTERVAL",
+            text::duration(h.lag)
+        ));
+    }
+    if h.unseen_tasks > 0 {
+        out.push(format!(
+            "{} live tasks unseen (target's first update was too large to send)",
+            text::count(h.unseen_tasks as u64)
+        ));
+    }
+    if h.restarts > 0 {
+        out.push(format!(
+            "target restarted {}×: task ids restarted",
+            h.restarts
+        ));
+    }
+    out
+}

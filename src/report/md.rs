@@ -1,0 +1,262 @@
+//! The report as Markdown: tables that render on common code hosts, no raw
+//! HTML, every target-supplied string escaped.
+
+use super::model::{GroupOut, Report};
+use crate::text;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// Escapes Markdown punctuation and makes the string one inert line.
+pub fn escape(s: &str) -> String {
+    let clean = text::sanitize(s, 500);
+    let mut out = String::with_capacity(clean.len() + 8);
+    for c in clean.chars() {
+        if matches!(
+            c,
+            '\\' | '`'
+                | '*'
+                | '_'
+                | '{'
+                | '}'
+                | '['
+                | ']'
+                | '<'
+                | '>'
+                | '('
+                | ')'
+                | '#'
+                | '+'
+                | '!'
+                | '|'
+                | '~'
+                | '&'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn dur(secs: f64) -> String {
+    text::duration(Duration::from_secs_f64(secs.max(0.0)))
+}
+
+fn opt_dur(secs: Option<f64>) -> String {
+    secs.map(dur).unwrap_or_else(|| "–".into())
+}
+
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let t = &r.totals;
+    let _ = writeln!(o, "# taskscope report: {}\n", escape(&r.target));
+    let _ = writeln!(o, "| | |\n|---|---|");
+    let _ = writeln!(o, "| Target | {} |", escape(&r.target));
+    let _ = writeln!(o, "| Source | {} |", escape(&r.source));
+    let _ = writeln!(o, "| Generated | {} |", r.generated_at);
+    let _ = writeln!(o, "| Target clock at end | {} |", r.target_time);
+    let _ = writeln!(o, "| Watched | {} |", dur(r.watched_secs));
+    let _ = writeln!(o, "| Trend window | {} |", dur(r.window_secs));
+    let _ = writeln!(
+        o,
+        "| Tasks | {} in {} groups ({} running, {} scheduled, {} idle) |",
+        text::count(u64::from(t.tasks)),
+        t.groups,
+        t.running,
+        t.scheduled,
+        t.idle
+    );
+    let _ = writeln!(o, "| Suspect groups | {} |\n", t.suspects);
+    for w in &r.warnings {
+        let _ = writeln!(o, "> **Warning:** {}\n", escape(w));
+    }
+    let _ = writeln!(o, "## Suspects\n");
+    if r.suspects.is_empty() {
+        let _ = writeln!(o, "No group is growing or stuck.\n");
+    }
+    for (i, g) in r.suspects.iter().enumerate() {
+        suspect(&mut o, i + 1, g);
+    }
+    let _ = writeln!(o, "## Top groups by count\n");
+    let _ = writeln!(
+        o,
+        "| Tasks | Change over window | Blocked on | Oldest | Max idle | Location | Suspect |"
+    );
+    let _ = writeln!(o, "|---:|---:|---|---:|---:|---|---|");
+    for g in &r.top_groups {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {}{}{} | {} |",
+            text::count(u64::from(g.tasks)),
+            text::delta(g.change_over_window),
+            mix(g),
+            opt_dur(g.oldest_secs),
+            opt_dur(g.longest_idle_secs),
+            escape(&g.location),
+            kind(g),
+            names(g),
+            if g.suspect.is_some() { "yes" } else { "" }
+        );
+    }
+    if let Some(c) = &r.changes {
+        let _ = writeln!(
+            o,
+            "\n## Changes from {} to {}\n",
+            escape(&c.old.describe()),
+            escape(&c.new.describe())
+        );
+        if c.diff.rows.is_empty() {
+            let _ = writeln!(o, "No changes.");
+        } else {
+            let _ = writeln!(
+                o,
+                "| Before | After | Change | Per minute | Kind | Blocked on (after) | Location |"
+            );
+            let _ = writeln!(o, "|---:|---:|---:|---:|---|---|---|");
+            for row in &c.diff.rows {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {:+.1} | {} | {} | {} |",
+                    row.before,
+                    row.after,
+                    text::delta(row.delta),
+                    row.per_minute,
+                    super::diff::change_label(row.change),
+                    escape(&row.mix_after),
+                    escape(&row.location)
+                );
+            }
+        }
+    }
+    o
+}
+
+/// " [a, b, c +N]" after a location: the group's most common names.
+fn names(g: &GroupOut) -> String {
+    if g.names.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = g
+        .names
+        .iter()
+        .take(3)
+        .map(|n| escape(&text::sanitize(&n.name, 60)))
+        .collect();
+    let more = (g.distinct_names as usize).saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!(" +{more}")
+    } else {
+        String::new()
+    };
+    format!(" [{}{more}]", shown.join(", "))
+}
+
+fn kind(g: &GroupOut) -> String {
+    if g.kind == "task" {
+        String::new()
+    } else {
+        format!(" ({})", escape(&g.kind))
+    }
+}
+
+fn mix(g: &GroupOut) -> String {
+    g.blocked_on
+        .iter()
+        .take(3)
+        .map(|m| format!("{}% {}", m.percent, m.label))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn suspect(o: &mut String, n: usize, g: &GroupOut) {
+    let s = match &g.suspect {
+        Some(s) => s,
+        None => return,
+    };
+    let _ = writeln!(
+        o,
+        "### {n}. {} tasks @ {}{} ({})\n",
+        text::count(u64::from(g.tasks)),
+        escape(&g.location),
+        kind(g),
+        s.kind
+    );
+    let _ = writeln!(o, "**{}**\n", escape(&s.reason));
+    let counts: Vec<u64> = g.history.iter().map(|(_, c)| (*c).max(0) as u64).collect();
+    if let (Some(first), Some(last)) = (g.history.first(), g.history.last()) {
+        let _ = writeln!(
+            o,
+            "Count over time: {} (from {} to {} over {})\n",
+            crate::text::sparkline(&counts, 60),
+            first.1,
+            last.1,
+            dur(last.0 - first.0)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "| Blocked on | Tasks | Share | Longest |\n|---|---:|---:|---:|"
+    );
+    for m in &g.blocked_on {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {}% | {} |",
+            escape(m.phrase),
+            m.tasks,
+            m.percent,
+            dur(m.longest_secs)
+        );
+    }
+    if !g.names.is_empty() {
+        let names: Vec<String> = g
+            .names
+            .iter()
+            .map(|n| format!("{} ×{}", escape(&n.name), n.tasks))
+            .collect();
+        let more = if g.distinct_names as usize > g.names.len() {
+            format!(" (… {} distinct)", g.distinct_names)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(o, "\nNames: {}{more}", names.join(", "));
+    }
+    if !g.samples.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nSample tasks:\n\n| Task | Name | State | For | Age | Fields |\n|---:|---|---|---:|---:|---|"
+        );
+        for t in &g.samples {
+            let fields: Vec<String> = t
+                .fields
+                .iter()
+                .map(|[k, v]| format!("{}={}", escape(k), escape(v)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                t.tokio_id
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| format!("span {}", t.id)),
+                escape(t.name.as_deref().unwrap_or("")),
+                t.reason,
+                opt_dur(t.for_secs),
+                opt_dur(t.age_secs),
+                fields.join(" ")
+            );
+        }
+    }
+    o.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escaping_makes_markup_inert() {
+        assert_eq!(super::escape("<script>|x"), "\\<script\\>\\|x");
+        assert_eq!(super::escape("a\nb\u{1b}[31m"), "a⏎b");
+        assert_eq!(
+            super::escape("[link](http://e)"),
+            "\\[link\\]\\(http://e\\)"
+        );
+    }
+}

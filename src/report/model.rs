@@ -1,0 +1,305 @@
+//! The suspect-task report as data: built once from an analysis, rendered
+//! as Markdown, JSON (schema: `assets/report.schema.json`) or HTML.
+
+use crate::analysis::diff::Diff;
+use crate::analysis::{Analysis, Group, SuspectKind, health};
+use crate::model::{CountHistory, GroupKey, State};
+use crate::report::diff::Side;
+use crate::snapshot::Loaded;
+use crate::text;
+use serde::Serialize;
+use std::time::Duration;
+
+pub const FORMAT: &str = "taskscope-report";
+pub const VERSION: u32 = 1;
+/// Groups listed under "top groups".
+const TOP_GROUPS: usize = 15;
+/// Sample tasks per suspect group.
+const SAMPLES: usize = 5;
+
+/// Where the tasks' details and histories come from.
+pub trait Source {
+    fn sample(&self, id: u64) -> Option<SampleDetail>;
+    fn history(&self, key: GroupKey) -> Option<&CountHistory>;
+}
+
+/// A task's details beyond its classification.
+pub struct SampleDetail {
+    pub tokio_id: Option<u64>,
+    pub name: Option<String>,
+    pub fields: Vec<[String; 2]>,
+}
+
+impl Source for State {
+    fn sample(&self, id: u64) -> Option<SampleDetail> {
+        let t = self.tasks.get(&id)?;
+        Some(SampleDetail {
+            tokio_id: t.tokio_id,
+            name: t.name.as_deref().map(str::to_string),
+            fields: t
+                .fields
+                .iter()
+                .map(|(k, v)| [k.to_string(), v.to_string()])
+                .collect(),
+        })
+    }
+
+    fn history(&self, key: GroupKey) -> Option<&CountHistory> {
+        self.histories.get(&key)
+    }
+}
+
+impl Source for Loaded {
+    fn sample(&self, id: u64) -> Option<SampleDetail> {
+        let t = self.task(id)?;
+        Some(SampleDetail {
+            tokio_id: t.tokio_id,
+            name: t.name.clone(),
+            fields: t.fields.clone(),
+        })
+    }
+
+    fn history(&self, key: GroupKey) -> Option<&CountHistory> {
+        self.histories.get(&key)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub format: &'static str,
+    pub version: u32,
+    pub target: String,
+    /// Where the data came from: "live", or the snapshot file(s).
+    pub source: String,
+    pub generated_at: String,
+    /// The target's clock at the end of the watch.
+    pub target_time: String,
+    pub watched_secs: f64,
+    pub window_secs: f64,
+    pub totals: TotalsOut,
+    pub warnings: Vec<String>,
+    pub suspects: Vec<GroupOut>,
+    pub top_groups: Vec<GroupOut>,
+    pub changes: Option<ChangesOut>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TotalsOut {
+    pub tasks: u32,
+    pub groups: u32,
+    pub suspects: u32,
+    pub running: u32,
+    pub scheduled: u32,
+    pub idle: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupOut {
+    pub location: String,
+    pub kind: String,
+    pub tasks: u32,
+    pub change_over_window: i64,
+    pub per_minute: f64,
+    pub suspect: Option<SuspectOut>,
+    pub running: u32,
+    pub scheduled: u32,
+    pub idle: u32,
+    pub oldest_secs: Option<f64>,
+    pub longest_idle_secs: Option<f64>,
+    pub blocked_on: Vec<MixOut>,
+    pub names: Vec<NameOut>,
+    pub distinct_names: u32,
+    /// `[target time (Unix seconds), count]`, oldest first.
+    pub history: Vec<(f64, i64)>,
+    pub samples: Vec<SampleOut>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SuspectOut {
+    /// "growing" or "stuck".
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MixOut {
+    pub reason: &'static str,
+    pub label: &'static str,
+    pub phrase: &'static str,
+    pub tasks: u32,
+    pub percent: u32,
+    pub longest_secs: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NameOut {
+    pub name: String,
+    pub tasks: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SampleOut {
+    pub id: u64,
+    pub tokio_id: Option<u64>,
+    pub name: Option<String>,
+    pub state: &'static str,
+    pub reason: &'static str,
+    pub for_secs: Option<f64>,
+    pub age_secs: Option<f64>,
+    pub fields: Vec<[String; 2]>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChangesOut {
+    pub old: Side,
+    pub new: Side,
+    #[serde(flatten)]
+    pub diff: Diff,
+}
+
+/// What the report says about how the data was gathered.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub target: String,
+    pub source: String,
+    pub watched: Duration,
+    pub window: Duration,
+    pub generated_at_unix_ns: i64,
+}
+
+pub fn build(a: &Analysis, src: &dyn Source, ctx: &Context, changes: Option<ChangesOut>) -> Report {
+    let group = |g: &Group, with_samples: bool| group_out(g, a, src, ctx, with_samples);
+    Report {
+        format: FORMAT,
+        version: VERSION,
+        target: ctx.target.clone(),
+        source: ctx.source.clone(),
+        generated_at: text::utc_iso(ctx.generated_at_unix_ns),
+        target_time: text::utc_iso(a.now.nanos()),
+        watched_secs: ctx.watched.as_secs_f64(),
+        window_secs: ctx.window.as_secs_f64(),
+        totals: TotalsOut {
+            tasks: a.totals.live,
+            groups: a.totals.groups,
+            suspects: a.totals.suspects,
+            running: a.totals.running,
+            scheduled: a.totals.scheduled,
+            idle: a.totals.idle,
+        },
+        warnings: health::warnings(&a.health),
+        suspects: a
+            .groups
+            .iter()
+            .filter(|g| g.suspect.is_some())
+            .map(|g| group(g, true))
+            .collect(),
+        top_groups: {
+            let mut live: Vec<&Group> = a.groups.iter().filter(|g| g.live > 0).collect();
+            live.sort_by(|x, y| {
+                y.live
+                    .cmp(&x.live)
+                    .then_with(|| x.location.cmp(&y.location))
+            });
+            live.into_iter()
+                .take(TOP_GROUPS)
+                .map(|g| group(g, false))
+                .collect()
+        },
+        changes,
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn group_out(
+    g: &Group,
+    a: &Analysis,
+    src: &dyn Source,
+    ctx: &Context,
+    with_samples: bool,
+) -> GroupOut {
+    let history = src
+        .history(g.key)
+        .map(|h| {
+            h.series()
+                .into_iter()
+                .map(|(t, c)| (t.secs_f64(), c))
+                .collect()
+        })
+        .unwrap_or_default();
+    let samples = if with_samples {
+        g.tasks
+            .iter()
+            .filter(|r| r.verdict.state != crate::analysis::TaskState::Completed)
+            .take(SAMPLES)
+            .map(|r| {
+                let d = src.sample(r.id);
+                SampleOut {
+                    id: r.id,
+                    tokio_id: d.as_ref().and_then(|d| d.tokio_id),
+                    name: d.as_ref().and_then(|d| d.name.clone()),
+                    state: r.verdict.state.key(),
+                    reason: r.verdict.reason.key(),
+                    for_secs: r.verdict.duration(a.now).map(secs),
+                    age_secs: r.created.map(|c| secs(a.now.since(c))),
+                    fields: d.map(|d| d.fields).unwrap_or_default(),
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let window_min = ctx.window.as_secs_f64() / 60.0;
+    GroupOut {
+        location: g.location.to_string(),
+        kind: g.kind.label().to_string(),
+        tasks: g.live,
+        change_over_window: g.delta,
+        per_minute: if window_min > 0.0 {
+            g.delta as f64 / window_min
+        } else {
+            0.0
+        },
+        suspect: g.suspect.as_ref().map(|s| SuspectOut {
+            kind: match s.kind {
+                SuspectKind::Growing => "growing",
+                SuspectKind::Stuck => "stuck",
+            },
+            reason: s.reason.clone(),
+        }),
+        running: g.running,
+        scheduled: g.scheduled,
+        idle: g.idle,
+        oldest_secs: g.oldest.map(secs),
+        longest_idle_secs: g.longest_idle.map(secs),
+        blocked_on: g
+            .reasons
+            .iter()
+            .map(|r| MixOut {
+                reason: r.reason.key(),
+                label: r.reason.short(),
+                phrase: r.reason.phrase(),
+                tasks: r.tasks,
+                percent: crate::analysis::group::percent(r.tasks, g.live),
+                longest_secs: secs(r.longest),
+            })
+            .collect(),
+        names: g
+            .names
+            .iter()
+            .map(|(n, c)| NameOut {
+                name: n.to_string(),
+                tasks: *c,
+            })
+            .collect(),
+        distinct_names: g.distinct_names,
+        history,
+        samples,
+    }
+}
+
+pub fn to_json(r: &Report) -> String {
+    serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
