@@ -12,8 +12,8 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(width: u16, height: u16) -> Tmux {
-        let socket = format!("taskscope-e2e-{}", std::process::id());
+    fn start(name: &str, width: u16, height: u16) -> Tmux {
+        let socket = format!("taskscope-e2e-{}-{name}", std::process::id());
         let t = Tmux { socket };
         let ok = t
             .cmd(&[
@@ -94,6 +94,9 @@ impl Drop for Tmux {
     }
 }
 
+/// The tests look at the process table, so they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn demo_children() -> Vec<String> {
     let out = Command::new("pgrep")
         .args(["-f", "taskscope demo-target"])
@@ -107,9 +110,10 @@ fn demo_children() -> Vec<String> {
 
 #[test]
 fn demo_in_a_real_terminal() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cwd = std::env::temp_dir().join(format!("taskscope-e2e-cwd-{}", std::process::id()));
     std::fs::create_dir_all(&cwd).expect("cwd");
-    let t = Tmux::start(160, 40);
+    let t = Tmux::start("demo", 160, 40);
     t.literal(&format!(
         "cd {} && {} demo --leak-every 200ms",
         cwd.display(),
@@ -203,6 +207,48 @@ fn demo_in_a_real_terminal() {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "demo target still running after quit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn hostile_names_stay_inert_and_sigterm_restores_the_terminal() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = Tmux::start("hostile", 140, 30);
+    t.literal(&format!("{} demo --scenarios healthy,hostile", common::BIN));
+    t.keys(&["Enter"]);
+    let s = t.wait_screen("the hostile group", |s| {
+        s.contains("[redlink") && s.contains("● connected")
+    });
+    // The OSC 0 in a task name must not retitle the terminal, and nothing
+    // of the 100 KB name spills beyond its cell.
+    let title = t.cmd(&["display-message", "-p", "-t", "e2e", "#{pane_title}"]);
+    assert!(
+        !String::from_utf8_lossy(&title.stdout).contains("pwned"),
+        "title changed by a task name"
+    );
+    assert!(s.lines().all(|l| l.chars().count() <= 140), "{s}");
+    assert!(!s.contains("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+    // SIGTERM quits like q: the terminal is restored and the demo stops.
+    let children = demo_children();
+    let killed = Command::new("pkill")
+        .args(["-TERM", "-f", "taskscope demo --scenarios healthy,hostile"])
+        .status()
+        .expect("pkill");
+    assert!(killed.success());
+    let s = t.wait_screen("the prompt after SIGTERM", |s| {
+        !s.contains("Tasks▼") && s.lines().any(|l| l.trim_end() == "$")
+    });
+    assert!(
+        !t.alternate_on(),
+        "terminal left on the alternate screen after SIGTERM:\n{s}"
+    );
+    let start = Instant::now();
+    while children.iter().any(|pid| demo_children().contains(pid)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "demo target still running after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -13,6 +13,7 @@ use crate::report::diff::Side;
 use app::App;
 use crossterm::event::{self, Event as TermEvent, KeyEvent};
 use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 /// How the TUI runs.
@@ -74,6 +75,9 @@ async fn run_app(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_draw = Instant::now();
+    // SIGTERM and SIGHUP end the view like `q`, so the terminal is restored.
+    let mut term_signal = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     loop {
         if dirty {
             let size = guard.terminal.size()?;
@@ -87,6 +91,8 @@ async fn run_app(
         }
         tokio::select! {
             biased;
+            _ = term_signal.recv() => app.should_quit = true,
+            _ = hangup.recv() => app.should_quit = true,
             Some(ev) = input_rx.recv() => {
                 let now = Instant::now();
                 dirty |= match ev {
