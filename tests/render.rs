@@ -236,3 +236,26 @@ fn diff_view_against_a_baseline() {
     key(&mut app, KeyCode::Char('d'));
     assert!(render(&app, 140, 12).contains("Tasks▼"));
 }
+
+#[test]
+fn export_to_an_unwritable_place_is_reported_and_the_view_goes_on() {
+    let mut app = app();
+    app.save_dir = std::path::PathBuf::from("/nonexistent/taskscope");
+    key(&mut app, KeyCode::Char('e'));
+    let notice = app.notice.clone().map(|n| n.0).unwrap_or_default();
+    assert!(
+        notice.starts_with(
+            "report not written to /nonexistent/taskscope/taskscope-report-127.0.0.1-6669-"
+        ),
+        "{notice}"
+    );
+    key(&mut app, KeyCode::Char('s'));
+    let notice = app.notice.clone().map(|n| n.0).unwrap_or_default();
+    assert!(
+        notice.starts_with("snapshot not saved: /nonexistent/taskscope/"),
+        "{notice}"
+    );
+    assert!(!app.should_quit);
+    let screen = render(&app, 160, 14);
+    assert!(screen.contains("snapshot not saved"), "{screen}");
+}

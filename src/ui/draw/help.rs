@@ -25,7 +25,7 @@ pub const KEYS: &[(&str, &str)] = &[
 ];
 
 pub fn draw(f: &mut Frame, _app: &App, area: Rect) {
-    let width = 64.min(area.width);
+    let width = 72.min(area.width);
     let height = (KEYS.len() as u16 + 4).min(area.height);
     let r = Rect::new(
         area.x + (area.width - width) / 2,
