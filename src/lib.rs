@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod atomic_file;
 pub mod cli;
+pub mod commands;
 pub mod conn;
 pub mod demo;
 pub mod headless;

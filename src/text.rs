@@ -23,6 +23,14 @@ pub fn duration(d: Duration) -> String {
     format!("{}d{:02}h", h / 24, h % 24)
 }
 
+/// A duration given in seconds (as reports carry them), or "–".
+pub fn secs(secs: Option<f64>) -> String {
+    match secs {
+        Some(s) if s.is_finite() => duration(Duration::from_secs_f64(s.clamp(0.0, 1e12))),
+        _ => "–".into(),
+    }
+}
+
 /// A count with thin grouping: 12408 → "12 408".
 pub fn count(n: u64) -> String {
     let digits = n.to_string();

@@ -259,3 +259,16 @@ fn export_to_an_unwritable_place_is_reported_and_the_view_goes_on() {
     let screen = render(&app, 160, 14);
     assert!(screen.contains("snapshot not saved"), "{screen}");
 }
+
+#[test]
+fn sorting_by_blocked_on_reason() {
+    let mut app = app();
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Char('l'));
+    }
+    let screen = render(&app, 140, 14);
+    assert!(screen.contains("Blocked on▼"), "{screen}");
+    assert!(screen.contains("sort: blocked on"), "{screen}");
+    key(&mut app, KeyCode::Char('h'));
+    assert!(render(&app, 140, 14).contains("Max idle▼"));
+}

@@ -36,6 +36,20 @@ pub struct DiffRow {
     pub suspect: Option<String>,
 }
 
+impl DiffRow {
+    /// "100% sleep" when the mix held, "100% running → 100% interval" when
+    /// it changed.
+    pub fn mix_text(&self) -> String {
+        if self.mix_before == self.mix_after || self.mix_before.is_empty() {
+            self.mix_after.clone()
+        } else if self.mix_after.is_empty() {
+            self.mix_before.clone()
+        } else {
+            format!("{} → {}", self.mix_before, self.mix_after)
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Diff {
     /// Target time between the two moments.

@@ -62,13 +62,7 @@ pub fn to_text(d: &Diff, old: &Side, new: &Side) -> String {
         "", "BEFORE", "AFTER", "Δ", "Δ/MIN", "CHANGE", "BLOCKED ON (BEFORE → AFTER)"
     );
     for r in &d.rows {
-        let mix = if r.mix_before == r.mix_after || r.mix_before.is_empty() {
-            r.mix_after.clone()
-        } else if r.mix_after.is_empty() {
-            r.mix_before.clone()
-        } else {
-            format!("{} → {}", r.mix_before, r.mix_after)
-        };
+        let mix = r.mix_text();
         let kind = if r.kind == "task" {
             String::new()
         } else {

@@ -5,7 +5,6 @@
 use super::model::{GroupOut, Report};
 use crate::text;
 use std::fmt::Write;
-use std::time::Duration;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -22,14 +21,6 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
-}
-
-fn dur(secs: f64) -> String {
-    text::duration(Duration::from_secs_f64(secs.max(0.0)))
-}
-
-fn opt_dur(secs: Option<f64>) -> String {
-    secs.map(dur).unwrap_or_else(|| "–".into())
 }
 
 const CSS: &str = "body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#1d1d1f;padding:0 1em}\
@@ -60,8 +51,8 @@ pub fn render(r: &Report) -> String {
         ("Source", escape(&r.source)),
         ("Generated", escape(&r.generated_at)),
         ("Target clock at end", escape(&r.target_time)),
-        ("Watched", dur(r.watched_secs)),
-        ("Trend window", dur(r.window_secs)),
+        ("Watched", text::secs(Some(r.watched_secs))),
+        ("Trend window", text::secs(Some(r.window_secs))),
         (
             "Tasks",
             format!(
@@ -98,12 +89,12 @@ pub fn render(r: &Report) -> String {
             "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"loc\">{}{}{}</td><td>{}</td></tr>",
             text::count(u64::from(g.tasks)),
             text::delta(g.change_over_window),
-            escape(&mix(g)),
-            opt_dur(g.oldest_secs),
-            opt_dur(g.longest_idle_secs),
+            escape(&g.mix_text()),
+            text::secs(g.oldest_secs),
+            text::secs(g.longest_idle_secs),
             escape(&g.location),
-            kind(g),
-            names(g),
+            g.kind_suffix(escape),
+            g.names_suffix(escape),
             if g.suspect.is_some() { "yes" } else { "" }
         );
     }
@@ -142,43 +133,6 @@ pub fn render(r: &Report) -> String {
     o
 }
 
-/// " [a, b, c +N]" after a location: the group's most common names.
-fn names(g: &GroupOut) -> String {
-    if g.names.is_empty() {
-        return String::new();
-    }
-    let shown: Vec<String> = g
-        .names
-        .iter()
-        .take(3)
-        .map(|n| escape(&text::sanitize(&n.name, 60)))
-        .collect();
-    let more = (g.distinct_names as usize).saturating_sub(shown.len());
-    let more = if more > 0 {
-        format!(" +{more}")
-    } else {
-        String::new()
-    };
-    format!(" [{}{more}]", shown.join(", "))
-}
-
-fn kind(g: &GroupOut) -> String {
-    if g.kind == "task" {
-        String::new()
-    } else {
-        format!(" ({})", escape(&g.kind))
-    }
-}
-
-fn mix(g: &GroupOut) -> String {
-    g.blocked_on
-        .iter()
-        .take(3)
-        .map(|m| format!("{}% {}", m.percent, m.label))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn suspect(o: &mut String, g: &GroupOut) {
     let Some(s) = &g.suspect else { return };
     let _ = writeln!(
@@ -186,7 +140,7 @@ fn suspect(o: &mut String, g: &GroupOut) {
         "<section class=\"suspect\"><h3>{} tasks @ <span class=\"loc\">{}</span>{} ({})</h3>\n<p class=\"reason\">{}</p>",
         text::count(u64::from(g.tasks)),
         escape(&g.location),
-        kind(g),
+        g.kind_suffix(escape),
         s.kind,
         escape(&s.reason)
     );
@@ -202,7 +156,7 @@ fn suspect(o: &mut String, g: &GroupOut) {
             escape(m.phrase),
             m.tasks,
             m.percent,
-            dur(m.longest_secs)
+            text::secs(Some(m.longest_secs))
         );
     }
     let _ = writeln!(o, "</table>");
@@ -233,8 +187,8 @@ fn suspect(o: &mut String, g: &GroupOut) {
                     .unwrap_or_else(|| format!("span {}", t.id)),
                 escape(t.name.as_deref().unwrap_or("")),
                 t.reason,
-                opt_dur(t.for_secs),
-                opt_dur(t.age_secs),
+                text::secs(t.for_secs),
+                text::secs(t.age_secs),
                 fields.join(" ")
             );
         }
@@ -274,7 +228,7 @@ pub fn chart(points: &[(f64, i64)]) -> String {
         ty1 = PAD_T + 8.0,
         maxl = max as i64,
         H2 = H - 6.0,
-        span = dur(t1 - t0),
+        span = text::secs(Some(t1 - t0)),
         pts = path.join(" ")
     )
 }

@@ -4,7 +4,6 @@
 use super::model::{GroupOut, Report};
 use crate::text;
 use std::fmt::Write;
-use std::time::Duration;
 
 /// Escapes Markdown punctuation and makes the string one inert line.
 pub fn escape(s: &str) -> String {
@@ -38,14 +37,6 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn dur(secs: f64) -> String {
-    text::duration(Duration::from_secs_f64(secs.max(0.0)))
-}
-
-fn opt_dur(secs: Option<f64>) -> String {
-    secs.map(dur).unwrap_or_else(|| "–".into())
-}
-
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     let t = &r.totals;
@@ -55,8 +46,8 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "| Source | {} |", escape(&r.source));
     let _ = writeln!(o, "| Generated | {} |", r.generated_at);
     let _ = writeln!(o, "| Target clock at end | {} |", r.target_time);
-    let _ = writeln!(o, "| Watched | {} |", dur(r.watched_secs));
-    let _ = writeln!(o, "| Trend window | {} |", dur(r.window_secs));
+    let _ = writeln!(o, "| Watched | {} |", text::secs(Some(r.watched_secs)));
+    let _ = writeln!(o, "| Trend window | {} |", text::secs(Some(r.window_secs)));
     let _ = writeln!(
         o,
         "| Tasks | {} in {} groups ({} running, {} scheduled, {} idle) |",
@@ -89,12 +80,12 @@ pub fn render(r: &Report) -> String {
             "| {} | {} | {} | {} | {} | {}{}{} | {} |",
             text::count(u64::from(g.tasks)),
             text::delta(g.change_over_window),
-            mix(g),
-            opt_dur(g.oldest_secs),
-            opt_dur(g.longest_idle_secs),
+            g.mix_text(),
+            text::secs(g.oldest_secs),
+            text::secs(g.longest_idle_secs),
             escape(&g.location),
-            kind(g),
-            names(g),
+            g.kind_suffix(escape),
+            g.names_suffix(escape),
             if g.suspect.is_some() { "yes" } else { "" }
         );
     }
@@ -131,43 +122,6 @@ pub fn render(r: &Report) -> String {
     o
 }
 
-/// " [a, b, c +N]" after a location: the group's most common names.
-fn names(g: &GroupOut) -> String {
-    if g.names.is_empty() {
-        return String::new();
-    }
-    let shown: Vec<String> = g
-        .names
-        .iter()
-        .take(3)
-        .map(|n| escape(&text::sanitize(&n.name, 60)))
-        .collect();
-    let more = (g.distinct_names as usize).saturating_sub(shown.len());
-    let more = if more > 0 {
-        format!(" +{more}")
-    } else {
-        String::new()
-    };
-    format!(" [{}{more}]", shown.join(", "))
-}
-
-fn kind(g: &GroupOut) -> String {
-    if g.kind == "task" {
-        String::new()
-    } else {
-        format!(" ({})", escape(&g.kind))
-    }
-}
-
-fn mix(g: &GroupOut) -> String {
-    g.blocked_on
-        .iter()
-        .take(3)
-        .map(|m| format!("{}% {}", m.percent, m.label))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn suspect(o: &mut String, n: usize, g: &GroupOut) {
     let s = match &g.suspect {
         Some(s) => s,
@@ -178,7 +132,7 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
         "### {n}. {} tasks @ {}{} ({})\n",
         text::count(u64::from(g.tasks)),
         escape(&g.location),
-        kind(g),
+        g.kind_suffix(escape),
         s.kind
     );
     let _ = writeln!(o, "**{}**\n", escape(&s.reason));
@@ -190,7 +144,7 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
             crate::text::sparkline(&counts, 60),
             first.1,
             last.1,
-            dur(last.0 - first.0)
+            text::secs(Some(last.0 - first.0))
         );
     }
     let _ = writeln!(
@@ -204,7 +158,7 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
             escape(m.phrase),
             m.tasks,
             m.percent,
-            dur(m.longest_secs)
+            text::secs(Some(m.longest_secs))
         );
     }
     if !g.names.is_empty() {
@@ -239,8 +193,8 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
                     .unwrap_or_else(|| format!("span {}", t.id)),
                 escape(t.name.as_deref().unwrap_or("")),
                 t.reason,
-                opt_dur(t.for_secs),
-                opt_dur(t.age_secs),
+                text::secs(t.for_secs),
+                text::secs(t.age_secs),
                 fields.join(" ")
             );
         }

@@ -114,6 +114,47 @@ pub struct GroupOut {
     pub samples: Vec<SampleOut>,
 }
 
+impl GroupOut {
+    /// "97% chan send, 3% running".
+    pub fn mix_text(&self) -> String {
+        self.blocked_on
+            .iter()
+            .take(3)
+            .map(|m| format!("{}% {}", m.percent, m.label))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// " (blocking)" for tasks that are not plain tasks, through `escape`.
+    pub fn kind_suffix(&self, escape: fn(&str) -> String) -> String {
+        if self.kind == "task" {
+            String::new()
+        } else {
+            format!(" ({})", escape(&self.kind))
+        }
+    }
+
+    /// " [a, b, c +N]": the group's most common names, through `escape`.
+    pub fn names_suffix(&self, escape: fn(&str) -> String) -> String {
+        if self.names.is_empty() {
+            return String::new();
+        }
+        let shown: Vec<String> = self
+            .names
+            .iter()
+            .take(3)
+            .map(|n| escape(&text::sanitize(&n.name, 60)))
+            .collect();
+        let more = (self.distinct_names as usize).saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" +{more}")
+        } else {
+            String::new()
+        };
+        format!(" [{}{more}]", shown.join(", "))
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct SuspectOut {
     /// "growing" or "stuck".

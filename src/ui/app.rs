@@ -26,15 +26,18 @@ pub enum SortKey {
     Delta,
     Oldest,
     Idle,
+    /// By the reason most of the group's tasks share.
+    Reason,
     Location,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 5] = [
+    pub const ALL: [SortKey; 6] = [
         SortKey::Tasks,
         SortKey::Delta,
         SortKey::Oldest,
         SortKey::Idle,
+        SortKey::Reason,
         SortKey::Location,
     ];
 
@@ -44,6 +47,7 @@ impl SortKey {
             SortKey::Delta => "Δ",
             SortKey::Oldest => "oldest",
             SortKey::Idle => "max idle",
+            SortKey::Reason => "blocked on",
             SortKey::Location => "location",
         }
     }
@@ -114,6 +118,9 @@ pub struct App {
     pub stale: bool,
     pub last_analysis: Option<Instant>,
     pub pending_g: bool,
+    /// Once the user moves the selection it follows its group as rows
+    /// reorder; until then it stays on the top row (the top suspect).
+    pub selection_moved: bool,
     pub color: bool,
     /// Rows available for lists at the last draw (set by the renderer's
     /// layout, used for paging).
@@ -156,6 +163,7 @@ impl App {
             stale: false,
             last_analysis: None,
             pending_g: false,
+            selection_moved: false,
             color,
             page_rows: 20,
             notice: None,
@@ -343,6 +351,10 @@ impl App {
                 SortKey::Delta => h.delta.cmp(&g.delta),
                 SortKey::Oldest => h.oldest.cmp(&g.oldest),
                 SortKey::Idle => h.longest_idle.cmp(&g.longest_idle),
+                SortKey::Reason => {
+                    let main = |x: &Group| x.main_reason().map(|r| r.reason.short());
+                    main(g).cmp(&main(h)).then(h.live.cmp(&g.live))
+                }
                 SortKey::Location => g.location.cmp(&h.location),
             };
             ord.then_with(|| g.location.cmp(&h.location))
@@ -353,7 +365,7 @@ impl App {
         // Suspects always lead, whatever the sort.
         idx.sort_by_key(|&i| a.groups[i].suspect.is_none());
         self.visible = idx;
-        if let Some(k) = keep
+        if let Some(k) = keep.filter(|_| self.selection_moved)
             && let Some(pos) = self.visible.iter().position(|&i| a.groups[i].key == k)
         {
             self.groups_pos.selected = pos;

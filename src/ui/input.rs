@@ -124,6 +124,7 @@ fn on_filter_key(app: &mut App, key: KeyEvent) -> bool {
 fn move_sel(app: &mut App, delta: isize) {
     match app.view {
         View::Groups => {
+            app.selection_moved = true;
             let len = app.visible.len();
             app.groups_pos.move_by(delta, len);
             app.groups_pos.clamp(len, app.page_rows);

@@ -34,13 +34,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .take(rows_fit)
         .map(|i| {
             let r = &d.rows[i];
-            let mix = if r.mix_before == r.mix_after || r.mix_before.is_empty() {
-                r.mix_after.clone()
-            } else if r.mix_after.is_empty() {
-                r.mix_before.clone()
-            } else {
-                format!("{} → {}", r.mix_before, r.mix_after)
-            };
+            let mix = r.mix_text();
             let row = Row::new(vec![
                 Cell::from(if r.suspect.is_some() { "!!" } else { "" }),
                 Cell::from(text::count(u64::from(r.before))),

@@ -71,7 +71,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             (None, "Idle"),
             (Some(SortKey::Oldest), "Oldest"),
             (Some(SortKey::Idle), "Max idle"),
-            (None, "Blocked on"),
+            (Some(SortKey::Reason), "Blocked on"),
             (Some(SortKey::Location), "Location"),
         ]
         .map(|(key, label)| {

@@ -1,0 +1,357 @@
+//! What each command does, behind the argument definitions in `cli`.
+
+use crate::analysis::{Analysis, Params};
+use crate::cli::*;
+use crate::conn::{self, Target};
+use crate::{demo, headless, report, ui};
+use anyhow::Context;
+use std::time::Duration;
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
+    let target = Target::parse(&a.addr)?;
+    let opts = a.view.tui_options();
+    if a.once {
+        let conn_opts = conn::Options {
+            reconnect: false,
+            ..opts.conn.clone()
+        };
+        let g = headless::gather(
+            target.clone(),
+            conn_opts,
+            a.duration,
+            Duration::from_secs(10),
+        )
+        .await?;
+        let now = g.state.now.context("the target sent no clock")?;
+        let analysis = Analysis::run(&g.state, now, &opts.params);
+        print!(
+            "{}",
+            report::text::groups_table(&analysis, &target.display, usize::MAX)
+        );
+        return Ok(exit::OK);
+    }
+    ui::run(target, opts).await?;
+    Ok(exit::OK)
+}
+
+pub async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
+    let target = Target::parse(&a.addr)?;
+    let opts = conn::Options {
+        max_message_size: a.max_message_size,
+        ..conn::Options::default()
+    };
+    let started = std::time::Instant::now();
+    let give_up = a.duration.max(Duration::from_secs(10));
+    let g = headless::gather(target.clone(), opts, a.duration, give_up).await?;
+    let meta = crate::snapshot::Meta {
+        target: target.display.clone(),
+        taken_at_unix_ns: crate::text::unix_now_ns(),
+        watched: started.elapsed(),
+        window: a.window,
+    };
+    let snap = crate::snapshot::take(&g.state, &meta).context("the target sent no clock")?;
+    let params = Params {
+        window: a.window,
+        ..Params::default()
+    };
+    let analysis = Analysis::run(
+        &g.state,
+        g.state.now.context("the target sent no clock")?,
+        &params,
+    );
+    if let Some(e) = &g.last_error {
+        eprintln!(
+            "taskscope: warning: the connection broke while gathering ({e}); the snapshot holds what arrived"
+        );
+    }
+    if a.output.as_os_str() == "-" {
+        serde_json::to_writer(std::io::stdout().lock(), &snap)
+            .context("cannot write the snapshot to stdout")?;
+        println!();
+    } else {
+        crate::snapshot::save(&snap, &a.output)?;
+    }
+    eprintln!(
+        "wrote {}: {} tasks in {} groups, {} suspect (watched {})",
+        a.output.display(),
+        crate::text::count(u64::from(analysis.totals.live)),
+        analysis.totals.groups,
+        analysis.totals.suspects,
+        crate::text::duration(meta.watched)
+    );
+    Ok(exit::OK)
+}
+
+pub fn diff(a: DiffArgs) -> anyhow::Result<u8> {
+    use std::io::IsTerminal;
+    let params = Params {
+        window: a.window,
+        ..Params::default()
+    };
+    let old = crate::snapshot::open(&a.old)?;
+    let new = crate::snapshot::open(&a.new)?;
+    if old.snapshot.target != new.snapshot.target {
+        eprintln!(
+            "taskscope: warning: comparing snapshots of different targets ({} and {})",
+            crate::text::sanitize(&old.snapshot.target, 80),
+            crate::text::sanitize(&new.snapshot.target, 80)
+        );
+    }
+    let (old_side, new_side) = (side(&a.old, &old), side(&a.new, &new));
+    let (old_a, new_a) = (old.analyze(&params), new.analyze(&params));
+    let format = a.format.unwrap_or(if std::io::stdout().is_terminal() {
+        DiffFormat::Tui
+    } else {
+        DiffFormat::Text
+    });
+    match format {
+        DiffFormat::Text => {
+            print!(
+                "{}",
+                report::diff::to_text(
+                    &crate::analysis::diff::diff(&old_a, &new_a),
+                    &old_side,
+                    &new_side
+                )
+            );
+        }
+        DiffFormat::Json => {
+            println!(
+                "{}",
+                report::diff::to_json(
+                    &crate::analysis::diff::diff(&old_a, &new_a),
+                    &old_side,
+                    &new_side
+                )
+            );
+        }
+        DiffFormat::Tui => {
+            let color = !a.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            runtime()?.block_on(ui::run_diff(
+                old_a, old_side, new_a, new_side, params, color,
+            ))?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// A snapshot file as one side of a diff.
+fn side(path: &std::path::Path, l: &crate::snapshot::Loaded) -> report::diff::Side {
+    report::diff::Side {
+        label: path.display().to_string(),
+        target: l.snapshot.target.clone(),
+        taken_at_unix_ns: Some(l.snapshot.taken_at_unix_ns),
+    }
+}
+
+fn params(window: Duration) -> Params {
+    Params {
+        window,
+        ..Params::default()
+    }
+}
+
+/// Watches a live target headless: the shared path of `report` and `watch`.
+async fn watch_live(
+    addr: &str,
+    duration: Duration,
+    max_message_size: usize,
+    progress: &mut dyn FnMut(&crate::model::State, Duration),
+) -> anyhow::Result<(Target, headless::Gathered, Duration)> {
+    let target = Target::parse(addr)?;
+    let opts = conn::Options {
+        max_message_size,
+        ..conn::Options::default()
+    };
+    let started = std::time::Instant::now();
+    let g = headless::gather_with_progress(
+        target.clone(),
+        opts,
+        duration,
+        duration.max(Duration::from_secs(10)),
+        progress,
+    )
+    .await?;
+    if let Some(e) = &g.last_error {
+        eprintln!(
+            "taskscope: warning: the connection broke while watching ({e}); the report covers what arrived"
+        );
+    }
+    Ok((target, g, started.elapsed()))
+}
+
+pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
+    use crate::report::model::{self, ChangesOut, Context};
+    let format = match a.format.or_else(|| report::Format::from_path(&a.output)) {
+        Some(f) => f,
+        None if a.output.as_os_str() == "-" => report::Format::Md,
+        None => anyhow::bail!(
+            "cannot tell the report format from {:?}: use a .md, .json or .html file name, or --format",
+            a.output.display().to_string()
+        ),
+    };
+    let p = params(a.window);
+    let files: Vec<&std::path::Path> = a.inputs.iter().map(std::path::Path::new).collect();
+    let is_file = files[0].exists()
+        || files[0]
+            .extension()
+            .is_some_and(|e| e == "json" || e == "gz");
+    let report = if is_file {
+        let loaded: Vec<crate::snapshot::Loaded> = files
+            .iter()
+            .map(|f| crate::snapshot::open(f))
+            .collect::<Result<_, _>>()?;
+        let newest = loaded.last().context("no snapshot")?;
+        let analysis = newest.analyze(&p);
+        let changes = match loaded.as_slice() {
+            [old, new] => Some(ChangesOut {
+                old: side(files[0], old),
+                new: side(files[1], new),
+                diff: crate::analysis::diff::diff(&old.analyze(&p), &analysis),
+            }),
+            _ => None,
+        };
+        let ctx = Context {
+            target: newest.snapshot.target.clone(),
+            source: format!("snapshot {}", a.inputs.join(" → ")),
+            watched: Duration::from_millis(newest.snapshot.watched_ms),
+            window: a.window,
+            generated_at_unix_ns: crate::text::unix_now_ns(),
+        };
+        model::build(&analysis, newest, &ctx, changes)
+    } else {
+        if a.inputs.len() > 1 {
+            anyhow::bail!(
+                "a report of a live target takes one address; two inputs must be snapshot files"
+            );
+        }
+        runtime()?.block_on(async {
+            let (target, g, watched) =
+                watch_live(&a.inputs[0], a.duration, a.max_message_size, &mut |_, _| {}).await?;
+            let now = g.state.now.context("the target sent no clock")?;
+            let analysis = Analysis::run(&g.state, now, &p);
+            let ctx = Context {
+                target: target.display.clone(),
+                source: "live".into(),
+                watched,
+                window: a.window,
+                generated_at_unix_ns: crate::text::unix_now_ns(),
+            };
+            anyhow::Ok(model::build(&analysis, &g.state, &ctx, None))
+        })?
+    };
+    report::write_out(&a.output, &format.render(&report))
+        .with_context(|| format!("cannot write the report to {}", a.output.display()))?;
+    if a.output.as_os_str() != "-" {
+        eprintln!(
+            "wrote {}: {} suspect group(s) among {} tasks",
+            a.output.display(),
+            report.totals.suspects,
+            crate::text::count(u64::from(report.totals.tasks))
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
+    use std::io::IsTerminal;
+    let p = params(a.window);
+    let tty = std::io::stderr().is_terminal();
+    let total = a.duration;
+    let mut progress = |st: &crate::model::State, elapsed: Duration| {
+        if !tty {
+            return;
+        }
+        let Some(now) = st.now else {
+            eprint!(
+                "\r\x1b[Kwatching: {} connecting…",
+                crate::text::duration(elapsed)
+            );
+            return;
+        };
+        let an = Analysis::run(st, now, &p);
+        eprint!(
+            "\r\x1b[Kwatching: {} / {} · {} tasks · {} groups · {} suspect",
+            crate::text::duration(elapsed),
+            crate::text::duration(total),
+            crate::text::count(u64::from(an.totals.live)),
+            an.totals.groups,
+            an.totals.suspects
+        );
+    };
+    let result = watch_live(&a.addr, a.duration, a.max_message_size, &mut progress).await;
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    let (target, g, watched) = result?;
+    let now = g.state.now.context("the target sent no clock")?;
+    let mut analysis = Analysis::run(&g.state, now, &p);
+    let ignored = crate::analysis::suspect::ignore(&mut analysis, &a.ignore);
+    let ctx = crate::report::model::Context {
+        target: target.display.clone(),
+        source: "live".into(),
+        watched,
+        window: a.window,
+        generated_at_unix_ns: crate::text::unix_now_ns(),
+    };
+    let rep = crate::report::model::build(&analysis, &g.state, &ctx, None);
+    match a.format {
+        WatchFormat::Text => print!(
+            "{}",
+            report::text::groups_table(&analysis, &target.display, 30)
+        ),
+        WatchFormat::Json => println!("{}", report::model::to_json(&rep)),
+        WatchFormat::Md => print!("{}", report::md::render(&rep)),
+    }
+    for loc in &ignored {
+        eprintln!(
+            "taskscope: ignored suspect {} (--ignore)",
+            crate::text::sanitize(loc, 200)
+        );
+    }
+    let suspects = analysis.totals.suspects;
+    eprintln!(
+        "taskscope: watched {} for {}: {} suspect group(s)",
+        target.display,
+        crate::text::duration(watched),
+        suspects
+    );
+    Ok(if a.fail_on_suspect && suspects > 0 {
+        exit::SUSPECTS
+    } else {
+        exit::OK
+    })
+}
+
+pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
+    let exe = std::env::current_exe().context("cannot find the taskscope executable")?;
+    let scenarios: Vec<String> = a
+        .scenarios
+        .iter()
+        .map(|s| {
+            clap::ValueEnum::to_possible_value(s)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let args = vec![
+        "--scenarios".to_string(),
+        scenarios.join(","),
+        "--leak-every".to_string(),
+        format!("{}ms", a.leak_every.as_millis()),
+        "--healthy-rate".to_string(),
+        a.healthy_rate.to_string(),
+    ];
+    let child = demo::spawn_child(&exe, &args).await?;
+    let result = ui::run(child.target.clone(), a.view.tui_options()).await;
+    child.stop().await;
+    result.map(|()| exit::OK)
+}
