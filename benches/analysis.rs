@@ -107,4 +107,55 @@ fn main() {
         .collect();
     let d = time(runs, || inputs.iter().filter(|i| assess(i).growing).count());
     println!("trend test for {groups} groups (61 points each): {d:?}");
+
+    snapshots(if quick { 20_000 } else { 1_000_000 });
+}
+
+/// Write, load and diff two snapshots of `n` tasks (one run each: these
+/// take seconds, and files land in the temp directory).
+fn snapshots(n: u64) {
+    use taskscope::analysis::diff::diff;
+    use taskscope::snapshot::{self, Meta};
+    let dir = std::env::temp_dir().join(format!("taskscope-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let meta = Meta {
+        target: "127.0.0.1:6669".into(),
+        taken_at_unix_ns: 1,
+        watched: Duration::from_secs(60),
+        window: Duration::from_secs(60),
+    };
+    let st = state(n, 100);
+    let params = Params::default();
+    let t = Instant::now();
+    let snap = snapshot::take(&st, &meta).expect("snapshot");
+    println!("take snapshot of {n} tasks: {:?}", t.elapsed());
+    for name in ["a.json", "a.json.gz"] {
+        let path = dir.join(name);
+        let t = Instant::now();
+        snapshot::save(&snap, &path).expect("save");
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "write {name}: {:?}, {:.1} MiB ({:.0} B/task)",
+            t.elapsed(),
+            size as f64 / 1048576.0,
+            size as f64 / n as f64
+        );
+        let t = Instant::now();
+        let loaded = snapshot::open(&path).expect("load");
+        println!("load {name}: {:?}", t.elapsed());
+        if name == "a.json" {
+            let t = Instant::now();
+            let a = loaded.analyze(&params);
+            let b = loaded.analyze(&params);
+            let analyze = t.elapsed() / 2;
+            let t = Instant::now();
+            let d = diff(&a, &b);
+            println!(
+                "analyze a loaded snapshot: {analyze:?}; diff two: {:?} ({} rows)",
+                t.elapsed(),
+                d.rows.len()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -272,3 +272,21 @@ fn sorting_by_blocked_on_reason() {
     key(&mut app, KeyCode::Char('h'));
     assert!(render(&app, 140, 14).contains("Max idle▼"));
 }
+
+#[test]
+fn incomplete_data_is_said_in_the_status_line() {
+    let mut app = app();
+    app.state.health.dropped_events.tasks = 1200;
+    app.state.health.lag = Duration::from_secs(12);
+    app.state.health.unseen_tasks = 13_134;
+    let screen = render(&app, 400, 14);
+    assert!(
+        screen.contains("⚠ target dropped 1 200 events: counts are lower bounds"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("⚠ target's console lags 12s: shorten TOKIO_CONSOLE_PUBLISH_INTERVAL"),
+        "{screen}"
+    );
+    assert!(screen.contains("⚠ 13 134 live tasks unseen"), "{screen}");
+}

@@ -40,9 +40,11 @@ fn gzipped(path: &Path) -> bool {
 pub fn save(snapshot: &Snapshot, path: &Path) -> Result<(), SnapshotError> {
     crate::atomic_file::write_with(path, |out| {
         if gzipped(path) {
-            let mut gz = GzEncoder::new(out, Compression::fast());
+            // serde writes in small pieces; batch them before compressing.
+            let mut gz =
+                io::BufWriter::with_capacity(1 << 20, GzEncoder::new(out, Compression::fast()));
             serde_json::to_writer(&mut gz, snapshot)?;
-            gz.finish()?;
+            gz.into_inner().map_err(|e| e.into_error())?.finish()?;
         } else {
             serde_json::to_writer(out, snapshot)?;
         }
@@ -83,8 +85,15 @@ pub fn parse(bytes: &[u8], p: &Path) -> Result<Snapshot, SnapshotError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(SnapshotError::Empty(p));
     }
-    // First as generic JSON, to tell "not JSON", "another tool's JSON" and
-    // "another version" apart before the strict parse.
+    // The fast path: a valid snapshot parses straight into its type.
+    if let Ok(snap) = serde_json::from_slice::<Snapshot>(bytes)
+        && snap.format == FORMAT
+        && snap.version == VERSION
+    {
+        return Ok(snap);
+    }
+    // Otherwise parse generically, to tell "not JSON", "another tool's
+    // JSON" and "another version" apart.
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_eof() {
             SnapshotError::Truncated(p.clone())
