@@ -161,12 +161,8 @@ fn suspect(o: &mut String, g: &GroupOut) {
     }
     let _ = writeln!(o, "</table>");
     if !g.names.is_empty() {
-        let names: Vec<String> = g
-            .names
-            .iter()
-            .map(|n| format!("{} ×{}", escape(&n.name), n.tasks))
-            .collect();
-        let _ = writeln!(o, "<p>Names: {}</p>", names.join(", "));
+        let names = g.names_counts(escape);
+        let _ = writeln!(o, "<p>Names: {}</p>", names);
     }
     if !g.samples.is_empty() {
         let _ = writeln!(
@@ -174,22 +170,15 @@ fn suspect(o: &mut String, g: &GroupOut) {
             "<table><tr><th>Task</th><th>Name</th><th>State</th><th>For</th><th>Age</th><th>Fields</th></tr>"
         );
         for t in &g.samples {
-            let fields: Vec<String> = t
-                .fields
-                .iter()
-                .map(|[k, v]| format!("{}={}", escape(k), escape(v)))
-                .collect();
             let _ = writeln!(
                 o,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"loc\">{}</td></tr>",
-                t.tokio_id
-                    .map(|i| i.to_string())
-                    .unwrap_or_else(|| format!("span {}", t.id)),
+                t.label(),
                 escape(t.name.as_deref().unwrap_or("")),
                 t.reason,
                 text::secs(t.for_secs),
                 text::secs(t.age_secs),
-                fields.join(" ")
+                t.fields_text(escape)
             );
         }
         let _ = writeln!(o, "</table>");

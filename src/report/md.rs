@@ -162,17 +162,13 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
         );
     }
     if !g.names.is_empty() {
-        let names: Vec<String> = g
-            .names
-            .iter()
-            .map(|n| format!("{} ×{}", escape(&n.name), n.tasks))
-            .collect();
+        let names = g.names_counts(escape);
         let more = if g.distinct_names as usize > g.names.len() {
             format!(" (… {} distinct)", g.distinct_names)
         } else {
             String::new()
         };
-        let _ = writeln!(o, "\nNames: {}{more}", names.join(", "));
+        let _ = writeln!(o, "\nNames: {}{more}", names);
     }
     if !g.samples.is_empty() {
         let _ = writeln!(
@@ -180,22 +176,15 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
             "\nSample tasks:\n\n| Task | Name | State | For | Age | Fields |\n|---:|---|---|---:|---:|---|"
         );
         for t in &g.samples {
-            let fields: Vec<String> = t
-                .fields
-                .iter()
-                .map(|[k, v]| format!("{}={}", escape(k), escape(v)))
-                .collect();
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {} | {} |",
-                t.tokio_id
-                    .map(|i| i.to_string())
-                    .unwrap_or_else(|| format!("span {}", t.id)),
+                t.label(),
                 escape(t.name.as_deref().unwrap_or("")),
                 t.reason,
                 text::secs(t.for_secs),
                 text::secs(t.age_secs),
-                fields.join(" ")
+                t.fields_text(escape)
             );
         }
     }

@@ -134,6 +134,16 @@ impl GroupOut {
         }
     }
 
+    /// "a ×3, b ×1": every name kept, with counts, through `escape`.
+    pub fn names_counts(&self, escape: fn(&str) -> String) -> String {
+        let v: Vec<String> = self
+            .names
+            .iter()
+            .map(|n| format!("{} ×{}", escape(&n.name), n.tasks))
+            .collect();
+        v.join(", ")
+    }
+
     /// " [a, b, c +N]": the group's most common names, through `escape`.
     pub fn names_suffix(&self, escape: fn(&str) -> String) -> String {
         if self.names.is_empty() {
@@ -152,6 +162,25 @@ impl GroupOut {
             String::new()
         };
         format!(" [{}{more}]", shown.join(", "))
+    }
+}
+
+impl SampleOut {
+    /// tokio's task id, or the span id when the target sent none.
+    pub fn label(&self) -> String {
+        self.tokio_id
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| format!("span {}", self.id))
+    }
+
+    /// "k=v k=v", each part through `escape`.
+    pub fn fields_text(&self, escape: fn(&str) -> String) -> String {
+        let parts: Vec<String> = self
+            .fields
+            .iter()
+            .map(|[k, v]| format!("{}={}", escape(k), escape(v)))
+            .collect();
+        parts.join(" ")
     }
 }
 
