@@ -205,6 +205,9 @@ pub struct DemoTargetArgs {
     pub max_per_leak: usize,
     #[arg(long, default_value_t = 20)]
     pub healthy_rate: u32,
+    /// Tasks a second for the churn scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub churn_rate: u32,
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub publish_interval: Duration,
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
@@ -242,6 +245,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 leak_every: a.leak_every,
                 max_per_leak: a.max_per_leak,
                 healthy_rate: a.healthy_rate,
+                churn_rate: a.churn_rate,
                 publish_interval: a.publish_interval,
                 retention: a.retention,
                 exit_on_stdin_close: a.exit_on_stdin_close,

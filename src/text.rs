@@ -115,16 +115,30 @@ pub fn file_safe(s: &str) -> String {
 
 /// `▁▂▃▅▇` for the last `width` values, scaled between their min and max.
 pub fn sparkline(values: &[u64], width: usize) -> String {
+    let points: Vec<Option<u64>> = values.iter().copied().map(Some).collect();
+    sparkline_gaps(&points, width)
+}
+
+/// As [`sparkline`], with `None` (no data: taskscope was disconnected)
+/// drawn as a blank.
+pub fn sparkline_gaps(values: &[Option<u64>], width: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let tail = &values[values.len().saturating_sub(width)..];
-    let (Some(&min), Some(&max)) = (tail.iter().min(), tail.iter().max()) else {
-        return String::new();
+    let known = tail.iter().flatten();
+    let (Some(&min), Some(&max)) = (known.clone().min(), known.max()) else {
+        return " ".repeat(tail.len());
     };
     tail.iter()
-        .map(|&v| {
-            if max == min {
-                if max == 0 { BARS[0] } else { BARS[3] }
-            } else {
+        .map(|v| match *v {
+            None => ' ',
+            Some(_) if max == min => {
+                if max == 0 {
+                    BARS[0]
+                } else {
+                    BARS[3]
+                }
+            }
+            Some(v) => {
                 let i = ((v - min) * 7 + (max - min) / 2) / (max - min);
                 BARS[i.min(7) as usize]
             }
@@ -225,6 +239,7 @@ mod tests {
         assert_eq!(sparkline(&[9, 9, 0, 7], 2), "▁█");
         assert_eq!(sparkline(&[5, 5], 8), "▄▄");
         assert_eq!(sparkline(&[], 8), "");
+        assert_eq!(sparkline_gaps(&[Some(0), None, None, Some(7)], 8), "▁  █");
     }
 
     #[test]

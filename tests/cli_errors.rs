@@ -97,3 +97,50 @@ fn help_reads_like_documentation() {
         "the hidden command shows in --help"
     );
 }
+
+#[test]
+fn ipv6_addresses_are_understood() {
+    let out = taskscope(&["connect", "[::1]:1", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_error_line(&out);
+    // Either refused (IPv6 loopback up) or unreachable, but about [::1]:1.
+    assert!(line.contains("[::1]:1"), "{line}");
+}
+
+#[test]
+fn unknown_formats_and_conflicting_inputs_are_usage_errors() {
+    let out = taskscope(&["diff", "a.json", "b.json", "--format", "xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'xml' for '--format"));
+    let out = taskscope(&[
+        "report",
+        "127.0.0.1:1",
+        "-o",
+        "report.docx",
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_error_line(&out),
+        "taskscope: error: cannot tell the report format from \"report.docx\": use a .md, .json or .html file name, or --format"
+    );
+    let out = taskscope(&["report", "a.json", "b.json", "c.json", "-o", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = taskscope(&["watch", "127.0.0.1:1", "--duration", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreachable_for_the_whole_duration_is_exit_2() {
+    let out = taskscope(&[
+        "watch",
+        "127.0.0.1:1",
+        "--duration",
+        "2s",
+        "--fail-on-suspect",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.trim_end().ends_with("connection refused by 127.0.0.1:1: is the target running with console-subscriber on that port?"), "{err}");
+}

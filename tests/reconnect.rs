@@ -113,5 +113,116 @@ fn target_restart_reconnects_and_keeps_history() {
         assert!(state.histories.len() >= history_before);
         assert_eq!(state.health.restarts, 1);
         assert_eq!(state.health.streams, 2);
+        // The time without data is known, and drawn as a gap.
+        assert_eq!(state.gaps.len(), 1);
+        let (from, to) = state.gaps[0];
+        assert!(to > from, "{:?}", state.gaps);
+    });
+}
+
+#[test]
+fn snapshot_keeps_what_it_gathered_when_the_target_dies() {
+    let mut target = DemoTarget::start(&[
+        "--scenarios",
+        "sleepers",
+        "--leak-every",
+        "50ms",
+        "--max-per-leak",
+        "8",
+    ]);
+    let path = std::env::temp_dir().join(format!("taskscope-dying-{}.json", std::process::id()));
+    let child = std::process::Command::new(common::BIN)
+        .args(["snapshot", &target.addr, "--duration", "5s", "-o"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run snapshot");
+    std::thread::sleep(Duration::from_secs(2));
+    target.kill();
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("taskscope: warning: the connection broke while gathering"),
+        "a warning says the data may be partial: {err}"
+    );
+    let loaded = taskscope::snapshot::open(&path).expect("the snapshot is complete and loads");
+    let a = loaded.analyze(&Params::default());
+    let sleepers = spawn_line("sleepers");
+    assert_eq!(
+        a.groups
+            .iter()
+            .find(|g| g.location.starts_with(&sleepers))
+            .map(|g| g.live),
+        Some(8)
+    );
+}
+
+#[test]
+fn a_stalled_connection_is_detected_and_recovers() {
+    let target = DemoTarget::start(&[
+        "--scenarios",
+        "sleepers",
+        "--leak-every",
+        "50ms",
+        "--max-per-leak",
+        "3",
+    ]);
+    let proxy = common::StallingProxy::start(&target.addr);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let opts = conn::Options {
+            keepalive_interval: Duration::from_millis(500),
+            keepalive_timeout: Duration::from_secs(1),
+            stall_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(2),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(500),
+            ..conn::Options::default()
+        };
+        let mut rx = conn::spawn(
+            taskscope::conn::Target::parse(&proxy.addr).expect("addr"),
+            opts,
+        );
+        let until = |deadline: Duration| Instant::now() + deadline;
+        // Connected through the proxy.
+        let d = until(Duration::from_secs(20));
+        loop {
+            assert!(Instant::now() < d, "never connected through the proxy");
+            if let Ok(Some(Event::Status(Status::Connected))) =
+                tokio::time::timeout(Duration::from_secs(5), rx.recv()).await
+            {
+                break;
+            }
+        }
+        // The network stalls: nothing is closed, nothing arrives.
+        proxy.pause();
+        let paused_at = Instant::now();
+        let d = until(Duration::from_secs(15));
+        let error = loop {
+            assert!(Instant::now() < d, "the stall was not detected");
+            if let Ok(Some(Event::Status(Status::Reconnecting { error, .. }))) =
+                tokio::time::timeout(Duration::from_secs(5), rx.recv()).await
+            {
+                break error;
+            }
+        };
+        let detected = paused_at.elapsed();
+        assert!(
+            detected <= Duration::from_secs(6),
+            "stall detected only after {detected:?}: {error}"
+        );
+        // The network comes back: so does the stream.
+        proxy.resume();
+        let d = until(Duration::from_secs(20));
+        loop {
+            assert!(Instant::now() < d, "did not recover after the stall");
+            if let Ok(Some(Event::Status(Status::Connected))) =
+                tokio::time::timeout(Duration::from_secs(5), rx.recv()).await
+            {
+                break;
+            }
+        }
     });
 }

@@ -290,3 +290,20 @@ fn incomplete_data_is_said_in_the_status_line() {
     );
     assert!(screen.contains("⚠ 13 134 live tasks unseen"), "{screen}");
 }
+
+#[test]
+fn time_without_data_shows_as_a_gap_in_the_trend() {
+    let mut app = app();
+    // The stream broke at t=300 and a new one delivered data at t=310.
+    app.state.begin_stream();
+    app.state.apply(Update {
+        now: ts(310.0),
+        ..Update::default()
+    });
+    app.recompute(Instant::now());
+    let g = &app.analysis.as_ref().expect("analysis").groups[0];
+    let blanks = g.spark.iter().filter(|p| p.is_none()).count();
+    assert_eq!(blanks, 10, "{:?}", g.spark);
+    let line = taskscope::text::sparkline_gaps(&g.spark, 16);
+    assert!(line.contains("          "), "{line:?}");
+}

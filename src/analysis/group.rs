@@ -65,8 +65,9 @@ pub struct Group {
     pub distinct_names: u32,
     /// Count change over the window (from the count history).
     pub delta: i64,
-    /// Count per second over the last `spark_points` seconds.
-    pub spark: Vec<u64>,
+    /// Count per second over the last `spark_points` seconds; `None` where
+    /// taskscope had no data (disconnected).
+    pub spark: Vec<Option<u64>>,
     /// Live and retained finished tasks, classified.
     pub tasks: Vec<TaskRow>,
     pub growth: Growth,
@@ -160,6 +161,8 @@ pub struct Frame<'a> {
     pub now: Ts,
     /// Newest instant for which counts are complete.
     pub horizon: Ts,
+    /// Target-time spans without data (while disconnected).
+    pub gaps: &'a [(Ts, Ts)],
 }
 
 /// Groups the state's tasks and classifies each one.
@@ -177,6 +180,7 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         histories: &state.histories,
         now,
         horizon: state.health.horizon.unwrap_or(now),
+        gaps: &state.gaps,
     };
     build_groups(tasks, &frame, params)
 }
@@ -331,7 +335,10 @@ pub fn build_groups<'a>(
                 g.spark = h
                     .fine_counts(spark_from, horizon)
                     .into_iter()
-                    .map(|(_, c)| c.max(0) as u64)
+                    .map(|(t, c)| {
+                        let blind = frame.gaps.iter().any(|(a, b)| t > *a && t <= *b);
+                        (!blind).then_some(c.max(0) as u64)
+                    })
                     .collect();
             }
             let ctx = suspect::Context {

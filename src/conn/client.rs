@@ -21,8 +21,13 @@ pub struct Options {
     pub max_message_size: usize,
     /// Limit for TCP connect and for the first response to arrive.
     pub connect_timeout: Duration,
-    /// A stream that sends nothing for this long is treated as stalled.
+    /// A stream that sends nothing for this long is treated as stalled
+    /// (the subscriber publishes every interval, even when idle).
     pub stall_timeout: Duration,
+    /// HTTP/2 keepalive pings: how often, and how long to wait for the
+    /// answer before the connection counts as dead.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     /// Keep retrying after failures (the TUI); `false` stops at the first.
@@ -35,6 +40,8 @@ impl Default for Options {
             max_message_size: 256 << 20,
             connect_timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(60),
+            keepalive_interval: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(20),
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
             reconnect: true,
@@ -141,8 +148,8 @@ async fn stream_once(
     let endpoint = Endpoint::from_shared(target.uri.clone())
         .map_err(|e| ConnError::Other(name.into(), e.to_string()))?
         .connect_timeout(opts.connect_timeout)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(20))
+        .http2_keep_alive_interval(opts.keepalive_interval)
+        .keep_alive_timeout(opts.keepalive_timeout)
         .keep_alive_while_idle(true);
     let channel = match timeout(opts.connect_timeout, endpoint.connect()).await {
         Err(_) => {

@@ -23,6 +23,8 @@ pub enum Scenario {
     Recv,
     /// Tasks whose names and fields carry escape sequences, HTML and 100 KB strings.
     Hostile,
+    /// Very high churn: `--churn-rate` short-lived tasks a second.
+    Churn,
 }
 
 impl Scenario {
@@ -46,6 +48,8 @@ pub struct Options {
     pub max_per_leak: usize,
     /// Healthy requests started per second.
     pub healthy_rate: u32,
+    /// Short-lived tasks started per second by the churn scenario.
+    pub churn_rate: u32,
     pub publish_interval: Duration,
     pub retention: Duration,
     /// Exit when standard input closes (the parent went away).

@@ -64,6 +64,7 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Busy => busy(),
             Scenario::Recv => receivers(every, max),
             Scenario::Hostile => hostile(),
+            Scenario::Churn => churn(opts.churn_rate.max(1)),
         }
     }
     std::future::pending::<()>().await;
@@ -276,4 +277,19 @@ fn hostile() {
             .name(name)
             .spawn(std::future::pending::<()>());
     }
+}
+
+/// Soak load: `rate` tasks a second that finish at once, in batches every 10 ms.
+fn churn(rate: u32) {
+    let _ = Builder::new().name("churn-source").spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        let per_tick = (rate / 100).max(1);
+        loop {
+            tick.tick().await;
+            for _ in 0..per_tick {
+                // spawn: churn (the next `.spawn(` is the spawn location)
+                let _ = Builder::new().name("churn").spawn(tokio::task::yield_now());
+            }
+        }
+    });
 }

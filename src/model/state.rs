@@ -15,6 +15,9 @@ pub struct Config {
     /// Finished tasks stay this long after they end (target time), so churn
     /// is visible; then only their mark in the count history remains.
     pub finished_retention: Duration,
+    /// At most this many finished tasks are kept (oldest go first), so a
+    /// target with heavy churn cannot grow taskscope's memory.
+    pub max_finished: usize,
     /// Dropped resources and async ops stay this long.
     pub op_retention: Duration,
     /// How far back the count history may be rebuilt from the first full
@@ -26,6 +29,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             finished_retention: Duration::from_secs(120),
+            max_finished: 20_000,
             op_retention: Duration::from_secs(10),
             max_backfill: Duration::from_secs(600),
         }
@@ -75,9 +79,14 @@ pub struct State {
     pub pending_polls: HashMap<u64, PendingPoll>,
     pub histories: HashMap<GroupKey, CountHistory>,
     pub health: Health,
+    /// Target-time spans with no data: from the last update of a stream to
+    /// the first of the next (most recent 100).
+    pub gaps: Vec<(Ts, Ts)>,
     /// Stats for task ids we have no record of, live ones only.
     orphan_stats: HashMap<u64, TaskStats>,
     history_origin: Option<Ts>,
+    /// The target clock of the update before the current one.
+    last_update_at: Option<Ts>,
     new_stream: bool,
     last_prune: Option<Ts>,
 }
@@ -98,6 +107,7 @@ impl State {
 
     pub fn apply(&mut self, up: Update) {
         let now = up.now.or(self.now);
+        self.last_update_at = self.now;
         self.now = now;
         self.health.updates += 1;
         self.health.last_update_bytes = up.wire_bytes;
@@ -112,6 +122,14 @@ impl State {
         }
         if self.new_stream {
             self.new_stream = false;
+            if let (Some(before), Some(after), true) =
+                (self.last_update_at, up.now, self.health.streams > 0)
+            {
+                self.gaps.push((before, after));
+                if self.gaps.len() > 100 {
+                    self.gaps.remove(0);
+                }
+            }
             self.health.streams += 1;
             self.health.full_state = Some(up.has_metadata);
             if up.has_metadata {
@@ -388,6 +406,18 @@ impl State {
         let keep_tasks = self.config.finished_retention;
         self.tasks
             .retain(|_, t| t.stats.dropped_at.is_none_or(|d| now.since(d) < keep_tasks));
+        let mut finished: Vec<(Ts, u64)> = self
+            .tasks
+            .values()
+            .filter_map(|t| Some((t.stats.dropped_at?, t.id)))
+            .collect();
+        if finished.len() > self.config.max_finished {
+            let excess = finished.len() - self.config.max_finished;
+            finished.select_nth_unstable(excess - 1);
+            for (_, id) in &finished[..excess] {
+                self.tasks.remove(id);
+            }
+        }
         let keep_ops = self.config.op_retention;
         self.resources
             .retain(|_, r| r.dropped_at.is_none_or(|d| now.since(d) < keep_ops));
@@ -398,8 +428,71 @@ impl State {
             .retain(|id, _| tasks.get(id).is_some_and(Task::is_live));
     }
 
+    /// Finished tasks currently kept.
+    pub fn finished_count(&self) -> usize {
+        self.tasks.values().filter(|t| !t.is_live()).count()
+    }
+
     /// Live tasks (not yet dropped).
     pub fn live_tasks(&self) -> impl Iterator<Item = &Task> {
         self.tasks.values().filter(|t| t.is_live())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::update::NewTask;
+
+    fn ts(secs: f64) -> Option<Ts> {
+        Some(Ts::from_nanos(
+            1_800_000_000_000_000_000 + (secs * 1e9) as i64,
+        ))
+    }
+
+    #[test]
+    fn heavy_churn_keeps_memory_bounded() {
+        let mut st = State::new(Config {
+            max_finished: 1_000,
+            ..Config::default()
+        });
+        st.begin_stream();
+        // 30 s of 500 short tasks a second, one update per 100 ms.
+        let mut id = 0u64;
+        for tick in 0..300u64 {
+            let now = tick as f64 / 10.0;
+            let mut up = Update {
+                now: ts(now),
+                has_metadata: tick == 0,
+                ..Update::default()
+            };
+            for _ in 0..50 {
+                id += 1;
+                up.tasks.push(NewTask {
+                    id,
+                    location: None,
+                    fields: vec![],
+                });
+                up.task_stats.push((
+                    id,
+                    TaskStats {
+                        created_at: ts(now - 0.05),
+                        dropped_at: ts(now - 0.01),
+                        ..TaskStats::default()
+                    },
+                ));
+            }
+            st.apply(up);
+            assert!(
+                st.tasks.len() <= 1_000 + 50 * 11,
+                "tick {tick}: {} tasks kept",
+                st.tasks.len()
+            );
+        }
+        // The history still knows every task that came and went.
+        let h = st.histories.values().next().expect("one group");
+        assert_eq!(h.total_births, 15_000);
+        assert_eq!(h.total_deaths, 15_000);
+        assert_eq!(h.current(), 0);
     }
 }

@@ -251,6 +251,7 @@ impl Loaded {
             histories: &self.histories,
             now: self.now(),
             horizon: Ts::from_nanos(self.snapshot.horizon_ns),
+            gaps: &[],
         };
         let (groups, totals) = build_groups(tasks, &frame, params);
         Analysis {

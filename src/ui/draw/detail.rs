@@ -59,7 +59,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         )),
         Line::from(format!(" blocked on: {}", g.mix_text(6))),
         Line::from(format!(" names: {names}")),
-        Line::from(format!(" trend: {}", crate::text::sparkline(&g.spark, 60))),
+        Line::from(format!(
+            " trend: {}",
+            crate::text::sparkline_gaps(&g.spark, 60)
+        )),
     ];
     f.render_widget(Paragraph::new(head_lines), head);
 

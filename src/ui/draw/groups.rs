@@ -44,7 +44,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 mark,
                 Cell::from(text::count(u64::from(g.live))),
                 Cell::from(text::delta(g.delta)),
-                Cell::from(crate::text::sparkline(&g.spark, SPARK_WIDTH)),
+                Cell::from(crate::text::sparkline_gaps(&g.spark, SPARK_WIDTH)),
                 Cell::from(text::count(u64::from(g.running))),
                 Cell::from(text::count(u64::from(g.scheduled))),
                 Cell::from(text::count(u64::from(g.idle))),
