@@ -48,7 +48,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// Target console address: HOST:PORT, http://HOST:PORT or [IPv6]:PORT (port defaults to 6669).
+    /// Target console address: HOST:PORT, http://HOST:PORT, [IPv6]:PORT or file:///PATH for a Unix socket (port defaults to 6669).
     #[arg(default_value = "127.0.0.1:6669")]
     pub addr: String,
     /// Print the groups table once and exit instead of opening the TUI (exit 2 if the target cannot be reached).
@@ -193,6 +193,9 @@ pub struct DemoTargetArgs {
     /// Console port (0 picks a free one and prints it as `console=127.0.0.1:PORT`).
     #[arg(long, default_value_t = 6669)]
     pub port: u16,
+    /// Serve the console on this Unix socket instead (prints `console=file:///PATH`).
+    #[arg(long)]
+    pub unix: Option<std::path::PathBuf>,
     #[arg(
         long,
         value_delimiter = ',',
@@ -241,6 +244,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::DemoTarget(a) => {
             demo::target::run(demo::target::Options {
                 port: a.port,
+                unix: a.unix,
                 scenarios: a.scenarios,
                 leak_every: a.leak_every,
                 max_per_leak: a.max_per_leak,

@@ -144,3 +144,13 @@ fn unreachable_for_the_whole_duration_is_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.trim_end().ends_with("connection refused by 127.0.0.1:1: is the target running with console-subscriber on that port?"), "{err}");
 }
+
+#[test]
+fn a_missing_unix_socket_is_named() {
+    let out = taskscope(&["connect", "file:///nonexistent/taskscope.sock", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_error_line(&out),
+        "taskscope: error: nothing listens at file:///nonexistent/taskscope.sock: is the target's console serving on that socket?"
+    );
+}

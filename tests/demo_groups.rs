@@ -52,3 +52,45 @@ fn demo_leaks_arrive_grouped_by_spawn_location_with_exact_counts() {
     locs.dedup();
     assert_eq!(locs.len(), n, "one row per location and kind");
 }
+
+#[test]
+fn a_target_on_a_unix_socket_is_reached_with_a_file_url() {
+    let sock = std::env::temp_dir().join(format!("taskscope-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let sock_arg = sock.to_str().expect("path").to_string();
+    let target = DemoTarget::start(&[
+        "--unix",
+        &sock_arg,
+        "--scenarios",
+        "sleepers",
+        "--leak-every",
+        "20ms",
+        "--max-per-leak",
+        "6",
+    ]);
+    assert_eq!(target.addr, format!("file://{sock_arg}"));
+    let (_state, a) = watch_until(
+        target.target(),
+        Duration::from_secs(30),
+        Params::default(),
+        |a| group(a, &spawn_line("sleepers")).is_some_and(|g| g.live == 6),
+    );
+    assert_eq!(group(&a, &spawn_line("sleepers")).map(|g| g.live), Some(6));
+    // The command line takes the same address.
+    let out = std::process::Command::new(common::BIN)
+        .args(["connect", &target.addr, "--once"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.starts_with(&format!("file://{sock_arg}: ")),
+        "{table}"
+    );
+    assert!(table.contains("[stale-worker]"), "{table}");
+}

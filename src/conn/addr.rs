@@ -10,8 +10,10 @@ pub const DEFAULT_PORT: u16 = 6669;
 pub struct Target {
     /// `http://host:port`, as tonic wants it.
     pub uri: String,
-    /// `host:port`, as people read it.
+    /// `host:port` (or `file:///path`), as people read it.
     pub display: String,
+    /// A Unix socket to connect to instead of TCP.
+    pub unix: Option<std::path::PathBuf>,
 }
 
 impl fmt::Display for Target {
@@ -26,18 +28,32 @@ pub enum AddrError {
     Empty,
     #[error("invalid port {port:?} in {addr:?}: expected a number from 1 to 65535")]
     BadPort { addr: String, port: String },
-    #[error("unsupported scheme in {0:?}: use HOST:PORT or http://HOST:PORT")]
+    #[error("unsupported scheme in {0:?}: use HOST:PORT, http://HOST:PORT or file:///PATH")]
     Scheme(String),
     #[error("invalid address {0:?}: expected HOST:PORT, http://HOST:PORT or [IPv6]:PORT")]
     Malformed(String),
 }
 
 impl Target {
-    /// Parses `host`, `host:port`, `http://host:port`, `[::1]:port`.
+    /// Parses `host`, `host:port`, `http://host:port`, `[::1]:port`, and
+    /// `file:///path` (or `unix:/path`) for a Unix socket.
     pub fn parse(input: &str) -> Result<Target, AddrError> {
         let s = input.trim();
         if s.is_empty() {
             return Err(AddrError::Empty);
+        }
+        let unix = s
+            .strip_prefix("file://")
+            .or_else(|| s.strip_prefix("unix:"));
+        if let Some(path) = unix {
+            if !path.starts_with('/') {
+                return Err(AddrError::Malformed(s.to_string()));
+            }
+            return Ok(Target {
+                uri: "http://localhost".into(),
+                display: format!("file://{path}"),
+                unix: Some(path.into()),
+            });
         }
         let rest = match s.split_once("://") {
             Some(("http", rest)) => rest,
@@ -73,6 +89,7 @@ impl Target {
         Ok(Target {
             uri: format!("http://{host_part}:{port}"),
             display: format!("{host_part}:{port}"),
+            unix: None,
         })
     }
 }
@@ -112,6 +129,18 @@ mod tests {
         assert_eq!(ok("[::1]:6669"), "http://[::1]:6669");
         assert_eq!(ok("[::1]"), "http://[::1]:6669");
         assert_eq!(ok("::1"), "http://[::1]:6669");
+        let u = Target::parse("file:///run/app/console.sock").map(|t| (t.display, t.unix));
+        assert_eq!(
+            u,
+            Ok((
+                "file:///run/app/console.sock".into(),
+                Some("/run/app/console.sock".into())
+            ))
+        );
+        assert!(matches!(
+            Target::parse("file://relative"),
+            Err(AddrError::Malformed(_))
+        ));
     }
 
     #[test]

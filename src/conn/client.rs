@@ -151,7 +151,24 @@ async fn stream_once(
         .http2_keep_alive_interval(opts.keepalive_interval)
         .keep_alive_timeout(opts.keepalive_timeout)
         .keep_alive_while_idle(true);
-    let channel = match timeout(opts.connect_timeout, endpoint.connect()).await {
+    let connect = async {
+        match &target.unix {
+            None => endpoint.connect().await,
+            Some(path) => {
+                let path = path.clone();
+                endpoint
+                    .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                        let path = path.clone();
+                        async move {
+                            let stream = tokio::net::UnixStream::connect(path).await?;
+                            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                        }
+                    }))
+                    .await
+            }
+        }
+    };
+    let channel = match timeout(opts.connect_timeout, connect).await {
         Err(_) => {
             return Err(ConnError::Timeout(
                 name.into(),

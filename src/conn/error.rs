@@ -10,6 +10,8 @@ pub enum ConnError {
         "connection refused by {0}: is the target running with console-subscriber on that port?"
     )]
     Refused(String),
+    #[error("nothing listens at {0}: is the target's console serving on that socket?")]
+    NoSocket(String),
     #[error("cannot resolve {0}: check the host name")]
     Resolve(String),
     #[error("no answer from {0} within {1}s: wrong host, a firewall, or a stalled target")]
@@ -104,7 +106,11 @@ fn classify_io(target: &str, err: &(dyn StdError + 'static)) -> Option<ConnError
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<io::Error>() {
             return Some(match io.kind() {
+                io::ErrorKind::ConnectionRefused if target.starts_with("file://") => {
+                    ConnError::NoSocket(target.into())
+                }
                 io::ErrorKind::ConnectionRefused => ConnError::Refused(target.into()),
+                io::ErrorKind::NotFound => ConnError::NoSocket(target.into()),
                 io::ErrorKind::TimedOut => ConnError::Timeout(target.into(), 0),
                 io::ErrorKind::BrokenPipe
                 | io::ErrorKind::ConnectionReset

@@ -41,6 +41,8 @@ impl Scenario {
 pub struct Options {
     /// Console port; 0 picks a free one.
     pub port: u16,
+    /// Serve the console on this Unix socket instead of a TCP port.
+    pub unix: Option<std::path::PathBuf>,
     pub scenarios: Vec<Scenario>,
     /// One new leaked task per leak scenario this often.
     pub leak_every: Duration,

@@ -20,20 +20,28 @@ pub use super::options::{Options, Scenario};
 /// Runs the demo target until killed. Prints `console=127.0.0.1:PORT` on
 /// stdout once the console server's address is chosen.
 pub fn run(opts: Options) -> anyhow::Result<()> {
-    let port = match opts.port {
-        0 => std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port(),
-        p => p,
-    };
-    console_subscriber::ConsoleLayer::builder()
-        .server_addr(([127, 0, 0, 1], port))
+    let builder = console_subscriber::ConsoleLayer::builder()
         .publish_interval(opts.publish_interval)
-        .retention(opts.retention)
-        .init();
+        .retention(opts.retention);
+    let announce = match &opts.unix {
+        Some(path) => {
+            builder.server_addr(path.clone()).init();
+            format!("console=file://{}", path.display())
+        }
+        None => {
+            let port = match opts.port {
+                0 => std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port(),
+                p => p,
+            };
+            builder.server_addr(([127, 0, 0, 1], port)).init();
+            format!("console=127.0.0.1:{port}")
+        }
+    };
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "console=127.0.0.1:{port}")?;
+        writeln!(out, "{announce}")?;
         out.flush()?;
     }
     if opts.exit_on_stdin_close {
