@@ -75,9 +75,11 @@ async fn run_app(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_draw = Instant::now();
-    // SIGTERM and SIGHUP end the view like `q`, so the terminal is restored.
+    // SIGTERM, SIGHUP and SIGINT (sent from outside: in raw mode Ctrl-C is
+    // a key) end the view like `q`, so the terminal is restored.
     let mut term_signal = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     loop {
         if dirty {
             let size = guard.terminal.size()?;
@@ -93,6 +95,7 @@ async fn run_app(
             biased;
             _ = term_signal.recv() => app.should_quit = true,
             _ = hangup.recv() => app.should_quit = true,
+            _ = interrupt.recv() => app.should_quit = true,
             Some(ev) = input_rx.recv() => {
                 let now = Instant::now();
                 dirty |= match ev {
