@@ -211,6 +211,12 @@ pub struct DemoTargetArgs {
     /// Tasks a second for the churn scenario.
     #[arg(long, default_value_t = 1000)]
     pub churn_rate: u32,
+    /// Idle tasks the `idle` scale scenario holds.
+    #[arg(long, default_value_t = 100_000)]
+    pub idle_tasks: usize,
+    /// Idle tasks spawned per second until `--idle-tasks` are live.
+    #[arg(long, default_value_t = 10_000)]
+    pub idle_rate: u32,
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub publish_interval: Duration,
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
@@ -250,6 +256,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 max_per_leak: a.max_per_leak,
                 healthy_rate: a.healthy_rate,
                 churn_rate: a.churn_rate,
+                idle_tasks: a.idle_tasks,
+                idle_rate: a.idle_rate,
                 publish_interval: a.publish_interval,
                 retention: a.retention,
                 exit_on_stdin_close: a.exit_on_stdin_close,

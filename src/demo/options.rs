@@ -25,6 +25,9 @@ pub enum Scenario {
     Hostile,
     /// Very high churn: `--churn-rate` short-lived tasks a second.
     Churn,
+    /// Scale: `--idle-tasks` sleeping tasks over ten spawn locations,
+    /// spawned at `--idle-rate` a second.
+    Idle,
 }
 
 impl Scenario {
@@ -52,6 +55,9 @@ pub struct Options {
     pub healthy_rate: u32,
     /// Short-lived tasks started per second by the churn scenario.
     pub churn_rate: u32,
+    /// How many idle tasks the scale scenario holds, and how fast it spawns them.
+    pub idle_tasks: usize,
+    pub idle_rate: u32,
     pub publish_interval: Duration,
     pub retention: Duration,
     /// Exit when standard input closes (the parent went away).

@@ -73,6 +73,7 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Recv => receivers(every, max),
             Scenario::Hostile => hostile(),
             Scenario::Churn => churn(opts.churn_rate.max(1)),
+            Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
         }
     }
     std::future::pending::<()>().await;
@@ -297,6 +298,36 @@ fn churn(rate: u32) {
             for _ in 0..per_tick {
                 // spawn: churn (the next `.spawn(` is the spawn location)
                 let _ = Builder::new().name("churn").spawn(tokio::task::yield_now());
+            }
+        }
+    });
+}
+
+/// Scale load: `total` tasks sleeping for an hour, from ten spawn sites,
+/// spawned in batches every 10 ms at `rate` a second.
+fn idle(total: usize, rate: u32) {
+    let _ = Builder::new().name("idle-source").spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        let per_tick = (rate as usize / 100).max(1);
+        let mut n = 0usize;
+        while n < total {
+            tick.tick().await;
+            for _ in 0..per_tick.min(total - n) {
+                let nap = tokio::time::sleep(Duration::from_secs(3600));
+                // Ten distinct spawn locations, as a service would have.
+                let _ = match n % 10 {
+                    0 => Builder::new().name("idle-0").spawn(nap),
+                    1 => Builder::new().name("idle-1").spawn(nap),
+                    2 => Builder::new().name("idle-2").spawn(nap),
+                    3 => Builder::new().name("idle-3").spawn(nap),
+                    4 => Builder::new().name("idle-4").spawn(nap),
+                    5 => Builder::new().name("idle-5").spawn(nap),
+                    6 => Builder::new().name("idle-6").spawn(nap),
+                    7 => Builder::new().name("idle-7").spawn(nap),
+                    8 => Builder::new().name("idle-8").spawn(nap),
+                    _ => Builder::new().name("idle-9").spawn(nap),
+                };
+                n += 1;
             }
         }
     });
