@@ -33,6 +33,7 @@ pub async fn gather_with_progress(
     give_up: Duration,
     progress: &mut dyn FnMut(&State, Duration),
 ) -> Result<Gathered, ConnError> {
+    let name = target.display.clone();
     let mut rx = conn::spawn(target, opts);
     let mut state = State::default();
     let started = Instant::now();
@@ -70,9 +71,7 @@ pub async fn gather_with_progress(
         }
     }
     if state.health.updates == 0 {
-        return Err(
-            last_error.unwrap_or_else(|| ConnError::Timeout(String::new(), give_up.as_secs()))
-        );
+        return Err(last_error.unwrap_or_else(|| ConnError::Timeout(name, give_up.as_secs())));
     }
     Ok(Gathered { state, last_error })
 }
