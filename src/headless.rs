@@ -71,7 +71,7 @@ pub async fn gather_with_progress(
         }
     }
     if state.health.updates == 0 {
-        return Err(last_error.unwrap_or_else(|| ConnError::Timeout(name, give_up.as_secs())));
+        return Err(last_error.unwrap_or(ConnError::Timeout(name, give_up.as_secs())));
     }
     Ok(Gathered { state, last_error })
 }
