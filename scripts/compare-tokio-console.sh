@@ -39,23 +39,30 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 
-# Time to first screen: until the viewer's pane shows one of the idle tasks.
-first_ts=""; first_tc=""
+# How many tasks each viewer says it shows: taskscope's header
+# ("· 10 003 tasks in"), tokio-console's table title ("Tasks (10003)").
+shown_ts() { tmux -L "$sock" capture-pane -p -t ts | sed -n 's/.* · \([0-9 ]*\) tasks in .*/\1/p' | tr -d ' ' | head -1; }
+shown_tc() { tmux -L "$sock" capture-pane -p -t tc | sed -n 's/.*Tasks (\([0-9]*\)).*/\1/p' | head -1; }
+# Time to first screen (some tasks listed) and until all of them are.
+first_ts=""; first_tc=""; all_ts=""; all_tc=""; n_ts=0; n_tc=0
 start=$(date +%s.%N)
 ts_cpu0=$(ticks "$ts_pid"); tc_cpu0=$(ticks "$tc_pid")
 peak_ts=0; peak_tc=0
 while :; do
   now=$(date +%s.%N)
   el=$(awk -v a="$start" -v b="$now" 'BEGIN {printf "%.1f", b - a}')
-  [ -z "$first_ts" ] && tmux -L "$sock" capture-pane -p -t ts | grep -q 'idle-' && first_ts=$el
-  [ -z "$first_tc" ] && tmux -L "$sock" capture-pane -p -t tc | grep -q 'idle-' && first_tc=$el
+  n_ts=$(shown_ts); n_ts=${n_ts:-0}
+  n_tc=$(shown_tc); n_tc=${n_tc:-0}
+  [ -z "$first_ts" ] && [ "$n_ts" -gt 0 ] && first_ts=$el
+  [ -z "$first_tc" ] && [ "$n_tc" -gt 0 ] && first_tc=$el
+  [ -z "$all_ts" ] && [ "$n_ts" -ge "$tasks" ] && all_ts=$el
+  [ -z "$all_tc" ] && [ "$n_tc" -ge "$tasks" ] && all_tc=$el
   r=$(rss "$ts_pid"); [ "$r" -gt "$peak_ts" ] && peak_ts=$r
   r=$(rss "$tc_pid"); [ "$r" -gt "$peak_tc" ] && peak_tc=$r
   awk -v e="$el" -v s="$secs" 'BEGIN {exit !(e >= s)}' && break
   sleep 0.5
 done
 ts_cpu=$(( $(ticks "$ts_pid") - ts_cpu0 )); tc_cpu=$(( $(ticks "$tc_pid") - tc_cpu0 ))
-ts_seen=$(tmux -L "$sock" capture-pane -p -t ts | head -1)
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "target: $tasks idle tasks over 10 spawn sites, spawned at 10 000/s, publish interval ${PUBLISH:-100ms}; watched ${secs}s"
@@ -65,5 +72,6 @@ printf '%-22s %14s %14s %8s\n' "peak RSS (MiB)" "$((peak_ts / 1024))" "$((peak_t
 printf '%-22s %14s %14s %8s\n' "avg CPU (%)" "$(awk -v t="$ts_cpu" -v h="$hz" -v s="$secs" 'BEGIN {printf "%.1f", 100 * t / h / s}')" \
   "$(awk -v t="$tc_cpu" -v h="$hz" -v s="$secs" 'BEGIN {printf "%.1f", 100 * t / h / s}')" \
   "$(awk -v a="$ts_cpu" -v b="$tc_cpu" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}')"
-printf '%-22s %14s %14s\n' "first screen (s)" "${first_ts:-never}" "${first_tc:-never}"
-echo "taskscope header at the end: $ts_seen"
+printf '%-22s %14s %14s\n' "first tasks shown (s)" "${first_ts:-never}" "${first_tc:-never}"
+printf '%-22s %14s %14s\n' "all $tasks shown (s)" "${all_ts:-never}" "${all_tc:-never}"
+printf '%-22s %14s %14s\n' "tasks shown at end" "$n_ts" "$n_tc"
