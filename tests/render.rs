@@ -307,3 +307,25 @@ fn time_without_data_shows_as_a_gap_in_the_trend() {
     let line = taskscope::text::sparkline_gaps(&g.spark, 16);
     assert!(line.contains("          "), "{line:?}");
 }
+
+#[test]
+fn a_diff_across_a_target_restart_says_so() {
+    let mut app = app();
+    let base = app.analysis.clone().expect("analysis");
+    app.baseline = Some((
+        base,
+        taskscope::report::diff::Side {
+            label: "baseline".into(),
+            target: "127.0.0.1:6669".into(),
+            taken_at_unix_ns: None,
+        },
+    ));
+    app.state.health.restarts = 1;
+    app.recompute(Instant::now());
+    key(&mut app, KeyCode::Char('d'));
+    let screen = render(&app, 200, 12);
+    assert!(
+        screen.contains("the target restarted since the baseline"),
+        "{screen}"
+    );
+}

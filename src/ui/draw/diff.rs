@@ -18,11 +18,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let [head, list] =
         Layout::vertical([Constraint::Length(HEADER_ROWS), Constraint::Min(2)]).areas(area);
-    f.render_widget(
-        Paragraph::new(format!(" {}", header(&d, old, &app.current_side())))
-            .wrap(Wrap { trim: true }),
-        head,
-    );
+    let mut text = format!(" {}", header(&d, old, &app.current_side()));
+    let restarted = match (&app.baseline, &app.analysis) {
+        (Some((base, _)), Some(now)) => now.health.restarts > base.health.restarts,
+        _ => false,
+    };
+    if restarted {
+        text.push_str(" · ⚠ the target restarted since the baseline: its tasks are new, not grown");
+    }
+    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), head);
     if d.rows.is_empty() {
         super::placeholder(f, list, "no changes since the baseline");
         return;
