@@ -116,6 +116,19 @@ fn render(app: &App, w: u16, h: u16) -> String {
     out
 }
 
+/// The current analysis as the baseline, taken at a fixed time.
+fn mark_baseline(app: &mut App, taken_at_unix_ns: Option<i64>) {
+    let base = app.analysis.clone().expect("analysis");
+    app.baseline = Some((
+        base,
+        taskscope::report::diff::Side {
+            label: "baseline".into(),
+            target: "127.0.0.1:6669".into(),
+            taken_at_unix_ns,
+        },
+    ));
+}
+
 fn key(app: &mut App, code: KeyCode) {
     input::on_key(app, KeyEvent::new(code, KeyModifiers::NONE), Instant::now());
 }
@@ -200,15 +213,7 @@ fn reconnecting_status_is_shown() {
 #[test]
 fn diff_view_against_a_baseline() {
     let mut app = app();
-    let base = app.analysis.clone().expect("analysis");
-    app.baseline = Some((
-        base,
-        taskscope::report::diff::Side {
-            label: "baseline".into(),
-            target: "127.0.0.1:6669".into(),
-            taken_at_unix_ns: Some(1_800_000_000_000_000_000),
-        },
-    ));
+    mark_baseline(&mut app, Some(1_800_000_000_000_000_000));
     // Thirty seconds later: five more connection handlers, one pool worker gone.
     let mut up = Update {
         now: ts(330.0),
@@ -311,15 +316,7 @@ fn time_without_data_shows_as_a_gap_in_the_trend() {
 #[test]
 fn a_diff_across_a_target_restart_says_so() {
     let mut app = app();
-    let base = app.analysis.clone().expect("analysis");
-    app.baseline = Some((
-        base,
-        taskscope::report::diff::Side {
-            label: "baseline".into(),
-            target: "127.0.0.1:6669".into(),
-            taken_at_unix_ns: None,
-        },
-    ));
+    mark_baseline(&mut app, None);
     app.state.health.restarts = 1;
     app.recompute(Instant::now());
     key(&mut app, KeyCode::Char('d'));

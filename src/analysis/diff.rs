@@ -146,37 +146,25 @@ pub fn diff(old: &Analysis, new: &Analysis) -> Diff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::{Growth, Reason, Totals};
+    use crate::analysis::{Reason, Totals};
     use crate::model::{GroupKey, LocId, Ts};
 
     fn group(loc: &str, live: u32, reason: Reason) -> Group {
-        Group {
-            key: GroupKey {
+        let mut g = Group::new(
+            GroupKey {
                 loc: LocId(0),
                 kind: TaskKind::Task,
             },
-            location: Arc::from(loc),
-            kind: TaskKind::Task,
-            live,
-            running: 0,
-            scheduled: 0,
-            idle: live,
-            finished: 0,
-            oldest: None,
-            longest_idle: None,
-            reasons: vec![ReasonCount {
-                reason,
-                tasks: live,
-                longest: Duration::ZERO,
-            }],
-            names: Vec::new(),
-            distinct_names: 0,
-            delta: 0,
-            spark: Vec::new(),
-            tasks: Vec::new(),
-            growth: Growth::default(),
-            suspect: None,
-        }
+            Arc::from(loc),
+        );
+        g.live = live;
+        g.idle = live;
+        g.reasons = vec![ReasonCount {
+            reason,
+            tasks: live,
+            longest: Duration::ZERO,
+        }];
+        g
     }
 
     fn analysis(secs: i64, groups: Vec<Group>) -> Analysis {

@@ -75,6 +75,30 @@ pub struct Group {
 }
 
 impl Group {
+    /// A group with no tasks yet.
+    pub fn new(key: GroupKey, location: Arc<str>) -> Group {
+        Group {
+            key,
+            location,
+            kind: key.kind,
+            live: 0,
+            running: 0,
+            scheduled: 0,
+            idle: 0,
+            finished: 0,
+            oldest: None,
+            longest_idle: None,
+            reasons: Vec::new(),
+            names: Vec::new(),
+            distinct_names: 0,
+            delta: 0,
+            spark: Vec::new(),
+            tasks: Vec::new(),
+            growth: Growth::default(),
+            suspect: None,
+        }
+    }
+
     /// The reason most of the group's live tasks share.
     pub fn main_reason(&self) -> Option<ReasonCount> {
         self.reasons.first().copied()
@@ -199,25 +223,8 @@ pub fn build_groups<'a>(
     let mut totals = Totals::default();
     for task in tasks {
         let verdict = task.verdict;
-        let g = groups.entry(task.group).or_insert_with(|| Group {
-            key: task.group,
-            location: frame.locations.name(task.group.loc).clone(),
-            kind: task.group.kind,
-            live: 0,
-            running: 0,
-            scheduled: 0,
-            idle: 0,
-            finished: 0,
-            oldest: None,
-            longest_idle: None,
-            reasons: Vec::new(),
-            names: Vec::new(),
-            distinct_names: 0,
-            delta: 0,
-            spark: Vec::new(),
-            tasks: Vec::new(),
-            growth: Growth::default(),
-            suspect: None,
+        let g = groups.entry(task.group).or_insert_with(|| {
+            Group::new(task.group, frame.locations.name(task.group.loc).clone())
         });
         g.tasks.push(TaskRow {
             id: task.id,
