@@ -43,18 +43,18 @@ pub async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
 }
 
 pub async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
-    let target = Target::parse(&a.addr)?;
-    let opts = conn::Options {
-        max_message_size: a.max_message_size,
-        ..conn::Options::default()
-    };
-    let started = std::time::Instant::now();
-    let give_up = a.duration.max(Duration::from_secs(10));
-    let g = headless::gather(target.clone(), opts, a.duration, give_up).await?;
+    let (target, g, watched) = watch_live(
+        &a.addr,
+        a.duration,
+        a.max_message_size,
+        "snapshot",
+        &mut |_, _| {},
+    )
+    .await?;
     let meta = crate::snapshot::Meta {
         target: target.display.clone(),
         taken_at_unix_ns: crate::text::unix_now_ns(),
-        watched: started.elapsed(),
+        watched,
         window: a.window,
     };
     let snap = crate::snapshot::take(&g.state, &meta).context("the target sent no clock")?;
@@ -67,11 +67,6 @@ pub async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
         g.state.now.context("the target sent no clock")?,
         &params,
     );
-    if let Some(e) = &g.last_error {
-        eprintln!(
-            "taskscope: warning: the connection broke while gathering ({e}); the snapshot holds what arrived"
-        );
-    }
     if a.output.as_os_str() == "-" {
         serde_json::to_writer(std::io::stdout().lock(), &snap)
             .context("cannot write the snapshot to stdout")?;
@@ -159,11 +154,14 @@ fn params(window: Duration) -> Params {
     }
 }
 
-/// Watches a live target headless: the shared path of `report` and `watch`.
+/// Watches a live target headless: the shared path of `snapshot`, `report`
+/// and `watch`. `product` names what is made of the data, for the warning
+/// when the connection broke part-way.
 async fn watch_live(
     addr: &str,
     duration: Duration,
     max_message_size: usize,
+    product: &str,
     progress: &mut dyn FnMut(&crate::model::State, Duration),
 ) -> anyhow::Result<(Target, headless::Gathered, Duration)> {
     let target = Target::parse(addr)?;
@@ -182,7 +180,7 @@ async fn watch_live(
     .await?;
     if let Some(e) = &g.last_error {
         eprintln!(
-            "taskscope: warning: the connection broke while watching ({e}); the report covers what arrived"
+            "taskscope: warning: the connection broke while gathering ({e}); the {product} holds what arrived"
         );
     }
     Ok((target, g, started.elapsed()))
@@ -234,8 +232,14 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
             );
         }
         runtime()?.block_on(async {
-            let (target, g, watched) =
-                watch_live(&a.inputs[0], a.duration, a.max_message_size, &mut |_, _| {}).await?;
+            let (target, g, watched) = watch_live(
+                &a.inputs[0],
+                a.duration,
+                a.max_message_size,
+                "report",
+                &mut |_, _| {},
+            )
+            .await?;
             let now = g.state.now.context("the target sent no clock")?;
             let analysis = Analysis::run(&g.state, now, &p);
             let ctx = Context {
@@ -287,7 +291,14 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
             an.totals.suspects
         );
     };
-    let result = watch_live(&a.addr, a.duration, a.max_message_size, &mut progress).await;
+    let result = watch_live(
+        &a.addr,
+        a.duration,
+        a.max_message_size,
+        "report",
+        &mut progress,
+    )
+    .await;
     if tty {
         eprint!("\r\x1b[K");
     }

@@ -406,12 +406,14 @@ impl State {
         let keep_tasks = self.config.finished_retention;
         self.tasks
             .retain(|_, t| t.stats.dropped_at.is_none_or(|d| now.since(d) < keep_tasks));
-        let mut finished: Vec<(Ts, u64)> = self
-            .tasks
-            .values()
-            .filter_map(|t| Some((t.stats.dropped_at?, t.id)))
-            .collect();
-        if finished.len() > self.config.max_finished {
+        // Collect the finished ones only when over the cap: this runs every
+        // second, and usually nothing needs evicting.
+        if self.finished_count() > self.config.max_finished {
+            let mut finished: Vec<(Ts, u64)> = self
+                .tasks
+                .values()
+                .filter_map(|t| Some((t.stats.dropped_at?, t.id)))
+                .collect();
             let excess = finished.len() - self.config.max_finished;
             finished.select_nth_unstable(excess - 1);
             for (_, id) in &finished[..excess] {

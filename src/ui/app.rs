@@ -211,6 +211,15 @@ impl App {
         self.baseline = Some((a, side));
     }
 
+    /// `DIR/PREFIX-HOST-PORT-YYYYMMDD-HHMMSS.EXT` for files the view writes.
+    fn export_path(&self, prefix: &str, ext: &str, taken_unix_ns: i64) -> PathBuf {
+        self.save_dir.join(format!(
+            "{prefix}-{}-{}.{ext}",
+            crate::text::file_safe(&self.target),
+            crate::text::utc_stamp(taken_unix_ns)
+        ))
+    }
+
     /// `e` / `E`: writes the suspect-task report (Markdown / HTML) of the
     /// current state beside the working directory.
     pub fn export_report(&mut self, format: crate::report::Format, now: Instant) {
@@ -232,12 +241,7 @@ impl App {
             crate::report::Format::Json => "json",
             crate::report::Format::Html => "html",
         };
-        let name = format!(
-            "taskscope-report-{}-{}.{ext}",
-            crate::text::file_safe(&self.target),
-            crate::text::utc_stamp(taken)
-        );
-        let path = self.save_dir.join(name);
+        let path = self.export_path("taskscope-report", ext, taken);
         match crate::report::write_out(&path, &format.render(&report)) {
             Ok(()) => self.notify(format!("report written to {}", path.display()), now),
             Err(e) => self.notify(
@@ -267,12 +271,7 @@ impl App {
             self.notify("no data yet: nothing to save", now);
             return;
         };
-        let name = format!(
-            "taskscope-{}-{}.json",
-            crate::text::file_safe(&self.target),
-            crate::text::utc_stamp(taken)
-        );
-        let path = self.save_dir.join(name);
+        let path = self.export_path("taskscope", "json", taken);
         match snapshot::save(&snap, &path) {
             Ok(()) => self.notify(format!("saved snapshot {}", path.display()), now),
             Err(e) => self.notify(format!("snapshot not saved: {e}"), now),
