@@ -9,7 +9,7 @@ use taskscope::analysis::Params;
 use taskscope::conn::Status;
 use taskscope::model::Ts;
 use taskscope::model::update::{Field, FieldValue, NewTask, SourceLoc, TaskStats, Update};
-use taskscope::ui::app::App;
+use taskscope::ui::app::{App, write};
 use taskscope::ui::{draw, input};
 
 const T0: i64 = 1_800_000_000;
@@ -95,9 +95,9 @@ fn app() -> App {
             ..idle(9.0, 9.5)
         },
     ));
-    app.state.begin_stream();
-    app.state.apply(up);
-    app.recompute(Instant::now());
+    write(&app.state).begin_stream();
+    write(&app.state).apply(up);
+    app.recompute();
     app
 }
 
@@ -232,8 +232,8 @@ fn diff_view_against_a_baseline() {
             ..idle(1.0, 299.5)
         },
     ));
-    app.state.apply(up);
-    app.recompute(Instant::now());
+    write(&app.state).apply(up);
+    app.recompute();
     key(&mut app, KeyCode::Char('d'));
     let screen = render(&app, 140, 12);
     assert!(screen.contains("+5"), "{screen}");
@@ -281,9 +281,10 @@ fn sorting_by_blocked_on_reason() {
 #[test]
 fn incomplete_data_is_said_in_the_status_line() {
     let mut app = app();
-    app.state.health.dropped_events.tasks = 1200;
-    app.state.health.lag = Duration::from_secs(12);
-    app.state.health.unseen_tasks = 13_134;
+    write(&app.state).health.dropped_events.tasks = 1200;
+    write(&app.state).health.lag = Duration::from_secs(12);
+    write(&app.state).health.unseen_tasks = 13_134;
+    app.recompute();
     let screen = render(&app, 400, 14);
     assert!(
         screen.contains("⚠ target dropped 1 200 events: counts are lower bounds"),
@@ -300,12 +301,12 @@ fn incomplete_data_is_said_in_the_status_line() {
 fn time_without_data_shows_as_a_gap_in_the_trend() {
     let mut app = app();
     // The stream broke at t=300 and a new one delivered data at t=310.
-    app.state.begin_stream();
-    app.state.apply(Update {
+    write(&app.state).begin_stream();
+    write(&app.state).apply(Update {
         now: ts(310.0),
         ..Update::default()
     });
-    app.recompute(Instant::now());
+    app.recompute();
     let g = &app.analysis.as_ref().expect("analysis").groups[0];
     let blanks = g.spark.iter().filter(|p| p.is_none()).count();
     assert_eq!(blanks, 10, "{:?}", g.spark);
@@ -317,8 +318,8 @@ fn time_without_data_shows_as_a_gap_in_the_trend() {
 fn a_diff_across_a_target_restart_says_so() {
     let mut app = app();
     mark_baseline(&mut app, None);
-    app.state.health.restarts = 1;
-    app.recompute(Instant::now());
+    write(&app.state).health.restarts = 1;
+    app.recompute();
     key(&mut app, KeyCode::Char('d'));
     let screen = render(&app, 200, 12);
     assert!(

@@ -3,12 +3,72 @@
 
 use crate::analysis::diff::{self, Diff};
 use crate::analysis::{Analysis, Group, Params};
-use crate::conn::{self, Status};
+use crate::conn::Status;
 use crate::model::{GroupKey, State};
 use crate::report::diff::Side;
 use crate::snapshot::{self, Meta};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// The model, written by the model thread (`ui::worker`) and read by the
+/// view for the few rows it shows and by jobs.
+pub type SharedState = Arc<RwLock<State>>;
+
+/// Reads the shared state (a panic elsewhere does not poison the view).
+pub fn read(s: &SharedState) -> RwLockReadGuard<'_, State> {
+    s.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn write(s: &SharedState) -> RwLockWriteGuard<'_, State> {
+    s.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Work that reads the whole state; run by the model thread when there is
+/// one, so a large target never stalls the view.
+#[derive(Debug)]
+pub enum Job {
+    Snapshot {
+        meta: Meta,
+        path: PathBuf,
+    },
+    Report {
+        format: crate::report::Format,
+        ctx: crate::report::model::Context,
+        analysis: Arc<Analysis>,
+        path: PathBuf,
+    },
+}
+
+impl Job {
+    /// Runs the job; returns the line the status bar shows.
+    pub fn run(self, state: &State) -> String {
+        match self {
+            Job::Snapshot { meta, path } => {
+                let Some(snap) = snapshot::take(state, &meta) else {
+                    return "no data yet: nothing to save".into();
+                };
+                match snapshot::save(&snap, &path) {
+                    Ok(()) => format!("saved snapshot {}", path.display()),
+                    Err(e) => format!("snapshot not saved: {e}"),
+                }
+            }
+            Job::Report {
+                format,
+                ctx,
+                analysis,
+                path,
+            } => {
+                let report = crate::report::model::build(&analysis, state, &ctx, None);
+                match crate::report::write_out(&path, &format.render(&report)) {
+                    Ok(()) => format!("report written to {}", path.display()),
+                    Err(e) => format!("report not written to {}: {e}", path.display()),
+                }
+            }
+        }
+    }
+}
 
 /// Which screen is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,9 +158,13 @@ pub struct ConnView {
 #[derive(Clone, Debug)]
 pub struct App {
     pub target: String,
-    pub state: State,
+    pub state: SharedState,
     pub params: Params,
-    pub analysis: Option<Analysis>,
+    pub analysis: Option<Arc<Analysis>>,
+    /// The newest analysis, held back while the view is frozen.
+    pub pending: Option<Arc<Analysis>>,
+    /// Where jobs go; `None` runs them on the spot (tests, offline).
+    pub jobs: Option<mpsc::UnboundedSender<Job>>,
     /// Indices into `analysis.groups`, filtered and sorted as shown.
     pub visible: Vec<usize>,
     pub conn: ConnView,
@@ -114,9 +178,6 @@ pub struct App {
     pub detail_pos: ListPos,
     pub frozen: bool,
     pub should_quit: bool,
-    /// The model changed since the analysis was computed.
-    pub stale: bool,
-    pub last_analysis: Option<Instant>,
     pub pending_g: bool,
     /// Once the user moves the selection it follows its group as rows
     /// reorder; until then it stays on the top row (the top suspect).
@@ -127,7 +188,7 @@ pub struct App {
     pub page_rows: usize,
     pub notice: Option<(String, Instant)>,
     /// The state marked with `b` (or the old snapshot of `taskscope diff`).
-    pub baseline: Option<(Analysis, Side)>,
+    pub baseline: Option<(Arc<Analysis>, Side)>,
     pub diff_pos: ListPos,
     /// Set when the view shows files rather than a live target.
     pub offline: Option<String>,
@@ -141,9 +202,11 @@ impl App {
     pub fn new(target: String, params: Params, color: bool) -> App {
         App {
             target,
-            state: State::default(),
+            state: SharedState::default(),
             params,
             analysis: None,
+            pending: None,
+            jobs: None,
             visible: Vec::new(),
             conn: ConnView {
                 status: Status::Connecting { attempt: 1 },
@@ -160,8 +223,6 @@ impl App {
             detail_pos: ListPos::default(),
             frozen: false,
             should_quit: false,
-            stale: false,
-            last_analysis: None,
             pending_g: false,
             selection_moved: false,
             color,
@@ -235,20 +296,18 @@ impl App {
             window: self.params.window,
             generated_at_unix_ns: taken,
         };
-        let report = crate::report::model::build(a, &self.state, &ctx, None);
         let ext = match format {
             crate::report::Format::Md => "md",
             crate::report::Format::Json => "json",
             crate::report::Format::Html => "html",
         };
-        let path = self.export_path("taskscope-report", ext, taken);
-        match crate::report::write_out(&path, &format.render(&report)) {
-            Ok(()) => self.notify(format!("report written to {}", path.display()), now),
-            Err(e) => self.notify(
-                format!("report not written to {}: {e}", path.display()),
-                now,
-            ),
-        }
+        let job = Job::Report {
+            format,
+            ctx,
+            analysis: a.clone(),
+            path: self.export_path("taskscope-report", ext, taken),
+        };
+        self.submit(job, "writing the report…", now);
     }
 
     /// `s`: writes a snapshot of the live state beside the working directory.
@@ -267,21 +326,33 @@ impl App {
             watched: now.duration_since(self.started),
             window: self.params.window,
         };
-        let Some(snap) = snapshot::take(&self.state, &meta) else {
-            self.notify("no data yet: nothing to save", now);
-            return;
-        };
         let path = self.export_path("taskscope", "json", taken);
-        match snapshot::save(&snap, &path) {
-            Ok(()) => self.notify(format!("saved snapshot {}", path.display()), now),
-            Err(e) => self.notify(format!("snapshot not saved: {e}"), now),
-        }
+        self.submit(Job::Snapshot { meta, path }, "saving a snapshot…", now);
     }
 
-    /// Folds a connection event in. Returns true when the screen changes.
-    pub fn on_conn(&mut self, ev: conn::Event, now: Instant) -> bool {
-        match ev {
-            conn::Event::Status(s) => {
+    /// Hands a job to the model thread (its outcome comes back as a
+    /// notice), or runs it here when there is none.
+    fn submit(&mut self, job: Job, working: &str, now: Instant) {
+        let job = match &self.jobs {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => {
+                    self.notify(working, now);
+                    return;
+                }
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let msg = job.run(&read(&self.state));
+        self.notify(msg, now);
+    }
+
+    /// Folds in what the model thread sends. Returns true when the screen
+    /// changes.
+    pub fn on_worker(&mut self, msg: super::worker::ToUi, now: Instant) -> bool {
+        use super::worker::ToUi;
+        match msg {
+            ToUi::Status(s) => {
                 match &s {
                     Status::Reconnecting { error, .. } | Status::Failed(error) => {
                         self.conn.last_error = Some(error.to_string());
@@ -291,44 +362,53 @@ impl App {
                 self.conn.status = s;
                 true
             }
-            conn::Event::StreamStarted => {
-                self.state.begin_stream();
+            ToUi::Updated(at) => {
+                self.conn.last_update = Some(at);
                 false
             }
-            conn::Event::Update(up) => {
-                self.state.apply(*up);
-                self.conn.last_update = Some(now);
-                self.stale = true;
-                false
+            ToUi::Analysis(a) => {
+                if self.frozen && self.analysis.is_some() {
+                    self.pending = Some(a);
+                    return false;
+                }
+                self.set_analysis(a);
+                true
+            }
+            ToUi::Notice(m) => {
+                self.notify(m, now);
+                true
             }
         }
     }
 
-    /// Recomputes the analysis when the model changed, at most every
-    /// `min_interval`, and not while frozen. Returns true when it ran.
-    pub fn refresh(&mut self, now: Instant, min_interval: Duration) -> bool {
-        if !self.stale || self.frozen {
-            return false;
-        }
-        if self
-            .last_analysis
-            .is_some_and(|t| now.duration_since(t) < min_interval)
-        {
-            return false;
-        }
-        self.recompute(now);
-        true
-    }
-
-    pub fn recompute(&mut self, now: Instant) {
-        let Some(target_now) = self.state.now else {
-            return;
-        };
+    /// Shows a new analysis, keeping the selected group selected.
+    pub fn set_analysis(&mut self, a: Arc<Analysis>) {
         let selected = self.selected_group().map(|g| g.key);
-        self.analysis = Some(Analysis::run(&self.state, target_now, &self.params));
-        self.stale = false;
-        self.last_analysis = Some(now);
+        self.analysis = Some(a);
         self.rebuild_visible(selected);
+    }
+
+    /// Space: holds the view still, or resumes it with the newest data.
+    pub fn toggle_freeze(&mut self) {
+        self.frozen = !self.frozen;
+        if !self.frozen
+            && let Some(a) = self.pending.take()
+        {
+            self.set_analysis(a);
+        }
+    }
+
+    /// Analyses the shared state here (tests and the offline views; live,
+    /// the model thread does it).
+    pub fn recompute(&mut self) {
+        let analysis = {
+            let st = read(&self.state);
+            let Some(target_now) = st.now else {
+                return;
+            };
+            Analysis::run(&st, target_now, &self.params)
+        };
+        self.set_analysis(Arc::new(analysis));
     }
 
     /// Re-applies filter and sort, keeping the selected group selected.

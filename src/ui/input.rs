@@ -54,7 +54,7 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             app.editing_filter = true;
         }
         KeyCode::Char(' ') => {
-            app.frozen = !app.frozen;
+            app.toggle_freeze();
             if app.frozen {
                 app.notify(
                     "frozen: the view holds still; data is still collected (space resumes)",
@@ -62,7 +62,6 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
                 );
             } else {
                 app.notify("resumed", now);
-                app.recompute(now);
             }
         }
         KeyCode::Char('s') => app.save_snapshot(now),

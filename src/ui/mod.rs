@@ -6,12 +6,14 @@ pub mod app;
 pub mod draw;
 pub mod input;
 pub mod terminal;
+pub mod worker;
 
 use crate::analysis::{Analysis, Params};
 use crate::conn::{self, Target};
 use crate::report::diff::Side;
 use app::App;
 use crossterm::event::{self, Event as TermEvent, KeyEvent};
+use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -33,9 +35,16 @@ enum Input {
 
 /// Runs the live TUI until the user quits.
 pub async fn run(target: Target, opts: Options) -> anyhow::Result<()> {
-    let app = App::new(target.display.clone(), opts.params, opts.color);
+    let mut app = App::new(target.display.clone(), opts.params, opts.color);
     let conn_rx = conn::spawn(target, opts.conn.clone());
-    run_app(app, conn_rx, &opts).await
+    let worker = worker::spawn(
+        app.state.clone(),
+        conn_rx,
+        opts.params,
+        opts.analysis_interval,
+    )?;
+    app.jobs = Some(worker.jobs);
+    run_app(app, worker.rx).await
 }
 
 /// The diff view of two snapshots, offline.
@@ -49,32 +58,24 @@ pub async fn run_diff(
 ) -> anyhow::Result<()> {
     let mut app = App::new(new_side.target.clone(), params, color);
     app.offline = Some(format!("{} → {}", old_side.describe(), new_side.describe()));
-    app.analysis = Some(new);
-    app.baseline = Some((old, old_side));
+    app.analysis = Some(Arc::new(new));
+    app.baseline = Some((Arc::new(old), old_side));
     app.view = app::View::Diff;
     app.rebuild_visible(None);
     // No connection: a channel whose sender lives as long as the view.
     let (_tx, rx) = mpsc::channel(1);
-    let opts = Options {
-        params,
-        conn: conn::Options::default(),
-        color,
-        analysis_interval: Duration::from_secs(3600),
-    };
-    run_app(app, rx, &opts).await
+    run_app(app, rx).await
 }
 
-async fn run_app(
-    mut app: App,
-    mut conn_rx: mpsc::Receiver<conn::Event>,
-    opts: &Options,
-) -> anyhow::Result<()> {
+async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<worker::ToUi>) -> anyhow::Result<()> {
     let mut guard = terminal::TerminalGuard::enter()?;
     let mut input_rx = spawn_input_thread();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_draw = Instant::now();
+    let retry = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(retry);
     // SIGTERM, SIGHUP and SIGINT (sent from outside: in raw mode Ctrl-C is
     // a key) end the view like `q`, so the terminal is restored.
     let mut term_signal = signal(SignalKind::terminate())?;
@@ -82,11 +83,31 @@ async fn run_app(
     let mut interrupt = signal(SignalKind::interrupt())?;
     loop {
         if dirty {
-            let size = guard.terminal.size()?;
-            app.page_rows = draw::list_rows(&app, size.height);
-            guard.terminal.draw(|f| draw::draw(f, &app))?;
-            dirty = false;
-            last_draw = Instant::now();
+            // The detail view reads task names from the model; while the
+            // model thread writes (a large update), wait a moment rather
+            // than block: keys keep being handled meanwhile.
+            let st = if draw::needs_state(&app) {
+                match app.state.try_read() {
+                    Ok(g) => Some(g),
+                    Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                    Err(TryLockError::WouldBlock) => None,
+                }
+            } else {
+                None
+            };
+            if st.is_some() || !draw::needs_state(&app) {
+                let size = guard.terminal.size()?;
+                app.page_rows = draw::list_rows(&app, size.height);
+                guard
+                    .terminal
+                    .draw(|f| draw::draw_frame(f, &app, st.as_deref()))?;
+                dirty = false;
+                last_draw = Instant::now();
+            } else {
+                retry
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + Duration::from_millis(10));
+            }
         }
         if app.should_quit {
             break;
@@ -103,24 +124,22 @@ async fn run_app(
                     Input::Resize => true,
                 };
             }
-            Some(ev) = conn_rx.recv() => {
+            Some(msg) = model_rx.recv() => {
                 let now = Instant::now();
-                dirty |= app.on_conn(ev, now);
+                dirty |= app.on_worker(msg, now);
                 // Take what else is queued, without starving input.
                 for _ in 0..32 {
-                    match conn_rx.try_recv() {
-                        Ok(ev) => dirty |= app.on_conn(ev, now),
+                    match model_rx.try_recv() {
+                        Ok(msg) => dirty |= app.on_worker(msg, now),
                         Err(_) => break,
                     }
                 }
-                if app.analysis.is_none() {
-                    app.recompute(now);
-                    dirty = true;
-                }
+            }
+            _ = &mut retry, if dirty => {
+                retry.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600));
             }
             _ = tick.tick() => {
                 let now = Instant::now();
-                dirty |= app.refresh(now, opts.analysis_interval);
                 if app.notice.as_ref().is_some_and(|(_, t)| now.duration_since(*t) > Duration::from_secs(5)) {
                     app.notice = None;
                     dirty = true;

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 pub const HEADER_ROWS: u16 = 5;
 pub const FOOTER_ROWS: u16 = 4;
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area: Rect) {
     let (Some(a), Some(g)) = (&app.analysis, app.detail_group()) else {
         super::placeholder(f, area, "this group has no tasks any more (Esc goes back)");
         return;
@@ -73,7 +73,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .take(rows_fit)
         .filter_map(|i| {
             let row = &g.tasks[i];
-            let t = app.state.tasks.get(&row.id)?;
+            let t = state?.tasks.get(&row.id)?;
             let v = row.verdict;
             let state = match v.state {
                 TaskState::Completed => "done".to_string(),
@@ -132,7 +132,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let selected = g
         .tasks
         .get(pos.selected)
-        .and_then(|r| Some((r, app.state.tasks.get(&r.id)?)));
+        .and_then(|r| Some((r, state?.tasks.get(&r.id)?)));
     let text_lines = match selected {
         Some((row, t)) => {
             let mut phrase = row.verdict.reason.phrase().to_string();

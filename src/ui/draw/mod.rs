@@ -9,6 +9,7 @@ mod status;
 pub mod style;
 
 use super::app::{App, View};
+use crate::model::State;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -18,7 +19,24 @@ use ratatui::widgets::{Paragraph, Wrap};
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 10;
 
+/// Draws the view, reading the shared state for the rows that need it.
 pub fn draw(f: &mut Frame, app: &App) {
+    let st = if needs_state(app) {
+        Some(super::app::read(&app.state))
+    } else {
+        None
+    };
+    draw_frame(f, app, st.as_deref());
+}
+
+/// Whether the current view reads the model (task names and fields).
+pub fn needs_state(app: &App) -> bool {
+    matches!(app.view, View::Detail(_))
+}
+
+/// Draws the view; `state` is the model when [`needs_state`] (the caller
+/// holds the read lock, so drawing never waits on the model thread).
+pub fn draw_frame(f: &mut Frame, app: &App, state: Option<&State>) {
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
@@ -37,7 +55,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     f.render_widget(Paragraph::new(status::header(app)), header);
     match app.view {
         View::Groups => groups::draw(f, app, body),
-        View::Detail(_) => detail::draw(f, app, body),
+        View::Detail(_) => detail::draw(f, app, state, body),
         View::Diff => diff::draw(f, app, body),
     }
     f.render_widget(Paragraph::new(status::footer(app)), footer);

@@ -126,7 +126,10 @@ fn connection(app: &App, now: Instant) -> Span<'static> {
 
 /// The health warnings, marked for the status line.
 pub fn warnings(app: &App) -> Vec<String> {
-    crate::analysis::health::warnings(&app.state.health)
+    let Some(a) = &app.analysis else {
+        return Vec::new();
+    };
+    crate::analysis::health::warnings(&a.health)
         .into_iter()
         .map(|w| format!("⚠ {w}"))
         .collect()

@@ -1,0 +1,244 @@
+//! The model thread: owns the writing side of the [`State`], folds
+//! connection events in, runs the analysis and hands the view an
+//! `Arc<Analysis>`; also runs the jobs that read the whole state (saving a
+//! snapshot, writing a report). The view's thread never applies an update
+//! nor analyses, so keys and frames stay fast however large the target.
+
+use super::app::{Job, SharedState};
+use crate::analysis::{Analysis, Params};
+use crate::conn::{self, Status};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What the model thread tells the view.
+#[derive(Debug)]
+pub enum ToUi {
+    Status(Status),
+    /// An update was applied at this instant.
+    Updated(Instant),
+    Analysis(Arc<Analysis>),
+    /// The one-line outcome of a job.
+    Notice(String),
+}
+
+/// Handles the view keeps.
+pub struct Worker {
+    pub rx: mpsc::Receiver<ToUi>,
+    pub jobs: mpsc::UnboundedSender<Job>,
+}
+
+/// Starts the model thread on `conn_rx`. It ends when the view drops its
+/// handles or the connection task ends.
+pub fn spawn(
+    state: SharedState,
+    conn_rx: mpsc::Receiver<conn::Event>,
+    params: Params,
+    interval: Duration,
+) -> std::io::Result<Worker> {
+    let (tx, rx) = mpsc::channel(64);
+    let (jobs, jobs_rx) = mpsc::unbounded_channel();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    std::thread::Builder::new()
+        .name("taskscope-model".into())
+        .spawn(move || rt.block_on(run(state, conn_rx, jobs_rx, tx, params, interval)))?;
+    Ok(Worker { rx, jobs })
+}
+
+async fn run(
+    state: SharedState,
+    mut conn_rx: mpsc::Receiver<conn::Event>,
+    mut jobs_rx: mpsc::UnboundedReceiver<Job>,
+    tx: mpsc::Sender<ToUi>,
+    params: Params,
+    interval: Duration,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stale = false;
+    let mut published = false;
+    loop {
+        tokio::select! {
+            biased;
+            job = jobs_rx.recv() => {
+                let Some(job) = job else { return };
+                let msg = job.run(&super::app::read(&state));
+                if tx.send(ToUi::Notice(msg)).await.is_err() {
+                    return;
+                }
+            }
+            ev = conn_rx.recv() => {
+                let Some(ev) = ev else { return };
+                let mut updated = None;
+                let mut statuses = Vec::new();
+                {
+                    let mut st = super::app::write(&state);
+                    let mut ev = Some(ev);
+                    // Fold in what else is queued under one lock, a few at
+                    // a time so that readers (the detail view) get a turn.
+                    let mut folded = 0;
+                    while let Some(e) = ev.take() {
+                        folded += 1;
+                        match e {
+                            conn::Event::Status(s) => statuses.push(s),
+                            conn::Event::StreamStarted => st.begin_stream(),
+                            conn::Event::Update(up) => {
+                                st.apply(*up);
+                                updated = Some(Instant::now());
+                                stale = true;
+                            }
+                        }
+                        if folded < 32 {
+                            ev = conn_rx.try_recv().ok();
+                        }
+                    }
+                }
+                for s in statuses {
+                    if tx.send(ToUi::Status(s)).await.is_err() {
+                        return;
+                    }
+                }
+                if let Some(at) = updated
+                    && tx.send(ToUi::Updated(at)).await.is_err()
+                {
+                    return;
+                }
+                // The first screen does not wait for the tick.
+                if stale && !published {
+                    if !publish(&state, &params, &tx).await {
+                        return;
+                    }
+                    stale = false;
+                    published = true;
+                }
+            }
+            _ = tick.tick() => {
+                if tx.is_closed() {
+                    return;
+                }
+                if stale {
+                    if !publish(&state, &params, &tx).await {
+                        return;
+                    }
+                    stale = false;
+                    published = true;
+                }
+            }
+        }
+    }
+}
+
+/// Analyses the state and sends it; false when the view is gone.
+async fn publish(state: &SharedState, params: &Params, tx: &mpsc::Sender<ToUi>) -> bool {
+    let analysis = {
+        let st = super::app::read(state);
+        let Some(now) = st.now else { return true };
+        Analysis::run(&st, now, params)
+    };
+    tx.send(ToUi::Analysis(Arc::new(analysis))).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Ts;
+    use crate::model::update::{NewTask, SourceLoc, TaskStats, Update};
+
+    fn update(at_secs: i64, ids: std::ops::Range<u64>) -> Box<Update> {
+        let at = Ts::from_nanos(1_800_000_000_000_000_000 + at_secs * 1_000_000_000);
+        let mut up = Update {
+            now: Some(at),
+            has_metadata: true,
+            ..Update::default()
+        };
+        for id in ids {
+            up.tasks.push(NewTask {
+                id,
+                location: Some(SourceLoc {
+                    file: "src/a.rs".into(),
+                    line: Some(1),
+                    column: Some(1),
+                }),
+                fields: Vec::new(),
+            });
+            let stats = TaskStats {
+                created_at: Some(at),
+                ..TaskStats::default()
+            };
+            up.task_stats.push((id, stats));
+        }
+        Box::new(up)
+    }
+
+    #[tokio::test]
+    async fn the_model_thread_applies_analyses_and_runs_jobs() {
+        let state = SharedState::default();
+        let (conn_tx, conn_rx) = mpsc::channel(8);
+        let mut w = spawn(
+            state.clone(),
+            conn_rx,
+            Params::default(),
+            Duration::from_millis(20),
+        )
+        .expect("spawn");
+        conn_tx
+            .send(conn::Event::Status(Status::Connected))
+            .await
+            .unwrap();
+        conn_tx.send(conn::Event::StreamStarted).await.unwrap();
+        conn_tx
+            .send(conn::Event::Update(update(0, 1..4)))
+            .await
+            .unwrap();
+        let mut live = Vec::new();
+        let mut saw_status = false;
+        while live.last() != Some(&5) {
+            match w.rx.recv().await.expect("worker alive") {
+                ToUi::Status(Status::Connected) => saw_status = true,
+                ToUi::Analysis(a) => {
+                    live.push(a.totals.live);
+                    if a.totals.live == 3 {
+                        // A later update is analysed on the next tick.
+                        conn_tx
+                            .send(conn::Event::Update(update(1, 4..6)))
+                            .await
+                            .unwrap();
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(saw_status);
+        assert_eq!(live.first(), Some(&3), "{live:?}");
+        assert_eq!(super::super::app::read(&state).tasks.len(), 5);
+
+        let dir = std::env::temp_dir().join(format!("taskscope-worker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("snap.json");
+        let meta = crate::snapshot::Meta {
+            target: "t".into(),
+            taken_at_unix_ns: 1,
+            watched: Duration::from_secs(1),
+            window: Duration::from_secs(60),
+        };
+        w.jobs
+            .send(Job::Snapshot {
+                meta,
+                path: path.clone(),
+            })
+            .unwrap();
+        let notice = loop {
+            if let ToUi::Notice(m) = w.rx.recv().await.expect("worker alive") {
+                break m;
+            }
+        };
+        assert_eq!(notice, format!("saved snapshot {}", path.display()));
+        assert!(crate::snapshot::load(&path).is_ok());
+        std::fs::remove_dir_all(&dir).ok();
+        // Dropping the connection ends the thread, which closes its channel.
+        drop(conn_tx);
+        while w.rx.recv().await.is_some() {}
+    }
+}
