@@ -2,11 +2,40 @@
 //! Prints the median of several runs per case. `-- --quick` runs one
 //! iteration of each (CI smoke mode).
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use taskscope::analysis::trend::{TrendInput, assess};
 use taskscope::analysis::{Analysis, Params};
-use taskscope::model::update::{Field, FieldValue, NewTask, SourceLoc, TaskStats, Update};
+use taskscope::model::update::{
+    Attribute, Field, FieldValue, NewResource, NewTask, ResourceKind, ResourceStats, SourceLoc,
+    TaskStats, Update,
+};
 use taskscope::model::{State, Ts};
+
+/// Counts live heap bytes, for the model's bytes per task.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new, Ordering::Relaxed);
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 const T0: i64 = 1_800_000_000_000_000_000;
 
@@ -16,6 +45,15 @@ fn ts(secs: f64) -> Option<Ts> {
 
 /// `tasks` idle tasks over `locations` spawn sites, created over 10 minutes.
 fn state(tasks: u64, locations: u64) -> State {
+    let mut s = State::default();
+    s.begin_stream();
+    s.apply(update(tasks, locations, false));
+    s
+}
+
+/// The first update of `tasks` idle tasks; with `sleeps`, each task waits on
+/// its own `Sleep` (as the demo's idle scenario does).
+fn update(tasks: u64, locations: u64, sleeps: bool) -> Update {
     let mut up = Update {
         now: ts(600.0),
         has_metadata: true,
@@ -57,11 +95,57 @@ fn state(tasks: u64, locations: u64) -> State {
                 ..TaskStats::default()
             },
         ));
+        if sleeps {
+            let id = (1 << 40) + i;
+            up.resources.push(NewResource {
+                id,
+                concrete_type: "Sleep".into(),
+                kind: ResourceKind::Timer,
+                location: Some(SourceLoc {
+                    file: "src/service.rs".into(),
+                    line: Some(20),
+                    column: Some(9),
+                }),
+                parent: None,
+                internal: false,
+            });
+            up.resource_stats.push((
+                id,
+                ResourceStats {
+                    created_at: ts(created + 0.0005),
+                    dropped_at: None,
+                    attributes: vec![Attribute {
+                        field: Field {
+                            name: "duration".into(),
+                            value: FieldValue::U64(86_400_000),
+                        },
+                        unit: Some("ms".into()),
+                    }],
+                },
+            ));
+        }
     }
-    let mut s = State::default();
-    s.begin_stream();
-    s.apply(up);
-    s
+    up
+}
+
+/// Heap the model keeps per task after the first update of `n` tasks.
+fn memory(n: u64) {
+    for sleeps in [false, true] {
+        // The update is consumed by `apply`, so what stays is the model's.
+        let before = LIVE.load(Ordering::Relaxed);
+        let up = update(n, 10, sleeps);
+        let mut st = State::default();
+        st.begin_stream();
+        st.apply(up);
+        let bytes = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+        println!(
+            "model heap for {n} idle tasks{}: {:.1} MiB ({:.0} B/task)",
+            if sleeps { " each with its Sleep" } else { "" },
+            bytes as f64 / 1048576.0,
+            bytes as f64 / n as f64
+        );
+        drop(st);
+    }
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -86,6 +170,7 @@ fn main() {
     let runs = if quick { 1 } else { 9 };
     let n = if quick { 10_000 } else { 100_000 };
 
+    memory(n);
     let t = Instant::now();
     let st = state(n, 10);
     println!("apply first update of {n} tasks: {:?}", t.elapsed());

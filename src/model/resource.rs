@@ -3,20 +3,18 @@
 
 use super::location::{LocId, Locations};
 use super::time::Ts;
-use super::update::{Attribute, NewAsyncOp, NewResource, ResourceKind};
+use super::update::{NewAsyncOp, NewResource};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resource {
     pub id: u64,
     pub concrete_type: Arc<str>,
-    pub kind: ResourceKind,
     pub location: Option<LocId>,
     pub parent: Option<u64>,
     pub internal: bool,
     pub created_at: Option<Ts>,
     pub dropped_at: Option<Ts>,
-    pub attributes: Vec<Attribute>,
 }
 
 impl Resource {
@@ -24,22 +22,12 @@ impl Resource {
         Resource {
             id: new.id,
             concrete_type: types.intern(&new.concrete_type),
-            kind: new.kind.clone(),
             location: new.location.as_ref().map(|l| locations.intern(Some(l))),
             parent: new.parent,
             internal: new.internal,
             created_at: None,
             dropped_at: None,
-            attributes: Vec::new(),
         }
-    }
-
-    /// An attribute's value as u64 (e.g. a Sleep's `duration` in ms).
-    pub fn attr_u64(&self, name: &str) -> Option<u64> {
-        self.attributes
-            .iter()
-            .find(|a| a.field.name == name)
-            .and_then(|a| a.field.value.as_u64())
     }
 }
 
@@ -82,8 +70,8 @@ pub struct PendingPoll {
     pub at: Option<Ts>,
 }
 
-/// Interns the few distinct strings (type names, op sources) that repeat
-/// across many resources.
+/// Interns strings that repeat across many entities (type names, op
+/// sources, task names): one allocation per distinct string.
 #[derive(Default, Debug, Clone)]
 pub struct Interner {
     set: std::collections::HashSet<Arc<str>>,
@@ -97,5 +85,19 @@ impl Interner {
         let v: Arc<str> = Arc::from(s);
         self.set.insert(v.clone());
         v
+    }
+
+    /// Forgets strings no entity uses any more (for open-ended sets such as
+    /// task names).
+    pub fn purge(&mut self) {
+        self.set.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
     }
 }

@@ -73,6 +73,8 @@ pub struct State {
     pub now: Option<Ts>,
     pub locations: Locations,
     pub types: Interner,
+    /// Task names (many tasks share one).
+    pub names: Interner,
     pub tasks: HashMap<u64, Task>,
     pub resources: HashMap<u64, Resource>,
     pub async_ops: HashMap<u64, AsyncOp>,
@@ -223,7 +225,7 @@ impl State {
     fn apply_tasks(&mut self, up: &Update, now: Option<Ts>) {
         let at = now.unwrap_or(Ts::from_nanos(1));
         for new in &up.tasks {
-            let task = Task::from_wire(new, &mut self.locations);
+            let task = Task::from_wire(new, &mut self.locations, &mut self.names);
             match self.tasks.get_mut(&new.id) {
                 Some(old) if old.group == task.group => {
                     old.name = task.name;
@@ -324,7 +326,6 @@ impl State {
                 .entry(new.id)
                 .and_modify(|old| {
                     old.concrete_type = r.concrete_type.clone();
-                    old.kind = r.kind.clone();
                     old.location = r.location;
                     old.parent = r.parent;
                     old.internal = r.internal;
@@ -335,7 +336,6 @@ impl State {
             if let Some(r) = self.resources.get_mut(id) {
                 r.created_at = stats.created_at;
                 r.dropped_at = stats.dropped_at;
-                r.attributes.clone_from(&stats.attributes);
             }
         }
     }
@@ -403,6 +403,7 @@ impl State {
     }
 
     fn prune(&mut self, now: Ts) {
+        self.names.purge();
         let keep_tasks = self.config.finished_retention;
         self.tasks
             .retain(|_, t| t.stats.dropped_at.is_none_or(|d| now.since(d) < keep_tasks));
@@ -444,7 +445,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::update::NewTask;
+    use crate::model::update::{Field, FieldValue, NewTask};
 
     fn ts(secs: f64) -> Option<Ts> {
         Some(Ts::from_nanos(
@@ -470,10 +471,14 @@ mod tests {
             };
             for _ in 0..50 {
                 id += 1;
+                // Each with a name of its own (e.g. a request id).
                 up.tasks.push(NewTask {
                     id,
                     location: None,
-                    fields: vec![],
+                    fields: vec![Field {
+                        name: "task.name".into(),
+                        value: FieldValue::Str(format!("req-{id}")),
+                    }],
                 });
                 up.task_stats.push((
                     id,
@@ -489,6 +494,12 @@ mod tests {
                 st.tasks.len() <= 1_000 + 50 * 11,
                 "tick {tick}: {} tasks kept",
                 st.tasks.len()
+            );
+            // Names of forgotten tasks are forgotten too.
+            assert!(
+                st.names.len() <= st.tasks.len() + 50 * 11,
+                "tick {tick}: {} names kept",
+                st.names.len()
             );
         }
         // The history still knows every task that came and went.

@@ -1,8 +1,10 @@
 //! A task as the model keeps it: compact, since there may be 100 000+.
 
 use super::location::{GroupKey, Locations, TaskKind};
+use super::resource::Interner;
 use super::time::Ts;
 use super::update::{NewTask, TaskStats};
+use std::sync::Arc;
 
 /// One task of the target.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,7 +15,7 @@ pub struct Task {
     pub tokio_id: Option<u64>,
     pub group: GroupKey,
     /// `task.name`, when the target named the task.
-    pub name: Option<Box<str>>,
+    pub name: Option<Arc<str>>,
     /// Other span fields (e.g. `size.bytes`, `fn`), as text.
     pub fields: Box<[(Box<str>, Box<str>)]>,
     pub stats: TaskStats,
@@ -36,7 +38,7 @@ const STRUCTURAL_FIELDS: &[&str] = &[
 ];
 
 impl Task {
-    pub fn from_wire(new: &NewTask, locations: &mut Locations) -> Task {
+    pub fn from_wire(new: &NewTask, locations: &mut Locations, names: &mut Interner) -> Task {
         let mut kind = TaskKind::Task;
         let mut name = None;
         let mut tokio_id = None;
@@ -47,7 +49,7 @@ impl Task {
                 "task.name" => {
                     let text = f.value.to_text();
                     if !text.is_empty() {
-                        name = Some(text.into_boxed_str());
+                        name = Some(names.intern(&text));
                     }
                 }
                 "task.id" => tokio_id = f.value.as_u64(),
