@@ -193,7 +193,52 @@ fn main() {
     let d = time(runs, || inputs.iter().filter(|i| assess(i).growing).count());
     println!("trend test for {groups} groups (61 points each): {d:?}");
 
+    ui(n, 10, runs);
+    ui(n, 10_000.min(n), runs);
     snapshots(if quick { 20_000 } else { 1_000_000 });
+}
+
+/// What a person at the keyboard waits for, on a 200x50 terminal: drawing a
+/// frame, and a key's handling plus the frame it causes.
+fn ui(n: u64, locations: u64, runs: usize) {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::{Terminal, backend::TestBackend};
+    use taskscope::ui::{app::App, draw, input};
+    let mut app = App::new("bench".into(), Params::default(), true);
+    *taskscope::ui::app::write(&app.state) = state(n, locations);
+    app.recompute();
+    let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
+    let mut frame = |app: &App| {
+        term.draw(|f| draw::draw(f, app)).expect("draw");
+    };
+    let d = time(runs * 5, || frame(&app));
+    println!("frame, groups view, {n} tasks in {locations} groups: {d:?}");
+    let mut press = |app: &mut App, c: KeyCode| {
+        input::on_key(
+            app,
+            KeyEvent::new(c, KeyModifiers::NONE),
+            std::time::Instant::now(),
+        );
+    };
+    let d = time(runs * 5, || {
+        press(&mut app, KeyCode::Char('l'));
+        frame(&app)
+    });
+    println!("key to frame, change sort ({locations} groups): {d:?}");
+    let d = time(runs * 5, || {
+        press(&mut app, KeyCode::Char('j'));
+        frame(&app)
+    });
+    println!("key to frame, move down ({locations} groups): {d:?}");
+    press(&mut app, KeyCode::Char('g'));
+    press(&mut app, KeyCode::Char('g'));
+    press(&mut app, KeyCode::Enter);
+    let d = time(runs * 5, || {
+        press(&mut app, KeyCode::PageDown);
+        frame(&app)
+    });
+    let biggest = app.detail_group().map(|g| g.tasks.len()).unwrap_or(0);
+    println!("key to frame, page down in a group of {biggest} tasks: {d:?}");
 }
 
 /// Write, load and diff two snapshots of `n` tasks (one run each: these
