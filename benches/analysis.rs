@@ -213,7 +213,7 @@ fn ui(n: u64, locations: u64, runs: usize) {
     };
     let d = time(runs * 5, || frame(&app));
     println!("frame, groups view, {n} tasks in {locations} groups: {d:?}");
-    let mut press = |app: &mut App, c: KeyCode| {
+    let press = |app: &mut App, c: KeyCode| {
         input::on_key(
             app,
             KeyEvent::new(c, KeyModifiers::NONE),
