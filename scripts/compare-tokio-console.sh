@@ -3,6 +3,9 @@
 # real terminal (tmux). Samples each viewer's RSS and CPU from /proc and the
 # time until its screen first shows the target's tasks.
 # Usage: scripts/compare-tokio-console.sh [TASKS=10000] [SECONDS=60]
+# Environment: PUBLISH (the target's publish interval, default 100ms);
+# WARMUP=N attaches the viewers N seconds after the target started, so the
+# tasks already exist (default 0: they are spawned while the viewers watch).
 # Installs the published tokio-console (pinned) into .tools/ on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +31,7 @@ trap cleanup EXIT
 target_pid=$!
 for _ in $(seq 100); do grep -q console= "$tmp/target.txt" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/^console=//p' "$tmp/target.txt")
+sleep "${WARMUP:-0}"
 
 tmux -L "$sock" new-session -d -s ts -x 200 -y 50 "$ts connect $addr --no-color"
 tmux -L "$sock" new-session -d -s tc -x 200 -y 50 "$tc http://$addr"
@@ -63,9 +67,13 @@ while :; do
   sleep 0.5
 done
 ts_cpu=$(( $(ticks "$ts_pid") - ts_cpu0 )); tc_cpu=$(( $(ticks "$tc_pid") - tc_cpu0 ))
+# The target's console-subscriber thread (aggregator + gRPC server share it).
+agg_tid=$(grep -l console_subscr /proc/"$target_pid"/task/*/comm 2>/dev/null | head -1 | xargs -r dirname | xargs -r basename)
+agg_cpu=$(awk '{print $14 + $15}' "/proc/$target_pid/task/$agg_tid/stat" 2>/dev/null || echo 0)
+target_rss=$(rss "$target_pid")
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "target: $tasks idle tasks over 10 spawn sites, spawned at 10 000/s, publish interval ${PUBLISH:-100ms}; watched ${secs}s"
+echo "target: $tasks idle tasks over 10 spawn sites, spawned at 10 000/s, publish interval ${PUBLISH:-100ms}; viewers attached ${WARMUP:-0}s after the target started, watched ${secs}s"
 printf '%-22s %14s %14s %8s\n' "" taskscope tokio-console ratio
 printf '%-22s %14s %14s %8s\n' "peak RSS (MiB)" "$((peak_ts / 1024))" "$((peak_tc / 1024))" \
   "$(awk -v a="$peak_ts" -v b="$peak_tc" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}')"
@@ -75,3 +83,4 @@ printf '%-22s %14s %14s %8s\n' "avg CPU (%)" "$(awk -v t="$ts_cpu" -v h="$hz" -v
 printf '%-22s %14s %14s\n' "first tasks shown (s)" "${first_ts:-never}" "${first_tc:-never}"
 printf '%-22s %14s %14s\n' "all $tasks shown (s)" "${all_ts:-never}" "${all_tc:-never}"
 printf '%-22s %14s %14s\n' "tasks shown at end" "$n_ts" "$n_tc"
+echo "target: RSS $((target_rss / 1024)) MiB; its console_subscriber thread used $(awk -v t="$agg_cpu" -v h="$hz" 'BEGIN {printf "%.1f", t / h}') s of CPU since it started"

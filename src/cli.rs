@@ -77,6 +77,8 @@ pub struct SnapshotArgs {
     pub window: Duration,
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    #[command(flatten)]
+    pub dumps: DumpArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -121,6 +123,8 @@ pub struct ReportArgs {
     pub window: Duration,
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    #[command(flatten)]
+    pub dumps: DumpArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -153,6 +157,31 @@ pub struct WatchArgs {
     pub window: Duration,
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    #[command(flatten)]
+    pub dumps: DumpArgs,
+}
+
+/// Task dumps from the target's `taskscope-agent` (ignored without one).
+#[derive(Debug, Args, Clone)]
+pub struct DumpArgs {
+    /// Never ask the target's taskscope-agent for task dumps.
+    #[arg(long)]
+    pub no_dumps: bool,
+    /// How long a dump may wait for the target's runtime to pause.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub dump_timeout: Duration,
+}
+
+impl DumpArgs {
+    /// One dump, at the end of a headless run.
+    pub fn once(&self) -> conn::DumpOptions {
+        conn::DumpOptions {
+            enabled: !self.no_dumps,
+            on_connect: false,
+            interval: None,
+            timeout: self.dump_timeout,
+        }
+    }
 }
 
 /// Options shared by the live views.
@@ -167,6 +196,13 @@ pub struct ViewArgs {
     /// Disable colors (also when the NO_COLOR environment variable is set).
     #[arg(long)]
     pub no_color: bool,
+    /// With taskscope-agent in the target: a task dump this often, besides
+    /// the one on connect and those asked for with `t` (off by default; the
+    /// agent allows at most one per 10 s).
+    #[arg(long, value_parser = parse_duration)]
+    pub dump_every: Option<Duration>,
+    #[command(flatten)]
+    pub dumps: DumpArgs,
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +260,9 @@ pub struct DemoTargetArgs {
     /// Exit when standard input closes.
     #[arg(long)]
     pub exit_on_stdin_close: bool,
+    /// Serve the console alone, without the task-dump agent.
+    #[arg(long)]
+    pub no_agent: bool,
 }
 
 impl ViewArgs {
@@ -236,6 +275,12 @@ impl ViewArgs {
             },
             conn: conn::Options {
                 max_message_size: self.max_message_size,
+                dumps: conn::DumpOptions {
+                    enabled: !self.dumps.no_dumps,
+                    on_connect: true,
+                    interval: self.dump_every,
+                    timeout: self.dumps.dump_timeout,
+                },
                 ..conn::Options::default()
             },
             color,
@@ -261,6 +306,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 publish_interval: a.publish_interval,
                 retention: a.retention,
                 exit_on_stdin_close: a.exit_on_stdin_close,
+                agent: !a.no_agent,
             })?;
             Ok(exit::OK)
         }

@@ -47,6 +47,7 @@ pub async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
         &a.addr,
         a.duration,
         a.max_message_size,
+        a.dumps.once(),
         "snapshot",
         &mut |_, _| {},
     )
@@ -161,12 +162,14 @@ async fn watch_live(
     addr: &str,
     duration: Duration,
     max_message_size: usize,
+    dumps: conn::DumpOptions,
     product: &str,
     progress: &mut dyn FnMut(&crate::model::State, Duration),
 ) -> anyhow::Result<(Target, headless::Gathered, Duration)> {
     let target = Target::parse(addr)?;
     let opts = conn::Options {
         max_message_size,
+        dumps,
         ..conn::Options::default()
     };
     let started = std::time::Instant::now();
@@ -236,6 +239,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
                 &a.inputs[0],
                 a.duration,
                 a.max_message_size,
+                a.dumps.once(),
                 "report",
                 &mut |_, _| {},
             )
@@ -295,6 +299,7 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
         &a.addr,
         a.duration,
         a.max_message_size,
+        a.dumps.once(),
         "report",
         &mut progress,
     )
@@ -321,6 +326,11 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
         ),
         WatchFormat::Json => println!("{}", report::model::to_json(&rep)),
         WatchFormat::Md => print!("{}", report::md::render(&rep)),
+    }
+    if matches!(a.format, WatchFormat::Text) {
+        for w in &rep.warnings {
+            eprintln!("taskscope: warning: {w}");
+        }
     }
     for loc in &ignored {
         eprintln!(

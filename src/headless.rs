@@ -2,7 +2,7 @@
 //! path the TUI uses, for a fixed time.
 
 use crate::conn::{self, ConnError, Event, Status, Target};
-use crate::model::State;
+use crate::model::{Agent, State};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -34,7 +34,18 @@ pub async fn gather_with_progress(
     progress: &mut dyn FnMut(&State, Duration),
 ) -> Result<Gathered, ConnError> {
     let name = target.display.clone();
-    let mut rx = conn::spawn(target, opts);
+    // One dump at the end of the run (the caller's `dumps` options choose
+    // whether; a headless run never takes one on connect or periodically).
+    let dumps_enabled = opts.dumps.enabled;
+    let mut opts = opts;
+    opts.dumps.on_connect = false;
+    opts.dumps.interval = None;
+    let dump_wait = opts.dumps.timeout * 6;
+    let conn = conn::spawn(target, opts);
+    let mut rx = conn.events;
+    // With an agent, one task dump at the end of the run, so the reasons
+    // describe the tasks as they are when the run ends.
+    let mut final_dump: Option<Instant> = None;
     let mut state = State::default();
     let started = Instant::now();
     let mut first_update: Option<Instant> = None;
@@ -45,29 +56,43 @@ pub async fn gather_with_progress(
             last_progress = Instant::now();
             progress(&state, started.elapsed());
         }
-        let deadline = match first_update {
+        let mut deadline = match first_update {
             Some(t) => t + duration,
             None => started + give_up,
         };
+        if let Some(asked) = final_dump {
+            deadline = asked + dump_wait;
+        }
         let tick = deadline.min(Instant::now() + Duration::from_secs(1));
         let ev = match tokio::time::timeout_at(tick, rx.recv()).await {
             Err(_) if tick < deadline => continue,
+            Err(_)
+                if final_dump.is_none()
+                    && dumps_enabled
+                    && matches!(state.agent, Agent::Ready { .. }) =>
+            {
+                conn.dumps.request();
+                final_dump = Some(Instant::now());
+                continue;
+            }
             Err(_) => break,
             Ok(None) => break,
             Ok(Some(ev)) => ev,
         };
-        match ev {
-            Event::StreamStarted => state.begin_stream(),
-            Event::Update(up) => {
-                state.apply(*up);
-                first_update.get_or_insert_with(Instant::now);
-            }
-            Event::Status(Status::Failed(e)) => {
+        let is_update = matches!(ev, Event::Update(_));
+        let is_dump = matches!(ev, Event::Dump(_));
+        match conn::apply(&mut state, ev) {
+            Some(Status::Failed(e)) => {
                 last_error = Some(e);
                 break;
             }
-            Event::Status(Status::Reconnecting { error, .. }) => last_error = Some(error),
-            Event::Status(_) => {}
+            Some(Status::Reconnecting { error, .. }) => last_error = Some(error),
+            Some(_) => {}
+            None if is_update => {
+                first_update.get_or_insert_with(Instant::now);
+            }
+            None if is_dump && final_dump.is_some() => break,
+            None => {}
         }
     }
     if state.health.updates == 0 {

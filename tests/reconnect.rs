@@ -34,7 +34,7 @@ fn target_restart_reconnects_and_keeps_history() {
             backoff_max: Duration::from_millis(400),
             ..conn::Options::default()
         };
-        let mut rx = conn::spawn(target, opts);
+        let mut rx = conn::spawn(target, opts).events;
         let mut state = State::default();
         let sleepers = spawn_line("sleepers");
         let count = |state: &State| {
@@ -50,10 +50,8 @@ fn target_restart_reconnects_and_keeps_history() {
         let deadline = Instant::now() + Duration::from_secs(30);
         while count(&state) < 5 {
             assert!(Instant::now() < deadline, "never saw 5 sleepers");
-            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
-                Ok(Some(Event::StreamStarted)) => state.begin_stream(),
-                Ok(Some(Event::Update(u))) => state.apply(*u),
-                _ => {}
+            if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+                conn::apply(&mut state, ev);
             }
         }
         let history_before = state.histories.len();
@@ -99,11 +97,10 @@ fn target_restart_reconnects_and_keeps_history() {
                 "did not reconnect (connected={connected}, count={})",
                 count(&state)
             );
-            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
-                Ok(Some(Event::Status(Status::Connected))) => connected = true,
-                Ok(Some(Event::StreamStarted)) => state.begin_stream(),
-                Ok(Some(Event::Update(u))) => state.apply(*u),
-                _ => {}
+            if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await
+                && conn::apply(&mut state, ev) == Some(Status::Connected)
+            {
+                connected = true;
             }
             if connected && count(&state) == 3 {
                 break;
@@ -184,7 +181,8 @@ fn a_stalled_connection_is_detected_and_recovers() {
         let mut rx = conn::spawn(
             taskscope::conn::Target::parse(&proxy.addr).expect("addr"),
             opts,
-        );
+        )
+        .events;
         let until = |deadline: Duration| Instant::now() + deadline;
         // Connected through the proxy.
         let d = until(Duration::from_secs(20));

@@ -284,6 +284,7 @@ fn incomplete_data_is_said_in_the_status_line() {
     write(&app.state).health.dropped_events.tasks = 1200;
     write(&app.state).health.lag = Duration::from_secs(12);
     write(&app.state).health.unseen_tasks = 13_134;
+    write(&app.state).health.full_state = Some(false);
     app.recompute();
     let screen = render(&app, 400, 14);
     assert!(
@@ -295,6 +296,11 @@ fn incomplete_data_is_said_in_the_status_line() {
         "{screen}"
     );
     assert!(screen.contains("⚠ 13 134 live tasks unseen"), "{screen}");
+    assert!(
+        screen
+            .contains("⚠ target sent no initial state (over console-subscriber's fixed 4 MiB cap)"),
+        "{screen}"
+    );
 }
 
 #[test]
@@ -324,6 +330,97 @@ fn a_diff_across_a_target_restart_says_so() {
     let screen = render(&app, 200, 12);
     assert!(
         screen.contains("the target restarted since the baseline"),
+        "{screen}"
+    );
+}
+
+/// The fixture after a task dump that caught the connection handlers in a
+/// socket read (as `taskscope-agent` reports it) and the pool in a recv.
+fn app_with_dump() -> App {
+    use std::sync::Arc;
+    use taskscope::model::{Agent, TaskDump, Trace};
+    let mut app = app();
+    let read = Arc::new(Trace {
+        leaves: vec![vec![
+            "app::server::handle::{{closure}}".into(),
+            "<tokio::io::util::read::Read<R> as core::future::future::Future>::poll".into(),
+            "tokio::net::tcp::stream::TcpStream::poll_read_priv".into(),
+            "tokio::runtime::io::registration::Registration::poll_read_ready".into(),
+        ]],
+    });
+    let recv = Arc::new(Trace {
+        leaves: vec![vec![
+            "app::pool::worker::{{closure}}".into(),
+            "tokio::sync::mpsc::bounded::Receiver<T>::recv::{{closure}}".into(),
+            "tokio::sync::mpsc::chan::Rx<T,S>::recv".into(),
+        ]],
+    });
+    let mut by_task: std::collections::HashMap<u64, u32> = (100..140).map(|id| (id, 0)).collect();
+    by_task.extend((10..14).map(|id| (id, 1)));
+    {
+        let mut st = write(&app.state);
+        st.set_agent(
+            Agent::Ready {
+                version: "0.1.0".into(),
+                min_interval: Duration::from_secs(10),
+            },
+            &[],
+        );
+        st.apply_dump(Ok(TaskDump {
+            taken_at: ts(299.9).expect("ts"),
+            capture: Duration::from_millis(3),
+            resolve: Duration::from_millis(40),
+            bytes: 2048,
+            traces: vec![read, recv],
+            by_task,
+        }));
+    }
+    app.recompute();
+    app
+}
+
+#[test]
+fn task_dump_reasons_are_marked_and_stacks_shown() {
+    let mut app = app_with_dump();
+    let screen = render(&app, 160, 14);
+    assert!(screen.contains("100% socket read*"), "{screen}");
+    assert!(screen.contains("100% chan recv*"), "{screen}");
+    assert!(
+        screen.contains("◆ task dump 100ms ago: 44 tasks, paused 3ms (* = from dump, t = new)"),
+        "{screen}"
+    );
+    // The detail view: grouped stack, and the selected task's stack.
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 160, 24);
+    insta::assert_snapshot!(screen);
+    assert!(
+        screen.contains(" stacks: 40 @ server::handle::{closure} → Read::poll"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("(from its stack in the task dump)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(" stack: server::handle::{closure} → Read::poll → TcpStream::poll_read_priv → Registration::poll_read_ready"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn without_an_agent_the_status_line_says_how_to_get_exact_waits() {
+    let mut app = app();
+    write(&app.state).set_agent(taskscope::model::Agent::Absent, &[]);
+    app.recompute();
+    let screen = render(&app, 160, 14);
+    assert!(
+        screen.contains("◇ console data only (add taskscope-agent for exact waits)"),
+        "{screen}"
+    );
+    key(&mut app, KeyCode::Char('t'));
+    let screen = render(&app, 160, 14);
+    assert!(
+        screen.contains("the target serves no task dumps: add taskscope-agent to it (see README)"),
         "{screen}"
     );
 }

@@ -9,8 +9,10 @@ use common::{DemoTarget, spawn_line};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+// The demo target serves task dumps (taskscope-agent): each headless run
+// takes one at its end, so even the socket read is named exactly.
 const LEAKS: [(&str, &str); 4] = [
-    ("idle-conn", "untracked"),
+    ("idle-conn", "socket_read"),
     ("full-channel", "channel_send"),
     ("sleepers", "sleep"),
     ("oneshot", "oneshot"),
@@ -57,6 +59,14 @@ fn check_json(doc: &serde_json::Value) {
             .find(|g| g["location"].as_str().is_some_and(|l| l.starts_with(&line)))
             .unwrap_or_else(|| panic!("{leak} is not a suspect: {doc:#}"));
         assert_eq!(g["blocked_on"][0]["reason"], reason, "{leak}");
+        assert!(
+            g["blocked_on"][0]["from_dump"].as_u64() > Some(0),
+            "{leak}: the reason comes from the task dump: {g:#}"
+        );
+        assert!(
+            !g["stacks"].as_array().expect("stacks").is_empty(),
+            "{leak} has its async stack"
+        );
         assert!(
             !g["samples"].as_array().expect("samples").is_empty(),
             "{leak} has sample tasks"
@@ -172,6 +182,10 @@ fn reports_and_the_leak_gate_against_the_demo() {
         "hostile name shown as text"
     );
     assert!(!page.contains('\u{1b}'), "no escape sequences");
+    assert!(
+        page.contains("Async stacks (task dump)") && page.contains("<td>task dump</td>"),
+        "the report says which reasons come from the task dump"
+    );
     assert_eq!(page.matches("<svg").count(), 4, "one chart per suspect");
     for (leak, _) in LEAKS {
         assert!(

@@ -147,6 +147,16 @@ fn demo_in_a_real_terminal() {
     });
     assert!(s.contains("Tasks▼"), "{s}");
     assert!(t.alternate_on(), "the TUI runs on the alternate screen");
+    // The demo serves task dumps: the idle connections are shown blocked
+    // on a socket read, as a fact from their stacks.
+    let s = t.wait_screen("the task dump's reasons", |s| {
+        s.contains("◆ task dump") && s.contains("socket read*")
+    });
+    let row = s
+        .lines()
+        .find(|l| l.contains("[conn-handler]"))
+        .unwrap_or_default();
+    assert!(row.contains("socket read*"), "{s}");
     let children = demo_children("demo --leak-every 200ms");
     assert!(!children.is_empty(), "the demo target runs as a child");
 

@@ -66,6 +66,27 @@ pub enum Reason {
     Sleep,
     /// A tracked op of a kind taskscope has no name for.
     OtherResource,
+    // From task dumps (the agent): waits console data cannot see.
+    /// Reading a socket (TCP, Unix, UDP receive).
+    SocketRead,
+    /// Writing or flushing a socket.
+    SocketWrite,
+    /// `accept` on a listener.
+    Accept,
+    /// `mpsc` (or unbounded) `recv`.
+    ChannelRecv,
+    /// `Notify::notified`.
+    Notify,
+    /// `watch::Receiver::changed`.
+    Watch,
+    /// `broadcast::Receiver::recv`.
+    Broadcast,
+    /// Awaiting another task's `JoinHandle`.
+    JoinHandle,
+    /// A tokio leaf future taskscope has no name for (fs, process, signal…).
+    OtherLeaf,
+    /// Waiting on a future outside tokio (no tokio leaf in its stack).
+    NotTokio,
     /// Idle, a waker outstanding, no tracked op: socket I/O, mpsc recv,
     /// Notify, watch, broadcast, JoinHandle, or a sleep we could not link.
     Untracked,
@@ -77,7 +98,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 27] = [
         Reason::Running,
         Reason::Scheduled,
         Reason::StuckInPoll,
@@ -91,6 +112,16 @@ impl Reason {
         Reason::Interval,
         Reason::Sleep,
         Reason::OtherResource,
+        Reason::SocketRead,
+        Reason::SocketWrite,
+        Reason::Accept,
+        Reason::ChannelRecv,
+        Reason::Notify,
+        Reason::Watch,
+        Reason::Broadcast,
+        Reason::JoinHandle,
+        Reason::OtherLeaf,
+        Reason::NotTokio,
         Reason::Untracked,
         Reason::UntrackedWithTimeout,
         Reason::NoWaker,
@@ -113,6 +144,16 @@ impl Reason {
             Reason::Interval => "interval",
             Reason::Sleep => "sleep",
             Reason::OtherResource => "other_resource",
+            Reason::SocketRead => "socket_read",
+            Reason::SocketWrite => "socket_write",
+            Reason::Accept => "accept",
+            Reason::ChannelRecv => "channel_recv",
+            Reason::Notify => "notify",
+            Reason::Watch => "watch",
+            Reason::Broadcast => "broadcast",
+            Reason::JoinHandle => "join_handle",
+            Reason::OtherLeaf => "other_leaf",
+            Reason::NotTokio => "not_tokio",
             Reason::Untracked => "untracked",
             Reason::UntrackedWithTimeout => "untracked_with_timeout",
             Reason::NoWaker => "no_waker",
@@ -140,6 +181,16 @@ impl Reason {
             Reason::Interval => "interval",
             Reason::Sleep => "sleep",
             Reason::OtherResource => "resource",
+            Reason::SocketRead => "socket read",
+            Reason::SocketWrite => "socket write",
+            Reason::Accept => "accept",
+            Reason::ChannelRecv => "chan recv",
+            Reason::Notify => "notify",
+            Reason::Watch => "watch",
+            Reason::Broadcast => "broadcast",
+            Reason::JoinHandle => "join handle",
+            Reason::OtherLeaf => "tokio wait",
+            Reason::NotTokio => "non-tokio wait",
             Reason::Untracked => "untracked",
             Reason::UntrackedWithTimeout => "untracked+timeout",
             Reason::NoWaker => "no waker",
@@ -163,6 +214,16 @@ impl Reason {
             Reason::Interval => "waiting for an Interval tick",
             Reason::Sleep => "sleeping",
             Reason::OtherResource => "waiting on a tracked resource",
+            Reason::SocketRead => "blocked on socket read",
+            Reason::SocketWrite => "blocked on socket write",
+            Reason::Accept => "waiting to accept a connection",
+            Reason::ChannelRecv => "waiting to receive on a channel",
+            Reason::Notify => "waiting on a Notify",
+            Reason::Watch => "waiting for a watch change",
+            Reason::Broadcast => "waiting on a broadcast receive",
+            Reason::JoinHandle => "waiting for another task to finish (JoinHandle)",
+            Reason::OtherLeaf => "waiting in a tokio future (see its stack)",
+            Reason::NotTokio => "waiting on a future outside tokio",
             Reason::Untracked => "untracked wait (socket I/O, channel recv, Notify, JoinHandle…)",
             Reason::UntrackedWithTimeout => {
                 "untracked wait with a timeout (socket I/O, channel recv…)"
@@ -192,6 +253,11 @@ pub struct Verdict {
     pub resource: Option<u64>,
     /// The sleep link is a guess shared by several tasks.
     pub ambiguous: bool,
+    /// The reason comes from the task's stack in a task dump (a fact at
+    /// the dump's time), not from console data.
+    pub from_dump: bool,
+    /// The task's trace in the model's dump.
+    pub trace: Option<u32>,
 }
 
 impl Verdict {
@@ -212,6 +278,8 @@ const BUSY_RATIO: f64 = 0.3;
 pub struct WaitIndex<'a> {
     op_by_task: HashMap<u64, &'a AsyncOp>,
     sleep_by_task: HashMap<u64, (u64, bool)>,
+    /// The reason each trace of the model's dump shows.
+    dump_reasons: Vec<Reason>,
     state: &'a State,
 }
 
@@ -240,9 +308,15 @@ impl<'a> WaitIndex<'a> {
             }
         }
         let sleep_by_task = link_sleeps(state, &op_by_task);
+        let dump_reasons = state
+            .dump
+            .as_ref()
+            .map(|d| d.traces.iter().map(|t| super::stack::reason(t)).collect())
+            .unwrap_or_default();
         WaitIndex {
             op_by_task,
             sleep_by_task,
+            dump_reasons,
             state,
         }
     }
@@ -252,9 +326,11 @@ impl<'a> WaitIndex<'a> {
         let mut v = Verdict {
             state: TaskState::Idle,
             reason: Reason::Untracked,
-            since: s.last_poll_ended.or(s.created_at),
+            since: task.own_poll.1.or(s.created_at),
             resource: None,
             ambiguous: false,
+            from_dump: false,
+            trace: None,
         };
         if let Some(d) = s.dropped_at {
             v.state = TaskState::Completed;
@@ -280,7 +356,9 @@ impl<'a> WaitIndex<'a> {
             };
             return v;
         }
-        let woken = match (s.last_wake, s.last_poll_started) {
+        // A dump wakes every task it traced; that wake is not the task's.
+        let own_wake = s.last_wake.filter(|w| !self.state.dump_windows.covers(*w));
+        let woken = match (own_wake, s.last_poll_started) {
             (Some(w), Some(p)) => w > p,
             (Some(_), None) => true,
             (None, None) => s.polls == 0,
@@ -301,6 +379,21 @@ impl<'a> WaitIndex<'a> {
             v.state = TaskState::Running;
             v.reason = Reason::Running;
             v.since = s.first_poll;
+            return v;
+        }
+        // A dump taken since the task last ran shows its stack: a fact.
+        if let (Some(dump), Some(id)) = (&self.state.dump, task.tokio_id)
+            && task.own_poll.0.is_none_or(|p| p <= dump.window_end())
+            && s.created_at.is_none_or(|c| c <= dump.taken_at)
+            && let Some((i, _)) = dump.trace_of(id)
+            && let Some(reason) = self.dump_reasons.get(i as usize)
+        {
+            v.reason = *reason;
+            v.from_dump = true;
+            v.trace = Some(i);
+            if let Some(op) = self.op_by_task.get(&task.id) {
+                v.resource = op.resource;
+            }
             return v;
         }
         if let Some(op) = self.op_by_task.get(&task.id) {
@@ -388,8 +481,7 @@ fn link_sleeps(state: &State, op_by_task: &HashMap<u64, &AsyncOp>) -> HashMap<u6
         if op_by_task.contains_key(&task.id) || task.stats.live_wakers() == 0 {
             continue;
         }
-        let (Some(start), Some(end)) = (task.stats.last_poll_started, task.stats.last_poll_ended)
-        else {
+        let (Some(start), Some(end)) = task.own_poll else {
             continue;
         };
         if end < start {

@@ -163,6 +163,7 @@ mod tests {
             reason,
             tasks: live,
             longest: Duration::ZERO,
+            from_dump: 0,
         }];
         g
     }
@@ -176,6 +177,7 @@ mod tests {
             },
             groups,
             health: Default::default(),
+            dumps: Default::default(),
         }
     }
 

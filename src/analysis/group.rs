@@ -3,7 +3,7 @@
 use super::blocked::{Reason, TaskState, Verdict, WaitIndex};
 use super::suspect::{self, Suspect};
 use super::trend::{self, Growth, TrendInput};
-use crate::model::{CountHistory, GroupKey, Locations, State, TaskKind, Ts};
+use crate::model::{CountHistory, GroupKey, Locations, State, TaskKind, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +41,20 @@ pub struct ReasonCount {
     pub tasks: u32,
     /// The longest time any of them has been in it.
     pub longest: Duration,
+    /// How many of them have this reason from a task dump (a fact) rather
+    /// than from console data.
+    pub from_dump: u32,
+}
+
+/// Tasks of a group that share one async stack (from a task dump), as
+/// pprof's `N @ stack`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackCount {
+    pub trace: Arc<Trace>,
+    /// One line: the task's own frame and the tokio call it waits in.
+    pub label: String,
+    pub reason: Reason,
+    pub tasks: u32,
 }
 
 /// A spawn location with its tasks.
@@ -72,6 +86,9 @@ pub struct Group {
     pub tasks: Vec<TaskRow>,
     pub growth: Growth,
     pub suspect: Option<Suspect>,
+    /// Live tasks split by identical stack (when a dump covers them),
+    /// largest first.
+    pub stacks: Vec<StackCount>,
 }
 
 impl Group {
@@ -96,6 +113,7 @@ impl Group {
             tasks: Vec::new(),
             growth: Growth::default(),
             suspect: None,
+            stacks: Vec::new(),
         }
     }
 
@@ -137,7 +155,11 @@ impl Group {
             .reasons
             .iter()
             .take(max_parts)
-            .map(|r| format!("{}% {}", percent(r.tasks, total), r.reason.short()))
+            .map(|r| {
+                // `*`: known from a task dump.
+                let mark = if r.from_dump * 2 > r.tasks { "*" } else { "" };
+                format!("{}% {}{mark}", percent(r.tasks, total), r.reason.short())
+            })
             .collect();
         if self.reasons.len() > max_parts {
             parts.push("…".into());
@@ -187,6 +209,8 @@ pub struct Frame<'a> {
     pub horizon: Ts,
     /// Target-time spans without data (while disconnected).
     pub gaps: &'a [(Ts, Ts)],
+    /// The traces verdicts refer to (`Verdict::trace`), from a task dump.
+    pub traces: &'a [Arc<Trace>],
 }
 
 /// Groups the state's tasks and classifies each one.
@@ -205,6 +229,7 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         now,
         horizon: state.health.horizon.unwrap_or(now),
         gaps: &state.gaps,
+        traces: state.dump.as_ref().map(|d| &d.traces[..]).unwrap_or(&[]),
     };
     build_groups(tasks, &frame, params)
 }
@@ -220,6 +245,7 @@ pub fn build_groups<'a>(
     let mut groups: HashMap<GroupKey, Group> = HashMap::new();
     let mut names: HashMap<GroupKey, HashMap<Arc<str>, u32>> = HashMap::new();
     let mut reasons: HashMap<GroupKey, HashMap<Reason, ReasonCount>> = HashMap::new();
+    let mut stacks: HashMap<GroupKey, HashMap<u32, u32>> = HashMap::new();
     let mut totals = Totals::default();
     for task in tasks {
         let verdict = task.verdict;
@@ -266,9 +292,16 @@ pub fn build_groups<'a>(
                 reason: verdict.reason,
                 tasks: 0,
                 longest: Duration::ZERO,
+                from_dump: 0,
             });
         rc.tasks += 1;
         rc.longest = rc.longest.max(dur);
+        if verdict.from_dump {
+            rc.from_dump += 1;
+        }
+        if let Some(t) = verdict.trace {
+            *stacks.entry(task.group).or_default().entry(t).or_default() += 1;
+        }
         if let Some(name) = task.name {
             let per = names.entry(task.group).or_default();
             if let Some(c) = per.get_mut(name) {
@@ -288,6 +321,22 @@ pub fn build_groups<'a>(
                 let mut v: Vec<ReasonCount> = r.into_values().collect();
                 v.sort_by(|a, b| b.tasks.cmp(&a.tasks).then(a.reason.cmp(&b.reason)));
                 g.reasons = v;
+            }
+            if let Some(st) = stacks.remove(&g.key) {
+                let mut v: Vec<StackCount> = st
+                    .into_iter()
+                    .filter_map(|(i, tasks)| {
+                        let trace = frame.traces.get(i as usize)?.clone();
+                        Some(StackCount {
+                            label: super::stack::label(&trace),
+                            reason: super::stack::reason(&trace),
+                            trace,
+                            tasks,
+                        })
+                    })
+                    .collect();
+                v.sort_by(|a, b| b.tasks.cmp(&a.tasks).then_with(|| a.label.cmp(&b.label)));
+                g.stacks = v;
             }
             if let Some(n) = names.remove(&g.key) {
                 g.distinct_names = n.len() as u32;

@@ -23,6 +23,11 @@ pub fn warnings(h: &Health) -> Vec<String> {
             text::duration(h.lag)
         ));
     }
+    if h.full_state == Some(false) {
+        out.push(
+            "target sent no initial state (over console-subscriber's fixed 4 MiB cap): tasks that existed before and never change stay unseen".into(),
+        );
+    }
     if h.unseen_tasks > 0 {
         out.push(format!(
             "{} live tasks unseen (target's first update was too large to send)",
@@ -34,6 +39,19 @@ pub fn warnings(h: &Health) -> Vec<String> {
             "target restarted {}×: task ids restarted",
             h.restarts
         ));
+    }
+    out
+}
+
+/// What limits the task-dump reasons, in words (empty when all is well or
+/// the target has no agent).
+pub fn dump_warnings(d: &super::DumpStatus) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(e) = &d.error {
+        out.push(format!("the last task dump failed: {e}"));
+    }
+    if let crate::model::Agent::Unavailable(why) = &d.agent {
+        out.push(format!("the target's agent cannot take task dumps: {why}"));
     }
     out
 }

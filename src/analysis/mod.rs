@@ -5,15 +5,17 @@ pub mod blocked;
 pub mod diff;
 pub mod group;
 pub mod health;
+pub mod stack;
 pub mod suspect;
 pub mod trend;
 
 pub use blocked::{Reason, TaskState, Verdict, WaitIndex};
-pub use group::{Group, Params, ReasonCount, TaskRow, Totals, group_tasks};
+pub use group::{Group, Params, ReasonCount, StackCount, TaskRow, Totals, group_tasks};
 pub use suspect::{Suspect, SuspectKind};
 pub use trend::Growth;
 
-use crate::model::{Health, State, Ts};
+use crate::model::{Agent, Health, State, Ts};
+use std::time::Duration;
 
 /// Everything the views and reports show, computed once per update.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +24,45 @@ pub struct Analysis {
     pub groups: Vec<Group>,
     pub totals: Totals,
     pub health: Health,
+    pub dumps: DumpStatus,
+}
+
+/// What the views say about task dumps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DumpStatus {
+    pub agent: Agent,
+    /// The dump in use: its time (target clock), capture pause, symbol
+    /// resolution time, size on the wire and task count.
+    pub last: Option<DumpCost>,
+    /// Why the last dump failed, when it did.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DumpCost {
+    pub taken_at: Ts,
+    pub capture: Duration,
+    pub resolve: Duration,
+    pub bytes: usize,
+    pub tasks: usize,
+    pub traces: usize,
+}
+
+impl DumpStatus {
+    pub fn of(state: &State) -> DumpStatus {
+        DumpStatus {
+            agent: state.agent.clone(),
+            last: state.dump.as_ref().map(|d| DumpCost {
+                taken_at: d.taken_at,
+                capture: d.capture,
+                resolve: d.resolve,
+                bytes: d.bytes,
+                tasks: d.by_task.len(),
+                traces: d.traces.len(),
+            }),
+            error: state.dump_error.clone(),
+        }
+    }
 }
 
 impl Analysis {
@@ -32,6 +73,7 @@ impl Analysis {
             groups,
             totals,
             health: state.health.clone(),
+            dumps: DumpStatus::of(state),
         }
     }
 }

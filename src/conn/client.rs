@@ -2,6 +2,7 @@
 //! exponential backoff. The only code that talks gRPC.
 
 use super::addr::Target;
+use super::agent::DumpTrigger;
 use super::convert;
 use super::error::ConnError;
 use crate::model::Update;
@@ -32,6 +33,33 @@ pub struct Options {
     pub backoff_max: Duration,
     /// Keep retrying after failures (the TUI); `false` stops at the first.
     pub reconnect: bool,
+    /// When to take task dumps, if the target serves the agent.
+    pub dumps: DumpOptions,
+}
+
+/// When task dumps are taken (only with `taskscope-agent` in the target).
+#[derive(Clone, Debug)]
+pub struct DumpOptions {
+    /// Ask for dumps at all (the agent is still detected).
+    pub enabled: bool,
+    /// One as soon as the agent is detected.
+    pub on_connect: bool,
+    /// Then one every `interval` (never sooner than 100× the last capture
+    /// took, nor than the agent allows); `None`: only on request.
+    pub interval: Option<Duration>,
+    /// How long the agent may wait for the runtime to pause.
+    pub timeout: Duration,
+}
+
+impl Default for DumpOptions {
+    fn default() -> Self {
+        DumpOptions {
+            enabled: true,
+            on_connect: true,
+            interval: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 impl Default for Options {
@@ -45,6 +73,7 @@ impl Default for Options {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
             reconnect: true,
+            dumps: DumpOptions::default(),
         }
     }
 }
@@ -71,6 +100,16 @@ pub enum Event {
     /// A new stream began: the next update may be a full state.
     StreamStarted,
     Update(Box<Update>),
+    /// What the target's task-dump agent can do (once per stream), and the
+    /// capture windows of its recent dumps (by any client).
+    Agent(
+        crate::model::Agent,
+        Vec<(crate::model::Ts, crate::model::Ts)>,
+    ),
+    /// A task dump was asked for (its polls are on their way).
+    DumpStarted,
+    /// A task dump, or why it failed.
+    Dump(Result<Box<crate::model::TaskDump>, String>),
 }
 
 /// Doubling delay, capped.
@@ -103,7 +142,7 @@ impl Backoff {
 
 /// Runs until the receiver is dropped, or (without `reconnect`) until the
 /// first failure.
-pub async fn run(target: Target, opts: Options, tx: mpsc::Sender<Event>) {
+pub async fn run(target: Target, opts: Options, tx: mpsc::Sender<Event>, dumps: DumpTrigger) {
     let mut backoff = Backoff::new(opts.backoff_initial, opts.backoff_max);
     let mut attempt = 0u32;
     loop {
@@ -115,7 +154,7 @@ pub async fn run(target: Target, opts: Options, tx: mpsc::Sender<Event>) {
         {
             return;
         }
-        let err = match stream_once(&target, &opts, &tx, &mut backoff).await {
+        let err = match stream_once(&target, &opts, &tx, &mut backoff, &dumps).await {
             Ok(()) => return, // receiver gone
             Err(e) => e,
         };
@@ -143,6 +182,7 @@ async fn stream_once(
     opts: &Options,
     tx: &mpsc::Sender<Event>,
     backoff: &mut Backoff,
+    dumps: &DumpTrigger,
 ) -> Result<(), ConnError> {
     let name = target.display.as_str();
     let endpoint = Endpoint::from_shared(target.uri.clone())
@@ -179,7 +219,9 @@ async fn stream_once(
         Ok(Ok(c)) => c,
     };
     let mut client =
-        InstrumentClient::new(channel).max_decoding_message_size(opts.max_message_size);
+        InstrumentClient::new(channel.clone()).max_decoding_message_size(opts.max_message_size);
+    // Stops the agent task when this stream ends.
+    let mut _agent_task: Option<AbortOnDrop> = None;
     let mut stream = match timeout(
         opts.connect_timeout,
         client.watch_updates(InstrumentRequest {}),
@@ -222,12 +264,26 @@ async fn stream_once(
             if tx.send(Event::Status(Status::Connected)).await.is_err() {
                 return Ok(());
             }
+            _agent_task = Some(AbortOnDrop(tokio::spawn(super::agent::run(
+                channel.clone(),
+                opts.clone(),
+                tx.clone(),
+                dumps.clone(),
+            ))));
         }
         let bytes = msg.encoded_len();
         let update = convert::update(msg, bytes);
         if tx.send(Event::Update(Box::new(update))).await.is_err() {
             return Ok(());
         }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

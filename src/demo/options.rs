@@ -21,6 +21,10 @@ pub enum Scenario {
     Busy,
     /// Tasks waiting to receive on a channel whose sender is idle.
     Recv,
+    /// Tasks waiting on a `Notify` nobody signals.
+    Notify,
+    /// Tasks awaiting another task's `JoinHandle`.
+    Join,
     /// Tasks whose names and fields carry escape sequences, HTML and 100 KB strings.
     Hostile,
     /// Very high churn: `--churn-rate` short-lived tasks a second.
@@ -62,4 +66,6 @@ pub struct Options {
     pub retention: Duration,
     /// Exit when standard input closes (the parent went away).
     pub exit_on_stdin_close: bool,
+    /// Serve task dumps with `taskscope-agent` beside the console.
+    pub agent: bool,
 }

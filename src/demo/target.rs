@@ -20,14 +20,15 @@ pub use super::options::{Options, Scenario};
 /// Runs the demo target until killed. Prints `console=127.0.0.1:PORT` on
 /// stdout once the console server's address is chosen.
 pub fn run(opts: Options) -> anyhow::Result<()> {
+    use tracing_subscriber::prelude::*;
     let builder = console_subscriber::ConsoleLayer::builder()
         .publish_interval(opts.publish_interval)
         .retention(opts.retention);
-    let announce = match &opts.unix {
-        Some(path) => {
-            builder.server_addr(path.clone()).init();
-            format!("console=file://{}", path.display())
-        }
+    let (addr, announce): (console_subscriber::ServerAddr, String) = match &opts.unix {
+        Some(path) => (
+            path.clone().into(),
+            format!("console=file://{}", path.display()),
+        ),
         None => {
             let port = match opts.port {
                 0 => std::net::TcpListener::bind("127.0.0.1:0")?
@@ -35,10 +36,20 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
                     .port(),
                 p => p,
             };
-            builder.server_addr(([127, 0, 0, 1], port)).init();
-            format!("console=127.0.0.1:{port}")
+            (
+                std::net::SocketAddr::from(([127, 0, 0, 1], port)).into(),
+                format!("console=127.0.0.1:{port}"),
+            )
         }
     };
+    // With the agent (the default), task dumps are served on the same port.
+    let agent = opts.agent.then(taskscope_agent::Agent::new);
+    match &agent {
+        Some(agent) => tracing_subscriber::registry()
+            .with(agent.spawn(builder, addr))
+            .init(),
+        None => builder.server_addr(addr).init(),
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{announce}")?;
@@ -55,6 +66,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if let Some(agent) = &agent {
+        agent.attach(rt.handle().clone());
+    }
     rt.block_on(workloads(opts))
 }
 
@@ -71,6 +85,8 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::MutexWait => mutex_waiters(every, max),
             Scenario::Busy => busy(),
             Scenario::Recv => receivers(every, max),
+            Scenario::Notify => notified(every, max),
+            Scenario::Join => joiners(every, max),
             Scenario::Hostile => hostile(),
             Scenario::Churn => churn(opts.churn_rate.max(1)),
             Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
@@ -262,6 +278,42 @@ fn receivers(every: Duration, max: usize) {
             let _ = Builder::new()
                 .name("receiver")
                 .spawn(async move { rx.recv().await });
+        }
+        std::future::pending::<()>().await;
+    });
+}
+
+/// Probe: tasks waiting on a `Notify` nobody signals.
+fn notified(every: Duration, max: usize) {
+    let _ = Builder::new().name("notify-spawner").spawn(async move {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let mut tick = tokio::time::interval(every);
+        for _ in 0..max {
+            tick.tick().await;
+            let n = notify.clone();
+            // spawn: notify (the next `.spawn(` is the spawn location)
+            let _ = Builder::new()
+                .name("notified")
+                .spawn(async move { n.notified().await });
+        }
+        std::future::pending::<()>().await;
+    });
+}
+
+/// Probe: tasks awaiting another task's `JoinHandle` (which sleeps).
+fn joiners(every: Duration, max: usize) {
+    let _ = Builder::new().name("join-spawner").spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        for _ in 0..max {
+            tick.tick().await;
+            let Ok(inner) = Builder::new()
+                .name("joined")
+                .spawn(tokio::time::sleep(Duration::from_secs(86_400)))
+            else {
+                continue;
+            };
+            // spawn: join (the next `.spawn(` is the spawn location)
+            let _ = Builder::new().name("joiner").spawn(inner);
         }
         std::future::pending::<()>().await;
     });

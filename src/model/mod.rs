@@ -1,6 +1,7 @@
 //! The target's state, from plain updates. No UI, no network: `conn`
 //! converts wire messages into [`Update`], and [`State::apply`] folds them in.
 
+pub mod dump;
 pub mod history;
 pub mod location;
 pub mod resource;
@@ -9,6 +10,7 @@ pub mod task;
 pub mod time;
 pub mod update;
 
+pub use dump::{Agent, DumpWindows, TaskDump, Trace};
 pub use history::CountHistory;
 pub use location::{GroupKey, LocId, Locations, TaskKind, UNKNOWN_LOCATION};
 pub use resource::{AsyncOp, PendingPoll, Resource};

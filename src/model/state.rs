@@ -1,5 +1,6 @@
 //! The target's state as accumulated from updates.
 
+use super::dump::{Agent, DumpWindows, TaskDump};
 use super::history::CountHistory;
 use super::location::{GroupKey, Locations};
 use super::resource::{AsyncOp, Interner, PendingPoll, Resource};
@@ -84,6 +85,15 @@ pub struct State {
     /// Target-time spans with no data: from the last update of a stream to
     /// the first of the next (most recent 100).
     pub gaps: Vec<(Ts, Ts)>,
+    /// The latest task dump from the target's agent, and what is known of
+    /// the agent.
+    pub dump: Option<TaskDump>,
+    pub agent: Agent,
+    /// The last dump that failed, and why.
+    pub dump_error: Option<String>,
+    /// When dumps polled the tasks (so those polls are not taken for the
+    /// tasks' own).
+    pub dump_windows: DumpWindows,
     /// Stats for task ids we have no record of, live ones only.
     orphan_stats: HashMap<u64, TaskStats>,
     history_origin: Option<Ts>,
@@ -99,6 +109,42 @@ impl State {
             config,
             ..State::default()
         }
+    }
+
+    /// What the target's agent can do (told once per stream).
+    pub fn set_agent(&mut self, agent: Agent, recent_dumps: &[(Ts, Ts)]) {
+        self.agent = agent;
+        if recent_dumps.is_empty() {
+            return;
+        }
+        for (start, end) in recent_dumps {
+            self.dump_windows.add(*start, *end);
+        }
+        // Polls seen before these windows were known may be a dump's: the
+        // task's own last poll is then unknown (idle times count from its
+        // creation until it is polled again).
+        for t in self.tasks.values_mut() {
+            if t.own_poll.0.is_some_and(|p| self.dump_windows.covers(p)) {
+                t.own_poll = (None, None);
+            }
+        }
+    }
+
+    /// Keeps the newest dump, or the reason the last one failed.
+    pub fn apply_dump(&mut self, dump: Result<TaskDump, String>) {
+        self.dump_windows.finish(dump.as_ref().ok());
+        match dump {
+            Ok(d) => {
+                self.dump = Some(d);
+                self.dump_error = None;
+            }
+            Err(e) => self.dump_error = Some(e),
+        }
+    }
+
+    /// A dump was asked for: polls from now on may be its own.
+    pub fn dump_started(&mut self) {
+        self.dump_windows.inflight = self.now;
     }
 
     /// Call when a new stream begins (first connect or reconnect): its first
@@ -252,7 +298,7 @@ impl State {
                     &stats,
                     at,
                 );
-                task.set_stats(stats, now);
+                task.set_stats(stats, now, &self.dump_windows);
             }
         }
         for (id, stats) in &up.task_stats {
@@ -280,7 +326,7 @@ impl State {
                         stats,
                         at,
                     );
-                    task.set_stats(*stats, now);
+                    task.set_stats(*stats, now, &self.dump_windows);
                 }
                 None if stats.dropped_at.is_none() => {
                     self.orphan_stats.insert(*id, *stats);

@@ -1,5 +1,6 @@
 //! A task as the model keeps it: compact, since there may be 100 000+.
 
+use super::dump::DumpWindows;
 use super::location::{GroupKey, Locations, TaskKind};
 use super::resource::Interner;
 use super::time::Ts;
@@ -25,6 +26,9 @@ pub struct Task {
     pub prev_stats_at: Option<Ts>,
     /// Target time of the update that brought the latest stats.
     pub stats_at: Option<Ts>,
+    /// Start and end of the task's last poll that a task dump did not
+    /// cause (see [`DumpWindows`]): what idle times are measured from.
+    pub own_poll: (Option<Ts>, Option<Ts>),
 }
 
 /// Field names the model keeps in dedicated slots rather than in `fields`.
@@ -70,6 +74,7 @@ impl Task {
             prev_busy: std::time::Duration::ZERO,
             prev_stats_at: None,
             stats_at: None,
+            own_poll: (None, None),
         }
     }
 
@@ -78,7 +83,12 @@ impl Task {
     }
 
     /// Applies a new stats message, remembering the previous busy time.
-    pub fn set_stats(&mut self, stats: TaskStats, at: Option<Ts>) {
+    pub fn set_stats(&mut self, stats: TaskStats, at: Option<Ts>, dumps: &DumpWindows) {
+        match stats.last_poll_started {
+            // A dump's poll: the task's own last poll stays what it was.
+            Some(t) if dumps.covers(t) && self.own_poll.0 != Some(t) => {}
+            _ => self.own_poll = (stats.last_poll_started, stats.last_poll_ended),
+        }
         self.prev_busy = self.stats.busy;
         self.prev_stats_at = self.stats_at;
         self.stats = stats;

@@ -147,19 +147,43 @@ fn suspect(o: &mut String, g: &GroupOut) {
     o.push_str(&chart(&g.history));
     let _ = writeln!(
         o,
-        "<table><tr><th>Blocked on</th><th>Tasks</th><th>Share</th><th>Longest</th></tr>"
+        "<table><tr><th>Blocked on</th><th>Tasks</th><th>Share</th><th>Longest</th><th>From</th></tr>"
     );
     for m in &g.blocked_on {
         let _ = writeln!(
             o,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}%</td><td class=\"n\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}%</td><td class=\"n\">{}</td><td>{}</td></tr>",
             escape(m.phrase),
             m.tasks,
             m.percent,
-            text::secs(Some(m.longest_secs))
+            text::secs(Some(m.longest_secs)),
+            m.source()
         );
     }
     let _ = writeln!(o, "</table>");
+    if !g.stacks.is_empty() {
+        let _ = writeln!(o, "<p>Async stacks (task dump):</p><ul class=\"stacks\">");
+        for st in &g.stacks {
+            let frames: Vec<String> = st
+                .leaves
+                .iter()
+                .map(|l| {
+                    l.iter()
+                        .map(|f| escape(&crate::analysis::stack::short(f)))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                })
+                .collect();
+            let _ = writeln!(
+                o,
+                "<li>{} @ <span class=\"loc\" title=\"{}\">{}</span></li>",
+                st.tasks,
+                frames.join(" | "),
+                escape(&st.label)
+            );
+        }
+        let _ = writeln!(o, "</ul>");
+    }
     if !g.names.is_empty() {
         let names = g.names_counts(escape);
         let _ = writeln!(o, "<p>Names: {}</p>", names);

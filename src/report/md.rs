@@ -37,6 +37,11 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// Text for an inline code span: backticks and line breaks cannot end it.
+fn code(s: &str) -> String {
+    text::sanitize(s, 300).replace('`', "'")
+}
+
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     let t = &r.totals;
@@ -149,17 +154,24 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
     }
     let _ = writeln!(
         o,
-        "| Blocked on | Tasks | Share | Longest |\n|---|---:|---:|---:|"
+        "| Blocked on | Tasks | Share | Longest | From |\n|---|---:|---:|---:|---|"
     );
     for m in &g.blocked_on {
         let _ = writeln!(
             o,
-            "| {} | {} | {}% | {} |",
+            "| {} | {} | {}% | {} | {} |",
             escape(m.phrase),
             m.tasks,
             m.percent,
-            text::secs(Some(m.longest_secs))
+            text::secs(Some(m.longest_secs)),
+            m.source()
         );
+    }
+    if !g.stacks.is_empty() {
+        let _ = writeln!(o, "\nAsync stacks (task dump):\n");
+        for st in &g.stacks {
+            let _ = writeln!(o, "- {} @ `{}`", st.tasks, code(&st.label));
+        }
     }
     if !g.names.is_empty() {
         let names = g.names_counts(escape);

@@ -16,6 +16,8 @@ pub const VERSION: u32 = 1;
 const TOP_GROUPS: usize = 15;
 /// Sample tasks per suspect group.
 const SAMPLES: usize = 5;
+/// Distinct async stacks listed per group.
+const STACKS: usize = 5;
 
 /// Where the tasks' details and histories come from.
 pub trait Source {
@@ -107,6 +109,9 @@ pub struct GroupOut {
     pub oldest_secs: Option<f64>,
     pub longest_idle_secs: Option<f64>,
     pub blocked_on: Vec<MixOut>,
+    /// Live tasks split by identical async stack, largest first (empty
+    /// without a task dump).
+    pub stacks: Vec<StackOut>,
     pub names: Vec<NameOut>,
     pub distinct_names: u32,
     /// `[target time (Unix seconds), count]`, oldest first.
@@ -199,6 +204,31 @@ pub struct MixOut {
     pub tasks: u32,
     pub percent: u32,
     pub longest_secs: f64,
+    /// How many of them have this reason from a task dump (the rest from
+    /// console data).
+    pub from_dump: u32,
+}
+
+impl MixOut {
+    /// Where most of these tasks' reason comes from.
+    pub fn source(&self) -> &'static str {
+        if self.from_dump * 2 > self.tasks {
+            "task dump"
+        } else {
+            "console data"
+        }
+    }
+}
+
+/// Tasks of a group sharing one async stack (from a task dump).
+#[derive(Clone, Debug, Serialize)]
+pub struct StackOut {
+    pub tasks: u32,
+    pub reason: &'static str,
+    /// One line: the task's own frame and the tokio call it waits in.
+    pub label: String,
+    /// Each leaf's frames, outermost first.
+    pub leaves: Vec<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -256,7 +286,10 @@ pub fn build(a: &Analysis, src: &dyn Source, ctx: &Context, changes: Option<Chan
             scheduled: a.totals.scheduled,
             idle: a.totals.idle,
         },
-        warnings: health::warnings(&a.health),
+        warnings: health::warnings(&a.health)
+            .into_iter()
+            .chain(health::dump_warnings(&a.dumps))
+            .collect(),
         suspects: a
             .groups
             .iter()
@@ -354,6 +387,18 @@ fn group_out(
                 tasks: r.tasks,
                 percent: crate::analysis::group::percent(r.tasks, g.live),
                 longest_secs: secs(r.longest),
+                from_dump: r.from_dump,
+            })
+            .collect(),
+        stacks: g
+            .stacks
+            .iter()
+            .take(STACKS)
+            .map(|s| StackOut {
+                tasks: s.tasks,
+                reason: s.reason.key(),
+                label: s.label.clone(),
+                leaves: s.trace.leaves.clone(),
             })
             .collect(),
         names: g

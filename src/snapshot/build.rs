@@ -6,8 +6,9 @@ use crate::analysis::group::{Classified, Frame, build_groups};
 use crate::analysis::{Analysis, Params, Reason, TaskState, Verdict, WaitIndex};
 use crate::model::history::{Bucket, HistoryParts};
 use crate::model::update::DroppedEvents;
-use crate::model::{CountHistory, GroupKey, Health, Locations, State, TaskKind, Ts};
+use crate::model::{CountHistory, GroupKey, Health, Locations, State, TaskKind, Trace, Ts};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a snapshot says about itself beyond the state.
@@ -57,6 +58,8 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
                 live_wakers: t.stats.live_wakers(),
                 for_secs: v.duration(now).map(|d| d.as_secs_f64()),
                 age_secs: t.stats.created_at.map(|c| now.since(c).as_secs_f64()),
+                from_dump: v.from_dump,
+                trace: v.trace,
             }
         })
         .collect();
@@ -97,6 +100,11 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
         },
         groups,
         tasks,
+        traces: state
+            .dump
+            .as_ref()
+            .map(|d| d.traces.iter().map(|t| t.leaves.clone()).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -149,6 +157,7 @@ pub struct Loaded {
     keys: Vec<GroupKey>,
     verdicts: Vec<Verdict>,
     by_id: HashMap<u64, usize>,
+    traces: Vec<Arc<Trace>>,
 }
 
 impl Loaded {
@@ -182,13 +191,29 @@ impl Loaded {
                 since: t.since_ns.map(Ts::from_nanos),
                 resource: t.resource,
                 ambiguous: t.ambiguous,
+                from_dump: t.from_dump,
+                trace: t.trace,
             });
+            if let Some(i) = t.trace
+                && i as usize >= snapshot.traces.len()
+            {
+                return Err(format!("task {}: trace {i} is not in the file", t.id));
+            }
         }
         let by_id = snapshot
             .tasks
             .iter()
             .enumerate()
             .map(|(i, t)| (t.id, i))
+            .collect();
+        let traces = snapshot
+            .traces
+            .iter()
+            .map(|leaves| {
+                Arc::new(Trace {
+                    leaves: leaves.clone(),
+                })
+            })
             .collect();
         Ok(Loaded {
             snapshot,
@@ -197,6 +222,7 @@ impl Loaded {
             keys,
             verdicts,
             by_id,
+            traces,
         })
     }
 
@@ -252,6 +278,7 @@ impl Loaded {
             now: self.now(),
             horizon: Ts::from_nanos(self.snapshot.horizon_ns),
             gaps: &[],
+            traces: &self.traces,
         };
         let (groups, totals) = build_groups(tasks, &frame, params);
         Analysis {
@@ -259,6 +286,7 @@ impl Loaded {
             groups,
             totals,
             health: self.health(),
+            dumps: Default::default(),
         }
     }
 }

@@ -26,6 +26,11 @@ pub struct Snapshot {
     pub health: HealthRecord,
     pub groups: Vec<GroupRecord>,
     pub tasks: Vec<TaskRecord>,
+    /// Async stacks from the target's task dump (with `taskscope-agent`):
+    /// each is a list of leaves, each leaf its frames outermost first.
+    /// Tasks refer to them by index (`TaskRecord::trace`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<Vec<Vec<String>>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -100,4 +105,10 @@ pub struct TaskRecord {
     /// Informational: seconds in that state and age at `target_now_ns`.
     pub for_secs: Option<f64>,
     pub age_secs: Option<f64>,
+    /// The reason comes from a task dump rather than console data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_dump: bool,
+    /// Index into `Snapshot::traces`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<u32>,
 }

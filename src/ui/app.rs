@@ -39,6 +39,8 @@ pub enum Job {
         analysis: Arc<Analysis>,
         path: PathBuf,
     },
+    /// Ask the target's agent for a task dump (`t`).
+    Dump,
 }
 
 impl Job {
@@ -66,6 +68,7 @@ impl Job {
                     Err(e) => format!("report not written to {}: {e}", path.display()),
                 }
             }
+            Job::Dump => "task dumps are taken of live targets".into(),
         }
     }
 }
@@ -328,6 +331,25 @@ impl App {
         };
         let path = self.export_path("taskscope", "json", taken);
         self.submit(Job::Snapshot { meta, path }, "saving a snapshot…", now);
+    }
+
+    /// `t`: asks the target's agent for a task dump.
+    pub fn request_dump(&mut self, now: Instant) {
+        use crate::model::Agent;
+        if self.offline.is_some() {
+            self.notify("task dumps are taken of live targets", now);
+            return;
+        }
+        let agent = self.analysis.as_ref().map(|a| a.dumps.agent.clone());
+        match agent.unwrap_or_default() {
+            Agent::Ready { .. } => self.submit(Job::Dump, "task dump requested…", now),
+            Agent::Unknown => self.notify("not connected yet: no agent to ask", now),
+            Agent::Absent => self.notify(
+                "the target serves no task dumps: add taskscope-agent to it (see README)",
+                now,
+            ),
+            Agent::Unavailable(why) => self.notify(format!("no task dumps: {why}"), now),
+        }
     }
 
     /// Hands a job to the model thread (its outcome comes back as a

@@ -36,13 +36,8 @@ enum Input {
 /// Runs the live TUI until the user quits.
 pub async fn run(target: Target, opts: Options) -> anyhow::Result<()> {
     let mut app = App::new(target.display.clone(), opts.params, opts.color);
-    let conn_rx = conn::spawn(target, opts.conn.clone());
-    let worker = worker::spawn(
-        app.state.clone(),
-        conn_rx,
-        opts.params,
-        opts.analysis_interval,
-    )?;
+    let conn = conn::spawn(target, opts.conn.clone());
+    let worker = worker::spawn(app.state.clone(), conn, opts.params, opts.analysis_interval)?;
     app.jobs = Some(worker.jobs);
     run_app(app, worker.rx).await
 }

@@ -32,7 +32,7 @@ pub struct Worker {
 /// handles or the connection task ends.
 pub fn spawn(
     state: SharedState,
-    conn_rx: mpsc::Receiver<conn::Event>,
+    conn: conn::Connection,
     params: Params,
     interval: Duration,
 ) -> std::io::Result<Worker> {
@@ -41,15 +41,17 @@ pub fn spawn(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
+    let conn::Connection { events, dumps } = conn;
     std::thread::Builder::new()
         .name("taskscope-model".into())
-        .spawn(move || rt.block_on(run(state, conn_rx, jobs_rx, tx, params, interval)))?;
+        .spawn(move || rt.block_on(run(state, events, dumps, jobs_rx, tx, params, interval)))?;
     Ok(Worker { rx, jobs })
 }
 
 async fn run(
     state: SharedState,
     mut conn_rx: mpsc::Receiver<conn::Event>,
+    dumps: conn::DumpTrigger,
     mut jobs_rx: mpsc::UnboundedReceiver<Job>,
     tx: mpsc::Sender<ToUi>,
     params: Params,
@@ -64,7 +66,13 @@ async fn run(
             biased;
             job = jobs_rx.recv() => {
                 let Some(job) = job else { return };
-                let msg = job.run(&super::app::read(&state));
+                let msg = match job {
+                    Job::Dump => {
+                        dumps.request();
+                        "task dump requested…".to_string()
+                    }
+                    job => job.run(&super::app::read(&state)),
+                };
                 if tx.send(ToUi::Notice(msg)).await.is_err() {
                     return;
                 }
@@ -81,14 +89,12 @@ async fn run(
                     let mut folded = 0;
                     while let Some(e) = ev.take() {
                         folded += 1;
-                        match e {
-                            conn::Event::Status(s) => statuses.push(s),
-                            conn::Event::StreamStarted => st.begin_stream(),
-                            conn::Event::Update(up) => {
-                                st.apply(*up);
-                                updated = Some(Instant::now());
-                                stale = true;
-                            }
+                        if matches!(e, conn::Event::Update(_)) {
+                            updated = Some(Instant::now());
+                        }
+                        match conn::apply(&mut st, e) {
+                            Some(s) => statuses.push(s),
+                            None => stale = true,
                         }
                         if folded < 32 {
                             ev = conn_rx.try_recv().ok();
@@ -176,9 +182,13 @@ mod tests {
     async fn the_model_thread_applies_analyses_and_runs_jobs() {
         let state = SharedState::default();
         let (conn_tx, conn_rx) = mpsc::channel(8);
+        let conn = conn::Connection {
+            events: conn_rx,
+            dumps: conn::DumpTrigger::default(),
+        };
         let mut w = spawn(
             state.clone(),
-            conn_rx,
+            conn,
             Params::default(),
             Duration::from_millis(20),
         )

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use taskscope::analysis::{Analysis, Group, Params};
-use taskscope::conn::{self, Event, Target};
+use taskscope::conn::{self, Target};
 use taskscope::model::State;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_taskscope");
@@ -88,6 +88,33 @@ pub fn watch_until(
     target: Target,
     deadline: Duration,
     params: Params,
+    done: impl FnMut(&Analysis) -> bool,
+) -> (State, Analysis) {
+    watch(target, deadline, params, None, done)
+}
+
+/// As [`watch_until`], asking the target's agent for a task dump every
+/// `DUMP_EVERY` (the agent allows one per 10 s).
+pub fn watch_until_with_dumps(
+    target: Target,
+    deadline: Duration,
+    params: Params,
+    done: impl FnMut(&Analysis) -> bool,
+) -> (State, Analysis) {
+    watch(
+        target,
+        deadline,
+        params,
+        Some(Duration::from_secs(11)),
+        done,
+    )
+}
+
+fn watch(
+    target: Target,
+    deadline: Duration,
+    params: Params,
+    dump_every: Option<Duration>,
     mut done: impl FnMut(&Analysis) -> bool,
 ) -> (State, Analysis) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -96,18 +123,26 @@ pub fn watch_until(
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let mut rx = conn::spawn(target, conn::Options::default());
+        let opts = conn::Options {
+            dumps: conn::DumpOptions {
+                enabled: dump_every.is_some(),
+                on_connect: true,
+                interval: dump_every,
+                timeout: Duration::from_secs(5),
+            },
+            ..conn::Options::default()
+        };
+        let mut rx = conn::spawn(target, opts).events;
         let mut state = State::default();
         let start = Instant::now();
         let mut last: Option<Analysis> = None;
         let mut last_check = Instant::now();
         loop {
             let left = deadline.saturating_sub(start.elapsed());
-            match tokio::time::timeout(left.max(Duration::from_millis(1)), rx.recv()).await {
-                Ok(Some(Event::StreamStarted)) => state.begin_stream(),
-                Ok(Some(Event::Update(up))) => state.apply(*up),
-                Ok(Some(Event::Status(_))) => {}
-                Ok(None) | Err(_) => {}
+            if let Ok(Some(ev)) =
+                tokio::time::timeout(left.max(Duration::from_millis(1)), rx.recv()).await
+            {
+                conn::apply(&mut state, ev);
             }
             if let Some(now) = state.now
                 && last_check.elapsed() >= Duration::from_millis(200)

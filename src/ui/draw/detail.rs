@@ -9,7 +9,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-pub const HEADER_ROWS: u16 = 5;
+pub const HEADER_ROWS: u16 = 6;
 pub const FOOTER_ROWS: u16 = 4;
 
 pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area: Rect) {
@@ -63,6 +63,7 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
             " trend: {}",
             crate::text::sparkline_gaps(&g.spark, 60)
         )),
+        Line::from(format!(" stacks: {}", stacks_text(app, g))),
     ];
     f.render_widget(Paragraph::new(head_lines), head);
 
@@ -139,16 +140,31 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
             if row.verdict.ambiguous {
                 phrase.push_str(" (linked by time; several tasks could own this sleep)");
             }
-            vec![
-                Line::from(format!(
-                    " task {} · span {} · {phrase}",
-                    t.tokio_id
-                        .map(|i| i.to_string())
-                        .unwrap_or_else(|| "?".into()),
-                    t.id
-                )),
-                Line::from(format!(" fields: {}", fields_text(t, 1000))),
-            ]
+            if row.verdict.from_dump {
+                phrase.push_str(" (from its stack in the task dump)");
+            }
+            let mut lines = vec![Line::from(format!(
+                " task {} · span {} · {phrase}",
+                t.tokio_id
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                t.id
+            ))];
+            let trace = row
+                .verdict
+                .trace
+                .and_then(|i| state?.dump.as_ref()?.traces.get(i as usize));
+            if let Some(trace) = trace {
+                for leaf in &trace.leaves {
+                    let frames: Vec<String> = leaf
+                        .iter()
+                        .map(|f| text::sanitize(&crate::analysis::stack::short(f), 80))
+                        .collect();
+                    lines.push(Line::from(format!(" stack: {}", frames.join(" → "))));
+                }
+            }
+            lines.push(Line::from(format!(" fields: {}", fields_text(t, 1000))));
+            lines
         }
         None => vec![Line::from(" no task selected")],
     };
@@ -158,6 +174,30 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
             .block(Block::default().borders(Borders::TOP)),
         foot,
     );
+}
+
+/// "40 @ a → b · 2 @ c → d", or why there are no stacks.
+fn stacks_text(app: &App, g: &crate::analysis::Group) -> String {
+    use crate::model::Agent;
+    if !g.stacks.is_empty() {
+        let mut parts: Vec<String> = g
+            .stacks
+            .iter()
+            .take(3)
+            .map(|s| format!("{} @ {}", s.tasks, text::sanitize(&s.label, 70)))
+            .collect();
+        if g.stacks.len() > 3 {
+            parts.push(format!("… {} distinct", g.stacks.len()));
+        }
+        return parts.join(" · ");
+    }
+    let agent = app.analysis.as_ref().map(|a| &a.dumps.agent);
+    match agent {
+        Some(Agent::Ready { .. }) => "none in the last task dump (t takes one)".into(),
+        Some(Agent::Absent) => "need taskscope-agent in the target".into(),
+        Some(Agent::Unavailable(why)) => text::sanitize(why, 100),
+        _ => "no task dump".into(),
+    }
 }
 
 fn fields_text(t: &crate::model::Task, max: usize) -> String {

@@ -18,6 +18,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("space", "freeze / resume the view (data keeps coming)"),
     ("s", "save a snapshot (file name shown below)"),
     ("e / E", "export the suspect report (Markdown / HTML)"),
+    ("t", "take a task dump now (needs taskscope-agent)"),
     ("b", "mark the current state as the baseline"),
     ("d", "diff against the baseline / back"),
     ("?", "this help (any key closes it)"),
@@ -26,7 +27,7 @@ pub const KEYS: &[(&str, &str)] = &[
 
 pub fn draw(f: &mut Frame, _app: &App, area: Rect) {
     let width = 72.min(area.width);
-    let height = (KEYS.len() as u16 + 4).min(area.height);
+    let height = (KEYS.len() as u16 + 5).min(area.height);
     let r = Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height - height) / 2,
@@ -41,6 +42,7 @@ pub fn draw(f: &mut Frame, _app: &App, area: Rect) {
     lines.push(Line::from(
         " Group rows read: tasks · change over the window · trend",
     ));
+    lines.push(Line::from(" * after a reason: known from a task dump"));
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" keys ")),

@@ -39,6 +39,10 @@ pub fn footer(app: &App) -> Vec<Line<'static>> {
 
 pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
     let mut first: Vec<Span> = vec![connection(app, now)];
+    if let Some(d) = dumps(app) {
+        first.push(Span::raw("  "));
+        first.push(d);
+    }
     for w in warnings(app) {
         first.push(Span::raw("  "));
         first.push(Span::styled(w, style::warn(app)));
@@ -84,6 +88,43 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
         Line::from(Span::styled(hints, style::dim(app)))
     };
     vec![Line::from(first), second]
+}
+
+/// What the agent gives: dumps and their cost, or why there are none.
+fn dumps(app: &App) -> Option<Span<'static>> {
+    use crate::model::Agent;
+    if app.offline.is_some() || !matches!(app.conn.status, Status::Connected) {
+        return None;
+    }
+    let a = app.analysis.as_ref()?;
+    let d = &a.dumps;
+    if let Some(e) = &d.error {
+        return Some(Span::styled(
+            format!("◆ task dump failed: {}", text::sanitize(e, 100)),
+            style::warn(app),
+        ));
+    }
+    Some(match (&d.agent, &d.last) {
+        (Agent::Unknown, _) => return None,
+        (Agent::Absent, _) => Span::styled(
+            "◇ console data only (add taskscope-agent for exact waits)",
+            style::dim(app),
+        ),
+        (Agent::Unavailable(why), _) => Span::styled(
+            format!("◇ agent without dumps: {}", text::sanitize(why, 100)),
+            style::warn(app),
+        ),
+        (Agent::Ready { .. }, None) => Span::styled("◆ agent ready, dump pending", style::dim(app)),
+        (Agent::Ready { .. }, Some(c)) => Span::styled(
+            format!(
+                "◆ task dump {} ago: {} tasks, paused {} (* = from dump, t = new)",
+                text::duration(a.now.since(c.taken_at)),
+                text::count(c.tasks as u64),
+                text::duration(c.capture)
+            ),
+            style::good(app),
+        ),
+    })
 }
 
 fn connection(app: &App, now: Instant) -> Span<'static> {

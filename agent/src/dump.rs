@@ -1,0 +1,172 @@
+//! Taking a dump: capture on the target's runtime, then resolve and clean
+//! the frames on the agent's thread, deduplicating identical traces.
+
+use crate::proto::{DumpReply, Leaf, TaskTrace, Trace};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Whether this build can take task dumps, and if not, why.
+pub fn support() -> Result<(), &'static str> {
+    #[cfg(taskdumps)]
+    {
+        Ok(())
+    }
+    #[cfg(not(taskdumps))]
+    {
+        Err(
+            "task dumps need Linux on x86, x86_64, aarch64 or s390x and a build with --cfg tokio_unstable",
+        )
+    }
+}
+
+/// A capture not yet resolved to names.
+pub struct Captured {
+    #[cfg(taskdumps)]
+    dump: tokio::runtime::Dump,
+    capture: Duration,
+    taken_unix_ns: i64,
+}
+
+/// Runnable tasks waiting in the workers' local queues. tokio's dump
+/// moves them all into one queue of 256 slots and loops forever once that
+/// is half full (`Shared::steal_all` in tokio 1.54, see tokio-rs/tokio#7478),
+/// hanging the runtime; the agent dumps only while fewer are queued.
+#[cfg(taskdumps)]
+pub fn queued(handle: &tokio::runtime::Handle) -> usize {
+    let m = handle.metrics();
+    (0..m.num_workers())
+        .map(|w| m.worker_local_queue_depth(w))
+        .sum()
+}
+
+#[cfg(not(taskdumps))]
+pub fn queued(_: &tokio::runtime::Handle) -> usize {
+    0
+}
+
+/// Most runnable tasks queued at which a dump is still taken (see
+/// [`queued`]); tokio hangs beyond 128.
+pub const SAFE_QUEUED: usize = 32;
+
+/// Captures `handle`'s tasks: the runtime's workers pause while each task
+/// is polled once in tracing mode. Never cancel the returned future half
+/// way (see `Agent::dump`).
+#[cfg(taskdumps)]
+pub async fn capture(handle: &tokio::runtime::Handle) -> Captured {
+    let taken_unix_ns = unix_now_ns();
+    let t = Instant::now();
+    let dump = handle.dump().await;
+    Captured {
+        dump,
+        capture: t.elapsed(),
+        taken_unix_ns,
+    }
+}
+
+#[cfg(not(taskdumps))]
+pub async fn capture(_: &tokio::runtime::Handle) -> Captured {
+    Captured {
+        capture: Duration::ZERO,
+        taken_unix_ns: unix_now_ns(),
+    }
+}
+
+/// Resolves and cleans the frames (CPU work: run it off any runtime
+/// worker), deduplicating identical traces.
+pub fn resolve(c: Captured) -> DumpReply {
+    let t = Instant::now();
+    #[cfg(taskdumps)]
+    let tasks: Vec<(u64, Vec<Vec<String>>)> = c
+        .dump
+        .tasks()
+        .iter()
+        .map(|task| {
+            let id = task.id().to_string().parse::<u64>().unwrap_or(0);
+            let leaves = task
+                .trace()
+                .resolve_backtraces()
+                .iter()
+                .map(|bt| {
+                    let names: Vec<String> = bt
+                        .frames()
+                        .flat_map(|f| f.symbols())
+                        .filter_map(|s| s.name_demangled().map(str::to_string))
+                        .collect();
+                    clean(&names)
+                })
+                .collect();
+            (id, leaves)
+        })
+        .collect();
+    #[cfg(not(taskdumps))]
+    let tasks = Vec::new();
+    build(tasks, c.capture, t.elapsed(), c.taken_unix_ns)
+}
+
+impl Captured {
+    /// When the capture began and ended.
+    pub fn window(&self) -> crate::proto::DumpWindow {
+        crate::proto::DumpWindow {
+            start_unix_ns: self.taken_unix_ns,
+            end_unix_ns: self
+                .taken_unix_ns
+                .saturating_add(self.capture.as_nanos() as i64),
+        }
+    }
+}
+
+/// Deduplicates traces and builds the reply.
+pub fn build(
+    tasks: Vec<(u64, Vec<Vec<String>>)>,
+    capture: Duration,
+    resolve: Duration,
+    taken_unix_ns: i64,
+) -> DumpReply {
+    let mut index: HashMap<Trace, u32> = HashMap::new();
+    let mut traces = Vec::new();
+    let mut out = Vec::with_capacity(tasks.len());
+    for (id, leaves) in tasks {
+        let trace = Trace {
+            leaves: leaves.into_iter().map(|frames| Leaf { frames }).collect(),
+        };
+        let i = *index.entry(trace).or_insert_with_key(|t| {
+            traces.push(t.clone());
+            (traces.len() - 1) as u32
+        });
+        out.push(TaskTrace { id, trace: i });
+    }
+    DumpReply {
+        traces,
+        tasks: out,
+        capture_ns: capture.as_nanos() as u64,
+        resolve_ns: resolve.as_nanos() as u64,
+        taken_unix_ns,
+    }
+}
+
+/// Keeps the frames that say what the task is doing: from the outermost
+/// `poll` of the task's future down to the tokio leaf, without the tracing
+/// machinery below the leaf and the scheduler above the task, and without
+/// symbol hashes. `names` is innermost first, as backtraces are.
+pub fn clean(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = names.iter().map(|n| strip_hash(n)).collect();
+    out.reverse();
+    out
+}
+
+/// `foo::bar::h0123456789abcdef` → `foo::bar`.
+fn strip_hash(name: &str) -> String {
+    match name.rsplit_once("::h") {
+        Some((head, tail)) if tail.len() == 16 && tail.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            head.to_string()
+        }
+        _ => name.to_string(),
+    }
+}
+
+fn unix_now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}

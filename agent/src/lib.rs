@@ -1,0 +1,293 @@
+//! # taskscope-agent
+//!
+//! Serves tokio task dumps to [taskscope](https://github.com/) on the same
+//! port as console-subscriber, so taskscope can say exactly what every idle
+//! task waits on (socket read, channel receive, `Notify`, `JoinHandle`…),
+//! which console data alone cannot.
+//!
+//! One line replaces `console_subscriber::init()` inside the runtime:
+//!
+//! ```no_run
+//! #[tokio::main]
+//! async fn main() {
+//!     taskscope_agent::init();
+//!     // …
+//! }
+//! ```
+//!
+//! Or, to keep your own subscriber stack, build the layer and attach the
+//! runtime to dump:
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//! let agent = taskscope_agent::Agent::new();
+//! let layer = agent.spawn(
+//!     console_subscriber::ConsoleLayer::builder().with_default_env(),
+//!     std::net::SocketAddr::from(([127, 0, 0, 1], 6669)).into(),
+//! );
+//! tracing_subscriber::registry().with(layer).init();
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! agent.attach(rt.handle().clone());
+//! ```
+//!
+//! Dumps need Linux on x86, x86_64, aarch64 or s390x, `--cfg tokio_unstable`
+//! and tokio's `taskdump` feature (this crate turns it on there). Elsewhere
+//! the agent still serves the console and answers that dumps are
+//! unavailable. A dump pauses the runtime's workers while every task is
+//! polled once in tracing mode; symbols are resolved afterwards on the
+//! agent's own thread. The agent refuses dumps closer together than its
+//! minimum interval (10 s by default), runs one at a time, never cancels
+//! one half way, and waits for the run queues to be short before it starts
+//! one: tokio 1.54's dump can hang the runtime when many tasks are runnable
+//! at once (tokio-rs/tokio#7478).
+
+pub mod dump;
+pub mod proto;
+mod service;
+
+pub use console_subscriber::ServerAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::FilterFn;
+use tracing_subscriber::registry::LookupSpan;
+
+/// The agent: which runtime to dump, and how often it may be dumped.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: OnceLock<Handle>,
+    min_interval: Duration,
+    /// Serialises dumps; remembers the last one and any still running.
+    dumps: tokio::sync::Mutex<DumpState>,
+    /// Filled once the server is listening (for tests and logs).
+    bound: Mutex<Option<String>>,
+    /// The last few dumps' capture windows.
+    recent: Mutex<Vec<proto::DumpWindow>>,
+}
+
+#[derive(Default)]
+struct DumpState {
+    /// When the last dump began.
+    last: Option<Instant>,
+    /// A capture in progress. tokio's `Handle::dump` must never be
+    /// cancelled: dropped half-way it leaves the runtime's workers trying
+    /// to trace forever (tokio-rs/tokio#7478), so it runs in a task of its
+    /// own that finishes even when the client gives up.
+    running: Option<tokio::task::JoinHandle<dump::Captured>>,
+    /// The reply to the last dump, served again to requests within the
+    /// minimum interval.
+    cached: Option<std::sync::Arc<proto::DumpReply>>,
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Agent::new()
+    }
+}
+
+impl Agent {
+    /// An agent that takes at most one dump per 10 s: a dump wakes every
+    /// task, and a second dump before those wake-ups drain is what hangs
+    /// tokio (see `dump::queued`).
+    pub fn new() -> Agent {
+        Agent::with_min_interval(Duration::from_secs(10))
+    }
+
+    /// An agent that refuses dumps closer together than `min_interval`.
+    pub fn with_min_interval(min_interval: Duration) -> Agent {
+        Agent {
+            inner: Arc::new(Inner {
+                runtime: OnceLock::new(),
+                min_interval,
+                dumps: tokio::sync::Mutex::new(DumpState::default()),
+                bound: Mutex::new(None),
+                recent: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Sets the runtime whose tasks are dumped (the first call wins).
+    pub fn attach(&self, handle: Handle) -> bool {
+        self.inner.runtime.set(handle).is_ok()
+    }
+
+    /// Whether dumps can be taken, and if not, why.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        dump::support()?;
+        if self.inner.runtime.get().is_none() {
+            return Err("no runtime attached to the agent (call Agent::attach)");
+        }
+        Ok(())
+    }
+
+    /// console-subscriber's layer, with a background thread serving the
+    /// console API and the agent's dumps on `addr` (like
+    /// `console_subscriber::Builder::spawn`, whose own address setting is
+    /// not used).
+    pub fn spawn<S>(
+        &self,
+        builder: console_subscriber::Builder,
+        addr: ServerAddr,
+    ) -> impl Layer<S> + use<S>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let (layer, server) = builder.build();
+        let agent = self.clone();
+        std::thread::Builder::new()
+            .name("console_subscriber".into())
+            .spawn(move || {
+                // The server's own spans must not feed the console.
+                let _guard =
+                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                    .expect("taskscope-agent: runtime for the console server");
+                if let Err(e) = rt.block_on(service::serve(server, addr, agent)) {
+                    eprintln!("taskscope-agent: console server failed: {e}");
+                }
+            })
+            .expect("taskscope-agent: console server thread");
+        layer.with_filter(FilterFn::new(console_filter))
+    }
+
+    /// The address the server listens on, once it does.
+    pub fn bound(&self) -> Option<String> {
+        self.inner
+            .bound
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_bound(&self, s: String) {
+        *self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+    }
+
+    /// Takes a dump, unless one ran less than the minimum interval ago.
+    pub async fn dump(&self, timeout: Duration) -> Result<proto::DumpReply, String> {
+        self.ready().map_err(str::to_string)?;
+        let handle = self.inner.runtime.get().cloned().ok_or("no runtime")?;
+        let mut st = self.inner.dumps.lock().await;
+        if let Some(running) = &st.running {
+            if !running.is_finished() {
+                return Err(
+                    "the previous dump has not finished: the runtime has not paused for it yet"
+                        .into(),
+                );
+            }
+            // Finished after its client gave up: too old to serve.
+            st.running = None;
+        }
+        if let Some(t) = st.last {
+            let since = t.elapsed();
+            if since < self.inner.min_interval {
+                // Several clients at once share one dump.
+                if let Some(reply) = &st.cached {
+                    return Ok((**reply).clone());
+                }
+                return Err(format!(
+                    "the agent takes at most one dump per {:?} (last {:?} ago)",
+                    self.inner.min_interval, since
+                ));
+            }
+        }
+        // Wait for the run queues to be short (see `dump::queued`).
+        let start = Instant::now();
+        loop {
+            let queued = dump::queued(&handle);
+            if queued <= dump::SAFE_QUEUED {
+                break;
+            }
+            if start.elapsed() >= timeout {
+                return Err(format!(
+                    "the runtime stayed busy ({queued} tasks queued to run): a dump now could hang it (tokio-rs/tokio#7478), so none was taken"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        st.last = Some(Instant::now());
+        st.cached = None;
+        st.running = Some(tokio::spawn(async move { dump::capture(&handle).await }));
+        let Some(running) = st.running.as_mut() else {
+            return Err("no dump".into());
+        };
+        let captured = match tokio::time::timeout(timeout, running).await {
+            Err(_) => {
+                return Err(format!(
+                    "the runtime did not pause for the dump within {timeout:?} (a worker busy or blocked?); it completes in the background"
+                ));
+            }
+            Ok(Err(e)) => {
+                st.running = None;
+                return Err(format!("the dump failed: {e}"));
+            }
+            Ok(Ok(c)) => {
+                st.running = None;
+                c
+            }
+        };
+        {
+            let mut recent = self.inner.recent.lock().unwrap_or_else(|e| e.into_inner());
+            recent.push(captured.window());
+            if recent.len() > 8 {
+                recent.remove(0);
+            }
+        }
+        // Resolving symbols is CPU work: off the server's thread. The lock
+        // stays held, so requests meanwhile get this reply from the cache.
+        let reply = tokio::task::spawn_blocking(move || dump::resolve(captured))
+            .await
+            .map_err(|e| format!("resolving the dump failed: {e}"))?;
+        st.cached = Some(std::sync::Arc::new(reply.clone()));
+        Ok(reply)
+    }
+
+    /// The last few dumps' capture windows, oldest first.
+    pub fn recent_dumps(&self) -> Vec<proto::DumpWindow> {
+        self.inner
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn min_interval(&self) -> Duration {
+        self.inner.min_interval
+    }
+}
+
+/// What console-subscriber's own `spawn` lets through to its layer.
+fn console_filter(meta: &tracing::Metadata<'_>) -> bool {
+    if meta.is_event() {
+        return meta.target().starts_with("runtime") || meta.target().starts_with("tokio");
+    }
+    meta.name().starts_with("runtime.") || meta.target().starts_with("tokio")
+}
+
+/// `console_subscriber::init()` with task dumps: call it inside the runtime
+/// (e.g. first thing in `#[tokio::main]`). Honours console-subscriber's
+/// environment (`TOKIO_CONSOLE_BIND`, `TOKIO_CONSOLE_PUBLISH_INTERVAL`, …).
+pub fn init() {
+    use tracing_subscriber::prelude::*;
+    let agent = Agent::new();
+    if let Ok(h) = Handle::try_current() {
+        agent.attach(h);
+    }
+    let addr = std::env::var("TOKIO_CONSOLE_BIND")
+        .ok()
+        .and_then(|s| std::net::ToSocketAddrs::to_socket_addrs(&s).ok()?.next())
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 6669)));
+    let layer = agent.spawn(
+        console_subscriber::ConsoleLayer::builder().with_default_env(),
+        addr.into(),
+    );
+    tracing_subscriber::registry().with(layer).init();
+}

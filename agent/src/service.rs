@@ -1,0 +1,146 @@
+//! The gRPC side: console-subscriber's `Instrument` service and the agent's
+//! `TaskDumps` service on one server (console-subscriber's `ServerParts`).
+
+use crate::proto::{self, DumpReply, DumpRequest, InfoReply, InfoRequest};
+use crate::{Agent, ServerAddr};
+use console_subscriber::ServerParts;
+use std::convert::Infallible;
+use std::time::Duration;
+use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
+use tonic::server::{NamedService, UnaryService};
+use tonic::{Request, Response, Status};
+
+/// Dump replies can be large (100 000 tasks); the console's own limit
+/// does not apply to them.
+const MAX_REPLY: usize = 256 * 1024 * 1024;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn serve(
+    server: console_subscriber::Server,
+    addr: ServerAddr,
+    agent: Agent,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let ServerParts {
+        instrument_server,
+        aggregator,
+        ..
+    } = server.into_parts();
+    let aggregator = tokio::spawn(aggregator.run());
+    let router = tonic::transport::Server::builder()
+        .add_service(instrument_server)
+        .add_service(DumpService {
+            agent: agent.clone(),
+        });
+    let res = match addr {
+        ServerAddr::Tcp(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            agent.set_bound(listener.local_addr()?.to_string());
+            router
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await
+        }
+        ServerAddr::Unix(path) => {
+            let listener = tokio::net::UnixListener::bind(&path)?;
+            agent.set_bound(format!("file://{}", path.display()));
+            router
+                .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener))
+                .await
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Err("taskscope-agent serves TCP and Unix sockets only".into()),
+    };
+    aggregator.abort();
+    res.map_err(Into::into)
+}
+
+/// `taskscope.agent.v1.TaskDumps`, written out as tonic's generated code
+/// would be (no protoc needed).
+#[derive(Clone)]
+pub struct DumpService {
+    agent: Agent,
+}
+
+impl NamedService for DumpService {
+    const NAME: &'static str = proto::SERVICE;
+}
+
+struct Info(Agent);
+
+impl UnaryService<InfoRequest> for Info {
+    type Response = InfoReply;
+    type Future = BoxFuture<Response<InfoReply>, Status>;
+
+    fn call(&mut self, _: Request<InfoRequest>) -> Self::Future {
+        let agent = self.0.clone();
+        Box::pin(async move {
+            let ready = agent.ready();
+            Ok(Response::new(InfoReply {
+                agent_version: env!("CARGO_PKG_VERSION").into(),
+                dumps_supported: ready.is_ok(),
+                why_not: ready.err().unwrap_or_default().into(),
+                min_interval_ms: agent.min_interval().as_millis() as u64,
+                recent_dumps: agent.recent_dumps(),
+            }))
+        })
+    }
+}
+
+struct Dump(Agent);
+
+impl UnaryService<DumpRequest> for Dump {
+    type Response = DumpReply;
+    type Future = BoxFuture<Response<DumpReply>, Status>;
+
+    fn call(&mut self, req: Request<DumpRequest>) -> Self::Future {
+        let agent = self.0.clone();
+        let timeout = match req.get_ref().timeout_ms {
+            0 => DEFAULT_TIMEOUT,
+            ms => Duration::from_millis(ms),
+        };
+        Box::pin(async move {
+            agent
+                .dump(timeout)
+                .await
+                .map(Response::new)
+                .map_err(Status::unavailable)
+        })
+    }
+}
+
+impl Service<http::Request<tonic::body::Body>> for DumpService {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let agent = self.agent.clone();
+        match req.uri().path() {
+            proto::INFO_PATH => Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+                Ok(grpc.unary(Info(agent), req).await)
+            }),
+            proto::DUMP_PATH => Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+                    .apply_max_message_size_config(None, Some(MAX_REPLY));
+                Ok(grpc.unary(Dump(agent), req).await)
+            }),
+            _ => Box::pin(async move {
+                let mut response = http::Response::new(tonic::body::Body::default());
+                let headers = response.headers_mut();
+                headers.insert(
+                    tonic::Status::GRPC_STATUS,
+                    (tonic::Code::Unimplemented as i32).into(),
+                );
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    tonic::metadata::GRPC_CONTENT_TYPE,
+                );
+                Ok(response)
+            }),
+        }
+    }
+}

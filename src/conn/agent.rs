@@ -1,0 +1,159 @@
+//! The opt-in task-dump agent (`taskscope-agent`), served beside the
+//! console on the target's port: detection, and dumps on request or at a
+//! low rate. Runs beside each stream, on the same HTTP/2 connection.
+
+use super::Event;
+use super::client::Options;
+use crate::model::{Agent, TaskDump, Trace, Ts};
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use taskscope_agent::proto::{self, DumpReply, DumpRequest, InfoReply, InfoRequest};
+use tokio::sync::{Notify, mpsc};
+use tonic::transport::Channel;
+
+/// Asks for a dump now (the `t` key); at most one is pending.
+#[derive(Clone, Debug, Default)]
+pub struct DumpTrigger(Arc<Notify>);
+
+impl DumpTrigger {
+    pub fn request(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// A dump is never asked for sooner than this many times its last
+/// capture took (a 50 ms pause allows at most one dump per 5 s).
+const COST_FACTOR: u32 = 100;
+
+/// Detects the agent, then takes dumps: one right away (when
+/// `opts.dumps.on_connect`), then every `opts.dumps.interval` and on each
+/// trigger. Ends when the receiver is gone.
+pub(crate) async fn run(
+    channel: Channel,
+    opts: Options,
+    tx: mpsc::Sender<Event>,
+    trigger: DumpTrigger,
+) {
+    let info = unary::<_, InfoReply>(&channel, proto::INFO_PATH, InfoRequest {}, &opts).await;
+    let recent: Vec<(Ts, Ts)> = match &info {
+        Ok(r) => r
+            .recent_dumps
+            .iter()
+            .filter(|w| w.start_unix_ns > 0 && w.end_unix_ns >= w.start_unix_ns)
+            .map(|w| {
+                (
+                    Ts::from_nanos(w.start_unix_ns),
+                    Ts::from_nanos(w.end_unix_ns),
+                )
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let agent = match info {
+        Ok(r) if r.dumps_supported => Agent::Ready {
+            version: r.agent_version,
+            min_interval: Duration::from_millis(r.min_interval_ms),
+        },
+        Ok(r) => Agent::Unavailable(r.why_not),
+        Err(s) if s.code() == tonic::Code::Unimplemented => Agent::Absent,
+        Err(s) => Agent::Unavailable(format!("the agent did not answer: {}", s.message())),
+    };
+    let ready = matches!(agent, Agent::Ready { .. });
+    let min_interval = match &agent {
+        Agent::Ready { min_interval, .. } => *min_interval,
+        _ => Duration::ZERO,
+    };
+    if tx.send(Event::Agent(agent, recent)).await.is_err() || !ready || !opts.dumps.enabled {
+        return;
+    }
+    let mut now = opts.dumps.on_connect;
+    let mut least = min_interval;
+    loop {
+        if !now {
+            let wait = opts.dumps.interval.map(|i| i.max(least));
+            tokio::select! {
+                _ = trigger.0.notified() => {}
+                _ = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {}
+            }
+        }
+        now = false;
+        if tx.send(Event::DumpStarted).await.is_err() {
+            return;
+        }
+        let req = DumpRequest {
+            timeout_ms: opts.dumps.timeout.as_millis() as u64,
+        };
+        let ev = match unary::<_, DumpReply>(&channel, proto::DUMP_PATH, req, &opts).await {
+            Ok(reply) => match convert(reply) {
+                Some(d) => {
+                    least = min_interval.max(d.capture * COST_FACTOR);
+                    Ok(Box::new(d))
+                }
+                None => Err("the agent's dump had no timestamp".to_string()),
+            },
+            Err(s) => Err(s.message().to_string()),
+        };
+        if tx.send(Event::Dump(ev)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn unary<Req, Resp>(
+    channel: &Channel,
+    path: &'static str,
+    req: Req,
+    opts: &Options,
+) -> Result<Resp, tonic::Status>
+where
+    Req: Message + Send + Sync + 'static,
+    Resp: Message + Default + Send + Sync + 'static,
+{
+    let mut grpc =
+        tonic::client::Grpc::new(channel.clone()).max_decoding_message_size(opts.max_message_size);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    let call = grpc.unary(tonic::Request::new(req), path, codec);
+    // The agent's own timeout covers the capture; resolving and sending
+    // 100 000 tasks' traces takes longer.
+    match tokio::time::timeout(opts.dumps.timeout * 6, call).await {
+        Ok(r) => r.map(tonic::Response::into_inner),
+        Err(_) => Err(tonic::Status::deadline_exceeded(
+            "the agent did not answer in time",
+        )),
+    }
+}
+
+/// The wire reply as the model's plain dump.
+pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
+    let bytes = reply.encoded_len();
+    let taken_at = (reply.taken_unix_ns > 0).then(|| Ts::from_nanos(reply.taken_unix_ns))?;
+    let traces = reply
+        .traces
+        .into_iter()
+        .map(|t| {
+            Arc::new(Trace {
+                leaves: t.leaves.into_iter().map(|l| l.frames).collect(),
+            })
+        })
+        .collect::<Vec<_>>();
+    let by_task: HashMap<u64, u32> = reply
+        .tasks
+        .iter()
+        .filter(|t| (t.trace as usize) < traces.len())
+        .map(|t| (t.id, t.trace))
+        .collect();
+    Some(TaskDump {
+        taken_at,
+        capture: Duration::from_nanos(reply.capture_ns),
+        resolve: Duration::from_nanos(reply.resolve_ns),
+        bytes,
+        traces,
+        by_task,
+    })
+}

@@ -1,0 +1,107 @@
+//! Task dumps from the opt-in agent (`taskscope-agent`), as plain data:
+//! each task's async stack at one instant, by tokio task id.
+
+use super::time::Ts;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One task's async stack: for each leaf future it waits in (several under
+/// `select!`/`join!`), the `poll` frames from the task's future (first)
+/// down to the tokio leaf (last).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Trace {
+    pub leaves: Vec<Vec<String>>,
+}
+
+/// A dump as the model keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskDump {
+    /// The target's clock when the capture began.
+    pub taken_at: Ts,
+    /// How long the target's workers were held, and how long symbol
+    /// resolution took on the agent's thread.
+    pub capture: Duration,
+    pub resolve: Duration,
+    /// Size of the reply on the wire.
+    pub bytes: usize,
+    /// Distinct traces.
+    pub traces: Vec<Arc<Trace>>,
+    /// tokio task id → index into `traces`.
+    pub by_task: HashMap<u64, u32>,
+}
+
+impl TaskDump {
+    pub fn trace_of(&self, tokio_id: u64) -> Option<(u32, &Arc<Trace>)> {
+        let i = *self.by_task.get(&tokio_id)?;
+        Some((i, self.traces.get(i as usize)?))
+    }
+}
+
+/// What taskscope knows of the target's agent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Agent {
+    /// Not asked yet (not connected).
+    #[default]
+    Unknown,
+    /// The target serves no agent: console data only.
+    Absent,
+    /// An agent that cannot dump (platform, cfg, no runtime), and why.
+    Unavailable(String),
+    /// Dumps available; the least interval the agent allows between them.
+    Ready {
+        version: String,
+        min_interval: Duration,
+    },
+}
+
+/// A dump polls every task once (and wakes it for another poll right
+/// after), which console data records as ordinary polls. These windows let
+/// the model tell those polls from the task's own, so idle times and
+/// sleep links survive a dump.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DumpWindows {
+    /// A dump was asked for when the target's clock read this; no reply yet.
+    pub inflight: Option<Ts>,
+    /// Recent dumps' windows (at most 8).
+    pub done: Vec<(Ts, Ts)>,
+}
+
+/// Polls this long after a capture still count as the dump's (the
+/// deferred wake-ups it leaves behind).
+pub const AFTER_CAPTURE: Duration = Duration::from_millis(500);
+
+impl DumpWindows {
+    pub fn covers(&self, t: Ts) -> bool {
+        self.inflight.is_some_and(|s| t >= s) || self.done.iter().any(|(a, b)| t >= *a && t <= *b)
+    }
+
+    pub fn finish(&mut self, dump: Option<&TaskDump>) {
+        self.inflight = None;
+        if let Some(d) = dump {
+            self.add(d.taken_at, d.taken_at.plus(d.capture));
+        }
+    }
+
+    /// A capture that ran from `start` to `end` (target clock).
+    pub fn add(&mut self, start: Ts, end: Ts) {
+        let w = (
+            start.minus(Duration::from_millis(50)),
+            end.plus(AFTER_CAPTURE),
+        );
+        if !self.done.contains(&w) {
+            self.done.push(w);
+            self.done.sort();
+        }
+        if self.done.len() > 8 {
+            self.done.remove(0);
+        }
+    }
+}
+
+impl TaskDump {
+    /// The end of the polls this dump caused.
+    pub fn window_end(&self) -> Ts {
+        self.taken_at.plus(self.capture + AFTER_CAPTURE)
+    }
+}
