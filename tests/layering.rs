@@ -76,3 +76,51 @@ fn string_contents_do_not_count_as_imports() {
         r#""" tokio::net::"#
     );
 }
+
+/// The agent goes into other people's services: its dependency tree (from
+/// Cargo.lock) must not pull in taskscope's terminal stack.
+#[test]
+fn the_agent_depends_on_no_terminal_crates() {
+    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"))
+        .expect("Cargo.lock");
+    // name -> dependency names, from each [[package]] block.
+    let mut deps: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for block in lock.split("[[package]]").skip(1) {
+        let name = block
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \""))
+            .map(|n| n.trim_end_matches('"').to_string())
+            .expect("package name");
+        let list: Vec<String> = block
+            .split("dependencies = [")
+            .nth(1)
+            .map(|rest| {
+                rest.split(']')
+                    .next()
+                    .unwrap_or("")
+                    .lines()
+                    .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('"'))
+                    .map(|d| {
+                        d.trim_end_matches('"')
+                            .split(' ')
+                            .next()
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        deps.entry(name).or_default().extend(list);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec!["taskscope-agent".to_string()];
+    while let Some(p) = todo.pop() {
+        if seen.insert(p.clone()) {
+            todo.extend(deps.get(&p).cloned().unwrap_or_default());
+        }
+    }
+    assert!(seen.contains("console-subscriber"), "{seen:?}");
+    for banned in ["ratatui", "crossterm", "taskscope"] {
+        assert!(!seen.contains(banned), "taskscope-agent pulls in {banned}");
+    }
+}

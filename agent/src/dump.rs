@@ -170,3 +170,58 @@ fn unix_now_ns() -> i64 {
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_traces_are_sent_once() {
+        let read = vec![vec![
+            "a::f".to_string(),
+            "tokio::net::X::poll_read".to_string(),
+        ]];
+        let sleep = vec![vec![
+            "a::g".to_string(),
+            "tokio::time::sleep::Sleep::poll".to_string(),
+        ]];
+        let r = build(
+            vec![(1, read.clone()), (2, sleep), (3, read)],
+            Duration::from_millis(2),
+            Duration::from_millis(5),
+            7,
+        );
+        assert_eq!(r.traces.len(), 2);
+        assert_eq!(
+            r.tasks.iter().map(|t| (t.id, t.trace)).collect::<Vec<_>>(),
+            vec![(1, 0), (2, 1), (3, 0)]
+        );
+        assert_eq!(
+            (r.capture_ns, r.resolve_ns, r.taken_unix_ns),
+            (2_000_000, 5_000_000, 7)
+        );
+    }
+
+    #[test]
+    fn frames_lose_their_hashes_and_run_outermost_first() {
+        let names = vec![
+            "tokio::sync::notify::Notified::poll_notified::h0123456789abcdef".to_string(),
+            "app::main::{{closure}}::hfedcba9876543210".to_string(),
+        ];
+        assert_eq!(
+            clean(&names),
+            vec![
+                "app::main::{{closure}}",
+                "tokio::sync::notify::Notified::poll_notified"
+            ]
+        );
+        assert_eq!(strip_hash("a::hello"), "a::hello");
+    }
+
+    #[test]
+    fn an_agent_without_a_runtime_says_why_it_cannot_dump() {
+        let agent = crate::Agent::new();
+        let why = agent.ready().expect_err("no runtime attached");
+        assert!(why.contains("runtime") || why.contains("Linux"), "{why}");
+    }
+}

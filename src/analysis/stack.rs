@@ -149,7 +149,7 @@ mod tests {
         }
     }
 
-    // Frames as tokio 1.54's dump resolves them (see agent/examples/probe.rs).
+    // Frames as tokio 1.54.1 resolves them in a real dump (x86_64 Linux).
     const READ: &[&str] = &[
         "app::main::{{closure}}::{{closure}}",
         "<tokio::io::util::read::Read<R> as core::future::future::Future>::poll",
