@@ -26,7 +26,7 @@ trap cleanup EXIT
 
 # The target: `tasks` idle tasks over ten spawn sites, spawned at 10 000/s
 # while the viewers are attached.
-"$ts" demo-target --port 0 --scenarios idle --idle-tasks "$tasks" --idle-rate 10000 \
+"$ts" demo-target --no-agent --port 0 --scenarios idle --idle-tasks "$tasks" --idle-rate 10000 \
   --publish-interval "${PUBLISH:-100ms}" --exit-on-stdin-close < <(sleep $((secs + 120))) > "$tmp/target.txt" 2>/dev/null &
 target_pid=$!
 for _ in $(seq 100); do grep -q console= "$tmp/target.txt" 2>/dev/null && break; sleep 0.1; done

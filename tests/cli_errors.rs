@@ -154,3 +154,30 @@ fn a_missing_unix_socket_is_named() {
         "taskscope: error: nothing listens at file:///nonexistent/taskscope.sock: is the target's console serving on that socket?"
     );
 }
+
+/// An update over `--max-message-size` is refused with a line that names
+/// the limit to raise, never an empty screen.
+#[test]
+fn an_update_over_the_size_limit_names_the_flag_to_raise() {
+    let target = common::DemoTarget::start(&[
+        "--no-agent",
+        "--scenarios",
+        "sleepers",
+        "--leak-every",
+        "10ms",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = taskscope(&[
+        "connect",
+        &target.addr,
+        "--once",
+        "--max-message-size",
+        "1KiB",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_error_line(&out);
+    assert!(
+        line.contains("bytes, over the limit of 1024 bytes: raise --max-message-size"),
+        "{line}"
+    );
+}

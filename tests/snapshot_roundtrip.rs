@@ -25,7 +25,7 @@ struct Spec {
     idle_ms: i64,
     dropped: bool,
     in_poll: bool,
-    wakers: u64,
+    wakers: u32,
     sending: bool,
 }
 
@@ -38,7 +38,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         0i64..5_000,
         any::<bool>(),
         any::<bool>(),
-        0u64..3,
+        0u32..3,
         any::<bool>(),
     )
         .prop_map(

@@ -385,7 +385,7 @@ impl<'a> WaitIndex<'a> {
         if let (Some(dump), Some(id)) = (&self.state.dump, task.tokio_id)
             && task.own_poll.0.is_none_or(|p| p <= dump.window_end())
             && s.created_at.is_none_or(|c| c <= dump.taken_at)
-            && let Some((i, _)) = dump.trace_of(id)
+            && let Some((i, _)) = dump.trace_of(id.get())
             && let Some(reason) = self.dump_reasons.get(i as usize)
         {
             v.reason = *reason;

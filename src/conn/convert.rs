@@ -56,6 +56,10 @@ fn ts(t: prost_types::Timestamp) -> Ts {
     Ts::from_nanos(i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX }))
 }
 
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 fn dur(d: Option<prost_types::Duration>) -> Duration {
     match d {
         Some(d) if d.seconds >= 0 && d.nanos >= 0 => {
@@ -108,17 +112,16 @@ fn task_stats(s: api::tasks::Stats) -> TaskStats {
     TaskStats {
         created_at: s.created_at.map(ts),
         dropped_at: s.dropped_at.map(ts),
-        wakes: s.wakes,
-        waker_clones: s.waker_clones,
-        waker_drops: s.waker_drops,
-        self_wakes: s.self_wakes,
+        // Truncated on purpose: see TaskStats.
+        waker_clones: s.waker_clones as u32,
+        waker_drops: s.waker_drops as u32,
         last_wake: s.last_wake.map(ts),
         polls: poll.polls,
         first_poll: poll.first_poll.map(ts),
         last_poll_started: poll.last_poll_started.map(ts),
         last_poll_ended: poll.last_poll_ended.map(ts),
-        busy: dur(poll.busy_time),
-        scheduled: dur(s.scheduled_time),
+        busy_ns: nanos(dur(poll.busy_time)),
+        scheduled_ns: nanos(dur(s.scheduled_time)),
     }
 }
 

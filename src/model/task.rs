@@ -13,7 +13,7 @@ pub struct Task {
     /// The console's id (a tracing span id).
     pub id: u64,
     /// tokio's own task id (the `task.id` field), small and sequential.
-    pub tokio_id: Option<u64>,
+    pub tokio_id: Option<std::num::NonZeroU64>,
     pub group: GroupKey,
     /// `task.name`, when the target named the task.
     pub name: Option<Arc<str>>,
@@ -22,7 +22,7 @@ pub struct Task {
     pub stats: TaskStats,
     /// Busy time and target time of the previous stats message, to tell a
     /// CPU-bound task from one that is polled often but mostly waits.
-    pub prev_busy: std::time::Duration,
+    pub prev_busy_ns: u64,
     pub prev_stats_at: Option<Ts>,
     /// Target time of the update that brought the latest stats.
     pub stats_at: Option<Ts>,
@@ -56,7 +56,7 @@ impl Task {
                         name = Some(names.intern(&text));
                     }
                 }
-                "task.id" => tokio_id = f.value.as_u64(),
+                "task.id" => tokio_id = f.value.as_u64().and_then(std::num::NonZeroU64::new),
                 n if STRUCTURAL_FIELDS.contains(&n) => {}
                 n => fields.push((Box::from(n), f.value.to_text().into_boxed_str())),
             }
@@ -71,7 +71,7 @@ impl Task {
             name,
             fields: fields.into_boxed_slice(),
             stats: TaskStats::default(),
-            prev_busy: std::time::Duration::ZERO,
+            prev_busy_ns: 0,
             prev_stats_at: None,
             stats_at: None,
             own_poll: (None, None),
@@ -89,7 +89,7 @@ impl Task {
             Some(t) if dumps.covers(t) && self.own_poll.0 != Some(t) => {}
             _ => self.own_poll = (stats.last_poll_started, stats.last_poll_ended),
         }
-        self.prev_busy = self.stats.busy;
+        self.prev_busy_ns = self.stats.busy_ns;
         self.prev_stats_at = self.stats_at;
         self.stats = stats;
         self.stats_at = at;
@@ -105,7 +105,7 @@ impl Task {
         if wall <= 0.0 {
             return None;
         }
-        let busy = self.stats.busy.saturating_sub(self.prev_busy).as_secs_f64();
+        let busy = self.stats.busy_ns.saturating_sub(self.prev_busy_ns) as f64 / 1e9;
         Some((busy / wall).min(1.0))
     }
 }

@@ -96,28 +96,40 @@ pub struct NewTask {
     pub fields: Vec<Field>,
 }
 
-/// A task's statistics; the subscriber sends the full set whenever any changed.
+/// A task's statistics; the subscriber sends the full set whenever any
+/// changed. Kept compact (80 bytes): every live task holds one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TaskStats {
     pub created_at: Option<Ts>,
     pub dropped_at: Option<Ts>,
-    pub wakes: u64,
-    pub waker_clones: u64,
-    pub waker_drops: u64,
-    pub self_wakes: u64,
     pub last_wake: Option<Ts>,
     pub polls: u64,
     pub first_poll: Option<Ts>,
     pub last_poll_started: Option<Ts>,
     pub last_poll_ended: Option<Ts>,
-    pub busy: Duration,
-    pub scheduled: Duration,
+    /// Time spent inside polls, and scheduled but not running, in ns.
+    pub busy_ns: u64,
+    pub scheduled_ns: u64,
+    /// Wakers cloned and dropped, modulo 2^32: only their difference
+    /// matters, and it stays exact while under 2^32.
+    pub waker_clones: u32,
+    pub waker_drops: u32,
 }
 
 impl TaskStats {
     /// Wakers cloned and not yet dropped: how many things could wake the task.
     pub fn live_wakers(&self) -> u64 {
-        self.waker_clones.saturating_sub(self.waker_drops)
+        let live = self.waker_clones.wrapping_sub(self.waker_drops);
+        // More drops than clones (a stats race): none live.
+        if live > u32::MAX / 2 {
+            0
+        } else {
+            u64::from(live)
+        }
+    }
+
+    pub fn busy(&self) -> Duration {
+        Duration::from_nanos(self.busy_ns)
     }
 }
 

@@ -36,7 +36,7 @@ impl Source for State {
     fn sample(&self, id: u64) -> Option<SampleDetail> {
         let t = self.tasks.get(&id)?;
         Some(SampleDetail {
-            tokio_id: t.tokio_id,
+            tokio_id: t.tokio_id.map(std::num::NonZeroU64::get),
             name: t.name.as_deref().map(str::to_string),
             fields: t
                 .fields

@@ -39,7 +39,7 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
             let v = index.classify(t, now);
             TaskRecord {
                 id: t.id,
-                tokio_id: t.tokio_id,
+                tokio_id: t.tokio_id.map(std::num::NonZeroU64::get),
                 location: state.locations.name(t.group.loc).to_string(),
                 kind: t.group.kind.label().to_string(),
                 name: t.name.as_deref().map(str::to_string),

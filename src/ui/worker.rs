@@ -81,6 +81,7 @@ async fn run(
                 let Some(ev) = ev else { return };
                 let mut updated = None;
                 let mut statuses = Vec::new();
+
                 {
                     let mut st = super::app::write(&state);
                     let mut ev = Some(ev);
