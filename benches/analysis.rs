@@ -254,8 +254,18 @@ fn snapshots(n: u64) {
         watched: Duration::from_secs(60),
         window: Duration::from_secs(60),
     };
+    let t = Instant::now();
     let st = state(n, 100);
+    println!("apply first update of {n} tasks (100 locations): {:?}", t.elapsed());
     let params = Params::default();
+    let now = st.now.expect("now");
+    let t = Instant::now();
+    let a = Analysis::run(&st, now, &params);
+    println!(
+        "classify + group {n} tasks: {:?} ({} groups)",
+        t.elapsed(),
+        a.groups.len()
+    );
     let t = Instant::now();
     let snap = snapshot::take(&st, &meta).expect("snapshot");
     println!("take snapshot of {n} tasks: {:?}", t.elapsed());
