@@ -256,7 +256,10 @@ fn snapshots(n: u64) {
     };
     let t = Instant::now();
     let st = state(n, 100);
-    println!("apply first update of {n} tasks (100 locations): {:?}", t.elapsed());
+    println!(
+        "apply first update of {n} tasks (100 locations): {:?}",
+        t.elapsed()
+    );
     let params = Params::default();
     let now = st.now.expect("now");
     let t = Instant::now();

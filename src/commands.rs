@@ -372,7 +372,13 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
         a.healthy_rate.to_string(),
     ];
     let child = demo::spawn_child(&exe, &args).await?;
-    let result = ui::run(child.target.clone(), a.view.tui_options()).await;
+    let mut opts = a.view.tui_options();
+    // The demo is ours to pause: a task dump every 10 s (the agent's
+    // least interval) keeps its new leaks named from their stacks.
+    if opts.conn.dumps.interval.is_none() {
+        opts.conn.dumps.interval = Some(Duration::from_secs(10));
+    }
+    let result = ui::run(child.target.clone(), opts).await;
     child.stop().await;
     result.map(|()| exit::OK)
 }

@@ -90,7 +90,14 @@ pub fn resolve(c: Captured) -> DumpReply {
                     let names: Vec<String> = bt
                         .frames()
                         .flat_map(|f| f.symbols())
-                        .filter_map(|s| s.name_demangled().map(str::to_string))
+                        .filter_map(|s| {
+                            let name = s.name_demangled()?;
+                            Some(frame(
+                                name,
+                                s.filename().and_then(|f| f.to_str()),
+                                s.lineno(),
+                            ))
+                        })
                         .collect();
                     clean(&names)
                 })
@@ -154,6 +161,41 @@ pub fn clean(names: &[String]) -> Vec<String> {
     out
 }
 
+/// One frame as sent: `name (file:line)`. Release builds name inlined
+/// frames without their module path (`poll_elapsed`), so the source file
+/// is what says which type a frame belongs to. Files inside the cargo
+/// registry or the standard library keep only the part from the crate's
+/// directory on (`tokio-1.54.1/src/time/sleep.rs`).
+pub fn frame(name: &str, file: Option<&str>, line: Option<u32>) -> String {
+    let name = strip_hash(name);
+    let Some(file) = file else { return name };
+    let file = short_path(file);
+    match line {
+        Some(l) => format!("{name} ({file}:{l})"),
+        None => format!("{name} ({file})"),
+    }
+}
+
+fn short_path(file: &str) -> &str {
+    // …/.cargo/registry/src/index.crates.io-…/tokio-1.54.1/src/… → tokio-1.54.1/src/…
+    if let Some(i) = file.find("/registry/src/") {
+        let rest = &file[i + "/registry/src/".len()..];
+        return rest.split_once('/').map_or(rest, |(_, r)| r);
+    }
+    // …/.cargo/git/checkouts/tokio-…/abc123/tokio/src/… → tokio/src/…
+    if let Some(i) = file.find("/git/checkouts/") {
+        let rest = &file[i + "/git/checkouts/".len()..];
+        let mut parts = rest.splitn(3, '/');
+        let (_, _, r) = (parts.next(), parts.next(), parts.next());
+        return r.unwrap_or(rest);
+    }
+    // /rustc/<hash>/library/core/… → library/core/…
+    if let Some(i) = file.find("/library/") {
+        return &file[i + 1..];
+    }
+    file
+}
+
 /// `foo::bar::h0123456789abcdef` → `foo::bar`.
 fn strip_hash(name: &str) -> String {
     match name.rsplit_once("::h") {
@@ -200,6 +242,33 @@ mod tests {
             (r.capture_ns, r.resolve_ns, r.taken_unix_ns),
             (2_000_000, 5_000_000, 7)
         );
+    }
+
+    #[test]
+    fn frames_carry_their_source_file() {
+        assert_eq!(
+            frame(
+                "poll_elapsed",
+                Some(
+                    "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/time/sleep.rs"
+                ),
+                Some(420)
+            ),
+            "poll_elapsed (tokio-1.54.1/src/time/sleep.rs:420)"
+        );
+        assert_eq!(
+            frame(
+                "poll",
+                Some("/rustc/abc/library/core/src/future/mod.rs"),
+                None
+            ),
+            "poll (library/core/src/future/mod.rs)"
+        );
+        assert_eq!(
+            frame("app::f::hfedcba9876543210", Some("src/server.rs"), Some(9)),
+            "app::f (src/server.rs:9)"
+        );
+        assert_eq!(frame("f", None, Some(1)), "f");
     }
 
     #[test]

@@ -381,6 +381,7 @@ impl<'a> WaitIndex<'a> {
             v.since = s.first_poll;
             return v;
         }
+        self.idle_reason(task, &mut v);
         // A dump taken since the task last ran shows its stack: a fact.
         if let (Some(dump), Some(id)) = (&self.state.dump, task.tokio_id)
             && task.own_poll.0.is_none_or(|p| p <= dump.window_end())
@@ -388,19 +389,33 @@ impl<'a> WaitIndex<'a> {
             && let Some((i, _)) = dump.trace_of(id.get())
             && let Some(reason) = self.dump_reasons.get(i as usize)
         {
-            v.reason = *reason;
+            // In release builds a bounded send or a lock often shows only
+            // the semaphore underneath (the frames above it are inlined):
+            // the console's tracked op then says which, and the dump
+            // confirms the wait.
+            let console_is_finer = matches!(*reason, Reason::Semaphore | Reason::OtherLeaf)
+                && matches!(
+                    v.reason,
+                    Reason::ChannelSend | Reason::Mutex | Reason::RwLock | Reason::Semaphore
+                );
+            if !console_is_finer {
+                v.reason = *reason;
+                v.ambiguous = false;
+            }
             v.from_dump = true;
             v.trace = Some(i);
-            if let Some(op) = self.op_by_task.get(&task.id) {
-                v.resource = op.resource;
-            }
-            return v;
         }
+        v
+    }
+
+    /// The reason of an idle task from console data alone.
+    fn idle_reason(&self, task: &Task, v: &mut Verdict) {
+        let s = &task.stats;
         if let Some(op) = self.op_by_task.get(&task.id) {
             let res = op.resource.and_then(|r| self.state.resources.get(&r));
             v.reason = reason_for_op(op, res);
             v.resource = op.resource;
-            return v;
+            return;
         }
         if let Some((res, ambiguous)) = self.sleep_by_task.get(&task.id) {
             v.reason = if s.live_wakers() >= 2 {
@@ -410,14 +425,13 @@ impl<'a> WaitIndex<'a> {
             };
             v.resource = Some(*res);
             v.ambiguous = *ambiguous;
-            return v;
+            return;
         }
         v.reason = match s.live_wakers() {
             0 => Reason::NoWaker,
             1 => Reason::Untracked,
             _ => Reason::UntrackedWithTimeout,
         };
-        v
     }
 }
 

@@ -17,51 +17,117 @@ pub fn reason(trace: &Trace) -> Reason {
         .unwrap_or(Reason::NotTokio)
 }
 
-/// Patterns over a leaf's frames, most specific first. High-level
-/// operations come before the I/O registration they use (an `accept` also
-/// waits for read readiness; an mpsc send also acquires a semaphore).
-const RULES: &[(&[&str], Reason)] = &[
-    (&["Listener::accept"], Reason::Accept),
-    (&["Listener::poll_accept"], Reason::Accept),
-    (&["tokio::sync::mpsc::", "recv"], Reason::ChannelRecv),
-    (&["tokio::sync::mpsc::", "send"], Reason::ChannelSend),
-    (&["tokio::sync::mpsc::", "reserve"], Reason::ChannelSend),
-    (&["tokio::sync::notify::"], Reason::Notify),
-    (&["tokio::sync::watch::"], Reason::Watch),
-    (&["tokio::sync::broadcast::"], Reason::Broadcast),
-    (&["tokio::sync::oneshot::"], Reason::Oneshot),
-    (&["tokio::sync::mutex::"], Reason::Mutex),
-    (&["tokio::sync::rwlock"], Reason::RwLock),
-    (&["tokio::sync::barrier::"], Reason::Barrier),
-    (&["tokio::sync::semaphore::"], Reason::Semaphore),
-    (&["tokio::sync::batch_semaphore::"], Reason::Semaphore),
+/// Rules over a leaf's frames, most specific first: the tokio module a
+/// frame belongs to (from its source file, or its path in debug builds),
+/// and words its function name may hold. High-level operations come before
+/// the I/O registration they use (an `accept` also waits for read
+/// readiness; an mpsc send also acquires a semaphore).
+const RULES: &[(&str, &[&str], Reason)] = &[
+    ("tokio/net/", &["accept"], Reason::Accept),
+    ("tokio/sync/mpsc/", &["recv"], Reason::ChannelRecv),
     (
-        &["tokio::runtime::task::join::JoinHandle"],
-        Reason::JoinHandle,
+        "tokio/sync/mpsc/",
+        &["send", "reserve"],
+        Reason::ChannelSend,
     ),
-    (&["tokio::task::join_set::JoinSet"], Reason::JoinHandle),
-    (&["tokio::time::interval::Interval"], Reason::Interval),
-    (&["tokio::time::sleep::Sleep"], Reason::Sleep),
-    (&["poll_read_ready"], Reason::SocketRead),
-    (&["tokio::net::", "read"], Reason::SocketRead),
-    (&["tokio::net::", "recv"], Reason::SocketRead),
-    (&["tokio::net::", "peek"], Reason::SocketRead),
-    (&["poll_write_ready"], Reason::SocketWrite),
-    (&["tokio::net::", "write"], Reason::SocketWrite),
-    (&["tokio::net::", "flush"], Reason::SocketWrite),
-    (&["tokio::net::", "send"], Reason::SocketWrite),
+    ("tokio/sync/notify", &[], Reason::Notify),
+    ("tokio/sync/watch", &[], Reason::Watch),
+    ("tokio/sync/broadcast", &[], Reason::Broadcast),
+    ("tokio/sync/oneshot", &[], Reason::Oneshot),
+    ("tokio/sync/mutex", &[], Reason::Mutex),
+    ("tokio/sync/rwlock", &[], Reason::RwLock),
+    ("tokio/sync/barrier", &[], Reason::Barrier),
+    ("tokio/sync/semaphore", &[], Reason::Semaphore),
+    ("tokio/sync/batch_semaphore", &[], Reason::Semaphore),
+    ("tokio/runtime/task/join", &[], Reason::JoinHandle),
+    ("tokio/task/join_set", &[], Reason::JoinHandle),
+    ("tokio/time/interval", &[], Reason::Interval),
+    ("tokio/time/sleep", &[], Reason::Sleep),
+    (
+        "tokio/runtime/io/registration",
+        &["read"],
+        Reason::SocketRead,
+    ),
+    (
+        "tokio/runtime/io/registration",
+        &["write"],
+        Reason::SocketWrite,
+    ),
+    ("tokio/net/", &["read", "recv", "peek"], Reason::SocketRead),
+    (
+        "tokio/net/",
+        &["write", "flush", "send", "shutdown"],
+        Reason::SocketWrite,
+    ),
 ];
+
+/// A frame as the rules see it: its tokio module (`tokio/time/sleep`, or
+/// empty outside tokio) and its function name without generics.
+struct Key {
+    module: String,
+    name: String,
+}
+
+fn key(frame: &str) -> Key {
+    let (name, file) = split(frame);
+    let name = plain_name(name);
+    let module = match file {
+        Some(f) => tokio_module(f).unwrap_or_default(),
+        None if name.starts_with("tokio::") => name
+            .split("::")
+            .take_while(|seg| seg.starts_with(|c: char| c.is_ascii_lowercase()))
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => String::new(),
+    };
+    Key { module, name }
+}
+
+/// `name (file:line)` → (`name`, `file`).
+fn split(frame: &str) -> (&str, Option<&str>) {
+    match frame.strip_suffix(')').and_then(|f| f.rsplit_once(" (")) {
+        Some((name, loc)) => {
+            let file = loc
+                .rsplit_once(':')
+                .filter(|(_, l)| l.bytes().all(|b| b.is_ascii_digit()))
+                .map_or(loc, |(f, _)| f);
+            (name, Some(file))
+        }
+        None => (frame, None),
+    }
+}
+
+/// `tokio-1.54.1/src/time/sleep.rs` → `tokio/time/sleep`.
+fn tokio_module(file: &str) -> Option<String> {
+    let (krate, rest) = file.split_once("/src/")?;
+    let krate = krate.rsplit('/').next()?;
+    let is_tokio = krate == "tokio"
+        || krate
+            .strip_prefix("tokio-")
+            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+    if !is_tokio {
+        return None;
+    }
+    let rest = rest.strip_suffix(".rs").unwrap_or(rest);
+    let rest = rest.strip_suffix("/mod").unwrap_or(rest);
+    Some(format!("tokio/{rest}"))
+}
 
 fn leaf_reason(frames: &[String]) -> Reason {
     if frames.is_empty() {
         return Reason::NotTokio;
     }
-    for (needles, reason) in RULES {
-        if frames.iter().any(|f| needles.iter().all(|n| f.contains(n))) {
+    let keys: Vec<Key> = frames.iter().map(|f| key(f)).collect();
+    for (module, words, reason) in RULES {
+        let hit = keys.iter().any(|k| {
+            k.module.starts_with(module)
+                && (words.is_empty() || words.iter().any(|w| k.name.contains(w)))
+        });
+        if hit {
             return *reason;
         }
     }
-    if frames.iter().any(|f| f.contains("tokio::")) {
+    if keys.iter().any(|k| !k.module.is_empty()) {
         Reason::OtherLeaf
     } else {
         Reason::NotTokio
@@ -83,7 +149,7 @@ pub fn label(trace: &Trace) -> String {
             let own_name = own.map(|i| short(&frames[i]));
             let lib = match own {
                 Some(i) => frames.get(i + 1),
-                None => frames.last(),
+                None => frames.first(),
             };
             match (own_name, lib) {
                 (Some(o), Some(l)) => format!("{o} → {}", short(l)),
@@ -96,28 +162,35 @@ pub fn label(trace: &Trace) -> String {
         .join(" | ")
 }
 
+/// A frame outside the task's own code: tokio, the standard library, a
+/// dependency from the cargo registry.
 fn is_library(frame: &str) -> bool {
-    let f = frame.trim_start_matches('<');
+    let (name, file) = split(frame);
+    if let Some(f) = file {
+        // Registry crates arrive as `name-1.2.3/src/…` (see the agent).
+        let first = f.split('/').next().unwrap_or("");
+        let versioned = first
+            .rsplit_once('-')
+            .is_some_and(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit()));
+        return tokio_module(f).is_some() || f.starts_with("library/") || versioned;
+    }
+    let n = name.trim_start_matches('<');
     [
         "tokio::", "core::", "std::", "alloc::", "futures", "&mut ", "&",
     ]
     .iter()
-    .any(|p| f.starts_with(p))
+    .any(|p| n.starts_with(p))
 }
 
-/// `<tokio::io::util::read::Read<R> as core::future::future::Future>::poll`
-/// → `Read::poll`; `app::server::handle::{{closure}}` →
-/// `server::handle::{closure}`.
-pub fn short(frame: &str) -> String {
-    let mut s = frame.to_string();
-    // `<T as Trait>::m` → `T::m`
+/// The name without generic arguments; `<T as Trait>::m` becomes `T::m`.
+fn plain_name(name: &str) -> String {
+    let mut s = name.to_string();
     if let Some(rest) = s.strip_prefix('<')
         && let Some((ty, _)) = rest.split_once(" as ")
         && let Some((_, method)) = rest.rsplit_once(">::")
     {
         s = format!("{ty}::{method}");
     }
-    // Drop generic arguments.
     let mut out = String::with_capacity(s.len());
     let mut depth = 0u32;
     for c in s.chars() {
@@ -128,12 +201,33 @@ pub fn short(frame: &str) -> String {
             _ => {}
         }
     }
-    let out = out.replace("{{closure}}", "{closure}");
-    let parts: Vec<&str> = out.split("::").collect();
+    out.replace("{{closure}}", "{closure}")
+}
+
+/// A frame for people: `<tokio::io::util::read::Read<R> as Future>::poll`
+/// → `Read::poll`; `app::server::handle::{{closure}}` →
+/// `server::handle::{closure}`. A bare name (release builds name inlined
+/// frames so) gets its file: `poll_elapsed [time/sleep.rs:420]`.
+pub fn short(frame: &str) -> String {
+    let (name, _) = split(frame);
+    let plain = plain_name(name);
+    let parts: Vec<&str> = plain.split("::").collect();
     // Keep the last segments that name something (not closures).
     let named = parts.iter().rposition(|p| !p.starts_with('{')).unwrap_or(0);
     let start = named.saturating_sub(1);
-    parts[start..].join("::")
+    let short = parts[start..].join("::");
+    if parts.len() > 1 {
+        return short;
+    }
+    match frame.strip_suffix(')').and_then(|f| f.rsplit_once(" (")) {
+        Some((_, loc)) => {
+            // The last two path components: `time/sleep.rs:420`.
+            let mut comps: Vec<&str> = loc.rsplit('/').take(2).collect();
+            comps.reverse();
+            format!("{short} [{}]", comps.join("/"))
+        }
+        None => short,
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +292,61 @@ mod tests {
         assert_eq!(
             reason(&trace(&[&["app::f", "tokio::fs::File::poll_read_inner"]])),
             Reason::OtherLeaf
+        );
+    }
+
+    // The same waits as a release build names them: bare inlined names,
+    // with their source files.
+    fn release(frames: &[&str]) -> Trace {
+        trace(&[frames])
+    }
+
+    #[test]
+    fn release_frames_are_read_by_their_files() {
+        let t = "tokio-1.54.1/src";
+        let read = [
+            format!("poll_read_priv ({t}/net/tcp/stream.rs:1300)"),
+            format!("poll_read<mio::net::tcp::stream::TcpStream> ({t}/io/poll_evented.rs:170)"),
+            format!("poll_read_ready ({t}/runtime/io/registration.rs:120)"),
+            format!("poll_ready ({t}/runtime/io/registration.rs:160)"),
+        ];
+        let refs: Vec<&str> = read.iter().map(String::as_str).collect();
+        assert_eq!(reason(&release(&refs)), Reason::SocketRead);
+        let cases = [
+            (
+                "recv<u64, tokio::sync::mpsc::bounded::Semaphore> (tokio-1.54.1/src/sync/mpsc/chan.rs:300)",
+                Reason::ChannelRecv,
+            ),
+            (
+                "poll_elapsed (tokio-1.54.1/src/time/sleep.rs:420)",
+                Reason::Sleep,
+            ),
+            (
+                "poll_notified (tokio-1.54.1/src/sync/notify.rs:900)",
+                Reason::Notify,
+            ),
+            (
+                "poll<()> (tokio-1.54.1/src/runtime/task/join.rs:320)",
+                Reason::JoinHandle,
+            ),
+            (
+                "poll_tick (tokio-1.54.1/src/time/interval.rs:470)",
+                Reason::Interval,
+            ),
+            ("{async_fn#0} (src/server.rs:88)", Reason::NotTokio),
+        ];
+        for (frame, want) in cases {
+            assert_eq!(reason(&release(&[frame])), want, "{frame}");
+        }
+        // A future from another crate that mentions tokio in its generics.
+        let other = "poll<tokio::time::sleep::Sleep> (futures-util-0.3.31/src/future/select.rs:10)";
+        assert_eq!(reason(&release(&[other])), Reason::NotTokio);
+        assert_eq!(
+            label(&release(&[
+                "{async_fn#0} (src/server.rs:88)",
+                "poll_elapsed (tokio-1.54.1/src/time/sleep.rs:420)"
+            ])),
+            "{async_fn#0} [src/server.rs:88] → poll_elapsed [time/sleep.rs:420]"
         );
     }
 

@@ -11,10 +11,9 @@ use std::time::Duration;
 pub fn update(msg: api::instrument::Update, wire_bytes: usize) -> Update {
     let mut up = Update {
         now: msg.now.map(ts),
-        has_metadata: msg
-            .new_metadata
-            .as_ref()
-            .is_some_and(|m| !m.metadata.is_empty()),
+        // The initial state always carries the metadata list, even an
+        // empty one; later updates only when there is new metadata.
+        has_metadata: msg.new_metadata.is_some(),
         wire_bytes,
         ..Update::default()
     };
