@@ -154,6 +154,16 @@ fn reports_and_the_leak_gate_against_the_demo() {
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("watch prints JSON");
     check_json(&doc);
+    assert_eq!(
+        doc["task_dumps"]["agent"], "ready",
+        "{:#}",
+        doc["task_dumps"]
+    );
+    assert!(
+        doc["task_dumps"]["last"]["tasks"].as_u64() > Some(50),
+        "the run's dump covered the target: {:#}",
+        doc["task_dumps"]
+    );
     let out = finish(gate_healthy);
     assert_eq!(
         out.status.code(),
@@ -183,7 +193,9 @@ fn reports_and_the_leak_gate_against_the_demo() {
     );
     assert!(!page.contains('\u{1b}'), "no escape sequences");
     assert!(
-        page.contains("Async stacks (task dump)") && page.contains("<td>task dump</td>"),
+        page.contains("Async stacks (task dump)")
+            && page.contains("<td>task dump</td>")
+            && page.contains("<td>Task dumps</td><td>reasons marked from a task dump taken"),
         "the report says which reasons come from the task dump"
     );
     assert_eq!(page.matches("<svg").count(), 4, "one chart per suspect");

@@ -233,6 +233,37 @@ impl Reason {
         }
     }
 
+    /// Whether the two name the same wait, one more precisely: an untracked
+    /// wait and what a task dump shows it to be, or a bare semaphore and the
+    /// channel send or lock built on one. A diff between a snapshot with a
+    /// task dump and one without does not call that a change.
+    pub fn same_wait(self, other: Reason) -> bool {
+        let untracked = |r: Reason| matches!(r, Reason::Untracked | Reason::UntrackedWithTimeout);
+        let seen_only_in_dumps = |r: Reason| {
+            matches!(
+                r,
+                Reason::SocketRead
+                    | Reason::SocketWrite
+                    | Reason::Accept
+                    | Reason::ChannelRecv
+                    | Reason::Notify
+                    | Reason::Watch
+                    | Reason::Broadcast
+                    | Reason::JoinHandle
+                    | Reason::OtherLeaf
+                    | Reason::NotTokio
+                    | Reason::Sleep
+            )
+        };
+        let on_semaphore =
+            |r: Reason| matches!(r, Reason::ChannelSend | Reason::Mutex | Reason::RwLock);
+        self == other
+            || (untracked(self) && seen_only_in_dumps(other))
+            || (untracked(other) && seen_only_in_dumps(self))
+            || (self == Reason::Semaphore && on_semaphore(other))
+            || (other == Reason::Semaphore && on_semaphore(self))
+    }
+
     /// True when the task is waiting rather than working.
     pub fn is_wait(self) -> bool {
         !matches!(

@@ -106,7 +106,7 @@ pub fn diff(old: &Analysis, new: &Analysis) -> Diff {
             (Some(_), None) => Change::Removed,
             _ if delta > 0 => Change::Grown,
             _ if delta < 0 => Change::Shrunk,
-            (Some(b), Some(a)) if matches!((main_wait(&b.reasons), main_wait(&a.reasons)), (Some(x), Some(y)) if x != y) => {
+            (Some(b), Some(a)) if matches!((main_wait(&b.reasons), main_wait(&a.reasons)), (Some(x), Some(y)) if x != y && !x.same_wait(y)) => {
                 Change::MixChanged
             }
             _ => continue,
@@ -231,6 +231,19 @@ mod tests {
         );
         assert_eq!(d.rows[0].per_minute, 30.0);
         assert_eq!(d.elapsed, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_task_dump_naming_an_untracked_wait_is_not_a_change() {
+        let old = analysis(0, vec![group("conn.rs:1:1", 5, Reason::Untracked)]);
+        let new = analysis(60, vec![group("conn.rs:1:1", 5, Reason::SocketRead)]);
+        assert!(diff(&old, &new).rows.is_empty());
+        let old = analysis(0, vec![group("send.rs:1:1", 5, Reason::Semaphore)]);
+        let new = analysis(60, vec![group("send.rs:1:1", 5, Reason::ChannelSend)]);
+        assert!(diff(&old, &new).rows.is_empty());
+        // A real change still is one.
+        let new = analysis(60, vec![group("send.rs:1:1", 5, Reason::ChannelRecv)]);
+        assert_eq!(diff(&old, &new).rows.len(), 1);
     }
 
     #[test]

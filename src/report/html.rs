@@ -68,6 +68,13 @@ pub fn render(r: &Report) -> String {
     ] {
         let _ = writeln!(o, "<tr><td>{k}</td><td>{v}</td></tr>");
     }
+    if let Some(d) = &r.task_dumps {
+        let _ = writeln!(
+            o,
+            "<tr><td>Task dumps</td><td>{}</td></tr>",
+            escape(&d.describe())
+        );
+    }
     let _ = writeln!(o, "</table>");
     for w in &r.warnings {
         let _ = writeln!(o, "<p class=\"warn\">Warning: {}</p>", escape(w));

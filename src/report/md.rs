@@ -62,6 +62,9 @@ pub fn render(r: &Report) -> String {
         t.scheduled,
         t.idle
     );
+    if let Some(d) = &r.task_dumps {
+        let _ = writeln!(o, "| Task dumps | {} |", escape(&d.describe()));
+    }
     let _ = writeln!(o, "| Suspect groups | {} |\n", t.suspects);
     for w in &r.warnings {
         let _ = writeln!(o, "> **Warning:** {}\n", escape(w));

@@ -79,10 +79,82 @@ pub struct Report {
     pub watched_secs: f64,
     pub window_secs: f64,
     pub totals: TotalsOut,
+    /// What the target's taskscope-agent gave (`None` when not known, e.g.
+    /// for reports from snapshots).
+    pub task_dumps: Option<TaskDumpsOut>,
     pub warnings: Vec<String>,
     pub suspects: Vec<GroupOut>,
     pub top_groups: Vec<GroupOut>,
     pub changes: Option<ChangesOut>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskDumpsOut {
+    /// "absent", "unavailable" or "ready".
+    pub agent: &'static str,
+    /// Why dumps are unavailable, or why the last one failed.
+    pub note: Option<String>,
+    /// The dump the reasons come from.
+    pub last: Option<DumpCostOut>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DumpCostOut {
+    /// Seconds between the dump and the end of the watch (target clock).
+    pub age_secs: f64,
+    pub tasks: u64,
+    pub distinct_stacks: u64,
+    /// How long the target's runtime was held for the capture.
+    pub paused_secs: f64,
+    pub resolve_secs: f64,
+    pub bytes: u64,
+}
+
+impl TaskDumpsOut {
+    fn of(a: &Analysis) -> Option<TaskDumpsOut> {
+        use crate::model::Agent;
+        let d = &a.dumps;
+        let (agent, note) = match &d.agent {
+            Agent::Unknown => return None,
+            Agent::Absent => ("absent", None),
+            Agent::Unavailable(why) => ("unavailable", Some(why.clone())),
+            Agent::Ready { .. } => ("ready", d.error.clone()),
+        };
+        Some(TaskDumpsOut {
+            agent,
+            note,
+            last: d.last.map(|c| DumpCostOut {
+                age_secs: secs(a.now.since(c.taken_at)),
+                tasks: c.tasks as u64,
+                distinct_stacks: c.traces as u64,
+                paused_secs: secs(c.capture),
+                resolve_secs: secs(c.resolve),
+                bytes: c.bytes as u64,
+            }),
+        })
+    }
+
+    /// One sentence for the Markdown and HTML headers.
+    pub fn describe(&self) -> String {
+        let last = match &self.last {
+            Some(c) => format!(
+                "reasons marked from a task dump taken {} before the end: {} tasks, {} distinct stacks, the target paused {}",
+                text::secs(Some(c.age_secs)),
+                text::count(c.tasks),
+                c.distinct_stacks,
+                text::secs(Some(c.paused_secs))
+            ),
+            None => "no dump taken".into(),
+        };
+        match (self.agent, &self.note) {
+            ("absent", _) => {
+                "none: the target has no taskscope-agent (reasons from console data)".into()
+            }
+            ("unavailable", Some(why)) => format!("unavailable: {why}"),
+            (_, Some(err)) => format!("{last}; the last dump failed: {err}"),
+            _ => last,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -286,6 +358,7 @@ pub fn build(a: &Analysis, src: &dyn Source, ctx: &Context, changes: Option<Chan
             scheduled: a.totals.scheduled,
             idle: a.totals.idle,
         },
+        task_dumps: TaskDumpsOut::of(a),
         warnings: health::warnings(&a.health)
             .into_iter()
             .chain(health::dump_warnings(&a.dumps))
