@@ -178,6 +178,7 @@ impl DumpArgs {
         conn::DumpOptions {
             enabled: !self.no_dumps,
             on_connect: false,
+            first_after: Duration::ZERO,
             interval: None,
             timeout: self.dump_timeout,
         }
@@ -278,6 +279,7 @@ impl ViewArgs {
                 dumps: conn::DumpOptions {
                     enabled: !self.dumps.no_dumps,
                     on_connect: true,
+                    first_after: Duration::ZERO,
                     interval: self.dump_every,
                     timeout: self.dumps.dump_timeout,
                 },

@@ -373,11 +373,10 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
     ];
     let child = demo::spawn_child(&exe, &args).await?;
     let mut opts = a.view.tui_options();
-    // The demo is ours to pause: a task dump every 10 s (the agent's
-    // least interval) keeps its new leaks named from their stacks.
-    if opts.conn.dumps.interval.is_none() {
-        opts.conn.dumps.interval = Some(Duration::from_secs(10));
-    }
+    // The first dump once the leaks have had time to pile up (the target
+    // starts with taskscope). No periodic dumps: see README on tokio's
+    // dump hangs.
+    opts.conn.dumps.first_after = Duration::from_secs(20);
     let result = ui::run(child.target.clone(), opts).await;
     child.stop().await;
     result.map(|()| exit::OK)

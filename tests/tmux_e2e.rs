@@ -147,8 +147,10 @@ fn demo_in_a_real_terminal() {
     });
     assert!(s.contains("Tasks▼"), "{s}");
     assert!(t.alternate_on(), "the TUI runs on the alternate screen");
-    // The demo serves task dumps: the idle connections are shown blocked
-    // on a socket read, as a fact from their stacks.
+    // The demo serves task dumps: `t` takes one now, and the idle
+    // connections are shown blocked on a socket read, as a fact from their
+    // stacks.
+    t.keys(&["t"]);
     let s = t.wait_screen("the task dump's reasons", |s| {
         s.contains("◆ task dump") && s.contains("socket read*")
     });

@@ -70,6 +70,13 @@ pub(crate) async fn run(
     }
     let mut now = opts.dumps.on_connect;
     let mut least = min_interval;
+    if now && !opts.dumps.first_after.is_zero() {
+        // Wait, unless asked for a dump sooner.
+        tokio::select! {
+            _ = trigger.0.notified() => {}
+            _ = tokio::time::sleep(opts.dumps.first_after) => {}
+        }
+    }
     loop {
         if !now {
             let wait = opts.dumps.interval.map(|i| i.max(least));

@@ -42,8 +42,10 @@ pub struct Options {
 pub struct DumpOptions {
     /// Ask for dumps at all (the agent is still detected).
     pub enabled: bool,
-    /// One as soon as the agent is detected.
+    /// One as soon as the agent is detected (after `first_after`).
     pub on_connect: bool,
+    /// How long after connecting that first dump is taken.
+    pub first_after: Duration,
     /// Then one every `interval` (never sooner than 100× the last capture
     /// took, nor than the agent allows); `None`: only on request.
     pub interval: Option<Duration>,
@@ -56,6 +58,7 @@ impl Default for DumpOptions {
         DumpOptions {
             enabled: true,
             on_connect: true,
+            first_after: Duration::ZERO,
             interval: None,
             timeout: Duration::from_secs(5),
         }

@@ -127,6 +127,7 @@ fn watch(
             dumps: conn::DumpOptions {
                 enabled: dump_every.is_some(),
                 on_connect: true,
+                first_after: Duration::ZERO,
                 interval: dump_every,
                 timeout: Duration::from_secs(5),
             },
