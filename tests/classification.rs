@@ -70,12 +70,12 @@ fn with_the_agent_every_wait_is_named_from_task_dumps() {
         ("mutex-wait", Reason::Mutex),
         ("oneshot", Reason::Oneshot),
     ];
-    // The connection takes one dump when it finds the agent; all the
-    // tasks exist by then only if it waits for them, so ask again.
-    let (_state, a) = common::watch_until_with_dumps(
+    // One dump, once the 40 tasks exist (5 per scenario, 50 ms apart).
+    let (_state, a) = common::watch_until_with_dump(
         target.target(),
         Duration::from_secs(60),
         Params::default(),
+        Duration::from_secs(2),
         |a| {
             expected.iter().all(|(l, reason)| {
                 group(a, &spawn_line(l)).is_some_and(|g| {

@@ -93,28 +93,24 @@ pub fn watch_until(
     watch(target, deadline, params, None, done)
 }
 
-/// As [`watch_until`], asking the target's agent for a task dump every
-/// `DUMP_EVERY` (the agent allows one per 10 s).
-pub fn watch_until_with_dumps(
+/// As [`watch_until`], with one task dump from the target's agent, taken
+/// `after` the connection (once the scenarios' tasks exist). One, because
+/// repeated dumps can hang tokio 1.54's runtime (README).
+pub fn watch_until_with_dump(
     target: Target,
     deadline: Duration,
     params: Params,
+    after: Duration,
     done: impl FnMut(&Analysis) -> bool,
 ) -> (State, Analysis) {
-    watch(
-        target,
-        deadline,
-        params,
-        Some(Duration::from_secs(11)),
-        done,
-    )
+    watch(target, deadline, params, Some(after), done)
 }
 
 fn watch(
     target: Target,
     deadline: Duration,
     params: Params,
-    dump_every: Option<Duration>,
+    dump_after: Option<Duration>,
     mut done: impl FnMut(&Analysis) -> bool,
 ) -> (State, Analysis) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -125,10 +121,10 @@ fn watch(
     rt.block_on(async move {
         let opts = conn::Options {
             dumps: conn::DumpOptions {
-                enabled: dump_every.is_some(),
+                enabled: dump_after.is_some(),
                 on_connect: true,
-                first_after: Duration::ZERO,
-                interval: dump_every,
+                first_after: dump_after.unwrap_or_default(),
+                interval: None,
                 timeout: Duration::from_secs(5),
             },
             ..conn::Options::default()
