@@ -179,7 +179,7 @@ impl Agent {
         if let Some(running) = &st.running {
             if !running.is_finished() {
                 return Err(
-                    "the previous dump has not finished: the runtime has not paused for it yet"
+                    "the previous dump has not finished: the runtime has not paused for it (tokio-rs/tokio#7478?)"
                         .into(),
                 );
             }
@@ -222,7 +222,7 @@ impl Agent {
         let captured = match tokio::time::timeout(timeout, running).await {
             Err(_) => {
                 return Err(format!(
-                    "the runtime did not pause for the dump within {timeout:?} (a worker busy or blocked?); it completes in the background"
+                    "the runtime did not pause for the dump within {timeout:?}: a worker is busy or blocked, or tokio hangs in the dump (tokio-rs/tokio#7478); no other dump until it ends"
                 ));
             }
             Ok(Err(e)) => {

@@ -28,8 +28,8 @@ pub struct Worker {
     pub jobs: mpsc::UnboundedSender<Job>,
 }
 
-/// Starts the model thread on `conn_rx`. It ends when the view drops its
-/// handles or the connection task ends.
+/// Starts the model thread on a connection's events. It ends when the view
+/// drops its handles or the connection task ends.
 pub fn spawn(
     state: SharedState,
     conn: conn::Connection,
@@ -81,7 +81,6 @@ async fn run(
                 let Some(ev) = ev else { return };
                 let mut updated = None;
                 let mut statuses = Vec::new();
-
                 {
                     let mut st = super::app::write(&state);
                     let mut ev = Some(ev);
@@ -114,11 +113,13 @@ async fn run(
                 }
                 // The first screen does not wait for the tick.
                 if stale && !published {
-                    if !publish(&state, &params, &tx).await {
-                        return;
+                    match publish(&state, &params, &tx).await {
+                        Err(()) => return,
+                        Ok(sent) => {
+                            published = sent;
+                            stale = !sent;
+                        }
                     }
-                    stale = false;
-                    published = true;
                 }
             }
             _ = tick.tick() => {
@@ -126,25 +127,35 @@ async fn run(
                     return;
                 }
                 if stale {
-                    if !publish(&state, &params, &tx).await {
-                        return;
+                    match publish(&state, &params, &tx).await {
+                        Err(()) => return,
+                        Ok(sent) => {
+                            published |= sent;
+                            stale = !sent;
+                        }
                     }
-                    stale = false;
-                    published = true;
                 }
             }
         }
     }
 }
 
-/// Analyses the state and sends it; false when the view is gone.
-async fn publish(state: &SharedState, params: &Params, tx: &mpsc::Sender<ToUi>) -> bool {
+/// Analyses the state and sends it: `Ok(false)` when there is nothing to
+/// analyse yet (no update), `Err` when the view is gone.
+async fn publish(
+    state: &SharedState,
+    params: &Params,
+    tx: &mpsc::Sender<ToUi>,
+) -> Result<bool, ()> {
     let analysis = {
         let st = super::app::read(state);
-        let Some(now) = st.now else { return true };
+        let Some(now) = st.now else { return Ok(false) };
         Analysis::run(&st, now, params)
     };
-    tx.send(ToUi::Analysis(Arc::new(analysis))).await.is_ok()
+    tx.send(ToUi::Analysis(Arc::new(analysis)))
+        .await
+        .map(|()| true)
+        .map_err(|_| ())
 }
 
 #[cfg(test)]
