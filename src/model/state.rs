@@ -151,6 +151,8 @@ impl State {
     /// update, when it is the full state, replaces what we believed alive.
     pub fn begin_stream(&mut self) {
         self.new_stream = true;
+        // A dump asked for on the old stream will not be answered.
+        self.dump_windows.inflight = None;
     }
 
     pub fn apply(&mut self, up: Update) {
@@ -497,6 +499,22 @@ mod tests {
         Some(Ts::from_nanos(
             1_800_000_000_000_000_000 + (secs * 1e9) as i64,
         ))
+    }
+
+    #[test]
+    fn a_dump_lost_with_its_stream_stops_covering_polls() {
+        let mut st = State::default();
+        st.begin_stream();
+        st.apply(Update {
+            now: ts(10.0),
+            has_metadata: true,
+            ..Update::default()
+        });
+        st.dump_started();
+        assert!(st.dump_windows.covers(ts(11.0).expect("ts")));
+        // The connection broke before the reply came.
+        st.begin_stream();
+        assert!(!st.dump_windows.covers(ts(11.0).expect("ts")));
     }
 
     #[test]
