@@ -64,7 +64,7 @@ struct Inner {
     min_interval: Duration,
     /// Serialises dumps; remembers the last one and any still running.
     dumps: tokio::sync::Mutex<DumpState>,
-    /// Filled once the server is listening (for tests and logs).
+    /// Filled once the server is listening (the port, when 0 was asked).
     bound: Mutex<Option<String>>,
     /// The last few dumps' capture windows.
     recent: Mutex<Vec<proto::DumpWindow>>,

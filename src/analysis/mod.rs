@@ -5,6 +5,7 @@ pub mod blocked;
 pub mod diff;
 pub mod group;
 pub mod health;
+pub mod reason;
 pub mod stack;
 pub mod suspect;
 pub mod trend;

@@ -1,7 +1,7 @@
 //! Reading a task's async stack from a task dump: what it waits on, and a
 //! one-line label for grouping tasks with the same stack.
 
-use super::blocked::Reason;
+use super::reason::Reason;
 use crate::model::Trace;
 
 /// What the stack shows the task waiting on. With several leaves (under

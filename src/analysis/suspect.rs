@@ -1,8 +1,8 @@
 //! Which groups look like leaks, and the one line that says why. The only
 //! place that words a suspect: the TUI, reports and `--once` render it.
 
-use super::blocked::Reason;
 use super::group::{Group, percent};
+use super::reason::Reason;
 use super::trend::Growth;
 use crate::text;
 use std::time::Duration;

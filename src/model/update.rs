@@ -5,7 +5,6 @@
 //! subscriber re-sends entities it has not marked clean yet.
 
 use super::time::Ts;
-use std::time::Duration;
 
 /// One update from the target, in wire order.
 #[derive(Clone, Debug, Default)]
@@ -126,10 +125,6 @@ impl TaskStats {
         } else {
             u64::from(live)
         }
-    }
-
-    pub fn busy(&self) -> Duration {
-        Duration::from_nanos(self.busy_ns)
     }
 }
 

@@ -1,0 +1,266 @@
+//! The vocabulary of what a task is doing or waiting on: one set of
+//! words for the TUI, reports, snapshots and the CLI. How a task gets its
+//! reason is in `blocked.rs` (console data) and `stack.rs` (task dumps).
+
+/// Coarse scheduler state of a live task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskState {
+    Running,
+    Scheduled,
+    Idle,
+    Completed,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 4] = [
+        TaskState::Running,
+        TaskState::Scheduled,
+        TaskState::Idle,
+        TaskState::Completed,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            TaskState::Running => "running",
+            TaskState::Scheduled => "scheduled",
+            TaskState::Idle => "idle",
+            TaskState::Completed => "completed",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<TaskState> {
+        TaskState::ALL.into_iter().find(|s| s.key() == key)
+    }
+}
+
+/// Why a task is where it is: one vocabulary for TUI, report and CLI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Inside a poll right now, or polled again and again (CPU-bound).
+    Running,
+    /// Woken, waiting for a worker thread.
+    Scheduled,
+    /// One poll started long ago and never ended: a blocking call on a worker.
+    StuckInPoll,
+    /// A `spawn_blocking` task in its closure.
+    BlockingCall,
+    /// `mpsc::Sender::send` on a full bounded channel.
+    ChannelSend,
+    /// Awaiting a `oneshot::Receiver` (a reply that has not come).
+    Oneshot,
+    Mutex,
+    RwLock,
+    Semaphore,
+    Barrier,
+    /// `Interval::tick`.
+    Interval,
+    /// A `sleep` linked to the task by time.
+    Sleep,
+    /// A tracked op of a kind taskscope has no name for.
+    OtherResource,
+    // From task dumps (the agent): waits console data cannot see.
+    /// Reading a socket (TCP, Unix, UDP receive).
+    SocketRead,
+    /// Writing or flushing a socket.
+    SocketWrite,
+    /// `accept` on a listener.
+    Accept,
+    /// `mpsc` (or unbounded) `recv`.
+    ChannelRecv,
+    /// `Notify::notified`.
+    Notify,
+    /// `watch::Receiver::changed`.
+    Watch,
+    /// `broadcast::Receiver::recv`.
+    Broadcast,
+    /// Awaiting another task's `JoinHandle`.
+    JoinHandle,
+    /// A tokio leaf future taskscope has no name for (fs, process, signal…).
+    OtherLeaf,
+    /// Waiting on a future outside tokio (no tokio leaf in its stack).
+    NotTokio,
+    /// Idle, a waker outstanding, no tracked op: socket I/O, mpsc recv,
+    /// Notify, watch, broadcast, JoinHandle, or a sleep we could not link.
+    Untracked,
+    /// As `Untracked`, with two wakers outstanding: a timeout around a wait.
+    UntrackedWithTimeout,
+    /// Idle and nothing holds its waker: it can never be woken.
+    NoWaker,
+    Completed,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 27] = [
+        Reason::Running,
+        Reason::Scheduled,
+        Reason::StuckInPoll,
+        Reason::BlockingCall,
+        Reason::ChannelSend,
+        Reason::Oneshot,
+        Reason::Mutex,
+        Reason::RwLock,
+        Reason::Semaphore,
+        Reason::Barrier,
+        Reason::Interval,
+        Reason::Sleep,
+        Reason::OtherResource,
+        Reason::SocketRead,
+        Reason::SocketWrite,
+        Reason::Accept,
+        Reason::ChannelRecv,
+        Reason::Notify,
+        Reason::Watch,
+        Reason::Broadcast,
+        Reason::JoinHandle,
+        Reason::OtherLeaf,
+        Reason::NotTokio,
+        Reason::Untracked,
+        Reason::UntrackedWithTimeout,
+        Reason::NoWaker,
+        Reason::Completed,
+    ];
+
+    /// A stable identifier for files (snapshots, JSON reports).
+    pub fn key(self) -> &'static str {
+        match self {
+            Reason::Running => "running",
+            Reason::Scheduled => "scheduled",
+            Reason::StuckInPoll => "stuck_in_poll",
+            Reason::BlockingCall => "blocking_call",
+            Reason::ChannelSend => "channel_send",
+            Reason::Oneshot => "oneshot",
+            Reason::Mutex => "mutex",
+            Reason::RwLock => "rwlock",
+            Reason::Semaphore => "semaphore",
+            Reason::Barrier => "barrier",
+            Reason::Interval => "interval",
+            Reason::Sleep => "sleep",
+            Reason::OtherResource => "other_resource",
+            Reason::SocketRead => "socket_read",
+            Reason::SocketWrite => "socket_write",
+            Reason::Accept => "accept",
+            Reason::ChannelRecv => "channel_recv",
+            Reason::Notify => "notify",
+            Reason::Watch => "watch",
+            Reason::Broadcast => "broadcast",
+            Reason::JoinHandle => "join_handle",
+            Reason::OtherLeaf => "other_leaf",
+            Reason::NotTokio => "not_tokio",
+            Reason::Untracked => "untracked",
+            Reason::UntrackedWithTimeout => "untracked_with_timeout",
+            Reason::NoWaker => "no_waker",
+            Reason::Completed => "completed",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.key() == key)
+    }
+
+    /// A short label for tables and mixes ("97% send").
+    pub fn short(self) -> &'static str {
+        match self {
+            Reason::Running => "running",
+            Reason::Scheduled => "scheduled",
+            Reason::StuckInPoll => "stuck in poll",
+            Reason::BlockingCall => "blocking call",
+            Reason::ChannelSend => "chan send",
+            Reason::Oneshot => "oneshot",
+            Reason::Mutex => "mutex",
+            Reason::RwLock => "rwlock",
+            Reason::Semaphore => "semaphore",
+            Reason::Barrier => "barrier",
+            Reason::Interval => "interval",
+            Reason::Sleep => "sleep",
+            Reason::OtherResource => "resource",
+            Reason::SocketRead => "socket read",
+            Reason::SocketWrite => "socket write",
+            Reason::Accept => "accept",
+            Reason::ChannelRecv => "chan recv",
+            Reason::Notify => "notify",
+            Reason::Watch => "watch",
+            Reason::Broadcast => "broadcast",
+            Reason::JoinHandle => "join handle",
+            Reason::OtherLeaf => "tokio wait",
+            Reason::NotTokio => "non-tokio wait",
+            Reason::Untracked => "untracked",
+            Reason::UntrackedWithTimeout => "untracked+timeout",
+            Reason::NoWaker => "no waker",
+            Reason::Completed => "completed",
+        }
+    }
+
+    /// The phrase used in sentences: "blocked on channel send for 7m12s".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Reason::Running => "running",
+            Reason::Scheduled => "scheduled (woken, waiting for a worker)",
+            Reason::StuckInPoll => "stuck inside one poll (blocking call on a worker thread?)",
+            Reason::BlockingCall => "running a spawn_blocking closure",
+            Reason::ChannelSend => "blocked on channel send (bounded channel full)",
+            Reason::Oneshot => "waiting on a oneshot reply",
+            Reason::Mutex => "waiting for a Mutex lock",
+            Reason::RwLock => "waiting for an RwLock",
+            Reason::Semaphore => "waiting for a Semaphore permit",
+            Reason::Barrier => "waiting at a Barrier",
+            Reason::Interval => "waiting for an Interval tick",
+            Reason::Sleep => "sleeping",
+            Reason::OtherResource => "waiting on a tracked resource",
+            Reason::SocketRead => "blocked on socket read",
+            Reason::SocketWrite => "blocked on socket write",
+            Reason::Accept => "waiting to accept a connection",
+            Reason::ChannelRecv => "waiting to receive on a channel",
+            Reason::Notify => "waiting on a Notify",
+            Reason::Watch => "waiting for a watch change",
+            Reason::Broadcast => "waiting on a broadcast receive",
+            Reason::JoinHandle => "waiting for another task to finish (JoinHandle)",
+            Reason::OtherLeaf => "waiting in a tokio future (see its stack)",
+            Reason::NotTokio => "waiting on a future outside tokio",
+            Reason::Untracked => "untracked wait (socket I/O, channel recv, Notify, JoinHandle…)",
+            Reason::UntrackedWithTimeout => {
+                "untracked wait with a timeout (socket I/O, channel recv…)"
+            }
+            Reason::NoWaker => "idle with no waker (nothing can wake it)",
+            Reason::Completed => "completed",
+        }
+    }
+
+    /// Whether the two name the same wait, one more precisely: an untracked
+    /// wait and what a task dump shows it to be, or a bare semaphore and the
+    /// channel send or lock built on one. A diff between a snapshot with a
+    /// task dump and one without does not call that a change.
+    pub fn same_wait(self, other: Reason) -> bool {
+        let untracked = |r: Reason| matches!(r, Reason::Untracked | Reason::UntrackedWithTimeout);
+        let seen_only_in_dumps = |r: Reason| {
+            matches!(
+                r,
+                Reason::SocketRead
+                    | Reason::SocketWrite
+                    | Reason::Accept
+                    | Reason::ChannelRecv
+                    | Reason::Notify
+                    | Reason::Watch
+                    | Reason::Broadcast
+                    | Reason::JoinHandle
+                    | Reason::OtherLeaf
+                    | Reason::NotTokio
+                    | Reason::Sleep
+            )
+        };
+        let on_semaphore =
+            |r: Reason| matches!(r, Reason::ChannelSend | Reason::Mutex | Reason::RwLock);
+        self == other
+            || (untracked(self) && seen_only_in_dumps(other))
+            || (untracked(other) && seen_only_in_dumps(self))
+            || (self == Reason::Semaphore && on_semaphore(other))
+            || (other == Reason::Semaphore && on_semaphore(self))
+    }
+
+    /// True when the task is waiting rather than working.
+    pub fn is_wait(self) -> bool {
+        !matches!(
+            self,
+            Reason::Running | Reason::Scheduled | Reason::BlockingCall | Reason::Completed
+        )
+    }
+}
