@@ -342,7 +342,14 @@ impl App {
         }
         let agent = self.analysis.as_ref().map(|a| a.dumps.agent.clone());
         match agent.unwrap_or_default() {
-            Agent::Ready { .. } => self.submit(Job::Dump, "task dump requested…", now),
+            Agent::Ready { min_interval, .. } => {
+                // Within the agent's interval the last dump comes back again.
+                let msg = format!(
+                    "task dump requested (the agent takes at most one per {})",
+                    crate::text::duration(min_interval)
+                );
+                self.submit(Job::Dump, &msg, now)
+            }
             Agent::Unknown => self.notify("not connected yet: no agent to ask", now),
             Agent::Absent => self.notify(
                 "the target serves no task dumps: add taskscope-agent to it (see README)",

@@ -66,13 +66,12 @@ async fn run(
             biased;
             job = jobs_rx.recv() => {
                 let Some(job) = job else { return };
-                let msg = match job {
-                    Job::Dump => {
-                        dumps.request();
-                        "task dump requested…".to_string()
-                    }
-                    job => job.run(&super::app::read(&state)),
-                };
+                // The view already said a dump was asked for.
+                if let Job::Dump = job {
+                    dumps.request();
+                    continue;
+                }
+                let msg = job.run(&super::app::read(&state));
                 if tx.send(ToUi::Notice(msg)).await.is_err() {
                     return;
                 }
