@@ -169,6 +169,10 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let runs = if quick { 1 } else { 9 };
     let n = if quick { 10_000 } else { 100_000 };
+    reconnect(n);
+    if std::env::args().any(|a| a == "reconnect") {
+        return;
+    }
 
     memory(n);
     let t = Instant::now();
@@ -196,6 +200,24 @@ fn main() {
     ui(n, 10, runs);
     ui(n, 10_000.min(n), runs);
     snapshots(if quick { 20_000 } else { 1_000_000 });
+}
+
+/// A reconnect to a target holding `n` tasks, each with its `Sleep`: the
+/// new stream's full state is reconciled with what the model held.
+fn reconnect(n: u64) {
+    let mut st = State::default();
+    st.begin_stream();
+    st.apply(update(n, 10, true));
+    let mut again = update(n, 10, true);
+    again.now = ts(601.0);
+    st.begin_stream();
+    let t = Instant::now();
+    st.apply(again);
+    println!(
+        "reconnect: reconcile and apply a full state of {n} tasks and {} resources: {:?}",
+        st.resources.len(),
+        t.elapsed()
+    );
 }
 
 /// What a person at the keyboard waits for, on a 200x50 terminal: drawing a

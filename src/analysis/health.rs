@@ -34,6 +34,32 @@ pub fn warnings(h: &Health) -> Vec<String> {
             text::count(h.unseen_tasks as u64)
         ));
     }
+    let odd = &h.implausible;
+    if odd.clock_jumps > 0 {
+        out.push(format!(
+            "target's clock jumped {}× (largest {}): ages and trends around the jumps are unreliable",
+            odd.clock_jumps,
+            text::duration(odd.largest_jump)
+        ));
+    }
+    if odd.times_clamped > 0 {
+        out.push(format!(
+            "target sent {} impossible timestamps (in its future, or drops before creation): clamped",
+            text::count(odd.times_clamped)
+        ));
+    }
+    if odd.strings_cut > 0 {
+        out.push(format!(
+            "target sent {} strings over 4 KiB: cut",
+            text::count(odd.strings_cut)
+        ));
+    }
+    if odd.over_cap > 0 {
+        out.push(format!(
+            "target announced more tasks, resources or ops than taskscope keeps: {} not followed",
+            text::count(odd.over_cap)
+        ));
+    }
     if h.restarts > 0 {
         out.push(format!(
             "target restarted {}×: task ids restarted",

@@ -8,7 +8,31 @@ use crate::model::update::{
 use console_api as api;
 use std::time::Duration;
 
+/// Longest string kept from the wire, in bytes: task names, field values,
+/// file paths and type names are never near it, and a hostile target's
+/// megabyte strings cost no more than this each.
+pub const MAX_STRING: usize = 4096;
+
+/// Caps a wire string at [`MAX_STRING`] bytes (on a character boundary),
+/// counting the cuts in `cut`.
+fn cap(mut s: String, cut: &mut u32) -> String {
+    if s.len() > MAX_STRING {
+        let mut at = MAX_STRING;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+        s.push('…');
+        *cut = cut.saturating_add(1);
+    }
+    s
+}
+
+/// Converts one wire update. Strings are capped, timestamps saturate at
+/// the ends of the model's range; what the values mean (a clock that jumps,
+/// a task dropped before it was created) is judged by the model.
 pub fn update(msg: api::instrument::Update, wire_bytes: usize) -> Update {
+    let cut = &mut 0u32;
     let mut up = Update {
         now: msg.now.map(ts),
         // The initial state always carries the metadata list, even an
@@ -20,7 +44,11 @@ pub fn update(msg: api::instrument::Update, wire_bytes: usize) -> Update {
     let mut dropped = DroppedEvents::default();
     if let Some(t) = msg.task_update {
         dropped.tasks = t.dropped_events;
-        up.tasks = t.new_tasks.into_iter().filter_map(task).collect();
+        up.tasks = t
+            .new_tasks
+            .into_iter()
+            .filter_map(|t| task(t, cut))
+            .collect();
         up.task_stats = t
             .stats_update
             .into_iter()
@@ -29,17 +57,29 @@ pub fn update(msg: api::instrument::Update, wire_bytes: usize) -> Update {
     }
     if let Some(r) = msg.resource_update {
         dropped.resources = r.dropped_events;
-        up.resources = r.new_resources.into_iter().filter_map(resource).collect();
+        up.resources = r
+            .new_resources
+            .into_iter()
+            .filter_map(|r| resource(r, cut))
+            .collect();
         up.resource_stats = r
             .stats_update
             .into_iter()
-            .map(|(id, s)| (id, resource_stats(s)))
+            .map(|(id, s)| (id, resource_stats(s, cut)))
             .collect();
-        up.poll_ops = r.new_poll_ops.into_iter().map(poll_op).collect();
+        up.poll_ops = r
+            .new_poll_ops
+            .into_iter()
+            .map(|p| poll_op(p, cut))
+            .collect();
     }
     if let Some(a) = msg.async_op_update {
         dropped.async_ops = a.dropped_events;
-        up.async_ops = a.new_async_ops.into_iter().filter_map(async_op).collect();
+        up.async_ops = a
+            .new_async_ops
+            .into_iter()
+            .filter_map(|a| async_op(a, cut))
+            .collect();
         up.async_op_stats = a
             .stats_update
             .into_iter()
@@ -47,6 +87,7 @@ pub fn update(msg: api::instrument::Update, wire_bytes: usize) -> Update {
             .collect();
     }
     up.dropped_events = dropped;
+    up.strings_cut = *cut;
     up
 }
 
@@ -72,25 +113,25 @@ fn id(i: Option<api::Id>) -> Option<u64> {
     i.map(|i| i.id)
 }
 
-fn location(l: Option<api::Location>) -> Option<SourceLoc> {
+fn location(l: Option<api::Location>, cut: &mut u32) -> Option<SourceLoc> {
     let l = l?;
     Some(SourceLoc {
-        file: l.file?,
+        file: cap(l.file?, cut),
         line: l.line,
         column: l.column,
     })
 }
 
-fn field(f: api::Field) -> Option<Field> {
+fn field(f: api::Field, cut: &mut u32) -> Option<Field> {
     let name = match f.name? {
-        api::field::Name::StrName(s) => s,
+        api::field::Name::StrName(s) => cap(s, cut),
         // Field indexes into metadata are never sent by console-subscriber
         // 0.5; keep the field under a placeholder name rather than drop it.
         api::field::Name::NameIdx(i) => format!("field#{i}"),
     };
     let value = match f.value? {
-        api::field::Value::DebugVal(s) => FieldValue::Debug(s),
-        api::field::Value::StrVal(s) => FieldValue::Str(s),
+        api::field::Value::DebugVal(s) => FieldValue::Debug(cap(s, cut)),
+        api::field::Value::StrVal(s) => FieldValue::Str(cap(s, cut)),
         api::field::Value::U64Val(v) => FieldValue::U64(v),
         api::field::Value::I64Val(v) => FieldValue::I64(v),
         api::field::Value::BoolVal(v) => FieldValue::Bool(v),
@@ -98,11 +139,11 @@ fn field(f: api::Field) -> Option<Field> {
     Some(Field { name, value })
 }
 
-fn task(t: api::tasks::Task) -> Option<NewTask> {
+fn task(t: api::tasks::Task, cut: &mut u32) -> Option<NewTask> {
     Some(NewTask {
         id: id(t.id)?,
-        location: location(t.location),
-        fields: t.fields.into_iter().filter_map(field).collect(),
+        location: location(t.location, cut),
+        fields: t.fields.into_iter().filter_map(|f| field(f, cut)).collect(),
     })
 }
 
@@ -124,25 +165,25 @@ fn task_stats(s: api::tasks::Stats) -> TaskStats {
     }
 }
 
-fn resource(r: api::resources::Resource) -> Option<NewResource> {
+fn resource(r: api::resources::Resource, cut: &mut u32) -> Option<NewResource> {
     use api::resources::resource::kind::Kind;
     let kind = match r.kind.and_then(|k| k.kind) {
         Some(Kind::Known(0)) => ResourceKind::Timer,
         Some(Kind::Known(n)) => ResourceKind::Other(format!("known#{n}")),
-        Some(Kind::Other(s)) => ResourceKind::Other(s),
+        Some(Kind::Other(s)) => ResourceKind::Other(cap(s, cut)),
         None => ResourceKind::Other(String::new()),
     };
     Some(NewResource {
         id: id(r.id)?,
-        concrete_type: r.concrete_type,
+        concrete_type: cap(r.concrete_type, cut),
         kind,
-        location: location(r.location),
+        location: location(r.location, cut),
         parent: id(r.parent_resource_id),
         internal: r.is_internal,
     })
 }
 
-fn resource_stats(s: api::resources::Stats) -> ResourceStats {
+fn resource_stats(s: api::resources::Stats, cut: &mut u32) -> ResourceStats {
     ResourceStats {
         created_at: s.created_at.map(ts),
         dropped_at: s.dropped_at.map(ts),
@@ -151,28 +192,28 @@ fn resource_stats(s: api::resources::Stats) -> ResourceStats {
             .into_iter()
             .filter_map(|a| {
                 Some(Attribute {
-                    field: field(a.field?)?,
-                    unit: a.unit,
+                    field: field(a.field?, cut)?,
+                    unit: a.unit.map(|u| cap(u, cut)),
                 })
             })
             .collect(),
     }
 }
 
-fn poll_op(p: api::resources::PollOp) -> PollOp {
+fn poll_op(p: api::resources::PollOp, cut: &mut u32) -> PollOp {
     PollOp {
         task: id(p.task_id),
         resource: id(p.resource_id),
         async_op: id(p.async_op_id),
-        name: p.name,
+        name: cap(p.name, cut),
         ready: p.is_ready,
     }
 }
 
-fn async_op(a: api::async_ops::AsyncOp) -> Option<NewAsyncOp> {
+fn async_op(a: api::async_ops::AsyncOp, cut: &mut u32) -> Option<NewAsyncOp> {
     Some(NewAsyncOp {
         id: id(a.id)?,
-        source: a.source,
+        source: cap(a.source, cut),
         parent: id(a.parent_async_op_id),
         resource: id(a.resource_id),
     })

@@ -5,7 +5,7 @@
 pub mod addr;
 pub mod agent;
 pub mod client;
-mod convert;
+pub mod convert;
 pub mod error;
 
 pub use addr::{AddrError, DEFAULT_PORT, Target};

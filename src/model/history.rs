@@ -42,15 +42,17 @@ impl Level {
         !self.buckets.is_empty() && idx >= self.front
     }
 
+    /// One past the newest bucket's index.
+    fn end(&self) -> i64 {
+        self.front + self.buckets.len() as i64
+    }
+
+    /// The bucket at `idx`, which must be within the level (see
+    /// [`CountHistory::reach`]).
     fn slot(&mut self, idx: i64) -> &mut Bucket {
-        if self.buckets.is_empty() {
-            self.front = idx;
-        }
-        while idx >= self.front + self.buckets.len() as i64 {
-            self.buckets.push_back(Bucket::default());
-        }
         let at = usize::try_from(idx - self.front).unwrap_or(0);
-        &mut self.buckets[at]
+        let last = self.buckets.len().saturating_sub(1);
+        &mut self.buckets[at.min(last)]
     }
 }
 
@@ -113,6 +115,7 @@ impl CountHistory {
         for (i, (width, _)) in LEVELS.iter().enumerate() {
             let idx = secs.div_euclid(*width);
             if self.levels[i].contains(idx) {
+                self.reach(i, idx);
                 self.levels[i].slot(idx).absorb(b);
                 if i > 0 {
                     self.folded += b.net();
@@ -130,37 +133,81 @@ impl CountHistory {
     pub fn advance_to(&mut self, horizon: Ts) {
         let secs = horizon.nanos().div_euclid(1_000_000_000);
         if secs >= self.levels[0].front {
-            self.levels[0].slot(secs);
+            self.reach(0, secs);
             self.fold();
+        }
+    }
+
+    /// Extends level `lvl` so that it holds index `idx`. However far ahead
+    /// `idx` is (a target's clock can jump by years), the work is bounded
+    /// by the level's capacity: when the gap is wider than that, everything
+    /// the level holds moves to the coarser levels at once and the level
+    /// starts again just before `idx`, instead of filling the gap with
+    /// empty buckets.
+    fn reach(&mut self, lvl: usize, idx: i64) {
+        let (width, cap) = LEVELS[lvl];
+        let ratio = LEVELS.get(lvl + 1).map_or(1, |next| next.0 / width);
+        let level = &mut self.levels[lvl];
+        if level.buckets.is_empty() {
+            level.front = idx;
+            level.buckets.push_back(Bucket::default());
+            return;
+        }
+        let end = level.end();
+        if idx < end {
+            return;
+        }
+        if idx - end >= cap as i64 {
+            let old_front = level.front;
+            let held: Vec<Bucket> = level.buckets.drain(..).collect();
+            // Start on a whole coarse bucket after everything moved out,
+            // so the coarser levels stay strictly older than this one.
+            let align_up = |i: i64| i + (ratio - i.rem_euclid(ratio)) % ratio;
+            let start = idx - cap as i64 + 1;
+            level.front = (start - start.rem_euclid(ratio)).max(align_up(end));
+            for (j, b) in held.into_iter().enumerate() {
+                self.spill(lvl, old_front + j as i64, b);
+            }
+        }
+        let level = &mut self.levels[lvl];
+        if level.buckets.is_empty() {
+            level.buckets.push_back(Bucket::default());
+        }
+        while idx >= level.end() {
+            level.buckets.push_back(Bucket::default());
+        }
+    }
+
+    /// Moves bucket `idx` of level `lvl` into the next coarser level (or
+    /// into the base count past the last level).
+    fn spill(&mut self, lvl: usize, idx: i64, b: Bucket) {
+        match LEVELS.get(lvl + 1) {
+            Some(&(next_width, _)) => {
+                if lvl == 0 {
+                    self.folded += b.net();
+                }
+                let group = idx.div_euclid(next_width / LEVELS[lvl].0);
+                self.reach(lvl + 1, group);
+                self.levels[lvl + 1].slot(group).absorb(b);
+            }
+            None => self.base += b.net(),
         }
     }
 
     fn fold(&mut self) {
         for (i, &(width, cap)) in LEVELS.iter().enumerate() {
+            let ratio = LEVELS.get(i + 1).map_or(1, |next| next.0 / width);
             while self.levels[i].buckets.len() > cap {
-                let next_width = LEVELS.get(i + 1).map(|l| l.0).unwrap_or(i64::MAX);
-                let ratio = if next_width == i64::MAX {
-                    1
-                } else {
-                    next_width / width
-                };
                 let group = self.levels[i].front.div_euclid(ratio);
-                let mut sum = Bucket::default();
                 while self.levels[i].front.div_euclid(ratio) == group
                     && self.levels[i].buckets.len() > 1
                 {
-                    if let Some(b) = self.levels[i].buckets.pop_front() {
-                        sum.absorb(b);
-                    }
+                    let Some(b) = self.levels[i].buckets.pop_front() else {
+                        break;
+                    };
+                    let idx = self.levels[i].front;
                     self.levels[i].front += 1;
-                }
-                if i + 1 < LEVELS.len() {
-                    if i == 0 {
-                        self.folded += sum.net();
-                    }
-                    self.levels[i + 1].slot(group).absorb(sum);
-                } else {
-                    self.base += sum.net();
+                    self.spill(i, idx, b);
                 }
             }
         }
@@ -362,5 +409,51 @@ mod tests {
         assert_eq!(series.last().map(|p| p.1), Some(births - deaths));
         // Series is time-ordered.
         assert!(series.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn a_clock_jumping_by_years_costs_no_memory_and_keeps_the_count() {
+        let year = 365 * 86_400;
+        let mut h = CountHistory::new(t(0));
+        h.birth(t(1));
+        h.birth(t(2));
+        h.advance_to(t(100 * year));
+        assert!(
+            h.bucket_count() <= 600 + 360 + 1440 + 3,
+            "{}",
+            h.bucket_count()
+        );
+        assert_eq!(h.current(), 2);
+        h.birth(t(100 * year + 5));
+        h.death(t(50 * year));
+        h.death(t(-100 * year));
+        h.advance_to(t(200 * year));
+        h.birth(t(3));
+        h.advance_to(t(i64::MAX / 2_000_000_000));
+        assert!(
+            h.bucket_count() <= 600 + 360 + 1440 + 3,
+            "{}",
+            h.bucket_count()
+        );
+        assert_eq!(h.current(), 2);
+        let series = h.series();
+        assert_eq!(series.last().map(|p| p.1), Some(2));
+        assert!(series.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(CountHistory::from_parts(&h.to_parts()).as_ref(), Ok(&h));
+    }
+
+    #[test]
+    fn a_jump_keeps_recent_seconds_exact() {
+        let mut h = CountHistory::new(t(0));
+        h.birth(t(10));
+        h.advance_to(t(10_000));
+        h.birth(t(9_990));
+        h.death(t(9_995));
+        let counts = h.fine_counts(t(9_980), t(10_000));
+        let at = |s: i64| counts.iter().find(|(ts, _)| *ts == t(s)).map(|c| c.1);
+        assert_eq!(at(9_990), Some(1));
+        assert_eq!(at(9_991), Some(2));
+        assert_eq!(at(9_996), Some(1));
+        assert_eq!(h.current(), 1);
     }
 }

@@ -5,6 +5,7 @@ pub mod dump;
 pub mod history;
 pub mod location;
 pub mod resource;
+pub mod sanity;
 pub mod state;
 pub mod task;
 pub mod time;

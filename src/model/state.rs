@@ -4,10 +4,11 @@ use super::dump::{Agent, DumpWindows, TaskDump};
 use super::history::CountHistory;
 use super::location::{GroupKey, Locations};
 use super::resource::{AsyncOp, Interner, PendingPoll, Resource};
+use super::sanity::{self, Implausible};
 use super::task::Task;
 use super::time::Ts;
 use super::update::{DroppedEvents, TaskStats, Update};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// How much the model keeps.
@@ -24,6 +25,10 @@ pub struct Config {
     /// How far back the count history may be rebuilt from the first full
     /// state, when the target's own retention shows it is complete.
     pub max_backfill: Duration,
+    /// Most tasks (live and finished), resources and async ops kept each:
+    /// past this a target that claims ever more entities is not followed
+    /// (and told about), so it cannot exhaust taskscope's memory.
+    pub max_entities: usize,
 }
 
 impl Default for Config {
@@ -33,6 +38,7 @@ impl Default for Config {
             max_finished: 20_000,
             op_retention: Duration::from_secs(10),
             max_backfill: Duration::from_secs(600),
+            max_entities: 4_000_000,
         }
     }
 }
@@ -60,6 +66,8 @@ pub struct Health {
     pub backfilled: Duration,
     /// Times the target was seen to restart (all task ids replaced).
     pub restarts: u32,
+    /// Values no sane subscriber sends (clamped or cut), counted.
+    pub implausible: Implausible,
 }
 
 /// Updates carrying at least this many new entities suggest the
@@ -155,7 +163,8 @@ impl State {
         self.dump_windows.inflight = None;
     }
 
-    pub fn apply(&mut self, up: Update) {
+    pub fn apply(&mut self, mut up: Update) {
+        sanity::check(&mut up, self.now, &mut self.health.implausible);
         let now = up.now.or(self.now);
         self.last_update_at = self.now;
         self.now = now;
@@ -249,10 +258,10 @@ impl State {
             self.health.restarts += 1;
         }
         self.orphan_stats.clear();
-        self.resources
-            .retain(|id, _| up.resources.iter().any(|r| r.id == *id));
-        self.async_ops
-            .retain(|id, _| up.async_ops.iter().any(|o| o.id == *id));
+        let resources: HashSet<u64> = up.resources.iter().map(|r| r.id).collect();
+        self.resources.retain(|id, _| resources.contains(id));
+        let ops: HashSet<u64> = up.async_ops.iter().map(|o| o.id).collect();
+        self.async_ops.retain(|id, _| ops.contains(id));
         self.pending_polls.clear();
     }
 
@@ -273,6 +282,10 @@ impl State {
     fn apply_tasks(&mut self, up: &Update, now: Option<Ts>) {
         let at = now.unwrap_or(Ts::from_nanos(1));
         for new in &up.tasks {
+            if self.tasks.len() >= self.config.max_entities && !self.tasks.contains_key(&new.id) {
+                self.health.implausible.over_cap += 1;
+                continue;
+            }
             let task = Task::from_wire(new, &mut self.locations, &mut self.names);
             match self.tasks.get_mut(&new.id) {
                 Some(old) if old.group == task.group => {
@@ -331,7 +344,13 @@ impl State {
                     task.set_stats(*stats, now, &self.dump_windows);
                 }
                 None if stats.dropped_at.is_none() => {
-                    self.orphan_stats.insert(*id, *stats);
+                    if self.orphan_stats.len() < self.config.max_entities
+                        || self.orphan_stats.contains_key(id)
+                    {
+                        self.orphan_stats.insert(*id, *stats);
+                    } else {
+                        self.health.implausible.over_cap += 1;
+                    }
                 }
                 None => {
                     self.orphan_stats.remove(id);
@@ -369,6 +388,12 @@ impl State {
 
     fn apply_resources(&mut self, up: &Update, _now: Option<Ts>) {
         for new in &up.resources {
+            if self.resources.len() >= self.config.max_entities
+                && !self.resources.contains_key(&new.id)
+            {
+                self.health.implausible.over_cap += 1;
+                continue;
+            }
             let r = Resource::from_wire(new, &mut self.locations, &mut self.types);
             self.resources
                 .entry(new.id)
@@ -390,6 +415,12 @@ impl State {
 
     fn apply_ops(&mut self, up: &Update) {
         for new in &up.async_ops {
+            if self.async_ops.len() >= self.config.max_entities
+                && !self.async_ops.contains_key(&new.id)
+            {
+                self.health.implausible.over_cap += 1;
+                continue;
+            }
             let op = AsyncOp::from_wire(new, &mut self.types);
             self.async_ops
                 .entry(new.id)

@@ -24,6 +24,9 @@ pub struct Update {
     pub dropped_events: DroppedEvents,
     /// Encoded size on the wire, for the health display.
     pub wire_bytes: usize,
+    /// Strings the conversion cut to its length cap (hostile or broken
+    /// targets only).
+    pub strings_cut: u32,
 }
 
 /// Events the target's instrumentation dropped because its buffer was full

@@ -255,6 +255,7 @@ impl Loaded {
             max_update_bytes: usize::try_from(h.max_update_bytes).unwrap_or(usize::MAX),
             backfilled: Duration::from_millis(h.backfilled_ms),
             restarts: h.restarts,
+            ..Health::default()
         }
     }
 
