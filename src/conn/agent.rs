@@ -23,6 +23,14 @@ impl DumpTrigger {
     }
 }
 
+/// The longest minimum interval believed from an agent (an hour).
+const MAX_MIN_INTERVAL_MS: u64 = 3_600_000;
+
+/// Text the target's agent sent, made inert for a terminal.
+fn said(s: &str) -> String {
+    crate::text::sanitize(s, super::error::MAX_REASON)
+}
+
 /// A dump is never asked for sooner than this many times its last
 /// capture took (a 50 ms pause allows at most one dump per 5 s).
 const COST_FACTOR: u32 = 100;
@@ -41,7 +49,13 @@ pub(crate) async fn run(
         Ok(r) => r
             .recent_dumps
             .iter()
-            .filter(|w| w.start_unix_ns > 0 && w.end_unix_ns >= w.start_unix_ns)
+            // A capture holds the runtime for milliseconds; a window of
+            // more than a minute is not one (and would hide every poll).
+            .filter(|w| {
+                w.start_unix_ns > 0
+                    && w.end_unix_ns >= w.start_unix_ns
+                    && w.end_unix_ns - w.start_unix_ns <= 60_000_000_000
+            })
             .map(|w| {
                 (
                     Ts::from_nanos(w.start_unix_ns),
@@ -53,12 +67,12 @@ pub(crate) async fn run(
     };
     let agent = match info {
         Ok(r) if r.dumps_supported => Agent::Ready {
-            version: r.agent_version,
-            min_interval: Duration::from_millis(r.min_interval_ms),
+            version: said(&r.agent_version),
+            min_interval: Duration::from_millis(r.min_interval_ms.min(MAX_MIN_INTERVAL_MS)),
         },
-        Ok(r) => Agent::Unavailable(r.why_not),
+        Ok(r) => Agent::Unavailable(said(&r.why_not)),
         Err(s) if s.code() == tonic::Code::Unimplemented => Agent::Absent,
-        Err(s) => Agent::Unavailable(format!("the agent did not answer: {}", s.message())),
+        Err(s) => Agent::Unavailable(format!("the agent did not answer: {}", said(s.message()))),
     };
     let ready = matches!(agent, Agent::Ready { .. });
     let min_interval = match &agent {
@@ -100,7 +114,7 @@ pub(crate) async fn run(
                 }
                 None => Err("the agent's dump had no timestamp".to_string()),
             },
-            Err(s) => Err(s.message().to_string()),
+            Err(s) => Err(said(s.message())),
         };
         if tx.send(Event::Dump(ev)).await.is_err() {
             return;
@@ -145,7 +159,16 @@ pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
         .into_iter()
         .map(|t| {
             Arc::new(Trace {
-                leaves: t.leaves.into_iter().map(|l| l.frames).collect(),
+                leaves: t
+                    .leaves
+                    .into_iter()
+                    .map(|l| {
+                        l.frames
+                            .into_iter()
+                            .map(|f| crate::text::sanitize(&f, super::convert::MAX_STRING))
+                            .collect()
+                    })
+                    .collect(),
             })
         })
         .collect::<Vec<_>>();

@@ -37,7 +37,12 @@ pub enum ConnError {
 impl ConnError {
     /// Classifies a failure to open the channel.
     pub fn from_transport(target: &str, err: &tonic::transport::Error) -> ConnError {
-        classify_io(target, err).unwrap_or_else(|| ConnError::Other(target.into(), chain(err)))
+        classify_io(target, err).unwrap_or_else(|| {
+            ConnError::Other(
+                target.into(),
+                crate::text::sanitize(&chain(err), MAX_REASON),
+            )
+        })
     }
 
     /// Classifies a failed call or a failed stream message.
@@ -72,7 +77,15 @@ impl ConnError {
     }
 }
 
+/// Longest target-supplied text kept in an error or warning.
+pub const MAX_REASON: usize = 300;
+
+/// A status's text (the target's words) made inert for a terminal.
 fn short_reason(status: &tonic::Status) -> String {
+    crate::text::sanitize(&raw_reason(status), MAX_REASON)
+}
+
+fn raw_reason(status: &tonic::Status) -> String {
     let mut s = status.message().to_string();
     if let Some(src) = status.source() {
         let tail = chain(src);
@@ -122,7 +135,7 @@ fn classify_io(target: &str, err: &(dyn StdError + 'static)) -> Option<ConnError
                     if m.contains("failed to lookup") || m.contains("Name or service not known") {
                         ConnError::Resolve(target.into())
                     } else {
-                        ConnError::Other(target.into(), m)
+                        ConnError::Other(target.into(), crate::text::sanitize(&m, MAX_REASON))
                     }
                 }
             });
