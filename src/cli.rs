@@ -75,10 +75,8 @@ pub struct SnapshotArgs {
     /// Trend window recorded with the snapshot.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub window: Duration,
-    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
-    pub max_message_size: usize,
     #[command(flatten)]
-    pub dumps: DumpArgs,
+    pub gather: GatherArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -121,10 +119,8 @@ pub struct ReportArgs {
     pub duration: Duration,
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub window: Duration,
-    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
-    pub max_message_size: usize,
     #[command(flatten)]
-    pub dumps: DumpArgs,
+    pub gather: GatherArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -155,8 +151,21 @@ pub struct WatchArgs {
     pub format: WatchFormat,
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub window: Duration,
+    #[command(flatten)]
+    pub gather: GatherArgs,
+}
+
+/// How a headless command reaches a live target.
+#[derive(Debug, Args, Clone)]
+pub struct GatherArgs {
+    /// Largest update accepted from the target, e.g. 256MiB.
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    /// Wait up to this long (default 60s) for a target that is not up yet,
+    /// instead of failing at the first refused connection: for CI jobs that
+    /// start the service and taskscope together.
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "60s", value_parser = parse_duration)]
+    pub wait_for_target: Option<Duration>,
     #[command(flatten)]
     pub dumps: DumpArgs,
 }

@@ -23,13 +23,7 @@ pub async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
             reconnect: false,
             ..opts.conn.clone()
         };
-        let g = headless::gather(
-            target.clone(),
-            conn_opts,
-            a.duration,
-            Duration::from_secs(10),
-        )
-        .await?;
+        let g = headless::gather(target.clone(), conn_opts, a.duration, None).await?;
         let now = g.state.now.context("the target sent no clock")?;
         let analysis = Analysis::run(&g.state, now, &opts.params);
         print!(
@@ -43,15 +37,8 @@ pub async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
 }
 
 pub async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
-    let (target, g, watched) = watch_live(
-        &a.addr,
-        a.duration,
-        a.max_message_size,
-        a.dumps.once(),
-        "snapshot",
-        &mut |_, _| {},
-    )
-    .await?;
+    let (target, g, watched) =
+        watch_live(&a.addr, a.duration, &a.gather, "snapshot", &mut |_, _| {}).await?;
     let meta = crate::snapshot::Meta {
         target: target.display.clone(),
         taken_at_unix_ns: crate::text::unix_now_ns(),
@@ -161,15 +148,14 @@ fn params(window: Duration) -> Params {
 async fn watch_live(
     addr: &str,
     duration: Duration,
-    max_message_size: usize,
-    dumps: conn::DumpOptions,
+    how: &GatherArgs,
     product: &str,
     progress: &mut dyn FnMut(&crate::model::State, Duration),
 ) -> anyhow::Result<(Target, headless::Gathered, Duration)> {
     let target = Target::parse(addr)?;
     let opts = conn::Options {
-        max_message_size,
-        dumps,
+        max_message_size: how.max_message_size,
+        dumps: how.dumps.once(),
         ..conn::Options::default()
     };
     let started = std::time::Instant::now();
@@ -177,7 +163,7 @@ async fn watch_live(
         target.clone(),
         opts,
         duration,
-        duration.max(Duration::from_secs(10)),
+        how.wait_for_target,
         progress,
     )
     .await?;
@@ -238,8 +224,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
             let (target, g, watched) = watch_live(
                 &a.inputs[0],
                 a.duration,
-                a.max_message_size,
-                a.dumps.once(),
+                &a.gather,
                 "report",
                 &mut |_, _| {},
             )
@@ -295,15 +280,7 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
             an.totals.suspects
         );
     };
-    let result = watch_live(
-        &a.addr,
-        a.duration,
-        a.max_message_size,
-        a.dumps.once(),
-        "report",
-        &mut progress,
-    )
-    .await;
+    let result = watch_live(&a.addr, a.duration, &a.gather, "report", &mut progress).await;
     if tty {
         eprint!("\r\x1b[K");
     }

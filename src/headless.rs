@@ -14,15 +14,18 @@ pub struct Gathered {
 }
 
 /// Connects and folds updates into a fresh model until `duration` has
-/// passed since the first update. Fails when no update ever arrives: at
-/// once when `opts.reconnect` is false, else when `give_up` passes.
+/// passed since the first update. A target that cannot be reached fails
+/// at its first failed attempt (within the connect timeout), unless
+/// `wait_for_target` allows it that long to come up (a CI job that starts
+/// the service and taskscope together). Once reached, a lost target is
+/// retried until the run ends (when `opts.reconnect`).
 pub async fn gather(
     target: Target,
     opts: conn::Options,
     duration: Duration,
-    give_up: Duration,
+    wait_for_target: Option<Duration>,
 ) -> Result<Gathered, ConnError> {
-    gather_with_progress(target, opts, duration, give_up, &mut |_, _| {}).await
+    gather_with_progress(target, opts, duration, wait_for_target, &mut |_, _| {}).await
 }
 
 /// As [`gather`], calling `progress(state, elapsed)` about once a second.
@@ -30,9 +33,13 @@ pub async fn gather_with_progress(
     target: Target,
     opts: conn::Options,
     duration: Duration,
-    give_up: Duration,
+    wait_for_target: Option<Duration>,
     progress: &mut dyn FnMut(&State, Duration),
 ) -> Result<Gathered, ConnError> {
+    // Without an update yet, the run waits at most this long: the first
+    // attempt's own timeouts (connect, first response), or the time the
+    // user allowed the target to come up.
+    let give_up = wait_for_target.unwrap_or(opts.connect_timeout * 2 + Duration::from_secs(1));
     let name = target.display.clone();
     // One dump at the end of the run (the caller's `dumps` options choose
     // whether; a headless run never takes one on connect or periodically).
@@ -86,7 +93,14 @@ pub async fn gather_with_progress(
                 last_error = Some(e);
                 break;
             }
-            Some(Status::Reconnecting { error, .. }) => last_error = Some(error),
+            Some(Status::Reconnecting { error, .. }) => {
+                let reached = state.health.updates > 0;
+                let waiting = wait_for_target.is_some_and(|w| started.elapsed() < w);
+                if !reached && !waiting {
+                    return Err(error);
+                }
+                last_error = Some(error);
+            }
             Some(_) => {}
             None if is_update => {
                 first_update.get_or_insert_with(Instant::now);

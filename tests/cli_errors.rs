@@ -132,17 +132,76 @@ fn unknown_formats_and_conflicting_inputs_are_usage_errors() {
 }
 
 #[test]
-fn unreachable_for_the_whole_duration_is_exit_2() {
-    let out = taskscope(&[
-        "watch",
-        "127.0.0.1:1",
-        "--duration",
-        "2s",
-        "--fail-on-suspect",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.trim_end().ends_with("connection refused by 127.0.0.1:1: is the target running with console-subscriber on that port?"), "{err}");
+fn a_port_that_refuses_from_the_start_fails_at_once_whatever_the_duration() {
+    for cmd in [
+        vec![
+            "watch",
+            "127.0.0.1:1",
+            "--duration",
+            "1h",
+            "--fail-on-suspect",
+        ],
+        vec![
+            "snapshot",
+            "127.0.0.1:1",
+            "--duration",
+            "1h",
+            "-o",
+            "/dev/null",
+        ],
+        vec!["report", "127.0.0.1:1", "--duration", "1h", "-o", "-"],
+    ] {
+        let started = std::time::Instant::now();
+        let out = taskscope(&cmd);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{cmd:?} took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            one_error_line(&out),
+            "taskscope: error: connection refused by 127.0.0.1:1: is the target running with console-subscriber on that port?",
+            "{cmd:?}"
+        );
+    }
+}
+
+#[test]
+fn wait_for_target_rides_out_a_target_that_is_not_up_yet() {
+    // The port first answers with something that is not the target (so
+    // the first attempt surely fails), then the real target comes up on it.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut watch = Command::new(common::BIN)
+        .args([
+            "watch",
+            &addr,
+            "--duration",
+            "1s",
+            "--wait-for-target",
+            "60s",
+            "--no-dumps",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    let (first, _) = listener.accept().expect("the first attempt");
+    drop(first);
+    drop(listener);
+    let _target = common::DemoTarget::start_on(port, &["--scenarios", "healthy"]);
+    let status = watch.wait().expect("watch ends");
+    let mut err = String::new();
+    watch
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("0 suspect group(s)"), "{err}");
 }
 
 #[test]
