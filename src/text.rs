@@ -146,6 +146,15 @@ pub fn sparkline_gaps(values: &[Option<u64>], width: usize) -> String {
         .collect()
 }
 
+/// The text of a panic's payload (`panic!` with a literal or a format).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// Makes a target-supplied string inert for a terminal and caps its length:
 /// escape sequences and control characters are dropped (a newline becomes
 /// `⏎`), and a string longer than `max` characters ends with `…`.

@@ -289,3 +289,28 @@ fn hostile_names_stay_inert_and_a_signal_restores_the_terminal() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_dying_model_thread_closes_the_view_cleanly_and_says_why() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = Tmux::start("fault", 140, 30);
+    t.literal(&format!(
+        "TASKSCOPE_FAULT=model-panic {} demo --scenarios healthy; echo \"E\"\"XIT=$?\"",
+        common::BIN
+    ));
+    t.keys(&["Enter"]);
+    let s = t.wait_screen("the error after the view closed", |s| s.contains("EXIT="));
+    assert!(
+        s.contains("taskscope: error: the model thread failed (injected fault (TASKSCOPE_FAULT=model-panic) at src/ui/worker.rs:"),
+        "{s}"
+    );
+    assert!(s.contains("EXIT=2"), "{s}");
+    assert!(!s.contains("Tasks▼"), "the view is gone: {s}");
+    assert!(
+        !t.alternate_on(),
+        "terminal left on the alternate screen:\n{s}"
+    );
+    // No panic text was printed over the view nor left on the screen.
+    assert!(!s.contains("panicked at"), "{s}");
+    assert!(demo_children("demo --scenarios healthy; echo").is_empty());
+}

@@ -181,6 +181,8 @@ pub struct App {
     pub detail_pos: ListPos,
     pub frozen: bool,
     pub should_quit: bool,
+    /// Why the view had to close (the model thread died), if it did.
+    pub fatal: Option<String>,
     pub pending_g: bool,
     /// Once the user moves the selection it follows its group as rows
     /// reorder; until then it stays on the top row (the top suspect).
@@ -226,6 +228,7 @@ impl App {
             detail_pos: ListPos::default(),
             frozen: false,
             should_quit: false,
+            fatal: None,
             pending_g: false,
             selection_moved: false,
             color,
@@ -405,6 +408,11 @@ impl App {
             }
             ToUi::Notice(m) => {
                 self.notify(m, now);
+                true
+            }
+            ToUi::Died(m) => {
+                self.fatal = Some(m);
+                self.should_quit = true;
                 true
             }
         }

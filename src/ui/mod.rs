@@ -119,8 +119,14 @@ async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<worker::ToUi>) -> an
                     Input::Resize => true,
                 };
             }
-            Some(msg) = model_rx.recv() => {
+            msg = model_rx.recv() => {
                 let now = Instant::now();
+                let Some(msg) = msg else {
+                    // The model thread is gone without a word.
+                    app.fatal.get_or_insert_with(|| "it stopped".into());
+                    app.should_quit = true;
+                    continue;
+                };
                 dirty |= app.on_worker(msg, now);
                 // Take what else is queued, without starving input.
                 for _ in 0..32 {
@@ -145,7 +151,13 @@ async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<worker::ToUi>) -> an
         }
     }
     drop(guard);
-    Ok(())
+    match app.fatal {
+        Some(why) => anyhow::bail!(
+            "the model thread failed ({}); the view was closed",
+            crate::text::sanitize(&why, 500)
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Reads terminal events on a plain thread (crossterm's read blocks).

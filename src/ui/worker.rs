@@ -20,6 +20,8 @@ pub enum ToUi {
     Analysis(Arc<Analysis>),
     /// The one-line outcome of a job.
     Notice(String),
+    /// The model thread panicked: the view cannot go on.
+    Died(String),
 }
 
 /// Handles the view keeps.
@@ -42,9 +44,22 @@ pub fn spawn(
         .enable_time()
         .build()?;
     let conn::Connection { events, dumps } = conn;
+    let died = tx.clone();
+    let fault = std::env::var("TASKSCOPE_FAULT").is_ok_and(|f| f == "model-panic");
     std::thread::Builder::new()
         .name("taskscope-model".into())
-        .spawn(move || rt.block_on(run(state, events, dumps, jobs_rx, tx, params, interval)))?;
+        .spawn(move || {
+            let work = std::panic::AssertUnwindSafe(|| {
+                rt.block_on(run(
+                    state, events, dumps, jobs_rx, tx, params, interval, fault,
+                ))
+            });
+            if let Err(payload) = std::panic::catch_unwind(work) {
+                let msg = super::terminal::take_other_panic()
+                    .unwrap_or_else(|| crate::text::panic_message(payload.as_ref()));
+                let _ = died.blocking_send(ToUi::Died(msg));
+            }
+        })?;
     Ok(Worker { rx, jobs })
 }
 
@@ -56,6 +71,7 @@ async fn run(
     tx: mpsc::Sender<ToUi>,
     params: Params,
     interval: Duration,
+    fault: bool,
 ) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -78,6 +94,11 @@ async fn run(
             }
             ev = conn_rx.recv() => {
                 let Some(ev) = ev else { return };
+                // Fault injection for the tests of a dying model thread
+                // (TASKSCOPE_FAULT=model-panic): fails on the first update.
+                if fault && matches!(ev, conn::Event::Update(_)) {
+                    panic!("injected fault (TASKSCOPE_FAULT=model-panic)");
+                }
                 let mut updated = None;
                 let mut statuses = Vec::new();
                 {
