@@ -330,27 +330,27 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// "500ms", "10s", "2m", "1h"; a bare number is seconds.
+/// The longest duration a flag takes: a hundred years.
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// A duration flag: whatever taskscope prints ("850ms", "42s", "7m12s",
+/// "3h05m", "2d04h") and humantime's forms ("1h 30m", "90sec"); a bare
+/// number is seconds ("10", "0.5").
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 500ms, 10s, 2m, 1h"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
+    let d = match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=MAX_DURATION.as_secs_f64()).contains(&secs) => {
+            Duration::from_secs_f64(secs)
+        }
+        Ok(_) => return Err(format!("duration {s:?} is out of range")),
+        Err(_) => humantime::parse_duration(s).map_err(|e| {
+            format!("invalid duration {s:?} ({e}): expected e.g. 500ms, 10s, 7m12s, 1h")
+        })?,
     };
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+    if d > MAX_DURATION {
         return Err(format!("duration {s:?} is out of range"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 /// "4194304", "64MiB", "64M", "1GiB".
@@ -382,8 +382,27 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("7m12s"), Ok(Duration::from_secs(432)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("-3").is_err());
+    }
+
+    #[test]
+    fn every_printed_duration_parses_back() {
+        // What taskscope prints drops what is below its last unit, so it
+        // parses back to the printed value, never to an error.
+        for secs in (0..200_000u64).step_by(7).chain([86_399, 86_400, 1 << 30]) {
+            for extra_ms in [0u64, 1, 850] {
+                let d = Duration::from_secs(secs) + Duration::from_millis(extra_ms);
+                let printed = crate::text::duration(d);
+                let back = parse_duration(&printed)
+                    .unwrap_or_else(|e| panic!("{printed:?} from {d:?}: {e}"));
+                assert!(back <= d, "{printed:?} read back as {back:?} > {d:?}");
+                assert_eq!(crate::text::duration(back), printed);
+            }
+        }
     }
 
     #[test]

@@ -225,7 +225,14 @@ fn an_update_over_the_size_limit_names_the_flag_to_raise() {
         "--leak-every",
         "10ms",
     ]);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Enough sleepers that the first update is well over 1 KiB.
+    let sleepers = common::spawn_line("sleepers");
+    common::watch_until(
+        target.target(),
+        std::time::Duration::from_secs(30),
+        taskscope::analysis::Params::default(),
+        |a| common::group(a, &sleepers).is_some_and(|g| g.live >= 30),
+    );
     let out = taskscope(&[
         "connect",
         &target.addr,

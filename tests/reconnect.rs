@@ -128,14 +128,30 @@ fn snapshot_keeps_what_it_gathered_when_the_target_dies() {
         "8",
     ]);
     let path = std::env::temp_dir().join(format!("taskscope-dying-{}.json", std::process::id()));
+    // All eight sleepers exist before the snapshot starts...
+    let sleepers = spawn_line("sleepers");
+    common::watch_until(
+        target.target(),
+        Duration::from_secs(30),
+        Params::default(),
+        |a| common::group(a, &sleepers).is_some_and(|g| g.live == 8),
+    );
+    // ...and the target dies once the snapshot has received its full
+    // state (the first update, with every callsite's metadata, is far
+    // larger than the HTTP/2 handshake).
+    let proxy = common::StallingProxy::start(&target.addr);
     let child = std::process::Command::new(common::BIN)
-        .args(["snapshot", &target.addr, "--duration", "5s", "-o"])
+        .args(["snapshot", &proxy.addr, "--duration", "5s", "-o"])
         .arg(&path)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run snapshot");
-    std::thread::sleep(Duration::from_secs(2));
+    common::wait_for(
+        "the snapshot's first update",
+        Duration::from_secs(30),
+        || proxy.forwarded_to_clients() > 8 * 1024,
+    );
     target.kill();
     let out = child.wait_with_output().expect("wait");
     let err = String::from_utf8_lossy(&out.stderr);

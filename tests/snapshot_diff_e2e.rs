@@ -31,8 +31,23 @@ fn leaks_grow_between_snapshots_and_healthy_groups_stay_flat() {
     let dir = std::env::temp_dir().join(format!("taskscope-e2e-diff-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let (a, b) = (dir.join("before.json"), dir.join("after.json.gz"));
-    // Let every scenario start before the first snapshot.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Every scenario has started before the first snapshot.
+    let lines: Vec<String> = [
+        "idle-conn",
+        "full-channel",
+        "sleepers",
+        "oneshot",
+        "healthy",
+    ]
+    .iter()
+    .map(|s| spawn_line(s))
+    .collect();
+    common::watch_until(
+        target.target(),
+        std::time::Duration::from_secs(30),
+        taskscope::analysis::Params::default(),
+        |an| lines.iter().all(|l| common::group(an, l).is_some()),
+    );
     snapshot(&target.addr, &a);
     std::thread::sleep(std::time::Duration::from_secs(30));
     snapshot(&target.addr, &b);

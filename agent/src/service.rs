@@ -39,6 +39,7 @@ pub async fn serve(
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
                 .await
         }
+        #[cfg(unix)]
         ServerAddr::Unix(path) => {
             let listener = tokio::net::UnixListener::bind(&path)?;
             agent.set_bound(format!("file://{}", path.display()));

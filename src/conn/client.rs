@@ -197,6 +197,14 @@ async fn stream_once(
     let connect = async {
         match &target.unix {
             None => endpoint.connect().await,
+            #[cfg(not(unix))]
+            Some(_) => {
+                return Err(ConnError::Other(
+                    name.into(),
+                    "Unix sockets are not supported on this platform".into(),
+                ));
+            }
+            #[cfg(unix)]
             Some(path) => {
                 let path = path.clone();
                 endpoint

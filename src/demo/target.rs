@@ -25,10 +25,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         .publish_interval(opts.publish_interval)
         .retention(opts.retention);
     let (addr, announce): (console_subscriber::ServerAddr, String) = match &opts.unix {
+        #[cfg(unix)]
         Some(path) => (
             path.clone().into(),
             format!("console=file://{}", path.display()),
         ),
+        #[cfg(not(unix))]
+        Some(_) => anyhow::bail!("Unix sockets are not supported on this platform"),
         None => {
             let port = match opts.port {
                 0 => std::net::TcpListener::bind("127.0.0.1:0")?
@@ -46,10 +49,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let agent = opts.agent.then(taskscope_agent::Agent::new);
     match &agent {
         Some(agent) => tracing_subscriber::registry()
-            .with(agent.spawn(builder, addr))
+            .with(agent.spawn(builder, addr.clone()))
             .init(),
-        None => builder.server_addr(addr).init(),
+        None => builder.server_addr(addr.clone()).init(),
     }
+    // Announce the address once the console accepts connections, so that
+    // whoever reads it can connect at once.
+    wait_listening(&addr, Duration::from_secs(10));
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{announce}")?;
@@ -70,6 +76,29 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         agent.attach(rt.handle().clone());
     }
     rt.block_on(workloads(opts))
+}
+
+/// Waits until `addr` accepts a connection (or `limit` passes: the client
+/// then reports what it finds).
+fn wait_listening(addr: &console_subscriber::ServerAddr, limit: Duration) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        let up = match addr {
+            console_subscriber::ServerAddr::Tcp(a) => {
+                std::net::TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok()
+            }
+            #[cfg(unix)]
+            console_subscriber::ServerAddr::Unix(p) => {
+                std::os::unix::net::UnixStream::connect(p).is_ok()
+            }
+            #[allow(unreachable_patterns)]
+            _ => true,
+        };
+        if up {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 async fn workloads(opts: Options) -> anyhow::Result<()> {

@@ -15,7 +15,6 @@ use app::App;
 use crossterm::event::{self, Event as TermEvent, KeyEvent};
 use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 /// How the TUI runs.
@@ -71,11 +70,7 @@ async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<worker::ToUi>) -> an
     let mut last_draw = Instant::now();
     let retry = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(retry);
-    // SIGTERM, SIGHUP and SIGINT (sent from outside: in raw mode Ctrl-C is
-    // a key) end the view like `q`, so the terminal is restored.
-    let mut term_signal = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut signals = QuitSignals::new()?;
     loop {
         if dirty {
             // The detail view reads task names from the model; while the
@@ -109,9 +104,7 @@ async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<worker::ToUi>) -> an
         }
         tokio::select! {
             biased;
-            _ = term_signal.recv() => app.should_quit = true,
-            _ = hangup.recv() => app.should_quit = true,
-            _ = interrupt.recv() => app.should_quit = true,
+            _ = signals.recv() => app.should_quit = true,
             Some(ev) = input_rx.recv() => {
                 let now = Instant::now();
                 dirty |= match ev {
@@ -157,6 +150,48 @@ async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<worker::ToUi>) -> an
             crate::text::sanitize(&why, 500)
         ),
         None => Ok(()),
+    }
+}
+
+/// Signals that end the view like `q`, so the terminal is restored:
+/// SIGTERM, SIGHUP and SIGINT (sent from outside: in raw mode Ctrl-C is a
+/// key); Ctrl-C's console event elsewhere.
+struct QuitSignals {
+    #[cfg(unix)]
+    streams: [tokio::signal::unix::Signal; 3],
+}
+
+impl QuitSignals {
+    fn new() -> std::io::Result<QuitSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(QuitSignals {
+                streams: [
+                    signal(SignalKind::terminate())?,
+                    signal(SignalKind::hangup())?,
+                    signal(SignalKind::interrupt())?,
+                ],
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(QuitSignals {})
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            let [term, hup, int] = &mut self.streams;
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

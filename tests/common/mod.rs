@@ -187,6 +187,8 @@ pub fn wait_for(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) 
 pub struct StallingProxy {
     pub addr: String,
     paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Bytes forwarded from the upstream to clients so far.
+    to_clients: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl StallingProxy {
@@ -196,16 +198,22 @@ impl StallingProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let addr = listener.local_addr().expect("addr").to_string();
         let paused = Arc::new(AtomicBool::new(false));
+        let to_clients = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let upstream = upstream.to_string();
         let p = paused.clone();
+        let counted = to_clients.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(server) = std::net::TcpStream::connect(&upstream) else {
                     continue;
                 };
-                for (from, to) in [
-                    (client.try_clone(), server.try_clone()),
-                    (server.try_clone(), client.try_clone()),
+                for (from, to, count) in [
+                    (client.try_clone(), server.try_clone(), None),
+                    (
+                        server.try_clone(),
+                        client.try_clone(),
+                        Some(counted.clone()),
+                    ),
                 ] {
                     let (Ok(mut from), Ok(mut to)) = (from, to) else {
                         continue;
@@ -226,6 +234,9 @@ impl StallingProxy {
                                     if to.write_all(&buf[..n]).is_err() {
                                         return;
                                     }
+                                    if let Some(c) = &count {
+                                        c.fetch_add(n, Ordering::SeqCst);
+                                    }
                                 }
                                 Err(e)
                                     if matches!(
@@ -240,7 +251,16 @@ impl StallingProxy {
                 }
             }
         });
-        StallingProxy { addr, paused }
+        StallingProxy {
+            addr,
+            paused,
+            to_clients,
+        }
+    }
+
+    /// Bytes the upstream has sent to clients through the proxy.
+    pub fn forwarded_to_clients(&self) -> usize {
+        self.to_clients.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn pause(&self) {
