@@ -51,24 +51,37 @@ pub const SAFE_QUEUED: usize = 32;
 /// Captures `handle`'s tasks: the runtime's workers pause while each task
 /// is polled once in tracing mode. Never cancel the returned future half
 /// way (see `Agent::dump`).
+///
+/// A `current_thread` runtime can only be dumped from inside itself (from
+/// outside, tokio returns an empty dump without a word), so there the
+/// capture runs as a task of that runtime; the capturing task, being the
+/// one running, is left out of its own dump. A runtime that never gets
+/// to run that task times the capture out, with a reason.
 #[cfg(taskdumps)]
-pub async fn capture(handle: &tokio::runtime::Handle) -> Captured {
+pub async fn capture(handle: &tokio::runtime::Handle) -> Result<Captured, String> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
     let taken_unix_ns = unix_now_ns();
     let t = Instant::now();
-    let dump = handle.dump().await;
-    Captured {
+    let dump = match handle.runtime_flavor() {
+        RuntimeFlavor::CurrentThread => handle
+            .spawn(async { Handle::current().dump().await })
+            .await
+            .map_err(|e| format!("the capture task on the current_thread runtime failed: {e}"))?,
+        _ => handle.dump().await,
+    };
+    Ok(Captured {
         dump,
         capture: t.elapsed(),
         taken_unix_ns,
-    }
+    })
 }
 
 #[cfg(not(taskdumps))]
-pub async fn capture(_: &tokio::runtime::Handle) -> Captured {
-    Captured {
+pub async fn capture(_: &tokio::runtime::Handle) -> Result<Captured, String> {
+    Ok(Captured {
         capture: Duration::ZERO,
         taken_unix_ns: unix_now_ns(),
-    }
+    })
 }
 
 /// Resolves and cleans the frames (CPU work: run it off any runtime

@@ -41,7 +41,7 @@
 //! one: tokio 1.54's dump can hang the runtime when many tasks are runnable
 //! at once (tokio-rs/tokio#7478).
 
-pub mod dump;
+mod dump;
 pub mod proto;
 mod service;
 
@@ -52,6 +52,12 @@ use tokio::runtime::Handle;
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::FilterFn;
 use tracing_subscriber::registry::LookupSpan;
+
+/// The shortest and longest time a dump may wait for the runtime to pause,
+/// whatever a client asks: a client cannot make the agent hold a capture
+/// task, and its connection, for longer.
+pub const MIN_DUMP_TIMEOUT: Duration = Duration::from_millis(100);
+pub const MAX_DUMP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The agent: which runtime to dump, and how often it may be dumped.
 #[derive(Clone)]
@@ -78,7 +84,7 @@ struct DumpState {
     /// cancelled: dropped half-way it leaves the runtime's workers trying
     /// to trace forever (tokio-rs/tokio#7478), so it runs in a task of its
     /// own that finishes even when the client gives up.
-    running: Option<tokio::task::JoinHandle<dump::Captured>>,
+    running: Option<tokio::task::JoinHandle<Result<dump::Captured, String>>>,
     /// The reply to the last dump, served again to requests within the
     /// minimum interval.
     cached: Option<std::sync::Arc<proto::DumpReply>>,
@@ -172,10 +178,17 @@ impl Agent {
     }
 
     /// Takes a dump, unless one ran less than the minimum interval ago.
+    /// `timeout` is clamped to [`MIN_DUMP_TIMEOUT`]..[`MAX_DUMP_TIMEOUT`]
+    /// whatever a client asks. A request while another is being served
+    /// fails at once rather than queueing: every queued request would hold
+    /// a connection and memory in the service for as long as the dump.
     pub async fn dump(&self, timeout: Duration) -> Result<proto::DumpReply, String> {
         self.ready().map_err(str::to_string)?;
+        let timeout = timeout.clamp(MIN_DUMP_TIMEOUT, MAX_DUMP_TIMEOUT);
         let handle = self.inner.runtime.get().cloned().ok_or("no runtime")?;
-        let mut st = self.inner.dumps.lock().await;
+        let Ok(mut st) = self.inner.dumps.try_lock() else {
+            return Err("another client's dump is being taken: ask again in a few seconds".into());
+        };
         if let Some(running) = &st.running {
             if !running.is_finished() {
                 return Err(
@@ -229,7 +242,11 @@ impl Agent {
                 st.running = None;
                 return Err(format!("the dump failed: {e}"));
             }
-            Ok(Ok(c)) => {
+            Ok(Ok(Err(e))) => {
+                st.running = None;
+                return Err(e);
+            }
+            Ok(Ok(Ok(c))) => {
                 st.running = None;
                 c
             }

@@ -34,7 +34,13 @@ pub async fn serve(
     let res = match addr {
         ServerAddr::Tcp(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
-            agent.set_bound(listener.local_addr()?.to_string());
+            let bound = listener.local_addr()?;
+            if !bound.ip().is_loopback() {
+                eprintln!(
+                    "taskscope-agent: warning: serving on {bound}, which is not a loopback address: anyone who can reach this port can read every task's name and fields and pause the runtime for a task dump. Bind 127.0.0.1 (TOKIO_CONSOLE_BIND=127.0.0.1:6669, the default) and reach it through `ssh -L 6669:127.0.0.1:6669 HOST` or `kubectl port-forward`, or a Unix socket."
+                );
+            }
+            agent.set_bound(bound.to_string());
             router
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
                 .await
