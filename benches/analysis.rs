@@ -227,7 +227,7 @@ fn ui(n: u64, locations: u64, runs: usize) {
     use ratatui::{Terminal, backend::TestBackend};
     use taskscope::ui::{app::App, draw, input};
     let mut app = App::new("bench".into(), Params::default(), true);
-    *taskscope::ui::app::write(&app.state) = state(n, locations);
+    *taskscope::ui::worker::write(&app.state) = state(n, locations);
     app.recompute();
     let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
     let mut frame = |app: &App| {

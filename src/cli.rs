@@ -1,9 +1,10 @@
-//! Command-line interface: what each command takes (`commands` runs them).
+//! Command-line interface: what each command takes, as clap types
+//! (`commands` dispatches and runs them).
 
 use crate::analysis::Params;
 use crate::conn;
-use crate::demo::{self, Scenario};
-use crate::{commands, report, ui};
+use crate::demo::Scenario;
+use crate::{report, ui};
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
 
@@ -297,36 +298,6 @@ impl ViewArgs {
             color,
             analysis_interval: Duration::from_millis(250),
         }
-    }
-}
-
-/// Runs a parsed command; returns the exit code.
-pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    match cli.command {
-        Command::DemoTarget(a) => {
-            demo::target::run(demo::target::Options {
-                port: a.port,
-                unix: a.unix,
-                scenarios: a.scenarios,
-                leak_every: a.leak_every,
-                max_per_leak: a.max_per_leak,
-                healthy_rate: a.healthy_rate,
-                churn_rate: a.churn_rate,
-                idle_tasks: a.idle_tasks,
-                idle_rate: a.idle_rate,
-                publish_interval: a.publish_interval,
-                retention: a.retention,
-                exit_on_stdin_close: a.exit_on_stdin_close,
-                agent: !a.no_agent,
-            })?;
-            Ok(exit::OK)
-        }
-        Command::Connect(a) => commands::runtime()?.block_on(commands::connect(a)),
-        Command::Snapshot(a) => commands::runtime()?.block_on(commands::snapshot(a)),
-        Command::Diff(a) => commands::diff(a),
-        Command::Report(a) => commands::report(a),
-        Command::Watch(a) => commands::runtime()?.block_on(commands::watch(a)),
-        Command::Demo(a) => commands::runtime()?.block_on(commands::demo(a)),
     }
 }
 

@@ -1,4 +1,5 @@
-//! What each command does, behind the argument definitions in `cli`.
+//! What each command does, behind the argument definitions in `cli`:
+//! dispatch, and one function per command.
 
 use crate::analysis::{Analysis, Params};
 use crate::cli::*;
@@ -6,6 +7,36 @@ use crate::conn::{self, Target};
 use crate::{demo, headless, report, ui};
 use anyhow::Context;
 use std::time::Duration;
+
+/// Runs a parsed command; returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::DemoTarget(a) => {
+            demo::target::run(demo::target::Options {
+                port: a.port,
+                unix: a.unix,
+                scenarios: a.scenarios,
+                leak_every: a.leak_every,
+                max_per_leak: a.max_per_leak,
+                healthy_rate: a.healthy_rate,
+                churn_rate: a.churn_rate,
+                idle_tasks: a.idle_tasks,
+                idle_rate: a.idle_rate,
+                publish_interval: a.publish_interval,
+                retention: a.retention,
+                exit_on_stdin_close: a.exit_on_stdin_close,
+                agent: !a.no_agent,
+            })?;
+            Ok(exit::OK)
+        }
+        Command::Connect(a) => runtime()?.block_on(connect(a)),
+        Command::Snapshot(a) => runtime()?.block_on(snapshot(a)),
+        Command::Diff(a) => diff(a),
+        Command::Report(a) => report(a),
+        Command::Watch(a) => runtime()?.block_on(watch(a)),
+        Command::Demo(a) => runtime()?.block_on(demo(a)),
+    }
+}
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

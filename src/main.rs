@@ -4,11 +4,12 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use taskscope::cli::{self, Cli};
+use taskscope::cli::{Cli, exit};
+use taskscope::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli::run(cli) {
+    match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let mut msg = e.to_string();
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
                 "taskscope: error: {}",
                 taskscope::text::sanitize(&msg, 2000)
             );
-            ExitCode::from(cli::exit::USAGE)
+            ExitCode::from(exit::USAGE)
         }
     }
 }

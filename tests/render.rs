@@ -9,7 +9,8 @@ use taskscope::analysis::Params;
 use taskscope::conn::Status;
 use taskscope::model::Ts;
 use taskscope::model::update::{Field, FieldValue, NewTask, SourceLoc, TaskStats, Update};
-use taskscope::ui::app::{App, write};
+use taskscope::ui::app::App;
+use taskscope::ui::worker::write;
 use taskscope::ui::{draw, input};
 
 const T0: i64 = 1_800_000_000;

@@ -37,7 +37,7 @@ fn leaks_grow_between_snapshots_and_healthy_groups_stay_flat() {
         "full-channel",
         "sleepers",
         "oneshot",
-        "healthy",
+        "healthy-request",
     ]
     .iter()
     .map(|s| spawn_line(s))

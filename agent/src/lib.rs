@@ -1,9 +1,9 @@
 //! # taskscope-agent
 //!
-//! Serves tokio task dumps to [taskscope](https://github.com/) on the same
-//! port as console-subscriber, so taskscope can say exactly what every idle
-//! task waits on (socket read, channel receive, `Notify`, `JoinHandle`…),
-//! which console data alone cannot.
+//! Serves tokio task dumps to taskscope (a live task inspector for tokio
+//! services) on the same port as console-subscriber, so it can say exactly
+//! what every idle task waits on (socket read, channel receive, `Notify`,
+//! `JoinHandle`…), which console data alone cannot.
 //!
 //! One line replaces `console_subscriber::init()` inside the runtime:
 //!
@@ -40,6 +40,15 @@
 //! one half way, and waits for the run queues to be short before it starts
 //! one: tokio 1.54's dump can hang the runtime when many tasks are runnable
 //! at once (tokio-rs/tokio#7478).
+//!
+//! ## Running it in production
+//! The port serves every task's name and fields and lets a client pause
+//! the runtime for a dump (at most one per 10 s, each clamped to 30 s of
+//! waiting). Keep it private: the default bind is `127.0.0.1:6669`
+//! (`TOKIO_CONSOLE_BIND`); reach it with `ssh -L 6669:127.0.0.1:6669 HOST`
+//! or `kubectl port-forward`. Binding any other address prints a warning.
+//! A second client asking while a dump runs is refused at once, and a
+//! `current_thread` runtime is dumped from inside itself.
 
 mod dump;
 pub mod proto;
@@ -58,6 +67,39 @@ use tracing_subscriber::registry::LookupSpan;
 /// task, and its connection, for longer.
 pub const MIN_DUMP_TIMEOUT: Duration = Duration::from_millis(100);
 pub const MAX_DUMP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why no dump was returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DumpError {
+    /// Another client's dump is being taken: ask again shortly (served as
+    /// gRPC `RESOURCE_EXHAUSTED`, which taskscope retries).
+    Busy,
+    /// No dump now, and why (unsupported, refused, timed out, failed).
+    Refused(String),
+}
+
+impl std::fmt::Display for DumpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DumpError::Busy => f.write_str(BUSY),
+            DumpError::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for DumpError {
+    fn from(why: String) -> Self {
+        DumpError::Refused(why)
+    }
+}
+
+impl From<&str> for DumpError {
+    fn from(why: &str) -> Self {
+        DumpError::Refused(why.to_string())
+    }
+}
+
+const BUSY: &str = "another client's dump is being taken: ask again in a moment";
 
 /// The agent: which runtime to dump, and how often it may be dumped.
 #[derive(Clone)]
@@ -182,12 +224,12 @@ impl Agent {
     /// whatever a client asks. A request while another is being served
     /// fails at once rather than queueing: every queued request would hold
     /// a connection and memory in the service for as long as the dump.
-    pub async fn dump(&self, timeout: Duration) -> Result<proto::DumpReply, String> {
-        self.ready().map_err(str::to_string)?;
+    pub async fn dump(&self, timeout: Duration) -> Result<proto::DumpReply, DumpError> {
+        self.ready()?;
         let timeout = timeout.clamp(MIN_DUMP_TIMEOUT, MAX_DUMP_TIMEOUT);
         let handle = self.inner.runtime.get().cloned().ok_or("no runtime")?;
         let Ok(mut st) = self.inner.dumps.try_lock() else {
-            return Err("another client's dump is being taken: ask again in a few seconds".into());
+            return Err(DumpError::Busy);
         };
         if let Some(running) = &st.running {
             if !running.is_finished() {
@@ -209,7 +251,8 @@ impl Agent {
                 return Err(format!(
                     "the agent takes at most one dump per {:?} (last {:?} ago)",
                     self.inner.min_interval, since
-                ));
+                )
+                .into());
             }
         }
         // Wait for the run queues to be short (see `dump::queued`).
@@ -222,7 +265,8 @@ impl Agent {
             if start.elapsed() >= timeout {
                 return Err(format!(
                     "the runtime stayed busy ({queued} tasks queued to run): a dump now could hang it (tokio-rs/tokio#7478), so none was taken"
-                ));
+                )
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -236,15 +280,16 @@ impl Agent {
             Err(_) => {
                 return Err(format!(
                     "the runtime did not pause for the dump within {timeout:?}: a worker is busy or blocked, or tokio hangs in the dump (tokio-rs/tokio#7478); no other dump until it ends"
-                ));
+                )
+                .into());
             }
             Ok(Err(e)) => {
                 st.running = None;
-                return Err(format!("the dump failed: {e}"));
+                return Err(format!("the dump failed: {e}").into());
             }
             Ok(Ok(Err(e))) => {
                 st.running = None;
-                return Err(e);
+                return Err(e.into());
             }
             Ok(Ok(Ok(c))) => {
                 st.running = None;

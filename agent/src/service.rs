@@ -109,7 +109,10 @@ impl UnaryService<DumpRequest> for Dump {
                 .dump(timeout)
                 .await
                 .map(Response::new)
-                .map_err(Status::unavailable)
+                .map_err(|e| match e {
+                    crate::DumpError::Busy => Status::resource_exhausted(e.to_string()),
+                    crate::DumpError::Refused(why) => Status::unavailable(why),
+                })
         })
     }
 }

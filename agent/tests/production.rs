@@ -86,7 +86,7 @@ fn a_second_request_during_a_dump_fails_fast() {
     assert!(a.is_ok(), "{:?}", a.err());
     let (second, waited) = b;
     let err = second.expect_err("the second request is refused");
-    assert!(err.contains("another client's dump"), "{err}");
+    assert_eq!(err, taskscope_agent::DumpError::Busy);
     assert!(waited < Duration::from_millis(100), "waited {waited:?}");
 }
 
@@ -115,7 +115,7 @@ fn a_client_cannot_make_a_dump_wait_longer_than_the_agent_allows() {
         .block_on(agent.dump(Duration::from_secs(3600)))
         .expect_err("no dump from a stuck runtime");
     let waited = started.elapsed();
-    assert!(err.contains("did not pause"), "{err}");
+    assert!(err.to_string().contains("did not pause"), "{err}");
     assert!(
         waited >= taskscope_agent::MAX_DUMP_TIMEOUT && waited < Duration::from_secs(40),
         "answered after {waited:?}"

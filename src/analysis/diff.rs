@@ -23,7 +23,8 @@ pub enum Change {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DiffRow {
     pub location: Arc<str>,
-    pub kind: &'static str,
+    #[serde(serialize_with = "TaskKind::serialize_label")]
+    pub kind: TaskKind,
     pub change: Change,
     pub before: u32,
     pub after: u32,
@@ -113,7 +114,7 @@ pub fn diff(old: &Analysis, new: &Analysis) -> Diff {
         };
         rows.push(DiffRow {
             location: k.0.clone(),
-            kind: k.1.label(),
+            kind: k.1,
             change,
             before: nb,
             after: na,

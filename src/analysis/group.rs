@@ -1,8 +1,10 @@
 //! Grouping live tasks by spawn location: the "N tasks @ file:line" view.
 
 use super::blocked::{Reason, TaskState, Verdict, WaitIndex};
+use super::reason::ReasonCount;
 use super::suspect::{self, Suspect};
 use super::trend::{self, Growth, TrendInput};
+use super::wording;
 use crate::model::{CountHistory, GroupKey, Locations, State, TaskKind, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,18 +34,6 @@ pub struct TaskRow {
     pub id: u64,
     pub verdict: Verdict,
     pub created: Option<Ts>,
-}
-
-/// A reason and how many tasks of a group share it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReasonCount {
-    pub reason: Reason,
-    pub tasks: u32,
-    /// The longest time any of them has been in it.
-    pub longest: Duration,
-    /// How many of them have this reason from a task dump (a fact) rather
-    /// than from console data.
-    pub from_dump: u32,
 }
 
 /// Tasks of a group that share one async stack (from a task dump), as
@@ -124,10 +114,7 @@ impl Group {
 
     /// " (blocking)" for tasks that are not plain tasks, else "".
     pub fn kind_suffix(&self) -> String {
-        match self.kind {
-            TaskKind::Task => String::new(),
-            k => format!(" ({})", k.label()),
-        }
+        wording::kind_suffix(self.kind)
     }
 
     /// " [conn-handler]" or " [pool-worker-0 +3 names]": the names a row shows.
@@ -151,28 +138,12 @@ impl Group {
         if total == 0 {
             return String::new();
         }
-        let mut parts: Vec<String> = self
-            .reasons
-            .iter()
-            .take(max_parts)
-            .map(|r| {
-                // `*`: known from a task dump.
-                let mark = if r.from_dump * 2 > r.tasks { "*" } else { "" };
-                format!("{}% {}{mark}", percent(r.tasks, total), r.reason.short())
-            })
-            .collect();
-        if self.reasons.len() > max_parts {
-            parts.push("…".into());
-        }
-        parts.join(", ")
-    }
-}
-
-pub fn percent(part: u32, total: u32) -> u32 {
-    if total == 0 {
-        0
-    } else {
-        ((u64::from(part) * 100 + u64::from(total) / 2) / u64::from(total)) as u32
+        let parts = self.reasons.iter().map(|r| wording::MixPart {
+            percent: wording::percent(r.tasks, total),
+            label: r.reason.short(),
+            from_dump: wording::mostly_from_dump(r.from_dump, r.tasks),
+        });
+        wording::mix(parts, max_parts, self.reasons.len() > max_parts)
     }
 }
 
@@ -402,7 +373,12 @@ pub fn build_groups<'a>(
                 finished_in_window,
                 typical_lifetime,
             };
-            g.suspect = suspect::judge(&g, &g.growth, &ctx);
+            let facts = suspect::Facts {
+                live: g.live,
+                main: g.main_reason(),
+                longest_idle: g.longest_idle,
+            };
+            g.suspect = suspect::judge(&facts, &g.growth, &ctx);
             g
         })
         .filter(|g| g.live > 0 || g.finished > 0)

@@ -9,9 +9,11 @@ pub mod reason;
 pub mod stack;
 pub mod suspect;
 pub mod trend;
+pub mod wording;
 
 pub use blocked::{Reason, TaskState, Verdict, WaitIndex};
-pub use group::{Group, Params, ReasonCount, StackCount, TaskRow, Totals, group_tasks};
+pub use group::{Group, Params, StackCount, TaskRow, Totals, group_tasks};
+pub use reason::ReasonCount;
 pub use suspect::{Suspect, SuspectKind};
 pub use trend::Growth;
 

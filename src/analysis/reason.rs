@@ -264,3 +264,15 @@ impl Reason {
         )
     }
 }
+
+/// A reason and how many tasks of a group share it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReasonCount {
+    pub reason: Reason,
+    pub tasks: u32,
+    /// The longest time any of them has been in it.
+    pub longest: std::time::Duration,
+    /// How many of them have this reason from a task dump (a fact) rather
+    /// than from console data.
+    pub from_dump: u32,
+}

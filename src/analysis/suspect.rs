@@ -1,9 +1,9 @@
 //! Which groups look like leaks, and the one line that says why. The only
 //! place that words a suspect: the TUI, reports and `--once` render it.
 
-use super::group::{Group, percent};
-use super::reason::Reason;
+use super::reason::{Reason, ReasonCount};
 use super::trend::Growth;
+use super::wording::percent;
 use crate::text;
 use std::time::Duration;
 
@@ -38,8 +38,17 @@ pub struct Context {
     pub typical_lifetime: Option<Duration>,
 }
 
-pub fn judge(g: &Group, growth: &Growth, ctx: &Context) -> Option<Suspect> {
-    let main = g.main_reason()?;
+/// What the rules read of a group.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Facts {
+    pub live: u32,
+    /// The reason most of its live tasks share.
+    pub main: Option<ReasonCount>,
+    pub longest_idle: Option<Duration>,
+}
+
+pub fn judge(g: &Facts, growth: &Growth, ctx: &Context) -> Option<Suspect> {
+    let main = g.main?;
     let share = percent(main.tasks, g.live);
     let mix = if main.reason.is_wait() {
         format!(

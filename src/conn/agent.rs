@@ -2,26 +2,15 @@
 //! console on the target's port: detection, and dumps on request or at a
 //! low rate. Runs beside each stream, on the same HTTP/2 connection.
 
-use super::Event;
-use super::client::Options;
+use super::{DumpTrigger, Event, Options};
 use crate::model::{Agent, TaskDump, Trace, Ts};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use taskscope_agent::proto::{self, DumpReply, DumpRequest, InfoReply, InfoRequest};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tonic::transport::Channel;
-
-/// Asks for a dump now (the `t` key); at most one is pending.
-#[derive(Clone, Debug, Default)]
-pub struct DumpTrigger(Arc<Notify>);
-
-impl DumpTrigger {
-    pub fn request(&self) {
-        self.0.notify_one();
-    }
-}
 
 /// The longest minimum interval believed from an agent (an hour).
 const MAX_MIN_INTERVAL_MS: u64 = 3_600_000;
@@ -87,7 +76,7 @@ pub(crate) async fn run(
     if now && !opts.dumps.first_after.is_zero() {
         // Wait, unless asked for a dump sooner.
         tokio::select! {
-            _ = trigger.0.notified() => {}
+            _ = trigger.notified() => {}
             _ = tokio::time::sleep(opts.dumps.first_after) => {}
         }
     }
@@ -95,7 +84,7 @@ pub(crate) async fn run(
         if !now {
             let wait = opts.dumps.interval.map(|i| i.max(least));
             tokio::select! {
-                _ = trigger.0.notified() => {}
+                _ = trigger.notified() => {}
                 _ = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {}
             }
         }
@@ -106,7 +95,7 @@ pub(crate) async fn run(
         let req = DumpRequest {
             timeout_ms: opts.dumps.timeout.as_millis() as u64,
         };
-        let ev = match unary::<_, DumpReply>(&channel, proto::DUMP_PATH, req, &opts).await {
+        let ev = match dump_retrying_while_busy(&channel, req, &opts).await {
             Ok(reply) => match convert(reply) {
                 Some(d) => {
                     least = min_interval.max(d.capture * COST_FACTOR);
@@ -118,6 +107,30 @@ pub(crate) async fn run(
         };
         if tx.send(Event::Dump(ev)).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Asks for a dump; while another client's dump is being taken the agent
+/// answers `RESOURCE_EXHAUSTED` at once (it queues nothing), so ask again
+/// shortly, within the time a dump may take.
+async fn dump_retrying_while_busy(
+    channel: &Channel,
+    req: DumpRequest,
+    opts: &Options,
+) -> Result<DumpReply, tonic::Status> {
+    let give_up = tokio::time::Instant::now() + opts.dumps.timeout * 6;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match unary::<_, DumpReply>(channel, proto::DUMP_PATH, req.clone(), opts).await {
+            Err(s)
+                if s.code() == tonic::Code::ResourceExhausted
+                    && tokio::time::Instant::now() + pause < give_up =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
         }
     }
 }

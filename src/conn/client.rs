@@ -2,10 +2,9 @@
 //! exponential backoff. The only code that talks gRPC.
 
 use super::addr::Target;
-use super::agent::DumpTrigger;
 use super::convert;
 use super::error::ConnError;
-use crate::model::Update;
+use super::{DumpTrigger, Event, Options, Status};
 use console_api::instrument::InstrumentRequest;
 use console_api::instrument::instrument_client::InstrumentClient;
 use prost::Message;
@@ -13,107 +12,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use tonic::transport::Endpoint;
-
-/// How the connection behaves.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Largest update accepted. tonic's default of 4 MiB is too small for
-    /// large targets, whose first deltas run to tens of MiB.
-    pub max_message_size: usize,
-    /// Limit for TCP connect and for the first response to arrive.
-    pub connect_timeout: Duration,
-    /// A stream that sends nothing for this long is treated as stalled
-    /// (the subscriber publishes every interval, even when idle).
-    pub stall_timeout: Duration,
-    /// HTTP/2 keepalive pings: how often, and how long to wait for the
-    /// answer before the connection counts as dead.
-    pub keepalive_interval: Duration,
-    pub keepalive_timeout: Duration,
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    /// Keep retrying after failures (the TUI); `false` stops at the first.
-    pub reconnect: bool,
-    /// When to take task dumps, if the target serves the agent.
-    pub dumps: DumpOptions,
-}
-
-/// When task dumps are taken (only with `taskscope-agent` in the target).
-#[derive(Clone, Debug)]
-pub struct DumpOptions {
-    /// Ask for dumps at all (the agent is still detected).
-    pub enabled: bool,
-    /// One as soon as the agent is detected (after `first_after`).
-    pub on_connect: bool,
-    /// How long after connecting that first dump is taken.
-    pub first_after: Duration,
-    /// Then one every `interval` (never sooner than 100× the last capture
-    /// took, nor than the agent allows); `None`: only on request.
-    pub interval: Option<Duration>,
-    /// How long the agent may wait for the runtime to pause.
-    pub timeout: Duration,
-}
-
-impl Default for DumpOptions {
-    fn default() -> Self {
-        DumpOptions {
-            enabled: true,
-            on_connect: true,
-            first_after: Duration::ZERO,
-            interval: None,
-            timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            max_message_size: 256 << 20,
-            connect_timeout: Duration::from_secs(5),
-            stall_timeout: Duration::from_secs(60),
-            keepalive_interval: Duration::from_secs(10),
-            keepalive_timeout: Duration::from_secs(20),
-            backoff_initial: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(10),
-            reconnect: true,
-            dumps: DumpOptions::default(),
-        }
-    }
-}
-
-/// Connection state, as the status line shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Status {
-    Connecting {
-        attempt: u32,
-    },
-    Connected,
-    Reconnecting {
-        at: Instant,
-        error: ConnError,
-        attempt: u32,
-    },
-    Failed(ConnError),
-}
-
-/// What the connection task reports.
-#[derive(Debug)]
-pub enum Event {
-    Status(Status),
-    /// A new stream began: the next update may be a full state.
-    StreamStarted,
-    Update(Box<Update>),
-    /// What the target's task-dump agent can do (once per stream), and the
-    /// capture windows of its recent dumps (by any client).
-    Agent(
-        crate::model::Agent,
-        Vec<(crate::model::Ts, crate::model::Ts)>,
-    ),
-    /// A task dump was asked for (its polls are on their way).
-    DumpStarted,
-    /// A task dump, or why it failed.
-    Dump(Result<Box<crate::model::TaskDump>, String>),
-}
 
 /// Doubling delay, capped.
 #[derive(Clone, Debug)]

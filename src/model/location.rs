@@ -34,6 +34,11 @@ impl TaskKind {
         }
     }
 
+    /// Serializes as its label (reports and diffs carry `"task"`, …).
+    pub fn serialize_label<S: serde::Serializer>(k: &TaskKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(k.label())
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             TaskKind::Task => "task",

@@ -2,8 +2,8 @@
 //! as Markdown, JSON (schema: `assets/report.schema.json`) or HTML.
 
 use crate::analysis::diff::Diff;
-use crate::analysis::{Analysis, Group, SuspectKind, health};
-use crate::model::{CountHistory, GroupKey, State};
+use crate::analysis::{Analysis, Group, SuspectKind, health, wording};
+use crate::model::{CountHistory, GroupKey, State, TaskKind};
 use crate::report::diff::Side;
 use crate::snapshot::Loaded;
 use crate::text;
@@ -170,7 +170,8 @@ pub struct TotalsOut {
 #[derive(Clone, Debug, Serialize)]
 pub struct GroupOut {
     pub location: String,
-    pub kind: String,
+    #[serde(serialize_with = "TaskKind::serialize_label")]
+    pub kind: TaskKind,
     pub tasks: u32,
     pub change_over_window: i64,
     pub per_minute: f64,
@@ -204,11 +205,7 @@ impl GroupOut {
 
     /// " (blocking)" for tasks that are not plain tasks, through `escape`.
     pub fn kind_suffix(&self, escape: fn(&str) -> String) -> String {
-        if self.kind == "task" {
-            String::new()
-        } else {
-            format!(" ({})", escape(&self.kind))
-        }
+        escape(&wording::kind_suffix(self.kind))
     }
 
     /// "a ×3, b ×1": every name kept, with counts, through `escape`.
@@ -284,11 +281,7 @@ pub struct MixOut {
 impl MixOut {
     /// Where most of these tasks' reason comes from.
     pub fn source(&self) -> &'static str {
-        if self.from_dump * 2 > self.tasks {
-            "task dump"
-        } else {
-            "console data"
-        }
+        wording::source(self.from_dump, self.tasks)
     }
 }
 
@@ -430,7 +423,7 @@ fn group_out(
     let window_min = ctx.window.as_secs_f64() / 60.0;
     GroupOut {
         location: g.location.to_string(),
-        kind: g.kind.label().to_string(),
+        kind: g.kind,
         tasks: g.live,
         change_over_window: g.delta,
         per_minute: if window_min > 0.0 {
@@ -458,7 +451,7 @@ fn group_out(
                 label: r.reason.short(),
                 phrase: r.reason.phrase(),
                 tasks: r.tasks,
-                percent: crate::analysis::group::percent(r.tasks, g.live),
+                percent: wording::percent(r.tasks, g.live),
                 longest_secs: secs(r.longest),
                 from_dump: r.from_dump,
             })

@@ -1,77 +1,17 @@
 //! The TUI's state: the model, the latest analysis, connection status and
 //! view state. Drawing reads it; input and network events change it.
 
+use super::worker::{Job, SharedState, ToUi, read};
 use crate::analysis::diff::{self, Diff};
 use crate::analysis::{Analysis, Group, Params};
 use crate::conn::Status;
-use crate::model::{GroupKey, State};
+use crate::model::GroupKey;
 use crate::report::diff::Side;
-use crate::snapshot::{self, Meta};
+use crate::snapshot::Meta;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
-
-/// The model, written by the model thread (`ui::worker`) and read by the
-/// view for the few rows it shows and by jobs.
-pub type SharedState = Arc<RwLock<State>>;
-
-/// Reads the shared state (a panic elsewhere does not poison the view).
-pub fn read(s: &SharedState) -> RwLockReadGuard<'_, State> {
-    s.read().unwrap_or_else(|e| e.into_inner())
-}
-
-pub fn write(s: &SharedState) -> RwLockWriteGuard<'_, State> {
-    s.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Work that reads the whole state; run by the model thread when there is
-/// one, so a large target never stalls the view.
-#[derive(Debug)]
-pub enum Job {
-    Snapshot {
-        meta: Meta,
-        path: PathBuf,
-    },
-    Report {
-        format: crate::report::Format,
-        ctx: crate::report::model::Context,
-        analysis: Arc<Analysis>,
-        path: PathBuf,
-    },
-    /// Ask the target's agent for a task dump (`t`).
-    Dump,
-}
-
-impl Job {
-    /// Runs the job; returns the line the status bar shows.
-    pub fn run(self, state: &State) -> String {
-        match self {
-            Job::Snapshot { meta, path } => {
-                let Some(snap) = snapshot::take(state, &meta) else {
-                    return "no data yet: nothing to save".into();
-                };
-                match snapshot::save(&snap, &path) {
-                    Ok(()) => format!("saved snapshot {}", path.display()),
-                    Err(e) => format!("snapshot not saved: {e}"),
-                }
-            }
-            Job::Report {
-                format,
-                ctx,
-                analysis,
-                path,
-            } => {
-                let report = crate::report::model::build(&analysis, state, &ctx, None);
-                match crate::report::write_out(&path, &format.render(&report)) {
-                    Ok(()) => format!("report written to {}", path.display()),
-                    Err(e) => format!("report not written to {}: {e}", path.display()),
-                }
-            }
-            Job::Dump => "task dumps are taken of live targets".into(),
-        }
-    }
-}
 
 /// Which screen is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -381,8 +321,7 @@ impl App {
 
     /// Folds in what the model thread sends. Returns true when the screen
     /// changes.
-    pub fn on_worker(&mut self, msg: super::worker::ToUi, now: Instant) -> bool {
-        use super::worker::ToUi;
+    pub fn on_worker(&mut self, msg: ToUi, now: Instant) -> bool {
         match msg {
             ToUi::Status(s) => {
                 match &s {

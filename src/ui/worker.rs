@@ -4,12 +4,75 @@
 //! snapshot, writing a report). The view's thread never applies an update
 //! nor analyses, so keys and frames stay fast however large the target.
 
-use super::app::{Job, SharedState};
 use crate::analysis::{Analysis, Params};
 use crate::conn::{self, Status};
-use std::sync::Arc;
+use crate::model::State;
+use crate::snapshot::{self, Meta};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+
+/// The model, written by the model thread (`ui::worker`) and read by the
+/// view for the few rows it shows and by jobs.
+pub type SharedState = Arc<RwLock<State>>;
+
+/// Reads the shared state (a panic elsewhere does not poison the view).
+pub fn read(s: &SharedState) -> RwLockReadGuard<'_, State> {
+    s.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn write(s: &SharedState) -> RwLockWriteGuard<'_, State> {
+    s.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Work that reads the whole state; run by the model thread when there is
+/// one, so a large target never stalls the view.
+#[derive(Debug)]
+pub enum Job {
+    Snapshot {
+        meta: Meta,
+        path: PathBuf,
+    },
+    Report {
+        format: crate::report::Format,
+        ctx: crate::report::model::Context,
+        analysis: Arc<Analysis>,
+        path: PathBuf,
+    },
+    /// Ask the target's agent for a task dump (`t`).
+    Dump,
+}
+
+impl Job {
+    /// Runs the job; returns the line the status bar shows.
+    pub fn run(self, state: &State) -> String {
+        match self {
+            Job::Snapshot { meta, path } => {
+                let Some(snap) = snapshot::take(state, &meta) else {
+                    return "no data yet: nothing to save".into();
+                };
+                match snapshot::save(&snap, &path) {
+                    Ok(()) => format!("saved snapshot {}", path.display()),
+                    Err(e) => format!("snapshot not saved: {e}"),
+                }
+            }
+            Job::Report {
+                format,
+                ctx,
+                analysis,
+                path,
+            } => {
+                let report = crate::report::model::build(&analysis, state, &ctx, None);
+                match crate::report::write_out(&path, &format.render(&report)) {
+                    Ok(()) => format!("report written to {}", path.display()),
+                    Err(e) => format!("report not written to {}: {e}", path.display()),
+                }
+            }
+            Job::Dump => "task dumps are taken of live targets".into(),
+        }
+    }
+}
 
 /// What the model thread tells the view.
 #[derive(Debug)]
@@ -50,9 +113,13 @@ pub fn spawn(
         .name("taskscope-model".into())
         .spawn(move || {
             let work = std::panic::AssertUnwindSafe(|| {
-                rt.block_on(run(
-                    state, events, dumps, jobs_rx, tx, params, interval, fault,
-                ))
+                let model = Model {
+                    state,
+                    params,
+                    interval,
+                    fault,
+                };
+                rt.block_on(run(model, events, dumps, jobs_rx, tx))
             });
             if let Err(payload) = std::panic::catch_unwind(work) {
                 let msg = super::terminal::take_other_panic()
@@ -63,16 +130,29 @@ pub fn spawn(
     Ok(Worker { rx, jobs })
 }
 
-async fn run(
+/// What the model thread owns besides its channels.
+struct Model {
     state: SharedState,
+    params: Params,
+    /// How often a fresh analysis is published.
+    interval: Duration,
+    /// Fault injection for the tests of a dying model thread.
+    fault: bool,
+}
+
+async fn run(
+    model: Model,
     mut conn_rx: mpsc::Receiver<conn::Event>,
     dumps: conn::DumpTrigger,
     mut jobs_rx: mpsc::UnboundedReceiver<Job>,
     tx: mpsc::Sender<ToUi>,
-    params: Params,
-    interval: Duration,
-    fault: bool,
 ) {
+    let Model {
+        state,
+        params,
+        interval,
+        fault,
+    } = model;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stale = false;
@@ -87,7 +167,7 @@ async fn run(
                     dumps.request();
                     continue;
                 }
-                let msg = job.run(&super::app::read(&state));
+                let msg = job.run(&read(&state));
                 if tx.send(ToUi::Notice(msg)).await.is_err() {
                     return;
                 }
@@ -102,7 +182,7 @@ async fn run(
                 let mut updated = None;
                 let mut statuses = Vec::new();
                 {
-                    let mut st = super::app::write(&state);
+                    let mut st = write(&state);
                     let mut ev = Some(ev);
                     // Fold in what else is queued under one lock, a few at
                     // a time so that readers (the detail view) get a turn.
@@ -168,7 +248,7 @@ async fn publish(
     tx: &mpsc::Sender<ToUi>,
 ) -> Result<bool, ()> {
     let analysis = {
-        let st = super::app::read(state);
+        let st = read(state);
         let Some(now) = st.now else { return Ok(false) };
         Analysis::run(&st, now, params)
     };
@@ -254,7 +334,7 @@ mod tests {
         }
         assert!(saw_status);
         assert_eq!(live.first(), Some(&3), "{live:?}");
-        assert_eq!(super::super::app::read(&state).tasks.len(), 5);
+        assert_eq!(super::read(&state).tasks.len(), 5);
 
         let dir = std::env::temp_dir().join(format!("taskscope-worker-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

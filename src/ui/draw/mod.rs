@@ -22,7 +22,7 @@ pub const MIN_HEIGHT: u16 = 10;
 /// Draws the view, reading the shared state for the rows that need it.
 pub fn draw(f: &mut Frame, app: &App) {
     let st = if needs_state(app) {
-        Some(super::app::read(&app.state))
+        Some(super::worker::read(&app.state))
     } else {
         None
     };

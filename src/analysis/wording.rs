@@ -1,0 +1,99 @@
+//! How a group is worded, in one place: shares as percentages, the kind
+//! suffix, the blocked-on mix and the "mostly from the task dump" rule.
+//! The TUI, the reports, the diff and `watch` all word groups through
+//! these, so the rules cannot drift apart.
+
+use crate::model::TaskKind;
+
+/// `part` of `total` as a rounded percentage (0 when `total` is 0).
+pub fn percent(part: u32, total: u32) -> u32 {
+    if total == 0 {
+        0
+    } else {
+        ((u64::from(part) * 100 + u64::from(total) / 2) / u64::from(total)) as u32
+    }
+}
+
+/// Whether most of `tasks` have their reason from a task dump (a fact)
+/// rather than from console data: such a reason is marked `*`.
+pub fn mostly_from_dump(from_dump: u32, tasks: u32) -> bool {
+    u64::from(from_dump) * 2 > u64::from(tasks)
+}
+
+/// Where most of the tasks' reason comes from, in words.
+pub fn source(from_dump: u32, tasks: u32) -> &'static str {
+    if mostly_from_dump(from_dump, tasks) {
+        "task dump"
+    } else {
+        "console data"
+    }
+}
+
+/// " (blocking)" for tasks that are not plain tasks, else "".
+pub fn kind_suffix(kind: TaskKind) -> String {
+    match kind {
+        TaskKind::Task => String::new(),
+        k => format!(" ({})", k.label()),
+    }
+}
+
+/// One part of a blocked-on mix.
+pub struct MixPart<'a> {
+    pub percent: u32,
+    pub label: &'a str,
+    /// Marked `*`: known from a task dump.
+    pub from_dump: bool,
+}
+
+/// "97% chan send*, 3% running": the first `max_parts` parts, then "…"
+/// when `more` were left out.
+pub fn mix<'a>(
+    parts: impl IntoIterator<Item = MixPart<'a>>,
+    max_parts: usize,
+    more: bool,
+) -> String {
+    let mut out: Vec<String> = parts
+        .into_iter()
+        .take(max_parts)
+        .map(|p| {
+            let mark = if p.from_dump { "*" } else { "" };
+            format!("{}% {}{mark}", p.percent, p.label)
+        })
+        .collect();
+    if more {
+        out.push("…".into());
+    }
+    out.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_round_and_never_overflow() {
+        assert_eq!(percent(1, 3), 33);
+        assert_eq!(percent(2, 3), 67);
+        assert_eq!(percent(5, 0), 0);
+        assert_eq!(percent(u32::MAX, u32::MAX), 100);
+        assert!(mostly_from_dump(u32::MAX, u32::MAX));
+        assert!(!mostly_from_dump(1, 2));
+    }
+
+    #[test]
+    fn a_mix_reads_largest_first_with_marks() {
+        let parts = [
+            MixPart {
+                percent: 97,
+                label: "chan send",
+                from_dump: true,
+            },
+            MixPart {
+                percent: 3,
+                label: "running",
+                from_dump: false,
+            },
+        ];
+        assert_eq!(mix(parts, 2, true), "97% chan send*, 3% running, …");
+    }
+}
