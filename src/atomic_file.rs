@@ -1,9 +1,11 @@
 //! Writing a file so that it is either complete or absent: a temporary file
-//! beside the target, synced, then renamed over it.
+//! beside the target (`tempfile`, unique name, removed on failure), synced,
+//! renamed over it, and the directory synced so that the rename itself
+//! survives a crash.
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Writes `bytes` to `path` atomically; on failure nothing is left behind.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -16,26 +18,29 @@ pub fn write_with(
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "taskscope".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> io::Result<()> {
-        let file = fs::File::create(&tmp)?;
-        let mut out = io::BufWriter::new(file);
-        fill(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let tmp = tempfile::Builder::new()
+        .prefix(".taskscope-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    let mut out = io::BufWriter::new(tmp);
+    fill(&mut out)?;
+    let tmp = out.into_inner().map_err(|e| e.into_error())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]
