@@ -125,7 +125,7 @@ fn state_of(specs: &[Spec]) -> State {
             ));
             up.async_ops.push(NewAsyncOp {
                 id: oid,
-                source: "Acquire::new".into(),
+                source: taskscope::model::OpSource::Acquire,
                 parent: None,
                 resource: Some(rid),
             });

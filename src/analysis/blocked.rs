@@ -8,7 +8,7 @@
 //! idle with a waker outstanding is an *untracked* wait, labelled honestly.
 
 pub use super::reason::{Reason, TaskState};
-use crate::model::{AsyncOp, Resource, State, Task, TaskKind, Ts};
+use crate::model::{AsyncOp, OpSource, Resource, State, Task, TaskKind, Ts};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -218,31 +218,24 @@ fn outermost<'a>(state: &'a State, op: &'a AsyncOp) -> &'a AsyncOp {
 }
 
 fn reason_for_op(op: &AsyncOp, res: Option<&Resource>) -> Reason {
-    let source = &*op.source;
     let ty = res.map(|r| &*r.concrete_type).unwrap_or("");
-    if source.starts_with("Mutex::") {
-        Reason::Mutex
-    } else if source.starts_with("RwLock::") {
-        Reason::RwLock
-    } else if source.starts_with("Semaphore::") {
-        Reason::Semaphore
-    } else if source == "Receiver::await" || source == "Sender::closed" || ty == "Sender|Receiver" {
-        Reason::Oneshot
-    } else if source.starts_with("Barrier::") {
-        Reason::Barrier
-    } else if source.starts_with("Interval::") {
-        Reason::Interval
-    } else if source == "Acquire::new" {
+    match op.source {
+        OpSource::Mutex => Reason::Mutex,
+        OpSource::RwLock => Reason::RwLock,
+        OpSource::Semaphore => Reason::Semaphore,
+        OpSource::Oneshot => Reason::Oneshot,
+        _ if ty == "Sender|Receiver" => Reason::Oneshot,
+        OpSource::Barrier => Reason::Barrier,
+        OpSource::Interval => Reason::Interval,
         // The bounded mpsc channel's internal semaphore: internal, with no
         // parent resource (Mutex/RwLock/Semaphore ones have one).
-        match res {
+        OpSource::Acquire => match res {
             Some(r) if r.internal && r.parent.is_none() && op.parent.is_none() => {
                 Reason::ChannelSend
             }
             _ => Reason::Semaphore,
-        }
-    } else {
-        Reason::OtherResource
+        },
+        OpSource::Other => Reason::OtherResource,
     }
 }
 

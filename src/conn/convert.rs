@@ -3,7 +3,7 @@
 use crate::model::Ts;
 use crate::model::update::{
     AsyncOpStats, Attribute, DroppedEvents, Field, FieldValue, NewAsyncOp, NewResource, NewTask,
-    PollOp, ResourceKind, ResourceStats, SourceLoc, TaskStats, Update,
+    OpSource, PollOp, ResourceKind, ResourceStats, SourceLoc, TaskStats, Update,
 };
 use console_api as api;
 use std::time::Duration;
@@ -75,11 +75,7 @@ pub fn update(msg: api::instrument::Update, wire_bytes: usize) -> Update {
     }
     if let Some(a) = msg.async_op_update {
         dropped.async_ops = a.dropped_events;
-        up.async_ops = a
-            .new_async_ops
-            .into_iter()
-            .filter_map(|a| async_op(a, cut))
-            .collect();
+        up.async_ops = a.new_async_ops.into_iter().filter_map(async_op).collect();
         up.async_op_stats = a
             .stats_update
             .into_iter()
@@ -210,10 +206,10 @@ fn poll_op(p: api::resources::PollOp, cut: &mut u32) -> PollOp {
     }
 }
 
-fn async_op(a: api::async_ops::AsyncOp, cut: &mut u32) -> Option<NewAsyncOp> {
+fn async_op(a: api::async_ops::AsyncOp) -> Option<NewAsyncOp> {
     Some(NewAsyncOp {
         id: id(a.id)?,
-        source: cap(a.source, cut),
+        source: OpSource::parse(&a.source),
         parent: id(a.parent_async_op_id),
         resource: id(a.resource_id),
     })

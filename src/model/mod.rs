@@ -18,4 +18,4 @@ pub use resource::{AsyncOp, PendingPoll, Resource};
 pub use state::{Config, Health, State};
 pub use task::Task;
 pub use time::Ts;
-pub use update::Update;
+pub use update::{OpSource, Update};

@@ -3,7 +3,7 @@
 
 use super::location::{LocId, Locations};
 use super::time::Ts;
-use super::update::{NewAsyncOp, NewResource};
+use super::update::{NewAsyncOp, NewResource, OpSource};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -34,7 +34,7 @@ impl Resource {
 #[derive(Clone, Debug, PartialEq)]
 pub struct AsyncOp {
     pub id: u64,
-    pub source: Arc<str>,
+    pub source: OpSource,
     pub parent: Option<u64>,
     pub resource: Option<u64>,
     pub task: Option<u64>,
@@ -43,10 +43,10 @@ pub struct AsyncOp {
 }
 
 impl AsyncOp {
-    pub fn from_wire(new: &NewAsyncOp, types: &mut Interner) -> Self {
+    pub fn from_wire(new: &NewAsyncOp) -> Self {
         AsyncOp {
             id: new.id,
-            source: types.intern(&new.source),
+            source: new.source,
             parent: new.parent,
             resource: new.resource,
             task: None,
@@ -70,8 +70,8 @@ pub struct PendingPoll {
     pub at: Option<Ts>,
 }
 
-/// Interns strings that repeat across many entities (type names, op
-/// sources, task names): one allocation per distinct string.
+/// Interns strings that repeat across many entities (type names, task
+/// names): one allocation per distinct string.
 #[derive(Default, Debug, Clone)]
 pub struct Interner {
     set: std::collections::HashSet<Arc<str>>,

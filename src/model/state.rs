@@ -421,11 +421,11 @@ impl State {
                 self.health.implausible.over_cap += 1;
                 continue;
             }
-            let op = AsyncOp::from_wire(new, &mut self.types);
+            let op = AsyncOp::from_wire(new);
             self.async_ops
                 .entry(new.id)
                 .and_modify(|old| {
-                    old.source = op.source.clone();
+                    old.source = op.source;
                     old.parent = op.parent;
                     old.resource = op.resource;
                 })

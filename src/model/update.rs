@@ -163,9 +163,50 @@ pub struct Attribute {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewAsyncOp {
     pub id: u64,
-    pub source: String,
+    pub source: OpSource,
     pub parent: Option<u64>,
     pub resource: Option<u64>,
+}
+
+/// Which tokio call an async op is: the op's `source` text, read once where
+/// it enters. tokio names the calls it instruments (`Mutex::lock`,
+/// `Semaphore::acquire_owned`, `Receiver::await`, …); the classification
+/// needs only the type and, for two of them, the exact call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpSource {
+    /// `Mutex::…` (lock, lock_owned).
+    Mutex,
+    /// `RwLock::…` (read, write, and their owned forms).
+    RwLock,
+    /// `Semaphore::…` (acquire, acquire_many, owned forms).
+    Semaphore,
+    /// `Receiver::await` (a oneshot receive) or `Sender::closed`.
+    Oneshot,
+    /// `Barrier::wait`.
+    Barrier,
+    /// `Interval::tick`.
+    Interval,
+    /// `Acquire::new`: a batch semaphore acquire with no named caller (the
+    /// bounded mpsc channel's send, or a semaphore's inner acquire).
+    Acquire,
+    /// Anything else (newer tokio calls, other instrumented libraries).
+    Other,
+}
+
+impl OpSource {
+    pub fn parse(source: &str) -> OpSource {
+        let ty = source.split_once("::").map_or(source, |(t, _)| t);
+        match (ty, source) {
+            ("Mutex", _) => OpSource::Mutex,
+            ("RwLock", _) => OpSource::RwLock,
+            ("Semaphore", _) => OpSource::Semaphore,
+            (_, "Receiver::await" | "Sender::closed") => OpSource::Oneshot,
+            ("Barrier", _) => OpSource::Barrier,
+            ("Interval", _) => OpSource::Interval,
+            (_, "Acquire::new") => OpSource::Acquire,
+            _ => OpSource::Other,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -184,4 +225,30 @@ pub struct PollOp {
     pub async_op: Option<u64>,
     pub name: String,
     pub ready: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpSource;
+
+    #[test]
+    fn op_sources_are_read_by_type_and_call() {
+        for (text, want) in [
+            ("Mutex::lock", OpSource::Mutex),
+            ("Mutex::lock_owned", OpSource::Mutex),
+            ("RwLock::write", OpSource::RwLock),
+            ("Semaphore::acquire_many_owned", OpSource::Semaphore),
+            ("Receiver::await", OpSource::Oneshot),
+            ("Sender::closed", OpSource::Oneshot),
+            ("Barrier::wait", OpSource::Barrier),
+            ("Interval::tick", OpSource::Interval),
+            ("Acquire::new", OpSource::Acquire),
+            ("Receiver::recv", OpSource::Other),
+            ("Mutexes::lock", OpSource::Other),
+            ("", OpSource::Other),
+            ("\u{1b}[2J", OpSource::Other),
+        ] {
+            assert_eq!(OpSource::parse(text), want, "{text:?}");
+        }
+    }
 }
