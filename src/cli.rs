@@ -42,6 +42,11 @@ pub enum Command {
     Report(ReportArgs),
     /// Headless leak gate: watch a target, print the report, exit 1 on suspects with --fail-on-suspect.
     Watch(WatchArgs),
+    /// Print the JSON Schema of a document taskscope writes (snapshot, report or diff).
+    Schema {
+        #[arg(value_enum)]
+        document: crate::schemas::Document,
+    },
     /// Run the demo target itself (used by `demo` and by tests).
     #[command(hide = true)]
     DemoTarget(DemoTargetArgs),

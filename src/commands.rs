@@ -35,6 +35,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(a) => report(a),
         Command::Watch(a) => runtime()?.block_on(watch(a)),
         Command::Demo(a) => runtime()?.block_on(demo(a)),
+        Command::Schema { document } => {
+            print!("{}", document.schema());
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -83,6 +83,14 @@ fn leaks_grow_between_snapshots_and_healthy_groups_stay_flat() {
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["format"], "taskscope-diff");
+    let diff_schema: serde_json::Value =
+        serde_json::from_str(include_str!("../assets/diff.schema.json")).expect("schema parses");
+    let diff_validator = jsonschema::validator_for(&diff_schema).expect("schema compiles");
+    let errors: Vec<String> = diff_validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "diff JSON off schema: {errors:#?}");
     let rows = doc["rows"].as_array().expect("rows");
     let row = |name: &str| {
         let line = spawn_line(name);

@@ -94,9 +94,9 @@ fn each_kind_of_bad_file_gets_its_own_message() {
         ),
         (
             "broken.json",
-            text.replace("\"reason\":\"", "\"reason\":\"zz")
+            text.replacen("\"reason\":\"", "\"reason\":\"zz", 1)
                 .into_bytes(),
-            "invalid snapshot: task 1: unknown reason".into(),
+            "invalid snapshot: unknown blocked-on reason \"zz".into(),
         ),
     ];
     for (name, bytes, expected) in cases {

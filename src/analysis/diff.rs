@@ -4,12 +4,13 @@
 
 use super::{Analysis, Group, ReasonCount};
 use crate::model::TaskKind;
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     Added,
@@ -20,10 +21,9 @@ pub enum Change {
     MixChanged,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct DiffRow {
     pub location: Arc<str>,
-    #[serde(serialize_with = "TaskKind::serialize_label")]
     pub kind: TaskKind,
     pub change: Change,
     pub before: u32,
@@ -51,10 +51,11 @@ impl DiffRow {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Diff {
-    /// Target time between the two moments.
+    /// Target time between the two moments, in seconds.
     #[serde(serialize_with = "secs")]
+    #[schemars(with = "f64")]
     pub elapsed: Duration,
     pub tasks_before: u32,
     pub tasks_after: u32,

@@ -33,6 +33,8 @@ impl TaskState {
     }
 }
 
+crate::keyed::keyed!(TaskState, key, "task state");
+
 /// Why a task is where it is: one vocabulary for TUI, report and CLI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
@@ -264,6 +266,8 @@ impl Reason {
         )
     }
 }
+
+crate::keyed::keyed!(Reason, key, "blocked-on reason");
 
 /// A reason and how many tasks of a group share it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

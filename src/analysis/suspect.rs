@@ -15,6 +15,19 @@ pub enum SuspectKind {
     Stuck,
 }
 
+impl SuspectKind {
+    pub const ALL: [SuspectKind; 2] = [SuspectKind::Growing, SuspectKind::Stuck];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            SuspectKind::Growing => "growing",
+            SuspectKind::Stuck => "stuck",
+        }
+    }
+}
+
+crate::keyed::keyed!(SuspectKind, key, "suspect kind");
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suspect {
     pub kind: SuspectKind,

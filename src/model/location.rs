@@ -24,6 +24,15 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
+    pub const ALL: [TaskKind; 5] = [
+        TaskKind::Task,
+        TaskKind::Blocking,
+        TaskKind::Local,
+        TaskKind::BlockOn,
+        TaskKind::Other,
+    ];
+
+    /// From the task span's `kind` field: anything unknown is `Other`.
     pub fn from_field(value: &str) -> TaskKind {
         match value {
             "task" => TaskKind::Task,
@@ -32,11 +41,6 @@ impl TaskKind {
             "block_on" => TaskKind::BlockOn,
             _ => TaskKind::Other,
         }
-    }
-
-    /// Serializes as its label (reports and diffs carry `"task"`, …).
-    pub fn serialize_label<S: serde::Serializer>(k: &TaskKind, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(k.label())
     }
 
     pub fn label(self) -> &'static str {
@@ -49,6 +53,8 @@ impl TaskKind {
         }
     }
 }
+
+crate::keyed::keyed!(TaskKind, label, "task kind");
 
 /// The grouping key: spawn location and task kind.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]

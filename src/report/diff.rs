@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::fmt::Write;
 
 /// One side of a diff, as the header names it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Side {
     /// File name, or "baseline" / "now".
     pub label: String,
@@ -80,9 +80,13 @@ pub fn to_text(d: &Diff, old: &Side, new: &Side) -> String {
     out
 }
 
-#[derive(Serialize)]
-struct DiffJson<'a> {
+/// What `diff --format json` writes (`assets/diff.schema.json`).
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(title = "taskscope diff, version 1")]
+pub struct DiffJson<'a> {
+    #[schemars(extend("const" = "taskscope-diff"))]
     format: &'static str,
+    #[schemars(extend("const" = 1))]
     version: u32,
     old: &'a Side,
     new: &'a Side,

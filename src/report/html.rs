@@ -148,7 +148,7 @@ fn suspect(o: &mut String, g: &GroupOut) {
         text::count(u64::from(g.tasks)),
         escape(&g.location),
         g.kind_suffix(escape),
-        s.kind,
+        s.kind.key(),
         escape(&s.reason)
     );
     o.push_str(&chart(&g.history));
@@ -206,7 +206,7 @@ fn suspect(o: &mut String, g: &GroupOut) {
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"loc\">{}</td></tr>",
                 t.label(),
                 escape(t.name.as_deref().unwrap_or("")),
-                t.reason,
+                t.reason.key(),
                 text::secs(t.for_secs),
                 text::secs(t.age_secs),
                 t.fields_text(escape)

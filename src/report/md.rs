@@ -141,7 +141,7 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
         text::count(u64::from(g.tasks)),
         escape(&g.location),
         g.kind_suffix(escape),
-        s.kind
+        s.kind.key()
     );
     let _ = writeln!(o, "**{}**\n", escape(&s.reason));
     let counts: Vec<u64> = g.history.iter().map(|(_, c)| (*c).max(0) as u64).collect();
@@ -196,7 +196,7 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
                 "| {} | {} | {} | {} | {} | {} |",
                 t.label(),
                 escape(t.name.as_deref().unwrap_or("")),
-                t.reason,
+                t.reason.key(),
                 text::secs(t.for_secs),
                 text::secs(t.age_secs),
                 t.fields_text(escape)

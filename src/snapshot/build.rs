@@ -3,10 +3,10 @@
 
 use super::format::*;
 use crate::analysis::group::{Classified, Frame, build_groups};
-use crate::analysis::{Analysis, Params, Reason, TaskState, Verdict, WaitIndex};
+use crate::analysis::{Analysis, Params, Verdict, WaitIndex};
 use crate::model::history::{Bucket, HistoryParts};
 use crate::model::update::DroppedEvents;
-use crate::model::{CountHistory, GroupKey, Health, Locations, State, TaskKind, Trace, Ts};
+use crate::model::{CountHistory, GroupKey, Health, Locations, State, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,15 +41,15 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
                 id: t.id,
                 tokio_id: t.tokio_id.map(std::num::NonZeroU64::get),
                 location: state.locations.name(t.group.loc).to_string(),
-                kind: t.group.kind.label().to_string(),
+                kind: t.group.kind,
                 name: t.name.as_deref().map(str::to_string),
                 fields: t
                     .fields
                     .iter()
                     .map(|(k, v)| [k.to_string(), v.to_string()])
                     .collect(),
-                state: v.state.key().to_string(),
-                reason: v.reason.key().to_string(),
+                state: v.state,
+                reason: v.reason,
                 since_ns: ns(v.since),
                 created_ns: ns(t.stats.created_at),
                 resource: v.resource,
@@ -69,11 +69,11 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
         .iter()
         .map(|(key, h)| GroupRecord {
             location: state.locations.name(key.loc).to_string(),
-            kind: key.kind.label().to_string(),
+            kind: key.kind,
             history: history_record(&h.to_parts()),
         })
         .collect();
-    groups.sort_by(|a, b| (&a.location, &a.kind).cmp(&(&b.location, &b.kind)));
+    groups.sort_by(|a, b| (&a.location, a.kind.label()).cmp(&(&b.location, b.kind.label())));
     let h = &state.health;
     Some(Snapshot {
         format: FORMAT.into(),
@@ -168,7 +168,7 @@ impl Loaded {
         for g in &snapshot.groups {
             let key = GroupKey {
                 loc: locations.intern_str(&g.location),
-                kind: TaskKind::from_field(&g.kind),
+                kind: g.kind,
             };
             let h = CountHistory::from_parts(&history_parts(&g.history))
                 .map_err(|e| format!("group {:?}: {e}", g.location))?;
@@ -177,17 +177,13 @@ impl Loaded {
         let mut keys = Vec::with_capacity(snapshot.tasks.len());
         let mut verdicts = Vec::with_capacity(snapshot.tasks.len());
         for t in &snapshot.tasks {
-            let state = TaskState::from_key(&t.state)
-                .ok_or_else(|| format!("task {}: unknown state {:?}", t.id, t.state))?;
-            let reason = Reason::from_key(&t.reason)
-                .ok_or_else(|| format!("task {}: unknown reason {:?}", t.id, t.reason))?;
             keys.push(GroupKey {
                 loc: locations.intern_str(&t.location),
-                kind: TaskKind::from_field(&t.kind),
+                kind: t.kind,
             });
             verdicts.push(Verdict {
-                state,
-                reason,
+                state: t.state,
+                reason: t.reason,
                 since: t.since_ns.map(Ts::from_nanos),
                 resource: t.resource,
                 ambiguous: t.ambiguous,

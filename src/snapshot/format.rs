@@ -3,15 +3,23 @@
 //! Times are nanoseconds since the Unix epoch on the target's clock, except
 //! `taken_at_unix_ns`, which is the local clock of the machine that took it.
 
+use crate::analysis::{Reason, TaskState};
+use crate::model::TaskKind;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub const FORMAT: &str = "taskscope-snapshot";
 pub const VERSION: u32 = 1;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The state of a tokio target at one moment, as taskscope saw it. Files
+/// may be gzip-compressed (`.json.gz`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "taskscope snapshot, version 1")]
 pub struct Snapshot {
+    #[schemars(extend("const" = "taskscope-snapshot"))]
     pub format: String,
+    #[schemars(extend("const" = 1))]
     pub version: u32,
     /// The target's address as given.
     pub target: String,
@@ -33,7 +41,7 @@ pub struct Snapshot {
     pub traces: Vec<Vec<Vec<String>>>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthRecord {
     pub updates: u64,
@@ -51,15 +59,16 @@ pub struct HealthRecord {
 }
 
 /// A spawn location's count history.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupRecord {
+    /// `file:line:col`, or `<unknown location>`.
     pub location: String,
-    pub kind: String,
+    pub kind: TaskKind,
     pub history: HistoryRecord,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryRecord {
     /// Count before the oldest bucket.
@@ -70,7 +79,7 @@ pub struct HistoryRecord {
     pub levels: Vec<LevelRecord>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelRecord {
     pub width_secs: i64,
@@ -80,7 +89,7 @@ pub struct LevelRecord {
 }
 
 /// One task, classified when the snapshot was taken.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskRecord {
     /// The console's span id.
@@ -88,13 +97,12 @@ pub struct TaskRecord {
     /// tokio's task id.
     pub tokio_id: Option<u64>,
     pub location: String,
-    pub kind: String,
+    pub kind: TaskKind,
     pub name: Option<String>,
     pub fields: Vec<[String; 2]>,
-    /// running, scheduled, idle or completed.
-    pub state: String,
-    /// The blocked-on reason's key (e.g. `channel_send`).
-    pub reason: String,
+    pub state: TaskState,
+    /// What the task is blocked on (e.g. `channel_send`).
+    pub reason: Reason,
     /// Since when the task has been in that state.
     pub since_ns: Option<i64>,
     pub created_ns: Option<i64>,

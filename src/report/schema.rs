@@ -1,0 +1,258 @@
+//! The suspect-task report's schema: what `report --format json` writes
+//! (`assets/report.schema.json` is generated from these types), and the
+//! wording helpers the Markdown and HTML renderers share. `model` builds
+//! it from an analysis.
+
+use crate::analysis::diff::Diff;
+use crate::analysis::{Reason, SuspectKind, TaskState, wording};
+use crate::model::TaskKind;
+use crate::report::diff::Side;
+use crate::text;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// What the target's taskscope-agent could do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// The target serves no agent: reasons come from console data.
+    Absent,
+    /// An agent that cannot dump (platform, cfg); `note` says why.
+    Unavailable,
+    /// Dumps available.
+    Ready,
+}
+
+/// What `report --format json` and `watch --format json` write.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(title = "taskscope suspect-task report, version 1")]
+pub struct Report {
+    #[schemars(extend("const" = "taskscope-report"))]
+    pub format: &'static str,
+    #[schemars(extend("const" = 1))]
+    pub version: u32,
+    pub target: String,
+    /// Where the data came from: "live", or the snapshot file(s).
+    pub source: String,
+    pub generated_at: String,
+    /// The target's clock at the end of the watch.
+    pub target_time: String,
+    pub watched_secs: f64,
+    pub window_secs: f64,
+    pub totals: TotalsOut,
+    /// What the target's taskscope-agent gave (`None` when not known, e.g.
+    /// for reports from snapshots).
+    pub task_dumps: Option<TaskDumpsOut>,
+    pub warnings: Vec<String>,
+    pub suspects: Vec<GroupOut>,
+    pub top_groups: Vec<GroupOut>,
+    pub changes: Option<ChangesOut>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct TaskDumpsOut {
+    pub agent: AgentStatus,
+    /// Why dumps are unavailable, or why the last one failed.
+    pub note: Option<String>,
+    /// The dump the reasons come from.
+    pub last: Option<DumpCostOut>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct DumpCostOut {
+    /// Seconds between the dump and the end of the watch (target clock).
+    pub age_secs: f64,
+    pub tasks: u64,
+    pub distinct_stacks: u64,
+    /// How long the target's runtime was held for the capture.
+    pub paused_secs: f64,
+    pub resolve_secs: f64,
+    pub bytes: u64,
+}
+
+impl TaskDumpsOut {
+    /// One sentence for the Markdown and HTML headers.
+    pub fn describe(&self) -> String {
+        let last = match &self.last {
+            Some(c) => format!(
+                "reasons marked from a task dump taken {} before the end: {} tasks, {} distinct stacks, the target paused {}",
+                text::secs(Some(c.age_secs)),
+                text::count(c.tasks),
+                c.distinct_stacks,
+                text::secs(Some(c.paused_secs))
+            ),
+            None => "no dump taken".into(),
+        };
+        match (self.agent, &self.note) {
+            (AgentStatus::Absent, _) => {
+                "none: the target has no taskscope-agent (reasons from console data)".into()
+            }
+            (AgentStatus::Unavailable, Some(why)) => format!("unavailable: {why}"),
+            (_, Some(err)) => format!("{last}; the last dump failed: {err}"),
+            _ => last,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct TotalsOut {
+    pub tasks: u32,
+    pub groups: u32,
+    pub suspects: u32,
+    pub running: u32,
+    pub scheduled: u32,
+    pub idle: u32,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct GroupOut {
+    pub location: String,
+    pub kind: TaskKind,
+    pub tasks: u32,
+    pub change_over_window: i64,
+    pub per_minute: f64,
+    pub suspect: Option<SuspectOut>,
+    pub running: u32,
+    pub scheduled: u32,
+    pub idle: u32,
+    pub oldest_secs: Option<f64>,
+    pub longest_idle_secs: Option<f64>,
+    pub blocked_on: Vec<MixOut>,
+    /// Live tasks split by identical async stack, largest first (empty
+    /// without a task dump).
+    pub stacks: Vec<StackOut>,
+    pub names: Vec<NameOut>,
+    pub distinct_names: u32,
+    /// `[target time (Unix seconds), count]`, oldest first.
+    pub history: Vec<(f64, i64)>,
+    pub samples: Vec<SampleOut>,
+}
+
+impl GroupOut {
+    /// "97% chan send, 3% running".
+    pub fn mix_text(&self) -> String {
+        self.blocked_on
+            .iter()
+            .take(3)
+            .map(|m| format!("{}% {}", m.percent, m.label))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// " (blocking)" for tasks that are not plain tasks, through `escape`.
+    pub fn kind_suffix(&self, escape: fn(&str) -> String) -> String {
+        escape(&wording::kind_suffix(self.kind))
+    }
+
+    /// "a ×3, b ×1": every name kept, with counts, through `escape`.
+    pub fn names_counts(&self, escape: fn(&str) -> String) -> String {
+        let v: Vec<String> = self
+            .names
+            .iter()
+            .map(|n| format!("{} ×{}", escape(&n.name), n.tasks))
+            .collect();
+        v.join(", ")
+    }
+
+    /// " [a, b, c +N]": the group's most common names, through `escape`.
+    pub fn names_suffix(&self, escape: fn(&str) -> String) -> String {
+        if self.names.is_empty() {
+            return String::new();
+        }
+        let shown: Vec<String> = self
+            .names
+            .iter()
+            .take(3)
+            .map(|n| escape(&text::sanitize(&n.name, 60)))
+            .collect();
+        let more = (self.distinct_names as usize).saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" +{more}")
+        } else {
+            String::new()
+        };
+        format!(" [{}{more}]", shown.join(", "))
+    }
+}
+
+impl SampleOut {
+    /// tokio's task id, or the span id when the target sent none.
+    pub fn label(&self) -> String {
+        self.tokio_id
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| format!("span {}", self.id))
+    }
+
+    /// "k=v k=v", each part through `escape`.
+    pub fn fields_text(&self, escape: fn(&str) -> String) -> String {
+        let parts: Vec<String> = self
+            .fields
+            .iter()
+            .map(|[k, v]| format!("{}={}", escape(k), escape(v)))
+            .collect();
+        parts.join(" ")
+    }
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct SuspectOut {
+    pub kind: SuspectKind,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct MixOut {
+    pub reason: Reason,
+    pub label: &'static str,
+    pub phrase: &'static str,
+    pub tasks: u32,
+    pub percent: u32,
+    pub longest_secs: f64,
+    /// How many of them have this reason from a task dump (the rest from
+    /// console data).
+    pub from_dump: u32,
+}
+
+impl MixOut {
+    /// Where most of these tasks' reason comes from.
+    pub fn source(&self) -> &'static str {
+        wording::source(self.from_dump, self.tasks)
+    }
+}
+
+/// Tasks of a group sharing one async stack (from a task dump).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct StackOut {
+    pub tasks: u32,
+    pub reason: Reason,
+    /// One line: the task's own frame and the tokio call it waits in.
+    pub label: String,
+    /// Each leaf's frames, outermost first.
+    pub leaves: Vec<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct NameOut {
+    pub name: String,
+    pub tasks: u32,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct SampleOut {
+    pub id: u64,
+    pub tokio_id: Option<u64>,
+    pub name: Option<String>,
+    pub state: TaskState,
+    pub reason: Reason,
+    pub for_secs: Option<f64>,
+    pub age_secs: Option<f64>,
+    pub fields: Vec<[String; 2]>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ChangesOut {
+    pub old: Side,
+    pub new: Side,
+    #[serde(flatten)]
+    pub diff: Diff,
+}
