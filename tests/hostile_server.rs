@@ -160,23 +160,23 @@ impl api::instrument::instrument_server::Instrument for Hostile {
 struct HostileAgent;
 
 impl tonic::server::NamedService for HostileAgent {
-    const NAME: &'static str = taskscope_agent::proto::SERVICE;
+    const NAME: &'static str = taskscope_proto::SERVICE;
 }
 
 struct Info;
 
-impl tonic::server::UnaryService<taskscope_agent::proto::InfoRequest> for Info {
-    type Response = taskscope_agent::proto::InfoReply;
+impl tonic::server::UnaryService<taskscope_proto::InfoRequest> for Info {
+    type Response = taskscope_proto::InfoReply;
     type Future = tonic::codegen::BoxFuture<Response<Self::Response>, Status>;
 
-    fn call(&mut self, _: Request<taskscope_agent::proto::InfoRequest>) -> Self::Future {
+    fn call(&mut self, _: Request<taskscope_proto::InfoRequest>) -> Self::Future {
         Box::pin(async {
-            Ok(Response::new(taskscope_agent::proto::InfoReply {
+            Ok(Response::new(taskscope_proto::InfoReply {
                 agent_version: EVIL.into(),
                 dumps_supported: false,
                 why_not: EVIL.into(),
                 min_interval_ms: u64::MAX,
-                recent_dumps: vec![taskscope_agent::proto::DumpWindow {
+                recent_dumps: vec![taskscope_proto::DumpWindow {
                     start_unix_ns: i64::MAX,
                     end_unix_ns: i64::MIN,
                 }],

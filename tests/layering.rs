@@ -24,6 +24,8 @@ fn model_and_analysis_import_no_ui_or_network_crates() {
         "console_api",
         "prost",
         "tokio::net",
+        "taskscope_proto",
+        "taskscope_agent",
     ];
     let mut offenders = Vec::new();
     for layer in ["model", "analysis"] {
@@ -39,6 +41,32 @@ fn model_and_analysis_import_no_ui_or_network_crates() {
             }
         }
     }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
+
+/// The viewer talks to the agent through `taskscope-proto` only; the agent
+/// and console-subscriber are linked for the built-in demo target alone
+/// (the `demo` feature), so only `src/demo/` may name them.
+#[test]
+fn only_the_demo_links_the_agent_and_console_subscriber() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(root.join("demo")))
+        .filter(|f| {
+            let text = without_strings(&std::fs::read_to_string(f).expect("read"));
+            [
+                "taskscope_agent",
+                "console_subscriber",
+                "tracing_subscriber",
+            ]
+            .iter()
+            .any(|c| text.contains(&format!("{c}::")) || text.contains(&format!("use {c}")))
+        })
+        .map(|f| f.display().to_string())
+        .collect();
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
 

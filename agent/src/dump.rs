@@ -1,7 +1,7 @@
 //! Taking a dump: capture on the target's runtime, then resolve and clean
 //! the frames on the agent's thread, deduplicating identical traces.
 
-use crate::proto::{DumpReply, Leaf, TaskTrace, Trace};
+use crate::proto::{DumpReply, Frame, Leaf, TaskTrace, Trace};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,7 @@ pub async fn capture(_: &tokio::runtime::Handle) -> Result<Captured, String> {
 pub fn resolve(c: Captured) -> DumpReply {
     let t = Instant::now();
     #[cfg(taskdumps)]
-    let tasks: Vec<(u64, Vec<Vec<String>>)> = c
+    let tasks: Vec<(u64, Vec<Vec<Frame>>)> = c
         .dump
         .tasks()
         .iter()
@@ -100,7 +100,7 @@ pub fn resolve(c: Captured) -> DumpReply {
                 .resolve_backtraces()
                 .iter()
                 .map(|bt| {
-                    let names: Vec<String> = bt
+                    let frames: Vec<Frame> = bt
                         .frames()
                         .flat_map(|f| f.symbols())
                         .filter_map(|s| {
@@ -112,7 +112,7 @@ pub fn resolve(c: Captured) -> DumpReply {
                             ))
                         })
                         .collect();
-                    clean(&names)
+                    clean(frames)
                 })
                 .collect();
             (id, leaves)
@@ -137,7 +137,7 @@ impl Captured {
 
 /// Deduplicates traces and builds the reply.
 pub fn build(
-    tasks: Vec<(u64, Vec<Vec<String>>)>,
+    tasks: Vec<(u64, Vec<Vec<Frame>>)>,
     capture: Duration,
     resolve: Duration,
     taken_unix_ns: i64,
@@ -164,28 +164,24 @@ pub fn build(
     }
 }
 
-/// Keeps the frames that say what the task is doing: from the outermost
-/// `poll` of the task's future down to the tokio leaf, without the tracing
-/// machinery below the leaf and the scheduler above the task, and without
-/// symbol hashes. `names` is innermost first, as backtraces are.
-pub fn clean(names: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = names.iter().map(|n| strip_hash(n)).collect();
-    out.reverse();
-    out
+/// Puts the frames outermost first: from the outermost `poll` of the
+/// task's future down to the tokio leaf. `frames` is innermost first, as
+/// backtraces are.
+pub fn clean(mut frames: Vec<Frame>) -> Vec<Frame> {
+    frames.reverse();
+    frames
 }
 
-/// One frame as sent: `name (file:line)`. Release builds name inlined
+/// One frame as sent, without its symbol hash. Release builds name inlined
 /// frames without their module path (`poll_elapsed`), so the source file
 /// is what says which type a frame belongs to. Files inside the cargo
 /// registry or the standard library keep only the part from the crate's
 /// directory on (`tokio-1.54.1/src/time/sleep.rs`).
-pub fn frame(name: &str, file: Option<&str>, line: Option<u32>) -> String {
-    let name = strip_hash(name);
-    let Some(file) = file else { return name };
-    let file = short_path(file);
-    match line {
-        Some(l) => format!("{name} ({file}:{l})"),
-        None => format!("{name} ({file})"),
+pub fn frame(name: &str, file: Option<&str>, line: Option<u32>) -> Frame {
+    Frame {
+        name: strip_hash(name),
+        file: file.map(short_path).unwrap_or_default().to_string(),
+        line: line.unwrap_or(0),
     }
 }
 
@@ -232,14 +228,9 @@ mod tests {
 
     #[test]
     fn identical_traces_are_sent_once() {
-        let read = vec![vec![
-            "a::f".to_string(),
-            "tokio::net::X::poll_read".to_string(),
-        ]];
-        let sleep = vec![vec![
-            "a::g".to_string(),
-            "tokio::time::sleep::Sleep::poll".to_string(),
-        ]];
+        let f = |name: &str| frame(name, None, None);
+        let read = vec![vec![f("a::f"), f("tokio::net::X::poll_read")]];
+        let sleep = vec![vec![f("a::g"), f("tokio::time::sleep::Sleep::poll")]];
         let r = build(
             vec![(1, read.clone()), (2, sleep), (3, read)],
             Duration::from_millis(2),
@@ -257,41 +248,58 @@ mod tests {
         );
     }
 
+    fn sent(f: Frame) -> (String, String, u32) {
+        (f.name, f.file, f.line)
+    }
+
     #[test]
     fn frames_carry_their_source_file() {
         assert_eq!(
-            frame(
+            sent(frame(
                 "poll_elapsed",
                 Some(
                     "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/time/sleep.rs"
                 ),
                 Some(420)
-            ),
-            "poll_elapsed (tokio-1.54.1/src/time/sleep.rs:420)"
+            )),
+            (
+                "poll_elapsed".into(),
+                "tokio-1.54.1/src/time/sleep.rs".into(),
+                420
+            )
         );
         assert_eq!(
-            frame(
+            sent(frame(
                 "poll",
                 Some("/rustc/abc/library/core/src/future/mod.rs"),
                 None
-            ),
-            "poll (library/core/src/future/mod.rs)"
+            )),
+            ("poll".into(), "library/core/src/future/mod.rs".into(), 0)
         );
         assert_eq!(
-            frame("app::f::hfedcba9876543210", Some("src/server.rs"), Some(9)),
-            "app::f (src/server.rs:9)"
+            sent(frame(
+                "app::f::hfedcba9876543210",
+                Some("src/server.rs"),
+                Some(9)
+            )),
+            ("app::f".into(), "src/server.rs".into(), 9)
         );
-        assert_eq!(frame("f", None, Some(1)), "f");
+        assert_eq!(sent(frame("f", None, Some(1))), ("f".into(), "".into(), 1));
     }
 
     #[test]
     fn frames_lose_their_hashes_and_run_outermost_first() {
-        let names = vec![
-            "tokio::sync::notify::Notified::poll_notified::h0123456789abcdef".to_string(),
-            "app::main::{{closure}}::hfedcba9876543210".to_string(),
+        let frames = vec![
+            frame(
+                "tokio::sync::notify::Notified::poll_notified::h0123456789abcdef",
+                None,
+                None,
+            ),
+            frame("app::main::{{closure}}::hfedcba9876543210", None, None),
         ];
+        let names: Vec<String> = clean(frames).into_iter().map(|f| f.name).collect();
         assert_eq!(
-            clean(&names),
+            names,
             vec![
                 "app::main::{{closure}}",
                 "tokio::sync::notify::Notified::poll_notified"

@@ -51,8 +51,10 @@
 //! `current_thread` runtime is dumped from inside itself.
 
 mod dump;
-pub mod proto;
 mod service;
+
+/// The wire messages (the `taskscope-proto` crate).
+pub use taskscope_proto as proto;
 
 pub use console_subscriber::ServerAddr;
 use std::sync::{Arc, Mutex, OnceLock};

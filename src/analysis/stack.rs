@@ -2,7 +2,7 @@
 //! one-line label for grouping tasks with the same stack.
 
 use super::reason::Reason;
-use crate::model::Trace;
+use crate::model::{Frame, Trace};
 
 /// What the stack shows the task waiting on. With several leaves (under
 /// `select!`/`join!`), the first one that is not a timer wins: a read
@@ -68,10 +68,9 @@ struct Key {
     name: String,
 }
 
-fn key(frame: &str) -> Key {
-    let (name, file) = split(frame);
-    let name = plain_name(name);
-    let module = match file {
+fn key(frame: &Frame) -> Key {
+    let name = plain_name(&frame.name);
+    let module = match frame.file.as_deref() {
         Some(f) => tokio_module(f).unwrap_or_default(),
         None if name.starts_with("tokio::") => name
             .split("::")
@@ -81,20 +80,6 @@ fn key(frame: &str) -> Key {
         None => String::new(),
     };
     Key { module, name }
-}
-
-/// `name (file:line)` → (`name`, `file`).
-fn split(frame: &str) -> (&str, Option<&str>) {
-    match frame.strip_suffix(')').and_then(|f| f.rsplit_once(" (")) {
-        Some((name, loc)) => {
-            let file = loc
-                .rsplit_once(':')
-                .filter(|(_, l)| l.bytes().all(|b| b.is_ascii_digit()))
-                .map_or(loc, |(f, _)| f);
-            (name, Some(file))
-        }
-        None => (frame, None),
-    }
 }
 
 /// `tokio-1.54.1/src/time/sleep.rs` → `tokio/time/sleep`.
@@ -113,11 +98,11 @@ fn tokio_module(file: &str) -> Option<String> {
     Some(format!("tokio/{rest}"))
 }
 
-fn leaf_reason(frames: &[String]) -> Reason {
+fn leaf_reason(frames: &[Frame]) -> Reason {
     if frames.is_empty() {
         return Reason::NotTokio;
     }
-    let keys: Vec<Key> = frames.iter().map(|f| key(f)).collect();
+    let keys: Vec<Key> = frames.iter().map(key).collect();
     for (module, words, reason) in RULES {
         let hit = keys.iter().any(|k| {
             k.module.starts_with(module)
@@ -164,9 +149,8 @@ pub fn label(trace: &Trace) -> String {
 
 /// A frame outside the task's own code: tokio, the standard library, a
 /// dependency from the cargo registry.
-fn is_library(frame: &str) -> bool {
-    let (name, file) = split(frame);
-    if let Some(f) = file {
+fn is_library(frame: &Frame) -> bool {
+    if let Some(f) = frame.file.as_deref() {
         // Registry crates arrive as `name-1.2.3/src/…` (see the agent).
         let first = f.split('/').next().unwrap_or("");
         let versioned = first
@@ -174,7 +158,7 @@ fn is_library(frame: &str) -> bool {
             .is_some_and(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit()));
         return tokio_module(f).is_some() || f.starts_with("library/") || versioned;
     }
-    let n = name.trim_start_matches('<');
+    let n = frame.name.trim_start_matches('<');
     [
         "tokio::", "core::", "std::", "alloc::", "futures", "&mut ", "&",
     ]
@@ -208,9 +192,8 @@ fn plain_name(name: &str) -> String {
 /// → `Read::poll`; `app::server::handle::{{closure}}` →
 /// `server::handle::{closure}`. A bare name (release builds name inlined
 /// frames so) gets its file: `poll_elapsed [time/sleep.rs:420]`.
-pub fn short(frame: &str) -> String {
-    let (name, _) = split(frame);
-    let plain = plain_name(name);
+pub fn short(frame: &Frame) -> String {
+    let plain = plain_name(&frame.name);
     let parts: Vec<&str> = plain.split("::").collect();
     // Keep the last segments that name something (not closures).
     let named = parts.iter().rposition(|p| !p.starts_with('{')).unwrap_or(0);
@@ -219,12 +202,15 @@ pub fn short(frame: &str) -> String {
     if parts.len() > 1 {
         return short;
     }
-    match frame.strip_suffix(')').and_then(|f| f.rsplit_once(" (")) {
-        Some((_, loc)) => {
+    match &frame.file {
+        Some(file) => {
             // The last two path components: `time/sleep.rs:420`.
-            let mut comps: Vec<&str> = loc.rsplit('/').take(2).collect();
+            let mut comps: Vec<&str> = file.rsplit('/').take(2).collect();
             comps.reverse();
-            format!("{short} [{}]", comps.join("/"))
+            match frame.line {
+                Some(line) => format!("{short} [{}:{line}]", comps.join("/")),
+                None => format!("{short} [{}]", comps.join("/")),
+            }
         }
         None => short,
     }
@@ -234,11 +220,27 @@ pub fn short(frame: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A frame written as a backtrace prints it: `name (file:line)`.
+    fn frame(text: &str) -> Frame {
+        let Some((name, loc)) = text.strip_suffix(')').and_then(|f| f.rsplit_once(" (")) else {
+            return Frame::from(text);
+        };
+        let (file, line) = match loc.rsplit_once(':') {
+            Some((f, l)) => (f, l.parse().ok()),
+            None => (loc, None),
+        };
+        Frame {
+            name: name.into(),
+            file: Some(file.into()),
+            line,
+        }
+    }
+
     fn trace(leaves: &[&[&str]]) -> Trace {
         Trace {
             leaves: leaves
                 .iter()
-                .map(|l| l.iter().map(|s| s.to_string()).collect())
+                .map(|l| l.iter().map(|s| frame(s)).collect())
                 .collect(),
         }
     }

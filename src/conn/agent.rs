@@ -3,12 +3,12 @@
 //! low rate. Runs beside each stream, on the same HTTP/2 connection.
 
 use super::{DumpTrigger, Event, Options};
-use crate::model::{Agent, TaskDump, Trace, Ts};
+use crate::model::{Agent, Frame, TaskDump, Trace, Ts};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use taskscope_agent::proto::{self, DumpReply, DumpRequest, InfoReply, InfoRequest};
+use taskscope_proto::{self as proto, DumpReply, DumpRequest, InfoReply, InfoRequest};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
@@ -163,6 +163,16 @@ where
     }
 }
 
+/// A wire frame, sanitized (names and paths come from the target).
+fn frame(f: proto::Frame) -> Frame {
+    let clean = |s: &str| crate::text::sanitize(s, super::convert::MAX_STRING);
+    Frame {
+        name: clean(&f.name),
+        file: (!f.file.is_empty()).then(|| clean(&f.file)),
+        line: (f.line > 0).then_some(f.line),
+    }
+}
+
 /// The wire reply as the model's plain dump.
 pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
     let bytes = reply.encoded_len();
@@ -175,12 +185,7 @@ pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
                 leaves: t
                     .leaves
                     .into_iter()
-                    .map(|l| {
-                        l.frames
-                            .into_iter()
-                            .map(|f| crate::text::sanitize(&f, super::convert::MAX_STRING))
-                            .collect()
-                    })
+                    .map(|l| l.frames.into_iter().map(frame).collect())
                     .collect(),
             })
         })

@@ -31,6 +31,9 @@ impl DemoChild {
 /// Starts `exe demo-target --port 0 --exit-on-stdin-close ARGS…` and waits
 /// for it to announce its console address.
 pub async fn spawn_child(exe: &Path, args: &[String]) -> anyhow::Result<DemoChild> {
+    if !cfg!(feature = "demo") {
+        bail!(super::NO_DEMO_FEATURE);
+    }
     if !cfg!(tokio_unstable) {
         bail!(super::NO_TOKIO_UNSTABLE);
     }

@@ -2,6 +2,8 @@
 //! each task's async stack at one instant, by tokio task id.
 
 use super::time::Ts;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,45 @@ use std::time::Duration;
 /// down to the tokio leaf (last).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Trace {
-    pub leaves: Vec<Vec<String>>,
+    pub leaves: Vec<Vec<Frame>>,
+}
+
+/// One `poll` frame of an async stack, as the agent sends it (see
+/// `taskscope-proto`): the function, and where it is when known.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Frame {
+    /// Demangled, without the symbol hash.
+    pub name: String,
+    /// Source file; registry crates and the standard library start at the
+    /// crate's directory (`tokio-1.54.1/src/time/sleep.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+/// A frame known by its name only.
+impl From<&str> for Frame {
+    fn from(name: &str) -> Frame {
+        Frame {
+            name: name.to_string(),
+            file: None,
+            line: None,
+        }
+    }
+}
+
+/// `name (file:line)`, as a backtrace prints it.
+impl std::fmt::Display for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, " ({file}:{line})"),
+            (Some(file), None) => write!(f, " ({file})"),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A dump as the model keeps it.

@@ -11,7 +11,7 @@ pub mod task;
 pub mod time;
 pub mod update;
 
-pub use dump::{Agent, DumpWindows, TaskDump, Trace};
+pub use dump::{Agent, DumpWindows, Frame, TaskDump, Trace};
 pub use history::CountHistory;
 pub use location::{GroupKey, LocId, Locations, TaskKind, UNKNOWN_LOCATION};
 pub use resource::{AsyncOp, PendingPoll, Resource};

@@ -5,7 +5,7 @@
 
 use crate::analysis::diff::Diff;
 use crate::analysis::{Reason, SuspectKind, TaskState, wording};
-use crate::model::TaskKind;
+use crate::model::{Frame, TaskKind};
 use crate::report::diff::Side;
 use crate::text;
 use schemars::JsonSchema;
@@ -228,7 +228,7 @@ pub struct StackOut {
     /// One line: the task's own frame and the tokio call it waits in.
     pub label: String,
     /// Each leaf's frames, outermost first.
-    pub leaves: Vec<Vec<String>>,
+    pub leaves: Vec<Vec<Frame>>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]

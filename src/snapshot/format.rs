@@ -4,7 +4,7 @@
 //! `taken_at_unix_ns`, which is the local clock of the machine that took it.
 
 use crate::analysis::{Reason, TaskState};
-use crate::model::TaskKind;
+use crate::model::{Frame, TaskKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ pub struct Snapshot {
     /// each is a list of leaves, each leaf its frames outermost first.
     /// Tasks refer to them by index (`TaskRecord::trace`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub traces: Vec<Vec<Vec<String>>>,
+    pub traces: Vec<Vec<Vec<Frame>>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -1,6 +1,9 @@
-//! The agent's wire messages (protobuf via prost, written by hand so that
-//! neither side needs `protoc`). Service `taskscope.agent.v1.TaskDumps`,
-//! served beside console-subscriber's `Instrument` service on its port.
+//! The wire messages of taskscope-agent's task-dump service (protobuf via
+//! prost, written by hand so that neither side needs `protoc`). Service
+//! `taskscope.agent.v1.TaskDumps`, served beside console-subscriber's
+//! `Instrument` service on its port. The agent serves them; the taskscope
+//! viewer calls them without linking the agent.
+#![forbid(unsafe_code)]
 
 /// The gRPC service name.
 pub const SERVICE: &str = "taskscope.agent.v1.TaskDumps";
@@ -77,11 +80,31 @@ pub struct Trace {
     pub leaves: Vec<Leaf>,
 }
 
+/// One leaf future's chain of frames. (Tag 1 carried the frames as
+/// `name (file:line)` strings before they were structured; it is not
+/// reused.)
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct Leaf {
-    /// Function names without hashes, outermost first.
-    #[prost(string, repeated, tag = "1")]
-    pub frames: Vec<String>,
+    /// Outermost first.
+    #[prost(message, repeated, tag = "2")]
+    pub frames: Vec<Frame>,
+}
+
+/// One `poll` frame of an async stack.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct Frame {
+    /// The function, demangled, without its hash (release builds name
+    /// inlined frames without their module path: `poll_elapsed`).
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Its source file, empty when unknown. Files in the cargo registry or
+    /// the standard library start at the crate's directory
+    /// (`tokio-1.54.1/src/time/sleep.rs`, `library/core/src/…`).
+    #[prost(string, tag = "2")]
+    pub file: String,
+    /// Its line, 0 when unknown.
+    #[prost(uint32, tag = "3")]
+    pub line: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, prost::Message)]
