@@ -42,23 +42,19 @@ pub fn warnings(h: &Health) -> Vec<String> {
             text::duration(odd.largest_jump)
         ));
     }
-    if odd.times_clamped > 0 {
-        out.push(format!(
-            "target sent {} impossible timestamps (in its future, or drops before creation): clamped",
-            text::count(odd.times_clamped)
-        ));
-    }
-    if odd.strings_cut > 0 {
-        out.push(format!(
-            "target sent {} strings over 4 KiB: cut",
-            text::count(odd.strings_cut)
-        ));
-    }
-    if odd.over_cap > 0 {
-        out.push(format!(
-            "target announced more tasks, resources or ops than taskscope keeps: {} not followed",
-            text::count(odd.over_cap)
-        ));
+    let counted = [
+        (
+            odd.times_clamped,
+            "impossible timestamps (in its future, or drops before creation): clamped",
+        ),
+        (odd.strings_cut, "strings over 4 KiB: cut"),
+        (
+            odd.over_cap,
+            "tasks, resources or ops beyond what taskscope keeps: not followed",
+        ),
+    ];
+    for (n, what) in counted.into_iter().filter(|(n, _)| *n > 0) {
+        out.push(format!("target sent {} {what}", text::count(n)));
     }
     if h.restarts > 0 {
         out.push(format!(
