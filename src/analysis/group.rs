@@ -119,17 +119,8 @@ impl Group {
 
     /// " [conn-handler]" or " [pool-worker-0 +3 names]": the names a row shows.
     pub fn names_suffix(&self) -> String {
-        match self.names.first() {
-            Some((n, _)) if self.distinct_names > 1 => {
-                format!(
-                    " [{} +{} names]",
-                    crate::text::sanitize(n, 24),
-                    self.distinct_names - 1
-                )
-            }
-            Some((n, _)) => format!(" [{}]", crate::text::sanitize(n, 24)),
-            None => String::new(),
-        }
+        let names = self.names.iter().map(|(n, _)| &**n);
+        wording::names(names, self.distinct_names, 1, 24, str::to_string)
     }
 
     /// "97% chan send, 3% running" — the mix as text, largest first.

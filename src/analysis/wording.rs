@@ -37,6 +37,31 @@ pub fn kind_suffix(kind: TaskKind) -> String {
     }
 }
 
+/// " [conn-handler]", " [pool-worker-0 +3 names]", " [a, b, c +5 names]":
+/// the first `shown` of a group's most common names (each sanitized to
+/// `width` and then passed through `escape`) and how many more it has;
+/// "" for a group without names.
+pub fn names<'a>(
+    most_common: impl IntoIterator<Item = &'a str>,
+    distinct: u32,
+    shown: usize,
+    width: usize,
+    escape: fn(&str) -> String,
+) -> String {
+    let shown: Vec<String> = most_common
+        .into_iter()
+        .take(shown)
+        .map(|n| escape(&crate::text::sanitize(n, width)))
+        .collect();
+    if shown.is_empty() {
+        return String::new();
+    }
+    match (distinct as usize).saturating_sub(shown.len()) {
+        0 => format!(" [{}]", shown.join(", ")),
+        more => format!(" [{} +{more} names]", shown.join(", ")),
+    }
+}
+
 /// One part of a blocked-on mix.
 pub struct MixPart<'a> {
     pub percent: u32,
@@ -78,6 +103,15 @@ mod tests {
         assert_eq!(percent(u32::MAX, u32::MAX), 100);
         assert!(mostly_from_dump(u32::MAX, u32::MAX));
         assert!(!mostly_from_dump(1, 2));
+    }
+
+    #[test]
+    fn names_show_the_most_common_and_count_the_rest() {
+        let plain: fn(&str) -> String = str::to_string;
+        assert_eq!(names(["a", "b"], 9, 1, 24, plain), " [a +8 names]");
+        assert_eq!(names(["a", "b"], 2, 3, 24, plain), " [a, b]");
+        assert_eq!(names([], 0, 3, 24, plain), "");
+        assert_eq!(names(["a\u{1b}[2J"], 1, 1, 24, plain), " [a]");
     }
 
     #[test]

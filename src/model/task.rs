@@ -42,6 +42,14 @@ const STRUCTURAL_FIELDS: &[&str] = &[
 ];
 
 impl Task {
+    /// The span's fields as `[key, value]` pairs (snapshots and reports).
+    pub fn field_pairs(&self) -> Vec<[String; 2]> {
+        self.fields
+            .iter()
+            .map(|(k, v)| [k.to_string(), v.to_string()])
+            .collect()
+    }
+
     pub fn from_wire(new: &NewTask, locations: &mut Locations, names: &mut Interner) -> Task {
         let mut kind = TaskKind::Task;
         let mut name = None;

@@ -201,15 +201,10 @@ fn suspect(o: &mut String, g: &GroupOut) {
             "<table><tr><th>Task</th><th>Name</th><th>State</th><th>For</th><th>Age</th><th>Fields</th></tr>"
         );
         for t in &g.samples {
+            let [task, name, reason, for_, age, fields] = t.cells(escape);
             let _ = writeln!(
                 o,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"loc\">{}</td></tr>",
-                t.label(),
-                escape(t.name.as_deref().unwrap_or("")),
-                t.reason.key(),
-                text::secs(t.for_secs),
-                text::secs(t.age_secs),
-                t.fields_text(escape)
+                "<tr><td class=\"n\">{task}</td><td>{name}</td><td>{reason}</td><td class=\"n\">{for_}</td><td class=\"n\">{age}</td><td class=\"loc\">{fields}</td></tr>"
             );
         }
         let _ = writeln!(o, "</table>");

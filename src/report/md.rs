@@ -191,16 +191,7 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
             "\nSample tasks:\n\n| Task | Name | State | For | Age | Fields |\n|---:|---|---|---:|---:|---|"
         );
         for t in &g.samples {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} |",
-                t.label(),
-                escape(t.name.as_deref().unwrap_or("")),
-                t.reason.key(),
-                text::secs(t.for_secs),
-                text::secs(t.age_secs),
-                t.fields_text(escape)
-            );
+            let _ = writeln!(o, "| {} |", t.cells(escape).join(" | "));
         }
     }
     o.push('\n');

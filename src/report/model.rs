@@ -36,11 +36,7 @@ impl Source for State {
         Some(SampleDetail {
             tokio_id: t.tokio_id.map(std::num::NonZeroU64::get),
             name: t.name.as_deref().map(str::to_string),
-            fields: t
-                .fields
-                .iter()
-                .map(|(k, v)| [k.to_string(), v.to_string()])
-                .collect(),
+            fields: t.field_pairs(),
         })
     }
 

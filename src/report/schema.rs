@@ -154,24 +154,11 @@ impl GroupOut {
         v.join(", ")
     }
 
-    /// " [a, b, c +N]": the group's most common names, through `escape`.
+    /// " [a, b, c +N names]": the group's most common names, through
+    /// `escape`.
     pub fn names_suffix(&self, escape: fn(&str) -> String) -> String {
-        if self.names.is_empty() {
-            return String::new();
-        }
-        let shown: Vec<String> = self
-            .names
-            .iter()
-            .take(3)
-            .map(|n| escape(&text::sanitize(&n.name, 60)))
-            .collect();
-        let more = (self.distinct_names as usize).saturating_sub(shown.len());
-        let more = if more > 0 {
-            format!(" +{more}")
-        } else {
-            String::new()
-        };
-        format!(" [{}{more}]", shown.join(", "))
+        let names = self.names.iter().map(|n| n.name.as_str());
+        wording::names(names, self.distinct_names, 3, 60, escape)
     }
 }
 
@@ -181,6 +168,19 @@ impl SampleOut {
         self.tokio_id
             .map(|i| i.to_string())
             .unwrap_or_else(|| format!("span {}", self.id))
+    }
+
+    /// The sample-table row both renderings print: task, name, what it
+    /// waits on, for how long, age and fields, each through `escape`.
+    pub fn cells(&self, escape: fn(&str) -> String) -> [String; 6] {
+        [
+            self.label(),
+            escape(self.name.as_deref().unwrap_or("")),
+            self.reason.key().to_string(),
+            text::secs(self.for_secs),
+            text::secs(self.age_secs),
+            self.fields_text(escape),
+        ]
     }
 
     /// "k=v k=v", each part through `escape`.

@@ -43,11 +43,7 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
                 location: state.locations.name(t.group.loc).to_string(),
                 kind: t.group.kind,
                 name: t.name.as_deref().map(str::to_string),
-                fields: t
-                    .fields
-                    .iter()
-                    .map(|(k, v)| [k.to_string(), v.to_string()])
-                    .collect(),
+                fields: t.field_pairs(),
                 state: v.state,
                 reason: v.reason,
                 since_ns: ns(v.since),
