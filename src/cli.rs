@@ -221,8 +221,9 @@ pub struct ViewArgs {
     pub dumps: DumpArgs,
 }
 
+/// What the demo target runs, for `demo` and `demo-target` alike.
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub struct ScenarioArgs {
     /// Scenarios to run (comma-separated).
     #[arg(
         long,
@@ -236,6 +237,12 @@ pub struct DemoArgs {
     /// Healthy requests per second.
     #[arg(long, default_value_t = 20)]
     pub healthy_rate: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub load: ScenarioArgs,
     #[command(flatten)]
     pub view: ViewArgs,
 }
@@ -248,18 +255,10 @@ pub struct DemoTargetArgs {
     /// Serve the console on this Unix socket instead (prints `console=file:///PATH`).
     #[arg(long)]
     pub unix: Option<std::path::PathBuf>,
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "idle-conn,full-channel,sleepers,oneshot,healthy"
-    )]
-    pub scenarios: Vec<Scenario>,
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    pub leak_every: Duration,
+    #[command(flatten)]
+    pub load: ScenarioArgs,
     #[arg(long, default_value_t = 100_000)]
     pub max_per_leak: usize,
-    #[arg(long, default_value_t = 20)]
-    pub healthy_rate: u32,
     /// Tasks a second for the churn scenario.
     #[arg(long, default_value_t = 1000)]
     pub churn_rate: u32,

@@ -15,10 +15,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             demo::target::run(demo::target::Options {
                 port: a.port,
                 unix: a.unix,
-                scenarios: a.scenarios,
-                leak_every: a.leak_every,
+                scenarios: a.load.scenarios,
+                leak_every: a.load.leak_every,
                 max_per_leak: a.max_per_leak,
-                healthy_rate: a.healthy_rate,
+                healthy_rate: a.load.healthy_rate,
                 churn_rate: a.churn_rate,
                 idle_tasks: a.idle_tasks,
                 idle_rate: a.idle_rate,
@@ -367,6 +367,7 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
 pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
     let exe = std::env::current_exe().context("cannot find the taskscope executable")?;
     let scenarios: Vec<String> = a
+        .load
         .scenarios
         .iter()
         .map(|s| {
@@ -379,9 +380,9 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
         "--scenarios".to_string(),
         scenarios.join(","),
         "--leak-every".to_string(),
-        format!("{}ms", a.leak_every.as_millis()),
+        format!("{}ms", a.load.leak_every.as_millis()),
         "--healthy-rate".to_string(),
-        a.healthy_rate.to_string(),
+        a.load.healthy_rate.to_string(),
     ];
     let child = demo::spawn_child(&exe, &args).await?;
     let mut opts = a.view.tui_options();
