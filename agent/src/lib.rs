@@ -51,6 +51,8 @@
 //! `current_thread` runtime is dumped from inside itself.
 
 mod dump;
+#[cfg(tokio_unstable)]
+pub mod hooks;
 mod service;
 
 /// The wire messages (the `taskscope-proto` crate).
