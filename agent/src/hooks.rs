@@ -165,6 +165,7 @@ impl Recorder {
     /// Installs the four hooks on `builder`. A builder holds one callback
     /// per hook, so this replaces any set before; to keep your own, pass
     /// them to [`Recorder::install_with`].
+    #[cfg(tokio_unstable)]
     pub fn install(&self, builder: &mut tokio::runtime::Builder) {
         self.install_with(builder, OtherHooks::default());
     }
@@ -173,6 +174,7 @@ impl Recorder {
     /// own on each event (for services that use the hooks themselves, or
     /// another tool that does, e.g. tokio-metrics' task monitor or a
     /// flight recorder: give the agent their callbacks).
+    #[cfg(tokio_unstable)]
     pub fn install_with(&self, builder: &mut tokio::runtime::Builder, other: OtherHooks) {
         let OtherHooks {
             on_spawn,
@@ -465,6 +467,7 @@ impl Recorder {
 }
 
 /// Another user's hook callbacks, called after the agent's own.
+#[cfg(tokio_unstable)]
 #[derive(Default)]
 pub struct OtherHooks {
     pub on_spawn: Option<Callback>,
@@ -473,6 +476,7 @@ pub struct OtherHooks {
     pub on_after_poll: Option<Callback>,
 }
 
+#[cfg(tokio_unstable)]
 pub type Callback = Box<dyn Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync>;
 
 #[derive(Default)]

@@ -51,9 +51,9 @@
 //! `current_thread` runtime is dumped from inside itself.
 
 mod dump;
-#[cfg(tokio_unstable)]
 pub mod hooks;
 mod service;
+mod tasks_service;
 
 /// The wire messages (the `taskscope-proto` crate).
 pub use taskscope_proto as proto;
@@ -120,6 +120,8 @@ struct Inner {
     bound: Mutex<Option<String>>,
     /// The last few dumps' capture windows.
     recent: Mutex<Vec<proto::DumpWindow>>,
+    /// The hooks source, once installed on a runtime builder.
+    recorder: OnceLock<hooks::Recorder>,
 }
 
 #[derive(Default)]
@@ -159,6 +161,7 @@ impl Agent {
                 dumps: tokio::sync::Mutex::new(DumpState::default()),
                 bound: Mutex::new(None),
                 recent: Mutex::new(Vec::new()),
+                recorder: OnceLock::new(),
             }),
         }
     }
@@ -166,6 +169,82 @@ impl Agent {
     /// Sets the runtime whose tasks are dumped (the first call wins).
     pub fn attach(&self, handle: Handle) -> bool {
         self.inner.runtime.set(handle).is_ok()
+    }
+
+    /// Installs the hooks source on a runtime builder: from then on the
+    /// agent keeps an exact record of every task of that runtime (see
+    /// [`hooks`]). Replaces hook callbacks set on the builder before; to
+    /// keep yours, use [`Agent::install_hooks_with`].
+    #[cfg(tokio_unstable)]
+    pub fn install_hooks(&self, builder: &mut tokio::runtime::Builder) {
+        self.install_hooks_with(builder, hooks::OtherHooks::default());
+    }
+
+    /// [`Agent::install_hooks`], calling `other`'s callbacks too.
+    #[cfg(tokio_unstable)]
+    pub fn install_hooks_with(
+        &self,
+        builder: &mut tokio::runtime::Builder,
+        other: hooks::OtherHooks,
+    ) {
+        let recorder = self.inner.recorder.get_or_init(hooks::Recorder::new);
+        recorder.install_with(builder, other);
+    }
+
+    /// The hooks recorder, once installed.
+    pub fn recorder(&self) -> Option<hooks::Recorder> {
+        self.inner.recorder.get().cloned()
+    }
+
+    /// Serves the hooks source and the dumps on `addr` from a thread of its
+    /// own (no console-subscriber). Returns once the port is bound, with
+    /// the address it is bound to.
+    pub fn serve(&self, addr: ServerAddr) -> std::io::Result<String> {
+        let agent = self.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("taskscope-agent".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let bound = agent.clone();
+                let res = rt.block_on(async move {
+                    let watch = async {
+                        // Report the address once bound.
+                        loop {
+                            if let Some(b) = bound.bound() {
+                                let _ = tx.send(Ok(b));
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        std::future::pending::<()>().await;
+                    };
+                    tokio::select! {
+                        r = service::serve_hooks(addr, agent) => r,
+                        () = watch => Ok(()),
+                    }
+                });
+                if let Err(e) = res {
+                    eprintln!("taskscope-agent: server failed: {e}");
+                }
+            })?;
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(bound)) => Ok(bound),
+            Ok(Err(e)) => Err(std::io::Error::other(e)),
+            Err(_) => Err(std::io::Error::other(
+                "taskscope-agent: the server did not bind its port",
+            )),
+        }
     }
 
     /// Whether dumps can be taken, and if not, why.
@@ -356,4 +435,50 @@ pub fn init() {
         addr.into(),
     );
     tracing_subscriber::registry().with(layer).init();
+}
+
+/// The address from `TASKSCOPE_AGENT_BIND`, else `TOKIO_CONSOLE_BIND`,
+/// else `127.0.0.1:6669`.
+pub fn bind_address() -> ServerAddr {
+    ["TASKSCOPE_AGENT_BIND", "TOKIO_CONSOLE_BIND"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .and_then(|s| std::net::ToSocketAddrs::to_socket_addrs(&s).ok()?.next())
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 6669)))
+        .into()
+}
+
+/// The always-on source in one call, for services that use
+/// `#[tokio::main]` today: replace
+///
+/// ```ignore
+/// #[tokio::main]
+/// async fn main() { serve().await }
+/// ```
+///
+/// with
+///
+/// ```ignore
+/// fn main() { taskscope_agent::run(serve()) }
+/// ```
+///
+/// It builds the multi-threaded runtime `#[tokio::main]` would (all
+/// drivers enabled), with the hooks source installed, serves it with the
+/// dumps on [`bind_address`], and runs `future` to completion. For other
+/// runtime settings, build your own runtime and call
+/// [`Agent::install_hooks`], [`Agent::attach`] and [`Agent::serve`].
+#[cfg(tokio_unstable)]
+pub fn run<F: std::future::Future>(future: F) -> F::Output {
+    let agent = Agent::new();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    agent.install_hooks(&mut builder);
+    let rt = builder
+        .build()
+        .expect("taskscope-agent: building the tokio runtime");
+    agent.attach(rt.handle().clone());
+    if let Err(e) = agent.serve(bind_address()) {
+        eprintln!("taskscope-agent: not serving: {e}");
+    }
+    rt.block_on(future)
 }

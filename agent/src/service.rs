@@ -12,25 +12,67 @@ use tonic::{Request, Response, Status};
 
 /// Dump replies can be large (100 000 tasks); the console's own limit
 /// does not apply to them.
-const MAX_REPLY: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_REPLY: usize = 256 * 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// console-subscriber's `Instrument`, the dumps and, with a hooks
+/// recorder, the `Tasks` service, on one server.
 pub async fn serve(
     server: console_subscriber::Server,
     addr: ServerAddr,
     agent: Agent,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), BoxError> {
     let ServerParts {
         instrument_server,
         aggregator,
         ..
     } = server.into_parts();
     let aggregator = tokio::spawn(aggregator.run());
+    let (tasks, producer) = match agent.recorder() {
+        Some(r) => {
+            let (svc, producer) = crate::tasks_service::TasksService::new(r);
+            (Some(svc), Some(tokio::spawn(producer)))
+        }
+        None => (None, None),
+    };
     let router = tonic::transport::Server::builder()
         .add_service(instrument_server)
         .add_service(DumpService {
             agent: agent.clone(),
-        });
+        })
+        .add_optional_service(tasks);
+    let res = listen(router, addr, &agent).await;
+    aggregator.abort();
+    if let Some(p) = producer {
+        p.abort();
+    }
+    res
+}
+
+/// The hooks source alone: the dumps and the `Tasks` service, no console.
+pub async fn serve_hooks(addr: ServerAddr, agent: Agent) -> Result<(), BoxError> {
+    let recorder = agent
+        .recorder()
+        .ok_or("no hooks recorder: call Agent::install_hooks on the runtime builder first")?;
+    let (tasks, producer) = crate::tasks_service::TasksService::new(recorder);
+    let producer = tokio::spawn(producer);
+    let router = tonic::transport::Server::builder()
+        .add_service(DumpService {
+            agent: agent.clone(),
+        })
+        .add_service(tasks);
+    let res = listen(router, addr, &agent).await;
+    producer.abort();
+    res
+}
+
+async fn listen(
+    router: tonic::transport::server::Router,
+    addr: ServerAddr,
+    agent: &Agent,
+) -> Result<(), BoxError> {
     let res = match addr {
         ServerAddr::Tcp(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -56,7 +98,6 @@ pub async fn serve(
         #[allow(unreachable_patterns)]
         _ => return Err("taskscope-agent serves TCP and Unix sockets only".into()),
     };
-    aggregator.abort();
     res.map_err(Into::into)
 }
 
@@ -138,19 +179,22 @@ impl Service<http::Request<tonic::body::Body>> for DumpService {
                     .apply_max_message_size_config(None, Some(MAX_REPLY));
                 Ok(grpc.unary(Dump(agent), req).await)
             }),
-            _ => Box::pin(async move {
-                let mut response = http::Response::new(tonic::body::Body::default());
-                let headers = response.headers_mut();
-                headers.insert(
-                    tonic::Status::GRPC_STATUS,
-                    (tonic::Code::Unimplemented as i32).into(),
-                );
-                headers.insert(
-                    http::header::CONTENT_TYPE,
-                    tonic::metadata::GRPC_CONTENT_TYPE,
-                );
-                Ok(response)
-            }),
+            _ => Box::pin(async move { Ok(unimplemented()) }),
         }
     }
+}
+
+/// The reply to a method this service does not have.
+pub(crate) fn unimplemented() -> http::Response<tonic::body::Body> {
+    let mut response = http::Response::new(tonic::body::Body::default());
+    let headers = response.headers_mut();
+    headers.insert(
+        tonic::Status::GRPC_STATUS,
+        (tonic::Code::Unimplemented as i32).into(),
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        tonic::metadata::GRPC_CONTENT_TYPE,
+    );
+    response
 }

@@ -116,3 +116,152 @@ pub struct TaskTrace {
     #[prost(uint32, tag = "2")]
     pub trace: u32,
 }
+
+/// Service `taskscope.agent.v1.Tasks`: the hooks source (the agent's own
+/// record of every task, from tokio's runtime hooks), made for scale: the
+/// target groups its tasks by spawn location and streams the groups; a
+/// group's tasks are fetched a page at a time when someone opens it.
+pub const TASKS_SERVICE: &str = "taskscope.agent.v1.Tasks";
+/// Server streaming `Watch(WatchRequest) -> stream Groups`: every spawn
+/// location's aggregate, every interval. Each message is complete, so a
+/// client that falls behind gets the latest and skips the rest (the agent
+/// keeps one message per client at most).
+pub const WATCH_PATH: &str = "/taskscope.agent.v1.Tasks/Watch";
+/// Unary `Page(PageRequest) -> TaskPage`: a group's live tasks.
+pub const PAGE_PATH: &str = "/taskscope.agent.v1.Tasks/Page";
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WatchRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Groups {
+    /// The target's wall clock when the groups were taken.
+    #[prost(int64, tag = "1")]
+    pub now_unix_ns: i64,
+    #[prost(message, repeated, tag = "2")]
+    pub groups: Vec<GroupRow>,
+    /// Per-location totals for each past second the agent kept (the first
+    /// message of a stream only), so a trend shows at once.
+    #[prost(message, repeated, tag = "3")]
+    pub history: Vec<SiteHistory>,
+    /// When the agent started recording (the runtime's start, near enough).
+    #[prost(int64, tag = "4")]
+    pub since_unix_ns: i64,
+}
+
+/// A source location.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct Loc {
+    #[prost(string, tag = "1")]
+    pub file: String,
+    #[prost(uint32, tag = "2")]
+    pub line: u32,
+    #[prost(uint32, tag = "3")]
+    pub column: u32,
+}
+
+/// One spawn location's live tasks.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GroupRow {
+    #[prost(message, optional, tag = "1")]
+    pub location: Option<Loc>,
+    #[prost(uint64, tag = "2")]
+    pub live: u64,
+    /// Inside a poll now.
+    #[prost(uint64, tag = "3")]
+    pub running: u64,
+    #[prost(uint64, tag = "4")]
+    pub idle: u64,
+    /// Totals since the agent started.
+    #[prost(uint64, tag = "5")]
+    pub spawned: u64,
+    #[prost(uint64, tag = "6")]
+    pub terminated: u64,
+    #[prost(uint64, tag = "7")]
+    pub polls: u64,
+    #[prost(uint64, tag = "8")]
+    pub busy_ns: u64,
+    /// The oldest live task's creation (0: none live).
+    #[prost(int64, tag = "9")]
+    pub oldest_created_unix_ns: i64,
+    /// The longest-idle task's last poll end, or creation if never polled
+    /// (0: none idle).
+    #[prost(int64, tag = "10")]
+    pub earliest_idle_unix_ns: i64,
+    /// The longest poll in progress.
+    #[prost(uint64, tag = "11")]
+    pub longest_poll_ns: u64,
+    /// Where the tasks that spawned these were spawned, most first (at most
+    /// 8).
+    #[prost(message, repeated, tag = "12")]
+    pub parents: Vec<ParentCount>,
+    /// Live tasks spawned from outside any task.
+    #[prost(uint64, tag = "13")]
+    pub unparented: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ParentCount {
+    #[prost(message, optional, tag = "1")]
+    pub location: Option<Loc>,
+    #[prost(uint64, tag = "2")]
+    pub tasks: u64,
+}
+
+/// A location's totals at each kept second, oldest first.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SiteHistory {
+    #[prost(message, optional, tag = "1")]
+    pub location: Option<Loc>,
+    #[prost(uint64, tag = "2")]
+    pub first_unix_sec: u64,
+    #[prost(uint64, repeated, tag = "3")]
+    pub spawned: Vec<u64>,
+    #[prost(uint64, repeated, tag = "4")]
+    pub terminated: Vec<u64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PageRequest {
+    #[prost(message, optional, tag = "1")]
+    pub location: Option<Loc>,
+    /// Tasks with ids above this (0: from the start).
+    #[prost(uint64, tag = "2")]
+    pub after_id: u64,
+    /// At most this many (the agent caps it at 10 000).
+    #[prost(uint32, tag = "3")]
+    pub limit: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TaskPage {
+    #[prost(message, repeated, tag = "1")]
+    pub tasks: Vec<TaskRow>,
+    /// Pass as `after_id` for the next page; 0 at the end.
+    #[prost(uint64, tag = "2")]
+    pub next_after_id: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TaskRow {
+    /// tokio's task id.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// The spawning task's id (0: spawned from outside any task).
+    #[prost(uint64, tag = "2")]
+    pub parent_id: u64,
+    #[prost(message, optional, tag = "3")]
+    pub parent_location: Option<Loc>,
+    #[prost(int64, tag = "4")]
+    pub created_unix_ns: i64,
+    #[prost(uint64, tag = "5")]
+    pub polls: u64,
+    #[prost(uint64, tag = "6")]
+    pub busy_ns: u64,
+    /// In a poll since then (0: not in a poll).
+    #[prost(int64, tag = "7")]
+    pub running_since_unix_ns: i64,
+    /// Idle since then (0: running).
+    #[prost(int64, tag = "8")]
+    pub idle_since_unix_ns: i64,
+}

@@ -1,0 +1,232 @@
+//! `taskscope.agent.v1.Tasks`: the hooks recorder's groups, streamed, and a
+//! group's tasks a page at a time. One producer computes the groups once
+//! per interval while anyone watches and publishes them in a `watch`
+//! channel: each client reads the latest, so a slow or stalled client
+//! holds one message at most and never grows the target's memory.
+
+use crate::hooks::{Aggregate, Recorder, Sample};
+use crate::proto::{self, GroupRow, Groups, Loc, PageRequest, ParentCount, SiteHistory, TaskPage};
+use std::convert::Infallible;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_stream::Stream;
+use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
+use tonic::server::{NamedService, ServerStreamingService, UnaryService};
+use tonic::{Request, Response, Status};
+
+/// How often groups are computed while someone watches.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+/// Most parents listed per group, and most tasks per page.
+const PARENTS: usize = 8;
+const MAX_PAGE: u32 = 10_000;
+
+#[derive(Clone)]
+pub struct TasksService {
+    recorder: Recorder,
+    latest: watch::Receiver<Option<Arc<Groups>>>,
+}
+
+impl NamedService for TasksService {
+    const NAME: &'static str = proto::TASKS_SERVICE;
+}
+
+impl TasksService {
+    /// The service, and the producer to run beside the server: it samples
+    /// the history every second and computes the groups while anyone
+    /// watches.
+    pub fn new(recorder: Recorder) -> (TasksService, impl Future<Output = ()> + Send) {
+        let (tx, latest) = watch::channel(None);
+        let producer = {
+            let recorder = recorder.clone();
+            async move {
+                let mut tick = tokio::time::interval(INTERVAL);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    recorder.sample();
+                    if tx.receiver_count() > 1 {
+                        let r = recorder.clone();
+                        let groups = tokio::task::spawn_blocking(move || groups(&r.groups()))
+                            .await
+                            .ok();
+                        if let Some(g) = groups {
+                            tx.send_replace(Some(Arc::new(g)));
+                        }
+                    }
+                }
+            }
+        };
+        (TasksService { recorder, latest }, producer)
+    }
+}
+
+fn loc(l: &'static Location<'static>) -> Loc {
+    Loc {
+        file: l.file().to_string(),
+        line: l.line(),
+        column: l.column(),
+    }
+}
+
+fn groups(a: &Aggregate) -> Groups {
+    let unix = |at: u64| a.unix_ns(at).unwrap_or(0);
+    Groups {
+        now_unix_ns: a.now_unix_ns,
+        since_unix_ns: a.epoch_unix_ns,
+        history: Vec::new(),
+        groups: a
+            .groups
+            .iter()
+            .map(|g| {
+                let mut parents: Vec<(&&'static Location<'static>, &u64)> =
+                    g.parents.iter().collect();
+                parents.sort_by(|x, y| y.1.cmp(x.1).then_with(|| x.0.file().cmp(y.0.file())));
+                GroupRow {
+                    location: Some(loc(g.site.location)),
+                    live: g.live,
+                    running: g.running,
+                    idle: g.idle,
+                    spawned: g.spawned,
+                    terminated: g.terminated,
+                    polls: g.polls,
+                    busy_ns: g.busy_ns,
+                    oldest_created_unix_ns: unix(g.oldest_created),
+                    earliest_idle_unix_ns: unix(g.earliest_idle),
+                    longest_poll_ns: g.longest_poll_ns,
+                    parents: parents
+                        .into_iter()
+                        .take(PARENTS)
+                        .map(|(l, n)| ParentCount {
+                            location: Some(loc(l)),
+                            tasks: *n,
+                        })
+                        .collect(),
+                    unparented: g.unparented,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn history(h: Vec<(&'static Location<'static>, Vec<Sample>)>) -> Vec<SiteHistory> {
+    h.into_iter()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(l, s)| SiteHistory {
+            location: Some(loc(l)),
+            first_unix_sec: s[0].unix_sec,
+            spawned: s.iter().map(|x| x.spawned).collect(),
+            terminated: s.iter().map(|x| x.terminated).collect(),
+        })
+        .collect()
+}
+
+type GroupStream = Pin<Box<dyn Stream<Item = Result<Groups, Status>> + Send>>;
+
+struct Watch(TasksService);
+
+impl ServerStreamingService<proto::WatchRequest> for Watch {
+    type Response = Groups;
+    type ResponseStream = GroupStream;
+    type Future = BoxFuture<Response<GroupStream>, Status>;
+
+    fn call(&mut self, _: Request<proto::WatchRequest>) -> Self::Future {
+        let svc = self.0.clone();
+        Box::pin(async move {
+            let mut latest = svc.latest.clone();
+            // The first message at once, with the kept history.
+            let r = svc.recorder.clone();
+            let first = tokio::task::spawn_blocking(move || {
+                let mut g = groups(&r.groups());
+                g.history = history(r.history());
+                g
+            })
+            .await
+            .map_err(|e| Status::internal(format!("taking the groups failed: {e}")))?;
+            latest.mark_unchanged();
+            let stream = async_stream(first, latest);
+            Ok(Response::new(Box::pin(stream) as GroupStream))
+        })
+    }
+}
+
+/// The first message, then each newly published one (the latest only).
+fn async_stream(
+    first: Groups,
+    latest: watch::Receiver<Option<Arc<Groups>>>,
+) -> impl Stream<Item = Result<Groups, Status>> + Send {
+    use tokio_stream::StreamExt;
+    let rest = tokio_stream::wrappers::WatchStream::from_changes(latest)
+        .filter_map(|g| g)
+        .map(|g| Ok((*g).clone()));
+    tokio_stream::once(Ok(first)).chain(rest)
+}
+
+struct Page(Recorder);
+
+impl UnaryService<PageRequest> for Page {
+    type Response = TaskPage;
+    type Future = BoxFuture<Response<TaskPage>, Status>;
+
+    fn call(&mut self, req: Request<PageRequest>) -> Self::Future {
+        let r = self.0.clone();
+        let req = req.into_inner();
+        Box::pin(async move {
+            let Some(l) = req.location else {
+                return Err(Status::invalid_argument("no location"));
+            };
+            let limit = req.limit.clamp(1, MAX_PAGE) as usize;
+            let page = tokio::task::spawn_blocking(move || {
+                r.tasks((&l.file, l.line, l.column), req.after_id, limit)
+            })
+            .await
+            .map_err(|e| Status::internal(format!("listing tasks failed: {e}")))?;
+            Ok(Response::new(TaskPage {
+                next_after_id: page.next.unwrap_or(0),
+                tasks: page
+                    .tasks
+                    .into_iter()
+                    .map(|t| proto::TaskRow {
+                        id: t.id,
+                        parent_id: t.parent,
+                        parent_location: t.parent_location.map(loc),
+                        created_unix_ns: t.created_unix_ns,
+                        polls: t.polls,
+                        busy_ns: t.busy_ns,
+                        running_since_unix_ns: t.running_since_unix_ns.unwrap_or(0),
+                        idle_since_unix_ns: t.idle_since_unix_ns.unwrap_or(0),
+                    })
+                    .collect(),
+            }))
+        })
+    }
+}
+
+impl Service<http::Request<tonic::body::Body>> for TasksService {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let svc = self.clone();
+        match req.uri().path() {
+            proto::WATCH_PATH => Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+                    .apply_max_message_size_config(None, Some(super::service::MAX_REPLY));
+                Ok(grpc.server_streaming(Watch(svc), req).await)
+            }),
+            proto::PAGE_PATH => Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+                    .apply_max_message_size_config(None, Some(super::service::MAX_REPLY));
+                Ok(grpc.unary(Page(svc.recorder), req).await)
+            }),
+            _ => Box::pin(async move { Ok(super::service::unimplemented()) }),
+        }
+    }
+}
