@@ -172,6 +172,11 @@ pub struct GatherArgs {
     /// start the service and taskscope together.
     #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "60s", value_parser = parse_duration)]
     pub wait_for_target: Option<Duration>,
+    /// Which source to read: the hooks source of taskscope-agent when the
+    /// target serves it (exact counts, cheap at scale), else
+    /// console-subscriber; or only one of them.
+    #[arg(long, value_enum, default_value_t = conn::hooks::SourceChoice::Auto)]
+    pub source: conn::hooks::SourceChoice,
     #[command(flatten)]
     pub dumps: DumpArgs,
 }
@@ -217,6 +222,11 @@ pub struct ViewArgs {
     /// agent allows at most one per 10 s).
     #[arg(long, value_parser = parse_duration)]
     pub dump_every: Option<Duration>,
+    /// Which source to read: the hooks source of taskscope-agent when the
+    /// target serves it (exact counts, cheap at scale), else
+    /// console-subscriber; or only one of them.
+    #[arg(long, value_enum, default_value_t = conn::hooks::SourceChoice::Auto)]
+    pub source: conn::hooks::SourceChoice,
     #[command(flatten)]
     pub dumps: DumpArgs,
 }
@@ -278,6 +288,9 @@ pub struct DemoTargetArgs {
     /// Serve the console alone, without the task-dump agent.
     #[arg(long)]
     pub no_agent: bool,
+    /// What to serve: console-subscriber, taskscope-agent's hooks source, or both.
+    #[arg(long, value_enum, default_value_t = crate::demo::target::DemoSource::Console)]
+    pub source: crate::demo::target::DemoSource,
 }
 
 impl ViewArgs {
@@ -297,6 +310,7 @@ impl ViewArgs {
                     interval: self.dump_every,
                     timeout: self.dumps.dump_timeout,
                 },
+                source: self.source,
                 ..conn::Options::default()
             },
             color,

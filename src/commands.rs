@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 retention: a.retention,
                 exit_on_stdin_close: a.exit_on_stdin_close,
                 agent: !a.no_agent,
+                source: a.source,
             })?;
             Ok(exit::OK)
         }
@@ -191,6 +192,7 @@ async fn watch_live(
     let opts = conn::Options {
         max_message_size: how.max_message_size,
         dumps: how.dumps.once(),
+        source: how.source,
         ..conn::Options::default()
     };
     let started = std::time::Instant::now();

@@ -112,7 +112,10 @@ fn run(mode: &str, n: usize) {
             let before = rss();
             let keep = rt.block_on(idle(n));
             let after = rss();
-            println!("result={}", (after.saturating_sub(before)) as f64 / n as f64);
+            println!(
+                "result={}",
+                (after.saturating_sub(before)) as f64 / n as f64
+            );
             drop(keep);
         }
         other => panic!("unknown measurement {other}"),

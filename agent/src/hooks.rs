@@ -73,6 +73,21 @@ pub struct Site {
     pub location: &'static Location<'static>,
     pub spawned: AtomicU64,
     pub terminated: AtomicU64,
+    /// Summed lifetimes of the terminated tasks.
+    pub lifetime_ns: AtomicU64,
+}
+
+/// Age buckets per group: under 1 s, then powers of two up to 2^18 s
+/// (three days), then older.
+pub const AGE_BUCKETS: usize = 20;
+
+fn age_bucket(age_ns: u64) -> usize {
+    let secs = age_ns / 1_000_000_000;
+    if secs == 0 {
+        0
+    } else {
+        ((64 - secs.leading_zeros()) as usize).min(AGE_BUCKETS - 1)
+    }
 }
 
 /// One live task.
@@ -118,6 +133,9 @@ struct Inner {
     history: Mutex<History>,
 }
 
+/// (recorder id, location address, its counters).
+type CachedSite = (usize, usize, &'static Site);
+
 static NEXT_RECORDER: AtomicUsize = AtomicUsize::new(1);
 
 thread_local! {
@@ -130,7 +148,7 @@ thread_local! {
     static POLLING: Cell<Option<&'static Location<'static>>> = const { Cell::new(None) };
     /// The last few sites this thread spawned at, per recorder: a loop that
     /// spawns from one line finds its counters without a lock.
-    static SITE_CACHE: Cell<[Option<(usize, usize, &'static Site)>; 4]> = const { Cell::new([None; 4]) };
+    static SITE_CACHE: Cell<[Option<CachedSite>; 4]> = const { Cell::new([None; 4]) };
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -225,7 +243,11 @@ impl Recorder {
         let key = loc as *const Location<'static> as usize;
         let me = self.inner.id;
         let mut cache = SITE_CACHE.get();
-        if let Some((_, _, site)) = cache.iter().flatten().find(|(r, k, _)| *r == me && *k == key) {
+        if let Some((_, _, site)) = cache
+            .iter()
+            .flatten()
+            .find(|(r, k, _)| *r == me && *k == key)
+        {
             return site;
         }
         let site = self.site_locked(loc, key);
@@ -242,6 +264,7 @@ impl Recorder {
                 location: loc,
                 spawned: AtomicU64::new(0),
                 terminated: AtomicU64::new(0),
+                lifetime_ns: AtomicU64::new(0),
             }))
         })
     }
@@ -282,7 +305,10 @@ impl Recorder {
 
     pub fn terminated(&self, id: tokio::task::Id) {
         let id = task_id(id);
-        if let Some(rec) = lock(self.shard(id)).remove(&id) {
+        let rec = lock(self.shard(id)).remove(&id);
+        if let Some(rec) = rec {
+            let lived = self.now().saturating_sub(rec.created);
+            rec.site.lifetime_ns.fetch_add(lived, Ordering::Relaxed);
             rec.site.terminated.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -339,6 +365,7 @@ impl Recorder {
                 let key = rec.site as *const Site as usize;
                 let g = by_site.entry(key).or_insert_with(|| Group::new(rec.site));
                 g.live += 1;
+                g.ages[age_bucket(now.saturating_sub(rec.created))] += 1;
                 g.polls += rec.polls;
                 g.busy_ns += rec.busy;
                 g.oldest_created = g.oldest_created.min(rec.created);
@@ -366,7 +393,8 @@ impl Recorder {
         }
         // Sites with no live task still count (spawned and all done).
         for shard in self.inner.sites.iter() {
-            for (&key, &site) in lock(shard).iter() {
+            for &site in lock(shard).values() {
+                let key = site as *const Site as usize;
                 by_site.entry(key).or_insert_with(|| Group::new(site));
             }
         }
@@ -375,6 +403,7 @@ impl Recorder {
             .map(|mut g| {
                 g.spawned = g.site.spawned.load(Ordering::Relaxed);
                 g.terminated = g.site.terminated.load(Ordering::Relaxed);
+                g.lifetime_ns = g.site.lifetime_ns.load(Ordering::Relaxed);
                 g
             })
             .collect();
@@ -418,7 +447,11 @@ impl Recorder {
         rows.sort_unstable_by_key(|r| r.id);
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let next = if more { rows.last().map(|r| r.id) } else { None };
+        let next = if more {
+            rows.last().map(|r| r.id)
+        } else {
+            None
+        };
         Page { tasks: rows, next }
     }
 
@@ -523,6 +556,10 @@ pub struct Group {
     /// Live tasks spawned from outside any task (`main`, `block_on`, a
     /// non-runtime thread).
     pub unparented: u64,
+    /// Live tasks by age (see [`AGE_BUCKETS`]).
+    pub ages: [u64; AGE_BUCKETS],
+    /// Summed lifetimes of the terminated tasks.
+    pub lifetime_ns: u64,
 }
 
 impl Group {
@@ -541,6 +578,8 @@ impl Group {
             longest_poll_ns: 0,
             parents: HashMap::new(),
             unparented: 0,
+            ages: [0; AGE_BUCKETS],
+            lifetime_ns: 0,
         }
     }
 }
@@ -573,6 +612,17 @@ impl Aggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_fall_in_power_of_two_buckets() {
+        let s = 1_000_000_000;
+        assert_eq!(age_bucket(0), 0);
+        assert_eq!(age_bucket(s - 1), 0);
+        assert_eq!(age_bucket(s), 1);
+        assert_eq!(age_bucket(3 * s), 2);
+        assert_eq!(age_bucket(4 * s), 3);
+        assert_eq!(age_bucket(u64::MAX), AGE_BUCKETS - 1);
+    }
 
     #[test]
     fn task_ids_read_as_their_numbers() {

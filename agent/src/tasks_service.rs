@@ -105,6 +105,8 @@ fn groups(a: &Aggregate) -> Groups {
                         })
                         .collect(),
                     unparented: g.unparented,
+                    ages: g.ages.to_vec(),
+                    terminated_lifetime_ns: g.lifetime_ns,
                 }
             })
             .collect(),

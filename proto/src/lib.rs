@@ -198,6 +198,14 @@ pub struct GroupRow {
     /// Live tasks spawned from outside any task.
     #[prost(uint64, tag = "13")]
     pub unparented: u64,
+    /// Live tasks by age: entry 0 counts those under 1 s old, entry i
+    /// those of 2^(i-1) to 2^i s, the last one everything older.
+    #[prost(uint64, repeated, tag = "14")]
+    pub ages: Vec<u64>,
+    /// The summed lifetimes of the terminated tasks (with `terminated`,
+    /// their mean lifetime).
+    #[prost(uint64, tag = "15")]
+    pub terminated_lifetime_ns: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -5,6 +5,7 @@ use super::reason::ReasonCount;
 use super::suspect::{self, Suspect};
 use super::trend::{self, Growth, TrendInput};
 use super::wording;
+use crate::model::aggregate::{AggGroup, Aggregates};
 use crate::model::{CountHistory, GroupKey, Locations, State, TaskKind, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -79,6 +80,11 @@ pub struct Group {
     /// Live tasks split by identical stack (when a dump covers them),
     /// largest first.
     pub stacks: Vec<StackCount>,
+    /// Where the tasks that spawned these were spawned, most first, with
+    /// how many each spawned (the hooks source), and how many live tasks
+    /// were spawned from outside any task.
+    pub spawned_from: Vec<(Arc<str>, u64)>,
+    pub spawned_outside: u64,
 }
 
 impl Group {
@@ -104,6 +110,8 @@ impl Group {
             growth: Growth::default(),
             suspect: None,
             stacks: Vec::new(),
+            spawned_from: Vec::new(),
+            spawned_outside: 0,
         }
     }
 
@@ -118,9 +126,12 @@ impl Group {
     }
 
     /// " [conn-handler]" or " [pool-worker-0 +3 names]": the names a row shows.
+    /// Names, then where the spawning tasks were spawned (hooks source).
     pub fn names_suffix(&self) -> String {
         let names = self.names.iter().map(|(n, _)| &**n);
+        let parents = self.spawned_from.iter().map(|(l, n)| (&**l, *n));
         wording::names(names, self.distinct_names, 1, 24, str::to_string)
+            + &wording::ancestry(parents, 1, str::to_string)
     }
 
     /// "97% chan send, 3% running" — the mix as text, largest first.
@@ -173,6 +184,8 @@ pub struct Frame<'a> {
     pub gaps: &'a [(Ts, Ts)],
     /// The traces verdicts refer to (`Verdict::trace`), from a task dump.
     pub traces: &'a [Arc<Trace>],
+    /// Groups the target counted itself (the hooks source).
+    pub aggregates: Option<&'a Aggregates>,
 }
 
 /// Groups the state's tasks and classifies each one.
@@ -192,6 +205,7 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         horizon: state.health.horizon.unwrap_or(now),
         gaps: &state.gaps,
         traces: state.dump.as_ref().map(|d| &d.traces[..]).unwrap_or(&[]),
+        aggregates: state.aggregates.as_ref(),
     };
     build_groups(tasks, &frame, params)
 }
@@ -334,46 +348,24 @@ pub fn build_groups<'a>(
                         .is_some_and(|c| c >= window_start && now.since(c) >= grace)
                 })
                 .count() as u32;
-            let mut finished_in_window = 0;
-            if let Some(h) = frame.histories.get(&g.key) {
-                let counts: Vec<i64> = h
-                    .fine_counts(window_start.minus(Duration::from_secs(1)), horizon)
-                    .into_iter()
-                    .map(|(_, c)| c)
-                    .collect();
-                if let (Some(first), Some(last)) = (counts.first(), counts.last()) {
-                    g.delta = last - first;
-                }
-                g.growth = trend::assess(&TrendInput { counts, persisting });
-                finished_in_window = u64::from(
-                    h.flows(window_start, horizon.plus(Duration::from_secs(1)))
-                        .deaths,
-                );
-                let spark_from = horizon.minus(Duration::from_secs(params.spark_points as u64));
-                g.spark = h
-                    .fine_counts(spark_from, horizon)
-                    .into_iter()
-                    .map(|(t, c)| {
-                        let blind = frame.gaps.iter().any(|(a, b)| t > *a && t <= *b);
-                        (!blind).then_some(c.max(0) as u64)
-                    })
-                    .collect();
-            }
-            let ctx = suspect::Context {
-                window: params.window,
-                finished_in_window,
-                typical_lifetime,
-            };
-            let facts = suspect::Facts {
-                live: g.live,
-                main: g.main_reason(),
-                longest_idle: g.longest_idle,
-            };
-            g.suspect = suspect::judge(&facts, &g.growth, &ctx);
+            judge(&mut g, frame, params, typical_lifetime, persisting);
             g
         })
         .filter(|g| g.live > 0 || g.finished > 0)
         .collect();
+    if let Some(agg) = frame.aggregates {
+        for (key, a) in &agg.groups {
+            let g = aggregate_group(*key, a, frame, params);
+            totals.live += g.live;
+            totals.running += g.running;
+            totals.idle += g.idle;
+            // Sites whose tasks all ended long ago show only while their
+            // count still changed within the window.
+            if g.live > 0 || g.delta != 0 {
+                out.push(g);
+            }
+        }
+    }
     // Suspects first, then by size.
     out.sort_by(|a, b| {
         b.suspect
@@ -386,4 +378,95 @@ pub fn build_groups<'a>(
     totals.groups = out.len() as u32;
     totals.suspects = out.iter().filter(|g| g.suspect.is_some()).count() as u32;
     (out, totals)
+}
+
+/// The count history's verdicts on a group: change over the window,
+/// growth, sparkline, suspect.
+fn judge(
+    g: &mut Group,
+    frame: &Frame<'_>,
+    params: &Params,
+    typical_lifetime: Option<Duration>,
+    persisting: u32,
+) {
+    let horizon = frame.horizon;
+    let window_start = horizon.minus(params.window);
+    let mut finished_in_window = 0;
+    if let Some(h) = frame.histories.get(&g.key) {
+        let counts: Vec<i64> = h
+            .fine_counts(window_start.minus(Duration::from_secs(1)), horizon)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        if let (Some(first), Some(last)) = (counts.first(), counts.last()) {
+            g.delta = last - first;
+        }
+        g.growth = trend::assess(&TrendInput { counts, persisting });
+        finished_in_window = u64::from(
+            h.flows(window_start, horizon.plus(Duration::from_secs(1)))
+                .deaths,
+        );
+        let spark_from = horizon.minus(Duration::from_secs(params.spark_points as u64));
+        g.spark = h
+            .fine_counts(spark_from, horizon)
+            .into_iter()
+            .map(|(t, c)| {
+                let blind = frame.gaps.iter().any(|(a, b)| t > *a && t <= *b);
+                (!blind).then_some(c.max(0) as u64)
+            })
+            .collect();
+    }
+    let ctx = suspect::Context {
+        window: params.window,
+        finished_in_window,
+        typical_lifetime,
+    };
+    let facts = suspect::Facts {
+        live: g.live,
+        main: g.main_reason(),
+        longest_idle: g.longest_idle,
+    };
+    g.suspect = suspect::judge(&facts, &g.growth, &ctx);
+}
+
+/// A group the target counted itself (the hooks source): counts, states
+/// and ages from the agent; `running` and `idle` are the only reasons it
+/// knows (a task dump names the waits). The typical lifetime is the mean
+/// of the terminated tasks', and the tasks that persist are those whose
+/// age bucket lies wholly between the grace period and the window.
+fn aggregate_group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Params) -> Group {
+    let now = frame.now;
+    let mut g = Group::new(key, frame.locations.name(key.loc).clone());
+    let clamp = |n: u64| n.min(u64::from(u32::MAX)) as u32;
+    g.live = clamp(a.live);
+    g.running = clamp(a.running);
+    g.idle = clamp(a.idle);
+    g.oldest = a.oldest_created.map(|c| now.since(c));
+    g.longest_idle = a.earliest_idle.map(|c| now.since(c));
+    let mut reasons = Vec::new();
+    if a.running > 0 {
+        reasons.push(ReasonCount {
+            reason: Reason::Running,
+            tasks: g.running,
+            longest: a.longest_poll,
+            from_dump: 0,
+        });
+    }
+    if a.idle > 0 {
+        reasons.push(ReasonCount {
+            reason: Reason::Idle,
+            tasks: g.idle,
+            longest: g.longest_idle.unwrap_or_default(),
+            from_dump: 0,
+        });
+    }
+    reasons.sort_by(|x, y| y.tasks.cmp(&x.tasks).then(x.reason.cmp(&y.reason)));
+    g.reasons = reasons;
+    g.spawned_from = a.parents.clone();
+    g.spawned_outside = a.unparented;
+    let typical_lifetime = a.mean_lifetime();
+    let grace = (typical_lifetime.unwrap_or_default() * 3).max(Duration::from_secs(2));
+    let persisting = clamp(a.aged_between(grace, params.window));
+    judge(&mut g, frame, params, typical_lifetime, persisting);
+    g
 }

@@ -88,11 +88,14 @@ pub enum Reason {
     UntrackedWithTimeout,
     /// Idle and nothing holds its waker: it can never be woken.
     NoWaker,
+    /// Idle, on a source that does not say on what (the hooks source
+    /// without a task dump).
+    Idle,
     Completed,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 28] = [
         Reason::Running,
         Reason::Scheduled,
         Reason::StuckInPoll,
@@ -119,6 +122,7 @@ impl Reason {
         Reason::Untracked,
         Reason::UntrackedWithTimeout,
         Reason::NoWaker,
+        Reason::Idle,
         Reason::Completed,
     ];
 
@@ -151,6 +155,7 @@ impl Reason {
             Reason::Untracked => "untracked",
             Reason::UntrackedWithTimeout => "untracked_with_timeout",
             Reason::NoWaker => "no_waker",
+            Reason::Idle => "idle",
             Reason::Completed => "completed",
         }
     }
@@ -188,6 +193,7 @@ impl Reason {
             Reason::Untracked => "untracked",
             Reason::UntrackedWithTimeout => "untracked+timeout",
             Reason::NoWaker => "no waker",
+            Reason::Idle => "idle",
             Reason::Completed => "completed",
         }
     }
@@ -223,6 +229,7 @@ impl Reason {
                 "untracked wait with a timeout (socket I/O, channel recv…)"
             }
             Reason::NoWaker => "idle with no waker (nothing can wake it)",
+            Reason::Idle => "idle (a task dump, `t`, says on what)",
             Reason::Completed => "completed",
         }
     }
@@ -232,7 +239,12 @@ impl Reason {
     /// channel send or lock built on one. A diff between a snapshot with a
     /// task dump and one without does not call that a change.
     pub fn same_wait(self, other: Reason) -> bool {
-        let untracked = |r: Reason| matches!(r, Reason::Untracked | Reason::UntrackedWithTimeout);
+        let untracked = |r: Reason| {
+            matches!(
+                r,
+                Reason::Untracked | Reason::UntrackedWithTimeout | Reason::Idle
+            )
+        };
         let seen_only_in_dumps = |r: Reason| {
             matches!(
                 r,

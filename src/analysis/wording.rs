@@ -62,6 +62,32 @@ pub fn names<'a>(
     }
 }
 
+/// " ← src/client.rs:88 ×51, src/pool.rs:12 ×3 +2 more": where the
+/// spawning tasks were spawned (the hooks source), most first, the first
+/// `shown`, each through `escape`; "" when no task spawned them.
+pub fn ancestry<'a>(
+    parents: impl IntoIterator<Item = (&'a str, u64)>,
+    shown: usize,
+    escape: fn(&str) -> String,
+) -> String {
+    let all: Vec<(&str, u64)> = parents.into_iter().collect();
+    if all.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = all
+        .iter()
+        .take(shown)
+        .map(|(l, n)| format!("{} ×{n}", escape(&crate::text::sanitize(l, 120))))
+        .collect();
+    let more = all.len().saturating_sub(shown);
+    let more = if more > 0 {
+        format!(" +{more} more")
+    } else {
+        String::new()
+    };
+    format!(" ← spawned by {}{more}", parts.join(", "))
+}
+
 /// One part of a blocked-on mix.
 pub struct MixPart<'a> {
     pub percent: u32,
@@ -112,6 +138,20 @@ mod tests {
         assert_eq!(names(["a", "b"], 2, 3, 24, plain), " [a, b]");
         assert_eq!(names([], 0, 3, 24, plain), "");
         assert_eq!(names(["a\u{1b}[2J"], 1, 1, 24, plain), " [a]");
+    }
+
+    #[test]
+    fn ancestry_names_the_spawners_most_first() {
+        let plain: fn(&str) -> String = str::to_string;
+        assert_eq!(ancestry([], 2, plain), "");
+        assert_eq!(
+            ancestry(
+                [("src/client.rs:88:9", 51), ("src/a.rs:1:1", 3), ("b", 1)],
+                2,
+                plain
+            ),
+            " ← spawned by src/client.rs:88:9 ×51, src/a.rs:1:1 ×3 +1 more"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use prost::Message;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
+use tokio_stream::{Stream, StreamExt};
 use tonic::transport::Endpoint;
 
 /// Doubling delay, capped.
@@ -127,11 +128,34 @@ async fn stream_once(
         Ok(Err(e)) => return Err(ConnError::from_transport(name, &e)),
         Ok(Ok(c)) => c,
     };
+    use super::hooks::SourceChoice;
+    if opts.source != SourceChoice::Console {
+        let opened = timeout(
+            opts.connect_timeout,
+            super::hooks::watch(channel.clone(), opts.max_message_size),
+        )
+        .await;
+        match opened {
+            Err(_) => {
+                return Err(ConnError::Timeout(
+                    name.into(),
+                    opts.connect_timeout.as_secs(),
+                ));
+            }
+            Ok(Ok(stream)) => {
+                let events =
+                    stream.map(|m| m.map(|g| Event::Groups(Box::new(super::hooks::convert(g)))));
+                return read_stream(events, &channel, name, opts, tx, backoff, dumps).await;
+            }
+            Ok(Err(status))
+                if status.code() == tonic::Code::Unimplemented
+                    && opts.source == SourceChoice::Auto => {}
+            Ok(Err(status)) => return Err(ConnError::from_status(name, &status, false)),
+        }
+    }
     let mut client =
         InstrumentClient::new(channel.clone()).max_decoding_message_size(opts.max_message_size);
-    // Stops the agent task when this stream ends.
-    let mut _agent_task: Option<AbortOnDrop> = None;
-    let mut stream = match timeout(
+    let stream = match timeout(
         opts.connect_timeout,
         client.watch_updates(InstrumentRequest {}),
     )
@@ -146,26 +170,51 @@ async fn stream_once(
         Ok(Err(status)) => return Err(ConnError::from_status(name, &status, false)),
         Ok(Ok(resp)) => resp.into_inner(),
     };
+    let events = stream.map(|m| {
+        m.map(|msg| {
+            let bytes = msg.encoded_len();
+            Event::Update(Box::new(convert::update(msg, bytes)))
+        })
+    });
+    read_stream(events, &channel, name, opts, tx, backoff, dumps).await
+}
+
+/// Reads a stream of either source until it fails: announces it, starts
+/// the agent task (dumps) on its first message, and forwards each message
+/// as an event. Ok(()) only when the receiver went away.
+async fn read_stream(
+    mut stream: impl Stream<Item = Result<Event, tonic::Status>> + Unpin,
+    channel: &tonic::transport::Channel,
+    name: &str,
+    opts: &Options,
+    tx: &mpsc::Sender<Event>,
+    backoff: &mut Backoff,
+    dumps: &DumpTrigger,
+) -> Result<(), ConnError> {
+    // Stops the agent task when this stream ends.
+    let mut _agent_task: Option<AbortOnDrop> = None;
     if tx.send(Event::StreamStarted).await.is_err() {
         return Ok(());
     }
     let mut announced = false;
     loop {
-        let msg = match timeout(opts.stall_timeout, stream.message()).await {
+        let msg = match timeout(opts.stall_timeout, stream.next()).await {
             Err(_) => {
                 return Err(ConnError::Broken(
                     name.into(),
                     format!("no update for {}s (stalled)", opts.stall_timeout.as_secs()),
                 ));
             }
-            Ok(Err(status)) => return Err(ConnError::from_status(name, &status, announced)),
-            Ok(Ok(None)) => {
+            Ok(Some(Err(status))) => {
+                return Err(ConnError::from_status(name, &status, announced));
+            }
+            Ok(None) => {
                 return Err(ConnError::Broken(
                     name.into(),
                     "the target closed the stream".into(),
                 ));
             }
-            Ok(Ok(Some(m))) => m,
+            Ok(Some(Ok(m))) => m,
         };
         if !announced {
             announced = true;
@@ -180,9 +229,7 @@ async fn stream_once(
                 dumps.clone(),
             ))));
         }
-        let bytes = msg.encoded_len();
-        let update = convert::update(msg, bytes);
-        if tx.send(Event::Update(Box::new(update))).await.is_err() {
+        if tx.send(msg).await.is_err() {
             return Ok(());
         }
     }

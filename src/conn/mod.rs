@@ -7,6 +7,7 @@ pub mod agent;
 pub mod client;
 pub mod convert;
 pub mod error;
+pub mod hooks;
 
 pub use addr::{AddrError, DEFAULT_PORT, Target};
 pub use client::{Backoff, run};
@@ -39,6 +40,8 @@ pub struct Options {
     pub reconnect: bool,
     /// When to take task dumps, if the target serves the agent.
     pub dumps: DumpOptions,
+    /// Which source to read when the target serves both.
+    pub source: hooks::SourceChoice,
 }
 
 /// When task dumps are taken (only with `taskscope-agent` in the target).
@@ -81,6 +84,7 @@ impl Default for Options {
             backoff_max: Duration::from_secs(10),
             reconnect: true,
             dumps: DumpOptions::default(),
+            source: hooks::SourceChoice::default(),
         }
     }
 }
@@ -107,6 +111,8 @@ pub enum Event {
     /// A new stream began: the next update may be a full state.
     StreamStarted,
     Update(Box<Update>),
+    /// The target's own groups (the hooks source).
+    Groups(Box<crate::model::aggregate::GroupsUpdate>),
     /// What the target's task-dump agent can do (once per stream), and the
     /// capture windows of its recent dumps (by any client).
     Agent(
@@ -154,6 +160,7 @@ pub fn apply(state: &mut crate::model::State, ev: Event) -> Option<Status> {
         Event::Status(s) => return Some(s),
         Event::StreamStarted => state.begin_stream(),
         Event::Update(up) => state.apply(*up),
+        Event::Groups(up) => state.apply_groups(*up),
         Event::Agent(a, recent) => state.set_agent(a, &recent),
         Event::DumpStarted => state.dump_started(),
         Event::Dump(d) => state.apply_dump(d.map(|d| *d)),

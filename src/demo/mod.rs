@@ -9,7 +9,7 @@ pub mod target {
     //! without the `demo` feature the target's console-subscriber and agent
     //! are not linked, so the demo target cannot exist; this says so
     //! instead of showing an empty screen.
-    pub use super::options::{Options, Scenario};
+    pub use super::options::{DemoSource, Options, Scenario};
 
     pub fn run(_opts: Options) -> anyhow::Result<()> {
         if cfg!(feature = "demo") {

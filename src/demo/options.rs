@@ -43,6 +43,19 @@ impl Scenario {
     ];
 }
 
+/// What the demo target serves taskscope.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoSource {
+    /// console-subscriber (tokio-console's protocol), with the agent's
+    /// task dumps unless `--no-agent`.
+    #[default]
+    Console,
+    /// taskscope-agent's hooks source alone (no console-subscriber).
+    Hooks,
+    /// Both on one port.
+    Both,
+}
+
 /// How the demo target runs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -68,4 +81,5 @@ pub struct Options {
     pub exit_on_stdin_close: bool,
     /// Serve task dumps with `taskscope-agent` beside the console.
     pub agent: bool,
+    pub source: DemoSource,
 }

@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::Builder;
 
-pub use super::options::{Options, Scenario};
+pub use super::options::{DemoSource, Options, Scenario};
 
 /// Runs the demo target until killed. Prints `console=127.0.0.1:PORT` on
 /// stdout once the console server's address is chosen.
@@ -45,13 +45,23 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             )
         }
     };
-    // With the agent (the default), task dumps are served on the same port.
-    let agent = opts.agent.then(taskscope_agent::Agent::new);
-    match &agent {
-        Some(agent) => tracing_subscriber::registry()
+    let mut rt_builder = tokio::runtime::Builder::new_multi_thread();
+    rt_builder.worker_threads(2).enable_all();
+    // With the agent (the default), task dumps are served on the same port;
+    // the hooks source needs it.
+    let hooks = opts.source != DemoSource::Console;
+    let agent = (opts.agent || hooks).then(taskscope_agent::Agent::new);
+    if let (Some(agent), true) = (&agent, hooks) {
+        agent.install_hooks(&mut rt_builder);
+    }
+    match (&agent, opts.source) {
+        (Some(agent), DemoSource::Hooks) => {
+            agent.serve(addr.clone())?;
+        }
+        (Some(agent), _) => tracing_subscriber::registry()
             .with(agent.spawn(builder, addr.clone()))
             .init(),
-        None => builder.server_addr(addr.clone()).init(),
+        (None, _) => builder.server_addr(addr.clone()).init(),
     }
     // Announce the address once the console accepts connections, so that
     // whoever reads it can connect at once.
@@ -68,10 +78,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             std::process::exit(0);
         });
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = rt_builder.build()?;
     if let Some(agent) = &agent {
         agent.attach(rt.handle().clone());
     }

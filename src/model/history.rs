@@ -99,6 +99,22 @@ impl CountHistory {
         );
     }
 
+    /// Many births and deaths at one instant (a source that counts them).
+    pub fn flow(&mut self, at: Ts, births: u64, deaths: u64) {
+        if births == 0 && deaths == 0 {
+            return;
+        }
+        self.total_births = self.total_births.saturating_add(births);
+        self.total_deaths = self.total_deaths.saturating_add(deaths);
+        self.record(
+            at,
+            Bucket {
+                births: births.min(u64::from(u32::MAX)) as u32,
+                deaths: deaths.min(u64::from(u32::MAX)) as u32,
+            },
+        );
+    }
+
     pub fn death(&mut self, at: Ts) {
         self.total_deaths += 1;
         self.record(

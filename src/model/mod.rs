@@ -1,6 +1,7 @@
 //! The target's state, from plain updates. No UI, no network: `conn`
 //! converts wire messages into [`Update`], and [`State::apply`] folds them in.
 
+pub mod aggregate;
 pub mod dump;
 pub mod history;
 pub mod location;

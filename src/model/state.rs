@@ -1,8 +1,9 @@
 //! The target's state as accumulated from updates.
 
+use super::aggregate::{AggGroup, AggRow, Aggregates, GroupsUpdate};
 use super::dump::{Agent, DumpWindows, TaskDump};
 use super::history::CountHistory;
-use super::location::{GroupKey, Locations};
+use super::location::{GroupKey, Locations, TaskKind};
 use super::resource::{AsyncOp, Interner, PendingPoll, Resource};
 use super::sanity::{self, Implausible};
 use super::task::Task;
@@ -102,6 +103,9 @@ pub struct State {
     /// When dumps polled the tasks (so those polls are not taken for the
     /// tasks' own).
     pub dump_windows: DumpWindows,
+    /// The groups the target counted itself (the hooks source), when it
+    /// serves them.
+    pub aggregates: Option<Aggregates>,
     /// Stats for task ids we have no record of, live ones only.
     orphan_stats: HashMap<u64, TaskStats>,
     history_origin: Option<Ts>,
@@ -161,6 +165,132 @@ impl State {
         self.new_stream = true;
         // A dump asked for on the old stream will not be answered.
         self.dump_windows.inflight = None;
+    }
+
+    /// A message of the hooks source: the target's own groups. Each
+    /// location's spawned/terminated totals, compared with the last ones,
+    /// give its births and deaths since, at the target's clock; the first
+    /// message of a stream backfills the seconds the agent kept.
+    pub fn apply_groups(&mut self, mut up: GroupsUpdate) {
+        let now = match self.now {
+            // Never back in time, never years ahead of what we knew.
+            Some(prev) if up.now < prev => prev,
+            _ => up.now,
+        };
+        up.now = now;
+        self.last_update_at = self.now;
+        self.now = Some(now);
+        self.health.updates += 1;
+        self.health.horizon = Some(now);
+        let origin = *self.history_origin.get_or_insert(now);
+        let agg = self.aggregates.get_or_insert_with(Aggregates::default);
+        if self.new_stream {
+            self.new_stream = false;
+            if let (Some(before), true) = (self.last_update_at, self.health.streams > 0) {
+                self.gaps.push((before, now));
+                if self.gaps.len() > 100 {
+                    self.gaps.remove(0);
+                }
+            }
+            self.health.streams += 1;
+            self.health.full_state = Some(true);
+            if agg.since.is_some_and(|s| s != up.since) {
+                // Another process: its totals start again from zero, and
+                // everything the old one had live ended.
+                self.health.restarts += 1;
+                for (key, g) in agg.groups.drain() {
+                    let h = self
+                        .histories
+                        .entry(key)
+                        .or_insert_with(|| CountHistory::new(origin));
+                    h.flow(now, 0, g.spawned.saturating_sub(g.terminated));
+                }
+            }
+        }
+        let fresh = agg.since != Some(up.since);
+        agg.since = Some(up.since);
+        if fresh && self.histories.is_empty() {
+            // Backfill from the agent's kept seconds.
+            for site in &up.history {
+                let key = GroupKey {
+                    loc: self.locations.intern_str(&site.location),
+                    kind: TaskKind::Task,
+                };
+                let first = Ts::from_nanos(site.first_unix_sec.saturating_mul(1_000_000_000));
+                let h = self
+                    .histories
+                    .entry(key)
+                    .or_insert_with(|| CountHistory::new(first.min(origin)));
+                let (mut s0, mut t0) = (0u64, 0u64);
+                for (i, (s, t)) in site.spawned.iter().zip(&site.terminated).enumerate() {
+                    let at = first.plus(Duration::from_secs(i as u64));
+                    h.flow(at, s.saturating_sub(s0), t.saturating_sub(t0));
+                    (s0, t0) = (*s, *t);
+                }
+                let g = agg.groups.entry(key).or_insert_with(AggGroup::empty);
+                g.spawned = s0;
+                g.terminated = t0;
+                self.health.backfilled = self.health.backfilled.max(now.since(first));
+            }
+        }
+        // Rows of one location (two call-site statics with equal text)
+        // add up.
+        let mut rows: HashMap<GroupKey, AggRow> = HashMap::new();
+        for row in up.groups {
+            let key = GroupKey {
+                loc: self.locations.intern_str(&row.location),
+                kind: TaskKind::Task,
+            };
+            match rows.get_mut(&key) {
+                Some(r) => r.absorb(row),
+                None => {
+                    rows.insert(key, row);
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        for (key, row) in rows {
+            seen.insert(key);
+            let old = agg.groups.get(&key);
+            let (s0, t0) = old.map_or((0, 0), |g| (g.spawned, g.terminated));
+            let h = self
+                .histories
+                .entry(key)
+                .or_insert_with(|| CountHistory::new(origin));
+            h.flow(
+                now,
+                row.spawned.saturating_sub(s0),
+                row.terminated.saturating_sub(t0),
+            );
+            let parents = row
+                .parents
+                .iter()
+                .map(|(l, n)| (self.names.intern(l), *n))
+                .collect();
+            agg.groups.insert(
+                key,
+                AggGroup {
+                    live: row.live,
+                    running: row.running,
+                    idle: row.idle,
+                    spawned: row.spawned,
+                    terminated: row.terminated,
+                    polls: row.polls,
+                    busy: row.busy,
+                    oldest_created: row.oldest_created,
+                    earliest_idle: row.earliest_idle,
+                    longest_poll: row.longest_poll,
+                    parents,
+                    unparented: row.unparented,
+                    ages: row.ages,
+                    terminated_lifetime: row.terminated_lifetime,
+                },
+            );
+        }
+        agg.groups.retain(|k, _| seen.contains(k));
+        for h in self.histories.values_mut() {
+            h.advance_to(now);
+        }
     }
 
     pub fn apply(&mut self, mut up: Update) {

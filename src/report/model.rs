@@ -234,6 +234,14 @@ fn group_out(
             })
             .collect(),
         distinct_names: g.distinct_names,
+        spawned_from: g
+            .spawned_from
+            .iter()
+            .map(|(l, n)| NameOut {
+                name: l.to_string(),
+                tasks: (*n).min(u64::from(u32::MAX)) as u32,
+            })
+            .collect(),
         history,
         samples,
     }

@@ -123,6 +123,9 @@ pub struct GroupOut {
     pub stacks: Vec<StackOut>,
     pub names: Vec<NameOut>,
     pub distinct_names: u32,
+    /// Where the tasks that spawned these were spawned, most first (the
+    /// hooks source; empty otherwise).
+    pub spawned_from: Vec<NameOut>,
     /// `[target time (Unix seconds), count]`, oldest first.
     pub history: Vec<(f64, i64)>,
     pub samples: Vec<SampleOut>,
@@ -158,7 +161,12 @@ impl GroupOut {
     /// `escape`.
     pub fn names_suffix(&self, escape: fn(&str) -> String) -> String {
         let names = self.names.iter().map(|n| n.name.as_str());
+        let parents = self
+            .spawned_from
+            .iter()
+            .map(|p| (p.name.as_str(), u64::from(p.tasks)));
         wording::names(names, self.distinct_names, 3, 60, escape)
+            + &wording::ancestry(parents, 3, escape)
     }
 }
 

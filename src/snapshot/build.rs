@@ -272,6 +272,7 @@ impl Loaded {
             horizon: Ts::from_nanos(self.snapshot.horizon_ns),
             gaps: &[],
             traces: &self.traces,
+            aggregates: None,
         };
         let (groups, totals) = build_groups(tasks, &frame, params);
         Analysis {

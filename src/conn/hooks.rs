@@ -1,0 +1,100 @@
+//! The hooks source on the wire (`taskscope.agent.v1.Tasks`): the
+//! target's own groups, streamed. Target strings are sanitized and capped
+//! here, where they enter, like the console's.
+
+use super::convert::MAX_STRING;
+use crate::model::Ts;
+use crate::model::aggregate::{AggRow, GroupsUpdate, SiteHistory};
+use crate::model::location::format_location;
+use crate::model::update::SourceLoc;
+use std::time::Duration;
+use taskscope_proto::{self as proto, Groups, Loc, WatchRequest};
+use tonic::transport::Channel;
+
+/// Which source to read when a target serves both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceChoice {
+    /// The hooks source when the target serves it, else console-subscriber.
+    #[default]
+    Auto,
+    /// Only taskscope-agent's hooks source.
+    Hooks,
+    /// Only console-subscriber (per-task data, reasons from console ops).
+    Console,
+}
+
+/// Opens the groups stream; `UNIMPLEMENTED` when the target serves no
+/// hooks source.
+pub async fn watch(
+    channel: Channel,
+    max_message_size: usize,
+) -> Result<tonic::Streaming<Groups>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max_message_size);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(proto::WATCH_PATH);
+    let codec = tonic_prost::ProstCodec::<WatchRequest, Groups>::default();
+    grpc.server_streaming(tonic::Request::new(WatchRequest {}), path, codec)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn location(l: Option<Loc>) -> String {
+    let l = l.unwrap_or_default();
+    let text = format_location(&SourceLoc {
+        file: crate::text::sanitize(&l.file, MAX_STRING),
+        line: Some(l.line),
+        column: Some(l.column),
+    });
+    crate::text::sanitize(&text, MAX_STRING)
+}
+
+fn ts(unix_ns: i64) -> Option<Ts> {
+    (unix_ns > 0).then(|| Ts::from_nanos(unix_ns))
+}
+
+/// The wire message as the model's update.
+pub fn convert(g: Groups) -> GroupsUpdate {
+    GroupsUpdate {
+        now: Ts::from_nanos(g.now_unix_ns.max(1)),
+        since: Ts::from_nanos(g.since_unix_ns.max(1)),
+        groups: g
+            .groups
+            .into_iter()
+            .map(|r| AggRow {
+                location: location(r.location),
+                live: r.live,
+                running: r.running.min(r.live),
+                idle: r.idle.min(r.live),
+                spawned: r.spawned,
+                terminated: r.terminated.min(r.spawned),
+                polls: r.polls,
+                busy: Duration::from_nanos(r.busy_ns),
+                oldest_created: ts(r.oldest_created_unix_ns),
+                earliest_idle: ts(r.earliest_idle_unix_ns),
+                longest_poll: Duration::from_nanos(r.longest_poll_ns),
+                parents: r
+                    .parents
+                    .into_iter()
+                    .take(8)
+                    .map(|p| (location(p.location), p.tasks))
+                    .collect(),
+                unparented: r.unparented,
+                ages: r.ages.into_iter().take(64).collect(),
+                terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
+            })
+            .collect(),
+        history: g
+            .history
+            .into_iter()
+            .map(|h| SiteHistory {
+                location: location(h.location),
+                first_unix_sec: h.first_unix_sec.min(i64::MAX as u64 / 1_000_000_000) as i64,
+                // At most the agent's kept seconds (300), whatever is sent.
+                spawned: h.spawned.into_iter().take(3_600).collect(),
+                terminated: h.terminated.into_iter().take(3_600).collect(),
+            })
+            .collect(),
+    }
+}

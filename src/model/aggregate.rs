@@ -1,0 +1,192 @@
+//! The hooks source: the target groups its own tasks by spawn location
+//! (taskscope-agent on tokio's runtime hooks) and sends the groups, not the
+//! tasks. Plain data, as `conn` converts it from the wire.
+
+use super::time::Ts;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Age buckets of a group's live tasks: entry 0 under 1 s, entry i from
+/// 2^(i-1) to 2^i s, the last one everything older.
+pub fn age_bucket_bounds(i: usize) -> (Duration, Option<Duration>) {
+    let lo = if i == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(1u64 << (i - 1).min(62))
+    };
+    (lo, Some(Duration::from_secs(1u64 << i.min(62))))
+}
+
+/// One message of the hooks source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupsUpdate {
+    /// The target's clock.
+    pub now: Ts,
+    /// When the agent started recording (a new value: the target restarted).
+    pub since: Ts,
+    pub groups: Vec<AggRow>,
+    /// Per-location totals at each past second (first message only).
+    pub history: Vec<SiteHistory>,
+}
+
+/// One spawn location, as the target counted it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggRow {
+    /// `file:line:col`.
+    pub location: String,
+    pub live: u64,
+    pub running: u64,
+    pub idle: u64,
+    pub spawned: u64,
+    pub terminated: u64,
+    pub polls: u64,
+    pub busy: Duration,
+    pub oldest_created: Option<Ts>,
+    pub earliest_idle: Option<Ts>,
+    pub longest_poll: Duration,
+    /// Where the spawning tasks were spawned, most first.
+    pub parents: Vec<(String, u64)>,
+    pub unparented: u64,
+    pub ages: Vec<u64>,
+    pub terminated_lifetime: Duration,
+}
+
+impl AggRow {
+    /// Adds another row of the same location.
+    pub fn absorb(&mut self, o: AggRow) {
+        self.live = self.live.saturating_add(o.live);
+        self.running = self.running.saturating_add(o.running);
+        self.idle = self.idle.saturating_add(o.idle);
+        self.spawned = self.spawned.saturating_add(o.spawned);
+        self.terminated = self.terminated.saturating_add(o.terminated);
+        self.polls = self.polls.saturating_add(o.polls);
+        self.busy = self.busy.saturating_add(o.busy);
+        self.oldest_created = min_some(self.oldest_created, o.oldest_created);
+        self.earliest_idle = min_some(self.earliest_idle, o.earliest_idle);
+        self.longest_poll = self.longest_poll.max(o.longest_poll);
+        self.parents.extend(o.parents);
+        self.parents.sort_by_key(|p| std::cmp::Reverse(p.1));
+        self.parents.truncate(8);
+        self.unparented = self.unparented.saturating_add(o.unparented);
+        if self.ages.len() < o.ages.len() {
+            self.ages.resize(o.ages.len(), 0);
+        }
+        for (a, b) in self.ages.iter_mut().zip(o.ages) {
+            *a = a.saturating_add(b);
+        }
+        self.terminated_lifetime = self
+            .terminated_lifetime
+            .saturating_add(o.terminated_lifetime);
+    }
+}
+
+fn min_some(a: Option<Ts>, b: Option<Ts>) -> Option<Ts> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiteHistory {
+    pub location: String,
+    pub first_unix_sec: i64,
+    pub spawned: Vec<u64>,
+    pub terminated: Vec<u64>,
+}
+
+/// A group as the model keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggGroup {
+    pub live: u64,
+    pub running: u64,
+    pub idle: u64,
+    pub spawned: u64,
+    pub terminated: u64,
+    pub polls: u64,
+    pub busy: Duration,
+    pub oldest_created: Option<Ts>,
+    pub earliest_idle: Option<Ts>,
+    pub longest_poll: Duration,
+    pub parents: Vec<(Arc<str>, u64)>,
+    pub unparented: u64,
+    pub ages: Vec<u64>,
+    pub terminated_lifetime: Duration,
+}
+
+impl AggGroup {
+    pub fn empty() -> AggGroup {
+        AggGroup {
+            live: 0,
+            running: 0,
+            idle: 0,
+            spawned: 0,
+            terminated: 0,
+            polls: 0,
+            busy: Duration::ZERO,
+            oldest_created: None,
+            earliest_idle: None,
+            longest_poll: Duration::ZERO,
+            parents: Vec::new(),
+            unparented: 0,
+            ages: Vec::new(),
+            terminated_lifetime: Duration::ZERO,
+        }
+    }
+
+    /// Live tasks whose age is surely within `lo..=hi` (buckets wholly
+    /// inside the range; a lower bound).
+    pub fn aged_between(&self, lo: Duration, hi: Duration) -> u64 {
+        self.ages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                let (a, b) = age_bucket_bounds(*i);
+                a >= lo && b.is_some_and(|b| b <= hi)
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Mean lifetime of the terminated tasks.
+    pub fn mean_lifetime(&self) -> Option<Duration> {
+        (self.terminated > 0).then(|| {
+            Duration::from_nanos(
+                (self.terminated_lifetime.as_nanos() / u128::from(self.terminated)) as u64,
+            )
+        })
+    }
+}
+
+/// What the hooks source has told the model.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Aggregates {
+    /// When the agent started recording.
+    pub since: Option<Ts>,
+    pub groups: std::collections::HashMap<super::GroupKey, AggGroup>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aged_between_counts_whole_buckets_only() {
+        let g = AggGroup {
+            live: 7,
+            // <1 s: 1; 1-2 s: 2; 2-4 s: 4
+            ages: vec![1, 2, 4],
+            ..AggGroup::empty()
+        };
+        assert_eq!(g.aged_between(Duration::ZERO, Duration::from_secs(4)), 7);
+        assert_eq!(
+            g.aged_between(Duration::from_secs(1), Duration::from_secs(4)),
+            6
+        );
+        assert_eq!(
+            g.aged_between(Duration::from_secs(2), Duration::from_secs(3)),
+            0
+        );
+        assert_eq!(g.mean_lifetime(), None);
+    }
+}
