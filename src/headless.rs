@@ -86,7 +86,7 @@ pub async fn gather_with_progress(
             Ok(None) => break,
             Ok(Some(ev)) => ev,
         };
-        let is_update = matches!(ev, Event::Update(_));
+        let is_update = ev.is_data();
         let is_dump = matches!(ev, Event::Dump(_));
         match conn::apply(&mut state, ev) {
             Some(Status::Failed(e)) => {

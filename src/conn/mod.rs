@@ -125,6 +125,14 @@ pub enum Event {
     Dump(Result<Box<crate::model::TaskDump>, String>),
 }
 
+impl Event {
+    /// Data from the target (either source), as opposed to news about the
+    /// connection or the agent.
+    pub fn is_data(&self) -> bool {
+        matches!(self, Event::Update(_) | Event::Groups(_))
+    }
+}
+
 /// Asks for a dump now (the `t` key); at most one is pending.
 #[derive(Clone, Debug, Default)]
 pub struct DumpTrigger(Arc<Notify>);

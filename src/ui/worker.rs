@@ -176,7 +176,7 @@ async fn run(
                 let Some(ev) = ev else { return };
                 // Fault injection for the tests of a dying model thread
                 // (TASKSCOPE_FAULT=model-panic): fails on the first update.
-                if fault && matches!(ev, conn::Event::Update(_)) {
+                if fault && ev.is_data() {
                     panic!("injected fault (TASKSCOPE_FAULT=model-panic)");
                 }
                 let mut updated = None;
@@ -189,7 +189,7 @@ async fn run(
                     let mut folded = 0;
                     while let Some(e) = ev.take() {
                         folded += 1;
-                        if matches!(e, conn::Event::Update(_)) {
+                        if e.is_data() {
                             updated = Some(Instant::now());
                         }
                         match conn::apply(&mut st, e) {
