@@ -137,6 +137,31 @@ fn watch_gates_on_the_hooks_source() {
             "{leak} ({line}) not among the suspects: {suspects:?}"
         );
     }
+    // The final task dump names each leak's wait, put in its group by the
+    // spawn location the agent recorded.
+    for (leak, reason) in [
+        ("idle-conn", "socket_read"),
+        ("full-channel", "channel_send"),
+        ("sleepers", "sleep"),
+        ("oneshot", "oneshot"),
+    ] {
+        let line = spawn_line(leak);
+        let g = doc["suspects"]
+            .as_array()
+            .expect("suspects")
+            .iter()
+            .find(|g| g["location"].as_str().is_some_and(|l| l.starts_with(&line)))
+            .expect("suspect");
+        let main = &g["blocked_on"][0];
+        assert_eq!(main["reason"], reason, "{leak}: {g:#}");
+        assert!(main["from_dump"].as_u64() > Some(0), "{leak}: {main}");
+        assert!(
+            g["spawned_from"][0]["name"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("src/demo/target.rs:")),
+            "{leak}: {g:#}"
+        );
+    }
     assert_eq!(
         healthy_out.status.code(),
         Some(0),

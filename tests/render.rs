@@ -374,6 +374,7 @@ fn app_with_dump() -> App {
             bytes: 2048,
             traces: vec![read, recv],
             by_task,
+            by_location: Default::default(),
         }));
     }
     app.recompute();

@@ -153,7 +153,11 @@ pub fn build(
             traces.push(t.clone());
             (traces.len() - 1) as u32
         });
-        out.push(TaskTrace { id, trace: i });
+        out.push(TaskTrace {
+            id,
+            trace: i,
+            location: 0,
+        });
     }
     DumpReply {
         traces,
@@ -161,6 +165,7 @@ pub fn build(
         capture_ns: capture.as_nanos() as u64,
         resolve_ns: resolve.as_nanos() as u64,
         taken_unix_ns,
+        locations: Vec::new(),
     }
 }
 

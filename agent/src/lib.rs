@@ -388,9 +388,16 @@ impl Agent {
         }
         // Resolving symbols is CPU work: off the server's thread. The lock
         // stays held, so requests meanwhile get this reply from the cache.
-        let reply = tokio::task::spawn_blocking(move || dump::resolve(captured))
-            .await
-            .map_err(|e| format!("resolving the dump failed: {e}"))?;
+        let recorder = self.recorder();
+        let reply = tokio::task::spawn_blocking(move || {
+            let mut reply = dump::resolve(captured);
+            if let Some(r) = recorder {
+                r.locate(&mut reply);
+            }
+            reply
+        })
+        .await
+        .map_err(|e| format!("resolving the dump failed: {e}"))?;
         st.cached = Some(std::sync::Arc::new(reply.clone()));
         Ok(reply)
     }

@@ -69,6 +69,9 @@ pub struct DumpReply {
     /// Wall clock when the capture began, ns since the Unix epoch.
     #[prost(int64, tag = "5")]
     pub taken_unix_ns: i64,
+    /// Distinct spawn locations; tasks refer to them (`TaskTrace::location`).
+    #[prost(message, repeated, tag = "6")]
+    pub locations: Vec<Loc>,
 }
 
 /// One task's async stack: for each leaf future the task was waiting in
@@ -107,7 +110,7 @@ pub struct Frame {
     pub line: u32,
 }
 
-#[derive(Clone, Copy, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct TaskTrace {
     /// tokio's task id: the console's `task.id` field.
     #[prost(uint64, tag = "1")]
@@ -115,6 +118,12 @@ pub struct TaskTrace {
     /// Index into `DumpReply::traces`.
     #[prost(uint32, tag = "2")]
     pub trace: u32,
+    /// Where the task was spawned, when the agent records tasks itself
+    /// (the hooks source): 1 + an index into `DumpReply::locations`, 0 when
+    /// unknown. Lets a client of that source, which has no per-task
+    /// stream, put the dump's waits in their groups.
+    #[prost(uint32, tag = "3")]
+    pub location: u32,
 }
 
 /// Service `taskscope.agent.v1.Tasks`: the hooks source (the agent's own

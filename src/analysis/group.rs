@@ -6,7 +6,7 @@ use super::suspect::{self, Suspect};
 use super::trend::{self, Growth, TrendInput};
 use super::wording;
 use crate::model::aggregate::{AggGroup, Aggregates};
-use crate::model::{CountHistory, GroupKey, Locations, State, TaskKind, Trace, Ts};
+use crate::model::{CountHistory, GroupKey, Locations, State, TaskDump, TaskKind, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,6 +186,8 @@ pub struct Frame<'a> {
     pub traces: &'a [Arc<Trace>],
     /// Groups the target counted itself (the hooks source).
     pub aggregates: Option<&'a Aggregates>,
+    /// The task dump, for the hooks source's groups (by location).
+    pub dump: Option<&'a TaskDump>,
 }
 
 /// Groups the state's tasks and classifies each one.
@@ -206,6 +208,7 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         gaps: &state.gaps,
         traces: state.dump.as_ref().map(|d| &d.traces[..]).unwrap_or(&[]),
         aggregates: state.aggregates.as_ref(),
+        dump: state.dump.as_ref(),
     };
     build_groups(tasks, &frame, params)
 }
@@ -452,11 +455,49 @@ fn aggregate_group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Para
             from_dump: 0,
         });
     }
-    if a.idle > 0 {
+    // A task dump names the waits: the dumped tasks of this location by
+    // stack, at most as many as are idle now; the rest stay `idle`.
+    let longest = g.longest_idle.unwrap_or_default();
+    let mut unnamed = g.idle;
+    if let Some(d) = frame.dump
+        && let Some(counts) = d.by_location.get(&*g.location)
+    {
+        let mut by_reason: HashMap<Reason, u32> = HashMap::new();
+        let mut stacks: Vec<StackCount> = Vec::new();
+        for &(t, n) in counts {
+            let Some(trace) = d.traces.get(t as usize) else {
+                continue;
+            };
+            let n = n.min(unnamed);
+            if n == 0 {
+                continue;
+            }
+            unnamed -= n;
+            let reason = super::stack::reason(trace);
+            *by_reason.entry(reason).or_default() += n;
+            stacks.push(StackCount {
+                label: super::stack::label(trace),
+                reason,
+                trace: trace.clone(),
+                tasks: n,
+            });
+        }
+        for (reason, n) in by_reason {
+            reasons.push(ReasonCount {
+                reason,
+                tasks: n,
+                longest,
+                from_dump: n,
+            });
+        }
+        stacks.sort_by(|a, b| b.tasks.cmp(&a.tasks).then_with(|| a.label.cmp(&b.label)));
+        g.stacks = stacks;
+    }
+    if unnamed > 0 {
         reasons.push(ReasonCount {
             reason: Reason::Idle,
-            tasks: g.idle,
-            longest: g.longest_idle.unwrap_or_default(),
+            tasks: unnamed,
+            longest,
             from_dump: 0,
         });
     }

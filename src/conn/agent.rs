@@ -196,6 +196,27 @@ pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
         .filter(|t| (t.trace as usize) < traces.len())
         .map(|t| (t.id, t.trace))
         .collect();
+    let locations: Vec<String> = reply
+        .locations
+        .into_iter()
+        .map(|l| super::hooks::location(Some(l)))
+        .collect();
+    let mut counts: HashMap<(usize, u32), u32> = HashMap::new();
+    for t in &reply.tasks {
+        let Some(i) = (t.location as usize).checked_sub(1) else {
+            continue;
+        };
+        if i < locations.len() && (t.trace as usize) < traces.len() {
+            *counts.entry((i, t.trace)).or_default() += 1;
+        }
+    }
+    let mut by_location: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
+    for ((i, trace), n) in counts {
+        by_location
+            .entry(locations[i].clone())
+            .or_default()
+            .push((trace, n));
+    }
     Some(TaskDump {
         taken_at,
         capture: Duration::from_nanos(reply.capture_ns),
@@ -203,5 +224,6 @@ pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
         bytes,
         traces,
         by_task,
+        by_location,
     })
 }

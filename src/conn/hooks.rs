@@ -40,7 +40,7 @@ pub async fn watch(
         .map(tonic::Response::into_inner)
 }
 
-fn location(l: Option<Loc>) -> String {
+pub(crate) fn location(l: Option<Loc>) -> String {
     let l = l.unwrap_or_default();
     let text = format_location(&SourceLoc {
         file: crate::text::sanitize(&l.file, MAX_STRING),

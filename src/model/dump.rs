@@ -69,6 +69,9 @@ pub struct TaskDump {
     pub traces: Vec<Arc<Trace>>,
     /// tokio task id → index into `traces`.
     pub by_task: HashMap<u64, u32>,
+    /// With the hooks source (no per-task stream): spawn location → how
+    /// many dumped tasks of it have each trace (`(trace, tasks)`).
+    pub by_location: HashMap<String, Vec<(u32, u32)>>,
 }
 
 impl TaskDump {

@@ -273,6 +273,7 @@ impl Loaded {
             gaps: &[],
             traces: &self.traces,
             aggregates: None,
+            dump: None,
         };
         let (groups, totals) = build_groups(tasks, &frame, params);
         Analysis {
