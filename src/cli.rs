@@ -253,6 +253,10 @@ pub struct ScenarioArgs {
 pub struct DemoArgs {
     #[command(flatten)]
     pub load: ScenarioArgs,
+    /// What the demo target serves: console-subscriber (with task dumps),
+    /// taskscope-agent's hooks source, or both.
+    #[arg(long = "demo-source", value_enum, default_value_t = crate::demo::target::DemoSource::Console)]
+    pub demo_source: crate::demo::target::DemoSource,
     #[command(flatten)]
     pub view: ViewArgs,
 }

@@ -385,6 +385,10 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
         format!("{}ms", a.load.leak_every.as_millis()),
         "--healthy-rate".to_string(),
         a.load.healthy_rate.to_string(),
+        "--source".to_string(),
+        clap::ValueEnum::to_possible_value(&a.demo_source)
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default(),
     ];
     let child = demo::spawn_child(&exe, &args).await?;
     let mut opts = a.view.tui_options();

@@ -7,7 +7,11 @@
 //!
 //! Modes: `plain` (no instrumentation installed), `console`
 //! (console-subscriber 0.5 with its defaults, as `console_subscriber::init`),
-//! `hooks` (taskscope-agent's hooks recorder). `cargo bench -p
+//! `naive` (the other structure we tried: a `Mutex<HashMap>` per shard,
+//! 64 shards by task id, locked by all four hooks, the poll hooks included;
+//! per-location counts in one more sharded map), `hooks` (taskscope-agent's
+//! hooks recorder: per-thread poll slots, one shard lock per poll, per-site
+//! atomic counters found through a per-thread cache). `cargo bench -p
 //! taskscope-agent --bench hooks`; `-- --quick` is the CI smoke run
 //! (20 000 tasks, one round, no console mode).
 
@@ -27,7 +31,7 @@ fn main() {
     let (n, idle, rounds, modes): (usize, usize, usize, &[&str]) = if quick {
         (20_000, 20_000, 1, &["plain", "hooks"])
     } else {
-        (200_000, 100_000, 5, &["plain", "console", "hooks"])
+        (200_000, 100_000, 5, &["plain", "console", "naive", "hooks"])
     };
     println!(
         "churn: {n} tasks (yield 3x, 2 000 in flight); idle: {idle} tasks on a Sleep; 2 workers; best and worst of {rounds}"
@@ -98,6 +102,7 @@ fn run(mode: &str, n: usize) {
         "plain" => {}
         "hooks" => recorder.install(&mut builder),
         "console" => console_subscriber::init(),
+        "naive" => naive::install(&mut builder),
         other => panic!("unknown mode {other}"),
     }
     let rt = builder.build().expect("runtime");
@@ -159,4 +164,86 @@ fn rss() -> usize {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
         .map_or(0, |pages| pages * 4096)
+}
+
+/// The straightforward structure, for comparison.
+mod naive {
+    use std::collections::HashMap;
+    use std::panic::Location;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    struct Rec {
+        _loc: &'static Location<'static>,
+        created: Instant,
+        polls: u64,
+        busy_ns: u64,
+        poll_start: Option<Instant>,
+    }
+
+    #[derive(Default)]
+    struct Naive {
+        tasks: Vec<Mutex<HashMap<tokio::task::Id, Rec>>>,
+        sites: Vec<Mutex<HashMap<(&'static str, u32, u32), (u64, u64)>>>,
+    }
+
+    fn shard(id: tokio::task::Id) -> usize {
+        taskscope_agent::hooks::task_id(id) as usize % 64
+    }
+
+    pub fn install(b: &mut tokio::runtime::Builder) {
+        let n = Arc::new(Naive {
+            tasks: (0..64).map(|_| Mutex::default()).collect(),
+            sites: (0..16).map(|_| Mutex::default()).collect(),
+        });
+        let key = |l: &'static Location<'static>| (l.file(), l.line(), l.column());
+        let s = n.clone();
+        b.on_task_spawn(move |m| {
+            let l = m.spawned_at();
+            s.sites[l.line() as usize % 16]
+                .lock()
+                .unwrap()
+                .entry(key(l))
+                .or_default()
+                .0 += 1;
+            s.tasks[shard(m.id())].lock().unwrap().insert(
+                m.id(),
+                Rec {
+                    _loc: l,
+                    created: Instant::now(),
+                    polls: 0,
+                    busy_ns: 0,
+                    poll_start: None,
+                },
+            );
+        });
+        let s = n.clone();
+        b.on_task_terminate(move |m| {
+            let l = m.spawned_at();
+            if let Some(r) = s.tasks[shard(m.id())].lock().unwrap().remove(&m.id()) {
+                let _ = r.created.elapsed();
+            }
+            s.sites[l.line() as usize % 16]
+                .lock()
+                .unwrap()
+                .entry(key(l))
+                .or_default()
+                .1 += 1;
+        });
+        let s = n.clone();
+        b.on_before_task_poll(move |m| {
+            if let Some(r) = s.tasks[shard(m.id())].lock().unwrap().get_mut(&m.id()) {
+                r.poll_start = Some(Instant::now());
+            }
+        });
+        let s = n;
+        b.on_after_task_poll(move |m| {
+            if let Some(r) = s.tasks[shard(m.id())].lock().unwrap().get_mut(&m.id()) {
+                r.polls += 1;
+                if let Some(t) = r.poll_start.take() {
+                    r.busy_ns += t.elapsed().as_nanos() as u64;
+                }
+            }
+        });
+    }
 }
