@@ -181,10 +181,13 @@ mod naive {
         poll_start: Option<Instant>,
     }
 
+    /// (file, line, column) → (spawned, terminated).
+    type Sites = HashMap<(&'static str, u32, u32), (u64, u64)>;
+
     #[derive(Default)]
     struct Naive {
         tasks: Vec<Mutex<HashMap<tokio::task::Id, Rec>>>,
-        sites: Vec<Mutex<HashMap<(&'static str, u32, u32), (u64, u64)>>>,
+        sites: Vec<Mutex<Sites>>,
     }
 
     fn shard(id: tokio::task::Id) -> usize {
