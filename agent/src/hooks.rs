@@ -71,10 +71,53 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// life (there are as many as the code has spawn sites).
 pub struct Site {
     pub location: &'static Location<'static>,
-    pub spawned: AtomicU64,
-    pub terminated: AtomicU64,
+    /// Counters striped by thread: workers spawning and ending tasks of one
+    /// site at once would otherwise fight over one cache line.
+    stripes: [Stripe; STRIPES],
+}
+
+const STRIPES: usize = 8;
+
+#[derive(Default)]
+#[repr(align(64))]
+struct Stripe {
+    spawned: AtomicU64,
+    terminated: AtomicU64,
     /// Summed lifetimes of the terminated tasks.
-    pub lifetime_ns: AtomicU64,
+    lifetime_ns: AtomicU64,
+}
+
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+}
+
+impl Site {
+    fn stripe(&self) -> &Stripe {
+        &self.stripes[STRIPE.with(|s| *s)]
+    }
+
+    fn sum(&self, f: impl Fn(&Stripe) -> &AtomicU64) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| f(s).load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+
+    /// Tasks spawned here since the recorder began.
+    pub fn spawned(&self) -> u64 {
+        self.sum(|s| &s.spawned)
+    }
+
+    pub fn terminated(&self) -> u64 {
+        self.sum(|s| &s.terminated)
+    }
+
+    /// Summed lifetimes of the terminated tasks.
+    pub fn lifetime_ns(&self) -> u64 {
+        self.sum(|s| &s.lifetime_ns)
+    }
 }
 
 /// Age buckets per group: under 1 s, then powers of two up to 2^18 s
@@ -262,9 +305,7 @@ impl Recorder {
         sites.entry(key).or_insert_with(|| {
             Box::leak(Box::new(Site {
                 location: loc,
-                spawned: AtomicU64::new(0),
-                terminated: AtomicU64::new(0),
-                lifetime_ns: AtomicU64::new(0),
+                stripes: Default::default(),
             }))
         })
     }
@@ -287,7 +328,7 @@ impl Recorder {
     pub fn spawned(&self, id: tokio::task::Id, at: &'static Location<'static>) {
         let id = task_id(id);
         let site = self.site(at);
-        site.spawned.fetch_add(1, Ordering::Relaxed);
+        site.stripe().spawned.fetch_add(1, Ordering::Relaxed);
         let parent = tokio::task::try_id().map_or(0, task_id);
         // The spawning task is the one polled on this thread right now.
         let parent_site = if parent != 0 { POLLING.get() } else { None };
@@ -308,8 +349,9 @@ impl Recorder {
         let rec = lock(self.shard(id)).remove(&id);
         if let Some(rec) = rec {
             let lived = self.now().saturating_sub(rec.created);
-            rec.site.lifetime_ns.fetch_add(lived, Ordering::Relaxed);
-            rec.site.terminated.fetch_add(1, Ordering::Relaxed);
+            let stripe = rec.site.stripe();
+            stripe.lifetime_ns.fetch_add(lived, Ordering::Relaxed);
+            stripe.terminated.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -401,9 +443,9 @@ impl Recorder {
         let groups = by_site
             .into_values()
             .map(|mut g| {
-                g.spawned = g.site.spawned.load(Ordering::Relaxed);
-                g.terminated = g.site.terminated.load(Ordering::Relaxed);
-                g.lifetime_ns = g.site.lifetime_ns.load(Ordering::Relaxed);
+                g.spawned = g.site.spawned();
+                g.terminated = g.site.terminated();
+                g.lifetime_ns = g.site.lifetime_ns();
                 g
             })
             .collect();
@@ -471,8 +513,8 @@ impl Recorder {
                 }
                 ring.samples.push_back(Sample {
                     unix_sec,
-                    spawned: site.spawned.load(Ordering::Relaxed),
-                    terminated: site.terminated.load(Ordering::Relaxed),
+                    spawned: site.spawned(),
+                    terminated: site.terminated(),
                 });
             }
         }
