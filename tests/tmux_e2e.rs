@@ -315,3 +315,56 @@ fn a_dying_model_thread_closes_the_view_cleanly_and_says_why() {
     assert!(!s.contains("panicked at"), "{s}");
     assert!(demo_children("demo --scenarios healthy; echo").is_empty());
 }
+
+#[test]
+fn the_hooks_demo_in_a_real_terminal() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = Tmux::start("hooks", 160, 40);
+    t.literal(&format!(
+        "{} demo --demo-source hooks --leak-every 200ms",
+        common::BIN
+    ));
+    t.keys(&["Enter"]);
+    // The groups come from the target's own count, with where their
+    // spawning tasks were spawned; the suspects lead.
+    let s = t.wait_screen("the hooks groups view", |s| {
+        s.contains("Tasks▼") && s.contains("← spawned by src/demo/target.rs")
+    });
+    assert!(s.contains("Tasks▼"), "{s}");
+    // The first task dump (20 s after start) names the waits; meanwhile
+    // `t` takes one now.
+    t.keys(&["t"]);
+    let s = t.wait_screen("the dump's reasons on the hooks source", |s| {
+        s.contains("socket read*")
+    });
+    let row = s
+        .lines()
+        .find(|l| l.contains("socket read*"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(row.contains("← spawned by"), "{s}");
+    // Open the first group: its tasks are fetched from the target.
+    t.keys(&["g", "g", "Enter"]);
+    let s = t.wait_screen("the group's tasks from the target", |s| {
+        s.contains("tasks @ src/demo/target.rs:")
+            && s.contains("busy ")
+            && s.contains("spawned by task")
+    });
+    assert!(s.contains("ID"), "{s}");
+    // The top group is the idle connections: each task's wait from the
+    // dump, by its tokio id.
+    t.wait_screen("per-task waits from the dump", |s| {
+        s.contains("socket read (from its stack in the task dump)")
+            || s.contains("blocked on socket read (from its stack")
+    });
+    t.keys(&["Escape"]);
+    t.wait_screen("the groups view again", |s| s.contains("Tasks▼"));
+    t.keys(&["q"]);
+    let s = t.wait_screen("the shell prompt after quitting", |s| {
+        !s.contains("Tasks▼") && s.lines().any(|l| l.trim_end() == "$")
+    });
+    assert!(
+        !t.alternate_on(),
+        "terminal left on the alternate screen:\n{s}"
+    );
+}

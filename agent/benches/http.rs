@@ -37,7 +37,10 @@ fn main() {
             results[i].push(round(mode, Duration::from_secs(secs)));
         }
     }
-    println!("{:<8} {:>12} {:>10} {:>12}", "mode", "requests/s", "p99", "vs plain");
+    println!(
+        "{:<8} {:>12} {:>10} {:>12}",
+        "mode", "requests/s", "p99", "vs plain"
+    );
     let mut plain = None;
     for (mode, r) in modes.iter().zip(results) {
         let best = r
@@ -48,7 +51,9 @@ fn main() {
         if *mode == "plain" {
             plain = Some(best.0);
         }
-        let ratio = plain.map_or(String::new(), |p| format!("{:+.1}%", (best.0 / p - 1.0) * 100.0));
+        let ratio = plain.map_or(String::new(), |p| {
+            format!("{:+.1}%", (best.0 / p - 1.0) * 100.0)
+        });
         println!(
             "{:<8} {:>12.0} {:>10} {:>12}",
             mode,

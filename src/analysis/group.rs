@@ -5,7 +5,7 @@ use super::reason::ReasonCount;
 use super::suspect::{self, Suspect};
 use super::trend::{self, Growth, TrendInput};
 use super::wording;
-use crate::model::aggregate::{AggGroup, Aggregates};
+use crate::model::aggregate::{AggGroup, Aggregates, PagedTask};
 use crate::model::{CountHistory, GroupKey, Locations, State, TaskDump, TaskKind, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -505,9 +505,55 @@ fn aggregate_group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Para
     g.reasons = reasons;
     g.spawned_from = a.parents.clone();
     g.spawned_outside = a.unparented;
+    if let Some((k, page)) = frame.aggregates.and_then(|x| x.page.as_ref())
+        && *k == key
+    {
+        g.tasks = page.tasks.iter().map(|t| paged_row(t, frame)).collect();
+        // Longest in their state first.
+        g.tasks
+            .sort_unstable_by_key(|r| (r.verdict.since.is_none(), r.verdict.since, r.id));
+    }
     let typical_lifetime = a.mean_lifetime();
     let grace = (typical_lifetime.unwrap_or_default() * 3).max(Duration::from_secs(2));
     let persisting = clamp(a.aged_between(grace, params.window));
     judge(&mut g, frame, params, typical_lifetime, persisting);
     g
+}
+
+/// A task of the open group's page (the hooks source): running since its
+/// poll began (stuck after a second in one poll), else idle since its
+/// last poll ended, with its wait from the dump when the dump covers it
+/// and it has not run since (other than for the dump's own polls).
+fn paged_row(t: &PagedTask, frame: &Frame<'_>) -> TaskRow {
+    let (state, reason, since) = match (t.running_since, t.idle_since) {
+        (Some(s), _) if frame.now.since(s) >= Duration::from_secs(1) => {
+            (TaskState::Running, Reason::StuckInPoll, Some(s))
+        }
+        (Some(s), _) => (TaskState::Running, Reason::Running, Some(s)),
+        (None, s) => (TaskState::Idle, Reason::Idle, s),
+    };
+    let mut verdict = Verdict {
+        state,
+        reason,
+        since,
+        resource: None,
+        ambiguous: false,
+        from_dump: false,
+        trace: None,
+    };
+    if state == TaskState::Idle
+        && let Some(d) = frame.dump
+        // The dump itself polls every task (and wakes it right after).
+        && since.is_some_and(|s| s <= d.window_end())
+        && let Some((i, trace)) = d.trace_of(t.id)
+    {
+        verdict.reason = super::stack::reason(trace);
+        verdict.from_dump = true;
+        verdict.trace = Some(i);
+    }
+    TaskRow {
+        id: t.id,
+        verdict,
+        created: t.created,
+    }
 }

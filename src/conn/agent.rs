@@ -2,7 +2,7 @@
 //! console on the target's port: detection, and dumps on request or at a
 //! low rate. Runs beside each stream, on the same HTTP/2 connection.
 
-use super::{DumpTrigger, Event, Options};
+use super::{Event, Options, Requests};
 use crate::model::{Agent, Frame, TaskDump, Trace, Ts};
 use prost::Message;
 use std::collections::HashMap;
@@ -31,7 +31,7 @@ pub(crate) async fn run(
     channel: Channel,
     opts: Options,
     tx: mpsc::Sender<Event>,
-    trigger: DumpTrigger,
+    trigger: Requests,
 ) {
     let info = unary::<_, InfoReply>(&channel, proto::INFO_PATH, InfoRequest {}, &opts).await;
     let recent: Vec<(Ts, Ts)> = match &info {

@@ -4,7 +4,7 @@
 use super::addr::Target;
 use super::convert;
 use super::error::ConnError;
-use super::{DumpTrigger, Event, Options, Status};
+use super::{Event, Options, Requests, Status};
 use console_api::instrument::InstrumentRequest;
 use console_api::instrument::instrument_client::InstrumentClient;
 use prost::Message;
@@ -44,7 +44,7 @@ impl Backoff {
 
 /// Runs until the receiver is dropped, or (without `reconnect`) until the
 /// first failure.
-pub async fn run(target: Target, opts: Options, tx: mpsc::Sender<Event>, dumps: DumpTrigger) {
+pub async fn run(target: Target, opts: Options, tx: mpsc::Sender<Event>, dumps: Requests) {
     let mut backoff = Backoff::new(opts.backoff_initial, opts.backoff_max);
     let mut attempt = 0u32;
     loop {
@@ -84,7 +84,7 @@ async fn stream_once(
     opts: &Options,
     tx: &mpsc::Sender<Event>,
     backoff: &mut Backoff,
-    dumps: &DumpTrigger,
+    dumps: &Requests,
 ) -> Result<(), ConnError> {
     let name = target.display.as_str();
     let endpoint = Endpoint::from_shared(target.uri.clone())
@@ -145,6 +145,11 @@ async fn stream_once(
             Ok(Ok(stream)) => {
                 let events =
                     stream.map(|m| m.map(|g| Event::Groups(Box::new(super::hooks::convert(g)))));
+                let _pages = AbortOnDrop(tokio::spawn(super::hooks::pages(
+                    channel.clone(),
+                    dumps.clone(),
+                    tx.clone(),
+                )));
                 return read_stream(events, &channel, name, opts, tx, backoff, dumps).await;
             }
             Ok(Err(status))
@@ -189,7 +194,7 @@ async fn read_stream(
     opts: &Options,
     tx: &mpsc::Sender<Event>,
     backoff: &mut Backoff,
-    dumps: &DumpTrigger,
+    dumps: &Requests,
 ) -> Result<(), ConnError> {
     // Stops the agent task when this stream ends.
     let mut _agent_task: Option<AbortOnDrop> = None;

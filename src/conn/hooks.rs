@@ -4,7 +4,7 @@
 
 use super::convert::MAX_STRING;
 use crate::model::Ts;
-use crate::model::aggregate::{AggRow, GroupsUpdate, SiteHistory};
+use crate::model::aggregate::{AggRow, GroupsUpdate, Page, PagedTask, RawLoc, SiteHistory};
 use crate::model::location::format_location;
 use crate::model::update::SourceLoc;
 use std::time::Duration;
@@ -50,6 +50,70 @@ pub(crate) fn location(l: Option<Loc>) -> String {
     crate::text::sanitize(&text, MAX_STRING)
 }
 
+fn raw(l: Option<&Loc>) -> RawLoc {
+    l.map_or((String::new(), 0, 0), |l| {
+        (l.file.chars().take(MAX_STRING).collect(), l.line, l.column)
+    })
+}
+
+/// Fetches the open group's tasks, again every two seconds while it stays
+/// open, until the stream ends (the caller aborts this task then).
+pub async fn pages(
+    channel: Channel,
+    requests: super::Requests,
+    tx: tokio::sync::mpsc::Sender<super::Event>,
+) {
+    /// Tasks fetched for a view (the view shows a screenful at a time).
+    const LIMIT: u32 = 2_000;
+    loop {
+        let Some(at) = requests.opened() else {
+            requests.open_changed().await;
+            continue;
+        };
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        if grpc.ready().await.is_err() {
+            return;
+        }
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(proto::PAGE_PATH);
+        let codec = tonic_prost::ProstCodec::<proto::PageRequest, proto::TaskPage>::default();
+        let req = proto::PageRequest {
+            location: Some(Loc {
+                file: at.0.clone(),
+                line: at.1,
+                column: at.2,
+            }),
+            after_id: 0,
+            limit: LIMIT,
+        };
+        if let Ok(reply) = grpc.unary(tonic::Request::new(req), path, codec).await {
+            let page = reply.into_inner();
+            let page = Page {
+                at,
+                more: page.next_after_id != 0,
+                tasks: page
+                    .tasks
+                    .into_iter()
+                    .take(LIMIT as usize)
+                    .map(|t| PagedTask {
+                        id: t.id,
+                        parent: t.parent_id,
+                        parent_location: t.parent_location.map(|l| location(Some(l))),
+                        created: ts(t.created_unix_ns),
+                        polls: t.polls,
+                        busy: Duration::from_nanos(t.busy_ns),
+                        running_since: ts(t.running_since_unix_ns),
+                        idle_since: ts(t.idle_since_unix_ns),
+                    })
+                    .collect(),
+            };
+            if tx.send(super::Event::Page(Box::new(page))).await.is_err() {
+                return;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), requests.open_changed()).await;
+    }
+}
+
 fn ts(unix_ns: i64) -> Option<Ts> {
     (unix_ns > 0).then(|| Ts::from_nanos(unix_ns))
 }
@@ -63,6 +127,7 @@ pub fn convert(g: Groups) -> GroupsUpdate {
             .groups
             .into_iter()
             .map(|r| AggRow {
+                raw: raw(r.location.as_ref()),
                 location: location(r.location),
                 live: r.live,
                 running: r.running.min(r.live),

@@ -113,6 +113,8 @@ pub enum Event {
     Update(Box<Update>),
     /// The target's own groups (the hooks source).
     Groups(Box<crate::model::aggregate::GroupsUpdate>),
+    /// A page of an open group's tasks (the hooks source).
+    Page(Box<crate::model::aggregate::Page>),
     /// What the target's task-dump agent can do (once per stream), and the
     /// capture windows of its recent dumps (by any client).
     Agent(
@@ -133,31 +135,59 @@ impl Event {
     }
 }
 
-/// Asks for a dump now (the `t` key); at most one is pending.
+/// What the view asks of the connection: a task dump now (the `t` key; at
+/// most one pending), and the tasks of the group it has open (the hooks
+/// source fetches them a page at a time).
 #[derive(Clone, Debug, Default)]
-pub struct DumpTrigger(Arc<Notify>);
+pub struct Requests(Arc<RequestsInner>);
 
-impl DumpTrigger {
+#[derive(Debug, Default)]
+struct RequestsInner {
+    dump: Notify,
+    open: std::sync::Mutex<Option<crate::model::aggregate::RawLoc>>,
+    opened: Notify,
+}
+
+impl Requests {
     pub fn request(&self) {
-        self.0.notify_one();
+        self.0.dump.notify_one();
     }
 
-    /// Resolves at the next request (or at once for one already made).
+    /// Resolves at the next dump request (or at once for one already made).
     pub(crate) async fn notified(&self) {
-        self.0.notified().await;
+        self.0.dump.notified().await;
+    }
+
+    /// The group whose tasks the view shows (`None`: none open).
+    pub fn open(&self, at: Option<crate::model::aggregate::RawLoc>) {
+        *self.0.open.lock().unwrap_or_else(|e| e.into_inner()) = at;
+        self.0.opened.notify_one();
+    }
+
+    pub(crate) fn opened(&self) -> Option<crate::model::aggregate::RawLoc> {
+        self.0
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Resolves when the open group changes.
+    pub(crate) async fn open_changed(&self) {
+        self.0.opened.notified().await;
     }
 }
 
 /// A running connection: its events, and a handle to ask for task dumps.
 pub struct Connection {
     pub events: mpsc::Receiver<Event>,
-    pub dumps: DumpTrigger,
+    pub dumps: Requests,
 }
 
 /// Starts the connection task; events arrive on `events`.
 pub fn spawn(target: Target, opts: Options) -> Connection {
     let (tx, rx) = mpsc::channel(16);
-    let dumps = DumpTrigger::default();
+    let dumps = Requests::default();
     tokio::spawn(run(target, opts, tx, dumps.clone()));
     Connection { events: rx, dumps }
 }
@@ -169,6 +199,7 @@ pub fn apply(state: &mut crate::model::State, ev: Event) -> Option<Status> {
         Event::StreamStarted => state.begin_stream(),
         Event::Update(up) => state.apply(*up),
         Event::Groups(up) => state.apply_groups(*up),
+        Event::Page(p) => state.apply_page(*p),
         Event::Agent(a, recent) => state.set_agent(a, &recent),
         Event::DumpStarted => state.dump_started(),
         Event::Dump(d) => state.apply_dump(d.map(|d| *d)),

@@ -29,11 +29,16 @@ pub struct GroupsUpdate {
     pub history: Vec<SiteHistory>,
 }
 
+/// A spawn location exactly as the target names it (file, line, column),
+/// to ask it for the location's tasks.
+pub type RawLoc = (String, u32, u32);
+
 /// One spawn location, as the target counted it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AggRow {
     /// `file:line:col`.
     pub location: String,
+    pub raw: RawLoc,
     pub live: u64,
     pub running: u64,
     pub idle: u64,
@@ -95,9 +100,33 @@ pub struct SiteHistory {
     pub terminated: Vec<u64>,
 }
 
+/// A page of one location's live tasks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    pub at: RawLoc,
+    pub tasks: Vec<PagedTask>,
+    /// More tasks than the page holds.
+    pub more: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PagedTask {
+    /// tokio's task id.
+    pub id: u64,
+    /// The spawning task's id (0: none) and its spawn location.
+    pub parent: u64,
+    pub parent_location: Option<String>,
+    pub created: Option<Ts>,
+    pub polls: u64,
+    pub busy: Duration,
+    pub running_since: Option<Ts>,
+    pub idle_since: Option<Ts>,
+}
+
 /// A group as the model keeps it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AggGroup {
+    pub raw: RawLoc,
     pub live: u64,
     pub running: u64,
     pub idle: u64,
@@ -117,6 +146,7 @@ pub struct AggGroup {
 impl AggGroup {
     pub fn empty() -> AggGroup {
         AggGroup {
+            raw: (String::new(), 0, 0),
             live: 0,
             running: 0,
             idle: 0,
@@ -164,6 +194,8 @@ pub struct Aggregates {
     /// When the agent started recording.
     pub since: Option<Ts>,
     pub groups: std::collections::HashMap<super::GroupKey, AggGroup>,
+    /// The tasks of the group a view has open.
+    pub page: Option<(super::GroupKey, Page)>,
 }
 
 #[cfg(test)]

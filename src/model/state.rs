@@ -1,6 +1,6 @@
 //! The target's state as accumulated from updates.
 
-use super::aggregate::{AggGroup, AggRow, Aggregates, GroupsUpdate};
+use super::aggregate::{AggGroup, AggRow, Aggregates, GroupsUpdate, Page};
 use super::dump::{Agent, DumpWindows, TaskDump};
 use super::history::CountHistory;
 use super::location::{GroupKey, Locations, TaskKind};
@@ -270,6 +270,7 @@ impl State {
             agg.groups.insert(
                 key,
                 AggGroup {
+                    raw: row.raw,
                     live: row.live,
                     running: row.running,
                     idle: row.idle,
@@ -291,6 +292,20 @@ impl State {
         for h in self.histories.values_mut() {
             h.advance_to(now);
         }
+    }
+
+    /// A page of a group's tasks (the hooks source): kept for the group
+    /// whose location it names.
+    pub fn apply_page(&mut self, page: Page) {
+        let Some(agg) = self.aggregates.as_mut() else {
+            return;
+        };
+        let key = agg
+            .groups
+            .iter()
+            .find(|(_, g)| g.raw == page.at)
+            .map(|(k, _)| *k);
+        agg.page = key.map(|k| (k, page));
     }
 
     pub fn apply(&mut self, mut up: Update) {

@@ -304,6 +304,13 @@ impl App {
 
     /// Hands a job to the model thread (its outcome comes back as a
     /// notice), or runs it here when there is none.
+    /// Tells the model thread which group the view has open (silently).
+    pub fn opened(&self, key: Option<GroupKey>) {
+        if let Some(tx) = &self.jobs {
+            let _ = tx.send(Job::Open(key));
+        }
+    }
+
     fn submit(&mut self, job: Job, working: &str, now: Instant) {
         let job = match &self.jobs {
             Some(tx) => match tx.send(job) {

@@ -82,12 +82,17 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             if app.view == View::Groups
                 && let Some(g) = app.selected_group()
             {
-                app.view = View::Detail(g.key);
+                let key = g.key;
+                app.view = View::Detail(key);
                 app.detail_pos = Default::default();
+                app.opened(Some(key));
             }
         }
         KeyCode::Esc | KeyCode::Backspace => match app.view {
-            View::Detail(_) => app.view = View::Groups,
+            View::Detail(_) => {
+                app.view = View::Groups;
+                app.opened(None);
+            }
             View::Diff if app.offline.is_none() => app.view = View::Groups,
             View::Diff => return false,
             View::Groups if !app.filter.is_empty() => {

@@ -42,6 +42,9 @@ pub enum Job {
     },
     /// Ask the target's agent for a task dump (`t`).
     Dump,
+    /// The view opened a group (or closed it: `None`): on the hooks
+    /// source, its tasks are fetched from the target while it is open.
+    Open(Option<crate::model::GroupKey>),
 }
 
 impl Job {
@@ -70,6 +73,7 @@ impl Job {
                 }
             }
             Job::Dump => "task dumps are taken of live targets".into(),
+            Job::Open(_) => String::new(),
         }
     }
 }
@@ -143,7 +147,7 @@ struct Model {
 async fn run(
     model: Model,
     mut conn_rx: mpsc::Receiver<conn::Event>,
-    dumps: conn::DumpTrigger,
+    dumps: conn::Requests,
     mut jobs_rx: mpsc::UnboundedReceiver<Job>,
     tx: mpsc::Sender<ToUi>,
 ) {
@@ -165,6 +169,14 @@ async fn run(
                 // The view already said a dump was asked for.
                 if let Job::Dump = job {
                     dumps.request();
+                    continue;
+                }
+                if let Job::Open(key) = job {
+                    let raw = key.and_then(|k| {
+                        let st = read(&state);
+                        Some(st.aggregates.as_ref()?.groups.get(&k)?.raw.clone())
+                    });
+                    dumps.open(raw);
                     continue;
                 }
                 let msg = job.run(&read(&state));
@@ -296,7 +308,7 @@ mod tests {
         let (conn_tx, conn_rx) = mpsc::channel(8);
         let conn = conn::Connection {
             events: conn_rx,
-            dumps: conn::DumpTrigger::default(),
+            dumps: conn::Requests::default(),
         };
         let mut w = spawn(
             state.clone(),

@@ -74,7 +74,16 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
         .take(rows_fit)
         .filter_map(|i| {
             let row = &g.tasks[i];
-            let t = state?.tasks.get(&row.id)?;
+            let Some(t) = state?.tasks.get(&row.id) else {
+                // The hooks source: the task as the target's page has it.
+                let p = paged(state, row.id)?;
+                let r = Row::new(paged_cells(p, row, a.now));
+                return Some(if i == pos.selected {
+                    r.style(style::selected())
+                } else {
+                    r
+                });
+            };
             let v = row.verdict;
             let state = match v.state {
                 TaskState::Completed => "done".to_string(),
@@ -166,7 +175,45 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
             lines.push(Line::from(format!(" fields: {}", fields_text(t, 1000))));
             lines
         }
-        None => vec![Line::from(" no task selected")],
+        None => match g
+            .tasks
+            .get(pos.selected)
+            .and_then(|r| Some((r, paged(state, r.id)?)))
+        {
+            Some((row, p)) => {
+                let parent = match (&p.parent_location, p.parent) {
+                    (Some(l), id) if id != 0 => {
+                        format!("spawned by task {id} @ {}", text::sanitize(l, 120))
+                    }
+                    _ => "spawned from outside any task".into(),
+                };
+                let mut lines = vec![Line::from(format!(
+                    " task {} · {parent} · {}{}",
+                    p.id,
+                    row.verdict.reason.phrase(),
+                    if row.verdict.from_dump {
+                        " (from its stack in the task dump)"
+                    } else {
+                        ""
+                    }
+                ))];
+                let trace = row
+                    .verdict
+                    .trace
+                    .and_then(|i| state?.dump.as_ref()?.traces.get(i as usize));
+                if let Some(trace) = trace {
+                    for leaf in &trace.leaves {
+                        let frames: Vec<String> = leaf
+                            .iter()
+                            .map(|f| text::sanitize(&crate::analysis::stack::short(f), 80))
+                            .collect();
+                        lines.push(Line::from(format!(" stack: {}", frames.join(" → "))));
+                    }
+                }
+                lines
+            }
+            None => vec![Line::from(" no task selected")],
+        },
     };
     f.render_widget(
         Paragraph::new(text_lines)
@@ -207,4 +254,41 @@ fn fields_text(t: &crate::model::Task, max: usize) -> String {
         .map(|(k, v)| format!("{}={}", text::sanitize(k, 40), text::sanitize(v, 80)))
         .collect();
     text::sanitize(&s.join(" "), max)
+}
+
+/// A task of the open group's page (the hooks source).
+fn paged(
+    state: Option<&crate::model::State>,
+    id: u64,
+) -> Option<&crate::model::aggregate::PagedTask> {
+    let (_, page) = state?.aggregates.as_ref()?.page.as_ref()?;
+    page.tasks.iter().find(|t| t.id == id)
+}
+
+/// The row of a paged task: no name or wakers on that source; the busy
+/// time where the console shows fields.
+fn paged_cells<'a>(
+    p: &crate::model::aggregate::PagedTask,
+    row: &crate::analysis::TaskRow,
+    now: crate::model::Ts,
+) -> Vec<Cell<'a>> {
+    vec![
+        Cell::from(p.id.to_string()),
+        Cell::from(""),
+        Cell::from(row.verdict.reason.short().to_string()),
+        Cell::from(
+            row.verdict
+                .duration(now)
+                .map(text::duration)
+                .unwrap_or_default(),
+        ),
+        Cell::from(
+            p.created
+                .map(|c| text::duration(now.since(c)))
+                .unwrap_or_default(),
+        ),
+        Cell::from(text::count(p.polls)),
+        Cell::from("–"),
+        Cell::from(format!("busy {}", text::duration(p.busy))),
+    ]
 }
