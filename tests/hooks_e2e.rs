@@ -170,3 +170,55 @@ fn watch_gates_on_the_hooks_source() {
         String::from_utf8_lossy(&healthy_out.stderr)
     );
 }
+
+#[test]
+fn snapshots_of_the_hooks_source_load_and_diff() {
+    let target = DemoTarget::start(&["--source", "hooks", "--leak-every", "200ms"]);
+    let dir = std::env::temp_dir().join(format!("taskscope-hooks-snap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (a, b) = (dir.join("a.json"), dir.join("b.json.gz"));
+    let snap = |path: &std::path::Path| {
+        let out = Command::new(common::BIN)
+            .args(["snapshot", &target.addr, "--source", "hooks", "--duration", "1s", "-o"])
+            .arg(path)
+            .output()
+            .expect("snapshot");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    snap(&a);
+    std::thread::sleep(Duration::from_secs(6));
+    snap(&b);
+    // The file follows the published schema and holds the groups.
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../assets/snapshot.schema.json")).expect("schema");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&a).expect("read")).expect("json");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&written).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(written["aggregates"].as_array().is_some_and(|g| !g.is_empty()));
+    let out = Command::new(common::BIN)
+        .args(["diff", "--format", "json"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("diff");
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for leak in LEAKS {
+        let line = spawn_line(leak);
+        let row = doc["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["location"].as_str().is_some_and(|l| l.starts_with(&line)))
+            .unwrap_or_else(|| panic!("{leak} missing: {doc:#}"));
+        assert_eq!(row["change"], "grown", "{leak}: {row}");
+        assert!(row["delta"].as_i64() > Some(15), "{leak}: {row}");
+    }
+}

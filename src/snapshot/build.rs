@@ -6,7 +6,10 @@ use crate::analysis::group::{Classified, Frame, build_groups};
 use crate::analysis::{Analysis, Params, Verdict, WaitIndex};
 use crate::model::history::{Bucket, HistoryParts};
 use crate::model::update::DroppedEvents;
-use crate::model::{CountHistory, GroupKey, Health, Locations, State, Trace, Ts};
+use crate::model::aggregate::{AggGroup, Aggregates};
+use crate::model::{
+    CountHistory, GroupKey, Health, Locations, State, TaskDump, TaskKind, Trace, Ts,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +104,49 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
             .as_ref()
             .map(|d| d.traces.iter().map(|t| t.leaves.clone()).collect())
             .unwrap_or_default(),
+        aggregates: aggregate_records(state),
     })
+}
+
+/// The hooks source's groups, for the file.
+fn aggregate_records(state: &State) -> Vec<AggregateRecord> {
+    let Some(agg) = &state.aggregates else {
+        return Vec::new();
+    };
+    let mut out: Vec<AggregateRecord> = agg
+        .groups
+        .iter()
+        .map(|(key, g)| {
+            let location = state.locations.name(key.loc).to_string();
+            let stacks = state
+                .dump
+                .as_ref()
+                .and_then(|d| d.by_location.get(&location))
+                .map(|v| v.iter().map(|&(t, n)| [t, n]).collect())
+                .unwrap_or_default();
+            AggregateRecord {
+                location,
+                raw: g.raw.clone(),
+                live: g.live,
+                running: g.running,
+                idle: g.idle,
+                spawned: g.spawned,
+                terminated: g.terminated,
+                polls: g.polls,
+                busy_ns: g.busy.as_nanos() as u64,
+                oldest_created_ns: g.oldest_created.map(Ts::nanos),
+                earliest_idle_ns: g.earliest_idle.map(Ts::nanos),
+                longest_poll_ns: g.longest_poll.as_nanos() as u64,
+                parents: g.parents.iter().map(|(l, n)| (l.to_string(), *n)).collect(),
+                unparented: g.unparented,
+                ages: g.ages.clone(),
+                terminated_lifetime_ns: g.terminated_lifetime.as_nanos() as u64,
+                stacks,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.location.cmp(&b.location));
+    out
 }
 
 fn history_record(p: &HistoryParts) -> HistoryRecord {
@@ -154,6 +199,9 @@ pub struct Loaded {
     verdicts: Vec<Verdict>,
     by_id: HashMap<u64, usize>,
     traces: Vec<Arc<Trace>>,
+    /// The hooks source's groups, and the dump's waits by location.
+    aggregates: Option<Aggregates>,
+    dump: Option<TaskDump>,
 }
 
 impl Loaded {
@@ -198,7 +246,7 @@ impl Loaded {
             .enumerate()
             .map(|(i, t)| (t.id, i))
             .collect();
-        let traces = snapshot
+        let traces: Vec<Arc<Trace>> = snapshot
             .traces
             .iter()
             .map(|leaves| {
@@ -207,6 +255,7 @@ impl Loaded {
                 })
             })
             .collect();
+        let (aggregates, dump) = loaded_aggregates(&snapshot, &mut locations, &traces)?;
         Ok(Loaded {
             snapshot,
             locations,
@@ -215,6 +264,8 @@ impl Loaded {
             verdicts,
             by_id,
             traces,
+            aggregates,
+            dump,
         })
     }
 
@@ -272,8 +323,8 @@ impl Loaded {
             horizon: Ts::from_nanos(self.snapshot.horizon_ns),
             gaps: &[],
             traces: &self.traces,
-            aggregates: None,
-            dump: None,
+            aggregates: self.aggregates.as_ref(),
+            dump: self.dump.as_ref(),
         };
         let (groups, totals) = build_groups(tasks, &frame, params);
         Analysis {
@@ -284,4 +335,68 @@ impl Loaded {
             dumps: Default::default(),
         }
     }
+}
+
+/// The hooks source's groups from the file, and their dumped waits as a
+/// dump by location (for the same analysis as live).
+fn loaded_aggregates(
+    snapshot: &Snapshot,
+    locations: &mut Locations,
+    traces: &[Arc<Trace>],
+) -> Result<(Option<Aggregates>, Option<TaskDump>), String> {
+    if snapshot.aggregates.is_empty() {
+        return Ok((None, None));
+    }
+    let ts = |n: Option<i64>| n.map(Ts::from_nanos);
+    let mut agg = Aggregates::default();
+    let mut by_location: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
+    for r in &snapshot.aggregates {
+        if let Some([t, _]) = r.stacks.iter().find(|[t, _]| *t as usize >= traces.len()) {
+            return Err(format!("group {:?}: trace {t} is not in the file", r.location));
+        }
+        if !r.stacks.is_empty() {
+            by_location.insert(
+                r.location.clone(),
+                r.stacks.iter().map(|[t, n]| (*t, *n)).collect(),
+            );
+        }
+        let key = GroupKey {
+            loc: locations.intern_str(&r.location),
+            kind: TaskKind::Task,
+        };
+        agg.groups.insert(
+            key,
+            AggGroup {
+                raw: r.raw.clone(),
+                live: r.live,
+                running: r.running.min(r.live),
+                idle: r.idle.min(r.live),
+                spawned: r.spawned,
+                terminated: r.terminated,
+                polls: r.polls,
+                busy: Duration::from_nanos(r.busy_ns),
+                oldest_created: ts(r.oldest_created_ns),
+                earliest_idle: ts(r.earliest_idle_ns),
+                longest_poll: Duration::from_nanos(r.longest_poll_ns),
+                parents: r
+                    .parents
+                    .iter()
+                    .map(|(l, n)| (Arc::from(l.as_str()), *n))
+                    .collect(),
+                unparented: r.unparented,
+                ages: r.ages.clone(),
+                terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
+            },
+        );
+    }
+    let dump = (!by_location.is_empty()).then(|| TaskDump {
+        taken_at: Ts::from_nanos(snapshot.target_now_ns),
+        capture: Duration::ZERO,
+        resolve: Duration::ZERO,
+        bytes: 0,
+        traces: traces.to_vec(),
+        by_task: HashMap::new(),
+        by_location,
+    });
+    Ok((Some(agg), dump))
 }
