@@ -253,9 +253,10 @@ pub struct ScenarioArgs {
 pub struct DemoArgs {
     #[command(flatten)]
     pub load: ScenarioArgs,
-    /// What the demo target serves: console-subscriber (with task dumps),
-    /// taskscope-agent's hooks source, or both.
-    #[arg(long = "demo-source", value_enum, default_value_t = crate::demo::target::DemoSource::Console)]
+    /// What the demo target serves: taskscope-agent's hooks source (with
+    /// task dumps), console-subscriber (with task dumps: task names and
+    /// fields, per-task classification from console data), or both.
+    #[arg(long = "demo-source", value_enum, default_value_t = crate::demo::target::DemoSource::Hooks)]
     pub demo_source: crate::demo::target::DemoSource,
     #[command(flatten)]
     pub view: ViewArgs,

@@ -137,7 +137,7 @@ fn demo_in_a_real_terminal() {
     std::fs::create_dir_all(&cwd).expect("cwd");
     let t = Tmux::start("demo", 160, 40);
     t.literal(&format!(
-        "cd {} && {} demo --leak-every 200ms",
+        "cd {} && {} demo --demo-source console --leak-every 200ms",
         cwd.display(),
         common::BIN
     ));
@@ -159,7 +159,7 @@ fn demo_in_a_real_terminal() {
         .find(|l| l.contains("[conn-handler]"))
         .unwrap_or_default();
     assert!(row.contains("socket read*"), "{s}");
-    let children = demo_children("demo --leak-every 200ms");
+    let children = demo_children("demo --demo-source console --leak-every 200ms");
     assert!(!children.is_empty(), "the demo target runs as a child");
 
     // Filter to the sleeping workers.
@@ -251,7 +251,7 @@ fn demo_in_a_real_terminal() {
 fn hostile_names_stay_inert_and_a_signal_restores_the_terminal() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t = Tmux::start("hostile", 140, 30);
-    t.literal(&format!("{} demo --scenarios healthy,hostile", common::BIN));
+    t.literal(&format!("{} demo --demo-source console --scenarios healthy,hostile", common::BIN));
     t.keys(&["Enter"]);
     let s = t.wait_screen("the hostile group", |s| {
         s.contains("[redlink") && s.contains("● connected")
@@ -267,10 +267,10 @@ fn hostile_names_stay_inert_and_a_signal_restores_the_terminal() {
     assert!(!s.contains("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
     // SIGINT from outside quits like q: the terminal is restored and the
     // demo stops. (SIGTERM takes the same path.)
-    let children = demo_children("demo --scenarios healthy,hostile");
+    let children = demo_children("demo --demo-source console --scenarios healthy,hostile");
     assert!(!children.is_empty(), "the demo target runs as a child");
     let killed = Command::new("pkill")
-        .args(["-INT", "-f", "taskscope demo --scenarios healthy,hostile"])
+        .args(["-INT", "-f", "taskscope demo --demo-source console --scenarios healthy,hostile"])
         .status()
         .expect("pkill");
     assert!(killed.success());
