@@ -179,7 +179,15 @@ fn snapshots_of_the_hooks_source_load_and_diff() {
     let (a, b) = (dir.join("a.json"), dir.join("b.json.gz"));
     let snap = |path: &std::path::Path| {
         let out = Command::new(common::BIN)
-            .args(["snapshot", &target.addr, "--source", "hooks", "--duration", "1s", "-o"])
+            .args([
+                "snapshot",
+                &target.addr,
+                "--source",
+                "hooks",
+                "--duration",
+                "1s",
+                "-o",
+            ])
             .arg(path)
             .output()
             .expect("snapshot");
@@ -199,9 +207,16 @@ fn snapshots_of_the_hooks_source_load_and_diff() {
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&a).expect("read")).expect("json");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(&written).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&written)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
-    assert!(written["aggregates"].as_array().is_some_and(|g| !g.is_empty()));
+    assert!(
+        written["aggregates"]
+            .as_array()
+            .is_some_and(|g| !g.is_empty())
+    );
     let out = Command::new(common::BIN)
         .args(["diff", "--format", "json"])
         .arg(&a)

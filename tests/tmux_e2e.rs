@@ -251,7 +251,10 @@ fn demo_in_a_real_terminal() {
 fn hostile_names_stay_inert_and_a_signal_restores_the_terminal() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t = Tmux::start("hostile", 140, 30);
-    t.literal(&format!("{} demo --demo-source console --scenarios healthy,hostile", common::BIN));
+    t.literal(&format!(
+        "{} demo --demo-source console --scenarios healthy,hostile",
+        common::BIN
+    ));
     t.keys(&["Enter"]);
     let s = t.wait_screen("the hostile group", |s| {
         s.contains("[redlink") && s.contains("● connected")
@@ -270,7 +273,11 @@ fn hostile_names_stay_inert_and_a_signal_restores_the_terminal() {
     let children = demo_children("demo --demo-source console --scenarios healthy,hostile");
     assert!(!children.is_empty(), "the demo target runs as a child");
     let killed = Command::new("pkill")
-        .args(["-INT", "-f", "taskscope demo --demo-source console --scenarios healthy,hostile"])
+        .args([
+            "-INT",
+            "-f",
+            "taskscope demo --demo-source console --scenarios healthy,hostile",
+        ])
         .status()
         .expect("pkill");
     assert!(killed.success());

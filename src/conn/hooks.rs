@@ -4,7 +4,9 @@
 
 use super::convert::MAX_STRING;
 use crate::model::Ts;
-use crate::model::aggregate::{AggRow, GroupsUpdate, Page, PagedTask, RawLoc, SiteHistory};
+use crate::model::aggregate::{
+    AggGroup, AggRow, GroupsUpdate, Page, PagedTask, RawLoc, SiteHistory,
+};
 use crate::model::location::format_location;
 use crate::model::update::SourceLoc;
 use std::time::Duration;
@@ -127,27 +129,29 @@ pub fn convert(g: Groups) -> GroupsUpdate {
             .groups
             .into_iter()
             .map(|r| AggRow {
-                raw: raw(r.location.as_ref()),
-                location: location(r.location),
-                live: r.live,
-                running: r.running.min(r.live),
-                idle: r.idle.min(r.live),
-                spawned: r.spawned,
-                terminated: r.terminated.min(r.spawned),
-                polls: r.polls,
-                busy: Duration::from_nanos(r.busy_ns),
-                oldest_created: ts(r.oldest_created_unix_ns),
-                earliest_idle: ts(r.earliest_idle_unix_ns),
-                longest_poll: Duration::from_nanos(r.longest_poll_ns),
-                parents: r
-                    .parents
-                    .into_iter()
-                    .take(8)
-                    .map(|p| (location(p.location), p.tasks))
-                    .collect(),
-                unparented: r.unparented,
-                ages: r.ages.into_iter().take(64).collect(),
-                terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
+                location: location(r.location.clone()),
+                group: AggGroup {
+                    raw: raw(r.location.as_ref()),
+                    live: r.live,
+                    running: r.running.min(r.live),
+                    idle: r.idle.min(r.live),
+                    spawned: r.spawned,
+                    terminated: r.terminated.min(r.spawned),
+                    polls: r.polls,
+                    busy: Duration::from_nanos(r.busy_ns),
+                    oldest_created: ts(r.oldest_created_unix_ns),
+                    earliest_idle: ts(r.earliest_idle_unix_ns),
+                    longest_poll: Duration::from_nanos(r.longest_poll_ns),
+                    parents: r
+                        .parents
+                        .into_iter()
+                        .take(8)
+                        .map(|p| (std::sync::Arc::from(location(p.location)), p.tasks))
+                        .collect(),
+                    unparented: r.unparented,
+                    ages: r.ages.into_iter().take(64).collect(),
+                    terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
+                },
             })
             .collect(),
         history: g

@@ -38,51 +38,7 @@ pub type RawLoc = (String, u32, u32);
 pub struct AggRow {
     /// `file:line:col`.
     pub location: String,
-    pub raw: RawLoc,
-    pub live: u64,
-    pub running: u64,
-    pub idle: u64,
-    pub spawned: u64,
-    pub terminated: u64,
-    pub polls: u64,
-    pub busy: Duration,
-    pub oldest_created: Option<Ts>,
-    pub earliest_idle: Option<Ts>,
-    pub longest_poll: Duration,
-    /// Where the spawning tasks were spawned, most first.
-    pub parents: Vec<(String, u64)>,
-    pub unparented: u64,
-    pub ages: Vec<u64>,
-    pub terminated_lifetime: Duration,
-}
-
-impl AggRow {
-    /// Adds another row of the same location.
-    pub fn absorb(&mut self, o: AggRow) {
-        self.live = self.live.saturating_add(o.live);
-        self.running = self.running.saturating_add(o.running);
-        self.idle = self.idle.saturating_add(o.idle);
-        self.spawned = self.spawned.saturating_add(o.spawned);
-        self.terminated = self.terminated.saturating_add(o.terminated);
-        self.polls = self.polls.saturating_add(o.polls);
-        self.busy = self.busy.saturating_add(o.busy);
-        self.oldest_created = min_some(self.oldest_created, o.oldest_created);
-        self.earliest_idle = min_some(self.earliest_idle, o.earliest_idle);
-        self.longest_poll = self.longest_poll.max(o.longest_poll);
-        self.parents.extend(o.parents);
-        self.parents.sort_by_key(|p| std::cmp::Reverse(p.1));
-        self.parents.truncate(8);
-        self.unparented = self.unparented.saturating_add(o.unparented);
-        if self.ages.len() < o.ages.len() {
-            self.ages.resize(o.ages.len(), 0);
-        }
-        for (a, b) in self.ages.iter_mut().zip(o.ages) {
-            *a = a.saturating_add(b);
-        }
-        self.terminated_lifetime = self
-            .terminated_lifetime
-            .saturating_add(o.terminated_lifetime);
-    }
+    pub group: AggGroup,
 }
 
 fn min_some(a: Option<Ts>, b: Option<Ts>) -> Option<Ts> {
@@ -144,6 +100,34 @@ pub struct AggGroup {
 }
 
 impl AggGroup {
+    /// Adds another group of the same location (two call-site statics
+    /// with equal text).
+    pub fn absorb(&mut self, o: AggGroup) {
+        self.live = self.live.saturating_add(o.live);
+        self.running = self.running.saturating_add(o.running);
+        self.idle = self.idle.saturating_add(o.idle);
+        self.spawned = self.spawned.saturating_add(o.spawned);
+        self.terminated = self.terminated.saturating_add(o.terminated);
+        self.polls = self.polls.saturating_add(o.polls);
+        self.busy = self.busy.saturating_add(o.busy);
+        self.oldest_created = min_some(self.oldest_created, o.oldest_created);
+        self.earliest_idle = min_some(self.earliest_idle, o.earliest_idle);
+        self.longest_poll = self.longest_poll.max(o.longest_poll);
+        self.parents.extend(o.parents);
+        self.parents.sort_by_key(|p| std::cmp::Reverse(p.1));
+        self.parents.truncate(8);
+        self.unparented = self.unparented.saturating_add(o.unparented);
+        if self.ages.len() < o.ages.len() {
+            self.ages.resize(o.ages.len(), 0);
+        }
+        for (a, b) in self.ages.iter_mut().zip(o.ages) {
+            *a = a.saturating_add(b);
+        }
+        self.terminated_lifetime = self
+            .terminated_lifetime
+            .saturating_add(o.terminated_lifetime);
+    }
+
     pub fn empty() -> AggGroup {
         AggGroup {
             raw: (String::new(), 0, 0),

@@ -1,6 +1,6 @@
 //! The target's state as accumulated from updates.
 
-use super::aggregate::{AggGroup, AggRow, Aggregates, GroupsUpdate, Page};
+use super::aggregate::{AggGroup, Aggregates, GroupsUpdate, Page};
 use super::dump::{Agent, DumpWindows, TaskDump};
 use super::history::CountHistory;
 use super::location::{GroupKey, Locations, TaskKind};
@@ -235,16 +235,16 @@ impl State {
         }
         // Rows of one location (two call-site statics with equal text)
         // add up.
-        let mut rows: HashMap<GroupKey, AggRow> = HashMap::new();
+        let mut rows: HashMap<GroupKey, AggGroup> = HashMap::new();
         for row in up.groups {
             let key = GroupKey {
                 loc: self.locations.intern_str(&row.location),
                 kind: TaskKind::Task,
             };
             match rows.get_mut(&key) {
-                Some(r) => r.absorb(row),
+                Some(g) => g.absorb(row.group),
                 None => {
-                    rows.insert(key, row);
+                    rows.insert(key, row.group);
                 }
             }
         }
@@ -262,31 +262,7 @@ impl State {
                 row.spawned.saturating_sub(s0),
                 row.terminated.saturating_sub(t0),
             );
-            let parents = row
-                .parents
-                .iter()
-                .map(|(l, n)| (self.names.intern(l), *n))
-                .collect();
-            agg.groups.insert(
-                key,
-                AggGroup {
-                    raw: row.raw,
-                    live: row.live,
-                    running: row.running,
-                    idle: row.idle,
-                    spawned: row.spawned,
-                    terminated: row.terminated,
-                    polls: row.polls,
-                    busy: row.busy,
-                    oldest_created: row.oldest_created,
-                    earliest_idle: row.earliest_idle,
-                    longest_poll: row.longest_poll,
-                    parents,
-                    unparented: row.unparented,
-                    ages: row.ages,
-                    terminated_lifetime: row.terminated_lifetime,
-                },
-            );
+            agg.groups.insert(key, row);
         }
         agg.groups.retain(|k, _| seen.contains(k));
         for h in self.histories.values_mut() {

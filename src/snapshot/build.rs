@@ -4,9 +4,9 @@
 use super::format::*;
 use crate::analysis::group::{Classified, Frame, build_groups};
 use crate::analysis::{Analysis, Params, Verdict, WaitIndex};
+use crate::model::aggregate::{AggGroup, Aggregates};
 use crate::model::history::{Bucket, HistoryParts};
 use crate::model::update::DroppedEvents;
-use crate::model::aggregate::{AggGroup, Aggregates};
 use crate::model::{
     CountHistory, GroupKey, Health, Locations, State, TaskDump, TaskKind, Trace, Ts,
 };
@@ -352,7 +352,10 @@ fn loaded_aggregates(
     let mut by_location: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
     for r in &snapshot.aggregates {
         if let Some([t, _]) = r.stacks.iter().find(|[t, _]| *t as usize >= traces.len()) {
-            return Err(format!("group {:?}: trace {t} is not in the file", r.location));
+            return Err(format!(
+                "group {:?}: trace {t} is not in the file",
+                r.location
+            ));
         }
         if !r.stacks.is_empty() {
             by_location.insert(

@@ -159,19 +159,7 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
                     .unwrap_or_else(|| "?".into()),
                 t.id
             ))];
-            let trace = row
-                .verdict
-                .trace
-                .and_then(|i| state?.dump.as_ref()?.traces.get(i as usize));
-            if let Some(trace) = trace {
-                for leaf in &trace.leaves {
-                    let frames: Vec<String> = leaf
-                        .iter()
-                        .map(|f| text::sanitize(&crate::analysis::stack::short(f), 80))
-                        .collect();
-                    lines.push(Line::from(format!(" stack: {}", frames.join(" → "))));
-                }
-            }
+            lines.extend(stack_lines(state, row));
             lines.push(Line::from(format!(" fields: {}", fields_text(t, 1000))));
             lines
         }
@@ -197,19 +185,7 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
                         ""
                     }
                 ))];
-                let trace = row
-                    .verdict
-                    .trace
-                    .and_then(|i| state?.dump.as_ref()?.traces.get(i as usize));
-                if let Some(trace) = trace {
-                    for leaf in &trace.leaves {
-                        let frames: Vec<String> = leaf
-                            .iter()
-                            .map(|f| text::sanitize(&crate::analysis::stack::short(f), 80))
-                            .collect();
-                        lines.push(Line::from(format!(" stack: {}", frames.join(" → "))));
-                    }
-                }
+                lines.extend(stack_lines(state, row));
                 lines
             }
             None => vec![Line::from(" no task selected")],
@@ -291,4 +267,29 @@ fn paged_cells<'a>(
         Cell::from("–"),
         Cell::from(format!("busy {}", text::duration(p.busy))),
     ]
+}
+
+/// The selected task's stack from the dump, a line per leaf.
+fn stack_lines<'a>(
+    state: Option<&crate::model::State>,
+    row: &crate::analysis::TaskRow,
+) -> Vec<Line<'a>> {
+    let trace = row
+        .verdict
+        .trace
+        .and_then(|i| state?.dump.as_ref()?.traces.get(i as usize));
+    let Some(trace) = trace else {
+        return Vec::new();
+    };
+    trace
+        .leaves
+        .iter()
+        .map(|leaf| {
+            let frames: Vec<String> = leaf
+                .iter()
+                .map(|f| text::sanitize(&crate::analysis::stack::short(f), 80))
+                .collect();
+            Line::from(format!(" stack: {}", frames.join(" → ")))
+        })
+        .collect()
 }
