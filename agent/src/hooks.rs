@@ -176,7 +176,14 @@ struct Inner {
     epoch_coarse: u64,
     epoch_unix_ns: i64,
     history: Mutex<History>,
+    /// Polls ending in this window (recorder clock) were a task dump's:
+    /// they count as polls but do not end the task's idle time.
+    dump_from: AtomicU64,
+    dump_until: AtomicU64,
 }
+
+/// How long after a dump's capture its wake-up polls are still expected.
+const DUMP_WAKES: u64 = 250_000_000;
 
 /// A monotonic clock cheap enough for every poll: Linux's
 /// `CLOCK_MONOTONIC_COARSE` (a few ns a read through the vDSO; it advances
@@ -248,6 +255,8 @@ impl Recorder {
                 epoch_coarse: coarse_ns(),
                 epoch_unix_ns: now,
                 history: Mutex::default(),
+                dump_from: AtomicU64::new(u64::MAX),
+                dump_until: AtomicU64::new(0),
             }),
         }
     }
@@ -406,11 +415,28 @@ impl Recorder {
             s.task.store(0, Ordering::Release);
             s.since.load(Ordering::Relaxed)
         });
+        let by_dump = now >= self.inner.dump_from.load(Ordering::Relaxed)
+            && now <= self.inner.dump_until.load(Ordering::Relaxed);
         if let Some(rec) = lock(self.shard(id)).get_mut(&id) {
             rec.polls += 1;
             rec.busy += now.saturating_sub(since);
-            rec.last_poll_end = now;
+            if !by_dump {
+                rec.last_poll_end = now;
+            }
         }
+    }
+
+    /// A task dump is about to poll every task.
+    pub fn dump_begins(&self) {
+        self.inner.dump_until.store(u64::MAX, Ordering::Relaxed);
+        self.inner.dump_from.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// The dump's capture ended; its wake-up polls follow shortly.
+    pub fn dump_ends(&self) {
+        self.inner
+            .dump_until
+            .store(self.now().saturating_add(DUMP_WAKES), Ordering::Relaxed);
     }
 
     /// The wall clock of an instant on the recorder's clock.

@@ -355,7 +355,19 @@ impl Agent {
         }
         st.last = Some(Instant::now());
         st.cached = None;
-        st.running = Some(tokio::spawn(async move { dump::capture(&handle).await }));
+        let recorder = self.recorder();
+        st.running = Some(tokio::spawn(async move {
+            // The dump polls every task once and wakes it for another poll
+            // right after: those polls are not the tasks' own.
+            if let Some(r) = &recorder {
+                r.dump_begins();
+            }
+            let captured = dump::capture(&handle).await;
+            if let Some(r) = &recorder {
+                r.dump_ends();
+            }
+            captured
+        }));
         let Some(running) = st.running.as_mut() else {
             return Err("no dump".into());
         };

@@ -157,3 +157,43 @@ fn the_history_keeps_each_second_s_totals() {
     assert_eq!(samples.len(), 2);
     assert_eq!((samples[1].spawned, samples[1].terminated), (5, 5));
 }
+
+/// A task dump polls every task (and wakes it right after); those polls
+/// are the dump's, not the tasks', and must not end their idle time.
+#[cfg(taskdumps)]
+#[test]
+fn a_dump_does_not_end_idle_times() {
+    let agent = taskscope_agent::Agent::with_min_interval(Duration::ZERO);
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(2).enable_all();
+    agent.install_hooks(&mut b);
+    let rt = b.build().expect("runtime");
+    agent.attach(rt.handle().clone());
+    let recorder = agent.recorder().expect("recorder");
+    let at = rt.block_on(async {
+        let mut at = None;
+        for _ in 0..10 {
+            // A tokio leaf: the dump defers its wake and restores it after
+            // the capture, so the task is polled once more.
+            let (_, l) = spawn_here(tokio::time::sleep(Duration::from_secs(3600)));
+            at = Some(l);
+        }
+        at.expect("spawned")
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    let before = recorder.groups();
+    let idle_before = group(&before, at).expect("group").earliest_idle;
+    let reply = rt
+        .block_on(agent.dump(Duration::from_secs(5)))
+        .expect("dump");
+    assert!(
+        reply.tasks.len() >= 10,
+        "{} tasks dumped",
+        reply.tasks.len()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let after = recorder.groups();
+    let g = group(&after, at).expect("group");
+    assert_eq!(g.earliest_idle, idle_before, "the dump reset the idle time");
+    assert!(g.polls >= 10, "{}", g.polls);
+}
