@@ -223,16 +223,22 @@ impl StallingProxy {
                         use std::io::{Read, Write};
                         let _ = from.set_read_timeout(Some(Duration::from_millis(20)));
                         let mut buf = [0u8; 16 * 1024];
+                        // When one side closes, close the other: a dead
+                        // upstream must look dead to the client.
+                        let close = |a: &std::net::TcpStream, b: &std::net::TcpStream| {
+                            let _ = a.shutdown(std::net::Shutdown::Both);
+                            let _ = b.shutdown(std::net::Shutdown::Both);
+                        };
                         loop {
                             if p.load(Ordering::SeqCst) {
                                 std::thread::sleep(Duration::from_millis(20));
                                 continue;
                             }
                             match from.read(&mut buf) {
-                                Ok(0) => return,
+                                Ok(0) => return close(&from, &to),
                                 Ok(n) => {
                                     if to.write_all(&buf[..n]).is_err() {
-                                        return;
+                                        return close(&from, &to);
                                     }
                                     if let Some(c) = &count {
                                         c.fetch_add(n, Ordering::SeqCst);
@@ -244,7 +250,7 @@ impl StallingProxy {
                                         std::io::ErrorKind::WouldBlock
                                             | std::io::ErrorKind::TimedOut
                                     ) => {}
-                                Err(_) => return,
+                                Err(_) => return close(&from, &to),
                             }
                         }
                     });
