@@ -211,7 +211,7 @@ impl State {
         agg.since = Some(up.since);
         if fresh && self.histories.is_empty() {
             // Backfill from the agent's kept seconds.
-            for site in &up.history {
+            for site in up.history.iter().take(self.config.max_entities) {
                 let key = GroupKey {
                     loc: self.locations.intern_str(&site.location),
                     kind: TaskKind::Task,
@@ -236,7 +236,10 @@ impl State {
         // Rows of one location (two call-site statics with equal text)
         // add up.
         let mut rows: HashMap<GroupKey, AggGroup> = HashMap::new();
-        for row in up.groups {
+        // A hostile target could send any number of groups.
+        let over = up.groups.len().saturating_sub(self.config.max_entities);
+        self.health.implausible.over_cap += over as u64;
+        for row in up.groups.into_iter().take(self.config.max_entities) {
             let key = GroupKey {
                 loc: self.locations.intern_str(&row.location),
                 kind: TaskKind::Task,
@@ -723,5 +726,75 @@ mod tests {
         assert_eq!(h.total_births, 15_000);
         assert_eq!(h.total_deaths, 15_000);
         assert_eq!(h.current(), 0);
+    }
+}
+
+#[cfg(test)]
+mod hooks_source_tests {
+    use super::*;
+    use crate::model::aggregate::{AggRow, GroupsUpdate};
+
+    fn at(s: i64) -> Ts {
+        Ts::from_nanos(1_800_000_000_000_000_000 + s * 1_000_000_000)
+    }
+
+    fn row(location: &str, spawned: u64, terminated: u64) -> AggRow {
+        AggRow {
+            location: location.into(),
+            group: AggGroup {
+                live: spawned - terminated,
+                idle: spawned - terminated,
+                spawned,
+                terminated,
+                ..AggGroup::empty()
+            },
+        }
+    }
+
+    fn update(now: i64, since: i64, groups: Vec<AggRow>) -> GroupsUpdate {
+        GroupsUpdate {
+            now: at(now),
+            since: at(since),
+            groups,
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn totals_become_births_and_deaths_and_a_restart_ends_everything() {
+        let mut st = State::default();
+        st.begin_stream();
+        st.apply_groups(update(10, 0, vec![row("a.rs:1:1", 5, 1)]));
+        st.apply_groups(update(11, 0, vec![row("a.rs:1:1", 9, 2)]));
+        let key = *st
+            .aggregates
+            .as_ref()
+            .expect("groups")
+            .groups
+            .keys()
+            .next()
+            .expect("one");
+        let h = &st.histories[&key];
+        assert_eq!((h.total_births, h.total_deaths, h.current()), (9, 2, 7));
+        // Another process on the port: its totals restart from zero.
+        st.begin_stream();
+        st.apply_groups(update(20, 15, vec![row("a.rs:1:1", 3, 0)]));
+        assert_eq!(st.health.restarts, 1);
+        assert_eq!(st.histories[&key].current(), 3);
+        // Time never runs backwards.
+        st.apply_groups(update(5, 15, vec![row("a.rs:1:1", 3, 0)]));
+        assert_eq!(st.now, Some(at(20)));
+    }
+
+    #[test]
+    fn a_flood_of_groups_is_capped() {
+        let mut st = State::new(Config {
+            max_entities: 10,
+            ..Config::default()
+        });
+        let rows = (0..50).map(|i| row(&format!("f.rs:{i}:1"), 1, 0)).collect();
+        st.apply_groups(update(1, 0, rows));
+        assert_eq!(st.aggregates.as_ref().expect("groups").groups.len(), 10);
+        assert_eq!(st.health.implausible.over_cap, 40);
     }
 }
