@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_stream::Stream;
@@ -27,6 +28,19 @@ const MAX_PAGE: u32 = 10_000;
 pub struct TasksService {
     recorder: Recorder,
     latest: watch::Receiver<Option<Arc<Groups>>>,
+    /// Open `Watch` streams: the producer works only while there are any
+    /// (the router keeps clones of the service, and their receivers, for
+    /// every connection, so the channel's receiver count does not tell).
+    watchers: Arc<AtomicUsize>,
+}
+
+/// Counts a stream as watching until it is dropped.
+struct Watching(Arc<AtomicUsize>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl NamedService for TasksService {
@@ -39,15 +53,17 @@ impl TasksService {
     /// watches.
     pub fn new(recorder: Recorder) -> (TasksService, impl Future<Output = ()> + Send) {
         let (tx, latest) = watch::channel(None);
+        let watchers = Arc::new(AtomicUsize::new(0));
         let producer = {
             let recorder = recorder.clone();
+            let watchers = watchers.clone();
             async move {
                 let mut tick = tokio::time::interval(INTERVAL);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
                     recorder.sample();
-                    if tx.receiver_count() > 1 {
+                    if watchers.load(Ordering::Relaxed) > 0 {
                         let r = recorder.clone();
                         let groups = tokio::task::spawn_blocking(move || groups(&r.groups()))
                             .await
@@ -59,7 +75,12 @@ impl TasksService {
                 }
             }
         };
-        (TasksService { recorder, latest }, producer)
+        let svc = TasksService {
+            recorder,
+            latest,
+            watchers,
+        };
+        (svc, producer)
     }
 }
 
@@ -148,7 +169,9 @@ impl ServerStreamingService<proto::WatchRequest> for Watch {
             .await
             .map_err(|e| Status::internal(format!("taking the groups failed: {e}")))?;
             latest.mark_unchanged();
-            let stream = async_stream(first, latest);
+            svc.watchers.fetch_add(1, Ordering::Relaxed);
+            let watching = Watching(svc.watchers.clone());
+            let stream = async_stream(first, latest, watching);
             Ok(Response::new(Box::pin(stream) as GroupStream))
         })
     }
@@ -158,11 +181,16 @@ impl ServerStreamingService<proto::WatchRequest> for Watch {
 fn async_stream(
     first: Groups,
     latest: watch::Receiver<Option<Arc<Groups>>>,
+    watching: Watching,
 ) -> impl Stream<Item = Result<Groups, Status>> + Send {
     use tokio_stream::StreamExt;
     let rest = tokio_stream::wrappers::WatchStream::from_changes(latest)
         .filter_map(|g| g)
-        .map(|g| Ok((*g).clone()));
+        .map(move |g| {
+            // Held by the stream: dropped when the client goes away.
+            let _ = &watching;
+            Ok((*g).clone())
+        });
     tokio_stream::once(Ok(first)).chain(rest)
 }
 
