@@ -80,7 +80,7 @@ pub struct PagedTask {
 }
 
 /// A group as the model keeps it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AggGroup {
     pub raw: RawLoc,
     pub live: u64,
@@ -128,26 +128,6 @@ impl AggGroup {
             .saturating_add(o.terminated_lifetime);
     }
 
-    pub fn empty() -> AggGroup {
-        AggGroup {
-            raw: (String::new(), 0, 0),
-            live: 0,
-            running: 0,
-            idle: 0,
-            spawned: 0,
-            terminated: 0,
-            polls: 0,
-            busy: Duration::ZERO,
-            oldest_created: None,
-            earliest_idle: None,
-            longest_poll: Duration::ZERO,
-            parents: Vec::new(),
-            unparented: 0,
-            ages: Vec::new(),
-            terminated_lifetime: Duration::ZERO,
-        }
-    }
-
     /// Live tasks whose age is surely within `lo..=hi` (buckets wholly
     /// inside the range; a lower bound).
     pub fn aged_between(&self, lo: Duration, hi: Duration) -> u64 {
@@ -192,7 +172,7 @@ mod tests {
             live: 7,
             // <1 s: 1; 1-2 s: 2; 2-4 s: 4
             ages: vec![1, 2, 4],
-            ..AggGroup::empty()
+            ..AggGroup::default()
         };
         assert_eq!(g.aged_between(Duration::ZERO, Duration::from_secs(4)), 7);
         assert_eq!(
