@@ -32,6 +32,30 @@ pub struct TasksService {
     /// (the router keeps clones of the service, and their receivers, for
     /// every connection, so the channel's receiver count does not tell).
     watchers: Arc<AtomicUsize>,
+    /// One walk over every task at a time on behalf of clients (a new
+    /// stream's first message, a page): a client cannot make the agent walk
+    /// a million tasks many times at once; the next one is refused
+    /// (`RESOURCE_EXHAUSTED`) and tries again.
+    walks: Arc<tokio::sync::Semaphore>,
+}
+
+impl TasksService {
+    /// Runs `f` over the record on a blocking thread, unless another
+    /// client's walk is running.
+    async fn walk<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Recorder) -> T + Send + 'static,
+    ) -> Result<T, Status> {
+        let Ok(_permit) = self.walks.clone().try_acquire_owned() else {
+            return Err(Status::resource_exhausted(
+                "another client's request is walking the tasks: ask again in a moment",
+            ));
+        };
+        let r = self.recorder.clone();
+        tokio::task::spawn_blocking(move || f(&r))
+            .await
+            .map_err(|e| Status::internal(format!("walking the tasks failed: {e}")))
+    }
 }
 
 /// Counts a stream as watching until it is dropped.
@@ -79,6 +103,7 @@ impl TasksService {
             recorder,
             latest,
             watchers,
+            walks: Arc::new(tokio::sync::Semaphore::new(1)),
         };
         (svc, producer)
     }
@@ -160,14 +185,13 @@ impl ServerStreamingService<proto::WatchRequest> for Watch {
         Box::pin(async move {
             let mut latest = svc.latest.clone();
             // The first message at once, with the kept history.
-            let r = svc.recorder.clone();
-            let first = tokio::task::spawn_blocking(move || {
-                let mut g = groups(&r.groups());
-                g.history = history(r.history());
-                g
-            })
-            .await
-            .map_err(|e| Status::internal(format!("taking the groups failed: {e}")))?;
+            let first = svc
+                .walk(|r| {
+                    let mut g = groups(&r.groups());
+                    g.history = history(r.history());
+                    g
+                })
+                .await?;
             latest.mark_unchanged();
             svc.watchers.fetch_add(1, Ordering::Relaxed);
             let watching = Watching(svc.watchers.clone());
@@ -194,25 +218,23 @@ fn async_stream(
     tokio_stream::once(Ok(first)).chain(rest)
 }
 
-struct Page(Recorder);
+struct Page(TasksService);
 
 impl UnaryService<PageRequest> for Page {
     type Response = TaskPage;
     type Future = BoxFuture<Response<TaskPage>, Status>;
 
     fn call(&mut self, req: Request<PageRequest>) -> Self::Future {
-        let r = self.0.clone();
+        let svc = self.0.clone();
         let req = req.into_inner();
         Box::pin(async move {
             let Some(l) = req.location else {
                 return Err(Status::invalid_argument("no location"));
             };
             let limit = req.limit.clamp(1, MAX_PAGE) as usize;
-            let page = tokio::task::spawn_blocking(move || {
-                r.tasks((&l.file, l.line, l.column), req.after_id, limit)
-            })
-            .await
-            .map_err(|e| Status::internal(format!("listing tasks failed: {e}")))?;
+            let page = svc
+                .walk(move |r| r.tasks((&l.file, l.line, l.column), req.after_id, limit))
+                .await?;
             Ok(Response::new(TaskPage {
                 next_after_id: page.next.unwrap_or(0),
                 tasks: page
@@ -254,7 +276,7 @@ impl Service<http::Request<tonic::body::Body>> for TasksService {
             proto::PAGE_PATH => Box::pin(async move {
                 let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
                     .apply_max_message_size_config(None, Some(super::service::MAX_REPLY));
-                Ok(grpc.unary(Page(svc.recorder), req).await)
+                Ok(grpc.unary(Page(svc), req).await)
             }),
             _ => Box::pin(async move { Ok(super::service::unimplemented()) }),
         }

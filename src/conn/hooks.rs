@@ -26,8 +26,26 @@ pub enum SourceChoice {
 }
 
 /// Opens the groups stream; `UNIMPLEMENTED` when the target serves no
-/// hooks source.
+/// hooks source. The agent walks its tasks for one client at a time and
+/// refuses the others (`RESOURCE_EXHAUSTED`) meanwhile: those are asked
+/// again shortly (the caller bounds the whole with its connect timeout).
 pub async fn watch(
+    channel: Channel,
+    max_message_size: usize,
+) -> Result<tonic::Streaming<Groups>, tonic::Status> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match watch_once(channel.clone(), max_message_size).await {
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn watch_once(
     channel: Channel,
     max_message_size: usize,
 ) -> Result<tonic::Streaming<Groups>, tonic::Status> {
