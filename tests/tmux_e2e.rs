@@ -339,7 +339,8 @@ fn the_hooks_demo_in_a_real_terminal() {
     });
     assert!(s.contains("Tasks▼"), "{s}");
     // The first task dump (20 s after start) names the waits; meanwhile
-    // `t` takes one now.
+    // `t` takes one now, once the agent is known.
+    t.wait_screen("the agent detected", |s| s.contains("◆ agent ready"));
     t.keys(&["t"]);
     let s = t.wait_screen("the dump's reasons on the hooks source", |s| {
         s.contains("socket read*")
@@ -350,20 +351,28 @@ fn the_hooks_demo_in_a_real_terminal() {
         .unwrap_or_default()
         .to_string();
     assert!(row.contains("← spawned by"), "{s}");
-    // Open the first group: its tasks are fetched from the target.
-    t.keys(&["g", "g", "Enter"]);
+    // Open the idle connections' group (filtered by its spawn line, so the
+    // order of equal-sized groups does not matter): its tasks are fetched
+    // from the target, each with its wait from the dump by its tokio id.
+    let idle_conn = common::spawn_line("idle-conn");
+    t.keys(&["/"]);
+    t.literal(&idle_conn);
+    t.keys(&["Enter"]);
+    t.wait_screen("the filtered view", |s| {
+        s.contains(&format!("filter: {idle_conn}")) && s.contains("socket read*")
+    });
+    t.keys(&["Enter"]);
     let s = t.wait_screen("the group's tasks from the target", |s| {
-        s.contains("tasks @ src/demo/target.rs:")
+        s.contains(&format!("tasks @ {idle_conn}"))
             && s.contains("busy ")
             && s.contains("spawned by task")
     });
     assert!(s.contains("ID"), "{s}");
-    // The top group is the idle connections: each task's wait from the
-    // dump, by its tokio id.
     t.wait_screen("per-task waits from the dump", |s| {
-        s.contains("socket read (from its stack in the task dump)")
-            || s.contains("blocked on socket read (from its stack")
+        s.contains("blocked on socket read (from its stack in the task dump)")
     });
+    t.keys(&["Escape"]);
+    t.wait_screen("the filtered groups view", |s| s.contains("filter:"));
     t.keys(&["Escape"]);
     t.wait_screen("the groups view again", |s| s.contains("Tasks▼"));
     t.keys(&["q"]);
