@@ -85,6 +85,8 @@ struct Stripe {
     terminated: AtomicU64,
     /// Summed lifetimes of the terminated tasks.
     lifetime_ns: AtomicU64,
+    /// Summed time in poll of the terminated tasks.
+    busy_ns: AtomicU64,
 }
 
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
@@ -117,6 +119,11 @@ impl Site {
     /// Summed lifetimes of the terminated tasks.
     pub fn lifetime_ns(&self) -> u64 {
         self.sum(|s| &s.lifetime_ns)
+    }
+
+    /// Summed time in poll of the terminated tasks.
+    pub fn terminated_busy_ns(&self) -> u64 {
+        self.sum(|s| &s.busy_ns)
     }
 }
 
@@ -393,6 +400,7 @@ impl Recorder {
             let lived = self.now().saturating_sub(rec.created);
             let stripe = rec.site.stripe();
             stripe.lifetime_ns.fetch_add(lived, Ordering::Relaxed);
+            stripe.busy_ns.fetch_add(rec.busy, Ordering::Relaxed);
             stripe.terminated.fetch_add(1, Ordering::Relaxed);
         }
     }

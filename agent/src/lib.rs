@@ -50,8 +50,10 @@
 //! A second client asking while a dump runs is refused at once, and a
 //! `current_thread` runtime is dumped from inside itself.
 
+mod census;
 mod dump;
 pub mod hooks;
+pub mod metrics;
 mod service;
 mod tasks_service;
 
@@ -122,6 +124,14 @@ struct Inner {
     recent: Mutex<Vec<proto::DumpWindow>>,
     /// The hooks source, once installed on a runtime builder.
     recorder: OnceLock<hooks::Recorder>,
+    /// Per-location counts from the tasks' spans (console mode).
+    census: OnceLock<census::Census>,
+    /// `/metrics`: the cap on locations and the counters' last values.
+    exporter: metrics::Exporter,
+    /// One scrape walks the tasks at a time.
+    scrape: tokio::sync::Semaphore,
+    dumps_taken: std::sync::atomic::AtomicU64,
+    dump_failures: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -162,6 +172,11 @@ impl Agent {
                 bound: Mutex::new(None),
                 recent: Mutex::new(Vec::new()),
                 recorder: OnceLock::new(),
+                census: OnceLock::new(),
+                exporter: metrics::Exporter::from_env(),
+                scrape: tokio::sync::Semaphore::new(1),
+                dumps_taken: Default::default(),
+                dump_failures: Default::default(),
             }),
         }
     }
@@ -286,7 +301,92 @@ impl Agent {
                 }
             })
             .expect("taskscope-agent: console server thread");
-        layer.with_filter(FilterFn::new(console_filter))
+        let census = self
+            .inner
+            .census
+            .get_or_init(census::Census::default)
+            .layer();
+        layer
+            .with_filter(FilterFn::new(console_filter))
+            .and_then(census.with_filter(FilterFn::new(|m| {
+                m.name() == "runtime.spawn" && m.target() == "tokio::task"
+            })))
+    }
+
+    /// Every spawn location's counts now, from the hooks source if it is
+    /// installed, else from the tasks' spans (console mode), else none.
+    pub fn site_stats(&self) -> Vec<metrics::SiteStat> {
+        if let Some(r) = self.recorder() {
+            let agg = r.groups();
+            let now = agg.now_unix_ns.saturating_sub(agg.epoch_unix_ns).max(0) as u64;
+            return agg
+                .groups
+                .iter()
+                .map(|g| metrics::SiteStat {
+                    location: format!(
+                        "{}:{}:{}",
+                        g.site.location.file(),
+                        g.site.location.line(),
+                        g.site.location.column()
+                    ),
+                    live: g.live,
+                    running: g.running,
+                    spawned: g.spawned,
+                    terminated: g.terminated,
+                    busy_ns: g.busy_ns.saturating_add(g.site.terminated_busy_ns()),
+                    oldest_age_ns: if g.live > 0 {
+                        now.saturating_sub(g.oldest_created)
+                    } else {
+                        0
+                    },
+                })
+                .collect();
+        }
+        self.inner
+            .census
+            .get()
+            .map(census::Census::stats)
+            .unwrap_or_default()
+    }
+
+    /// The agent's own state, for `/metrics`.
+    pub fn health(&self) -> metrics::AgentHealth {
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.recent_dumps().last().copied();
+        metrics::AgentHealth {
+            source: if self.recorder().is_some() {
+                "hooks"
+            } else {
+                "console"
+            },
+            dumps: self.inner.dumps_taken.load(Relaxed),
+            dump_failures: self.inner.dump_failures.load(Relaxed),
+            last_dump_pause: last.map(|w| {
+                Duration::from_nanos(w.end_unix_ns.saturating_sub(w.start_unix_ns).max(0) as u64)
+            }),
+        }
+    }
+
+    /// The `/metrics` exposition (OpenMetrics or the Prometheus text
+    /// format) and its content type. Walks the live tasks on a blocking
+    /// thread, one scrape at a time.
+    pub async fn metrics(&self, openmetrics: bool) -> (String, &'static str) {
+        let _permit = self.inner.scrape.acquire().await;
+        let agent = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let stats = agent.site_stats();
+            agent
+                .inner
+                .exporter
+                .render(stats, agent.health(), openmetrics)
+        })
+        .await
+        .unwrap_or_else(|_| {
+            (
+                "# taskscope-agent: the scrape failed\n".into(),
+                metrics::PROMETHEUS_TEXT,
+            )
+        })
     }
 
     /// The address the server listens on, once it does.
@@ -371,7 +471,13 @@ impl Agent {
         let Some(running) = st.running.as_mut() else {
             return Err("no dump".into());
         };
-        let captured = match tokio::time::timeout(timeout, running).await {
+        let captured = tokio::time::timeout(timeout, running).await;
+        let counter = match &captured {
+            Ok(Ok(Ok(_))) => &self.inner.dumps_taken,
+            _ => &self.inner.dump_failures,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let captured = match captured {
             Err(_) => {
                 return Err(format!(
                     "the runtime did not pause for the dump within {timeout:?}: a worker is busy or blocked, or tokio hangs in the dump (tokio-rs/tokio#7478); no other dump until it ends"

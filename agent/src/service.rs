@@ -9,6 +9,7 @@ use std::time::Duration;
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
 use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
+use tower_layer::{Identity, Layer, Stack};
 
 /// Dump replies can be large (100 000 tasks); the console's own limit
 /// does not apply to them.
@@ -37,7 +38,7 @@ pub async fn serve(
         }
         None => (None, None),
     };
-    let router = tonic::transport::Server::builder()
+    let router = grpc_server(&agent)
         .add_service(instrument_server)
         .add_service(DumpService {
             agent: agent.clone(),
@@ -58,7 +59,7 @@ pub async fn serve_hooks(addr: ServerAddr, agent: Agent) -> Result<(), BoxError>
         .ok_or("no hooks recorder: call Agent::install_hooks on the runtime builder first")?;
     let (tasks, producer) = crate::tasks_service::TasksService::new(recorder);
     let producer = tokio::spawn(producer);
-    let router = tonic::transport::Server::builder()
+    let router = grpc_server(&agent)
         .add_service(DumpService {
             agent: agent.clone(),
         })
@@ -68,8 +69,18 @@ pub async fn serve_hooks(addr: ServerAddr, agent: Agent) -> Result<(), BoxError>
     res
 }
 
+/// tonic's server with `GET /metrics` (and HTTP/1.1, which scrapers
+/// speak) in front of the gRPC services.
+fn grpc_server(agent: &Agent) -> tonic::transport::Server<Stack<HttpLayer, Identity>> {
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(HttpLayer {
+            agent: agent.clone(),
+        })
+}
+
 async fn listen(
-    router: tonic::transport::server::Router,
+    router: tonic::transport::server::Router<Stack<HttpLayer, Identity>>,
     addr: ServerAddr,
     agent: &Agent,
 ) -> Result<(), BoxError> {
@@ -197,4 +208,110 @@ pub(crate) fn unimplemented() -> http::Response<tonic::body::Body> {
         tonic::metadata::GRPC_CONTENT_TYPE,
     );
     response
+}
+
+/// Plain HTTP on the gRPC port: `GET /metrics` for Prometheus, `GET /` for
+/// a person who points a browser or curl at it; anything else goes on to
+/// the gRPC services (HTTP/1.1 requests that are not these get a 404).
+#[derive(Clone)]
+pub(crate) struct HttpLayer {
+    agent: Agent,
+}
+
+impl<S> Layer<S> for HttpLayer {
+    type Service = Http<S>;
+    fn layer(&self, inner: S) -> Http<S> {
+        Http {
+            inner,
+            agent: self.agent.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Http<S> {
+    inner: S,
+    agent: Agent,
+}
+
+impl<S> Service<http::Request<tonic::body::Body>> for Http<S>
+where
+    S: Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>>
+        + Send,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let is_grpc = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/grpc"));
+        if is_grpc {
+            return Box::pin(self.inner.call(req));
+        }
+        let agent = self.agent.clone();
+        let (parts, _) = req.into_parts();
+        Box::pin(async move { Ok(plain_http(&agent, &parts).await) })
+    }
+}
+
+async fn plain_http(
+    agent: &Agent,
+    req: &http::request::Parts,
+) -> http::Response<tonic::body::Body> {
+    let reply = |status: http::StatusCode, ctype: &'static str, body: String| {
+        let mut r = http::Response::new(tonic::body::Body::new(body));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(ctype),
+        );
+        r
+    };
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let head = req.method == http::Method::HEAD;
+    if req.method != http::Method::GET && !head {
+        return reply(
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            "taskscope-agent: only GET here\n".into(),
+        );
+    }
+    match req.uri.path() {
+        "/metrics" => {
+            let om = crate::metrics::wants_openmetrics(
+                req.headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            let (body, ctype) = agent.metrics(om).await;
+            reply(
+                http::StatusCode::OK,
+                ctype,
+                if head { String::new() } else { body },
+            )
+        }
+        "/" => reply(
+            http::StatusCode::OK,
+            TEXT,
+            format!(
+                "taskscope-agent {}\n\nGET /metrics  Prometheus / OpenMetrics: live tasks per spawn location\ngRPC          taskscope connect {}\n",
+                env!("CARGO_PKG_VERSION"),
+                agent.bound().unwrap_or_default()
+            ),
+        ),
+        _ => reply(
+            http::StatusCode::NOT_FOUND,
+            TEXT,
+            "taskscope-agent: not found (GET /metrics, or gRPC)\n".into(),
+        ),
+    }
 }

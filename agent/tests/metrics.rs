@@ -1,0 +1,179 @@
+//! `GET /metrics` on the agent's gRPC port, over real HTTP/1.1 from a
+//! plain TCP client (as Prometheus scrapes), on both sources: the hooks
+//! recorder and the console mode's span census.
+#![cfg(all(target_os = "linux", tokio_unstable))]
+
+use std::io::{Read, Write};
+use std::time::Duration;
+use taskscope_agent::Agent;
+
+/// One HTTP/1.1 GET; the status line, headers and body.
+fn get(addr: &str, path: &str, accept: Option<&str>) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").expect("a response");
+    (head.to_string(), body.to_string())
+}
+
+/// The value of `name{location="…LOC…"}` in an exposition.
+fn value(body: &str, name: &str, loc: &str) -> Option<f64> {
+    body.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix("{location=\"")?;
+        let (label, v) = rest.split_once("\"} ")?;
+        label.contains(loc).then(|| v.trim().parse().ok())?
+    })
+}
+
+fn spawn_idle(n: usize) -> Vec<tokio::sync::oneshot::Sender<()>> {
+    (0..n)
+        .map(|_| {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            // spawn: idle
+            tokio::spawn(async move {
+                let _ = rx.await;
+            });
+            tx
+        })
+        .collect()
+}
+
+fn idle_line() -> String {
+    let src = include_str!("metrics.rs");
+    let n = src
+        .lines()
+        .position(|l| l.trim() == "// spawn: idle")
+        .expect("marker")
+        + 2;
+    format!("agent/tests/metrics.rs:{n}:")
+}
+
+#[test]
+fn the_hooks_source_exports_exact_counts_per_location() {
+    let agent = Agent::with_min_interval(Duration::ZERO);
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(2).enable_all();
+    agent.install_hooks(&mut b);
+    let rt = b.build().unwrap();
+    agent.attach(rt.handle().clone());
+    let addr = agent
+        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("serve");
+    let loc = idle_line();
+
+    let mut keep = rt.block_on(async { spawn_idle(300) });
+    let (head, body) = get(&addr, "/metrics", None);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    assert_eq!(
+        value(&body, "taskscope_tasks_live", &loc),
+        Some(300.0),
+        "{body}"
+    );
+    assert_eq!(
+        value(&body, "taskscope_tasks_spawned_total", &loc),
+        Some(300.0)
+    );
+    assert_eq!(
+        value(&body, "taskscope_tasks_terminated_total", &loc),
+        Some(0.0)
+    );
+    assert!(body.contains("taskscope_agent_info{version=\"0.1.0\",source=\"hooks\"} 1"));
+
+    // 100 end: live goes down, the counters go on; the oldest's age grows.
+    std::thread::sleep(Duration::from_millis(300));
+    for tx in keep.drain(..100) {
+        let _ = tx.send(());
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (_, body) = get(&addr, "/metrics", Some("application/openmetrics-text"));
+        if value(&body, "taskscope_tasks_live", &loc) == Some(200.0)
+            || std::time::Instant::now() > deadline
+        {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(value(&body, "taskscope_tasks_live", &loc), Some(200.0));
+    assert_eq!(
+        value(&body, "taskscope_tasks_terminated_total", &loc),
+        Some(100.0)
+    );
+    assert!(body.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    let age = value(&body, "taskscope_tasks_oldest_age_seconds", &loc).unwrap();
+    assert!((0.25..60.0).contains(&age), "{age}");
+
+    // The same port still speaks gRPC, and other paths are 404s.
+    let (head, _) = get(&addr, "/nope", None);
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    drop(keep);
+}
+
+#[test]
+fn the_console_mode_exports_counts_from_the_task_spans() {
+    use tracing_subscriber::prelude::*;
+    let agent = Agent::with_min_interval(Duration::ZERO);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let layer = agent.spawn(
+        console_subscriber::ConsoleLayer::builder().event_buffer_capacity(1 << 16),
+        addr.into(),
+    );
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let _guard = tracing::dispatcher::set_default(&dispatch);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    agent.attach(rt.handle().clone());
+    let loc = idle_line();
+    let keep = rt.block_on(async {
+        let keep = spawn_idle(50);
+        tokio::task::yield_now().await;
+        keep
+    });
+    let addr = addr.to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            let _ = s.write_all(b"");
+            let (_, body) = get(&addr, "/metrics", None);
+            if value(&body, "taskscope_tasks_live", &loc).is_some() {
+                break body;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no metrics");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        value(&body, "taskscope_tasks_live", &loc),
+        Some(50.0),
+        "{body}"
+    );
+    assert!(body.contains("source=\"console\""));
+    drop(keep);
+    // Run the runtime so the tasks end and their spans close.
+    rt.block_on(async {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    });
+    let (_, body) = get(&addr, "/metrics", None);
+    assert_eq!(value(&body, "taskscope_tasks_live", &loc), Some(0.0));
+    assert_eq!(
+        value(&body, "taskscope_tasks_terminated_total", &loc),
+        Some(50.0)
+    );
+}
