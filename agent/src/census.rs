@@ -189,15 +189,15 @@ where
             return;
         }
         let mut ext = span.extensions_mut();
-        if let Some(t) = ext.get_mut::<TaskSpan>() {
-            if t.entered.is_none() {
-                t.entered = Some(self.0.now());
-                t.site
-                    .live
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .running += 1;
-            }
+        if let Some(t) = ext.get_mut::<TaskSpan>()
+            && t.entered.is_none()
+        {
+            t.entered = Some(self.0.now());
+            t.site
+                .live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .running += 1;
         }
     }
 
@@ -207,14 +207,14 @@ where
             return;
         }
         let mut ext = span.extensions_mut();
-        if let Some(t) = ext.get_mut::<TaskSpan>() {
-            if let Some(since) = t.entered.take() {
-                let spent = self.0.now().saturating_sub(since);
-                t.busy = t.busy.saturating_add(spent);
-                let mut live = t.site.live.lock().unwrap_or_else(|e| e.into_inner());
-                live.running = live.running.saturating_sub(1);
-                live.busy_ns = live.busy_ns.saturating_add(spent);
-            }
+        if let Some(t) = ext.get_mut::<TaskSpan>()
+            && let Some(since) = t.entered.take()
+        {
+            let spent = self.0.now().saturating_sub(since);
+            t.busy = t.busy.saturating_add(spent);
+            let mut live = t.site.live.lock().unwrap_or_else(|e| e.into_inner());
+            live.running = live.running.saturating_sub(1);
+            live.busy_ns = live.busy_ns.saturating_add(spent);
         }
     }
 
