@@ -72,9 +72,12 @@ pub struct SnapshotArgs {
     /// Target console address (as for `connect`).
     #[arg(default_value = "127.0.0.1:6669")]
     pub addr: String,
-    /// Where to write the snapshot (`.json`, or `.json.gz` to compress); `-` for stdout.
+    /// Where to write the snapshot (`.json`, or `.json.gz` to compress; `.pb.gz` for a pprof task profile); `-` for stdout.
     #[arg(short, long)]
     pub output: std::path::PathBuf,
+    /// The file's format, when its name does not tell (json: taskscope's snapshot; pprof: a task profile for `go tool pprof`).
+    #[arg(long, value_enum)]
+    pub format: Option<SnapshotFormat>,
     /// How long to watch after the first update, so the snapshot holds growth history.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -115,11 +118,11 @@ pub struct ReportArgs {
     /// A target address (watched for --duration), or one snapshot file, or two (old, new: the report includes their diff).
     #[arg(required = true, num_args = 1..=2)]
     pub inputs: Vec<String>,
-    /// Output file; the format follows its extension (.md, .json, .html) unless --format says otherwise; `-` for stdout.
+    /// Output file; the format follows its extension (.md, .json, .html, .pb.gz for pprof) unless --format says otherwise; `-` for stdout.
     #[arg(short, long)]
     pub output: std::path::PathBuf,
     #[arg(long, value_enum)]
-    pub format: Option<report::Format>,
+    pub format: Option<ReportFormat>,
     /// How long to watch a live target.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -127,6 +130,49 @@ pub struct ReportArgs {
     pub window: Duration,
     #[command(flatten)]
     pub gather: GatherArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SnapshotFormat {
+    /// taskscope's snapshot (JSON, gzipped for `.gz`): what `diff` and `report` read.
+    Json,
+    /// pprof's profile.proto, gzipped: a task profile for `go tool pprof`, Pyroscope, Grafana.
+    Pprof,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Json,
+    Html,
+    /// pprof's profile.proto, gzipped (of the newest input).
+    Pprof,
+}
+
+impl ReportFormat {
+    /// The format for `path`: by `--format`, else by its name.
+    pub fn choose(flag: Option<ReportFormat>, path: &std::path::Path) -> Option<ReportFormat> {
+        flag.or_else(|| {
+            if report::pprof::is_pprof_path(path) {
+                return Some(ReportFormat::Pprof);
+            }
+            Some(match report::Format::from_path(path)? {
+                report::Format::Md => ReportFormat::Md,
+                report::Format::Json => ReportFormat::Json,
+                report::Format::Html => ReportFormat::Html,
+            })
+        })
+    }
+
+    /// The text format, or `None` for pprof.
+    pub fn text(self) -> Option<report::Format> {
+        match self {
+            ReportFormat::Md => Some(report::Format::Md),
+            ReportFormat::Json => Some(report::Format::Json),
+            ReportFormat::Html => Some(report::Format::Html),
+            ReportFormat::Pprof => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

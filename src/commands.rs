@@ -91,7 +91,14 @@ pub async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
         g.state.now.context("the target sent no clock")?,
         &params,
     );
-    if a.output.as_os_str() == "-" {
+    let pprof = match a.format {
+        Some(f) => f == crate::cli::SnapshotFormat::Pprof,
+        None => report::pprof::is_pprof_path(&a.output),
+    };
+    if pprof {
+        report::pprof::write(&snap, &a.output)
+            .with_context(|| format!("cannot write the profile to {}", a.output.display()))?;
+    } else if a.output.as_os_str() == "-" {
         serde_json::to_writer(std::io::stdout().lock(), &snap)
             .context("cannot write the snapshot to stdout")?;
         println!();
@@ -214,11 +221,11 @@ async fn watch_live(
 
 pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
     use crate::report::model::{self, ChangesOut, Context};
-    let format = match a.format.or_else(|| report::Format::from_path(&a.output)) {
+    let format = match crate::cli::ReportFormat::choose(a.format, &a.output) {
         Some(f) => f,
-        None if a.output.as_os_str() == "-" => report::Format::Md,
+        None if a.output.as_os_str() == "-" => crate::cli::ReportFormat::Md,
         None => anyhow::bail!(
-            "cannot tell the report format from {:?}: use a .md, .json or .html file name, or --format",
+            "cannot tell the report format from {:?}: use a .md, .json, .html or .pb.gz file name, or --format",
             a.output.display().to_string()
         ),
     };
@@ -228,6 +235,9 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
         || files[0]
             .extension()
             .is_some_and(|e| e == "json" || e == "gz");
+    let Some(format) = format.text() else {
+        return pprof_report(&a, &files, is_file);
+    };
     let report = if is_file {
         let loaded: Vec<crate::snapshot::Loaded> = files
             .iter()
@@ -286,6 +296,44 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
             a.output.display(),
             report.totals.suspects,
             crate::text::count(u64::from(report.totals.tasks))
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `report … -o FILE.pb.gz`: the task profile of the newest snapshot, or
+/// of a live target watched for `--duration`.
+fn pprof_report(a: &ReportArgs, files: &[&std::path::Path], is_file: bool) -> anyhow::Result<u8> {
+    let snap = if is_file {
+        let newest = files.last().context("no snapshot")?;
+        crate::snapshot::open(newest)?.snapshot
+    } else {
+        runtime()?.block_on(async {
+            let (target, g, watched) = watch_live(
+                &a.inputs[0],
+                a.duration,
+                &a.gather,
+                "report",
+                &mut |_, _| {},
+            )
+            .await?;
+            let meta = crate::snapshot::Meta {
+                target: target.display.clone(),
+                taken_at_unix_ns: crate::text::unix_now_ns(),
+                watched,
+                window: a.window,
+            };
+            crate::snapshot::take(&g.state, &meta).context("the target sent no clock")
+        })?
+    };
+    report::pprof::write(&snap, &a.output)
+        .with_context(|| format!("cannot write the profile to {}", a.output.display()))?;
+    if a.output.as_os_str() != "-" {
+        eprintln!(
+            "wrote {}: task profile of {} (go tool pprof -top {})",
+            a.output.display(),
+            snap.target,
+            a.output.display()
         );
     }
     Ok(exit::OK)

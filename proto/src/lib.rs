@@ -5,6 +5,8 @@
 //! viewer calls them without linking the agent.
 #![forbid(unsafe_code)]
 
+pub mod pprof;
+
 /// The gRPC service name.
 pub const SERVICE: &str = "taskscope.agent.v1.TaskDumps";
 /// Unary `Info(InfoRequest) -> InfoReply`: cheap, used to detect the agent.

@@ -8,13 +8,17 @@ use crate::model::{Frame, Trace};
 /// `select!`/`join!`), the first one that is not a timer wins: a read
 /// raced against a sleep is a read with a timeout.
 pub fn reason(trace: &Trace) -> Reason {
+    primary_leaf(trace).map_or(Reason::NotTokio, |i| leaf_reason(&trace.leaves[i]))
+}
+
+/// The leaf that tells what the task waits on (see [`reason`]): where a
+/// one-stack view (a pprof sample) should point.
+pub fn primary_leaf(trace: &Trace) -> Option<usize> {
     let reasons: Vec<Reason> = trace.leaves.iter().map(|l| leaf_reason(l)).collect();
     reasons
         .iter()
-        .copied()
-        .find(|r| !matches!(r, Reason::Sleep | Reason::Interval))
-        .or_else(|| reasons.first().copied())
-        .unwrap_or(Reason::NotTokio)
+        .position(|r| !matches!(r, Reason::Sleep | Reason::Interval))
+        .or_else(|| (!reasons.is_empty()).then_some(0))
 }
 
 /// Rules over a leaf's frames, most specific first: the tokio module a
@@ -216,9 +220,71 @@ pub fn short(frame: &Frame) -> String {
     }
 }
 
+/// A frame's function with its module, without generics, for tools that
+/// show one name per function (pprof): `poll<u64>` in
+/// `tokio-1.54.1/src/sync/oneshot.rs` → `tokio::sync::oneshot::poll`.
+/// Names that already carry a path keep it.
+pub fn qualified(frame: &Frame) -> String {
+    let plain = plain_name(&frame.name);
+    if plain.contains("::") {
+        return plain;
+    }
+    match frame.file.as_deref().and_then(module_path) {
+        Some(module) => format!("{module}::{plain}"),
+        None => plain,
+    }
+}
+
+/// `tokio-1.54.1/src/time/sleep.rs` → `tokio::time::sleep`;
+/// `library/core/src/future/mod.rs` → `core::future`; `src/server.rs` →
+/// `server` (the crate's name is not in the path).
+fn module_path(file: &str) -> Option<String> {
+    let file = file.strip_suffix(".rs")?;
+    let (krate, rest) = match file.rsplit_once("/src/") {
+        Some((dir, rest)) => {
+            let dir = dir.rsplit('/').next().unwrap_or(dir);
+            // `tokio-1.54.1` → `tokio`.
+            let name = match dir.rsplit_once('-') {
+                Some((n, v)) if v.starts_with(|c: char| c.is_ascii_digit()) => n,
+                _ => dir,
+            };
+            (Some(name.replace('-', "_")), rest)
+        }
+        None => (None, file.strip_prefix("src/").unwrap_or(file)),
+    };
+    let mut parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    if matches!(parts.last(), Some(&"mod") | Some(&"lib") | Some(&"main")) {
+        parts.pop();
+    }
+    let mut path: Vec<String> = krate.into_iter().collect();
+    path.extend(parts.iter().map(|p| p.to_string()));
+    (!path.is_empty()).then(|| path.join("::"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qualified_names_carry_their_module() {
+        assert_eq!(
+            qualified(&frame("poll<u64> (tokio-1.54.1/src/sync/oneshot.rs:1284)")),
+            "tokio::sync::oneshot::poll"
+        );
+        assert_eq!(
+            qualified(&frame("poll (library/core/src/future/mod.rs:9)")),
+            "core::future::poll"
+        );
+        assert_eq!(
+            qualified(&frame("{closure#0} (src/demo/target.rs:12)")),
+            "demo::target::{closure#0}"
+        );
+        assert_eq!(
+            qualified(&frame("app::server::handle::{{closure}} (src/server.rs:3)")),
+            "app::server::handle::{closure}"
+        );
+        assert_eq!(qualified(&Frame::from("bare")), "bare");
+    }
 
     /// A frame written as a backtrace prints it: `name (file:line)`.
     fn frame(text: &str) -> Frame {

@@ -4,6 +4,7 @@ pub mod diff;
 pub mod html;
 pub mod md;
 pub mod model;
+pub mod pprof;
 pub mod schema;
 pub mod text;
 

@@ -1,0 +1,327 @@
+//! Task profiles in pprof's format (`profile.proto`, gzipped), so that
+//! `go tool pprof -top`, `-diff_base OLD NEW`, `-http`, Pyroscope and
+//! Grafana read taskscope's snapshots as they read Go goroutine profiles.
+//!
+//! One sample per (spawn location, stack, reason, state) with the number
+//! of tasks as its value. A sample's frames, leaf first: the task's async
+//! stack from the last task dump (its leaf that tells the wait, see
+//! `stack::primary_leaf`), or, without a stack, one frame naming the wait
+//! (`(socket read)`); then a root frame for the spawn location,
+//! `spawned@FILE:LINE:COL`. So `-top` ranks waits, `-top -cum` ranks spawn
+//! locations with exactly the counts taskscope shows, and `-traces` lists
+//! both. Labels: `location`, `reason`, `state`, `target`.
+
+use crate::analysis::reason::{Reason, TaskState};
+use crate::analysis::stack;
+use crate::model::Trace;
+use crate::snapshot::Snapshot;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use taskscope_proto::pprof::{
+    Function, Label, Line, Location, Mapping, Profile, Sample, ValueType,
+};
+
+/// Whether a file name asks for a pprof profile: `.pb.gz`, `.pb` or
+/// `.pprof`.
+pub fn is_pprof_path(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    name.ends_with(".pb.gz") || name.ends_with(".pb") || name.ends_with(".pprof")
+}
+
+/// The prefix of the root frame that names a spawn location.
+pub const ROOT_PREFIX: &str = "spawned@";
+
+#[derive(Default)]
+struct Builder {
+    strings: Vec<String>,
+    string_ids: HashMap<String, i64>,
+    functions: Vec<Function>,
+    function_ids: HashMap<(i64, i64), u64>,
+    locations: Vec<Location>,
+    location_ids: HashMap<(u64, i64), u64>,
+    samples: HashMap<SampleKey, i64>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct SampleKey {
+    location: String,
+    trace: Option<u32>,
+    reason: Reason,
+    state: TaskState,
+}
+
+impl Builder {
+    fn new() -> Builder {
+        let mut b = Builder::default();
+        b.string("");
+        b
+    }
+
+    fn string(&mut self, s: &str) -> i64 {
+        if let Some(&i) = self.string_ids.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as i64;
+        self.strings.push(s.to_string());
+        self.string_ids.insert(s.to_string(), i);
+        i
+    }
+
+    /// A location for one frame (function, file, line).
+    fn frame(&mut self, name: &str, file: Option<&str>, line: Option<u32>) -> u64 {
+        let name = self.string(name);
+        let file = self.string(file.unwrap_or_default());
+        let function_id = match self.function_ids.get(&(name, file)) {
+            Some(&id) => id,
+            None => {
+                let id = self.functions.len() as u64 + 1;
+                self.functions.push(Function {
+                    id,
+                    name,
+                    system_name: name,
+                    filename: file,
+                    start_line: 0,
+                });
+                self.function_ids.insert((name, file), id);
+                id
+            }
+        };
+        let line = i64::from(line.unwrap_or(0));
+        if let Some(&id) = self.location_ids.get(&(function_id, line)) {
+            return id;
+        }
+        let id = self.locations.len() as u64 + 1;
+        self.locations.push(Location {
+            id,
+            mapping_id: 1,
+            address: 0,
+            line: vec![Line {
+                function_id,
+                line,
+                column: 0,
+            }],
+            is_folded: false,
+        });
+        self.location_ids.insert((function_id, line), id);
+        id
+    }
+
+    fn add(&mut self, key: SampleKey, tasks: u64) {
+        if tasks > 0 {
+            *self.samples.entry(key).or_default() += tasks.min(i64::MAX as u64) as i64;
+        }
+    }
+}
+
+/// `file:line:col` → (file, line), for the root frame.
+fn split_location(loc: &str) -> (&str, Option<u32>) {
+    let mut parts = loc.rsplitn(3, ':');
+    let last = parts.next();
+    let mid = parts.next();
+    let rest = parts.next();
+    match (rest, mid, last) {
+        (Some(file), Some(line), Some(_col)) if line.parse::<u32>().is_ok() => {
+            (file, line.parse().ok())
+        }
+        _ => (loc, None),
+    }
+}
+
+/// The task profile of a snapshot.
+pub fn profile(snap: &Snapshot) -> Profile {
+    let mut b = Builder::new();
+    let traces: Vec<Trace> = snap
+        .traces
+        .iter()
+        .map(|leaves| Trace {
+            leaves: leaves.clone(),
+        })
+        .collect();
+    if !snap.aggregates.is_empty() {
+        // The hooks source: the target's own counts, with the dumped
+        // tasks' stacks where a dump was taken.
+        for a in &snap.aggregates {
+            let mut left = a.live;
+            for &[trace, n] in &a.stacks {
+                let n = u64::from(n).min(left);
+                left -= n;
+                let reason = traces
+                    .get(trace as usize)
+                    .map_or(Reason::Idle, stack::reason);
+                b.add(
+                    SampleKey {
+                        location: a.location.clone(),
+                        trace: Some(trace),
+                        reason,
+                        state: TaskState::Idle,
+                    },
+                    n,
+                );
+            }
+            let running = a.running.min(left);
+            for (state, reason, n) in [
+                (TaskState::Running, Reason::Running, running),
+                (TaskState::Idle, Reason::Idle, left - running),
+            ] {
+                b.add(
+                    SampleKey {
+                        location: a.location.clone(),
+                        trace: None,
+                        reason,
+                        state,
+                    },
+                    n,
+                );
+            }
+        }
+    } else {
+        for t in &snap.tasks {
+            if t.state == TaskState::Completed {
+                continue;
+            }
+            b.add(
+                SampleKey {
+                    location: t.location.clone(),
+                    trace: t.trace.filter(|&i| (i as usize) < traces.len()),
+                    reason: t.reason,
+                    state: t.state,
+                },
+                1,
+            );
+        }
+    }
+
+    let mut keys: Vec<(SampleKey, i64)> = std::mem::take(&mut b.samples).into_iter().collect();
+    // Stable output: the same snapshot gives the same bytes.
+    keys.sort_by(|(a, _), (c, _)| {
+        (&a.location, a.trace, a.reason, a.state).cmp(&(&c.location, c.trace, c.reason, c.state))
+    });
+    let k_location = b.string("location");
+    let k_reason = b.string("reason");
+    let k_state = b.string("state");
+    let k_target = b.string("target");
+    let target = b.string(&snap.target);
+    let mut samples = Vec::with_capacity(keys.len());
+    for (key, n) in keys {
+        let mut ids = Vec::new();
+        match key.trace.map(|i| &traces[i as usize]) {
+            Some(trace) if !trace.leaves.is_empty() => {
+                let leaf = stack::primary_leaf(trace).unwrap_or(0);
+                // Outermost first in the dump; pprof wants the leaf first.
+                for f in trace.leaves[leaf].iter().rev() {
+                    let name = stack::qualified(f);
+                    ids.push(b.frame(&name, f.file.as_deref(), f.line));
+                }
+            }
+            _ => {
+                let wait = format!("({})", key.reason.short());
+                ids.push(b.frame(&wait, None, None));
+            }
+        }
+        let (file, line) = split_location(&key.location);
+        let root = format!("{ROOT_PREFIX}{}", key.location);
+        ids.push(b.frame(&root, Some(file), line));
+        let label = |b: &mut Builder, k: i64, v: &str| Label {
+            key: k,
+            str: b.string(v),
+            num: 0,
+            num_unit: 0,
+        };
+        let labels = vec![
+            label(&mut b, k_location, &key.location),
+            label(&mut b, k_reason, key.reason.short()),
+            label(&mut b, k_state, key.state.key()),
+            Label {
+                key: k_target,
+                str: target,
+                num: 0,
+                num_unit: 0,
+            },
+        ];
+        samples.push(Sample {
+            location_id: ids,
+            value: vec![n],
+            label: labels,
+        });
+    }
+    let tasks = b.string("tasks");
+    let count = b.string("count");
+    let mapping_name = b.string("taskscope tasks");
+    let comment = b.string(&format!("taskscope task profile of {}", snap.target));
+    Profile {
+        sample_type: vec![ValueType {
+            r#type: tasks,
+            unit: count,
+        }],
+        sample: samples,
+        mapping: vec![Mapping {
+            id: 1,
+            filename: mapping_name,
+            has_functions: true,
+            has_filenames: true,
+            has_line_numbers: true,
+            ..Mapping::default()
+        }],
+        location: b.locations,
+        function: b.functions,
+        string_table: b.strings,
+        time_nanos: snap.taken_at_unix_ns,
+        duration_nanos: (snap.watched_ms as i64).saturating_mul(1_000_000),
+        period_type: Some(ValueType {
+            r#type: tasks,
+            unit: count,
+        }),
+        period: 1,
+        comment: vec![comment],
+        ..Profile::default()
+    }
+}
+
+/// The profile, gzipped as pprof writes it.
+pub fn encode(p: &Profile) -> Vec<u8> {
+    use prost::Message;
+    let raw = p.encode_to_vec();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = gz.write_all(&raw);
+    gz.finish().unwrap_or_default()
+}
+
+/// Writes the snapshot's task profile to `path` (atomically), or to stdout
+/// for `-`.
+pub fn write(snap: &Snapshot, path: &Path) -> std::io::Result<()> {
+    let bytes = encode(&profile(snap));
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)?;
+        return out.flush();
+    }
+    crate::atomic_file::write(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_split_into_file_and_line() {
+        assert_eq!(
+            split_location("src/server.rs:88:5"),
+            ("src/server.rs", Some(88))
+        );
+        assert_eq!(split_location("C:\\x.rs:1:2"), ("C:\\x.rs", Some(1)));
+        assert_eq!(split_location("<unknown>"), ("<unknown>", None));
+    }
+
+    #[test]
+    fn pprof_paths() {
+        assert!(is_pprof_path(Path::new("x/tasks.pb.gz")));
+        assert!(is_pprof_path(Path::new("tasks.PPROF")));
+        assert!(!is_pprof_path(Path::new("tasks.json.gz")));
+    }
+}
