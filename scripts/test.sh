@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what the tests use
 # besides cargo (tmux for the terminal test, pgrep to check that no demo
-# process is left behind), then runs `cargo test --locked`. Extra arguments
-# go to cargo test. `.ci/run` calls this.
+# process is left behind, Prometheus and Go's pprof for the tests against
+# the real monitoring tools), then runs `cargo test --locked`. Extra
+# arguments go to cargo test. `.ci/run` calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v go >/dev/null 2>&1 || need+=(golang-go)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   sudo=()
@@ -16,13 +19,22 @@ if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   elif command -v dnf >/dev/null 2>&1; then
-    "${sudo[@]}" dnf install -y -q "${need[@]/procps/procps-ng}"
+    need=("${need[@]/procps/procps-ng}")
+    "${sudo[@]}" dnf install -y -q "${need[@]/golang-go/golang}"
   elif command -v brew >/dev/null 2>&1; then
-    brew install tmux
+    pkgs=()
+    for p in "${need[@]}"; do
+      case $p in
+        procps) ;;
+        golang-go) pkgs+=(go) ;;
+        *) pkgs+=("$p") ;;
+      esac
+    done
+    [ ${#pkgs[@]} -eq 0 ] || brew install "${pkgs[@]}"
   else
-    echo "please install: ${need[*]} (the terminal test needs them)" >&2
+    echo "please install: ${need[*]} (the terminal and monitoring-tool tests need them)" >&2
     exit 2
   fi
 fi
