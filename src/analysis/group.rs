@@ -85,6 +85,9 @@ pub struct Group {
     /// were spawned from outside any task.
     pub spawned_from: Vec<(Arc<str>, u64)>,
     pub spawned_outside: u64,
+    /// With several targets: each one's part, most tasks first (empty for
+    /// one target).
+    pub shares: Vec<super::fleet::Share>,
 }
 
 impl Group {
@@ -112,6 +115,7 @@ impl Group {
             stacks: Vec::new(),
             spawned_from: Vec::new(),
             spawned_outside: 0,
+            shares: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod blocked;
 pub mod diff;
+pub mod fleet;
 pub mod group;
 pub mod health;
 pub mod reason;
