@@ -54,9 +54,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// Target console address: HOST:PORT, http://HOST:PORT, [IPv6]:PORT or file:///PATH for a Unix socket (port defaults to 6669).
-    #[arg(default_value = "127.0.0.1:6669")]
-    pub addr: String,
+    /// Target console address: HOST:PORT, http://HOST:PORT, [IPv6]:PORT or file:///PATH for a Unix socket (port defaults to 6669). Several (replicas of one service): one view, groups merged by spawn location with each target's share, each target connected (and reconnected) on its own.
+    #[arg(default_value = "127.0.0.1:6669", num_args = 1..)]
+    pub addrs: Vec<String>,
     /// Print the groups table once and exit instead of opening the TUI (exit 2 if the target cannot be reached).
     #[arg(long)]
     pub once: bool,
@@ -115,8 +115,8 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A target address (watched for --duration), or one snapshot file, or two (old, new: the report includes their diff).
-    #[arg(required = true, num_args = 1..=2)]
+    /// A target address (watched for --duration; several merge as in `watch`), or one snapshot file, or two (old, new: the report includes their diff).
+    #[arg(required = true, num_args = 1..)]
     pub inputs: Vec<String>,
     /// Output file; the format follows its extension (.md, .json, .html, .pb.gz for pprof) unless --format says otherwise; `-` for stdout.
     #[arg(short, long)]
@@ -187,9 +187,9 @@ pub enum WatchFormat {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Target console address (as for `connect`).
-    #[arg(default_value = "127.0.0.1:6669")]
-    pub addr: String,
+    /// Target console address(es) (as for `connect`); with several (replicas), groups merge by location with a per-target breakdown, and a target that fails does not stop the others.
+    #[arg(default_value = "127.0.0.1:6669", num_args = 1..)]
+    pub addrs: Vec<String>,
     /// How long to watch after the first update.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -345,6 +345,16 @@ pub struct DemoTargetArgs {
 }
 
 impl ViewArgs {
+    /// How `connect --once` gathers (as the headless commands do).
+    pub fn gather_args(&self) -> GatherArgs {
+        GatherArgs {
+            max_message_size: self.max_message_size,
+            wait_for_target: None,
+            source: self.source,
+            dumps: self.dumps.clone(),
+        }
+    }
+
     pub fn tui_options(&self) -> ui::Options {
         let color = !self.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         ui::Options {

@@ -52,23 +52,30 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
-    let target = Target::parse(&a.addr)?;
+    let targets: Vec<Target> = a
+        .addrs
+        .iter()
+        .map(|s| Target::parse(s))
+        .collect::<Result<_, _>>()?;
     let opts = a.view.tui_options();
     if a.once {
-        let conn_opts = conn::Options {
-            reconnect: false,
-            ..opts.conn.clone()
-        };
-        let g = headless::gather(target.clone(), conn_opts, a.duration, None).await?;
-        let now = g.state.now.context("the target sent no clock")?;
-        let analysis = Analysis::run(&g.state, now, &opts.params);
+        let gather = a.view.gather_args();
+        let w = watch_many(
+            &a.addrs,
+            a.duration,
+            &gather,
+            "table",
+            &mut |_, _| {},
+            &opts.params,
+        )
+        .await?;
         print!(
             "{}",
-            report::text::groups_table(&analysis, &target.display, usize::MAX)
+            report::text::groups_table(&w.analysis, &w.display, usize::MAX)
         );
         return Ok(exit::OK);
     }
-    ui::run(target, opts).await?;
+    ui::run_fleet(targets, opts).await?;
     Ok(exit::OK)
 }
 
@@ -96,7 +103,7 @@ pub async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
         None => report::pprof::is_pprof_path(&a.output),
     };
     if pprof {
-        report::pprof::write(&snap, &a.output)
+        report::pprof::write(&[&snap], &a.output)
             .with_context(|| format!("cannot write the profile to {}", a.output.display()))?;
     } else if a.output.as_os_str() == "-" {
         serde_json::to_writer(std::io::stdout().lock(), &snap)
@@ -193,7 +200,7 @@ async fn watch_live(
     duration: Duration,
     how: &GatherArgs,
     product: &str,
-    progress: &mut dyn FnMut(&crate::model::State, Duration),
+    progress: &mut (dyn FnMut(&crate::model::State, Duration) + Send),
 ) -> anyhow::Result<(Target, headless::Gathered, Duration)> {
     let target = Target::parse(addr)?;
     let opts = conn::Options {
@@ -219,6 +226,114 @@ async fn watch_live(
     Ok((target, g, started.elapsed()))
 }
 
+/// One or several live targets watched at once, analysed (merged by spawn
+/// location when several).
+struct Watched {
+    /// The targets reached, in the order given, with their data.
+    targets: Vec<(Target, headless::Gathered)>,
+    merger: crate::analysis::fleet::Merger,
+    analysis: Analysis,
+    watched: Duration,
+    /// "ADDR", or "ADDR1, ADDR2 (2 targets)".
+    display: String,
+}
+
+impl Watched {
+    /// Where the report reads task details and histories.
+    fn source(&self) -> Box<dyn report::model::Source + '_> {
+        match self.targets.as_slice() {
+            [(_, g)] => Box::new(&g.state),
+            all => Box::new(report::model::FleetSource {
+                states: all.iter().map(|(_, g)| &g.state).collect(),
+                merger: &self.merger,
+            }),
+        }
+    }
+}
+
+/// Watches every address at once for `duration` (see [`watch_live`]). A
+/// target that cannot be reached is reported and left out, unless none
+/// can: then the first error is the command's.
+async fn watch_many(
+    addrs: &[String],
+    duration: Duration,
+    how: &GatherArgs,
+    product: &'static str,
+    progress: &mut (dyn FnMut(&crate::model::State, Duration) + Send),
+    params: &Params,
+) -> anyhow::Result<Watched> {
+    let started = std::time::Instant::now();
+    let mut targets = Vec::new();
+    if let [addr] = addrs {
+        let (t, g, _) = watch_live(addr, duration, how, product, progress).await?;
+        targets.push((t, g));
+    } else {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            let (addr, how) = (addr.clone(), how.clone());
+            set.spawn(async move {
+                let r = watch_live(&addr, duration, &how, product, &mut |_, _| {}).await;
+                (i, addr, r)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(r) = set.join_next().await {
+            results.push(r.context("a target's watch failed")?);
+        }
+        results.sort_by_key(|(i, _, _)| *i);
+        let mut first_error = None;
+        for (_, addr, r) in results {
+            match r {
+                Ok((t, g, _)) => targets.push((t, g)),
+                Err(e) => {
+                    eprintln!("taskscope: warning: {addr}: {e:#}; going on without it");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if targets.is_empty() {
+            return Err(first_error.unwrap_or_else(|| anyhow::anyhow!("no target")));
+        }
+    }
+    let mut merger = crate::analysis::fleet::Merger::default();
+    let mut parts = Vec::new();
+    for (t, g) in &targets {
+        let now = g
+            .state
+            .now
+            .with_context(|| format!("{} sent no clock", t.display))?;
+        parts.push((
+            std::sync::Arc::<str>::from(t.display.as_str()),
+            Analysis::run(&g.state, now, params),
+        ));
+    }
+    let analysis = if parts.len() == 1 {
+        parts.pop().map(|(_, a)| a).context("no target")?
+    } else {
+        let refs: Vec<(std::sync::Arc<str>, &Analysis)> =
+            parts.iter().map(|(l, a)| (l.clone(), a)).collect();
+        merger.merge(&refs).context("no target")?
+    };
+    let display = match targets.as_slice() {
+        [(t, _)] => t.display.clone(),
+        all => format!(
+            "{} ({} targets)",
+            all.iter()
+                .map(|(t, _)| t.display.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            all.len()
+        ),
+    };
+    Ok(Watched {
+        targets,
+        merger,
+        analysis,
+        watched: started.elapsed(),
+        display,
+    })
+}
+
 pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
     use crate::report::model::{self, ChangesOut, Context};
     let format = match crate::cli::ReportFormat::choose(a.format, &a.output) {
@@ -235,6 +350,9 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
         || files[0]
             .extension()
             .is_some_and(|e| e == "json" || e == "gz");
+    if is_file && files.len() > 2 {
+        anyhow::bail!("a report reads one snapshot, or two (old, new) for their diff");
+    }
     let Some(format) = format.text() else {
         return pprof_report(&a, &files, is_file);
     };
@@ -262,30 +380,24 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
         };
         model::build(&analysis, newest, &ctx, changes)
     } else {
-        if a.inputs.len() > 1 {
-            anyhow::bail!(
-                "a report of a live target takes one address; two inputs must be snapshot files"
-            );
-        }
         runtime()?.block_on(async {
-            let (target, g, watched) = watch_live(
-                &a.inputs[0],
+            let w = watch_many(
+                &a.inputs,
                 a.duration,
                 &a.gather,
                 "report",
                 &mut |_, _| {},
+                &p,
             )
             .await?;
-            let now = g.state.now.context("the target sent no clock")?;
-            let analysis = Analysis::run(&g.state, now, &p);
             let ctx = Context {
-                target: target.display.clone(),
+                target: w.display.clone(),
                 source: "live".into(),
-                watched,
+                watched: w.watched,
                 window: a.window,
                 generated_at_unix_ns: crate::text::unix_now_ns(),
             };
-            anyhow::Ok(model::build(&analysis, &g.state, &ctx, None))
+            anyhow::Ok(model::build(&w.analysis, &*w.source(), &ctx, None))
         })?
     };
     report::write_out(&a.output, &format.render(&report))
@@ -304,35 +416,45 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
 /// `report … -o FILE.pb.gz`: the task profile of the newest snapshot, or
 /// of a live target watched for `--duration`.
 fn pprof_report(a: &ReportArgs, files: &[&std::path::Path], is_file: bool) -> anyhow::Result<u8> {
-    let snap = if is_file {
+    let snaps = if is_file {
         let newest = files.last().context("no snapshot")?;
-        crate::snapshot::open(newest)?.snapshot
+        vec![crate::snapshot::open(newest)?.snapshot]
     } else {
         runtime()?.block_on(async {
-            let (target, g, watched) = watch_live(
-                &a.inputs[0],
+            let w = watch_many(
+                &a.inputs,
                 a.duration,
                 &a.gather,
                 "report",
                 &mut |_, _| {},
+                &params(a.window),
             )
             .await?;
-            let meta = crate::snapshot::Meta {
-                target: target.display.clone(),
-                taken_at_unix_ns: crate::text::unix_now_ns(),
-                watched,
-                window: a.window,
-            };
-            crate::snapshot::take(&g.state, &meta).context("the target sent no clock")
+            let mut snaps = Vec::new();
+            for (t, g) in &w.targets {
+                let meta = crate::snapshot::Meta {
+                    target: t.display.clone(),
+                    taken_at_unix_ns: crate::text::unix_now_ns(),
+                    watched: w.watched,
+                    window: a.window,
+                };
+                snaps.push(
+                    crate::snapshot::take(&g.state, &meta)
+                        .with_context(|| format!("{} sent no clock", t.display))?,
+                );
+            }
+            anyhow::Ok(snaps)
         })?
     };
-    report::pprof::write(&snap, &a.output)
+    let refs: Vec<&crate::snapshot::Snapshot> = snaps.iter().collect();
+    report::pprof::write(&refs, &a.output)
         .with_context(|| format!("cannot write the profile to {}", a.output.display()))?;
     if a.output.as_os_str() != "-" {
+        let names: Vec<&str> = snaps.iter().map(|s| s.target.as_str()).collect();
         eprintln!(
             "wrote {}: task profile of {} (go tool pprof -top {})",
             a.output.display(),
-            snap.target,
+            names.join(", "),
             a.output.display()
         );
     }
@@ -345,7 +467,7 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
     let tty = std::io::stderr().is_terminal();
     let total = a.duration;
     let mut progress = |st: &crate::model::State, elapsed: Duration| {
-        if !tty {
+        if !tty || a.addrs.len() > 1 {
             return;
         }
         let Some(now) = st.now else {
@@ -365,27 +487,24 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
             an.totals.suspects
         );
     };
-    let result = watch_live(&a.addr, a.duration, &a.gather, "report", &mut progress).await;
+    let result = watch_many(&a.addrs, a.duration, &a.gather, "report", &mut progress, &p).await;
     if tty {
         eprint!("\r\x1b[K");
     }
-    let (target, g, watched) = result?;
-    let now = g.state.now.context("the target sent no clock")?;
-    let mut analysis = Analysis::run(&g.state, now, &p);
-    let ignored = crate::analysis::suspect::ignore(&mut analysis, &a.ignore);
+    let mut w = result?;
+    let ignored = crate::analysis::suspect::ignore(&mut w.analysis, &a.ignore);
+    let analysis = &w.analysis;
+    let watched = w.watched;
     let ctx = crate::report::model::Context {
-        target: target.display.clone(),
+        target: w.display.clone(),
         source: "live".into(),
         watched,
         window: a.window,
         generated_at_unix_ns: crate::text::unix_now_ns(),
     };
-    let rep = crate::report::model::build(&analysis, &g.state, &ctx, None);
+    let rep = crate::report::model::build(analysis, &*w.source(), &ctx, None);
     match a.format {
-        WatchFormat::Text => print!(
-            "{}",
-            report::text::groups_table(&analysis, &target.display, 30)
-        ),
+        WatchFormat::Text => print!("{}", report::text::groups_table(analysis, &w.display, 30)),
         WatchFormat::Json => println!("{}", report::model::to_json(&rep)),
         WatchFormat::Md => print!("{}", report::md::render(&rep)),
     }
@@ -403,7 +522,7 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
     let suspects = analysis.totals.suspects;
     eprintln!(
         "taskscope: watched {} for {}: {} suspect group(s)",
-        target.display,
+        w.display,
         crate::text::duration(watched),
         suspects
     );

@@ -34,7 +34,7 @@ pub async fn gather_with_progress(
     opts: conn::Options,
     duration: Duration,
     wait_for_target: Option<Duration>,
-    progress: &mut dyn FnMut(&State, Duration),
+    progress: &mut (dyn FnMut(&State, Duration) + Send),
 ) -> Result<Gathered, ConnError> {
     // Without an update yet, the run waits at most this long: the first
     // attempt's own timeouts (connect, first response), or the time the
@@ -58,6 +58,9 @@ pub async fn gather_with_progress(
     let mut first_update: Option<Instant> = None;
     let mut last_error = None;
     let mut last_progress = started;
+    // Whether the connection is up now: no final dump is asked of a
+    // target that is gone (it would only wait out the dump timeout).
+    let mut connected = false;
     loop {
         if last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
@@ -76,6 +79,7 @@ pub async fn gather_with_progress(
             Err(_)
                 if final_dump.is_none()
                     && dumps_enabled
+                    && connected
                     && matches!(state.agent, Agent::Ready { .. }) =>
             {
                 conn.dumps.request();
@@ -94,6 +98,7 @@ pub async fn gather_with_progress(
                 break;
             }
             Some(Status::Reconnecting { error, .. }) => {
+                connected = false;
                 let reached = state.health.updates > 0;
                 let waiting = wait_for_target.is_some_and(|w| started.elapsed() < w);
                 if !reached && !waiting {
@@ -101,6 +106,7 @@ pub async fn gather_with_progress(
                 }
                 last_error = Some(error);
             }
+            Some(Status::Connected) => connected = true,
             Some(_) => {}
             None if is_update => {
                 first_update.get_or_insert_with(Instant::now);

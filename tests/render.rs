@@ -426,3 +426,100 @@ fn without_an_agent_the_status_line_says_how_to_get_exact_waits() {
         "{screen}"
     );
 }
+
+/// Two replicas in one view (`connect A B`): the first is `app()`'s
+/// target, the second holds 5 more connection handlers and is
+/// reconnecting.
+fn fleet_app() -> App {
+    use std::sync::Arc;
+    use taskscope::analysis::Analysis;
+    use taskscope::analysis::fleet::Merger;
+    use taskscope::ui::app::Member;
+    use taskscope::ui::worker::{SharedState, read};
+    let a = app();
+    let b = SharedState::default();
+    let mut up = Update {
+        now: ts(300.0),
+        has_metadata: true,
+        ..Update::default()
+    };
+    for i in 0..5u64 {
+        up.tasks
+            .push(task(100 + i, "src/server.rs", 88, "conn-handler-b"));
+        up.task_stats.push((100 + i, idle(250.0, 250.0)));
+    }
+    write(&b).begin_stream();
+    write(&b).apply(up);
+    let mut app = App::new(
+        "a:6669, b:6669 (2 targets)".into(),
+        Params::default(),
+        false,
+    );
+    app.state = a.state.clone();
+    let mut down = a.conn.clone();
+    down.status = Status::Reconnecting {
+        at: tokio::time::Instant::now() + Duration::from_secs(3),
+        error: taskscope::conn::ConnError::Refused("b:6669".into()),
+        attempt: 2,
+    };
+    app.conn = a.conn.clone();
+    app.fleet = vec![
+        Member {
+            label: "a:6669".into(),
+            state: a.state.clone(),
+            conn: a.conn.clone(),
+        },
+        Member {
+            label: "b:6669".into(),
+            state: b.clone(),
+            conn: down,
+        },
+    ];
+    let analyse = |s: &SharedState| {
+        let st = read(s);
+        Analysis::run(&st, st.now.expect("now"), &Params::default())
+    };
+    let (aa, ab) = (analyse(&a.state), analyse(&b));
+    let merged = Merger::default()
+        .merge(&[("a:6669".into(), &aa), ("b:6669".into(), &ab)])
+        .expect("merged");
+    app.set_analysis(Arc::new(merged));
+    app
+}
+
+#[test]
+fn several_targets_in_one_view() {
+    let mut app = fleet_app();
+    let screen = render(&app, 180, 14);
+    assert!(screen.contains("!! 45 "), "the merged count: {screen}");
+    assert!(
+        screen.contains("@ a:6669 ×40 !!, b:6669 ×5"),
+        "which replica holds the tasks: {screen}"
+    );
+    assert!(
+        screen.contains("1 of 2 up: ● a:6669 · ⟳ b:6669 3s"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("several_targets_groups", screen);
+    // The detail lists both targets' tasks, each read from its own model.
+    app.page_rows = draw::list_rows(&app, 30);
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 140, 30);
+    assert!(
+        screen.contains("45 tasks @ src/server.rs:88:9 (task) @ a:6669 ×40 !!, b:6669 ×5"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("100        conn-handler       "),
+        "{screen}"
+    );
+    insta::assert_snapshot!("several_targets_detail", screen);
+    // The last rows are the second target's: same ids, its own names.
+    key(&mut app, KeyCode::End);
+    let screen = render(&app, 140, 30);
+    assert!(
+        screen.contains("104        conn-handler-b     "),
+        "{screen}"
+    );
+    assert!(screen.contains(" task 104 · span 104 "), "{screen}");
+}

@@ -384,3 +384,52 @@ fn the_hooks_demo_in_a_real_terminal() {
         "terminal left on the alternate screen:\n{s}"
     );
 }
+
+/// `connect A B` in a real terminal: one view of two replicas, which
+/// replica holds a group's tasks, and the view going on when one dies.
+#[test]
+fn two_replicas_in_one_view_and_one_dies() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = common::DemoTarget::start(&["--source", "hooks", "--leak-every", "100ms"]);
+    let mut b = common::DemoTarget::start(&["--leak-every", "300ms", "--scenarios", "sleepers"]);
+    let t = Tmux::start("fleet", 200, 40);
+    t.literal(&format!("{} connect {} {}", common::BIN, a.addr, b.addr));
+    t.keys(&["Enter"]);
+    let sleepers = common::spawn_line("sleepers");
+    let both = format!("@ {} ×", a.addr);
+    let s = t.wait_screen("both targets up, the sleepers on both", |s| {
+        s.contains("2 of 2 up")
+            && s.lines()
+                .any(|l| l.contains(&sleepers) && l.contains(&both) && l.contains(&b.addr))
+    });
+    assert!(s.contains("(2 targets)"), "{s}");
+    b.kill();
+    let s = t.wait_screen("the dead target reconnecting, the other going on", |s| {
+        s.contains("1 of 2 up") && s.contains(&format!("⟳ {}", b.addr))
+    });
+    // The dead replica's tasks stay in the view (its history is kept).
+    assert!(
+        s.lines()
+            .any(|l| l.contains(&sleepers) && l.contains(&b.addr)),
+        "{s}"
+    );
+    let count = |s: &str| -> u64 {
+        let row = s
+            .lines()
+            .find(|l| l.contains(&common::spawn_line("idle-conn")))
+            .unwrap_or_default();
+        row.split_whitespace()
+            .find(|w| *w != "!!")
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = count(&s);
+    assert!(before > 0, "the idle connections' row: {s}");
+    t.wait_screen("the live target's leak still growing", |s| {
+        count(s) > before + 5
+    });
+    t.keys(&["q"]);
+    t.wait_screen("the shell prompt after quitting", |s| {
+        !s.contains("Tasks▼") && s.lines().any(|l| l.trim_end() == "$")
+    });
+}

@@ -43,6 +43,8 @@ pub struct Share {
 #[derive(Default, Debug)]
 pub struct Merger {
     locations: Locations,
+    /// The last merge's groups: merged key → (target, that target's key).
+    origins: HashMap<GroupKey, Vec<(usize, GroupKey)>>,
 }
 
 impl Merger {
@@ -52,12 +54,14 @@ impl Merger {
         let first = parts.first()?.1;
         let mut order: Vec<GroupKey> = Vec::new();
         let mut merged: HashMap<GroupKey, Group> = HashMap::new();
+        self.origins.clear();
         for (t, (label, a)) in parts.iter().enumerate() {
             for g in &a.groups {
                 let key = GroupKey {
                     loc: self.locations.intern_str(&g.location),
                     kind: g.kind,
                 };
+                self.origins.entry(key).or_default().push((t, g.key));
                 let share = Share {
                     target: label.clone(),
                     live: g.live,
@@ -116,6 +120,14 @@ impl Merger {
             health: first.health.clone(),
             dumps: first.dumps.clone(),
         })
+    }
+}
+
+impl Merger {
+    /// Where the last merge's group `key` came from: (target index, the
+    /// group's key in that target's model), in the targets' order.
+    pub fn origins(&self, key: GroupKey) -> &[(usize, GroupKey)] {
+        self.origins.get(&key).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -297,9 +309,7 @@ mod tests {
             group("src/conn.rs:88:5", 1, 3, 0, false),
         ]);
         let mut m = Merger::default();
-        let out = m
-            .merge(&[("a:1".into(), &a), ("b:2".into(), &b)])
-            .unwrap();
+        let out = m.merge(&[("a:1".into(), &a), ("b:2".into(), &b)]).unwrap();
         assert_eq!(out.totals.live, 51);
         assert_eq!(out.totals.groups, 2);
         assert_eq!(out.totals.suspects, 1);
@@ -323,10 +333,12 @@ mod tests {
             .map(|r| split_id(r.id).1)
             .collect();
         assert_eq!(from_b, [1, 2, 3]);
+        assert_eq!(
+            m.origins(conn.key),
+            [(0, a.groups[0].key), (1, b.groups[1].key)]
+        );
         // Keys are stable across merges.
-        let again = m
-            .merge(&[("a:1".into(), &a), ("b:2".into(), &b)])
-            .unwrap();
+        let again = m.merge(&[("a:1".into(), &a), ("b:2".into(), &b)]).unwrap();
         assert_eq!(again.groups[0].key, conn.key);
     }
 

@@ -134,7 +134,9 @@ impl Group {
     pub fn names_suffix(&self) -> String {
         let names = self.names.iter().map(|(n, _)| &**n);
         let parents = self.spawned_from.iter().map(|(l, n)| (&**l, *n));
+        let shares = self.shares.iter().map(|s| (&*s.target, s.live, s.suspect));
         wording::names(names, self.distinct_names, 1, 24, str::to_string)
+            + &wording::targets(shares, 3, str::to_string)
             + &wording::ancestry(parents, 1, str::to_string)
     }
 

@@ -88,6 +88,35 @@ pub fn ancestry<'a>(
     format!(" ← spawned by {}{more}", parts.join(", "))
 }
 
+/// " @ a:6669 ×40 !!, b:6669 ×3": each target's part of a merged group
+/// (several targets), most first, suspect targets marked `!!`, the first
+/// `shown`, each through `escape`; "" with one target.
+pub fn targets<'a>(
+    shares: impl IntoIterator<Item = (&'a str, u32, bool)>,
+    shown: usize,
+    escape: fn(&str) -> String,
+) -> String {
+    let all: Vec<(&str, u32, bool)> = shares.into_iter().collect();
+    if all.len() < 2 {
+        return String::new();
+    }
+    let parts: Vec<String> = all
+        .iter()
+        .take(shown)
+        .map(|(t, n, suspect)| {
+            let mark = if *suspect { " !!" } else { "" };
+            format!("{} ×{n}{mark}", escape(&crate::text::sanitize(t, 60)))
+        })
+        .collect();
+    let more = all.len().saturating_sub(shown);
+    let more = if more > 0 {
+        format!(" +{more} more")
+    } else {
+        String::new()
+    };
+    format!(" @ {}{more}", parts.join(", "))
+}
+
 /// One part of a blocked-on mix.
 pub struct MixPart<'a> {
     pub percent: u32,

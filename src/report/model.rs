@@ -30,6 +30,16 @@ pub struct SampleDetail {
     pub fields: Vec<[String; 2]>,
 }
 
+impl<T: Source + ?Sized> Source for &T {
+    fn sample(&self, id: u64) -> Option<SampleDetail> {
+        (**self).sample(id)
+    }
+
+    fn history(&self, key: GroupKey) -> Option<&CountHistory> {
+        (**self).history(key)
+    }
+}
+
 impl Source for State {
     fn sample(&self, id: u64) -> Option<SampleDetail> {
         let t = self.tasks.get(&id)?;
@@ -57,6 +67,26 @@ impl Source for Loaded {
 
     fn history(&self, key: GroupKey) -> Option<&CountHistory> {
         self.histories.get(&key)
+    }
+}
+
+/// Several targets' models behind one merged analysis
+/// ([`crate::analysis::fleet`]): a task's details come from its own
+/// target, a group's history from the first target that has the group.
+pub struct FleetSource<'a> {
+    pub states: Vec<&'a State>,
+    pub merger: &'a crate::analysis::fleet::Merger,
+}
+
+impl Source for FleetSource<'_> {
+    fn sample(&self, id: u64) -> Option<SampleDetail> {
+        let (t, id) = crate::analysis::fleet::split_id(id);
+        self.states.get(t)?.sample(id)
+    }
+
+    fn history(&self, key: GroupKey) -> Option<&CountHistory> {
+        let &(t, k) = self.merger.origins(key).first()?;
+        self.states.get(t)?.history(k)
     }
 }
 
@@ -244,6 +274,16 @@ fn group_out(
             .collect(),
         history,
         samples,
+        targets: g
+            .shares
+            .iter()
+            .map(|s| TargetShareOut {
+                target: s.target.to_string(),
+                tasks: s.live,
+                change_over_window: s.delta,
+                suspect: s.suspect,
+            })
+            .collect(),
     }
 }
 

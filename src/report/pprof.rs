@@ -49,6 +49,8 @@ struct Builder {
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct SampleKey {
+    /// Index of the snapshot (target).
+    target: usize,
     location: String,
     trace: Option<u32>,
     reason: Reason,
@@ -134,7 +136,30 @@ fn split_location(loc: &str) -> (&str, Option<u32>) {
 
 /// The task profile of a snapshot.
 pub fn profile(snap: &Snapshot) -> Profile {
+    profile_of(&[snap])
+}
+
+/// One task profile of several targets' snapshots (replicas): samples
+/// carry a `target` label (`go tool pprof -tagfocus target=…`), the root
+/// frames sum over targets.
+pub fn profile_of(snaps: &[&Snapshot]) -> Profile {
     let mut b = Builder::new();
+    for (i, snap) in snaps.iter().enumerate() {
+        add_snapshot(&mut b, i, snap);
+    }
+    finish(b, snaps)
+}
+
+fn traces_of(snap: &Snapshot) -> Vec<Trace> {
+    snap.traces
+        .iter()
+        .map(|leaves| Trace {
+            leaves: leaves.clone(),
+        })
+        .collect()
+}
+
+fn add_snapshot(b: &mut Builder, target: usize, snap: &Snapshot) {
     let traces: Vec<Trace> = snap
         .traces
         .iter()
@@ -155,6 +180,7 @@ pub fn profile(snap: &Snapshot) -> Profile {
                     .map_or(Reason::Idle, stack::reason);
                 b.add(
                     SampleKey {
+                        target,
                         location: a.location.clone(),
                         trace: Some(trace),
                         reason,
@@ -170,6 +196,7 @@ pub fn profile(snap: &Snapshot) -> Profile {
             ] {
                 b.add(
                     SampleKey {
+                        target,
                         location: a.location.clone(),
                         trace: None,
                         reason,
@@ -186,6 +213,7 @@ pub fn profile(snap: &Snapshot) -> Profile {
             }
             b.add(
                 SampleKey {
+                    target,
                     location: t.location.clone(),
                     trace: t.trace.filter(|&i| (i as usize) < traces.len()),
                     reason: t.reason,
@@ -195,21 +223,30 @@ pub fn profile(snap: &Snapshot) -> Profile {
             );
         }
     }
+}
 
+fn finish(mut b: Builder, snaps: &[&Snapshot]) -> Profile {
+    let traces: Vec<Vec<Trace>> = snaps.iter().map(|s| traces_of(s)).collect();
     let mut keys: Vec<(SampleKey, i64)> = std::mem::take(&mut b.samples).into_iter().collect();
     // Stable output: the same snapshot gives the same bytes.
     keys.sort_by(|(a, _), (c, _)| {
-        (&a.location, a.trace, a.reason, a.state).cmp(&(&c.location, c.trace, c.reason, c.state))
+        (a.target, &a.location, a.trace, a.reason, a.state).cmp(&(
+            c.target,
+            &c.location,
+            c.trace,
+            c.reason,
+            c.state,
+        ))
     });
     let k_location = b.string("location");
     let k_reason = b.string("reason");
     let k_state = b.string("state");
     let k_target = b.string("target");
-    let target = b.string(&snap.target);
+    let targets: Vec<i64> = snaps.iter().map(|s| b.string(&s.target)).collect();
     let mut samples = Vec::with_capacity(keys.len());
     for (key, n) in keys {
         let mut ids = Vec::new();
-        match key.trace.map(|i| &traces[i as usize]) {
+        match key.trace.map(|i| &traces[key.target][i as usize]) {
             Some(trace) if !trace.leaves.is_empty() => {
                 let leaf = stack::primary_leaf(trace).unwrap_or(0);
                 // Outermost first in the dump; pprof wants the leaf first.
@@ -238,7 +275,7 @@ pub fn profile(snap: &Snapshot) -> Profile {
             label(&mut b, k_state, key.state.key()),
             Label {
                 key: k_target,
-                str: target,
+                str: targets[key.target],
                 num: 0,
                 num_unit: 0,
             },
@@ -252,7 +289,9 @@ pub fn profile(snap: &Snapshot) -> Profile {
     let tasks = b.string("tasks");
     let count = b.string("count");
     let mapping_name = b.string("taskscope tasks");
-    let comment = b.string(&format!("taskscope task profile of {}", snap.target));
+    let names: Vec<&str> = snaps.iter().map(|s| s.target.as_str()).collect();
+    let comment = b.string(&format!("taskscope task profile of {}", names.join(", ")));
+    let first = snaps.first();
     Profile {
         sample_type: vec![ValueType {
             r#type: tasks,
@@ -270,8 +309,8 @@ pub fn profile(snap: &Snapshot) -> Profile {
         location: b.locations,
         function: b.functions,
         string_table: b.strings,
-        time_nanos: snap.taken_at_unix_ns,
-        duration_nanos: (snap.watched_ms as i64).saturating_mul(1_000_000),
+        time_nanos: first.map_or(0, |s| s.taken_at_unix_ns),
+        duration_nanos: first.map_or(0, |s| (s.watched_ms as i64).saturating_mul(1_000_000)),
         period_type: Some(ValueType {
             r#type: tasks,
             unit: count,
@@ -292,10 +331,10 @@ pub fn encode(p: &Profile) -> Vec<u8> {
     gz.finish().unwrap_or_default()
 }
 
-/// Writes the snapshot's task profile to `path` (atomically), or to stdout
-/// for `-`.
-pub fn write(snap: &Snapshot, path: &Path) -> std::io::Result<()> {
-    let bytes = encode(&profile(snap));
+/// Writes the snapshots' task profile to `path` (atomically), or to
+/// stdout for `-`.
+pub fn write(snaps: &[&Snapshot], path: &Path) -> std::io::Result<()> {
+    let bytes = encode(&profile_of(snaps));
     if path.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
         out.write_all(&bytes)?;

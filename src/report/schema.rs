@@ -129,6 +129,19 @@ pub struct GroupOut {
     /// `[target time (Unix seconds), count]`, oldest first.
     pub history: Vec<(f64, i64)>,
     pub samples: Vec<SampleOut>,
+    /// With several targets (`watch A B C`): each target's part of the
+    /// group, most tasks first; absent for one target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetShareOut>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct TargetShareOut {
+    pub target: String,
+    pub tasks: u32,
+    pub change_over_window: i64,
+    /// Whether the group is suspect on this target.
+    pub suspect: bool,
 }
 
 impl GroupOut {
@@ -165,7 +178,12 @@ impl GroupOut {
             .spawned_from
             .iter()
             .map(|p| (p.name.as_str(), u64::from(p.tasks)));
+        let shares = self
+            .targets
+            .iter()
+            .map(|t| (t.target.as_str(), t.tasks, t.suspect));
         wording::names(names, self.distinct_names, 3, 60, escape)
+            + &wording::targets(shares, 8, escape)
             + &wording::ancestry(parents, 3, escape)
     }
 }

@@ -98,10 +98,21 @@ pub struct ConnView {
     pub last_error: Option<String>,
 }
 
+/// One target of several (`connect A B C`).
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub label: String,
+    pub state: SharedState,
+    pub conn: ConnView,
+}
+
 #[derive(Clone, Debug)]
 pub struct App {
     pub target: String,
     pub state: SharedState,
+    /// With several targets, each one (the first's state is `state`);
+    /// empty with one.
+    pub fleet: Vec<Member>,
     pub params: Params,
     pub analysis: Option<Arc<Analysis>>,
     /// The newest analysis, held back while the view is frozen.
@@ -148,6 +159,7 @@ impl App {
         App {
             target,
             state: SharedState::default(),
+            fleet: Vec::new(),
             params,
             analysis: None,
             pending: None,
@@ -326,10 +338,38 @@ impl App {
         self.notify(msg, now);
     }
 
+    /// Every target's model, in the targets' order (one without a fleet).
+    pub fn states(&self) -> Vec<SharedState> {
+        if self.fleet.is_empty() {
+            vec![self.state.clone()]
+        } else {
+            self.fleet.iter().map(|m| m.state.clone()).collect()
+        }
+    }
+
     /// Folds in what the model thread sends. Returns true when the screen
     /// changes.
     pub fn on_worker(&mut self, msg: ToUi, now: Instant) -> bool {
         match msg {
+            ToUi::TargetStatus(i, s) => {
+                let Some(m) = self.fleet.get_mut(i) else {
+                    return false;
+                };
+                if let Status::Reconnecting { error, .. } | Status::Failed(error) = &s {
+                    m.conn.last_error = Some(error.to_string());
+                }
+                m.conn.status = s;
+                // The view as a whole is connected while any target is.
+                let any = self
+                    .fleet
+                    .iter()
+                    .find(|m| matches!(m.conn.status, Status::Connected))
+                    .or(self.fleet.first());
+                if let Some(m) = any {
+                    self.conn.status = m.conn.status.clone();
+                }
+                true
+            }
             ToUi::Status(s) => {
                 match &s {
                     Status::Reconnecting { error, .. } | Status::Failed(error) => {
@@ -342,6 +382,13 @@ impl App {
             }
             ToUi::Updated(at) => {
                 self.conn.last_update = Some(at);
+                false
+            }
+            ToUi::TargetUpdated(i, at) => {
+                self.conn.last_update = Some(at);
+                if let Some(m) = self.fleet.get_mut(i) {
+                    m.conn.last_update = Some(at);
+                }
                 false
             }
             ToUi::Analysis(a) => {

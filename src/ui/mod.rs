@@ -41,6 +41,40 @@ pub async fn run(target: Target, opts: Options) -> anyhow::Result<()> {
     run_app(app, worker.rx).await
 }
 
+/// The live TUI on several targets at once (`connect A B C`): one model
+/// each, groups merged by spawn location; one target behaves as [`run`].
+pub async fn run_fleet(mut targets: Vec<Target>, opts: Options) -> anyhow::Result<()> {
+    if targets.len() == 1
+        && let Some(t) = targets.pop()
+    {
+        return run(t, opts).await;
+    }
+    let names: Vec<String> = targets.iter().map(|t| t.display.clone()).collect();
+    let mut app = App::new(
+        format!("{} ({} targets)", names.join(", "), names.len()),
+        opts.params,
+        opts.color,
+    );
+    let mut members = Vec::new();
+    for (i, t) in targets.into_iter().enumerate() {
+        let state = if i == 0 {
+            app.state.clone()
+        } else {
+            worker::SharedState::default()
+        };
+        app.fleet.push(app::Member {
+            label: t.display.clone(),
+            state: state.clone(),
+            conn: app.conn.clone(),
+        });
+        let conn = conn::spawn(t.clone(), opts.conn.clone());
+        members.push((t.display.clone(), state, conn));
+    }
+    let worker = worker::spawn_fleet(members, opts.params, opts.analysis_interval)?;
+    app.jobs = Some(worker.jobs);
+    run_app(app, worker.rx).await
+}
+
 /// The diff view of two snapshots, offline.
 pub async fn run_diff(
     old: Analysis,
@@ -76,21 +110,31 @@ async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<worker::ToUi>) -> an
             // The detail view reads task names from the model; while the
             // model thread writes (a large update), wait a moment rather
             // than block: keys keep being handled meanwhile.
-            let st = if draw::needs_state(&app) {
-                match app.state.try_read() {
-                    Ok(g) => Some(g),
-                    Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-                    Err(TryLockError::WouldBlock) => None,
-                }
+            let shared = if draw::needs_state(&app) {
+                app.states()
             } else {
-                None
+                Vec::new()
             };
-            if st.is_some() || !draw::needs_state(&app) {
+            let mut guards = Vec::with_capacity(shared.len());
+            let mut blocked = false;
+            for s in &shared {
+                match s.try_read() {
+                    Ok(g) => guards.push(g),
+                    Err(TryLockError::Poisoned(e)) => guards.push(e.into_inner()),
+                    Err(TryLockError::WouldBlock) => {
+                        blocked = true;
+                        break;
+                    }
+                }
+            }
+            if !blocked {
+                let states: Vec<&crate::model::State> = guards.iter().map(|g| &**g).collect();
                 let size = guard.terminal.size()?;
                 app.page_rows = draw::list_rows(&app, size.height);
                 guard
                     .terminal
-                    .draw(|f| draw::draw_frame(f, &app, st.as_deref()))?;
+                    .draw(|f| draw::draw_frame(f, &app, &states))?;
+                drop(states);
                 dirty = false;
                 last_draw = Instant::now();
             } else {

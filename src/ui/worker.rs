@@ -78,12 +78,74 @@ impl Job {
     }
 }
 
+impl Job {
+    /// Runs the job over several targets' models (`connect A B C`):
+    /// snapshots are per target (`NAME-1.json`, `NAME-2.json`, …: a
+    /// snapshot is one target's), the report is of the merged view.
+    fn run_fleet(self, states: &[&State], merger: &crate::analysis::fleet::Merger) -> String {
+        match self {
+            Job::Snapshot { meta, path } => {
+                let mut saved = Vec::new();
+                for (i, st) in states.iter().enumerate() {
+                    let Some(snap) = snapshot::take(st, &meta) else {
+                        continue;
+                    };
+                    let p = numbered(&path, i + 1);
+                    match snapshot::save(&snap, &p) {
+                        Ok(()) => saved.push(p.display().to_string()),
+                        Err(e) => return format!("snapshot not saved: {e}"),
+                    }
+                }
+                if saved.is_empty() {
+                    "no data yet: nothing to save".into()
+                } else {
+                    format!("saved snapshots {}", saved.join(", "))
+                }
+            }
+            Job::Report {
+                format,
+                ctx,
+                analysis,
+                path,
+            } => {
+                let src = crate::report::model::FleetSource {
+                    states: states.to_vec(),
+                    merger,
+                };
+                let report = crate::report::model::build(&analysis, &src, &ctx, None);
+                match crate::report::write_out(&path, &format.render(&report)) {
+                    Ok(()) => format!("report written to {}", path.display()),
+                    Err(e) => format!("report not written to {}: {e}", path.display()),
+                }
+            }
+            other => other.run(states.first().copied().unwrap_or(&State::default())),
+        }
+    }
+}
+
+/// `DIR/NAME.EXT` → `DIR/NAME-N.EXT`.
+fn numbered(path: &std::path::Path, n: usize) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    path.with_file_name(name)
+}
+
 /// What the model thread tells the view.
 #[derive(Debug)]
 pub enum ToUi {
     Status(Status),
     /// An update was applied at this instant.
     Updated(Instant),
+    /// With several targets: target `i`'s connection status.
+    TargetStatus(usize, Status),
+    /// With several targets: target `i`'s update was applied.
+    TargetUpdated(usize, Instant),
     Analysis(Arc<Analysis>),
     /// The one-line outcome of a job.
     Notice(String),
@@ -105,25 +167,67 @@ pub fn spawn(
     params: Params,
     interval: Duration,
 ) -> std::io::Result<Worker> {
+    spawn_fleet(vec![(String::new(), state, conn)], params, interval)
+}
+
+/// One target's part of the model thread.
+struct Member {
+    label: Arc<str>,
+    state: SharedState,
+    requests: conn::Requests,
+}
+
+/// Starts the model thread on several targets' connections (one model
+/// each); with more than one, their analyses are merged by spawn location
+/// ([`crate::analysis::fleet`]) and statuses are sent per target. A target
+/// whose connection fails does not stop the others; the thread ends when
+/// the view drops its handles or every connection has ended.
+pub fn spawn_fleet(
+    targets: Vec<(String, SharedState, conn::Connection)>,
+    params: Params,
+    interval: Duration,
+) -> std::io::Result<Worker> {
     let (tx, rx) = mpsc::channel(64);
     let (jobs, jobs_rx) = mpsc::unbounded_channel();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
-    let conn::Connection { events, dumps } = conn;
     let died = tx.clone();
     let fault = std::env::var("TASKSCOPE_FAULT").is_ok_and(|f| f == "model-panic");
     std::thread::Builder::new()
         .name("taskscope-model".into())
         .spawn(move || {
             let work = std::panic::AssertUnwindSafe(|| {
-                let model = Model {
-                    state,
-                    params,
-                    interval,
-                    fault,
-                };
-                rt.block_on(run(model, events, dumps, jobs_rx, tx))
+                rt.block_on(async move {
+                    // One stream of (target, event) from every connection.
+                    let (ev_tx, ev_rx) = mpsc::channel(64);
+                    let mut members = Vec::new();
+                    for (i, (label, state, conn)) in targets.into_iter().enumerate() {
+                        let conn::Connection { mut events, dumps } = conn;
+                        let ev_tx = ev_tx.clone();
+                        tokio::spawn(async move {
+                            while let Some(e) = events.recv().await {
+                                if ev_tx.send((i, e)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        });
+                        members.push(Member {
+                            label: label.into(),
+                            state,
+                            requests: dumps,
+                        });
+                    }
+                    drop(ev_tx);
+                    let model = Model {
+                        members,
+                        params,
+                        interval,
+                        fault,
+                        merger: crate::analysis::fleet::Merger::default(),
+                    };
+                    run(model, ev_rx, jobs_rx, tx).await
+                })
             });
             if let Err(payload) = std::panic::catch_unwind(work) {
                 let msg = super::terminal::take_other_panic()
@@ -136,116 +240,185 @@ pub fn spawn(
 
 /// What the model thread owns besides its channels.
 struct Model {
-    state: SharedState,
+    members: Vec<Member>,
     params: Params,
     /// How often a fresh analysis is published.
     interval: Duration,
     /// Fault injection for the tests of a dying model thread.
     fault: bool,
+    merger: crate::analysis::fleet::Merger,
+}
+
+impl Model {
+    fn fleet(&self) -> bool {
+        self.members.len() > 1
+    }
+
+    /// A job the view asked for.
+    fn job(&self, job: Job) -> Option<String> {
+        match job {
+            // The view already said a dump was asked for.
+            Job::Dump => {
+                for m in &self.members {
+                    m.requests.request();
+                }
+                None
+            }
+            Job::Open(key) => {
+                let origins: Vec<(usize, crate::model::GroupKey)> = match key {
+                    None => Vec::new(),
+                    Some(k) if !self.fleet() => vec![(0, k)],
+                    Some(k) => self.merger.origins(k).to_vec(),
+                };
+                for (i, m) in self.members.iter().enumerate() {
+                    let raw = origins.iter().find(|(t, _)| *t == i).and_then(|(_, k)| {
+                        let st = read(&m.state);
+                        Some(st.aggregates.as_ref()?.groups.get(k)?.raw.clone())
+                    });
+                    m.requests.open(raw);
+                }
+                None
+            }
+            job if !self.fleet() => Some(job.run(&read(&self.members[0].state))),
+            job => {
+                let guards: Vec<_> = self.members.iter().map(|m| read(&m.state)).collect();
+                let states: Vec<&State> = guards.iter().map(|g| &**g).collect();
+                Some(job.run_fleet(&states, &self.merger))
+            }
+        }
+    }
+
+    /// Analyses the models and sends the (merged) analysis: `Ok(false)`
+    /// when there is nothing to analyse yet, `Err` when the view is gone.
+    async fn publish(&mut self, tx: &mpsc::Sender<ToUi>) -> Result<bool, ()> {
+        if !self.fleet() {
+            return publish(&self.members[0].state, &self.params, tx).await;
+        }
+        let mut parts = Vec::new();
+        for m in &self.members {
+            let st = read(&m.state);
+            if let Some(now) = st.now {
+                parts.push((m.label.clone(), Analysis::run(&st, now, &self.params)));
+            }
+        }
+        let refs: Vec<(Arc<str>, &Analysis)> = parts.iter().map(|(l, a)| (l.clone(), a)).collect();
+        let Some(merged) = self.merger.merge(&refs) else {
+            return Ok(false);
+        };
+        tx.send(ToUi::Analysis(Arc::new(merged)))
+            .await
+            .map(|()| true)
+            .map_err(|_| ())
+    }
 }
 
 async fn run(
-    model: Model,
-    mut conn_rx: mpsc::Receiver<conn::Event>,
-    dumps: conn::Requests,
+    mut model: Model,
+    mut conn_rx: mpsc::Receiver<(usize, conn::Event)>,
     mut jobs_rx: mpsc::UnboundedReceiver<Job>,
     tx: mpsc::Sender<ToUi>,
 ) {
-    let Model {
-        state,
-        params,
-        interval,
-        fault,
-    } = model;
-    let mut tick = tokio::time::interval(interval);
+    let mut tick = tokio::time::interval(model.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stale = false;
     let mut published = false;
+    // An event taken while folding another target's: handled next.
+    let mut held: Option<(usize, conn::Event)> = None;
     loop {
-        tokio::select! {
-            biased;
-            job = jobs_rx.recv() => {
-                let Some(job) = job else { return };
-                // The view already said a dump was asked for.
-                if let Job::Dump = job {
-                    dumps.request();
-                    continue;
-                }
-                if let Job::Open(key) = job {
-                    let raw = key.and_then(|k| {
-                        let st = read(&state);
-                        Some(st.aggregates.as_ref()?.groups.get(&k)?.raw.clone())
-                    });
-                    dumps.open(raw);
-                    continue;
-                }
-                let msg = job.run(&read(&state));
-                if tx.send(ToUi::Notice(msg)).await.is_err() {
-                    return;
-                }
-            }
-            ev = conn_rx.recv() => {
-                let Some(ev) = ev else { return };
-                // Fault injection for the tests of a dying model thread
-                // (TASKSCOPE_FAULT=model-panic): fails on the first update.
-                if fault && ev.is_data() {
-                    panic!("injected fault (TASKSCOPE_FAULT=model-panic)");
-                }
-                let mut updated = None;
-                let mut statuses = Vec::new();
-                {
-                    let mut st = write(&state);
-                    let mut ev = Some(ev);
-                    // Fold in what else is queued under one lock, a few at
-                    // a time so that readers (the detail view) get a turn.
-                    let mut folded = 0;
-                    while let Some(e) = ev.take() {
-                        folded += 1;
-                        if e.is_data() {
-                            updated = Some(Instant::now());
-                        }
-                        match conn::apply(&mut st, e) {
-                            Some(s) => statuses.push(s),
-                            None => stale = true,
-                        }
-                        if folded < 32 {
-                            ev = conn_rx.try_recv().ok();
-                        }
-                    }
-                }
-                for s in statuses {
-                    if tx.send(ToUi::Status(s)).await.is_err() {
+        let next = match held.take() {
+            Some(e) => Some(e),
+            None => tokio::select! {
+                biased;
+                job = jobs_rx.recv() => {
+                    let Some(job) = job else { return };
+                    if let Some(msg) = model.job(job)
+                        && tx.send(ToUi::Notice(msg)).await.is_err()
+                    {
                         return;
                     }
+                    continue;
                 }
-                if let Some(at) = updated
-                    && tx.send(ToUi::Updated(at)).await.is_err()
-                {
-                    return;
+                ev = conn_rx.recv() => {
+                    let Some(ev) = ev else { return };
+                    Some(ev)
                 }
-                // The first screen does not wait for the tick.
-                if stale && !published {
-                    match publish(&state, &params, &tx).await {
-                        Err(()) => return,
-                        Ok(sent) => {
-                            published = sent;
-                            stale = !sent;
+                _ = tick.tick() => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    if stale {
+                        match model.publish(&tx).await {
+                            Err(()) => return,
+                            Ok(sent) => {
+                                published |= sent;
+                                stale = !sent;
+                            }
                         }
+                    }
+                    None
+                }
+            },
+        };
+        let Some((target, ev)) = next else { continue };
+        // Fault injection for the tests of a dying model thread
+        // (TASKSCOPE_FAULT=model-panic): fails on the first update.
+        if model.fault && ev.is_data() {
+            panic!("injected fault (TASKSCOPE_FAULT=model-panic)");
+        }
+        let mut updated = None;
+        let mut statuses = Vec::new();
+        {
+            let mut st = write(&model.members[target].state);
+            let mut ev = Some(ev);
+            // Fold in what else is queued for this target under one lock, a
+            // few at a time so that readers (the detail view) get a turn.
+            let mut folded = 0;
+            while let Some(e) = ev.take() {
+                folded += 1;
+                if e.is_data() {
+                    updated = Some(Instant::now());
+                }
+                match conn::apply(&mut st, e) {
+                    Some(s) => statuses.push(s),
+                    None => stale = true,
+                }
+                if folded < 32 {
+                    match conn_rx.try_recv() {
+                        Ok((t, e)) if t == target => ev = Some(e),
+                        Ok(other) => held = Some(other),
+                        Err(_) => {}
                     }
                 }
             }
-            _ = tick.tick() => {
-                if tx.is_closed() {
-                    return;
-                }
-                if stale {
-                    match publish(&state, &params, &tx).await {
-                        Err(()) => return,
-                        Ok(sent) => {
-                            published |= sent;
-                            stale = !sent;
-                        }
-                    }
+        }
+        let fleet = model.fleet();
+        for s in statuses {
+            let msg = if fleet {
+                ToUi::TargetStatus(target, s)
+            } else {
+                ToUi::Status(s)
+            };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+        if let Some(at) = updated {
+            let msg = if fleet {
+                ToUi::TargetUpdated(target, at)
+            } else {
+                ToUi::Updated(at)
+            };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+        // The first screen does not wait for the tick.
+        if stale && !published {
+            match model.publish(&tx).await {
+                Err(()) => return,
+                Ok(sent) => {
+                    published = sent;
+                    stale = !sent;
                 }
             }
         }

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 pub const HEADER_ROWS: u16 = 6;
 pub const FOOTER_ROWS: u16 = 4;
 
-pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area: Rect) {
+pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rect) {
     let (Some(a), Some(g)) = (&app.analysis, app.detail_group()) else {
         super::placeholder(f, area, "this group has no tasks any more (Esc goes back)");
         return;
@@ -42,9 +42,14 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
         .as_ref()
         .map(|s| format!("   !! suspect: {}", s.reason))
         .unwrap_or_default();
+    let on_targets = crate::analysis::wording::targets(
+        g.shares.iter().map(|s| (&*s.target, s.live, s.suspect)),
+        8,
+        str::to_string,
+    );
     let head_lines = vec![
         Line::from(format!(
-            " {} tasks @ {} ({}){suspect}",
+            " {} tasks @ {} ({}){on_targets}{suspect}",
             text::count(u64::from(g.live)),
             text::sanitize(&g.location, 200),
             g.kind.label()
@@ -74,9 +79,12 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
         .take(rows_fit)
         .filter_map(|i| {
             let row = &g.tasks[i];
-            let Some(t) = state?.tasks.get(&row.id) else {
+            // Several targets: the row's id says whose task it is.
+            let (target, id) = crate::analysis::fleet::split_id(row.id);
+            let state = states.get(target).copied();
+            let Some(t) = state?.tasks.get(&id) else {
                 // The hooks source: the task as the target's page has it.
-                let p = paged(state, row.id)?;
+                let p = paged(state, id)?;
                 let r = Row::new(paged_cells(p, row, a.now));
                 return Some(if i == pos.selected {
                     r.style(style::selected())
@@ -139,10 +147,13 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
         list,
     );
 
-    let selected = g
-        .tasks
-        .get(pos.selected)
-        .and_then(|r| Some((r, state?.tasks.get(&r.id)?)));
+    // The selected row's target and its own task id.
+    let picked = g.tasks.get(pos.selected).map(|r| {
+        let (target, id) = crate::analysis::fleet::split_id(r.id);
+        (r, states.get(target).copied(), id)
+    });
+    let state = picked.and_then(|(_, st, _)| st);
+    let selected = picked.and_then(|(r, st, id)| Some((r, st?.tasks.get(&id)?)));
     let text_lines = match selected {
         Some((row, t)) => {
             let mut phrase = row.verdict.reason.phrase().to_string();
@@ -163,11 +174,7 @@ pub fn draw(f: &mut Frame, app: &App, state: Option<&crate::model::State>, area:
             lines.push(Line::from(format!(" fields: {}", fields_text(t, 1000))));
             lines
         }
-        None => match g
-            .tasks
-            .get(pos.selected)
-            .and_then(|r| Some((r, paged(state, r.id)?)))
-        {
+        None => match picked.and_then(|(r, st, id)| Some((r, paged(st, id)?))) {
             Some((row, p)) => {
                 let parent = match (&p.parent_location, p.parent) {
                     (Some(l), id) if id != 0 => {

@@ -21,12 +21,14 @@ pub const MIN_HEIGHT: u16 = 10;
 
 /// Draws the view, reading the shared state for the rows that need it.
 pub fn draw(f: &mut Frame, app: &App) {
-    let st = if needs_state(app) {
-        Some(super::worker::read(&app.state))
+    let shared = app.states();
+    let guards: Vec<_> = if needs_state(app) {
+        shared.iter().map(super::worker::read).collect()
     } else {
-        None
+        Vec::new()
     };
-    draw_frame(f, app, st.as_deref());
+    let states: Vec<&State> = guards.iter().map(|g| &**g).collect();
+    draw_frame(f, app, &states);
 }
 
 /// Whether the current view reads the model (task names and fields).
@@ -34,9 +36,10 @@ pub fn needs_state(app: &App) -> bool {
     matches!(app.view, View::Detail(_))
 }
 
-/// Draws the view; `state` is the model when [`needs_state`] (the caller
-/// holds the read lock, so drawing never waits on the model thread).
-pub fn draw_frame(f: &mut Frame, app: &App, state: Option<&State>) {
+/// Draws the view; `states` are the targets' models when [`needs_state`]
+/// (the caller holds the read locks, so drawing never waits on the model
+/// thread), in the targets' order.
+pub fn draw_frame(f: &mut Frame, app: &App, states: &[&State]) {
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
@@ -55,7 +58,7 @@ pub fn draw_frame(f: &mut Frame, app: &App, state: Option<&State>) {
     f.render_widget(Paragraph::new(status::header(app)), header);
     match app.view {
         View::Groups => groups::draw(f, app, body),
-        View::Detail(_) => detail::draw(f, app, state, body),
+        View::Detail(_) => detail::draw(f, app, states, body),
         View::Diff => diff::draw(f, app, body),
     }
     f.render_widget(Paragraph::new(status::footer(app)), footer);

@@ -131,6 +131,9 @@ fn connection(app: &App, now: Instant) -> Span<'static> {
     if let Some(label) = &app.offline {
         return Span::raw(format!(" ◇ offline: {}", text::sanitize(label, 200)));
     }
+    if !app.fleet.is_empty() {
+        return fleet_connections(app, now);
+    }
     let target = text::sanitize(&app.target, 60);
     match &app.conn.status {
         Status::Connecting { attempt } if *attempt <= 1 => {
@@ -163,6 +166,40 @@ fn connection(app: &App, now: Instant) -> Span<'static> {
         }
         Status::Failed(e) => Span::styled(format!(" ✗ failed: {e}"), style::bad(app)),
     }
+}
+
+/// Each target's connection, compactly: `● a:6669 · ⟳ b:6669 3s · ✗ c:6669`.
+fn fleet_connections(app: &App, now: Instant) -> Span<'static> {
+    let mut up = 0;
+    let parts: Vec<String> = app
+        .fleet
+        .iter()
+        .map(|m| {
+            let name = text::sanitize(&m.label, 40);
+            match &m.conn.status {
+                Status::Connecting { .. } => format!("◌ {name}"),
+                Status::Connected => {
+                    up += 1;
+                    format!("● {name}")
+                }
+                Status::Reconnecting { at, .. } => {
+                    let wait = at.into_std().saturating_duration_since(now);
+                    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    format!("⟳ {name} {secs}s")
+                }
+                Status::Failed(_) => format!("✗ {name}"),
+            }
+        })
+        .collect();
+    let s = format!(" {} of {} up: {}", up, app.fleet.len(), parts.join(" · "));
+    let style = if up == app.fleet.len() {
+        style::good(app)
+    } else if up > 0 {
+        style::warn(app)
+    } else {
+        style::bad(app)
+    };
+    Span::styled(s, style)
 }
 
 /// The health warnings, marked for the status line.

@@ -1,0 +1,89 @@
+//! Several replicas at once, headless: `watch A B C` merges groups by
+//! spawn location with each target's share, and goes on when a target is
+//! unreachable from the start or dies part-way.
+
+mod common;
+
+use common::{BIN, DemoTarget, spawn_line};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn watch_merges_replicas_and_goes_on_when_one_dies() {
+    let a = DemoTarget::start(&["--source", "hooks", "--leak-every", "100ms"]);
+    let mut b = DemoTarget::start(&["--leak-every", "100ms", "--scenarios", "sleepers,healthy"]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let child = Command::new(BIN)
+        .args(["watch", &a.addr, &b.addr, &dead_addr])
+        .args(["--duration", "6s", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    b.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{dead_addr}: ")) && stderr.contains("going on without it"),
+        "{stderr}"
+    );
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert!(
+        rep["target"].as_str().unwrap().contains("(2 targets)"),
+        "{}",
+        rep["target"]
+    );
+    let group = |name: &str| {
+        let line = spawn_line(name);
+        rep["top_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["location"].as_str().unwrap().starts_with(&line))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    // The sleepers leak on both: one merged group, a share per target; the
+    // dead target's tasks are kept from before it died.
+    let sleepers = group("sleepers");
+    let shares = sleepers["targets"].as_array().expect("targets");
+    let of = |addr: &str| {
+        shares
+            .iter()
+            .find(|s| s["target"] == addr)
+            .and_then(|s| s["tasks"].as_u64())
+            .unwrap_or(0)
+    };
+    assert!(of(&a.addr) > 20, "{sleepers}");
+    assert!(of(&b.addr) > 10, "{sleepers}");
+    assert_eq!(
+        sleepers["tasks"].as_u64().unwrap(),
+        of(&a.addr) + of(&b.addr)
+    );
+    // Only the first target runs the idle connections: one share.
+    let idle = group("idle-conn");
+    let shares = idle["targets"].as_array().expect("targets");
+    assert_eq!(shares.len(), 1, "{idle}");
+    assert_eq!(shares[0]["target"], a.addr.as_str());
+}
+
+#[test]
+fn watch_fails_with_exit_2_when_no_target_is_reachable() {
+    let addrs: Vec<String> = (0..2)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        })
+        .collect();
+    let out = Command::new(BIN)
+        .args(["watch", &addrs[0], &addrs[1], "--duration", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("connection refused"), "{stderr}");
+}
