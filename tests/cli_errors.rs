@@ -123,7 +123,7 @@ fn unknown_formats_and_conflicting_inputs_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         one_error_line(&out),
-        "taskscope: error: cannot tell the report format from \"report.docx\": use a .md, .json or .html file name, or --format"
+        "taskscope: error: cannot tell the report format from \"report.docx\": use a .md, .json, .html or .pb.gz file name, or --format"
     );
     let out = taskscope(&["report", "a.json", "b.json", "c.json", "-o", "-"]);
     assert_eq!(out.status.code(), Some(2));

@@ -1,0 +1,166 @@
+//! What `GET /metrics` costs the target: one scrape's time, response size
+//! and allocations, over real HTTP on the agent's port, with 100 000 and
+//! 1 000 000 live tasks on the hooks source; and the encoding alone for
+//! 10 000 spawn locations (the exporter fed synthetic per-location counts:
+//! a program does not have 10 000 spawn sites to build here), with and
+//! without the default cap of 1 000 locations. `cargo bench -p
+//! taskscope-agent --bench metrics`; `-- --quick` is the CI smoke run.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use taskscope_agent::Agent;
+use taskscope_agent::metrics::{AgentHealth, Exporter, SiteStat};
+
+/// Counts every byte allocated, on every thread.
+struct Counting;
+
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(new_size as u64, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn scrape(addr: &str) -> usize {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let body = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |p| out.len() - p - 4);
+    assert!(body > 0, "an empty scrape");
+    body
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `n` idle tasks over eight spawn sites, scraped `rounds` times.
+#[cfg(tokio_unstable)]
+fn live_tasks(n: usize, rounds: usize) {
+    let agent = Agent::new();
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(2).enable_all();
+    agent.install_hooks(&mut b);
+    let rt = b.build().unwrap();
+    agent.attach(rt.handle().clone());
+    let addr = agent
+        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("serve");
+    let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    rt.block_on(async {
+        for i in 0..n {
+            let mut rx = tx.subscribe();
+            let wait = async move {
+                let _ = rx.recv().await;
+            };
+            // Eight call sites: eight locations.
+            match i % 8 {
+                0 => drop(tokio::spawn(wait)),
+                1 => drop(tokio::spawn(wait)),
+                2 => drop(tokio::spawn(wait)),
+                3 => drop(tokio::spawn(wait)),
+                4 => drop(tokio::spawn(wait)),
+                5 => drop(tokio::spawn(wait)),
+                6 => drop(tokio::spawn(wait)),
+                _ => drop(tokio::spawn(wait)),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    });
+    scrape(&addr);
+    let mut times = Vec::new();
+    let mut bytes = Vec::new();
+    let mut size = 0;
+    for _ in 0..rounds {
+        let before = ALLOCATED.load(Ordering::Relaxed);
+        let t = Instant::now();
+        size = scrape(&addr);
+        times.push(t.elapsed().as_secs_f64());
+        bytes.push((ALLOCATED.load(Ordering::Relaxed) - before) as f64);
+    }
+    let t = median(times);
+    println!(
+        "{:>9} live tasks, 8 locations: scrape {:>7.1} ms, {:>6} B response, {:>9.0} B allocated; every 15 s: {:.3} % of one core",
+        n,
+        t * 1e3,
+        size,
+        median(bytes),
+        t / 15.0 * 100.0
+    );
+    drop(tx);
+}
+
+#[cfg(not(tokio_unstable))]
+fn live_tasks(_: usize, _: usize) {
+    println!("the hooks source needs --cfg tokio_unstable");
+}
+
+fn locations(n: usize, cap: usize, rounds: usize) {
+    let stats: Vec<SiteStat> = (0..n)
+        .map(|i| SiteStat {
+            location: format!(
+                "src/module_{}/handler_{}.rs:{}:{}",
+                i / 100,
+                i % 100,
+                10 + i % 900,
+                5
+            ),
+            live: (i % 50) as u64,
+            running: 0,
+            spawned: 1000 + i as u64,
+            terminated: 1000 + i as u64 - (i % 50) as u64,
+            busy_ns: 1_000_000 * i as u64,
+            oldest_age_ns: 60_000_000_000,
+        })
+        .collect();
+    let ex = Exporter::new(cap);
+    ex.render(stats.clone(), AgentHealth::default(), false);
+    let mut times = Vec::new();
+    let mut bytes = Vec::new();
+    let mut size = 0;
+    for _ in 0..rounds {
+        let s = stats.clone();
+        let before = ALLOCATED.load(Ordering::Relaxed);
+        let t = Instant::now();
+        let (out, _) = ex.render(s, AgentHealth::default(), false);
+        times.push(t.elapsed().as_secs_f64());
+        bytes.push((ALLOCATED.load(Ordering::Relaxed) - before) as f64);
+        size = out.len();
+    }
+    println!(
+        "{n:>9} locations, cap {cap:>6}: encode {:>7.1} ms, {:>8} B response, {:>9.0} B allocated",
+        median(times) * 1e3,
+        size,
+        median(bytes)
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rounds = if quick { 1 } else { 7 };
+    locations(10_000, 1_000, rounds);
+    locations(10_000, 10_000, rounds);
+    live_tasks(100_000, rounds);
+    if !quick {
+        live_tasks(1_000_000, rounds);
+    }
+}
