@@ -381,15 +381,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
         model::build(&analysis, newest, &ctx, changes)
     } else {
         runtime()?.block_on(async {
-            let w = watch_many(
-                &a.inputs,
-                a.duration,
-                &a.gather,
-                "report",
-                &mut |_, _| {},
-                &p,
-            )
-            .await?;
+            let w = watch_inputs(&a).await?;
             let ctx = Context {
                 target: w.display.clone(),
                 source: "live".into(),
@@ -413,6 +405,20 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// `report ADDR…`: the live targets watched for `--duration`.
+async fn watch_inputs(a: &ReportArgs) -> anyhow::Result<Watched> {
+    let p = params(a.window);
+    watch_many(
+        &a.inputs,
+        a.duration,
+        &a.gather,
+        "report",
+        &mut |_, _| {},
+        &p,
+    )
+    .await
+}
+
 /// `report … -o FILE.pb.gz`: the task profile of the newest snapshot, or
 /// of a live target watched for `--duration`.
 fn pprof_report(a: &ReportArgs, files: &[&std::path::Path], is_file: bool) -> anyhow::Result<u8> {
@@ -421,15 +427,7 @@ fn pprof_report(a: &ReportArgs, files: &[&std::path::Path], is_file: bool) -> an
         vec![crate::snapshot::open(newest)?.snapshot]
     } else {
         runtime()?.block_on(async {
-            let w = watch_many(
-                &a.inputs,
-                a.duration,
-                &a.gather,
-                "report",
-                &mut |_, _| {},
-                &params(a.window),
-            )
-            .await?;
+            let w = watch_inputs(a).await?;
             let mut snaps = Vec::new();
             for (t, g) in &w.targets {
                 let meta = crate::snapshot::Meta {

@@ -95,14 +95,7 @@ impl Merger {
                 g
             })
             .collect();
-        groups.sort_by(|a, b| {
-            b.suspect
-                .is_some()
-                .cmp(&a.suspect.is_some())
-                .then(b.live.cmp(&a.live))
-                .then_with(|| a.location.cmp(&b.location))
-                .then(a.kind.cmp(&b.kind))
-        });
+        groups.sort_by(super::group::display_order);
         let mut totals = Totals::default();
         for (_, a) in parts {
             totals.live += a.totals.live;

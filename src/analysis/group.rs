@@ -375,18 +375,20 @@ pub fn build_groups<'a>(
             }
         }
     }
-    // Suspects first, then by size.
-    out.sort_by(|a, b| {
-        b.suspect
-            .is_some()
-            .cmp(&a.suspect.is_some())
-            .then(b.live.cmp(&a.live))
-            .then_with(|| a.location.cmp(&b.location))
-            .then(a.kind.cmp(&b.kind))
-    });
+    out.sort_by(display_order);
     totals.groups = out.len() as u32;
     totals.suspects = out.iter().filter(|g| g.suspect.is_some()).count() as u32;
     (out, totals)
+}
+
+/// The order groups are listed in: suspects first, then by size.
+pub fn display_order(a: &Group, b: &Group) -> std::cmp::Ordering {
+    b.suspect
+        .is_some()
+        .cmp(&a.suspect.is_some())
+        .then(b.live.cmp(&a.live))
+        .then_with(|| a.location.cmp(&b.location))
+        .then(a.kind.cmp(&b.kind))
 }
 
 /// The count history's verdicts on a group: change over the window,

@@ -74,18 +74,21 @@ pub fn ancestry<'a>(
     if all.is_empty() {
         return String::new();
     }
-    let parts: Vec<String> = all
+    let parts = all
         .iter()
-        .take(shown)
-        .map(|(l, n)| format!("{} ×{n}", escape(&crate::text::sanitize(l, 120))))
-        .collect();
-    let more = all.len().saturating_sub(shown);
-    let more = if more > 0 {
-        format!(" +{more} more")
+        .map(|(l, n)| format!("{} ×{n}", escape(&crate::text::sanitize(l, 120))));
+    format!(" ← spawned by {}", first_of(parts, all.len(), shown))
+}
+
+/// "a, b +3 more": the first `shown` of `total` parts.
+fn first_of(parts: impl Iterator<Item = String>, total: usize, shown: usize) -> String {
+    let parts: Vec<String> = parts.take(shown).collect();
+    let more = total.saturating_sub(shown);
+    if more > 0 {
+        format!("{} +{more} more", parts.join(", "))
     } else {
-        String::new()
-    };
-    format!(" ← spawned by {}{more}", parts.join(", "))
+        parts.join(", ")
+    }
 }
 
 /// " @ a:6669 ×40 !!, b:6669 ×3": each target's part of a merged group
@@ -100,21 +103,11 @@ pub fn targets<'a>(
     if all.len() < 2 {
         return String::new();
     }
-    let parts: Vec<String> = all
-        .iter()
-        .take(shown)
-        .map(|(t, n, suspect)| {
-            let mark = if *suspect { " !!" } else { "" };
-            format!("{} ×{n}{mark}", escape(&crate::text::sanitize(t, 60)))
-        })
-        .collect();
-    let more = all.len().saturating_sub(shown);
-    let more = if more > 0 {
-        format!(" +{more} more")
-    } else {
-        String::new()
-    };
-    format!(" @ {}{more}", parts.join(", "))
+    let parts = all.iter().map(|(t, n, suspect)| {
+        let mark = if *suspect { " !!" } else { "" };
+        format!("{} ×{n}{mark}", escape(&crate::text::sanitize(t, 60)))
+    });
+    format!(" @ {}", first_of(parts, all.len(), shown))
 }
 
 /// One part of a blocked-on mix.
