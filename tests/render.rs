@@ -523,3 +523,26 @@ fn several_targets_in_one_view() {
     );
     assert!(screen.contains(" task 104 · span 104 "), "{screen}");
 }
+
+#[test]
+fn numbers_are_never_cut() {
+    use std::sync::Arc;
+    let mut app = app();
+    let mut a = (*app.analysis.clone().expect("analysis")).clone();
+    let g = &mut a.groups[0];
+    g.live = 1_234_567;
+    g.idle = 1_234_567;
+    g.running = 100_000;
+    g.scheduled = 12_345;
+    g.delta = 1_234_567;
+    app.set_analysis(Arc::new(a));
+    let screen = render(&app, 200, 14);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("src/server.rs"))
+        .expect("row");
+    for n in ["1 234 567", "+1234567", "100 000", "12 345"] {
+        assert!(row.contains(n), "{n} cut in: {row}");
+    }
+    assert_eq!(row.matches("1 234 567").count(), 2, "{row}");
+}

@@ -128,6 +128,17 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
             })
         })
         .collect();
+    // The Polls column fits the rows on screen.
+    let polls = (pos.offset..g.tasks.len()).take(rows_fit).filter_map(|i| {
+        let (target, id) = crate::analysis::fleet::split_id(g.tasks[i].id);
+        let state = states.get(target).copied();
+        let n = match state?.tasks.get(&id) {
+            Some(t) => t.stats.polls,
+            None => paged(state, id)?.polls,
+        };
+        Some(text::count(n))
+    });
+    let polls_w = super::fit("Polls", polls, 8);
     let header = Row::new([
         "ID", "Name", "State", "For", "Age", "Polls", "Wakers", "Fields",
     ])
@@ -138,7 +149,7 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
         Constraint::Length(18),
         Constraint::Length(8),
         Constraint::Length(8),
-        Constraint::Length(8),
+        Constraint::Length(polls_w),
         Constraint::Length(6),
         Constraint::Min(10),
     ];

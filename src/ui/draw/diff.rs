@@ -71,10 +71,26 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     .style(style::table_header());
     let widths = [
         Constraint::Length(2),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(8),
+        Constraint::Length(super::fit(
+            "Before",
+            d.rows.iter().map(|r| text::count(u64::from(r.before))),
+            7,
+        )),
+        Constraint::Length(super::fit(
+            "After",
+            d.rows.iter().map(|r| text::count(u64::from(r.after))),
+            7,
+        )),
+        Constraint::Length(super::fit(
+            "Δ",
+            d.rows.iter().map(|r| text::delta(r.delta)),
+            7,
+        )),
+        Constraint::Length(super::fit(
+            "Δ/min",
+            d.rows.iter().map(|r| format!("{:+.1}", r.per_minute)),
+            8,
+        )),
         Constraint::Length(6),
         Constraint::Length(44),
         Constraint::Min(20),

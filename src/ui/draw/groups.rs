@@ -84,14 +84,19 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         }),
     )
     .style(style::table_header());
+    // Numeric columns fit the widest value of every visible group (not
+    // only the rows on screen, so widths hold still while scrolling).
+    let all = || app.visible.iter().map(|&i| &a.groups[i]);
+    let n =
+        |f: fn(&crate::analysis::Group) -> u32| all().map(move |g| text::count(u64::from(f(g))));
     let widths = [
         Constraint::Length(2),
-        Constraint::Length(7),
-        Constraint::Length(6),
+        Constraint::Length(super::fit("Tasks", n(|g| g.live), 7)),
+        Constraint::Length(super::fit("Δ/win", all().map(|g| text::delta(g.delta)), 6)),
         Constraint::Length(SPARK_WIDTH as u16),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(6),
+        Constraint::Length(super::fit("Run", n(|g| g.running), 5)),
+        Constraint::Length(super::fit("Sched", n(|g| g.scheduled), 5)),
+        Constraint::Length(super::fit("Idle", n(|g| g.idle), 6)),
         Constraint::Length(7),
         Constraint::Length(9),
         Constraint::Length(30),
