@@ -91,8 +91,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         |f: fn(&crate::analysis::Group) -> u32| all().map(move |g| text::count(u64::from(f(g))));
     let widths = [
         Constraint::Length(2),
-        Constraint::Length(super::fit("Tasks", n(|g| g.live), 7)),
-        Constraint::Length(super::fit("Δ/win", all().map(|g| text::delta(g.delta)), 6)),
+        Constraint::Length(super::fit("Tasks▼", n(|g| g.live), 7)),
+        Constraint::Length(super::fit("Δ/win▼", all().map(|g| text::delta(g.delta)), 6)),
         Constraint::Length(SPARK_WIDTH as u16),
         Constraint::Length(super::fit("Run", n(|g| g.running), 5)),
         Constraint::Length(super::fit("Sched", n(|g| g.scheduled), 5)),

@@ -31,15 +31,15 @@ pub fn draw(f: &mut Frame, app: &App) {
     draw_frame(f, app, &states);
 }
 
-/// A column as wide as its widest value and its header (with room for
-/// the sort arrow), at least `min`: numbers are never cut.
+/// A column as wide as its widest value and its header (a sortable
+/// column's header with its arrow), at least `min`: numbers are never cut.
 pub fn fit<S: AsRef<str>>(header: &str, values: impl IntoIterator<Item = S>, min: u16) -> u16 {
     let widest = values
         .into_iter()
         .map(|v| v.as_ref().chars().count())
         .max()
         .unwrap_or(0);
-    (widest.max(header.chars().count() + 1) as u16).max(min)
+    (widest.max(header.chars().count()) as u16).max(min)
 }
 
 /// Whether the current view reads the model (task names and fields).
