@@ -436,6 +436,14 @@ fn judge(
         live: g.live,
         main: g.main_reason(),
         longest_idle: g.longest_idle,
+        lost: (g.kind != TaskKind::BlockOn)
+            .then(|| {
+                g.reasons
+                    .iter()
+                    .find(|r| r.reason == Reason::NoWaker)
+                    .copied()
+            })
+            .flatten(),
     };
     g.suspect = suspect::judge(&facts, &g.growth, &ctx);
 }

@@ -192,7 +192,7 @@ impl Reason {
             Reason::NotTokio => "non-tokio wait",
             Reason::Untracked => "untracked",
             Reason::UntrackedWithTimeout => "untracked+timeout",
-            Reason::NoWaker => "no waker",
+            Reason::NoWaker => "lost waker",
             Reason::Idle => "idle",
             Reason::Completed => "completed",
         }
@@ -228,7 +228,7 @@ impl Reason {
             Reason::UntrackedWithTimeout => {
                 "untracked wait with a timeout (socket I/O, channel recv…)"
             }
-            Reason::NoWaker => "idle with no waker (nothing can wake it)",
+            Reason::NoWaker => "idle with no waker: a lost waker, nothing can wake it again",
             Reason::Idle => "idle (a task dump, `t`, says on what)",
             Reason::Completed => "completed",
         }

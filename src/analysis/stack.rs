@@ -12,13 +12,42 @@ pub fn reason(trace: &Trace) -> Reason {
 }
 
 /// The leaf that tells what the task waits on (see [`reason`]): where a
-/// one-stack view (a pprof sample) should point.
+/// one-stack view (a pprof sample) should point. Leaves rank by what
+/// really stops the task: a real wait first, then a watch on whether the
+/// other side gave up (a task racing a socket read against its caller's
+/// `oneshot::Sender::poll_closed`, as hyper's client connection does, is
+/// reading), then timers (a read raced against a sleep is a read with a
+/// timeout); the first leaf of the best rank wins.
 pub fn primary_leaf(trace: &Trace) -> Option<usize> {
-    let reasons: Vec<Reason> = trace.leaves.iter().map(|l| leaf_reason(l)).collect();
-    reasons
-        .iter()
-        .position(|r| !matches!(r, Reason::Sleep | Reason::Interval))
-        .or_else(|| (!reasons.is_empty()).then_some(0))
+    let rank = |leaf: &[Frame]| {
+        if is_cancellation_watch(leaf) {
+            1
+        } else if matches!(leaf_reason(leaf), Reason::Sleep | Reason::Interval) {
+            2
+        } else {
+            0
+        }
+    };
+    (0..trace.leaves.len()).min_by_key(|&i| (rank(&trace.leaves[i]), i))
+}
+
+/// A leaf that only watches whether the other side is still there: a
+/// oneshot or mpsc `Sender::closed` / `poll_closed`, hyper's
+/// `poll_canceled`, a `CancellationToken`'s `cancelled()`. Such a watch
+/// is raced against the real work; alone, it is still a wait (on the
+/// caller giving up), classified by the primitive under it.
+fn is_cancellation_watch(leaf: &[Frame]) -> bool {
+    leaf.iter().any(|f| {
+        let name = plain_name(&f.name);
+        let last = name.rsplit("::").next().unwrap_or(&name);
+        matches!(
+            last,
+            "closed" | "poll_closed" | "poll_canceled" | "cancelled" | "cancelled_owned"
+        ) || name.contains("WaitForCancellationFuture")
+            || f.file
+                .as_deref()
+                .is_some_and(|file| file.contains("/sync/cancellation_token"))
+    })
 }
 
 /// Rules over a leaf's frames, most specific first: the tokio module a
@@ -34,8 +63,9 @@ const RULES: &[(&str, &[&str], Reason)] = &[
         &["send", "reserve"],
         Reason::ChannelSend,
     ),
-    ("tokio/sync/notify", &[], Reason::Notify),
+    // `watch` is built on `Notify`: a frame in watch.rs says which.
     ("tokio/sync/watch", &[], Reason::Watch),
+    ("tokio/sync/notify", &[], Reason::Notify),
     ("tokio/sync/broadcast", &[], Reason::Broadcast),
     ("tokio/sync/oneshot", &[], Reason::Oneshot),
     ("tokio/sync/mutex", &[], Reason::Mutex),

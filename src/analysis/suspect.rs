@@ -13,15 +13,23 @@ pub enum SuspectKind {
     Growing,
     /// Most tasks wait on one thing far longer than the group's tasks live.
     Stuck,
+    /// Tasks idle with no waker: nothing can ever wake them (tokio-console's
+    /// "lost waker" warning). A proven leak, whatever the count does.
+    LostWaker,
 }
 
 impl SuspectKind {
-    pub const ALL: [SuspectKind; 2] = [SuspectKind::Growing, SuspectKind::Stuck];
+    pub const ALL: [SuspectKind; 3] = [
+        SuspectKind::Growing,
+        SuspectKind::Stuck,
+        SuspectKind::LostWaker,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
             SuspectKind::Growing => "growing",
             SuspectKind::Stuck => "stuck",
+            SuspectKind::LostWaker => "lost_waker",
         }
     }
 }
@@ -40,6 +48,10 @@ const STUCK_SHARE: u32 = 80;
 /// How many times the usual lifetime counts as "far longer".
 const STUCK_FACTOR: u32 = 10;
 const STUCK_MIN: Duration = Duration::from_secs(30);
+/// How long a task must have been idle without a waker before it counts
+/// as lost: the console's waker counts and poll times arrive in separate
+/// messages, so a task just woken can look waker-less for a moment.
+pub const LOST_WAKER_MIN: Duration = Duration::from_secs(5);
 
 /// What the rules need beyond the group itself.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,10 +70,28 @@ pub struct Facts {
     /// The reason most of its live tasks share.
     pub main: Option<ReasonCount>,
     pub longest_idle: Option<Duration>,
+    /// Its live tasks idle with no waker (none for `block_on`, whose
+    /// future the runtime's thread polls without a waker).
+    pub lost: Option<ReasonCount>,
 }
 
 pub fn judge(g: &Facts, growth: &Growth, ctx: &Context) -> Option<Suspect> {
     let main = g.main?;
+    let lost = g
+        .lost
+        .filter(|l| l.tasks > 0 && l.longest >= LOST_WAKER_MIN && !growth.growing);
+    if let Some(l) = lost {
+        return Some(Suspect {
+            kind: SuspectKind::LostWaker,
+            reason: format!(
+                "{} {} idle with no waker, up to {}: nothing can wake {} again (lost waker)",
+                text::count(u64::from(l.tasks)),
+                if l.tasks == 1 { "task" } else { "tasks" },
+                text::duration(l.longest),
+                if l.tasks == 1 { "it" } else { "them" }
+            ),
+        });
+    }
     let share = percent(main.tasks, g.live);
     let mix = if main.reason.is_wait() {
         format!(
@@ -151,6 +181,37 @@ pub fn ignore(a: &mut super::Analysis, patterns: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_idle_with_no_waker_are_a_proven_leak_once_it_lasts() {
+        let lost = |secs| ReasonCount {
+            reason: Reason::NoWaker,
+            tasks: 2,
+            longest: Duration::from_secs(secs),
+            from_dump: 0,
+        };
+        let ctx = Context {
+            window: Duration::from_secs(60),
+            finished_in_window: 0,
+            typical_lifetime: None,
+        };
+        let facts = |secs| Facts {
+            live: 2,
+            main: Some(lost(secs)),
+            longest_idle: Some(Duration::from_secs(secs)),
+            lost: Some(lost(secs)),
+        };
+        let s = judge(&facts(6), &Growth::default(), &ctx).expect("suspect");
+        assert_eq!(s.kind, SuspectKind::LostWaker);
+        assert_eq!(
+            s.reason,
+            "2 tasks idle with no waker, up to 6s: nothing can wake them again (lost waker)"
+        );
+        // A moment without a waker is a race in the console's data.
+        assert_eq!(judge(&facts(1), &Growth::default(), &ctx), None);
+    }
+
     use super::pattern_matches;
 
     #[test]

@@ -25,6 +25,9 @@ pub enum Scenario {
     Notify,
     /// Tasks awaiting another task's `JoinHandle`.
     Join,
+    /// Tasks whose future returns `Pending` without keeping its waker:
+    /// nothing can wake them again (a lost waker).
+    LostWaker,
     /// Tasks whose names and fields carry escape sequences, HTML and 100 KB strings.
     Hostile,
     /// Very high churn: `--churn-rate` short-lived tasks a second.

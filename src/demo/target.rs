@@ -123,12 +123,13 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Recv => receivers(every, max),
             Scenario::Notify => notified(every, max),
             Scenario::Join => joiners(every, max),
+            Scenario::LostWaker => lost_wakers(every, max),
             Scenario::Hostile => hostile(),
             Scenario::Churn => churn(opts.churn_rate.max(1)),
             Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
         }
     }
-    std::future::pending::<()>().await;
+    park().await;
     Ok(())
 }
 
@@ -175,7 +176,7 @@ async fn idle_client(addr: SocketAddr, every: Duration, max: usize) {
             open.push(s);
         }
     }
-    std::future::pending::<()>().await;
+    park().await;
 }
 
 /// Leak 2: producers blocked forever on a full channel whose receiver is
@@ -230,7 +231,7 @@ fn oneshot_waiters(every: Duration, max: usize) {
             let _ = Builder::new().name("await-reply").spawn(rx);
         }
         // Keep the senders: the replies never come, and never fail either.
-        std::future::pending::<()>().await;
+        park().await;
     });
 }
 
@@ -282,7 +283,7 @@ fn mutex_waiters(every: Duration, max: usize) {
                 .name("lock-waiter")
                 .spawn(async move { *lock.lock().await += 1 });
         }
-        std::future::pending::<()>().await;
+        park().await;
     });
 }
 
@@ -315,7 +316,7 @@ fn receivers(every: Duration, max: usize) {
                 .name("receiver")
                 .spawn(async move { rx.recv().await });
         }
-        std::future::pending::<()>().await;
+        park().await;
     });
 }
 
@@ -332,7 +333,30 @@ fn notified(every: Duration, max: usize) {
                 .name("notified")
                 .spawn(async move { n.notified().await });
         }
-        std::future::pending::<()>().await;
+        park().await;
+    });
+}
+
+/// A spawner's rest once it has spawned its tasks: parked with a waker
+/// (on a far timer). A bare `std::future::pending()` would hold none: a
+/// lost waker, which taskscope flags as a leak, as tokio-console warns.
+async fn park() {
+    tokio::time::sleep(Duration::from_secs(1 << 30)).await;
+}
+
+/// Probe: tasks whose future drops its waker and returns `Pending` (a
+/// hand-written future that forgot to register): never woken again.
+fn lost_wakers(every: Duration, max: usize) {
+    let _ = Builder::new().name("lost-waker-spawner").spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        for _ in 0..max.min(3) {
+            tick.tick().await;
+            // spawn: lost-waker (the next `.spawn(` is the spawn location)
+            let _ = Builder::new().name("forgotten").spawn(async move {
+                std::future::poll_fn(|_| std::task::Poll::<()>::Pending).await
+            });
+        }
+        park().await;
     });
 }
 
@@ -351,7 +375,7 @@ fn joiners(every: Duration, max: usize) {
             // spawn: join (the next `.spawn(` is the spawn location)
             let _ = Builder::new().name("joiner").spawn(inner);
         }
-        std::future::pending::<()>().await;
+        park().await;
     });
 }
 

@@ -1,0 +1,190 @@
+//! What a task waits on, from real async stacks: a hyper client connection
+//! waiting for its peer's response (it also watches whether the caller
+//! gave up: `oneshot::Sender::poll_closed`), a `watch` receiver (`changed()`
+//! is built on `Notify`), a task awaiting a oneshot reply, and a
+//! `CancellationToken`-style wait beside a read. The stacks come from a real
+//! task dump of a real runtime here (this build: debug), and from frames
+//! recorded the same way from a release build (`tests/fixtures/frames/`;
+//! `TASKSCOPE_RECORD_FRAMES=DIR cargo test --release --test stack_rules`
+//! writes them).
+#![cfg(all(target_os = "linux", tokio_unstable))]
+
+use std::collections::HashMap;
+use std::time::Duration;
+use taskscope::analysis::Reason;
+use taskscope::analysis::stack;
+use taskscope::model::{Frame, Trace};
+
+/// The scenarios, by name, and the reason each must read as.
+const EXPECTED: &[(&str, Reason)] = &[
+    ("hyper-client-conn", Reason::SocketRead),
+    ("watch-receiver", Reason::Watch),
+    ("oneshot-reply", Reason::Oneshot),
+    ("read-or-closed", Reason::SocketRead),
+];
+
+fn trace(t: &taskscope_agent::proto::Trace) -> Trace {
+    Trace {
+        leaves: t
+            .leaves
+            .iter()
+            .map(|l| {
+                l.frames
+                    .iter()
+                    .map(|f| Frame {
+                        name: f.name.clone(),
+                        file: (!f.file.is_empty()).then(|| f.file.clone()),
+                        line: (f.line != 0).then_some(f.line),
+                    })
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// Runs each scenario in a real runtime, dumps it, and returns each
+/// scenario's stack.
+fn record() -> HashMap<&'static str, Trace> {
+    use http_body_util::Empty;
+    use hyper_util::rt::TokioIo;
+    let agent = taskscope_agent::Agent::with_min_interval(Duration::ZERO);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    agent.attach(rt.handle().clone());
+    let ids = rt.block_on(async {
+        let mut ids = HashMap::new();
+        // A peer that accepts and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut keep = Vec::new();
+            loop {
+                let (s, _) = silent.accept().await.unwrap();
+                keep.push(s);
+            }
+        });
+        // hyper's client connection task: the request is written, the
+        // response never comes.
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(tcp))
+                .await
+                .unwrap();
+        let h = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        ids.insert("hyper-client-conn", h.id());
+        let req = hyper::Request::get("/").body(Empty::new()).unwrap();
+        tokio::spawn(async move {
+            let _ = sender.send_request(req).await;
+        });
+        // A watch receiver whose sender never sends.
+        let (wtx, mut wrx) = tokio::sync::watch::channel(0u32);
+        let h = tokio::spawn(async move {
+            let _ = wrx.changed().await;
+        });
+        ids.insert("watch-receiver", h.id());
+        std::mem::forget(wtx);
+        // A plain reply that never comes.
+        let (otx, orx) = tokio::sync::oneshot::channel::<u32>();
+        let h = tokio::spawn(async move {
+            let _ = orx.await;
+        });
+        ids.insert("oneshot-reply", h.id());
+        std::mem::forget(otx);
+        // A read raced against "has the caller gone" (the pattern of
+        // hyper's dispatcher and of cancellation tokens).
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut otx2, _orx2) = tokio::sync::oneshot::channel::<u32>();
+        let h = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut tcp = tcp;
+            let mut buf = [0u8; 16];
+            tokio::select! {
+                _ = otx2.closed() => {}
+                _ = tcp.read(&mut buf) => {}
+            }
+        });
+        ids.insert("read-or-closed", h.id());
+        std::mem::forget(_orx2);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ids
+    });
+    let reply = rt
+        .block_on(agent.dump(Duration::from_secs(10)))
+        .expect("a dump");
+    let mut out = HashMap::new();
+    for (name, id) in ids {
+        let id = taskscope_agent::hooks::task_id(id);
+        let t = reply
+            .tasks
+            .iter()
+            .find(|t| t.id == id)
+            .unwrap_or_else(|| panic!("{name} not in the dump"));
+        out.insert(name, trace(&reply.traces[t.trace as usize]));
+    }
+    out
+}
+
+fn check(stacks: &HashMap<String, Trace>, build: &str) {
+    for (name, want) in EXPECTED {
+        let t = stacks
+            .get(*name)
+            .unwrap_or_else(|| panic!("{build}: no {name} stack"));
+        let leaves: Vec<String> = t
+            .leaves
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            })
+            .collect();
+        assert_eq!(
+            stack::reason(t),
+            *want,
+            "{build} {name}: leaves\n{}",
+            leaves.join("\n")
+        );
+    }
+}
+
+#[test]
+fn real_stacks_read_as_what_really_stops_the_task() {
+    let stacks = record();
+    if let Ok(dir) = std::env::var("TASKSCOPE_RECORD_FRAMES") {
+        let build = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
+        let leaves: HashMap<&str, &Vec<Vec<Frame>>> =
+            stacks.iter().map(|(k, v)| (*k, &v.leaves)).collect();
+        let path = std::path::Path::new(&dir).join(format!("{build}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&leaves).unwrap()).unwrap();
+    }
+    let stacks: HashMap<String, Trace> = stacks
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    check(&stacks, "this build");
+}
+
+#[test]
+fn recorded_release_and_debug_stacks_read_the_same() {
+    for (build, json) in [
+        ("debug", include_str!("fixtures/frames/debug.json")),
+        ("release", include_str!("fixtures/frames/release.json")),
+    ] {
+        let leaves: HashMap<String, Vec<Vec<Frame>>> = serde_json::from_str(json).unwrap();
+        let stacks = leaves
+            .into_iter()
+            .map(|(k, leaves)| (k, Trace { leaves }))
+            .collect();
+        check(&stacks, build);
+    }
+}
