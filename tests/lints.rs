@@ -38,3 +38,57 @@ fn a_lost_waker_is_a_proven_leak() {
     );
     assert_eq!(s["blocked_on"][0]["label"], "lost waker", "{s}");
 }
+
+#[test]
+fn tokio_console_s_warnings_show_on_their_groups() {
+    let demo = DemoTarget::start(&["--scenarios", "lints"]);
+    let out = Command::new(BIN)
+        .args(["watch", &demo.addr, "--duration", "3s", "--format", "json"])
+        .args(["--no-dumps"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = |name: &str| -> Vec<(String, u64)> {
+        let line = spawn_line(name);
+        let g = rep["top_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["location"].as_str().unwrap().starts_with(&line))
+            .unwrap_or_else(|| panic!("no {name} group"));
+        g["warnings"]
+            .as_array()
+            .map(|w| {
+                w.iter()
+                    .map(|w| {
+                        (
+                            w["lint"].as_str().unwrap().to_string(),
+                            w["tasks"].as_u64().unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let w = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
+        pairs.iter().map(|(l, n)| (l.to_string(), *n)).collect()
+    };
+    assert_eq!(warnings("large-future"), w(&[("large_future", 3)]));
+    // A boxed future's `size.bytes` is the box's: only `auto_boxed`.
+    assert_eq!(warnings("boxed-future"), w(&[("auto_boxed", 2)]));
+    assert_eq!(warnings("never-yields"), w(&[("long_poll", 1)]));
+    assert_eq!(warnings("self-waker"), w(&[("self_wakes", 1)]));
+    // The Markdown report says them on the rows.
+    let md = Command::new(BIN)
+        .args(["watch", &demo.addr, "--duration", "1s", "--format", "md"])
+        .args(["--no-dumps"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.contains("⚠ large future ×3"), "{md}");
+}

@@ -180,6 +180,7 @@ fn fold(m: &mut Group, g: &Group, t: usize, share: Share) {
     m.stacks = merge_stacks(&m.stacks, &g.stacks);
     m.spawned_from = merge_counted(&m.spawned_from, &g.spawned_from, usize::MAX);
     m.spawned_outside += g.spawned_outside;
+    m.lints = merge_counted(&m.lints, &g.lints, usize::MAX);
     m.shares.push(share);
 }
 
@@ -214,12 +215,13 @@ fn merge_stacks(a: &[StackCount], b: &[StackCount]) -> Vec<StackCount> {
     out
 }
 
-fn merge_counted<N: std::ops::AddAssign + Ord + Copy>(
-    a: &[(Arc<str>, N)],
-    b: &[(Arc<str>, N)],
+/// `(key, count)` lists summed by key, most first, the first `keep`.
+fn merge_counted<K: Clone + Ord, N: std::ops::AddAssign + Ord + Copy>(
+    a: &[(K, N)],
+    b: &[(K, N)],
     keep: usize,
-) -> Vec<(Arc<str>, N)> {
-    let mut out: Vec<(Arc<str>, N)> = a.to_vec();
+) -> Vec<(K, N)> {
+    let mut out: Vec<(K, N)> = a.to_vec();
     for (k, n) in b {
         match out.iter_mut().find(|(o, _)| o == k) {
             Some((_, m)) => *m += *n,

@@ -88,6 +88,8 @@ pub struct Group {
     /// With several targets: each one's part, most tasks first (empty for
     /// one target).
     pub shares: Vec<super::fleet::Share>,
+    /// tokio-console's warnings and how many live tasks carry each.
+    pub lints: Vec<(super::lint::Lint, u32)>,
 }
 
 impl Group {
@@ -116,6 +118,7 @@ impl Group {
             spawned_from: Vec::new(),
             spawned_outside: 0,
             shares: Vec::new(),
+            lints: Vec::new(),
         }
     }
 
@@ -135,9 +138,11 @@ impl Group {
         let names = self.names.iter().map(|(n, _)| &**n);
         let parents = self.spawned_from.iter().map(|(l, n)| (&**l, *n));
         let shares = self.shares.iter().map(|s| (&*s.target, s.live, s.suspect));
+        let lints = self.lints.iter().map(|(l, n)| (l.label(), u64::from(*n)));
         wording::names(names, self.distinct_names, 1, 24, str::to_string)
             + &wording::targets(shares, 3, str::to_string)
             + &wording::ancestry(parents, 1, str::to_string)
+            + &wording::lints(lints)
     }
 
     /// "97% chan send, 3% running" — the mix as text, largest first.
@@ -175,6 +180,8 @@ pub struct Classified<'a> {
     pub name: Option<&'a str>,
     pub created: Option<Ts>,
     pub verdict: Verdict,
+    /// tokio-console's warnings for the task.
+    pub lints: super::lint::Lints,
 }
 
 /// What grouping needs besides the tasks: where names and histories live,
@@ -199,12 +206,16 @@ pub struct Frame<'a> {
 /// Groups the state's tasks and classifies each one.
 pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Totals) {
     let index = WaitIndex::build(state);
-    let tasks = state.tasks.values().map(|t| Classified {
-        id: t.id,
-        group: t.group,
-        name: t.name.as_deref(),
-        created: t.stats.created_at,
-        verdict: index.classify(t, now),
+    let tasks = state.tasks.values().map(|t| {
+        let verdict = index.classify(t, now);
+        Classified {
+            id: t.id,
+            group: t.group,
+            name: t.name.as_deref(),
+            created: t.stats.created_at,
+            verdict,
+            lints: super::lint::of_task(t, &verdict),
+        }
     });
     let frame = Frame {
         locations: &state.locations,
@@ -231,6 +242,7 @@ pub fn build_groups<'a>(
     let mut names: HashMap<GroupKey, HashMap<Arc<str>, u32>> = HashMap::new();
     let mut reasons: HashMap<GroupKey, HashMap<Reason, ReasonCount>> = HashMap::new();
     let mut stacks: HashMap<GroupKey, HashMap<u32, u32>> = HashMap::new();
+    let mut lints: HashMap<GroupKey, [u32; super::lint::Lint::ALL.len()]> = HashMap::new();
     let mut totals = Totals::default();
     for task in tasks {
         let verdict = task.verdict;
@@ -249,6 +261,12 @@ pub fn build_groups<'a>(
         }
         g.live += 1;
         totals.live += 1;
+        if !task.lints.is_empty() {
+            let counts = lints.entry(task.group).or_default();
+            for l in task.lints.iter() {
+                counts[l as usize] += 1;
+            }
+        }
         match verdict.state {
             TaskState::Running => {
                 g.running += 1;
@@ -322,6 +340,13 @@ pub fn build_groups<'a>(
                     .collect();
                 v.sort_by(|a, b| b.tasks.cmp(&a.tasks).then_with(|| a.label.cmp(&b.label)));
                 g.stacks = v;
+            }
+            if let Some(counts) = lints.remove(&g.key) {
+                g.lints = super::lint::Lint::ALL
+                    .into_iter()
+                    .zip(counts)
+                    .filter(|(_, n)| *n > 0)
+                    .collect();
             }
             if let Some(n) = names.remove(&g.key) {
                 g.distinct_names = n.len() as u32;

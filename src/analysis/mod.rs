@@ -6,6 +6,7 @@ pub mod diff;
 pub mod fleet;
 pub mod group;
 pub mod health;
+pub mod lint;
 pub mod reason;
 pub mod stack;
 pub mod suspect;

@@ -91,6 +91,20 @@ fn first_of(parts: impl Iterator<Item = String>, total: usize, shown: usize) -> 
     }
 }
 
+/// " ⚠ self-wakes ×3, large future ×40": tokio-console's warnings on a
+/// group's tasks, "" with none.
+pub fn lints<'a>(lints: impl IntoIterator<Item = (&'a str, u64)>) -> String {
+    let parts: Vec<String> = lints
+        .into_iter()
+        .map(|(label, n)| format!("{label} ×{n}"))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ⚠ {}", parts.join(", "))
+    }
+}
+
 /// " @ a:6669 ×40 !!, b:6669 ×3": each target's part of a merged group
 /// (several targets), most first, suspect targets marked `!!`, the first
 /// `shown`, each through `escape`; "" with one target.

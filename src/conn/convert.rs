@@ -151,6 +151,8 @@ fn task_stats(s: api::tasks::Stats) -> TaskStats {
         // Truncated on purpose: see TaskStats.
         waker_clones: s.waker_clones as u32,
         waker_drops: s.waker_drops as u32,
+        wakes: s.wakes.min(u64::from(u32::MAX)) as u32,
+        self_wakes: s.self_wakes.min(u64::from(u32::MAX)) as u32,
         last_wake: s.last_wake.map(ts),
         polls: poll.polls,
         first_poll: poll.first_poll.map(ts),

@@ -28,6 +28,10 @@ pub enum Scenario {
     /// Tasks whose future returns `Pending` without keeping its waker:
     /// nothing can wake them again (a lost waker).
     LostWaker,
+    /// tokio-console's warnings: large futures (1.5 KiB), futures tokio boxed
+    /// (64 KiB), a task that mostly wakes itself, and one that never yields
+    /// (it blocks a worker thread for good).
+    Lints,
     /// Tasks whose names and fields carry escape sequences, HTML and 100 KB strings.
     Hostile,
     /// Very high churn: `--churn-rate` short-lived tasks a second.

@@ -124,6 +124,7 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Notify => notified(every, max),
             Scenario::Join => joiners(every, max),
             Scenario::LostWaker => lost_wakers(every, max),
+            Scenario::Lints => lint_probes(),
             Scenario::Hostile => hostile(),
             Scenario::Churn => churn(opts.churn_rate.max(1)),
             Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
@@ -334,6 +335,51 @@ fn notified(every: Duration, max: usize) {
                 .spawn(async move { n.notified().await });
         }
         park().await;
+    });
+}
+
+/// Probe: what tokio-console warns about. Futures that hold a buffer
+/// across an await are as large as the buffer.
+fn lint_probes() {
+    async fn holding<const N: usize>() {
+        let buf = [7u8; N];
+        park().await;
+        std::hint::black_box(&buf);
+    }
+    for _ in 0..3 {
+        // spawn: large-future (the next `.spawn(` is the spawn location)
+        let _ = Builder::new().name("large").spawn(holding::<1536>());
+    }
+    for _ in 0..2 {
+        // spawn: boxed-future (the next `.spawn(` is the spawn location)
+        let _ = Builder::new().name("boxed").spawn(holding::<65536>());
+    }
+    // spawn: self-waker (the next `.spawn(` is the spawn location)
+    let _ = Builder::new().name("self-waker").spawn(async {
+        loop {
+            // Three wakes of its own (inside its poll) per timer wake.
+            for _ in 0..3 {
+                let mut woke = false;
+                std::future::poll_fn(|cx| {
+                    if woke {
+                        return std::task::Poll::Ready(());
+                    }
+                    woke = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                })
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    // spawn: never-yields (the next `.spawn(` is the spawn location)
+    let _ = Builder::new().name("never-yields").spawn(async {
+        tokio::task::yield_now().await;
+        // Blocks its worker thread for good: a poll that never ends.
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
     });
 }
 

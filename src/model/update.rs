@@ -116,6 +116,9 @@ pub struct TaskStats {
     /// matters, and it stays exact while under 2^32.
     pub waker_clones: u32,
     pub waker_drops: u32,
+    /// Wakes, and wakes by the task itself (saturating at 2^32 - 1).
+    pub wakes: u32,
+    pub self_wakes: u32,
 }
 
 impl TaskStats {

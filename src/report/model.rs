@@ -274,6 +274,16 @@ fn group_out(
             .collect(),
         history,
         samples,
+        warnings: g
+            .lints
+            .iter()
+            .map(|(l, n)| WarningOut {
+                lint: *l,
+                label: l.label(),
+                phrase: l.phrase(),
+                tasks: *n,
+            })
+            .collect(),
         targets: g
             .shares
             .iter()

@@ -133,6 +133,19 @@ pub struct GroupOut {
     /// group, most tasks first; absent for one target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetShareOut>,
+    /// tokio-console's warnings on the group's live tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<WarningOut>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct WarningOut {
+    pub lint: crate::analysis::lint::Lint,
+    /// "self-wakes", "never yields", "large future", "auto-boxed future".
+    pub label: &'static str,
+    /// What it means, as a sentence's predicate.
+    pub phrase: &'static str,
+    pub tasks: u32,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -182,9 +195,11 @@ impl GroupOut {
             .targets
             .iter()
             .map(|t| (t.target.as_str(), t.tasks, t.suspect));
+        let lints = self.warnings.iter().map(|w| (w.label, u64::from(w.tasks)));
         wording::names(names, self.distinct_names, 3, 60, escape)
             + &wording::targets(shares, 8, escape)
             + &wording::ancestry(parents, 3, escape)
+            + &escape(&wording::lints(lints))
     }
 }
 

@@ -59,6 +59,7 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
                 age_secs: t.stats.created_at.map(|c| now.since(c).as_secs_f64()),
                 from_dump: v.from_dump,
                 trace: v.trace,
+                lints: crate::analysis::lint::of_task(t, &v).iter().collect(),
             }
         })
         .collect();
@@ -315,6 +316,7 @@ impl Loaded {
                 name: t.name.as_deref(),
                 created: t.created_ns.map(Ts::from_nanos),
                 verdict: self.verdicts[i],
+                lints: t.lints.iter().copied().collect(),
             });
         let frame = Frame {
             locations: &self.locations,

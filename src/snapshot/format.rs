@@ -152,4 +152,8 @@ pub struct TaskRecord {
     /// Index into `Snapshot::traces`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<u32>,
+    /// tokio-console's warnings for the task (self-wakes, long poll, large
+    /// or auto-boxed future).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lints: Vec<crate::analysis::lint::Lint>,
 }

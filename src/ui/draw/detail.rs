@@ -63,7 +63,12 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
             g.finished
         )),
         Line::from(format!(" blocked on: {}", g.mix_text(6))),
-        Line::from(format!(" names: {names}")),
+        Line::from(format!(
+            " names: {names}{}",
+            crate::analysis::wording::lints(
+                g.lints.iter().map(|(l, n)| (l.label(), u64::from(*n)))
+            )
+        )),
         Line::from(format!(
             " trend: {}",
             crate::text::sparkline_gaps(&g.spark, 60)
