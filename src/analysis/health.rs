@@ -10,6 +10,12 @@ const LAG_WARN: Duration = Duration::from_secs(2);
 
 pub fn warnings(h: &Health) -> Vec<String> {
     let mut out = Vec::new();
+    if h.console_paused {
+        out.push(
+            "target's console is paused by another client (tokio-console?): no new data until it resumes"
+                .into(),
+        );
+    }
     let dropped = h.dropped_events.total();
     if dropped > 0 {
         out.push(format!(

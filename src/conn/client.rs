@@ -181,7 +181,33 @@ async fn stream_once(
             Event::Update(Box::new(convert::update(msg, bytes)))
         })
     });
+    // Whether another client paused the console (only watched: taskscope
+    // never pauses a target's console). Ends with this connection.
+    let _paused = AbortOnDrop(tokio::spawn(watch_state(client.clone(), tx.clone())));
     read_stream(events, &channel, name, opts, tx, backoff, dumps).await
+}
+
+/// Forwards the console's pause state (`WatchState`); silent on a
+/// subscriber without it, or when the stream ends.
+async fn watch_state(
+    mut client: InstrumentClient<tonic::transport::Channel>,
+    tx: mpsc::Sender<Event>,
+) {
+    use console_api::instrument::{StateRequest, Temporality};
+    let Ok(resp) = client.watch_state(StateRequest {}).await else {
+        return;
+    };
+    let mut stream = resp.into_inner();
+    let mut last = None;
+    while let Some(Ok(state)) = stream.next().await {
+        let paused = state.temporality == Temporality::Paused as i32;
+        if last != Some(paused) {
+            last = Some(paused);
+            if tx.send(Event::ConsolePaused(paused)).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Reads a stream of either source until it fails: announces it, starts

@@ -125,6 +125,9 @@ pub enum Event {
     DumpStarted,
     /// A task dump, or why it failed.
     Dump(Result<Box<crate::model::TaskDump>, String>),
+    /// The target's console aggregator was paused (true) or resumed by
+    /// some client (console-subscriber's `WatchState`).
+    ConsolePaused(bool),
 }
 
 impl Event {
@@ -203,6 +206,7 @@ pub fn apply(state: &mut crate::model::State, ev: Event) -> Option<Status> {
         Event::Agent(a, recent) => state.set_agent(a, &recent),
         Event::DumpStarted => state.dump_started(),
         Event::Dump(d) => state.apply_dump(d.map(|d| *d)),
+        Event::ConsolePaused(p) => state.health.console_paused = p,
     }
     None
 }

@@ -69,6 +69,10 @@ pub struct Health {
     pub backfilled: Duration,
     /// Times the target was seen to restart (all task ids replaced).
     pub restarts: u32,
+    /// The target's console is paused (another client, e.g. tokio-console's
+    /// space key, paused its aggregator: no updates until it resumes).
+    /// taskscope watches this (`WatchState`) and never pauses it itself.
+    pub console_paused: bool,
     /// Values no sane subscriber sends (clamped or cut), counted.
     pub implausible: Implausible,
 }
@@ -165,6 +169,7 @@ impl State {
     /// update, when it is the full state, replaces what we believed alive.
     pub fn begin_stream(&mut self) {
         self.new_stream = true;
+        self.health.console_paused = false;
         // A dump asked for on the old stream will not be answered.
         self.dump_windows.inflight = None;
     }
