@@ -199,6 +199,29 @@ fn main() {
 
     ui(n, 10, runs);
     ui(n, 10_000.min(n), runs);
+
+    // The flat task list (`a`): listing and sorting every task.
+    let st = state(n, 10);
+    let a = Analysis::run(&st, now, &params);
+    for col in [
+        taskscope::ui::tasks::Column::Total,
+        taskscope::ui::tasks::Column::Name,
+    ] {
+        let d = time(runs, || {
+            taskscope::ui::tasks::order(&a, &[&st], col, false, "")
+        });
+        println!("task list of {n} tasks sorted by {}: {d:?}", col.label());
+    }
+    let d = time(runs, || {
+        taskscope::ui::tasks::order(
+            &a,
+            &[&st],
+            taskscope::ui::tasks::Column::Total,
+            false,
+            "conn",
+        )
+    });
+    println!("task list of {n} tasks filtered: {d:?}");
     snapshots(if quick { 20_000 } else { 1_000_000 });
 }
 

@@ -546,3 +546,41 @@ fn numbers_are_never_cut() {
     }
     assert_eq!(row.matches("1 234 567").count(), 2, "{row}");
 }
+
+#[test]
+fn the_flat_task_list_sorts_filters_and_opens_a_task_s_group() {
+    let mut app = app();
+    app.page_rows = draw::list_rows(&app, 14);
+    key(&mut app, KeyCode::Char('a'));
+    let screen = render(&app, 160, 14);
+    assert!(screen.contains("all tasks (47)"), "{screen}");
+    assert!(screen.contains("Total▼"), "{screen}");
+    // Oldest first: the pool workers (created at 1 s).
+    let first = screen.lines().nth(2).unwrap_or_default();
+    assert!(first.contains("pool-worker-"), "{screen}");
+    insta::assert_snapshot!("task_list", screen);
+    // Sort by name (the column left of Total), then filter.
+    key(&mut app, KeyCode::Char('h'));
+    let screen = render(&app, 160, 14);
+    assert!(screen.contains("Name▼"), "{screen}");
+    assert!(
+        screen
+            .lines()
+            .nth(2)
+            .unwrap_or_default()
+            .contains("conn-handler"),
+        "{screen}"
+    );
+    key(&mut app, KeyCode::Char('/'));
+    for c in "evil".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 160, 14);
+    assert!(screen.contains("all tasks (3)"), "{screen}");
+    assert!(!screen.contains("conn-handler"), "{screen}");
+    // Enter opens the task's group with the task selected.
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 160, 20);
+    assert!(screen.contains("3 tasks @ src/api.rs:40:9"), "{screen}");
+}

@@ -20,6 +20,8 @@ pub enum View {
     Detail(GroupKey),
     /// Changes since the baseline.
     Diff,
+    /// Every task, one per row (`a`).
+    Tasks,
 }
 
 /// Sortable columns of the groups table.
@@ -152,6 +154,11 @@ pub struct App {
     pub started: Instant,
     /// Where `s` writes snapshots.
     pub save_dir: PathBuf,
+    /// The flat task list: its sort column, direction, order and cursor.
+    pub task_col: super::tasks::Column,
+    pub task_invert: bool,
+    pub task_order: Vec<super::tasks::Entry>,
+    pub tasks_pos: ListPos,
 }
 
 impl App {
@@ -191,6 +198,10 @@ impl App {
             offline: None,
             started: Instant::now(),
             save_dir: PathBuf::from("."),
+            task_col: super::tasks::Column::Total,
+            task_invert: false,
+            task_order: Vec::new(),
+            tasks_pos: ListPos::default(),
         }
     }
 
@@ -416,6 +427,29 @@ impl App {
         let selected = self.selected_group().map(|g| g.key);
         self.analysis = Some(a);
         self.rebuild_visible(selected);
+        if self.view == View::Tasks {
+            self.rebuild_tasks();
+        }
+    }
+
+    /// Re-lists every task (the flat list) in its sort and filter. Reads
+    /// the models: a short wait if the model thread is writing.
+    pub fn rebuild_tasks(&mut self) {
+        let Some(a) = self.analysis.clone() else {
+            self.task_order.clear();
+            return;
+        };
+        let shared = self.states();
+        let guards: Vec<_> = shared.iter().map(read).collect();
+        let states: Vec<&crate::model::State> = guards.iter().map(|g| &**g).collect();
+        self.task_order = super::tasks::order(
+            &a,
+            &states,
+            self.task_col,
+            self.task_invert,
+            &self.filter.to_lowercase(),
+        );
+        self.tasks_pos.clamp(self.task_order.len(), self.page_rows);
     }
 
     /// Space: holds the view still, or resumes it with the newest data.

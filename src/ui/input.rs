@@ -43,6 +43,20 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
         }
         KeyCode::Home => move_sel(app, isize::MIN / 2),
         KeyCode::Char('G') | KeyCode::End => move_sel(app, isize::MAX / 2),
+        KeyCode::Char('h') | KeyCode::Left if app.view == View::Tasks => cycle_task_sort(app, -1),
+        KeyCode::Char('l') | KeyCode::Right if app.view == View::Tasks => cycle_task_sort(app, 1),
+        KeyCode::Char('i') if app.view == View::Tasks => {
+            app.task_invert = !app.task_invert;
+            app.rebuild_tasks();
+        }
+        KeyCode::Char('a') => match app.view {
+            View::Tasks => app.view = View::Groups,
+            _ => {
+                app.view = View::Tasks;
+                app.opened(None);
+                app.rebuild_tasks();
+            }
+        },
         KeyCode::Char('h') | KeyCode::Left => cycle_sort(app, -1),
         KeyCode::Char('l') | KeyCode::Right => cycle_sort(app, 1),
         KeyCode::Char('i') => {
@@ -78,6 +92,21 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
                 app.diff_pos = Default::default();
             }
         },
+        KeyCode::Enter if app.view == View::Tasks => {
+            // Opens the task's group, on the task.
+            let picked = app.task_order.get(app.tasks_pos.selected).copied();
+            let Some((e, a)) = picked.zip(app.analysis.clone()) else {
+                return false;
+            };
+            let Some(g) = a.groups.get(e.group as usize) else {
+                return false;
+            };
+            app.view = View::Detail(g.key);
+            app.detail_pos = Default::default();
+            app.detail_pos.selected = e.row as usize;
+            app.detail_pos.clamp(g.tasks.len(), app.page_rows);
+            app.opened(Some(g.key));
+        }
         KeyCode::Enter => {
             if app.view == View::Groups
                 && let Some(g) = app.selected_group()
@@ -95,6 +124,7 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             }
             View::Diff if app.offline.is_none() => app.view = View::Groups,
             View::Diff => return false,
+            View::Tasks => app.view = View::Groups,
             View::Groups if !app.filter.is_empty() => {
                 app.filter.clear();
                 let keep = app.selected_group().map(|g| g.key);
@@ -123,6 +153,10 @@ fn on_filter_key(app: &mut App, key: KeyEvent) -> bool {
     let keep = app.selected_group().map(|g| g.key);
     app.rebuild_visible(keep);
     app.groups_pos.selected = 0;
+    if app.view == View::Tasks {
+        app.tasks_pos.selected = 0;
+        app.rebuild_tasks();
+    }
     true
 }
 
@@ -144,7 +178,23 @@ fn move_sel(app: &mut App, delta: isize) {
             app.diff_pos.move_by(delta, len);
             app.diff_pos.clamp(len, app.page_rows);
         }
+        View::Tasks => {
+            let len = app.task_order.len();
+            app.tasks_pos.move_by(delta, len);
+            app.tasks_pos.clamp(len, app.page_rows);
+        }
     }
+}
+
+fn cycle_task_sort(app: &mut App, dir: isize) {
+    use super::tasks::Column;
+    let n = Column::ALL.len() as isize;
+    let cur = Column::ALL
+        .iter()
+        .position(|c| *c == app.task_col)
+        .unwrap_or(0) as isize;
+    app.task_col = Column::ALL[((cur + dir).rem_euclid(n)) as usize];
+    app.rebuild_tasks();
 }
 
 fn cycle_sort(app: &mut App, dir: isize) {

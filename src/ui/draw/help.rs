@@ -10,7 +10,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("j / k / ↑ / ↓", "move the selection"),
     ("gg / G", "first / last row"),
     ("PgUp / PgDn", "page up / down"),
-    ("Enter", "open the selected group"),
+    (
+        "Enter",
+        "open the selected group (the task's group, in the task list)",
+    ),
+    (
+        "a",
+        "all tasks, one per row (tokio-console's task list) / back",
+    ),
     ("Esc", "back; clear the filter"),
     ("h / l / ← / →", "choose the sort column"),
     ("i", "invert the sort order"),

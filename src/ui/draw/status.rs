@@ -23,6 +23,13 @@ pub fn header(app: &App) -> Line<'static> {
             s.push_str(&format!(" · !! {} suspect", t.suspects));
         }
     }
+    if let View::Tasks = app.view {
+        s.push_str(&format!(
+            " · all tasks ({}) · sort: {}",
+            text::count(app.task_order.len() as u64),
+            app.task_col.label()
+        ));
+    }
     if let View::Groups = app.view {
         s.push_str(&format!(" · sort: {}", app.sort.label()));
     }
@@ -84,6 +91,9 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
             View::Detail(_) => " ↑↓/jk move · Esc back · space freeze · ? help · q quit",
             View::Diff if app.offline.is_some() => " ↑↓/jk move · ? help · q quit",
             View::Diff => " ↑↓/jk move · d/Esc back · b new baseline · ? help · q quit",
+            View::Tasks => {
+                " ↑↓/jk move · Enter its group · h/l sort · i invert · / filter · a/Esc groups · ? help · q quit"
+            }
         };
         Line::from(Span::styled(hints, style::dim(app)))
     };
