@@ -23,6 +23,20 @@ pub fn duration(d: Duration) -> String {
     format!("{}d{:02}h", h / 24, h % 24)
 }
 
+/// A short duration as precisely as latencies need: `850ns`, `42µs`,
+/// `1.25ms`, `310ms`; a second or more as [`duration`].
+pub fn latency(d: Duration) -> String {
+    let ns = d.as_nanos();
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..10_000 => format!("{:.1}µs", ns as f64 / 1e3),
+        10_000..1_000_000 => format!("{}µs", ns / 1_000),
+        1_000_000..10_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
+        10_000_000..1_000_000_000 => format!("{}ms", ns / 1_000_000),
+        _ => duration(d),
+    }
+}
+
 /// A duration given in seconds (as reports carry them), or "–".
 pub fn secs(secs: Option<f64>) -> String {
     match secs {

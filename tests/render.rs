@@ -579,8 +579,64 @@ fn the_flat_task_list_sorts_filters_and_opens_a_task_s_group() {
     let screen = render(&app, 160, 14);
     assert!(screen.contains("all tasks (3)"), "{screen}");
     assert!(!screen.contains("conn-handler"), "{screen}");
-    // Enter opens the task's group with the task selected.
+    // Enter opens the task; Esc comes back to the list.
     key(&mut app, KeyCode::Enter);
     let screen = render(&app, 160, 20);
-    assert!(screen.contains("3 tasks @ src/api.rs:40:9"), "{screen}");
+    assert!(
+        screen.contains("task 50 · request<evil> · src/api.rs:40:9"),
+        "{screen}"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(render(&app, 160, 20).contains("all tasks (3)"));
+}
+
+#[test]
+fn a_task_s_view_with_its_histograms() {
+    use taskscope::model::details::{Histogram, TaskDetails};
+    let mut app = app();
+    app.page_rows = draw::list_rows(&app, 30);
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 120, 30);
+    assert!(
+        screen.contains("poll times: waiting for the target's task details…"),
+        "{screen}"
+    );
+    // The target's details arrive (a poll histogram of 1..=100 µs).
+    let hist = |scale: u64| {
+        let mut buckets = vec![0u64; 48];
+        for us in 1..=100u64 {
+            buckets[((us - 1) * 48 / 100) as usize] += 1;
+        }
+        Histogram {
+            count: 100,
+            min: Duration::from_micros(scale),
+            max: Duration::from_micros(100 * scale),
+            p50: Duration::from_micros(50 * scale),
+            p90: Duration::from_micros(90 * scale),
+            p99: Duration::from_micros(99 * scale),
+            buckets,
+            high_outliers: 0,
+            highest_outlier: None,
+        }
+    };
+    write(&app.state).details = Some(TaskDetails {
+        task: 100,
+        at: ts(300.0),
+        poll: Some(hist(1)),
+        scheduled: Some(hist(10)),
+    });
+    let screen = render(&app, 120, 30);
+    assert!(
+        screen.contains("poll times (100 recorded): p50 50µs · p90 90µs · p99 99µs · max 100µs"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("wakers: 1 live (1 clones, 0 drops)"),
+        "{screen}"
+    );
+    assert!(screen.contains("⚠ large future"), "{screen}");
+    insta::assert_snapshot!("task_view", screen);
+    key(&mut app, KeyCode::Esc);
+    assert!(render(&app, 120, 30).contains("40 tasks @ src/server.rs:88:9"));
 }

@@ -184,7 +184,56 @@ async fn stream_once(
     // Whether another client paused the console (only watched: taskscope
     // never pauses a target's console). Ends with this connection.
     let _paused = AbortOnDrop(tokio::spawn(watch_state(client.clone(), tx.clone())));
+    let _details = AbortOnDrop(tokio::spawn(watch_details(
+        client.clone(),
+        dumps.clone(),
+        tx.clone(),
+    )));
     read_stream(events, &channel, name, opts, tx, backoff, dumps).await
+}
+
+/// Streams the details of the task the view has open (`WatchTaskDetails`:
+/// its poll-time and scheduled-time histograms), reopening the stream
+/// when the view opens another task; nothing while none is open.
+async fn watch_details(
+    mut client: InstrumentClient<tonic::transport::Channel>,
+    requests: Requests,
+    tx: mpsc::Sender<Event>,
+) {
+    use console_api::instrument::TaskDetailsRequest;
+    loop {
+        let Some(task) = requests.details_of() else {
+            requests.details_changed().await;
+            continue;
+        };
+        let req = TaskDetailsRequest {
+            id: Some(console_api::Id { id: task }),
+        };
+        let mut stream = match client.watch_task_details(req).await {
+            Ok(r) => r.into_inner(),
+            Err(_) => {
+                // A task that ended, or a subscriber without details:
+                // wait for the view to open another.
+                requests.details_changed().await;
+                continue;
+            }
+        };
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let Some(Ok(d)) = msg else {
+                        requests.details_changed().await;
+                        break;
+                    };
+                    let d = convert::details(task, d);
+                    if tx.send(Event::Details(Box::new(d))).await.is_err() {
+                        return;
+                    }
+                }
+                () = requests.details_changed() => break,
+            }
+        }
+    }
 }
 
 /// Forwards the console's pause state (`WatchState`); silent on a

@@ -143,6 +143,29 @@ fn task(t: api::tasks::Task, cut: &mut u32) -> Option<NewTask> {
     })
 }
 
+/// A `WatchTaskDetails` message: the histograms, summarised.
+pub fn details(task: u64, d: api::tasks::TaskDetails) -> crate::model::details::TaskDetails {
+    use crate::model::details::Histogram;
+    use api::tasks::task_details::PollTimesHistogram;
+    let with_outliers = |h: api::tasks::DurationHistogram| {
+        Histogram::decode(&h.raw_histogram).map(|mut s| {
+            s.high_outliers = h.high_outliers;
+            s.highest_outlier = h.highest_outlier.map(std::time::Duration::from_nanos);
+            s
+        })
+    };
+    crate::model::details::TaskDetails {
+        task,
+        at: d.now.map(ts),
+        poll: match d.poll_times_histogram {
+            Some(PollTimesHistogram::Histogram(h)) => with_outliers(h),
+            Some(PollTimesHistogram::LegacyHistogram(raw)) => Histogram::decode(&raw),
+            None => None,
+        },
+        scheduled: d.scheduled_times_histogram.and_then(with_outliers),
+    }
+}
+
 fn task_stats(s: api::tasks::Stats) -> TaskStats {
     let poll = s.poll_stats.unwrap_or_default();
     TaskStats {

@@ -128,6 +128,8 @@ pub enum Event {
     /// The target's console aggregator was paused (true) or resumed by
     /// some client (console-subscriber's `WatchState`).
     ConsolePaused(bool),
+    /// The watched task's details (`WatchTaskDetails`).
+    Details(Box<crate::model::details::TaskDetails>),
 }
 
 impl Event {
@@ -149,6 +151,9 @@ struct RequestsInner {
     dump: Notify,
     open: std::sync::Mutex<Option<crate::model::aggregate::RawLoc>>,
     opened: Notify,
+    /// The task whose details the view shows (console span id).
+    details: std::sync::Mutex<Option<u64>>,
+    details_changed: Notify,
 }
 
 impl Requests {
@@ -179,6 +184,24 @@ impl Requests {
     pub(crate) async fn open_changed(&self) {
         self.0.opened.notified().await;
     }
+
+    /// The task whose details (histograms) the view shows, by its console
+    /// id (`None`: none).
+    pub fn details(&self, task: Option<u64>) {
+        let mut cur = self.0.details.lock().unwrap_or_else(|e| e.into_inner());
+        if *cur != task {
+            *cur = task;
+            self.0.details_changed.notify_one();
+        }
+    }
+
+    pub(crate) fn details_of(&self) -> Option<u64> {
+        *self.0.details.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) async fn details_changed(&self) {
+        self.0.details_changed.notified().await;
+    }
 }
 
 /// A running connection: its events, and a handle to ask for task dumps.
@@ -207,6 +230,7 @@ pub fn apply(state: &mut crate::model::State, ev: Event) -> Option<Status> {
         Event::DumpStarted => state.dump_started(),
         Event::Dump(d) => state.apply_dump(d.map(|d| *d)),
         Event::ConsolePaused(p) => state.health.console_paused = p,
+        Event::Details(d) => state.details = Some(*d),
     }
     None
 }

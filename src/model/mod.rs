@@ -2,6 +2,7 @@
 //! converts wire messages into [`Update`], and [`State::apply`] folds them in.
 
 pub mod aggregate;
+pub mod details;
 pub mod dump;
 pub mod history;
 pub mod location;

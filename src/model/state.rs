@@ -96,6 +96,8 @@ pub struct State {
     pub async_ops: HashMap<u64, AsyncOp>,
     pub pending_polls: HashMap<u64, PendingPoll>,
     pub histories: HashMap<GroupKey, CountHistory>,
+    /// The details of the task the view has open (console source).
+    pub details: Option<super::details::TaskDetails>,
     pub health: Health,
     /// Target-time spans with no data: from the last update of a stream to
     /// the first of the next (most recent 100).

@@ -22,6 +22,8 @@ pub enum View {
     Diff,
     /// Every task, one per row (`a`).
     Tasks,
+    /// One task (its group, and its id as the analysis lists it).
+    Task(GroupKey, u64),
 }
 
 /// Sortable columns of the groups table.
@@ -159,6 +161,8 @@ pub struct App {
     pub task_invert: bool,
     pub task_order: Vec<super::tasks::Entry>,
     pub tasks_pos: ListPos,
+    /// Where Esc goes from the task view.
+    pub task_back: Option<View>,
 }
 
 impl App {
@@ -202,6 +206,7 @@ impl App {
             task_invert: false,
             task_order: Vec::new(),
             tasks_pos: ListPos::default(),
+            task_back: None,
         }
     }
 
@@ -331,6 +336,23 @@ impl App {
     pub fn opened(&self, key: Option<GroupKey>) {
         if let Some(tx) = &self.jobs {
             let _ = tx.send(Job::Open(key));
+        }
+    }
+
+    /// Opens one task's view (its details are streamed while it is open).
+    pub fn open_task(&mut self, key: GroupKey, id: u64) {
+        self.task_back = Some(self.view);
+        self.view = View::Task(key, id);
+        if let Some(tx) = &self.jobs {
+            let _ = tx.send(Job::Details(Some(id)));
+        }
+    }
+
+    /// Leaves the task view for where it was opened from.
+    pub fn close_task(&mut self) {
+        self.view = self.task_back.take().unwrap_or(View::Groups);
+        if let Some(tx) = &self.jobs {
+            let _ = tx.send(Job::Details(None));
         }
     }
 

@@ -52,6 +52,9 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
         KeyCode::Char('a') => match app.view {
             View::Tasks => app.view = View::Groups,
             _ => {
+                if matches!(app.view, View::Task(..)) {
+                    app.close_task();
+                }
                 app.view = View::Tasks;
                 app.opened(None);
                 app.rebuild_tasks();
@@ -93,7 +96,7 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             }
         },
         KeyCode::Enter if app.view == View::Tasks => {
-            // Opens the task's group, on the task.
+            // Opens the task.
             let picked = app.task_order.get(app.tasks_pos.selected).copied();
             let Some((e, a)) = picked.zip(app.analysis.clone()) else {
                 return false;
@@ -101,11 +104,19 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             let Some(g) = a.groups.get(e.group as usize) else {
                 return false;
             };
-            app.view = View::Detail(g.key);
-            app.detail_pos = Default::default();
-            app.detail_pos.selected = e.row as usize;
-            app.detail_pos.clamp(g.tasks.len(), app.page_rows);
-            app.opened(Some(g.key));
+            let Some(row) = g.tasks.get(e.row as usize) else {
+                return false;
+            };
+            app.open_task(g.key, row.id);
+        }
+        KeyCode::Enter if matches!(app.view, View::Detail(_)) => {
+            let picked = app
+                .detail_group()
+                .and_then(|g| Some((g.key, g.tasks.get(app.detail_pos.selected)?.id)));
+            let Some((key, id)) = picked else {
+                return false;
+            };
+            app.open_task(key, id);
         }
         KeyCode::Enter => {
             if app.view == View::Groups
@@ -125,6 +136,7 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             View::Diff if app.offline.is_none() => app.view = View::Groups,
             View::Diff => return false,
             View::Tasks => app.view = View::Groups,
+            View::Task(..) => app.close_task(),
             View::Groups if !app.filter.is_empty() => {
                 app.filter.clear();
                 let keep = app.selected_group().map(|g| g.key);
@@ -183,6 +195,7 @@ fn move_sel(app: &mut App, delta: isize) {
             app.tasks_pos.move_by(delta, len);
             app.tasks_pos.clamp(len, app.page_rows);
         }
+        View::Task(..) => {}
     }
 }
 

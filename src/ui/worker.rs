@@ -45,6 +45,9 @@ pub enum Job {
     /// The view opened a group (or closed it: `None`): on the hooks
     /// source, its tasks are fetched from the target while it is open.
     Open(Option<crate::model::GroupKey>),
+    /// The view opened a task (its id as the analysis lists it), or closed
+    /// it: its details (histograms) are streamed while it is open.
+    Details(Option<u64>),
 }
 
 impl Job {
@@ -73,7 +76,7 @@ impl Job {
                 }
             }
             Job::Dump => "task dumps are taken of live targets".into(),
-            Job::Open(_) => String::new(),
+            Job::Open(_) | Job::Details(_) => String::new(),
         }
     }
 }
@@ -276,6 +279,14 @@ impl Model {
                         Some(st.aggregates.as_ref()?.groups.get(k)?.raw.clone())
                     });
                     m.requests.open(raw);
+                }
+                None
+            }
+            Job::Details(id) => {
+                let at = id.map(crate::analysis::fleet::split_id);
+                for (i, m) in self.members.iter().enumerate() {
+                    m.requests
+                        .details(at.filter(|(t, _)| *t == i).map(|(_, id)| id));
                 }
                 None
             }

@@ -246,7 +246,7 @@ fn stacks_text(app: &App, g: &crate::analysis::Group) -> String {
     }
 }
 
-fn fields_text(t: &crate::model::Task, max: usize) -> String {
+pub(super) fn fields_text(t: &crate::model::Task, max: usize) -> String {
     let s: Vec<String> = t
         .fields
         .iter()
@@ -256,7 +256,7 @@ fn fields_text(t: &crate::model::Task, max: usize) -> String {
 }
 
 /// A task of the open group's page (the hooks source).
-fn paged(
+pub(super) fn paged(
     state: Option<&crate::model::State>,
     id: u64,
 ) -> Option<&crate::model::aggregate::PagedTask> {
@@ -293,7 +293,7 @@ fn paged_cells<'a>(
 }
 
 /// The selected task's stack from the dump, a line per leaf.
-fn stack_lines<'a>(
+pub(super) fn stack_lines<'a>(
     state: Option<&crate::model::State>,
     row: &crate::analysis::TaskRow,
 ) -> Vec<Line<'a>> {

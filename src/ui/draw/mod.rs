@@ -7,6 +7,7 @@ mod groups;
 mod help;
 mod status;
 pub mod style;
+mod task;
 mod tasks;
 
 use super::app::{App, View};
@@ -45,7 +46,7 @@ pub fn fit<S: AsRef<str>>(header: &str, values: impl IntoIterator<Item = S>, min
 
 /// Whether the current view reads the model (task names and fields).
 pub fn needs_state(app: &App) -> bool {
-    matches!(app.view, View::Detail(_) | View::Tasks)
+    matches!(app.view, View::Detail(_) | View::Tasks | View::Task(..))
 }
 
 /// Draws the view; `states` are the targets' models when [`needs_state`]
@@ -73,6 +74,7 @@ pub fn draw_frame(f: &mut Frame, app: &App, states: &[&State]) {
         View::Detail(_) => detail::draw(f, app, states, body),
         View::Diff => diff::draw(f, app, body),
         View::Tasks => tasks::draw(f, app, states, body),
+        View::Task(key, id) => task::draw(f, app, states, key, id, body),
     }
     f.render_widget(Paragraph::new(status::footer(app)), footer);
     if app.help {
@@ -90,6 +92,7 @@ pub fn list_rows(app: &App, height: u16) -> usize {
         }
         View::Diff => body.saturating_sub(diff::HEADER_ROWS + 1) as usize,
         View::Tasks => body.saturating_sub(1) as usize,
+        View::Task(..) => 1,
     }
 }
 

@@ -91,6 +91,7 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
             View::Detail(_) => " ↑↓/jk move · Esc back · space freeze · ? help · q quit",
             View::Diff if app.offline.is_some() => " ↑↓/jk move · ? help · q quit",
             View::Diff => " ↑↓/jk move · d/Esc back · b new baseline · ? help · q quit",
+            View::Task(..) => " Esc back · t task dump · space freeze · ? help · q quit",
             View::Tasks => {
                 " ↑↓/jk move · Enter its group · h/l sort · i invert · / filter · a/Esc groups · ? help · q quit"
             }
