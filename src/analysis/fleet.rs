@@ -4,29 +4,14 @@
 //! breakdown (`Group::shares`) that says which replica holds the tasks.
 //!
 //! Task ids from different targets collide, so a merged group's task rows
-//! carry the target's index in the top bits of their id ([`fleet_id`]);
-//! [`split_id`] gives back (target, id) to look the task up in that
-//! target's model.
+//! carry their target's index (`TaskRow::target`), to look each task up
+//! in its own target's model.
 
 use super::reason::ReasonCount;
 use super::{Analysis, Group, StackCount, Suspect, Totals};
 use crate::model::{GroupKey, Locations};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Bits of a merged task id that hold the task's own id.
-const ID_BITS: u32 = 48;
-const ID_MASK: u64 = (1 << ID_BITS) - 1;
-
-/// The id of task `id` of target `target` in a merged analysis.
-pub fn fleet_id(target: usize, id: u64) -> u64 {
-    ((target as u64) << ID_BITS) | (id & ID_MASK)
-}
-
-/// (target index, the task's own id) of a merged id.
-pub fn split_id(id: u64) -> (usize, u64) {
-    ((id >> ID_BITS) as usize, id & ID_MASK)
-}
 
 /// One target's part of a merged group.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,7 +59,7 @@ impl Merger {
                         let mut m = g.clone();
                         m.key = key;
                         for row in &mut m.tasks {
-                            row.id = fleet_id(t, row.id);
+                            row.target = t as u16;
                         }
                         if let Some(s) = &mut m.suspect {
                             s.reason = format!("{label}: {}", s.reason);
@@ -155,7 +140,7 @@ fn fold(m: &mut Group, g: &Group, t: usize, share: Share) {
         .collect();
     m.tasks.extend(g.tasks.iter().map(|r| {
         let mut r = *r;
-        r.id = fleet_id(t, r.id);
+        r.target = t as u16;
         r
     }));
     m.growth.growing |= g.growth.growing;
@@ -262,6 +247,7 @@ mod tests {
         g.tasks = (0..live)
             .map(|i| TaskRow {
                 id: u64::from(i) + 1,
+                target: 0,
                 verdict: crate::analysis::Verdict {
                     state: crate::analysis::TaskState::Idle,
                     reason: crate::analysis::Reason::Idle,
@@ -324,8 +310,8 @@ mod tests {
         let from_b: Vec<u64> = conn
             .tasks
             .iter()
-            .filter(|r| split_id(r.id).0 == 1)
-            .map(|r| split_id(r.id).1)
+            .filter(|r| r.target == 1)
+            .map(|r| r.id)
             .collect();
         assert_eq!(from_b, [1, 2, 3]);
         assert_eq!(
@@ -335,12 +321,5 @@ mod tests {
         // Keys are stable across merges.
         let again = m.merge(&[("a:1".into(), &a), ("b:2".into(), &b)]).unwrap();
         assert_eq!(again.groups[0].key, conn.key);
-    }
-
-    #[test]
-    fn fleet_ids_round_trip() {
-        assert_eq!(split_id(fleet_id(3, 12345)), (3, 12345));
-        assert_eq!(split_id(fleet_id(0, 7)), (0, 7));
-        assert_eq!(fleet_id(0, 7), 7);
     }
 }

@@ -33,6 +33,9 @@ impl Default for Params {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskRow {
     pub id: u64,
+    /// Which target the task is on, when several are merged
+    /// ([`super::fleet`]); 0 otherwise.
+    pub target: u16,
     pub verdict: Verdict,
     pub created: Option<Ts>,
 }
@@ -251,6 +254,7 @@ pub fn build_groups<'a>(
         });
         g.tasks.push(TaskRow {
             id: task.id,
+            target: 0,
             verdict,
             created: task.created,
         });
@@ -594,6 +598,7 @@ fn paged_row(t: &PagedTask, frame: &Frame<'_>) -> TaskRow {
     }
     TaskRow {
         id: t.id,
+        target: 0,
         verdict,
         created: t.created,
     }

@@ -9,24 +9,34 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resource {
     pub id: u64,
+    /// `timer`, `Mutex`, `Semaphore`, … (interned).
+    pub kind: Arc<str>,
     pub concrete_type: Arc<str>,
     pub location: Option<LocId>,
     pub parent: Option<u64>,
     pub internal: bool,
     pub created_at: Option<Ts>,
     pub dropped_at: Option<Ts>,
+    /// The latest attributes (`permits=3 locked=true …`), as text.
+    pub attributes: Option<Box<str>>,
 }
 
 impl Resource {
     pub fn from_wire(new: &NewResource, locations: &mut Locations, types: &mut Interner) -> Self {
+        let kind = match &new.kind {
+            super::update::ResourceKind::Timer => types.intern("timer"),
+            super::update::ResourceKind::Other(k) => types.intern(k),
+        };
         Resource {
             id: new.id,
+            kind,
             concrete_type: types.intern(&new.concrete_type),
             location: new.location.as_ref().map(|l| locations.intern(Some(l))),
             parent: new.parent,
             internal: new.internal,
             created_at: None,
             dropped_at: None,
+            attributes: None,
         }
     }
 }

@@ -411,6 +411,7 @@ impl State {
             self.resources
                 .entry(new.id)
                 .and_modify(|old| {
+                    old.kind = r.kind.clone();
                     old.concrete_type = r.concrete_type.clone();
                     old.location = r.location;
                     old.parent = r.parent;
@@ -422,6 +423,21 @@ impl State {
             if let Some(r) = self.resources.get_mut(id) {
                 r.created_at = stats.created_at;
                 r.dropped_at = stats.dropped_at;
+                if !stats.attributes.is_empty() {
+                    let text: Vec<String> = stats
+                        .attributes
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "{}={}{}",
+                                a.field.name,
+                                a.field.value.to_text(),
+                                a.unit.as_deref().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    r.attributes = Some(text.join(" ").into_boxed_str());
+                }
             }
         }
     }

@@ -19,7 +19,8 @@ const STACKS: usize = 5;
 
 /// Where the tasks' details and histories come from.
 pub trait Source {
-    fn sample(&self, id: u64) -> Option<SampleDetail>;
+    /// Task `id` of target `target` (0 but with several targets merged).
+    fn sample(&self, target: usize, id: u64) -> Option<SampleDetail>;
     fn history(&self, key: GroupKey) -> Option<&CountHistory>;
 }
 
@@ -31,8 +32,8 @@ pub struct SampleDetail {
 }
 
 impl<T: Source + ?Sized> Source for &T {
-    fn sample(&self, id: u64) -> Option<SampleDetail> {
-        (**self).sample(id)
+    fn sample(&self, target: usize, id: u64) -> Option<SampleDetail> {
+        (**self).sample(target, id)
     }
 
     fn history(&self, key: GroupKey) -> Option<&CountHistory> {
@@ -41,7 +42,7 @@ impl<T: Source + ?Sized> Source for &T {
 }
 
 impl Source for State {
-    fn sample(&self, id: u64) -> Option<SampleDetail> {
+    fn sample(&self, _: usize, id: u64) -> Option<SampleDetail> {
         let t = self.tasks.get(&id)?;
         Some(SampleDetail {
             tokio_id: t.tokio_id.map(std::num::NonZeroU64::get),
@@ -56,7 +57,7 @@ impl Source for State {
 }
 
 impl Source for Loaded {
-    fn sample(&self, id: u64) -> Option<SampleDetail> {
+    fn sample(&self, _: usize, id: u64) -> Option<SampleDetail> {
         let t = self.task(id)?;
         Some(SampleDetail {
             tokio_id: t.tokio_id,
@@ -79,9 +80,8 @@ pub struct FleetSource<'a> {
 }
 
 impl Source for FleetSource<'_> {
-    fn sample(&self, id: u64) -> Option<SampleDetail> {
-        let (t, id) = crate::analysis::fleet::split_id(id);
-        self.states.get(t)?.sample(id)
+    fn sample(&self, target: usize, id: u64) -> Option<SampleDetail> {
+        self.states.get(target)?.sample(0, id)
     }
 
     fn history(&self, key: GroupKey) -> Option<&CountHistory> {
@@ -195,7 +195,7 @@ fn group_out(
             .filter(|r| r.verdict.state != crate::analysis::TaskState::Completed)
             .take(SAMPLES)
             .map(|r| {
-                let d = src.sample(r.id);
+                let d = src.sample(usize::from(r.target), r.id);
                 SampleOut {
                     id: r.id,
                     tokio_id: d.as_ref().and_then(|d| d.tokio_id),

@@ -22,8 +22,14 @@ pub enum View {
     Diff,
     /// Every task, one per row (`a`).
     Tasks,
-    /// One task (its group, and its id as the analysis lists it).
-    Task(GroupKey, u64),
+    /// One task: its group, its target and its id.
+    Task(GroupKey, usize, u64),
+    /// Resources grouped by location, kind and type (`r`).
+    Resources,
+    /// Resources one per row (`f`, or Enter on a group: `res_only`).
+    ResourceList,
+    /// One resource (target, id) and the tasks waiting on it.
+    Resource(usize, u64),
 }
 
 /// Sortable columns of the groups table.
@@ -163,6 +169,12 @@ pub struct App {
     pub tasks_pos: ListPos,
     /// Where Esc goes from the task view.
     pub task_back: Option<View>,
+    /// The resources views: the group the list is narrowed to, and the
+    /// cursors of the groups, the list and a resource's waiters.
+    pub res_only: Option<super::resources::GroupKey>,
+    pub res_groups_pos: ListPos,
+    pub res_list_pos: ListPos,
+    pub res_pos: ListPos,
 }
 
 impl App {
@@ -207,6 +219,10 @@ impl App {
             task_order: Vec::new(),
             tasks_pos: ListPos::default(),
             task_back: None,
+            res_only: None,
+            res_groups_pos: ListPos::default(),
+            res_list_pos: ListPos::default(),
+            res_pos: ListPos::default(),
         }
     }
 
@@ -340,11 +356,11 @@ impl App {
     }
 
     /// Opens one task's view (its details are streamed while it is open).
-    pub fn open_task(&mut self, key: GroupKey, id: u64) {
+    pub fn open_task(&mut self, key: GroupKey, target: usize, id: u64) {
         self.task_back = Some(self.view);
-        self.view = View::Task(key, id);
+        self.view = View::Task(key, target, id);
         if let Some(tx) = &self.jobs {
-            let _ = tx.send(Job::Details(Some(id)));
+            let _ = tx.send(Job::Details(Some((target, id))));
         }
     }
 
@@ -369,6 +385,14 @@ impl App {
         };
         let msg = job.run(&read(&self.state));
         self.notify(msg, now);
+    }
+
+    /// Runs `f` over every target's model (read-locked meanwhile).
+    pub fn with_states<R>(&self, f: impl FnOnce(&[&crate::model::State]) -> R) -> R {
+        let shared = self.states();
+        let guards: Vec<_> = shared.iter().map(read).collect();
+        let states: Vec<&crate::model::State> = guards.iter().map(|g| &**g).collect();
+        f(&states)
     }
 
     /// Every target's model, in the targets' order (one without a fleet).

@@ -49,6 +49,72 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             app.task_invert = !app.task_invert;
             app.rebuild_tasks();
         }
+        KeyCode::Char('r') => match app.view {
+            View::Resources | View::ResourceList | View::Resource(..) => app.view = View::Groups,
+            _ => {
+                if matches!(app.view, View::Task(..)) {
+                    app.close_task();
+                }
+                app.opened(None);
+                app.view = View::Resources;
+            }
+        },
+        KeyCode::Char('f') if app.view == View::Resources => {
+            app.res_only = None;
+            app.res_list_pos = Default::default();
+            app.view = View::ResourceList;
+        }
+        KeyCode::Char('f') if app.view == View::ResourceList => app.view = View::Resources,
+        KeyCode::Enter if app.view == View::Resources => {
+            let sel = app.res_groups_pos.selected;
+            let Some(g) = app.with_states(|s| super::resources::groups(s).into_iter().nth(sel))
+            else {
+                return false;
+            };
+            app.res_only = Some(g.key);
+            app.res_list_pos = Default::default();
+            app.view = View::ResourceList;
+        }
+        KeyCode::Enter if app.view == View::ResourceList => {
+            let sel = app.res_list_pos.selected;
+            let only = app.res_only.clone();
+            let Some(r) = app.with_states(|s| {
+                super::resources::rows(s, only.as_ref())
+                    .into_iter()
+                    .nth(sel)
+            }) else {
+                return false;
+            };
+            app.res_pos = Default::default();
+            app.view = View::Resource(r.target, r.id);
+        }
+        KeyCode::Enter if matches!(app.view, View::Resource(..)) => {
+            let View::Resource(t, id) = app.view else {
+                return false;
+            };
+            let sel = app.res_pos.selected;
+            let Some(w) =
+                app.with_states(|s| super::resources::waiters(s, t, id).into_iter().nth(sel))
+            else {
+                return false;
+            };
+            // The task's group in the analysis.
+            let key = app.analysis.as_ref().and_then(|a| {
+                a.groups
+                    .iter()
+                    .find(|g| {
+                        g.tasks
+                            .iter()
+                            .any(|r| r.id == w.task && usize::from(r.target) == w.target)
+                    })
+                    .map(|g| g.key)
+            });
+            let Some(key) = key else {
+                app.notify("that task is not in the current analysis yet", now);
+                return true;
+            };
+            app.open_task(key, w.target, w.task);
+        }
         KeyCode::Char('a') => match app.view {
             View::Tasks => app.view = View::Groups,
             _ => {
@@ -107,16 +173,17 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             let Some(row) = g.tasks.get(e.row as usize) else {
                 return false;
             };
-            app.open_task(g.key, row.id);
+            app.open_task(g.key, usize::from(row.target), row.id);
         }
         KeyCode::Enter if matches!(app.view, View::Detail(_)) => {
-            let picked = app
-                .detail_group()
-                .and_then(|g| Some((g.key, g.tasks.get(app.detail_pos.selected)?.id)));
-            let Some((key, id)) = picked else {
+            let picked = app.detail_group().and_then(|g| {
+                let r = g.tasks.get(app.detail_pos.selected)?;
+                Some((g.key, usize::from(r.target), r.id))
+            });
+            let Some((key, target, id)) = picked else {
                 return false;
             };
-            app.open_task(key, id);
+            app.open_task(key, target, id);
         }
         KeyCode::Enter => {
             if app.view == View::Groups
@@ -137,6 +204,9 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             View::Diff => return false,
             View::Tasks => app.view = View::Groups,
             View::Task(..) => app.close_task(),
+            View::Resource(..) => app.view = View::ResourceList,
+            View::ResourceList => app.view = View::Resources,
+            View::Resources => app.view = View::Groups,
             View::Groups if !app.filter.is_empty() => {
                 app.filter.clear();
                 let keep = app.selected_group().map(|g| g.key);
@@ -196,6 +266,22 @@ fn move_sel(app: &mut App, delta: isize) {
             app.tasks_pos.clamp(len, app.page_rows);
         }
         View::Task(..) => {}
+        View::Resources => {
+            let len = app.with_states(|s| super::resources::groups(s).len());
+            app.res_groups_pos.move_by(delta, len);
+            app.res_groups_pos.clamp(len, app.page_rows);
+        }
+        View::ResourceList => {
+            let only = app.res_only.clone();
+            let len = app.with_states(|s| super::resources::rows(s, only.as_ref()).len());
+            app.res_list_pos.move_by(delta, len);
+            app.res_list_pos.clamp(len, app.page_rows);
+        }
+        View::Resource(t, id) => {
+            let len = app.with_states(|s| super::resources::waiters(s, t, id).len());
+            app.res_pos.move_by(delta, len);
+            app.res_pos.clamp(len, app.page_rows);
+        }
     }
 }
 

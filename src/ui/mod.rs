@@ -5,6 +5,7 @@
 pub mod app;
 pub mod draw;
 pub mod input;
+pub mod resources;
 pub mod tasks;
 pub mod terminal;
 pub mod worker;

@@ -1,7 +1,6 @@
 //! The flat task list (`a`): every live task of every group, as
 //! tokio-console lists them, sortable by any column and filterable.
 
-use crate::analysis::fleet::split_id;
 use crate::analysis::{Analysis, TaskRow, TaskState};
 use crate::model::{State, Task};
 use std::time::Duration;
@@ -84,7 +83,7 @@ pub struct Cells {
 pub fn cells(a: &Analysis, e: Entry, states: &[&State]) -> Option<Cells> {
     let g = a.groups.get(e.group as usize)?;
     let row: &TaskRow = g.tasks.get(e.row as usize)?;
-    let (target, id) = split_id(row.id);
+    let (target, id) = (usize::from(row.target), row.id);
     let t: &Task = states.get(target)?.tasks.get(&id)?;
     let s = &t.stats;
     let now = a.now;
@@ -174,7 +173,7 @@ pub fn order(
     invert: bool,
     needle: &str,
 ) -> Vec<Entry> {
-    let mut rows: Vec<(Key, u64, Entry)> = Vec::new();
+    let mut rows: Vec<(Key, (u16, u64), Entry)> = Vec::new();
     for (gi, g) in a.groups.iter().enumerate() {
         for (ri, r) in g.tasks.iter().enumerate() {
             if r.verdict.state == TaskState::Completed {
@@ -184,7 +183,7 @@ pub fn order(
                 group: gi as u32,
                 row: ri as u32,
             };
-            let (target, id) = split_id(r.id);
+            let (target, id) = (usize::from(r.target), r.id);
             let Some(t) = states.get(target).and_then(|s| s.tasks.get(&id)) else {
                 continue;
             };
@@ -199,7 +198,7 @@ pub fn order(
                     continue;
                 }
             }
-            rows.push((key(column, g, r, t, a.now), r.id, e));
+            rows.push((key(column, g, r, t, a.now), (r.target, r.id), e));
         }
     }
     rows.sort_unstable_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));

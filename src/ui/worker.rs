@@ -45,9 +45,9 @@ pub enum Job {
     /// The view opened a group (or closed it: `None`): on the hooks
     /// source, its tasks are fetched from the target while it is open.
     Open(Option<crate::model::GroupKey>),
-    /// The view opened a task (its id as the analysis lists it), or closed
-    /// it: its details (histograms) are streamed while it is open.
-    Details(Option<u64>),
+    /// The view opened a task (target, id), or closed it: its details
+    /// (histograms) are streamed while it is open.
+    Details(Option<(usize, u64)>),
 }
 
 impl Job {
@@ -282,8 +282,7 @@ impl Model {
                 }
                 None
             }
-            Job::Details(id) => {
-                let at = id.map(crate::analysis::fleet::split_id);
+            Job::Details(at) => {
                 for (i, m) in self.members.iter().enumerate() {
                     m.requests
                         .details(at.filter(|(t, _)| *t == i).map(|(_, id)| id));

@@ -85,7 +85,7 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
         .filter_map(|i| {
             let row = &g.tasks[i];
             // Several targets: the row's id says whose task it is.
-            let (target, id) = crate::analysis::fleet::split_id(row.id);
+            let (target, id) = (usize::from(row.target), row.id);
             let state = states.get(target).copied();
             let Some(t) = state?.tasks.get(&id) else {
                 // The hooks source: the task as the target's page has it.
@@ -135,7 +135,7 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
         .collect();
     // The Polls column fits the rows on screen.
     let polls = (pos.offset..g.tasks.len()).take(rows_fit).filter_map(|i| {
-        let (target, id) = crate::analysis::fleet::split_id(g.tasks[i].id);
+        let (target, id) = (usize::from(g.tasks[i].target), g.tasks[i].id);
         let state = states.get(target).copied();
         let n = match state?.tasks.get(&id) {
             Some(t) => t.stats.polls,
@@ -165,7 +165,7 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
 
     // The selected row's target and its own task id.
     let picked = g.tasks.get(pos.selected).map(|r| {
-        let (target, id) = crate::analysis::fleet::split_id(r.id);
+        let (target, id) = (usize::from(r.target), r.id);
         (r, states.get(target).copied(), id)
     });
     let state = picked.and_then(|(_, st, _)| st);

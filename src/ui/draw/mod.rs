@@ -5,6 +5,7 @@ mod detail;
 mod diff;
 mod groups;
 mod help;
+mod resources;
 mod status;
 pub mod style;
 mod task;
@@ -46,7 +47,15 @@ pub fn fit<S: AsRef<str>>(header: &str, values: impl IntoIterator<Item = S>, min
 
 /// Whether the current view reads the model (task names and fields).
 pub fn needs_state(app: &App) -> bool {
-    matches!(app.view, View::Detail(_) | View::Tasks | View::Task(..))
+    matches!(
+        app.view,
+        View::Detail(_)
+            | View::Tasks
+            | View::Task(..)
+            | View::Resources
+            | View::ResourceList
+            | View::Resource(..)
+    )
 }
 
 /// Draws the view; `states` are the targets' models when [`needs_state`]
@@ -74,7 +83,10 @@ pub fn draw_frame(f: &mut Frame, app: &App, states: &[&State]) {
         View::Detail(_) => detail::draw(f, app, states, body),
         View::Diff => diff::draw(f, app, body),
         View::Tasks => tasks::draw(f, app, states, body),
-        View::Task(key, id) => task::draw(f, app, states, key, id, body),
+        View::Task(key, t, id) => task::draw(f, app, states, key, t, id, body),
+        View::Resources => resources::draw_groups(f, app, states, body),
+        View::ResourceList => resources::draw_list(f, app, states, body),
+        View::Resource(t, id) => resources::draw_one(f, app, states, t, id, body),
     }
     f.render_widget(Paragraph::new(status::footer(app)), footer);
     if app.help {
@@ -93,6 +105,8 @@ pub fn list_rows(app: &App, height: u16) -> usize {
         View::Diff => body.saturating_sub(diff::HEADER_ROWS + 1) as usize,
         View::Tasks => body.saturating_sub(1) as usize,
         View::Task(..) => 1,
+        View::Resources | View::ResourceList => body.saturating_sub(1) as usize,
+        View::Resource(..) => body.saturating_sub(5) as usize,
     }
 }
 

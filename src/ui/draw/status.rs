@@ -23,6 +23,12 @@ pub fn header(app: &App) -> Line<'static> {
             s.push_str(&format!(" · !! {} suspect", t.suspects));
         }
     }
+    if matches!(
+        app.view,
+        View::Resources | View::ResourceList | View::Resource(..)
+    ) {
+        s.push_str(" · resources");
+    }
     if let View::Tasks = app.view {
         s.push_str(&format!(
             " · all tasks ({}) · sort: {}",
@@ -92,6 +98,11 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
             View::Diff if app.offline.is_some() => " ↑↓/jk move · ? help · q quit",
             View::Diff => " ↑↓/jk move · d/Esc back · b new baseline · ? help · q quit",
             View::Task(..) => " Esc back · t task dump · space freeze · ? help · q quit",
+            View::Resources => {
+                " ↑↓/jk move · Enter its resources · f one per row · r/Esc tasks · ? help · q quit"
+            }
+            View::ResourceList => " ↑↓/jk move · Enter open · f/Esc grouped · ? help · q quit",
+            View::Resource(..) => " ↑↓/jk move · Enter open the task · Esc back · ? help · q quit",
             View::Tasks => {
                 " ↑↓/jk move · Enter its group · h/l sort · i invert · / filter · a/Esc groups · ? help · q quit"
             }

@@ -4,7 +4,6 @@
 //! taskscope knows it waits on, its warnings and its stack.
 
 use super::style;
-use crate::analysis::fleet::split_id;
 use crate::model::details::Histogram;
 use crate::text;
 use crate::ui::app::App;
@@ -19,19 +18,23 @@ pub fn draw(
     app: &App,
     states: &[&crate::model::State],
     key: crate::model::GroupKey,
+    target: usize,
     id: u64,
     area: Rect,
 ) {
     let found = app.analysis.as_ref().and_then(|a| {
         let g = a.groups.iter().find(|g| g.key == key)?;
-        let row = g.tasks.iter().find(|r| r.id == id)?;
+        let row = g
+            .tasks
+            .iter()
+            .find(|r| r.id == id && usize::from(r.target) == target)?;
         Some((a, g, row))
     });
     let Some((a, g, row)) = found else {
         super::placeholder(f, area, "this task has ended (Esc goes back)");
         return;
     };
-    let (target, own) = split_id(id);
+    let own = id;
     let state = states.get(target).copied();
     let Some(t) = state.and_then(|s| s.tasks.get(&own)) else {
         // The hooks source: what the target's page has of it.
