@@ -640,3 +640,82 @@ fn a_task_s_view_with_its_histograms() {
     key(&mut app, KeyCode::Esc);
     assert!(render(&app, 120, 30).contains("40 tasks @ src/server.rs:88:9"));
 }
+
+#[test]
+fn the_resources_views() {
+    use taskscope::model::OpSource;
+    use taskscope::model::update::{
+        AsyncOpStats, Attribute, NewAsyncOp, NewResource, ResourceKind, ResourceStats,
+    };
+    let mut app = app();
+    // A mutex held by one task, three connection handlers queued on it.
+    let mut up = Update {
+        now: ts(300.0),
+        has_metadata: true,
+        ..Update::default()
+    };
+    up.resources.push(NewResource {
+        id: 7,
+        concrete_type: "Mutex".into(),
+        kind: ResourceKind::Other("Sync".into()),
+        location: Some(SourceLoc {
+            file: "src/state.rs".into(),
+            line: Some(20),
+            column: Some(17),
+        }),
+        parent: None,
+        internal: false,
+    });
+    up.resource_stats.push((
+        7,
+        ResourceStats {
+            created_at: ts(5.0),
+            dropped_at: None,
+            attributes: vec![Attribute {
+                field: Field {
+                    name: "locked".into(),
+                    value: FieldValue::Bool(true),
+                },
+                unit: None,
+            }],
+        },
+    ));
+    for (i, task) in [100u64, 101, 102].into_iter().enumerate() {
+        let op = 900 + i as u64;
+        up.async_ops.push(NewAsyncOp {
+            id: op,
+            source: OpSource::Mutex,
+            parent: None,
+            resource: Some(7),
+        });
+        up.async_op_stats.push((
+            op,
+            AsyncOpStats {
+                created_at: ts(200.0 + i as f64),
+                dropped_at: None,
+                task: Some(task),
+                polls: 1,
+            },
+        ));
+    }
+    write(&app.state).apply(up);
+    app.recompute();
+    app.page_rows = draw::list_rows(&app, 14);
+    key(&mut app, KeyCode::Char('r'));
+    let screen = render(&app, 140, 14);
+    assert!(
+        screen.contains("1    3       0        4m55s  Sync Mutex src/state.rs:20:17"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("resources_grouped", screen);
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 140, 14);
+    assert!(screen.contains("locked=true"), "{screen}");
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 140, 14);
+    assert!(screen.contains("3 waiting"), "{screen}");
+    insta::assert_snapshot!("resource_waiters", screen);
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app, 140, 20);
+    assert!(screen.contains("task 100 · conn-handler"), "{screen}");
+}
