@@ -17,8 +17,9 @@ pub struct Resource {
     pub internal: bool,
     pub created_at: Option<Ts>,
     pub dropped_at: Option<Ts>,
-    /// The latest attributes (`permits=3 locked=true …`), as text.
-    pub attributes: Option<Box<str>>,
+    /// The latest attributes (`permits=3 locked=true …`), as text
+    /// (interned: resources with the same attributes share it).
+    pub attributes: Option<Arc<str>>,
 }
 
 impl Resource {

@@ -91,6 +91,9 @@ pub struct State {
     pub types: Interner,
     /// Task names (many tasks share one).
     pub names: Interner,
+    /// Resources' attribute texts (a thousand sleeps of one duration share
+    /// one), forgotten with the last resource that has them.
+    pub attributes: Interner,
     pub tasks: HashMap<u64, Task>,
     pub resources: HashMap<u64, Resource>,
     pub async_ops: HashMap<u64, AsyncOp>,
@@ -436,7 +439,7 @@ impl State {
                             )
                         })
                         .collect();
-                    r.attributes = Some(text.join(" ").into_boxed_str());
+                    r.attributes = Some(self.attributes.intern(&text.join(" ")));
                 }
             }
         }
@@ -512,6 +515,7 @@ impl State {
 
     fn prune(&mut self, now: Ts) {
         self.names.purge();
+        self.attributes.purge();
         let keep_tasks = self.config.finished_retention;
         self.tasks
             .retain(|_, t| t.stats.dropped_at.is_none_or(|d| now.since(d) < keep_tasks));
