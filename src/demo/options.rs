@@ -25,6 +25,10 @@ pub enum Scenario {
     Notify,
     /// Tasks awaiting another task's `JoinHandle`.
     Join,
+    /// Worker loops that sleep a few seconds per round, forever (each round
+    /// makes a new `Sleep`): the looping sleepers a lagging console links
+    /// late.
+    LoopSleepers,
     /// Tasks whose future returns `Pending` without keeping its waker:
     /// nothing can wake them again (a lost waker).
     LostWaker,

@@ -125,6 +125,7 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Join => joiners(every, max),
             Scenario::LostWaker => lost_wakers(every, max),
             Scenario::Lints => lint_probes(),
+            Scenario::LoopSleepers => loop_sleepers(every, max),
             Scenario::Hostile => hostile(),
             Scenario::Churn => churn(opts.churn_rate.max(1)),
             Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
@@ -380,6 +381,23 @@ fn lint_probes() {
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
+    });
+}
+
+/// Probe: worker loops sleeping 3 s per round, forever.
+fn loop_sleepers(every: Duration, max: usize) {
+    let _ = Builder::new().name("loop-spawner").spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        for _ in 0..max.min(40) {
+            tick.tick().await;
+            // spawn: loop-sleepers (the next `.spawn(` is the spawn location)
+            let _ = Builder::new().name("looper").spawn(async {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+            });
+        }
+        park().await;
     });
 }
 
