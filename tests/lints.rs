@@ -37,6 +37,18 @@ fn a_lost_waker_is_a_proven_leak() {
         "{reason}"
     );
     assert_eq!(s["blocked_on"][0]["label"], "lost waker", "{s}");
+    // `block_on`'s future has no counted waker (the blocking thread polls
+    // it): not a lost one.
+    let block_on = rep["top_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kind"] == "block_on")
+        .expect("the block_on group");
+    assert_ne!(
+        block_on["blocked_on"][0]["label"], "lost waker",
+        "{block_on}"
+    );
 }
 
 #[test]

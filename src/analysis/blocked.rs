@@ -198,6 +198,9 @@ impl<'a> WaitIndex<'a> {
             return;
         }
         v.reason = match s.live_wakers() {
+            // `block_on`'s future is polled by the thread that blocks on
+            // it, whose waker the console does not count: not lost.
+            0 if task.group.kind == crate::model::TaskKind::BlockOn => Reason::Untracked,
             0 => Reason::NoWaker,
             1 => Reason::Untracked,
             _ => Reason::UntrackedWithTimeout,
