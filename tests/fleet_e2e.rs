@@ -37,16 +37,7 @@ fn watch_merges_replicas_and_goes_on_when_one_dies() {
         "{}",
         rep["target"]
     );
-    let group = |name: &str| {
-        let line = spawn_line(name);
-        rep["top_groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["location"].as_str().unwrap().starts_with(&line))
-            .cloned()
-            .unwrap_or_else(|| panic!("{name} missing"))
-    };
+    let group = |name: &str| common::report_group(&rep, name);
     // The sleepers leak on both: one merged group, a share per target; the
     // dead target's tasks are kept from before it died.
     let sleepers = group("sleepers");

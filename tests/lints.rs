@@ -5,24 +5,16 @@
 
 mod common;
 
-use common::{BIN, DemoTarget, spawn_line};
-use std::process::Command;
+use common::{DemoTarget, report_group, spawn_line, watch_json};
 
 #[test]
 fn a_lost_waker_is_a_proven_leak() {
     let demo = DemoTarget::start(&["--scenarios", "lost-waker,healthy", "--leak-every", "100ms"]);
-    let out = Command::new(BIN)
-        .args(["watch", &demo.addr, "--duration", "7s", "--format", "json"])
-        .args(["--fail-on-suspect", "--no-dumps"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (code, rep) = watch_json(
+        &demo.addr,
+        &["--duration", "7s", "--fail-on-suspect", "--no-dumps"],
     );
-    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(code, Some(1), "suspects found");
     let line = spawn_line("lost-waker");
     let suspects = rep["suspects"].as_array().unwrap();
     assert_eq!(suspects.len(), 1, "only the lost wakers: {suspects:#?}");
@@ -54,26 +46,10 @@ fn a_lost_waker_is_a_proven_leak() {
 #[test]
 fn tokio_console_s_warnings_show_on_their_groups() {
     let demo = DemoTarget::start(&["--scenarios", "lints"]);
-    let out = Command::new(BIN)
-        .args(["watch", &demo.addr, "--duration", "3s", "--format", "json"])
-        .args(["--no-dumps"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, rep) = watch_json(&demo.addr, &["--duration", "3s", "--no-dumps"]);
+    assert_eq!(code, Some(0));
     let warnings = |name: &str| -> Vec<(String, u64)> {
-        let line = spawn_line(name);
-        let g = rep["top_groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["location"].as_str().unwrap().starts_with(&line))
-            .unwrap_or_else(|| panic!("no {name} group"));
-        g["warnings"]
+        report_group(&rep, name)["warnings"]
             .as_array()
             .map(|w| {
                 w.iter()
@@ -96,7 +72,7 @@ fn tokio_console_s_warnings_show_on_their_groups() {
     assert_eq!(warnings("never-yields"), w(&[("long_poll", 1)]));
     assert_eq!(warnings("self-waker"), w(&[("self_wakes", 1)]));
     // The Markdown report says them on the rows.
-    let md = Command::new(BIN)
+    let md = std::process::Command::new(common::BIN)
         .args(["watch", &demo.addr, "--duration", "1s", "--format", "md"])
         .args(["--no-dumps"])
         .output()

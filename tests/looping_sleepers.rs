@@ -7,8 +7,7 @@
 
 mod common;
 
-use common::{BIN, DemoTarget, spawn_line};
-use std::process::Command;
+use common::{DemoTarget, report_group, watch_json};
 
 #[test]
 fn a_group_that_only_sleeps_reads_sleep_under_churn() {
@@ -22,24 +21,12 @@ fn a_group_that_only_sleeps_reads_sleep_under_churn() {
         "--no-agent",
     ]);
     // Two rounds of every looper's sleep.
-    let out = Command::new(BIN)
-        .args(["watch", &demo.addr, "--duration", "8s", "--format", "json"])
-        .args(["--no-dumps", "--source", "console"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (code, rep) = watch_json(
+        &demo.addr,
+        &["--duration", "8s", "--no-dumps", "--source", "console"],
     );
-    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let line = spawn_line("loop-sleepers");
-    let g = rep["top_groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["location"].as_str().unwrap().starts_with(&line))
-        .expect("the loopers' group");
+    assert_eq!(code, Some(0));
+    let g = report_group(&rep, "loop-sleepers");
     let tasks = g["tasks"].as_u64().unwrap();
     assert_eq!(tasks, 40, "{g}");
     let sleeping = g["blocked_on"]

@@ -285,24 +285,20 @@ fn move_sel(app: &mut App, delta: isize) {
     }
 }
 
+/// The entry `dir` steps from `cur` in `all`, wrapping around.
+fn step<T: Copy + PartialEq>(all: &[T], cur: T, dir: isize) -> T {
+    let n = all.len() as isize;
+    let at = all.iter().position(|c| *c == cur).unwrap_or(0) as isize;
+    all[(at + dir).rem_euclid(n) as usize]
+}
+
 fn cycle_task_sort(app: &mut App, dir: isize) {
-    use super::tasks::Column;
-    let n = Column::ALL.len() as isize;
-    let cur = Column::ALL
-        .iter()
-        .position(|c| *c == app.task_col)
-        .unwrap_or(0) as isize;
-    app.task_col = Column::ALL[((cur + dir).rem_euclid(n)) as usize];
+    app.task_col = step(&super::tasks::Column::ALL, app.task_col, dir);
     app.rebuild_tasks();
 }
 
 fn cycle_sort(app: &mut App, dir: isize) {
-    let n = SortKey::ALL.len() as isize;
-    let cur = SortKey::ALL
-        .iter()
-        .position(|k| *k == app.sort)
-        .unwrap_or(0) as isize;
-    app.sort = SortKey::ALL[((cur + dir).rem_euclid(n)) as usize];
+    app.sort = step(&SortKey::ALL, app.sort, dir);
     let keep = app.selected_group().map(|g| g.key);
     app.rebuild_visible(keep);
 }

@@ -82,6 +82,34 @@ pub fn spawn_line(name: &str) -> String {
     format!("src/demo/target.rs:{}:", spawn + 1)
 }
 
+/// `taskscope watch ADDR --format json ARGS…`: its exit code and report.
+pub fn watch_json(addr: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new(BIN)
+        .args(["watch", addr, "--format", "json"])
+        .args(args)
+        .output()
+        .expect("run taskscope watch");
+    let rep = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), rep)
+}
+
+/// The report's top group spawned at the line marked `// spawn: NAME`.
+pub fn report_group(rep: &serde_json::Value, name: &str) -> serde_json::Value {
+    let line = spawn_line(name);
+    rep["top_groups"]
+        .as_array()
+        .expect("top_groups")
+        .iter()
+        .find(|g| g["location"].as_str().unwrap_or("").starts_with(&line))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} group in the report"))
+}
+
 /// Streams from `target` into a model until `done(analysis)` holds, or
 /// panics with the last analysis after `deadline`.
 pub fn watch_until(

@@ -10,6 +10,19 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
+/// The cursor kept inside `len` rows and the `area` (one header row),
+/// and the range of rows shown.
+fn page(
+    pos: crate::ui::app::ListPos,
+    len: usize,
+    area: Rect,
+) -> (crate::ui::app::ListPos, std::ops::Range<usize>) {
+    let fit = area.height.saturating_sub(1) as usize;
+    let mut pos = pos;
+    pos.clamp(len, fit);
+    (pos, pos.offset..(pos.offset + fit).min(len))
+}
+
 fn table(
     f: &mut Frame,
     area: Rect,
@@ -56,13 +69,9 @@ pub fn draw_groups(f: &mut Frame, app: &App, states: &[&crate::model::State], ar
         );
         return;
     }
-    let fit = area.height.saturating_sub(1) as usize;
-    let mut pos = app.res_groups_pos;
-    pos.clamp(groups.len(), fit);
-    let rows = groups
+    let (pos, shown) = page(app.res_groups_pos, groups.len(), area);
+    let rows = groups[shown]
         .iter()
-        .skip(pos.offset)
-        .take(fit)
         .map(|g| {
             vec![
                 text::count(u64::from(g.live)),
@@ -128,15 +137,8 @@ pub fn draw_list(f: &mut Frame, app: &App, states: &[&crate::model::State], area
         super::placeholder(f, area, "no live resources here");
         return;
     }
-    let fit = area.height.saturating_sub(1) as usize;
-    let mut pos = app.res_list_pos;
-    pos.clamp(rows.len(), fit);
-    let cells = rows
-        .iter()
-        .skip(pos.offset)
-        .take(fit)
-        .map(|r| row_cells(r, app))
-        .collect();
+    let (pos, shown) = page(app.res_list_pos, rows.len(), area);
+    let cells = rows[shown].iter().map(|r| row_cells(r, app)).collect();
     table(f, area, &LIST_HEADER, cells, pos.selected, pos.offset, 10);
 }
 
@@ -185,13 +187,9 @@ pub fn draw_one(
         )),
     ];
     f.render_widget(Paragraph::new(head_lines), head);
-    let fit = list.height.saturating_sub(1) as usize;
-    let mut pos = app.res_pos;
-    pos.clamp(waiters.len(), fit);
-    let cells = waiters
+    let (pos, shown) = page(app.res_pos, waiters.len(), list);
+    let cells = waiters[shown]
         .iter()
-        .skip(pos.offset)
-        .take(fit)
         .map(|w| {
             let (t, own) = (w.target, w.task);
             let task = states.get(t).and_then(|s| s.tasks.get(&own));
