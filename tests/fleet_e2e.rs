@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{BIN, DemoTarget, spawn_line};
+use common::{BIN, DemoTarget};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
