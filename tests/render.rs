@@ -161,7 +161,8 @@ fn group_detail_view() {
 fn help_overlay() {
     let mut app = app();
     key(&mut app, KeyCode::Char('?'));
-    let screen = render(&app, 100, 20);
+    let screen = render(&app, 100, 26);
+    assert!(screen.contains("resources by location"), "{screen}");
     assert!(screen.contains("freeze / resume the view"));
     insta::assert_snapshot!("help_overlay", screen);
 }

@@ -10,14 +10,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("j / k / ↑ / ↓", "move the selection"),
     ("gg / G", "first / last row"),
     ("PgUp / PgDn", "page up / down"),
-    (
-        "Enter",
-        "open the selected group (the task's group, in the task list)",
-    ),
-    (
-        "a",
-        "all tasks, one per row (tokio-console's task list) / back",
-    ),
+    ("Enter", "open the selected group, task or resource"),
+    ("a", "all tasks, one per row / back"),
+    ("r / f", "resources by location / one per row / back"),
     ("Esc", "back; clear the filter"),
     ("h / l / ← / →", "choose the sort column"),
     ("i", "invert the sort order"),
