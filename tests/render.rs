@@ -163,6 +163,17 @@ fn help_overlay() {
     key(&mut app, KeyCode::Char('?'));
     let screen = render(&app, 100, 26);
     assert!(screen.contains("resources by location"), "{screen}");
+    // A short terminal: two columns when wide, else a line says what is cut.
+    let wide = render(&app, 160, 16);
+    assert!(
+        wide.contains("move the selection") && wide.contains("q / Ctrl-C"),
+        "{wide}"
+    );
+    let narrow = render(&app, 100, 16);
+    assert!(
+        narrow.contains("a taller terminal shows every key"),
+        "{narrow}"
+    );
     assert!(screen.contains("freeze / resume the view"));
     insta::assert_snapshot!("help_overlay", screen);
 }

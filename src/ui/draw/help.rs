@@ -28,26 +28,46 @@ pub const KEYS: &[(&str, &str)] = &[
 ];
 
 pub fn draw(f: &mut Frame, _app: &App, area: Rect) {
-    let width = 72.min(area.width);
-    let height = (KEYS.len() as u16 + 5).min(area.height);
+    let key_line = |(k, d): &(&str, &str)| format!(" {k:<16} {d:<52}");
+    let notes = [
+        String::new(),
+        " Group rows read: tasks · change over the window · trend".to_string(),
+        " * after a reason: known from a task dump".to_string(),
+    ];
+    // One column when it fits; two side by side in a short, wide
+    // terminal; else as many keys as fit and a line saying so.
+    let fits = KEYS.len() + notes.len() + 2 <= area.height as usize;
+    let two = !fits && area.width >= 144;
+    let mut lines: Vec<String> = if two {
+        let half = KEYS.len().div_ceil(2);
+        (0..half)
+            .map(|i| {
+                let left = key_line(&KEYS[i]);
+                let right = KEYS.get(half + i).map(key_line).unwrap_or_default();
+                format!("{left}{right}")
+            })
+            .collect()
+    } else {
+        KEYS.iter().map(key_line).collect()
+    };
+    lines.extend(notes);
+    let room = area.height.saturating_sub(2) as usize;
+    if lines.len() > room && room > 0 {
+        lines.truncate(room - 1);
+        lines.push(" … (a taller terminal shows every key)".into());
+    }
+    let width = if two { 144 } else { 72 }.min(area.width);
+    let height = (lines.len() as u16 + 2).min(area.height);
     let r = Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height - height) / 2,
         width,
         height,
     );
-    let mut lines: Vec<Line> = KEYS
-        .iter()
-        .map(|(k, d)| Line::from(format!(" {k:<16} {d}")))
-        .collect();
-    lines.push(Line::from(""));
-    lines.push(Line::from(
-        " Group rows read: tasks · change over the window · trend",
-    ));
-    lines.push(Line::from(" * after a reason: known from a task dump"));
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" keys ")),
+        Paragraph::new(lines.into_iter().map(Line::from).collect::<Vec<_>>())
+            .block(Block::default().borders(Borders::ALL).title(" keys ")),
         r,
     );
 }
