@@ -78,3 +78,50 @@ fn watch_fails_with_exit_2_when_no_target_is_reachable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("connection refused"), "{stderr}");
 }
+
+#[test]
+fn a_task_profile_of_several_targets_labels_each_sample_with_its_target() {
+    use prost::Message;
+    use std::io::Read;
+    let a = DemoTarget::start(&["--source", "hooks", "--leak-every", "100ms"]);
+    let b = DemoTarget::start(&["--leak-every", "100ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.pb.gz");
+    let out = Command::new(BIN)
+        .args(["report", &a.addr, &b.addr, "-o"])
+        .arg(&path)
+        .args(["--duration", "1s"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+        .read_to_end(&mut raw)
+        .unwrap();
+    let p = taskscope_proto::pprof::Profile::decode(&raw[..]).expect("profile.proto");
+    let s = |i: i64| p.string_table[i as usize].as_str();
+    let mut per_target: std::collections::BTreeMap<String, i64> = Default::default();
+    for sample in &p.sample {
+        let target = sample
+            .label
+            .iter()
+            .find(|l| s(l.key) == "target")
+            .map(|l| s(l.str).to_string())
+            .expect("a target label");
+        *per_target.entry(target).or_default() += sample.value[0];
+    }
+    assert_eq!(
+        per_target.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut v = vec![a.addr.clone(), b.addr.clone()];
+            v.sort();
+            v
+        },
+        "{per_target:?}"
+    );
+    assert!(per_target.values().all(|n| *n > 5), "{per_target:?}");
+}
