@@ -79,6 +79,13 @@ pub struct Cells {
     pub fields: String,
 }
 
+/// The Warn column: tokio-console's warnings on the task, a lost waker
+/// included.
+fn warnings(t: &Task, v: &crate::analysis::Verdict) -> usize {
+    crate::analysis::lint::of_task(t, v).iter().count()
+        + usize::from(v.reason == crate::analysis::Reason::NoWaker)
+}
+
 /// A task's cells; `None` for a task the model no longer has.
 pub fn cells(a: &Analysis, e: Entry, states: &[&State]) -> Option<Cells> {
     let g = a.groups.get(e.group as usize)?;
@@ -93,10 +100,7 @@ pub fn cells(a: &Analysis, e: Entry, states: &[&State]) -> Option<Cells> {
         _ => s.last_poll_ended.or(s.created_at).map(|e| now.since(e)),
     };
     Some(Cells {
-        warn: crate::analysis::lint::of_task(t, &row.verdict)
-            .iter()
-            .count()
-            + usize::from(row.verdict.reason == crate::analysis::Reason::NoWaker),
+        warn: warnings(t, &row.verdict),
         id: t.tokio_id.map_or(t.id, std::num::NonZeroU64::get),
         state: match row.verdict.state {
             TaskState::Completed => "done".into(),
@@ -140,10 +144,7 @@ fn key(
         |d: Option<Duration>| d.map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64);
     let s = &t.stats;
     match column {
-        Column::Warn => most(
-            crate::analysis::lint::of_task(t, &r.verdict).iter().count() as u64
-                + u64::from(r.verdict.reason == crate::analysis::Reason::NoWaker),
-        ),
+        Column::Warn => most(warnings(t, &r.verdict) as u64),
         Column::Id => Key::Most(std::cmp::Reverse(
             u64::MAX - t.tokio_id.map_or(t.id, std::num::NonZeroU64::get),
         )),
