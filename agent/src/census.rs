@@ -34,18 +34,13 @@ struct Inner {
 struct Site {
     spawned: AtomicU64,
     terminated: AtomicU64,
-    /// Time in poll of the terminated tasks.
-    done_busy_ns: AtomicU64,
-    /// Live tasks: (created, span id), oldest first, and their time in
-    /// poll so far.
-    live: Mutex<LiveTasks>,
-}
-
-#[derive(Default)]
-struct LiveTasks {
-    by_age: BTreeSet<(u64, u64)>,
-    running: u64,
-    busy_ns: u64,
+    /// Time in poll of every task spawned here, live or ended.
+    busy_ns: AtomicU64,
+    /// Tasks inside a poll now. Polls touch only these atomics: the lock
+    /// below is taken at spawn and end.
+    running: AtomicU64,
+    /// Live tasks: (created, span id), oldest first.
+    live: Mutex<BTreeSet<(u64, u64)>>,
 }
 
 /// What a task's span carries: its site, when it was created and when its
@@ -54,7 +49,6 @@ struct TaskSpan {
     site: Arc<Site>,
     created: u64,
     entered: Option<u64>,
-    busy: u64,
 }
 
 #[derive(Default)]
@@ -118,16 +112,13 @@ impl Census {
                 let live = site.live.lock().unwrap_or_else(|e| e.into_inner());
                 SiteStat {
                     location,
-                    live: live.by_age.len() as u64,
-                    running: live.running,
+                    live: live.len() as u64,
+                    // Never more than are live, whatever the interleaving.
+                    running: site.running.load(Ordering::Relaxed).min(live.len() as u64),
                     spawned: site.spawned.load(Ordering::Relaxed),
                     terminated: site.terminated.load(Ordering::Relaxed),
-                    busy_ns: site
-                        .done_busy_ns
-                        .load(Ordering::Relaxed)
-                        .saturating_add(live.busy_ns),
+                    busy_ns: site.busy_ns.load(Ordering::Relaxed),
                     oldest_age_ns: live
-                        .by_age
                         .first()
                         .map_or(0, |&(created, _)| now.saturating_sub(created)),
                 }
@@ -171,14 +162,12 @@ where
         site.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .by_age
             .insert((created, id.into_u64()));
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(TaskSpan {
                 site,
                 created,
                 entered: None,
-                busy: 0,
             });
         }
     }
@@ -193,11 +182,7 @@ where
             && t.entered.is_none()
         {
             t.entered = Some(self.0.now());
-            t.site
-                .live
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .running += 1;
+            t.site.running.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -211,10 +196,8 @@ where
             && let Some(since) = t.entered.take()
         {
             let spent = self.0.now().saturating_sub(since);
-            t.busy = t.busy.saturating_add(spent);
-            let mut live = t.site.live.lock().unwrap_or_else(|e| e.into_inner());
-            live.running = live.running.saturating_sub(1);
-            live.busy_ns = live.busy_ns.saturating_add(spent);
+            t.site.busy_ns.fetch_add(spent, Ordering::Relaxed);
+            t.site.running.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -223,14 +206,14 @@ where
         let Some(t) = span.extensions_mut().remove::<TaskSpan>() else {
             return;
         };
-        let mut live = t.site.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.by_age.remove(&(t.created, id.into_u64()));
-        live.busy_ns = live.busy_ns.saturating_sub(t.busy);
+        t.site
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(t.created, id.into_u64()));
         if t.entered.is_some() {
-            live.running = live.running.saturating_sub(1);
+            t.site.running.fetch_sub(1, Ordering::Relaxed);
         }
-        drop(live);
-        t.site.done_busy_ns.fetch_add(t.busy, Ordering::Relaxed);
         t.site.terminated.fetch_add(1, Ordering::Relaxed);
     }
 }
