@@ -62,9 +62,12 @@ fn key(st: &State, r: &Resource) -> GroupKey {
     }
 }
 
+/// Live async ops with a task (task, call, since), by resource.
+type Waiting = HashMap<u64, Vec<(u64, OpSource, Option<crate::model::Ts>)>>;
+
 /// Live async ops with a task, by the resource they are on and by that
 /// resource's parent (a channel waits on its internal semaphore).
-fn waiting_by_resource(st: &State) -> HashMap<u64, Vec<(u64, OpSource, Option<crate::model::Ts>)>> {
+fn waiting_by_resource(st: &State) -> Waiting {
     let mut out: HashMap<u64, Vec<_>> = HashMap::new();
     for op in st.async_ops.values().filter(|o| o.is_live()) {
         let (Some(res), Some(task)) = (op.resource, op.task) else {
@@ -82,6 +85,32 @@ fn waiting_by_resource(st: &State) -> HashMap<u64, Vec<(u64, OpSource, Option<cr
     out
 }
 
+/// One resource's row.
+fn row(
+    target: usize,
+    r: &Resource,
+    key: GroupKey,
+    waiting: &Waiting,
+    now: crate::model::Ts,
+) -> ResRow {
+    let mut tasks: Vec<u64> = waiting
+        .get(&r.id)
+        .map(|w| w.iter().map(|(t, _, _)| *t).collect())
+        .unwrap_or_default();
+    tasks.sort_unstable();
+    tasks.dedup();
+    ResRow {
+        target,
+        id: r.id,
+        parent: r.parent,
+        key,
+        internal: r.internal,
+        age: r.created_at.map(|c| now.since(c)),
+        attributes: r.attributes.as_deref().unwrap_or("").to_string(),
+        waiting: tasks.len() as u32,
+    }
+}
+
 /// Every live resource of every target, one row each, sorted by
 /// location, kind, type and id; `only` keeps one group.
 pub fn rows(states: &[&State], only: Option<&GroupKey>) -> Vec<ResRow> {
@@ -94,26 +123,19 @@ pub fn rows(states: &[&State], only: Option<&GroupKey>) -> Vec<ResRow> {
             if only.is_some_and(|o| *o != k) {
                 continue;
             }
-            let mut tasks: Vec<u64> = waiting
-                .get(&r.id)
-                .map(|w| w.iter().map(|(t, _, _)| *t).collect())
-                .unwrap_or_default();
-            tasks.sort_unstable();
-            tasks.dedup();
-            out.push(ResRow {
-                target: t,
-                id: r.id,
-                parent: r.parent,
-                key: k,
-                internal: r.internal,
-                age: r.created_at.map(|c| now.since(c)),
-                attributes: r.attributes.as_deref().unwrap_or("").to_string(),
-                waiting: tasks.len() as u32,
-            });
+            out.push(row(t, r, k, &waiting, now));
         }
     }
     out.sort_by(|a, b| (&a.key, a.target, a.id).cmp(&(&b.key, b.target, b.id)));
     out
+}
+
+/// Resource `id` of target `target`, while it is live.
+pub fn one(states: &[&State], target: usize, id: u64) -> Option<ResRow> {
+    let st = states.get(target)?;
+    let r = st.resources.get(&id).filter(|r| r.dropped_at.is_none())?;
+    let waiting = waiting_by_resource(st);
+    Some(row(target, r, key(st, r), &waiting, st.now?))
 }
 
 /// The groups, most resources first.

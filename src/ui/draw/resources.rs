@@ -151,10 +151,7 @@ pub fn draw_one(
     id: u64,
     area: Rect,
 ) {
-    let Some(r) = resources::rows(states, None)
-        .into_iter()
-        .find(|r| r.target == target && r.id == id)
-    else {
+    let Some(r) = resources::one(states, target, id) else {
         super::placeholder(f, area, "this resource was dropped (Esc goes back)");
         return;
     };
