@@ -41,7 +41,10 @@ impl Histogram {
         let width = ((hi - lo) / BUCKETS as u64).max(1);
         let mut buckets = vec![0u64; BUCKETS];
         for v in h.iter_recorded() {
-            let i = (((v.value_iterated_to() - lo) / width) as usize).min(BUCKETS - 1);
+            // A recorded value stands for its bucket's range; its top may lie
+            // past the largest value recorded.
+            let at = v.value_iterated_to().clamp(lo, hi);
+            let i = (((at - lo) / width) as usize).min(BUCKETS - 1);
             buckets[i] += v.count_at_value();
         }
         let q = |p: f64| Duration::from_nanos(h.value_at_quantile(p));
