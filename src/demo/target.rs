@@ -402,10 +402,12 @@ fn loop_sleepers(every: Duration, max: usize) {
 }
 
 /// A spawner's rest once it has spawned its tasks: parked with a waker
-/// (on a far timer). A bare `std::future::pending()` would hold none: a
-/// lost waker, which taskscope flags as a leak, as tokio-console warns.
+/// (on a `Notify` nobody signals). A bare `std::future::pending()` would
+/// hold none: a lost waker, which taskscope flags as a leak, as
+/// tokio-console warns. Not a timer either: a `Sleep` created as the
+/// spawner's last tasks first run could be linked to one of them by time.
 async fn park() {
-    tokio::time::sleep(Duration::from_secs(1 << 30)).await;
+    tokio::sync::Notify::new().notified().await;
 }
 
 /// Probe: tasks whose future drops its waker and returns `Pending` (a
