@@ -16,7 +16,11 @@ cargo build --release --quiet
 ts=target/release/taskscope
 tmp=$(mktemp -d)
 sock="tsmem-$$"
-cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; kill "${target_pid:-0}" "${watch_pid:-0}" 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() {
+  tmux -L "$sock" kill-server 2>/dev/null || true
+  for p in ${target_pid:-} ${watch_pid:-}; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 publish=()
