@@ -7,7 +7,8 @@
 # phase, and how many tasks the screen says it shows.
 # Usage: scripts/viewer-memory.sh [TASKS=100000] [SECONDS=90]
 # Environment: PUBLISH (the target's publish interval; default: the
-# subscriber's own, 1 s), HEADLESS=1 (measure `taskscope watch` instead).
+# subscriber's own, 1 s), HEADLESS=1 (measure `taskscope watch` instead),
+# WRAP (a command to run the viewer under, e.g. `heaptrack -o /tmp/ts`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tasks=${1:-100000}
@@ -35,7 +36,7 @@ if [ -n "${HEADLESS:-}" ]; then
   "$ts" watch "$addr" --duration "$((secs + 5))s" > /dev/null 2>&1 &
   pid=$!; watch_pid=$pid
 else
-  tmux -L "$sock" new-session -d -s ts -x 200 -y 50 "$ts connect $addr --no-color"
+  tmux -L "$sock" new-session -d -s ts -x 200 -y 50 "${WRAP:-} $ts connect $addr --no-color"
   sleep 0.5
   pid=$(tmux -L "$sock" display -p -t ts '#{pane_pid}')
 fi

@@ -36,7 +36,7 @@ async fn the_open_task_s_histograms_stream_from_the_target() {
             busy = state
                 .tasks
                 .values()
-                .find(|t| t.name.as_deref() == Some("busy-loop"))
+                .find(|t| t.name() == Some("busy-loop"))
                 .map(|t| t.id);
             // The view opens the busy task.
             conn.dumps.details(busy);

@@ -10,30 +10,60 @@
 pub use super::reason::{Reason, TaskState};
 use crate::model::{AsyncOp, LocId, OpSource, Resource, State, Task, TaskKind, Ts};
 use std::collections::{HashMap, HashSet};
+use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
-/// The classification of one task.
+/// The classification of one task. Kept to 24 bytes: an analysis holds one
+/// per task (in its [`super::TaskRow`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Verdict {
     pub state: TaskState,
     pub reason: Reason,
     /// Since when the task has been in this state (target clock).
     pub since: Option<Ts>,
-    /// The resource behind the reason, when known.
-    pub resource: Option<u64>,
+    /// The resource behind the reason, when known (console ids are never 0).
+    pub resource: Option<NonZeroU64>,
     /// The sleep link is a guess shared by several tasks.
     pub ambiguous: bool,
     /// The reason comes from the task's stack in a task dump (a fact at
     /// the dump's time), not from console data.
     pub from_dump: bool,
-    /// The task's trace in the model's dump.
-    pub trace: Option<u32>,
+    /// The task's trace in the model's dump, plus one (see [`Self::trace`]).
+    trace: Option<NonZeroU32>,
 }
 
 impl Verdict {
+    /// A verdict with no resource, trace or flags.
+    pub fn new(state: TaskState, reason: Reason, since: Option<Ts>) -> Verdict {
+        Verdict {
+            state,
+            reason,
+            since,
+            resource: None,
+            ambiguous: false,
+            from_dump: false,
+            trace: None,
+        }
+    }
+
     /// How long the task has been in this state.
     pub fn duration(&self, now: Ts) -> Option<Duration> {
         self.since.map(|s| now.since(s))
+    }
+
+    /// The index of the task's trace in the model's dump.
+    pub fn trace(&self) -> Option<u32> {
+        self.trace.map(|t| t.get() - 1)
+    }
+
+    /// Sets the index of the task's trace (an index of `u32::MAX` is none).
+    pub fn set_trace(&mut self, trace: Option<u32>) {
+        self.trace = trace.and_then(|i| NonZeroU32::new(i.wrapping_add(1)));
+    }
+
+    /// The resource behind the reason, as the model's id.
+    pub fn resource_id(&self) -> Option<u64> {
+        self.resource.map(NonZeroU64::get)
     }
 }
 
@@ -93,15 +123,11 @@ impl<'a> WaitIndex<'a> {
 
     pub fn classify(&self, task: &Task, now: Ts) -> Verdict {
         let s = &task.stats;
-        let mut v = Verdict {
-            state: TaskState::Idle,
-            reason: Reason::Untracked,
-            since: task.own_poll.1.or(s.created_at),
-            resource: None,
-            ambiguous: false,
-            from_dump: false,
-            trace: None,
-        };
+        let mut v = Verdict::new(
+            TaskState::Idle,
+            Reason::Untracked,
+            task.own_poll.1.or(s.created_at),
+        );
         if let Some(d) = s.dropped_at {
             v.state = TaskState::Completed;
             v.reason = Reason::Completed;
@@ -173,7 +199,7 @@ impl<'a> WaitIndex<'a> {
                 v.ambiguous = false;
             }
             v.from_dump = true;
-            v.trace = Some(i);
+            v.set_trace(Some(i));
         }
         v
     }
@@ -184,7 +210,7 @@ impl<'a> WaitIndex<'a> {
         if let Some(op) = self.op_by_task.get(&task.id) {
             let res = op.resource.and_then(|r| self.state.resources.get(&r));
             v.reason = reason_for_op(op, res);
-            v.resource = op.resource;
+            v.resource = op.resource.and_then(NonZeroU64::new);
             return;
         }
         if let Some((res, ambiguous)) = self.sleep_by_task.get(&task.id) {
@@ -193,7 +219,7 @@ impl<'a> WaitIndex<'a> {
             } else {
                 Reason::Sleep
             };
-            v.resource = Some(*res);
+            v.resource = NonZeroU64::new(*res);
             v.ambiguous = *ambiguous;
             return;
         }
@@ -221,7 +247,7 @@ fn outermost<'a>(state: &'a State, op: &'a AsyncOp) -> &'a AsyncOp {
 }
 
 fn reason_for_op(op: &AsyncOp, res: Option<&Resource>) -> Reason {
-    let ty = res.map(|r| &*r.concrete_type).unwrap_or("");
+    let ty = res.map(|r| &**r.concrete_type()).unwrap_or("");
     match op.source {
         OpSource::Mutex => Reason::Mutex,
         OpSource::RwLock => Reason::RwLock,
@@ -233,7 +259,7 @@ fn reason_for_op(op: &AsyncOp, res: Option<&Resource>) -> Reason {
         // The bounded mpsc channel's internal semaphore: internal, with no
         // parent resource (Mutex/RwLock/Semaphore ones have one).
         OpSource::Acquire => match res {
-            Some(r) if r.internal && r.parent.is_none() && op.parent.is_none() => {
+            Some(r) if r.internal() && r.parent().is_none() && op.parent.is_none() => {
                 Reason::ChannelSend
             }
             _ => Reason::Semaphore,
@@ -263,8 +289,8 @@ fn link_sleeps(state: &State, op_by_task: &HashMap<u64, &AsyncOp>) -> HashMap<u6
     let mut sleeps: Vec<(Ts, u64, Option<LocId>)> = state
         .resources
         .values()
-        .filter(|r| r.dropped_at.is_none() && &*r.concrete_type == "Sleep")
-        .filter_map(|r| r.created_at.map(|c| (c, r.id, r.location)))
+        .filter(|r| r.dropped_at.is_none() && &**r.concrete_type() == "Sleep")
+        .filter_map(|r| r.created_at.map(|c| (c, r.id, r.location())))
         .collect();
     if sleeps.is_empty() {
         return HashMap::new();

@@ -248,15 +248,11 @@ mod tests {
             .map(|i| TaskRow {
                 id: u64::from(i) + 1,
                 target: 0,
-                verdict: crate::analysis::Verdict {
-                    state: crate::analysis::TaskState::Idle,
-                    reason: crate::analysis::Reason::Idle,
-                    since: None,
-                    resource: None,
-                    ambiguous: false,
-                    from_dump: false,
-                    trace: None,
-                },
+                verdict: crate::analysis::Verdict::new(
+                    crate::analysis::TaskState::Idle,
+                    crate::analysis::Reason::Idle,
+                    None,
+                ),
                 created: None,
             })
             .collect();

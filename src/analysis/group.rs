@@ -214,7 +214,7 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         Classified {
             id: t.id,
             group: t.group,
-            name: t.name.as_deref(),
+            name: t.name(),
             created: t.stats.created_at,
             verdict,
             lints: super::lint::of_task(t, &verdict),
@@ -306,7 +306,7 @@ pub fn build_groups<'a>(
         if verdict.from_dump {
             rc.from_dump += 1;
         }
-        if let Some(t) = verdict.trace {
+        if let Some(t) = verdict.trace() {
             *stacks.entry(task.group).or_default().entry(t).or_default() += 1;
         }
         if let Some(name) = task.name {
@@ -324,6 +324,8 @@ pub fn build_groups<'a>(
     let mut out: Vec<Group> = groups
         .into_values()
         .map(|mut g| {
+            // An analysis is kept while the next is built: no spare rows.
+            g.tasks.shrink_to_fit();
             if let Some(r) = reasons.remove(&g.key) {
                 let mut v: Vec<ReasonCount> = r.into_values().collect();
                 v.sort_by(|a, b| b.tasks.cmp(&a.tasks).then(a.reason.cmp(&b.reason)));
@@ -577,15 +579,7 @@ fn paged_row(t: &PagedTask, frame: &Frame<'_>) -> TaskRow {
         (Some(s), _) => (TaskState::Running, Reason::Running, Some(s)),
         (None, s) => (TaskState::Idle, Reason::Idle, s),
     };
-    let mut verdict = Verdict {
-        state,
-        reason,
-        since,
-        resource: None,
-        ambiguous: false,
-        from_dump: false,
-        trace: None,
-    };
+    let mut verdict = Verdict::new(state, reason, since);
     if state == TaskState::Idle
         && let Some(d) = frame.dump
         // The dump itself polls every task (and wakes it right after).
@@ -594,7 +588,7 @@ fn paged_row(t: &PagedTask, frame: &Frame<'_>) -> TaskRow {
     {
         verdict.reason = super::stack::reason(trace);
         verdict.from_dump = true;
-        verdict.trace = Some(i);
+        verdict.set_trace(Some(i));
     }
     TaskRow {
         id: t.id,

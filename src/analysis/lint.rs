@@ -113,7 +113,7 @@ pub fn of_task(t: &Task, v: &Verdict) -> Lints {
         out.insert(Lint::LongPoll);
     }
     let field = |name: &str| {
-        t.fields
+        t.fields()
             .iter()
             .find(|(k, _)| &**k == name)
             .and_then(|(_, v)| v.trim().parse::<u64>().ok())

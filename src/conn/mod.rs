@@ -212,7 +212,9 @@ pub struct Connection {
 
 /// Starts the connection task; events arrive on `events`.
 pub fn spawn(target: Target, opts: Options) -> Connection {
-    let (tx, rx) = mpsc::channel(16);
+    // Small: an update can be megabytes, and a model that falls behind
+    // should hold the stream back (the target buffers), not queue copies.
+    let (tx, rx) = mpsc::channel(4);
     let dumps = Requests::default();
     tokio::spawn(run(target, opts, tx, dumps.clone()));
     Connection { events: rx, dumps }

@@ -4,17 +4,18 @@
 use super::location::{LocId, Locations};
 use super::time::Ts;
 use super::update::{NewAsyncOp, NewResource, OpSource};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
+/// A live or recently dropped resource. Kept to 56 bytes: a target may
+/// have one per task (a `Sleep` each).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resource {
     pub id: u64,
-    /// `timer`, `Mutex`, `Semaphore`, … (interned).
-    pub kind: Arc<str>,
-    pub concrete_type: Arc<str>,
-    pub location: Option<LocId>,
-    pub parent: Option<u64>,
-    pub internal: bool,
+    /// What every resource made at its site shares (interned).
+    pub shape: Arc<Shape>,
+    /// The parent resource (console ids are never 0).
+    parent: Option<NonZeroU64>,
     pub created_at: Option<Ts>,
     pub dropped_at: Option<Ts>,
     /// The latest attributes (`permits=3 locked=true …`), as text
@@ -22,23 +23,90 @@ pub struct Resource {
     pub attributes: Option<Arc<str>>,
 }
 
+/// What the resources made at one site share: kind, type, location, and
+/// whether tokio made it for itself.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// `timer`, `Mutex`, `Semaphore`, …
+    pub kind: Arc<str>,
+    pub concrete_type: Arc<str>,
+    pub location: Option<LocId>,
+    pub internal: bool,
+}
+
 impl Resource {
-    pub fn from_wire(new: &NewResource, locations: &mut Locations, types: &mut Interner) -> Self {
+    pub fn from_wire(
+        new: &NewResource,
+        locations: &mut Locations,
+        types: &mut Interner,
+        shapes: &mut Shapes,
+    ) -> Self {
         let kind = match &new.kind {
             super::update::ResourceKind::Timer => types.intern("timer"),
             super::update::ResourceKind::Other(k) => types.intern(k),
         };
-        Resource {
-            id: new.id,
+        let shape = shapes.intern(Shape {
             kind,
             concrete_type: types.intern(&new.concrete_type),
             location: new.location.as_ref().map(|l| locations.intern(Some(l))),
-            parent: new.parent,
             internal: new.internal,
+        });
+        Resource {
+            id: new.id,
+            shape,
+            parent: new.parent.and_then(NonZeroU64::new),
             created_at: None,
             dropped_at: None,
             attributes: None,
         }
+    }
+
+    pub fn kind(&self) -> &Arc<str> {
+        &self.shape.kind
+    }
+
+    pub fn concrete_type(&self) -> &Arc<str> {
+        &self.shape.concrete_type
+    }
+
+    pub fn location(&self) -> Option<LocId> {
+        self.shape.location
+    }
+
+    pub fn internal(&self) -> bool {
+        self.shape.internal
+    }
+
+    pub fn parent(&self) -> Option<u64> {
+        self.parent.map(NonZeroU64::get)
+    }
+
+    /// Takes what a repeated registration of the resource says.
+    pub fn reregistered(&mut self, again: Resource) {
+        self.shape = again.shape;
+        self.parent = again.parent;
+    }
+}
+
+/// Interns resource shapes: one per site, forgotten when unused.
+#[derive(Default, Debug, Clone)]
+pub struct Shapes {
+    set: std::collections::HashSet<Arc<Shape>>,
+}
+
+impl Shapes {
+    pub fn intern(&mut self, shape: Shape) -> Arc<Shape> {
+        if let Some(v) = self.set.get(&shape) {
+            return v.clone();
+        }
+        let v = Arc::new(shape);
+        self.set.insert(v.clone());
+        v
+    }
+
+    /// Forgets shapes no resource has any more.
+    pub fn purge(&mut self) {
+        self.set.retain(|s| Arc::strong_count(s) > 1);
     }
 }
 

@@ -89,11 +89,13 @@ pub struct State {
     pub now: Option<Ts>,
     pub locations: Locations,
     pub types: Interner,
-    /// Task names (many tasks share one).
-    pub names: Interner,
+    /// Task names and fields (many tasks share them).
+    pub labels: super::task::Labels,
     /// Resources' attribute texts (a thousand sleeps of one duration share
     /// one), forgotten with the last resource that has them.
     pub attributes: Interner,
+    /// What resources made at one site share.
+    pub shapes: super::resource::Shapes,
     pub tasks: HashMap<u64, Task>,
     pub resources: HashMap<u64, Resource>,
     pub async_ops: HashMap<u64, AsyncOp>,
@@ -302,13 +304,9 @@ impl State {
                 self.health.implausible.over_cap += 1;
                 continue;
             }
-            let task = Task::from_wire(new, &mut self.locations, &mut self.names);
+            let task = Task::from_wire(new, &mut self.locations, &mut self.labels);
             match self.tasks.get_mut(&new.id) {
-                Some(old) if old.group == task.group => {
-                    old.name = task.name;
-                    old.fields = task.fields;
-                    old.tokio_id = task.tokio_id;
-                }
+                Some(old) if old.group == task.group => old.relabel(task),
                 Some(_) => {
                     // The id was reused (target restarted): the old task ended.
                     self.retire(new.id, at);
@@ -341,9 +339,7 @@ impl State {
                 if let Some(old) = self.tasks.get(id).cloned() {
                     self.retire(*id, at);
                     let mut fresh = old;
-                    fresh.stats = TaskStats::default();
-                    fresh.stats_at = None;
-                    fresh.prev_stats_at = None;
+                    fresh.restart();
                     self.tasks.insert(*id, fresh);
                 }
             }
@@ -410,17 +406,18 @@ impl State {
                 self.health.implausible.over_cap += 1;
                 continue;
             }
-            let r = Resource::from_wire(new, &mut self.locations, &mut self.types);
-            self.resources
-                .entry(new.id)
-                .and_modify(|old| {
-                    old.kind = r.kind.clone();
-                    old.concrete_type = r.concrete_type.clone();
-                    old.location = r.location;
-                    old.parent = r.parent;
-                    old.internal = r.internal;
-                })
-                .or_insert(r);
+            let r = Resource::from_wire(
+                new,
+                &mut self.locations,
+                &mut self.types,
+                &mut self.shapes,
+            );
+            match self.resources.get_mut(&new.id) {
+                Some(old) => old.reregistered(r),
+                None => {
+                    self.resources.insert(new.id, r);
+                }
+            }
         }
         for (id, stats) in &up.resource_stats {
             if let Some(r) = self.resources.get_mut(id) {
@@ -514,8 +511,9 @@ impl State {
     }
 
     fn prune(&mut self, now: Ts) {
-        self.names.purge();
+        self.labels.purge();
         self.attributes.purge();
+        self.shapes.purge();
         let keep_tasks = self.config.finished_retention;
         self.tasks
             .retain(|_, t| t.stats.dropped_at.is_none_or(|d| now.since(d) < keep_tasks));
@@ -625,9 +623,9 @@ mod tests {
             );
             // Names of forgotten tasks are forgotten too.
             assert!(
-                st.names.len() <= st.tasks.len() + 50 * 11,
+                st.labels.len() <= st.tasks.len() + 50 * 11,
                 "tick {tick}: {} names kept",
-                st.names.len()
+                st.labels.len()
             );
         }
         // The history still knows every task that came and went.

@@ -2,12 +2,11 @@
 
 use super::dump::DumpWindows;
 use super::location::{GroupKey, Locations, TaskKind};
-use super::resource::Interner;
 use super::time::Ts;
 use super::update::{NewTask, TaskStats};
 use std::sync::Arc;
 
-/// One task of the target.
+/// One task of the target. Kept to 152 bytes: the model holds one per task.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Task {
     /// The console's id (a tracing span id).
@@ -15,20 +14,59 @@ pub struct Task {
     /// tokio's own task id (the `task.id` field), small and sequential.
     pub tokio_id: Option<std::num::NonZeroU64>,
     pub group: GroupKey,
+    /// Its name and other fields (interned: a site's tasks often share them).
+    label: Arc<Label>,
+    pub stats: TaskStats,
+    /// Target time of the update that brought the latest stats.
+    pub stats_at: Option<Ts>,
+    /// Share of wall time spent inside polls between the last two stats
+    /// messages, to tell a CPU-bound task from one that is polled often
+    /// but mostly waits.
+    busy_share: Option<f32>,
+    /// Start and end of the task's last poll that a task dump did not
+    /// cause (see [`DumpWindows`]): what idle times are measured from.
+    pub own_poll: (Option<Ts>, Option<Ts>),
+}
+
+/// A task's name and span fields.
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+pub struct Label {
     /// `task.name`, when the target named the task.
     pub name: Option<Arc<str>>,
     /// Other span fields (e.g. `size.bytes`, `fn`), as text.
     pub fields: Box<[(Box<str>, Box<str>)]>,
-    pub stats: TaskStats,
-    /// Busy time and target time of the previous stats message, to tell a
-    /// CPU-bound task from one that is polled often but mostly waits.
-    pub prev_busy_ns: u64,
-    pub prev_stats_at: Option<Ts>,
-    /// Target time of the update that brought the latest stats.
-    pub stats_at: Option<Ts>,
-    /// Start and end of the task's last poll that a task dump did not
-    /// cause (see [`DumpWindows`]): what idle times are measured from.
-    pub own_poll: (Option<Ts>, Option<Ts>),
+}
+
+/// Interns task labels: one allocation per distinct name and fields,
+/// forgotten with the last task that has them (so unique names such as
+/// request ids do not accumulate).
+#[derive(Default, Debug, Clone)]
+pub struct Labels {
+    set: std::collections::HashSet<Arc<Label>>,
+}
+
+impl Labels {
+    pub fn intern(&mut self, label: Label) -> Arc<Label> {
+        if let Some(v) = self.set.get(&label) {
+            return v.clone();
+        }
+        let v = Arc::new(label);
+        self.set.insert(v.clone());
+        v
+    }
+
+    /// Forgets labels no task has any more.
+    pub fn purge(&mut self) {
+        self.set.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
 }
 
 /// Field names the model keeps in dedicated slots rather than in `fields`.
@@ -42,15 +80,30 @@ const STRUCTURAL_FIELDS: &[&str] = &[
 ];
 
 impl Task {
+    /// `task.name`, when the target named the task.
+    pub fn name(&self) -> Option<&str> {
+        self.label.name.as_deref()
+    }
+
+    /// The same, shared.
+    pub fn name_arc(&self) -> Option<&Arc<str>> {
+        self.label.name.as_ref()
+    }
+
+    /// Other span fields (e.g. `size.bytes`, `fn`), as text.
+    pub fn fields(&self) -> &[(Box<str>, Box<str>)] {
+        &self.label.fields
+    }
+
     /// The span's fields as `[key, value]` pairs (snapshots and reports).
     pub fn field_pairs(&self) -> Vec<[String; 2]> {
-        self.fields
+        self.fields()
             .iter()
             .map(|(k, v)| [k.to_string(), v.to_string()])
             .collect()
     }
 
-    pub fn from_wire(new: &NewTask, locations: &mut Locations, names: &mut Interner) -> Task {
+    pub fn from_wire(new: &NewTask, locations: &mut Locations, labels: &mut Labels) -> Task {
         let mut kind = TaskKind::Task;
         let mut name = None;
         let mut tokio_id = None;
@@ -61,7 +114,7 @@ impl Task {
                 "task.name" => {
                     let text = f.value.to_text();
                     if !text.is_empty() {
-                        name = Some(names.intern(&text));
+                        name = Some(Arc::from(text));
                     }
                 }
                 "task.id" => tokio_id = f.value.as_u64().and_then(std::num::NonZeroU64::new),
@@ -76,29 +129,50 @@ impl Task {
                 loc: locations.intern(new.location.as_ref()),
                 kind,
             },
-            name,
-            fields: fields.into_boxed_slice(),
+            label: labels.intern(Label {
+                name,
+                fields: fields.into_boxed_slice(),
+            }),
             stats: TaskStats::default(),
-            prev_busy_ns: 0,
-            prev_stats_at: None,
             stats_at: None,
+            busy_share: None,
             own_poll: (None, None),
         }
+    }
+
+    /// Takes the name and fields of a repeated registration of the task.
+    pub fn relabel(&mut self, again: Task) {
+        self.label = again.label;
+        self.tokio_id = again.tokio_id;
+    }
+
+    /// Forgets the stats (the id now names another task).
+    pub fn restart(&mut self) {
+        self.stats = TaskStats::default();
+        self.stats_at = None;
+        self.busy_share = None;
     }
 
     pub fn is_live(&self) -> bool {
         self.stats.dropped_at.is_none()
     }
 
-    /// Applies a new stats message, remembering the previous busy time.
+    /// Applies a new stats message, remembering the busy share since the
+    /// previous one.
     pub fn set_stats(&mut self, stats: TaskStats, at: Option<Ts>, dumps: &DumpWindows) {
         match stats.last_poll_started {
             // A dump's poll: the task's own last poll stays what it was.
             Some(t) if dumps.covers(t) && self.own_poll.0 != Some(t) => {}
             _ => self.own_poll = (stats.last_poll_started, stats.last_poll_ended),
         }
-        self.prev_busy_ns = self.stats.busy_ns;
-        self.prev_stats_at = self.stats_at;
+        self.busy_share = match (self.stats_at, at) {
+            (Some(a), Some(b)) if b.since(a) > std::time::Duration::ZERO => {
+                let wall = b.since(a).as_secs_f64();
+                let busy = stats.busy_ns.saturating_sub(self.stats.busy_ns) as f64 / 1e9;
+                Some((busy / wall).min(1.0) as f32)
+            }
+            _ => None,
+        };
         self.stats = stats;
         self.stats_at = at;
     }
@@ -106,14 +180,6 @@ impl Task {
     /// Share of wall time spent inside polls between the last two stats
     /// messages (0.0–1.0), when two are known.
     pub fn busy_ratio(&self) -> Option<f64> {
-        let (Some(a), Some(b)) = (self.prev_stats_at, self.stats_at) else {
-            return None;
-        };
-        let wall = b.since(a).as_secs_f64();
-        if wall <= 0.0 {
-            return None;
-        }
-        let busy = self.stats.busy_ns.saturating_sub(self.prev_busy_ns) as f64 / 1e9;
-        Some((busy / wall).min(1.0))
+        self.busy_share.map(f64::from)
     }
 }

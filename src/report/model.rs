@@ -46,7 +46,7 @@ impl Source for State {
         let t = self.tasks.get(&id)?;
         Some(SampleDetail {
             tokio_id: t.tokio_id.map(std::num::NonZeroU64::get),
-            name: t.name.as_deref().map(str::to_string),
+            name: t.name().map(str::to_string),
             fields: t.field_pairs(),
         })
     }

@@ -45,20 +45,20 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
                 tokio_id: t.tokio_id.map(std::num::NonZeroU64::get),
                 location: state.locations.name(t.group.loc).to_string(),
                 kind: t.group.kind,
-                name: t.name.as_deref().map(str::to_string),
+                name: t.name().map(str::to_string),
                 fields: t.field_pairs(),
                 state: v.state,
                 reason: v.reason,
                 since_ns: ns(v.since),
                 created_ns: ns(t.stats.created_at),
-                resource: v.resource,
+                resource: v.resource_id(),
                 ambiguous: v.ambiguous,
                 polls: t.stats.polls,
                 live_wakers: t.stats.live_wakers(),
                 for_secs: v.duration(now).map(|d| d.as_secs_f64()),
                 age_secs: t.stats.created_at.map(|c| now.since(c).as_secs_f64()),
                 from_dump: v.from_dump,
-                trace: v.trace,
+                trace: v.trace(),
                 lints: crate::analysis::lint::of_task(t, &v).iter().collect(),
             }
         })
@@ -226,15 +226,12 @@ impl Loaded {
                 loc: locations.intern_str(&t.location),
                 kind: t.kind,
             });
-            verdicts.push(Verdict {
-                state: t.state,
-                reason: t.reason,
-                since: t.since_ns.map(Ts::from_nanos),
-                resource: t.resource,
-                ambiguous: t.ambiguous,
-                from_dump: t.from_dump,
-                trace: t.trace,
-            });
+            let mut v = Verdict::new(t.state, t.reason, t.since_ns.map(Ts::from_nanos));
+            v.resource = t.resource.and_then(std::num::NonZeroU64::new);
+            v.ambiguous = t.ambiguous;
+            v.from_dump = t.from_dump;
+            v.set_trace(t.trace);
+            verdicts.push(v);
             if let Some(i) = t.trace
                 && i as usize >= snapshot.traces.len()
             {

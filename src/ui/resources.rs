@@ -54,11 +54,11 @@ pub struct Waiter {
 fn key(st: &State, r: &Resource) -> GroupKey {
     GroupKey {
         location: r
-            .location
+            .location()
             .map(|l| st.locations.name(l).clone())
             .unwrap_or_else(|| UNKNOWN_LOCATION.into()),
-        kind: r.kind.clone(),
-        ty: r.concrete_type.clone(),
+        kind: r.kind().clone(),
+        ty: r.concrete_type().clone(),
     }
 }
 
@@ -78,7 +78,7 @@ fn waiting_by_resource(st: &State) -> Waiting {
         }
         let entry = (task, op.source, op.created_at);
         out.entry(res).or_default().push(entry);
-        if let Some(parent) = st.resources.get(&res).and_then(|r| r.parent) {
+        if let Some(parent) = st.resources.get(&res).and_then(|r| r.parent()) {
             out.entry(parent).or_default().push(entry);
         }
     }
@@ -102,9 +102,9 @@ fn row(
     ResRow {
         target,
         id: r.id,
-        parent: r.parent,
+        parent: r.parent(),
         key,
-        internal: r.internal,
+        internal: r.internal(),
         age: r.created_at.map(|c| now.since(c)),
         attributes: r.attributes.as_deref().unwrap_or("").to_string(),
         waiting: tasks.len() as u32,

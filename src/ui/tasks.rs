@@ -106,7 +106,7 @@ pub fn cells(a: &Analysis, e: Entry, states: &[&State]) -> Option<Cells> {
             TaskState::Completed => "done".into(),
             _ => row.verdict.reason.short().into(),
         },
-        name: t.name.as_deref().unwrap_or("").to_string(),
+        name: t.name().unwrap_or("").to_string(),
         total: s.created_at.map(|c| now.since(c)),
         busy,
         sched: Duration::from_nanos(s.scheduled_ns),
@@ -115,7 +115,7 @@ pub fn cells(a: &Analysis, e: Entry, states: &[&State]) -> Option<Cells> {
         kind: g.kind.label(),
         location: g.location.to_string(),
         fields: t
-            .fields
+            .fields()
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
@@ -149,7 +149,7 @@ fn key(
             u64::MAX - t.tokio_id.map_or(t.id, std::num::NonZeroU64::get),
         )),
         Column::State => Key::Label(r.verdict.reason.short()),
-        Column::Name => Key::Word(t.name.clone().unwrap_or_else(|| "".into())),
+        Column::Name => Key::Word(t.name_arc().cloned().unwrap_or_else(|| "".into())),
         Column::Total => most(nanos(s.created_at.map(|c| now.since(c)))),
         Column::Busy => most(s.busy_ns),
         Column::Sched => most(s.scheduled_ns),

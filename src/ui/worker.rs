@@ -203,7 +203,8 @@ pub fn spawn_fleet(
             let work = std::panic::AssertUnwindSafe(|| {
                 rt.block_on(async move {
                     // One stream of (target, event) from every connection.
-                    let (ev_tx, ev_rx) = mpsc::channel(64);
+                    // Small for the same reason as each connection's.
+                    let (ev_tx, ev_rx) = mpsc::channel(4);
                     let mut members = Vec::new();
                     for (i, (label, state, conn)) in targets.into_iter().enumerate() {
                         let conn::Connection { mut events, dumps } = conn;

@@ -109,8 +109,7 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
             let r = Row::new(vec![
                 Cell::from(id),
                 Cell::from(
-                    t.name
-                        .as_deref()
+                    t.name()
                         .map(|n| text::sanitize(n, 40))
                         .unwrap_or_default(),
                 ),
@@ -248,7 +247,7 @@ fn stacks_text(app: &App, g: &crate::analysis::Group) -> String {
 
 pub(super) fn fields_text(t: &crate::model::Task, max: usize) -> String {
     let s: Vec<String> = t
-        .fields
+        .fields()
         .iter()
         .map(|(k, v)| format!("{}={}", text::sanitize(k, 40), text::sanitize(v, 80)))
         .collect();
@@ -299,7 +298,7 @@ pub(super) fn stack_lines<'a>(
 ) -> Vec<Line<'a>> {
     let trace = row
         .verdict
-        .trace
+        .trace()
         .and_then(|i| state?.dump.as_ref()?.traces.get(i as usize));
     let Some(trace) = trace else {
         return Vec::new();

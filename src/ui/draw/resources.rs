@@ -194,7 +194,7 @@ pub fn draw_one(
                 task.and_then(|t| t.tokio_id)
                     .map(|i| i.to_string())
                     .unwrap_or_else(|| format!("span {own}")),
-                task.and_then(|t| t.name.as_deref())
+                task.and_then(|t| t.name())
                     .map(|n| text::sanitize(n, 40))
                     .unwrap_or_default(),
                 w.op.clone(),

@@ -109,8 +109,7 @@ pub fn draw(
             t.tokio_id
                 .map(|i| i.to_string())
                 .unwrap_or_else(|| "?".into()),
-            t.name
-                .as_deref()
+            t.name()
                 .map(|n| text::sanitize(n, 40))
                 .unwrap_or_else(|| "(unnamed)".into()),
             text::sanitize(&g.location, 120),
