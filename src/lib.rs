@@ -14,6 +14,7 @@ pub mod conn;
 pub mod demo;
 pub mod headless;
 mod keyed;
+pub mod malloc;
 pub mod model;
 pub mod report;
 pub mod schemas;

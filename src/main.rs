@@ -9,6 +9,10 @@ use taskscope::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo target is a target, not a viewer: it keeps glibc's defaults.
+    if !matches!(cli.command, taskscope::cli::Command::DemoTarget(_)) {
+        taskscope::malloc::tune();
+    }
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -37,7 +37,9 @@ pub async fn spawn_child(exe: &Path, args: &[String]) -> anyhow::Result<DemoChil
     if !cfg!(tokio_unstable) {
         bail!(super::NO_TOKIO_UNSTABLE);
     }
-    let mut child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    crate::malloc::untune(&mut cmd);
+    let mut child = cmd
         .arg("demo-target")
         .args(["--port", "0", "--exit-on-stdin-close"])
         .args(args)

@@ -406,12 +406,8 @@ impl State {
                 self.health.implausible.over_cap += 1;
                 continue;
             }
-            let r = Resource::from_wire(
-                new,
-                &mut self.locations,
-                &mut self.types,
-                &mut self.shapes,
-            );
+            let r =
+                Resource::from_wire(new, &mut self.locations, &mut self.types, &mut self.shapes);
             match self.resources.get_mut(&new.id) {
                 Some(old) => old.reregistered(r),
                 None => {

@@ -183,3 +183,17 @@ impl Task {
         self.busy_share.map(f64::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// What the model and each analysis hold per task (PERFORMANCE.md,
+    /// "Memory"): growing one of these is a decision, not an accident.
+    #[test]
+    fn per_task_records_stay_small() {
+        use std::mem::size_of;
+        assert!(size_of::<super::Task>() <= 152, "{}", size_of::<super::Task>());
+        assert!(size_of::<crate::model::Resource>() <= 56);
+        assert!(size_of::<crate::analysis::TaskRow>() <= 48);
+        assert!(size_of::<crate::analysis::Verdict>() <= 24);
+    }
+}

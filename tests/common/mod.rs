@@ -55,6 +55,10 @@ impl DemoTarget {
         Target::parse(&self.addr).expect("target address")
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

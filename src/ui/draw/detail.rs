@@ -108,11 +108,7 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
                 .unwrap_or_else(|| format!("span {}", t.id));
             let r = Row::new(vec![
                 Cell::from(id),
-                Cell::from(
-                    t.name()
-                        .map(|n| text::sanitize(n, 40))
-                        .unwrap_or_default(),
-                ),
+                Cell::from(t.name().map(|n| text::sanitize(n, 40)).unwrap_or_default()),
                 Cell::from(state),
                 Cell::from(v.duration(a.now).map(text::duration).unwrap_or_default()),
                 Cell::from(
