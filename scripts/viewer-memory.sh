@@ -6,8 +6,9 @@
 # the last third of the run. Prints the peak, the RSS at the end of each
 # phase, and how many tasks the screen says it shows.
 # Usage: scripts/viewer-memory.sh [TASKS=100000] [SECONDS=90]
-# Environment: PUBLISH (the target's publish interval; default: the
-# subscriber's own, 1 s), HEADLESS=1 (measure `taskscope watch` instead),
+# Environment: PUBLISH (the target's publish interval; default 100ms, the
+# demo target's: at the subscriber's own 1 s it would take about half an
+# hour to send 100 000 new tasks), HEADLESS=1 (measure `taskscope watch` instead),
 # WRAP (a command to run the viewer under, e.g. `heaptrack -o /tmp/ts`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,10 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-publish=()
-[ -n "${PUBLISH:-}" ] && publish=(--publish-interval "$PUBLISH")
 "$ts" demo-target --no-agent --port 0 --scenarios idle --idle-tasks "$tasks" --idle-rate 10000 \
-  "${publish[@]}" --exit-on-stdin-close < <(sleep $((secs + 120))) > "$tmp/target.txt" 2>/dev/null &
+  --publish-interval "${PUBLISH:-100ms}" --exit-on-stdin-close < <(sleep $((secs + 120))) > "$tmp/target.txt" 2>/dev/null &
 target_pid=$!
 for _ in $(seq 100); do grep -q console= "$tmp/target.txt" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/^console=//p' "$tmp/target.txt")
@@ -59,7 +58,7 @@ while :; do
   sleep 0.5
 done
 end=$(rss "$pid")
-echo "machine: $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); target: $tasks idle tasks (a Sleep each), 10 000/s, publish interval ${PUBLISH:-1s}; watched ${secs}s"
+echo "machine: $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); target: $tasks idle tasks (a Sleep each), 10 000/s, publish interval ${PUBLISH:-100ms}; watched ${secs}s"
 if [ -n "${HEADLESS:-}" ]; then
   echo "taskscope watch: peak RSS $((peak / 1024)) MiB, at the end $((end / 1024)) MiB"
 else

@@ -329,6 +329,9 @@ pub struct DemoTargetArgs {
     /// Idle tasks spawned per second until `--idle-tasks` are live.
     #[arg(long, default_value_t = 10_000)]
     pub idle_rate: u32,
+    /// How long each `loop-sleepers` task sleeps per round.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub loop_sleep: Duration,
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub publish_interval: Duration,
     #[arg(long, default_value = "120s", value_parser = parse_duration)]

@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 churn_rate: a.churn_rate,
                 idle_tasks: a.idle_tasks,
                 idle_rate: a.idle_rate,
+                loop_sleep: a.loop_sleep,
                 publish_interval: a.publish_interval,
                 retention: a.retention,
                 exit_on_stdin_close: a.exit_on_stdin_close,

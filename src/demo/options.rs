@@ -86,6 +86,8 @@ pub struct Options {
     /// How many idle tasks the scale scenario holds, and how fast it spawns them.
     pub idle_tasks: usize,
     pub idle_rate: u32,
+    /// Each `loop-sleepers` task's sleep per round.
+    pub loop_sleep: Duration,
     pub publish_interval: Duration,
     pub retention: Duration,
     /// Exit when standard input closes (the parent went away).

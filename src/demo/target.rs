@@ -125,7 +125,7 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Join => joiners(every, max),
             Scenario::LostWaker => lost_wakers(every, max),
             Scenario::Lints => lint_probes(),
-            Scenario::LoopSleepers => loop_sleepers(every, max),
+            Scenario::LoopSleepers => loop_sleepers(every, max, opts.loop_sleep),
             Scenario::Hostile => hostile(),
             Scenario::Churn => churn(opts.churn_rate.max(1)),
             Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
@@ -384,16 +384,17 @@ fn lint_probes() {
     });
 }
 
-/// Probe: worker loops sleeping 3 s per round, forever.
-fn loop_sleepers(every: Duration, max: usize) {
+/// Probe: worker loops sleeping `round` per round (3 s unless
+/// `--loop-sleep`), forever.
+fn loop_sleepers(every: Duration, max: usize, round: Duration) {
     let _ = Builder::new().name("loop-spawner").spawn(async move {
         let mut tick = tokio::time::interval(every);
         for _ in 0..max.min(40) {
             tick.tick().await;
             // spawn: loop-sleepers (the next `.spawn(` is the spawn location)
-            let _ = Builder::new().name("looper").spawn(async {
+            let _ = Builder::new().name("looper").spawn(async move {
                 loop {
-                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    tokio::time::sleep(round).await;
                 }
             });
         }
