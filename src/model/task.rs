@@ -191,7 +191,11 @@ mod tests {
     #[test]
     fn per_task_records_stay_small() {
         use std::mem::size_of;
-        assert!(size_of::<super::Task>() <= 152, "{}", size_of::<super::Task>());
+        assert!(
+            size_of::<super::Task>() <= 152,
+            "{}",
+            size_of::<super::Task>()
+        );
         assert!(size_of::<crate::model::Resource>() <= 56);
         assert!(size_of::<crate::analysis::TaskRow>() <= 48);
         assert!(size_of::<crate::analysis::Verdict>() <= 24);
