@@ -8,6 +8,7 @@ pub mod group;
 pub mod health;
 pub mod lint;
 pub mod reason;
+mod sleeps;
 pub mod stack;
 pub mod suspect;
 pub mod trend;
