@@ -213,6 +213,17 @@ impl<'a> WaitIndex<'a> {
             v.resource = op.resource.and_then(NonZeroU64::new);
             return;
         }
+        // The console has not sent the spans of its last poll yet, and its
+        // group's tasks were seen creating sleeps (see model::late).
+        if self.sleep_by_task.get(&task.id).is_none()
+            && s.live_wakers() == 1
+            && task.own_poll.0.is_some_and(|p| self.state.late.unseen(p))
+            && self.state.late.sleeps(task.group)
+        {
+            v.reason = Reason::Sleep;
+            v.ambiguous = true;
+            return;
+        }
         if let Some((res, ambiguous)) = self.sleep_by_task.get(&task.id) {
             v.reason = if s.live_wakers() >= 2 {
                 Reason::UntrackedWithTimeout

@@ -96,6 +96,8 @@ pub struct State {
     pub attributes: Interner,
     /// What resources made at one site share.
     pub shapes: super::resource::Shapes,
+    /// Sleeps that arrive after their task polled again.
+    pub late: super::late::LateSleeps,
     pub tasks: HashMap<u64, Task>,
     pub resources: HashMap<u64, Resource>,
     pub async_ops: HashMap<u64, AsyncOp>,
@@ -353,7 +355,18 @@ impl State {
                         stats,
                         at,
                     );
+                    if task.stats.created_at.is_none()
+                        && let Some(c) = stats.created_at
+                    {
+                        self.late.span_arrived(c);
+                    }
+                    let before = task.own_poll;
                     task.set_stats(*stats, now, &self.dump_windows);
+                    if let (true, (Some(start), Some(end))) =
+                        (task.own_poll != before, task.own_poll)
+                    {
+                        self.late.polled(task.id, task.group, start, end);
+                    }
                 }
                 None if stats.dropped_at.is_none() => {
                     if self.orphan_stats.len() < self.config.max_entities
@@ -417,6 +430,12 @@ impl State {
         }
         for (id, stats) in &up.resource_stats {
             if let Some(r) = self.resources.get_mut(id) {
+                if let (None, Some(c)) = (r.created_at, stats.created_at) {
+                    self.late.span_arrived(c);
+                    if &**r.concrete_type() == "Sleep" {
+                        self.late.sleep_arrived(c, r.location());
+                    }
+                }
                 r.created_at = stats.created_at;
                 r.dropped_at = stats.dropped_at;
                 if !stats.attributes.is_empty() {
@@ -510,6 +529,7 @@ impl State {
         self.labels.purge();
         self.attributes.purge();
         self.shapes.purge();
+        self.late.prune(now);
         let keep_tasks = self.config.finished_retention;
         self.tasks
             .retain(|_, t| t.stats.dropped_at.is_none_or(|d| now.since(d) < keep_tasks));
