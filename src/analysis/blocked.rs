@@ -215,7 +215,7 @@ impl<'a> WaitIndex<'a> {
         }
         // The console has not sent the spans of its last poll yet, and its
         // group's tasks were seen creating sleeps (see model::late).
-        if self.sleep_by_task.get(&task.id).is_none()
+        if !self.sleep_by_task.contains_key(&task.id)
             && s.live_wakers() == 1
             && task.own_poll.0.is_some_and(|p| self.state.late.unseen(p))
             && self.state.late.sleeps(task.group)

@@ -10,11 +10,13 @@
 //! So the model keeps the poll windows of the last moments, until the
 //! spans made in them must have arrived, and when a `Sleep` arrives it
 //! notes which spawn group's windows alone hold its creation. A sleep site
-//! (the `sleep()` call's location) whose sleeps are nearly all created in
-//! one group's polls is that group's: the group's tasks sleep. Per site,
-//! not per sleep: under lag the task that made a sleep may itself be too
-//! new to be known (its spans queue behind), so a single sleep can land in
-//! a neighbour's window; a site's sleeps cannot, time after time.
+//! (the `sleep()` call's location) is a group's when a fair share of its
+//! sleeps were made inside some known task's poll and nearly all of those
+//! inside that group's: the group's tasks sleep. Per site, not per sleep:
+//! under lag the task that made a sleep may itself be too new to be known
+//! (its spans queue behind, so its polls were never seen), and a single
+//! sleep can then land in a neighbour's window; a site's sleeps do not,
+//! time after time (a request site's sleeps fall in no known window).
 //!
 //! The analysis then reads a task of such a group whose last poll is newer
 //! than every span received, idle with one waker, as sleeping: inferred,
@@ -35,15 +37,18 @@ const SLACK: Duration = Duration::from_secs(1);
 const REMEMBER: Duration = Duration::from_secs(600);
 /// A site's counts are halved past this many sleeps (recent ones weigh).
 const DECAY_AT: u32 = 512;
-/// A group owns a site when it holds this share of the site's sleeps, of
-/// at least `MIN_SLEEPS`.
+/// A group owns a site when this share of the site's sleeps fell in known
+/// windows (at least `MIN_HELD` of them), and it holds `OWN_SHARE` of those.
+const HELD_SHARE: (u32, u32) = (1, 4);
+const MIN_HELD: u32 = 3;
 const OWN_SHARE: (u32, u32) = (4, 5);
-const MIN_SLEEPS: u32 = 3;
 
-/// One sleep site's sleeps, and in whose windows alone they were made.
+/// One sleep site's sleeps: how many, how many fell in known windows, and
+/// in whose windows alone.
 #[derive(Clone, Debug)]
 struct Site {
     sleeps: u32,
+    held: u32,
     by_group: HashMap<GroupKey, u32>,
     last: Ts,
 }
@@ -85,11 +90,13 @@ impl LateSleeps {
     pub fn sleep_arrived(&mut self, at: Ts, site: Option<LocId>) {
         let mut owner: Option<GroupKey> = None;
         let mut shared = false;
+        let mut held = false;
         let from = (at.minus(MAX_POLL), 0);
         for (_, (end, group)) in self.windows.range(from..=(at, u64::MAX)) {
             if *end < at {
                 continue;
             }
+            held = true;
             match owner {
                 Some(g) if g != *group => shared = true,
                 _ => owner = Some(*group),
@@ -97,16 +104,19 @@ impl LateSleeps {
         }
         let s = self.sites.entry(site).or_insert_with(|| Site {
             sleeps: 0,
+            held: 0,
             by_group: HashMap::new(),
             last: at,
         });
         s.sleeps += 1;
+        s.held += u32::from(held);
         s.last = s.last.max(at);
         if let (Some(g), false) = (owner, shared) {
             *s.by_group.entry(g).or_default() += 1;
         }
         if s.sleeps > DECAY_AT {
             s.sleeps /= 2;
+            s.held /= 2;
             s.by_group.retain(|_, n| {
                 *n /= 2;
                 *n > 0
@@ -125,11 +135,11 @@ impl LateSleeps {
         self.sleepers = self
             .sites
             .values()
-            .filter(|s| s.sleeps >= MIN_SLEEPS)
+            .filter(|s| s.held >= MIN_HELD && s.held * HELD_SHARE.1 >= s.sleeps * HELD_SHARE.0)
             .flat_map(|s| {
                 s.by_group
                     .iter()
-                    .filter(|(_, n)| **n * OWN_SHARE.1 >= s.sleeps * OWN_SHARE.0)
+                    .filter(|(_, n)| **n * OWN_SHARE.1 >= s.held * OWN_SHARE.0)
                     .map(|(g, _)| *g)
             })
             .collect();
@@ -202,10 +212,11 @@ mod tests {
     fn a_neighbour_polled_as_some_sleeps_were_made_does_not_own_them() {
         let mut l = LateSleeps::default();
         // Requests too new to be known make sleeps at one site, 20 of
-        // them; a pool worker (group 2) happened to poll as 5 were made.
+        // them; a pool worker (group 2) happened to poll as 4 were made:
+        // it holds all the held ones, but most fell in no known window.
         for i in 0..20u64 {
             let at = 1_000 + i * 100;
-            if i % 4 == 0 {
+            if i % 5 == 0 {
                 l.polled(50 + i, group(2), ts(at), ts(at + 2));
             }
             l.sleep_arrived(ts(at + 1), REQUEST_SITE);
@@ -215,7 +226,7 @@ mod tests {
         // A sleep two groups' windows hold teaches neither.
         l.polled(1, group(3), ts(6_000), ts(6_004));
         l.polled(2, group(4), ts(6_002), ts(6_006));
-        for _ in 0..3 {
+        for _ in 0..4 {
             l.sleep_arrived(ts(6_003), Some(LocId(300)));
         }
         l.prune(ts(7_000));
