@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod details;
 pub mod dump;
 pub mod history;
+pub mod intern;
 pub mod late;
 pub mod location;
 pub mod resource;

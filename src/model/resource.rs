@@ -88,27 +88,8 @@ impl Resource {
     }
 }
 
-/// Interns resource shapes: one per site, forgotten when unused.
-#[derive(Default, Debug, Clone)]
-pub struct Shapes {
-    set: std::collections::HashSet<Arc<Shape>>,
-}
-
-impl Shapes {
-    pub fn intern(&mut self, shape: Shape) -> Arc<Shape> {
-        if let Some(v) = self.set.get(&shape) {
-            return v.clone();
-        }
-        let v = Arc::new(shape);
-        self.set.insert(v.clone());
-        v
-    }
-
-    /// Forgets shapes no resource has any more.
-    pub fn purge(&mut self) {
-        self.set.retain(|s| Arc::strong_count(s) > 1);
-    }
-}
+/// Resource shapes, one per site.
+pub type Shapes = super::intern::Shared<Shape>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AsyncOp {

@@ -37,37 +37,9 @@ pub struct Label {
     pub fields: Box<[(Box<str>, Box<str>)]>,
 }
 
-/// Interns task labels: one allocation per distinct name and fields,
-/// forgotten with the last task that has them (so unique names such as
-/// request ids do not accumulate).
-#[derive(Default, Debug, Clone)]
-pub struct Labels {
-    set: std::collections::HashSet<Arc<Label>>,
-}
-
-impl Labels {
-    pub fn intern(&mut self, label: Label) -> Arc<Label> {
-        if let Some(v) = self.set.get(&label) {
-            return v.clone();
-        }
-        let v = Arc::new(label);
-        self.set.insert(v.clone());
-        v
-    }
-
-    /// Forgets labels no task has any more.
-    pub fn purge(&mut self) {
-        self.set.retain(|s| Arc::strong_count(s) > 1);
-    }
-
-    pub fn len(&self) -> usize {
-        self.set.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
-    }
-}
+/// Task labels, one per distinct name and fields (so unique names such as
+/// request ids are forgotten with their task).
+pub type Labels = super::intern::Shared<Label>;
 
 /// Field names the model keeps in dedicated slots rather than in `fields`.
 const STRUCTURAL_FIELDS: &[&str] = &[
