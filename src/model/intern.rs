@@ -7,11 +7,11 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 #[derive(Debug)]
-pub struct Shared<T: Eq + Hash> {
+pub struct Shared<T: Eq + Hash + ?Sized> {
     set: HashSet<Arc<T>>,
 }
 
-impl<T: Eq + Hash> Clone for Shared<T> {
+impl<T: Eq + Hash + ?Sized> Clone for Shared<T> {
     fn clone(&self) -> Self {
         Shared {
             set: self.set.clone(),
@@ -19,7 +19,7 @@ impl<T: Eq + Hash> Clone for Shared<T> {
     }
 }
 
-impl<T: Eq + Hash> Default for Shared<T> {
+impl<T: Eq + Hash + ?Sized> Default for Shared<T> {
     fn default() -> Self {
         Shared {
             set: HashSet::new(),
@@ -36,7 +36,20 @@ impl<T: Eq + Hash> Shared<T> {
         self.set.insert(v.clone());
         v
     }
+}
 
+impl Shared<str> {
+    pub fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(v) = self.set.get(s) {
+            return v.clone();
+        }
+        let v: Arc<str> = Arc::from(s);
+        self.set.insert(v.clone());
+        v
+    }
+}
+
+impl<T: Eq + Hash + ?Sized> Shared<T> {
     /// Forgets values no entity has any more.
     pub fn purge(&mut self) {
         self.set.retain(|v| Arc::strong_count(v) > 1);

@@ -130,34 +130,6 @@ pub struct PendingPoll {
     pub at: Option<Ts>,
 }
 
-/// Interns strings that repeat across many entities (type names, task
-/// names): one allocation per distinct string.
-#[derive(Default, Debug, Clone)]
-pub struct Interner {
-    set: std::collections::HashSet<Arc<str>>,
-}
-
-impl Interner {
-    pub fn intern(&mut self, s: &str) -> Arc<str> {
-        if let Some(v) = self.set.get(s) {
-            return v.clone();
-        }
-        let v: Arc<str> = Arc::from(s);
-        self.set.insert(v.clone());
-        v
-    }
-
-    /// Forgets strings no entity uses any more (for open-ended sets such as
-    /// task names).
-    pub fn purge(&mut self) {
-        self.set.retain(|s| Arc::strong_count(s) > 1);
-    }
-
-    pub fn len(&self) -> usize {
-        self.set.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
-    }
-}
+/// Strings that repeat across many entities (type names, attribute
+/// texts), one allocation per distinct string.
+pub type Interner = super::intern::Shared<str>;
