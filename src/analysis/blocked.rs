@@ -23,7 +23,9 @@ pub struct Verdict {
     pub since: Option<Ts>,
     /// The resource behind the reason, when known (console ids are never 0).
     pub resource: Option<NonZeroU64>,
-    /// The sleep link is a guess shared by several tasks.
+    /// The sleep is a guess: a sleep several tasks could own (`resource`
+    /// set), or inferred from the task's group while the target's console
+    /// lags (no `resource`; see `model::late`).
     pub ambiguous: bool,
     /// The reason comes from the task's stack in a task dump (a fact at
     /// the dump's time), not from console data.

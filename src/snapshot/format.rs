@@ -140,6 +140,9 @@ pub struct TaskRecord {
     pub since_ns: Option<i64>,
     pub created_ns: Option<i64>,
     pub resource: Option<u64>,
+    /// The `sleep` is a guess: a sleep several tasks could own (with a
+    /// `resource`), or inferred from the task's group while the target's
+    /// console lagged (without one).
     pub ambiguous: bool,
     pub polls: u64,
     pub live_wakers: u64,
