@@ -27,8 +27,10 @@ use super::time::Ts;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-/// At most this many windows are kept (the oldest go first).
+/// At most this many windows are kept (the oldest go first), and this
+/// many sleep sites (a hostile target could make up any number).
 const MAX_WINDOWS: usize = 65_536;
+const MAX_SITES: usize = 10_000;
 /// Polls longer than this are not sleep-then-park polls.
 const MAX_POLL: Duration = Duration::from_secs(1);
 /// Spans from several threads reach the queue a little out of order.
@@ -101,6 +103,9 @@ impl LateSleeps {
                 Some(g) if g != *group => shared = true,
                 _ => owner = Some(*group),
             }
+        }
+        if self.sites.len() >= MAX_SITES && !self.sites.contains_key(&site) {
+            return;
         }
         let s = self.sites.entry(site).or_insert_with(|| Site {
             sleeps: 0,
