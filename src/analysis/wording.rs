@@ -153,9 +153,33 @@ pub fn mix<'a>(
     out.join(", ")
 }
 
+/// What a task's verdict is worth, when it is a guess: said after the
+/// reason in the task's detail.
+pub fn guess(v: &super::Verdict) -> Option<&'static str> {
+    match (v.ambiguous, v.resource) {
+        (false, _) => None,
+        (true, Some(_)) => Some("linked by time; several tasks could own this sleep"),
+        (true, None) => Some(
+            "inferred: its group's tasks were seen creating sleeps, and the target's \
+             console has not sent this poll's yet",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guess_says_which_kind_it_is() {
+        use crate::analysis::{Reason, TaskState, Verdict};
+        let mut v = Verdict::new(TaskState::Idle, Reason::Sleep, None);
+        assert_eq!(guess(&v), None);
+        v.ambiguous = true;
+        assert!(guess(&v).is_some_and(|g| g.starts_with("inferred")));
+        v.resource = std::num::NonZeroU64::new(7);
+        assert!(guess(&v).is_some_and(|g| g.starts_with("linked by time")));
+    }
 
     #[test]
     fn shares_round_and_never_overflow() {

@@ -168,15 +168,8 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
     let text_lines = match selected {
         Some((row, t)) => {
             let mut phrase = row.verdict.reason.phrase().to_string();
-            match (row.verdict.ambiguous, row.verdict.resource) {
-                (true, Some(_)) => {
-                    phrase.push_str(" (linked by time; several tasks could own this sleep)")
-                }
-                (true, None) => phrase.push_str(
-                    " (inferred: its group's tasks were seen creating sleeps, and the \
-                     target's console has not sent this poll's yet)",
-                ),
-                _ => {}
+            if let Some(guess) = crate::analysis::wording::guess(&row.verdict) {
+                phrase.push_str(&format!(" ({guess})"));
             }
             if row.verdict.from_dump {
                 phrase.push_str(" (from its stack in the task dump)");
