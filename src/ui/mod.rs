@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod draw;
+mod exports;
 pub mod input;
 pub mod resources;
 pub mod tasks;

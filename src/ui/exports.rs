@@ -1,0 +1,161 @@
+//! What the view asks of others and gets back later or on disk: the diff
+//! baseline, report and snapshot exports, task dumps, the group and task
+//! it has open (whose details the connections stream), and other jobs for
+//! the model thread.
+
+use super::app::{App, View};
+use super::worker::{Job, read};
+use crate::model::GroupKey;
+use crate::report::diff::Side;
+use crate::snapshot::Meta;
+use std::path::PathBuf;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+impl App {
+    /// `b`: the current analysis becomes the baseline.
+    pub fn mark_baseline(&mut self, now: Instant) {
+        let Some(a) = self.analysis.clone() else {
+            self.notify("no data yet: nothing to mark as baseline", now);
+            return;
+        };
+        let side = Side {
+            label: "baseline".into(),
+            target: self.target.clone(),
+            taken_at_unix_ns: Some(crate::text::unix_now_ns()),
+        };
+        self.notify(
+            format!(
+                "baseline marked ({} tasks); d shows the diff",
+                a.totals.live
+            ),
+            now,
+        );
+        self.baseline = Some((a, side));
+    }
+
+    /// `DIR/PREFIX-HOST-PORT-YYYYMMDD-HHMMSS.EXT` for files the view writes.
+    fn export_path(&self, prefix: &str, ext: &str, taken_unix_ns: i64) -> PathBuf {
+        self.save_dir.join(format!(
+            "{prefix}-{}-{}.{ext}",
+            crate::text::file_safe(&self.target),
+            crate::text::utc_stamp(taken_unix_ns)
+        ))
+    }
+
+    /// `e` / `E`: writes the suspect-task report (Markdown / HTML) of the
+    /// current state beside the working directory.
+    pub fn export_report(&mut self, format: crate::report::Format, now: Instant) {
+        let (Some(a), None) = (&self.analysis, &self.offline) else {
+            self.notify("no live data to report on", now);
+            return;
+        };
+        let taken = crate::text::unix_now_ns();
+        let ctx = crate::report::model::Context {
+            target: self.target.clone(),
+            source: "live".into(),
+            watched: now.duration_since(self.started),
+            window: self.params.window,
+            generated_at_unix_ns: taken,
+        };
+        let ext = match format {
+            crate::report::Format::Md => "md",
+            crate::report::Format::Json => "json",
+            crate::report::Format::Html => "html",
+        };
+        let job = Job::Report {
+            format,
+            ctx,
+            analysis: a.clone(),
+            path: self.export_path("taskscope-report", ext, taken),
+        };
+        self.submit(job, "writing the report…", now);
+    }
+
+    /// `s`: writes a snapshot of the live state beside the working directory.
+    pub fn save_snapshot(&mut self, now: Instant) {
+        if self.offline.is_some() {
+            self.notify(
+                "snapshots are taken of live targets; this view shows files",
+                now,
+            );
+            return;
+        }
+        let taken = crate::text::unix_now_ns();
+        let meta = Meta {
+            target: self.target.clone(),
+            taken_at_unix_ns: taken,
+            watched: now.duration_since(self.started),
+            window: self.params.window,
+        };
+        let path = self.export_path("taskscope", "json", taken);
+        self.submit(Job::Snapshot { meta, path }, "saving a snapshot…", now);
+    }
+
+    /// `t`: asks the target's agent for a task dump.
+    pub fn request_dump(&mut self, now: Instant) {
+        use crate::model::Agent;
+        if self.offline.is_some() {
+            self.notify("task dumps are taken of live targets", now);
+            return;
+        }
+        let agent = self.analysis.as_ref().map(|a| a.dumps.agent.clone());
+        match agent.unwrap_or_default() {
+            Agent::Ready { min_interval, .. } => {
+                // Within the agent's interval the last dump comes back again.
+                let msg = format!(
+                    "task dump requested (the agent takes at most one per {})",
+                    crate::text::duration(min_interval)
+                );
+                self.submit(Job::Dump, &msg, now)
+            }
+            Agent::Unknown => self.notify("not connected yet: no agent to ask", now),
+            Agent::Absent => self.notify(
+                "the target serves no task dumps: add taskscope-agent to it (see README)",
+                now,
+            ),
+            Agent::Unavailable(why) => self.notify(format!("no task dumps: {why}"), now),
+        }
+    }
+
+    /// Hands a job to the model thread (its outcome comes back as a
+    /// notice), or runs it here when there is none.
+    /// Tells the model thread which group the view has open (silently).
+    pub fn opened(&self, key: Option<GroupKey>) {
+        if let Some(tx) = &self.jobs {
+            let _ = tx.send(Job::Open(key));
+        }
+    }
+
+    /// Opens one task's view (its details are streamed while it is open).
+    pub fn open_task(&mut self, key: GroupKey, target: usize, id: u64) {
+        self.task_back = Some(self.view);
+        self.view = View::Task(key, target, id);
+        if let Some(tx) = &self.jobs {
+            let _ = tx.send(Job::Details(Some((target, id))));
+        }
+    }
+
+    /// Leaves the task view for where it was opened from.
+    pub fn close_task(&mut self) {
+        self.view = self.task_back.take().unwrap_or(View::Groups);
+        if let Some(tx) = &self.jobs {
+            let _ = tx.send(Job::Details(None));
+        }
+    }
+
+    fn submit(&mut self, job: Job, working: &str, now: Instant) {
+        let job = match &self.jobs {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => {
+                    self.notify(working, now);
+                    return;
+                }
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let msg = job.run(&read(&self.state));
+        self.notify(msg, now);
+    }
+}
