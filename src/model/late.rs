@@ -29,10 +29,13 @@ use std::time::Duration;
 
 /// At most this many windows are kept (the oldest go first), and this
 /// many sleep sites (a hostile target could make up any number).
-const MAX_WINDOWS: usize = 65_536;
+const MAX_WINDOWS: usize = 16_384;
 const MAX_SITES: usize = 10_000;
-/// Polls longer than this are not sleep-then-park polls.
-const MAX_POLL: Duration = Duration::from_secs(1);
+/// Polls longer than this are not sleep-then-park polls (which take
+/// microseconds); it also bounds how far back a sleep's lookup scans, so
+/// a burst of thousands of new tasks costs thousands of steps, not
+/// millions.
+const MAX_POLL: Duration = Duration::from_millis(10);
 /// Spans from several threads reach the queue a little out of order.
 const SLACK: Duration = Duration::from_secs(1);
 /// A site not seen this long (target time) is forgotten.
