@@ -1,4 +1,15 @@
-//! The target's state as accumulated from updates.
+//! The target's state as accumulated from updates. A reader's map:
+//! - [`State::apply`] folds one console update, in this order: clamp what
+//!   is implausible (`sanity.rs`); on a new stream, reconcile with the full
+//!   state it sends; tasks (`apply_tasks`: registrations, stats, births and
+//!   deaths into the count histories, poll windows for `late.rs`);
+//!   resources and async ops (`state/resources.rs`); how far the console
+//!   lags (`update_freshness`); and once a second, `prune`.
+//! - The hooks source's groups and pages of tasks: `state/hooks.rs`.
+//! - Task dumps: `set_agent`, `dump_started`, `apply_dump` here; what a dump
+//!   holds: `dump.rs`.
+//! - What one record holds: `task.rs`, `resource.rs`; values many records
+//!   share: `intern.rs`; sleeps that arrive late: `late.rs`.
 
 mod hooks;
 mod resources;
