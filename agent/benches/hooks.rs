@@ -7,7 +7,9 @@
 //!
 //! Modes: `plain` (no instrumentation installed), `console`
 //! (console-subscriber 0.5 with its defaults, as `console_subscriber::init`),
-//! `naive` (the other structure we tried: a `Mutex<HashMap>` per shard,
+//! `agent` (the same with taskscope-agent beside it, as
+//! `taskscope_agent::init`: task dumps and the span census behind
+//! `/metrics`), `naive` (the other structure we tried: a `Mutex<HashMap>` per shard,
 //! 64 shards by task id, locked by all four hooks, the poll hooks included;
 //! per-location counts in one more sharded map), `hooks` (taskscope-agent's
 //! hooks recorder: per-thread poll slots, one shard lock per poll, per-site
@@ -31,7 +33,12 @@ fn main() {
     let (n, idle, rounds, modes): (usize, usize, usize, &[&str]) = if quick {
         (20_000, 20_000, 1, &["plain", "hooks"])
     } else {
-        (200_000, 100_000, 5, &["plain", "console", "naive", "hooks"])
+        (
+            200_000,
+            100_000,
+            5,
+            &["plain", "console", "agent", "naive", "hooks"],
+        )
     };
     println!(
         "churn: {n} tasks (yield 3x, 2 000 in flight); idle: {idle} tasks on a Sleep; 2 workers; best and worst of {rounds}"
@@ -102,6 +109,9 @@ fn run(mode: &str, n: usize) {
         "plain" => {}
         "hooks" => recorder.install(&mut builder),
         "console" => console_subscriber::init(),
+        // console-subscriber with the agent beside it (task dumps, and
+        // the span census behind `/metrics`), as `taskscope_agent::init`.
+        "agent" => taskscope_agent::init(),
         "naive" => naive::install(&mut builder),
         other => panic!("unknown mode {other}"),
     }
