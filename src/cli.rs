@@ -263,11 +263,12 @@ pub struct ViewArgs {
     /// Disable colors (also when the NO_COLOR environment variable is set).
     #[arg(long)]
     pub no_color: bool,
-    /// With taskscope-agent in the target: a task dump this often, besides
-    /// the one on connect and those asked for with `t` (off by default; the
-    /// agent allows at most one per 10 s).
-    #[arg(long, value_parser = parse_duration)]
-    pub dump_every: Option<Duration>,
+    /// With taskscope-agent in the target: fetch the tasks' waits this
+    /// often, besides on connect and with `t`. The agent captures them one
+    /// task at a time and never pauses the runtime, so this is cheap (an
+    /// older agent that takes whole-runtime dumps allows one per 10 s).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub dump_every: Duration,
     /// Which source to read: the hooks source of taskscope-agent when the
     /// target serves it (exact counts, cheap at scale), else
     /// console-subscriber; or only one of them.
@@ -371,7 +372,7 @@ impl ViewArgs {
                     enabled: !self.dumps.no_dumps,
                     on_connect: true,
                     first_after: Duration::ZERO,
-                    interval: self.dump_every,
+                    interval: Some(self.dump_every),
                     timeout: self.dumps.dump_timeout,
                 },
                 source: self.source,

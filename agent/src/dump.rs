@@ -1,11 +1,9 @@
-//! Taking a dump: capture on the target's runtime, then resolve and clean
-//! the frames on the agent's thread, deduplicating identical traces.
+//! Frames as the wire carries them, and whether this build can capture
+//! stacks at all. (The agent takes no whole-runtime dumps: see `capture`.)
 
-use crate::proto::{DumpReply, Frame, Leaf, TaskTrace, Trace};
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use crate::proto::Frame;
 
-/// Whether this build can take task dumps, and if not, why.
+/// Whether this build can capture tasks' stacks, and if not, why.
 pub fn support() -> Result<(), &'static str> {
     #[cfg(taskdumps)]
     {
@@ -14,167 +12,9 @@ pub fn support() -> Result<(), &'static str> {
     #[cfg(not(taskdumps))]
     {
         Err(
-            "task dumps need Linux on x86, x86_64, aarch64 or s390x and a build with --cfg tokio_unstable",
+            "capturing waits needs Linux on x86, x86_64, aarch64 or s390x and a build with --cfg tokio_unstable",
         )
     }
-}
-
-/// A capture not yet resolved to names.
-pub struct Captured {
-    #[cfg(taskdumps)]
-    dump: tokio::runtime::Dump,
-    capture: Duration,
-    taken_unix_ns: i64,
-}
-
-/// Runnable tasks waiting in the workers' local queues. tokio's dump
-/// moves them all into one queue of 256 slots and loops forever once that
-/// is half full (`Shared::steal_all` in tokio 1.54, see tokio-rs/tokio#7478),
-/// hanging the runtime; the agent dumps only while fewer are queued.
-#[cfg(taskdumps)]
-pub fn queued(handle: &tokio::runtime::Handle) -> usize {
-    let m = handle.metrics();
-    (0..m.num_workers())
-        .map(|w| m.worker_local_queue_depth(w))
-        .sum()
-}
-
-#[cfg(not(taskdumps))]
-pub fn queued(_: &tokio::runtime::Handle) -> usize {
-    0
-}
-
-/// Most runnable tasks queued at which a dump is still taken (see
-/// [`queued`]); tokio hangs beyond 128.
-pub const SAFE_QUEUED: usize = 32;
-
-/// Captures `handle`'s tasks: the runtime's workers pause while each task
-/// is polled once in tracing mode. Never cancel the returned future half
-/// way (see `Agent::dump`).
-///
-/// A `current_thread` runtime can only be dumped from inside itself (from
-/// outside, tokio returns an empty dump without a word), so there the
-/// capture runs as a task of that runtime; the capturing task, being the
-/// one running, is left out of its own dump. A runtime that never gets
-/// to run that task times the capture out, with a reason.
-#[cfg(taskdumps)]
-pub async fn capture(handle: &tokio::runtime::Handle) -> Result<Captured, String> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let taken_unix_ns = unix_now_ns();
-    let t = Instant::now();
-    let dump = match handle.runtime_flavor() {
-        RuntimeFlavor::CurrentThread => handle
-            .spawn(async { Handle::current().dump().await })
-            .await
-            .map_err(|e| format!("the capture task on the current_thread runtime failed: {e}"))?,
-        _ => handle.dump().await,
-    };
-    Ok(Captured {
-        dump,
-        capture: t.elapsed(),
-        taken_unix_ns,
-    })
-}
-
-#[cfg(not(taskdumps))]
-pub async fn capture(_: &tokio::runtime::Handle) -> Result<Captured, String> {
-    Ok(Captured {
-        capture: Duration::ZERO,
-        taken_unix_ns: unix_now_ns(),
-    })
-}
-
-/// Resolves and cleans the frames (CPU work: run it off any runtime
-/// worker), deduplicating identical traces.
-pub fn resolve(c: Captured) -> DumpReply {
-    let t = Instant::now();
-    #[cfg(taskdumps)]
-    let tasks: Vec<(u64, Vec<Vec<Frame>>)> = c
-        .dump
-        .tasks()
-        .iter()
-        .map(|task| {
-            let id = task.id().to_string().parse::<u64>().unwrap_or(0);
-            let leaves = task
-                .trace()
-                .resolve_backtraces()
-                .iter()
-                .map(|bt| {
-                    let frames: Vec<Frame> = bt
-                        .frames()
-                        .flat_map(|f| f.symbols())
-                        .filter_map(|s| {
-                            let name = s.name_demangled()?;
-                            Some(frame(
-                                name,
-                                s.filename().and_then(|f| f.to_str()),
-                                s.lineno(),
-                            ))
-                        })
-                        .collect();
-                    clean(frames)
-                })
-                .collect();
-            (id, leaves)
-        })
-        .collect();
-    #[cfg(not(taskdumps))]
-    let tasks = Vec::new();
-    build(tasks, c.capture, t.elapsed(), c.taken_unix_ns)
-}
-
-impl Captured {
-    /// When the capture began and ended.
-    pub fn window(&self) -> crate::proto::DumpWindow {
-        crate::proto::DumpWindow {
-            start_unix_ns: self.taken_unix_ns,
-            end_unix_ns: self
-                .taken_unix_ns
-                .saturating_add(self.capture.as_nanos() as i64),
-        }
-    }
-}
-
-/// Deduplicates traces and builds the reply.
-pub fn build(
-    tasks: Vec<(u64, Vec<Vec<Frame>>)>,
-    capture: Duration,
-    resolve: Duration,
-    taken_unix_ns: i64,
-) -> DumpReply {
-    let mut index: HashMap<Trace, u32> = HashMap::new();
-    let mut traces = Vec::new();
-    let mut out = Vec::with_capacity(tasks.len());
-    for (id, leaves) in tasks {
-        let trace = Trace {
-            leaves: leaves.into_iter().map(|frames| Leaf { frames }).collect(),
-        };
-        let i = *index.entry(trace).or_insert_with_key(|t| {
-            traces.push(t.clone());
-            (traces.len() - 1) as u32
-        });
-        out.push(TaskTrace {
-            id,
-            trace: i,
-            location: 0,
-        });
-    }
-    DumpReply {
-        traces,
-        tasks: out,
-        capture_ns: capture.as_nanos() as u64,
-        resolve_ns: resolve.as_nanos() as u64,
-        taken_unix_ns,
-        locations: Vec::new(),
-    }
-}
-
-/// Puts the frames outermost first: from the outermost `poll` of the
-/// task's future down to the tokio leaf. `frames` is innermost first, as
-/// backtraces are.
-pub fn clean(mut frames: Vec<Frame>) -> Vec<Frame> {
-    frames.reverse();
-    frames
 }
 
 /// One frame as sent, without its symbol hash. Release builds name inlined
@@ -220,7 +60,7 @@ fn strip_hash(name: &str) -> String {
     }
 }
 
-fn unix_now_ns() -> i64 {
+pub fn unix_now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -230,28 +70,6 @@ fn unix_now_ns() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identical_traces_are_sent_once() {
-        let f = |name: &str| frame(name, None, None);
-        let read = vec![vec![f("a::f"), f("tokio::net::X::poll_read")]];
-        let sleep = vec![vec![f("a::g"), f("tokio::time::sleep::Sleep::poll")]];
-        let r = build(
-            vec![(1, read.clone()), (2, sleep), (3, read)],
-            Duration::from_millis(2),
-            Duration::from_millis(5),
-            7,
-        );
-        assert_eq!(r.traces.len(), 2);
-        assert_eq!(
-            r.tasks.iter().map(|t| (t.id, t.trace)).collect::<Vec<_>>(),
-            vec![(1, 0), (2, 1), (3, 0)]
-        );
-        assert_eq!(
-            (r.capture_ns, r.resolve_ns, r.taken_unix_ns),
-            (2_000_000, 5_000_000, 7)
-        );
-    }
 
     fn sent(f: Frame) -> (String, String, u32) {
         (f.name, f.file, f.line)
@@ -293,30 +111,22 @@ mod tests {
     }
 
     #[test]
-    fn frames_lose_their_hashes_and_run_outermost_first() {
-        let frames = vec![
-            frame(
-                "tokio::sync::notify::Notified::poll_notified::h0123456789abcdef",
-                None,
-                None,
-            ),
-            frame("app::main::{{closure}}::hfedcba9876543210", None, None),
-        ];
-        let names: Vec<String> = clean(frames).into_iter().map(|f| f.name).collect();
+    fn frames_lose_their_hashes() {
         assert_eq!(
-            names,
-            vec![
-                "app::main::{{closure}}",
-                "tokio::sync::notify::Notified::poll_notified"
-            ]
+            strip_hash("tokio::sync::notify::Notified::poll_notified::h0123456789abcdef"),
+            "tokio::sync::notify::Notified::poll_notified"
         );
         assert_eq!(strip_hash("a::hello"), "a::hello");
+        assert_eq!(strip_hash("a::hxyz"), "a::hxyz");
     }
 
     #[test]
-    fn an_agent_without_a_runtime_says_why_it_cannot_dump() {
+    fn an_agent_without_the_hooks_source_says_why_it_cannot_capture() {
         let agent = crate::Agent::new();
         let why = agent.ready().expect_err("no runtime attached");
-        assert!(why.contains("runtime") || why.contains("Linux"), "{why}");
+        assert!(
+            why.contains("hooks source") || why.contains("Linux"),
+            "{why}"
+        );
     }
 }

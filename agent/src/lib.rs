@@ -1,86 +1,124 @@
 //! # taskscope-agent
 //!
-//! Serves tokio task dumps to taskscope (a live task inspector for tokio
-//! services) on the same port as console-subscriber, so it can say exactly
-//! what every idle task waits on (socket read, channel receive, `Notify`,
-//! `JoinHandle`…), which console data alone cannot.
+//! The always-on source for taskscope (a live task inspector for tokio
+//! services): exact live tasks per spawn location from tokio's runtime
+//! hooks, and exact waits (socket read, channel send, `Sleep`, `Notify`…)
+//! captured one task at a time, never by stopping the runtime.
 //!
-//! One line replaces `console_subscriber::init()` inside the runtime:
+//! ```ignore
+//! fn main() {
+//!     taskscope_agent::run(serve())
+//! }
 //!
-//! ```no_run
-//! #[tokio::main]
-//! async fn main() {
-//!     taskscope_agent::init();
-//!     // …
+//! async fn serve() {
+//!     // A task whose waits taskscope can name: spawn it like this.
+//!     taskscope_agent::spawn(async { /* … */ });
 //! }
 //! ```
 //!
-//! Or, to keep your own subscriber stack, build the layer and attach the
-//! runtime to dump:
+//! `run` builds the runtime `#[tokio::main]` would, with the hooks
+//! installed, and serves taskscope on `127.0.0.1:6669`
+//! (`TASKSCOPE_AGENT_BIND`). It needs `--cfg tokio_unstable`; it does not
+//! need tokio's `tracing` feature or console-subscriber.
 //!
-//! ```no_run
-//! use tracing_subscriber::prelude::*;
-//! let agent = taskscope_agent::Agent::new();
-//! let layer = agent.spawn(
-//!     console_subscriber::ConsoleLayer::builder().with_default_env(),
-//!     std::net::SocketAddr::from(([127, 0, 0, 1], 6669)).into(),
-//! );
-//! tracing_subscriber::registry().with(layer).init();
-//! let rt = tokio::runtime::Runtime::new().unwrap();
-//! agent.attach(rt.handle().clone());
-//! ```
+//! ## Waits, without harm
+//! tokio's own `Handle::dump` stops every worker and, on tokio 1.54, can
+//! hang the runtime for good under a burst of wake-ups
+//! (`docs/upstream/tokio-taskdump-steal-all.md`). The agent never calls it.
+//! A task spawned with [`spawn`] (or whose future is wrapped in
+//! [`traced`], or spawned by [`TracedExecutor`] for hyper) is asked, now
+//! and then, to poll itself once in tokio's tracing mode: see [`capture`]
+//! for how, and what that can and cannot change for the task. A task
+//! spawned otherwise (inside a library that spawns its own tasks) is
+//! counted exactly, but its waits are not known: taskscope says so.
+//! Captures need Linux on x86, x86_64, aarch64 or s390x, with
+//! `--cfg tokio_unstable` (this crate turns on tokio's `taskdump` feature
+//! there); elsewhere the wrapper only passes polls through.
 //!
-//! Dumps need Linux on x86, x86_64, aarch64 or s390x, `--cfg tokio_unstable`
-//! and tokio's `taskdump` feature (this crate turns it on there). Elsewhere
-//! the agent still serves the console and answers that dumps are
-//! unavailable. A dump pauses the runtime's workers while every task is
-//! polled once in tracing mode; symbols are resolved afterwards on the
-//! agent's own thread. The agent refuses dumps closer together than its
-//! minimum interval (10 s by default), runs one at a time, never cancels
-//! one half way, and waits for the run queues to be short before it starts
-//! one: tokio 1.54's dump can hang the runtime when many tasks are runnable
-//! at once (tokio-rs/tokio#7478).
+//! ## console-subscriber
+//! With the `console` feature, [`init`] and [`Agent::spawn`] serve
+//! console-subscriber's protocol on the same port, beside the agent's
+//! `/metrics`. That feature turns on tokio's `tracing` for the whole
+//! service (~250 B more per task); the hooks source does not need it.
 //!
 //! ## Running it in production
-//! The port serves every task's name and fields and lets a client pause
-//! the runtime for a dump (at most one per 10 s, each clamped to 30 s of
-//! waiting). Keep it private: the default bind is `127.0.0.1:6669`
-//! (`TOKIO_CONSOLE_BIND`); reach it with `ssh -L 6669:127.0.0.1:6669 HOST`
-//! or `kubectl port-forward`. Binding any other address prints a warning.
-//! A second client asking while a dump runs is refused at once, and a
-//! `current_thread` runtime is dumped from inside itself.
+//! The port serves task counts, stacks and pages. Keep it private: the
+//! default bind is `127.0.0.1:6669`; reach it with
+//! `ssh -L 6669:127.0.0.1:6669 HOST` or `kubectl port-forward`. Binding any
+//! other address prints a warning. Every request is bounded: one walk of
+//! the tasks at a time, a bounded number of captures per second, replies
+//! of bounded size.
 
+pub mod capture;
+#[cfg(feature = "console")]
 mod census;
 mod dump;
 pub mod hooks;
 pub mod metrics;
+mod resolve;
 mod service;
+mod stacks;
 mod tasks_service;
+
+pub use capture::{Traced, TracedExecutor, spawn, traced};
 
 /// The wire messages (the `taskscope-proto` crate).
 pub use taskscope_proto as proto;
 
-pub use console_subscriber::ServerAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
-use tracing_subscriber::Layer;
-use tracing_subscriber::filter::FilterFn;
-use tracing_subscriber::registry::LookupSpan;
 
-/// The shortest and longest time a dump may wait for the runtime to pause,
-/// whatever a client asks: a client cannot make the agent hold a capture
-/// task, and its connection, for longer.
+/// Where the agent listens: a TCP address or a Unix socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerAddr {
+    Tcp(std::net::SocketAddr),
+    #[cfg(unix)]
+    Unix(std::path::PathBuf),
+}
+
+impl From<std::net::SocketAddr> for ServerAddr {
+    fn from(a: std::net::SocketAddr) -> Self {
+        ServerAddr::Tcp(a)
+    }
+}
+
+#[cfg(unix)]
+impl From<std::path::PathBuf> for ServerAddr {
+    fn from(p: std::path::PathBuf) -> Self {
+        ServerAddr::Unix(p)
+    }
+}
+
+#[cfg(feature = "console")]
+impl From<ServerAddr> for console_subscriber::ServerAddr {
+    fn from(a: ServerAddr) -> Self {
+        match a {
+            ServerAddr::Tcp(a) => console_subscriber::ServerAddr::Tcp(a),
+            #[cfg(unix)]
+            ServerAddr::Unix(p) => console_subscriber::ServerAddr::Unix(p),
+        }
+    }
+}
+
+/// The shortest and longest time a request for waits may wait for the
+/// tasks it asked to answer, whatever a client asks. The tasks answer on
+/// their next poll; a task that does not (its worker is busy) keeps its
+/// last capture, or none.
 pub const MIN_DUMP_TIMEOUT: Duration = Duration::from_millis(100);
-pub const MAX_DUMP_TIMEOUT: Duration = Duration::from_secs(30);
+pub const MAX_DUMP_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Why no dump was returned.
+/// Most tasks listed in one reply (the rest are counted as unlisted).
+pub const MAX_REPLY_TASKS: usize = 200_000;
+
+/// Why no waits were returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DumpError {
-    /// Another client's dump is being taken: ask again shortly (served as
-    /// gRPC `RESOURCE_EXHAUSTED`, which taskscope retries).
+    /// Another client's request is being served: ask again shortly
+    /// (served as gRPC `RESOURCE_EXHAUSTED`, which taskscope retries).
     Busy,
-    /// No dump now, and why (unsupported, refused, timed out, failed).
+    /// No waits now, and why (unsupported platform, no hooks source).
     Refused(String),
 }
 
@@ -105,9 +143,10 @@ impl From<&str> for DumpError {
     }
 }
 
-const BUSY: &str = "another client's dump is being taken: ask again in a moment";
+const BUSY: &str = "another client's request for waits is being served: ask again in a moment";
+const NO_HOOKS: &str = "exact waits need the hooks source (taskscope_agent::run, or Agent::install_hooks on the runtime builder) and tasks spawned with taskscope_agent::spawn";
 
-/// The agent: which runtime to dump, and how often it may be dumped.
+/// The agent: the hooks recorder, the captures' budget, the server's state.
 #[derive(Clone)]
 pub struct Agent {
     inner: Arc<Inner>,
@@ -115,37 +154,25 @@ pub struct Agent {
 
 struct Inner {
     runtime: OnceLock<Handle>,
+    /// Least time between two capture rounds a client can cause.
     min_interval: Duration,
-    /// Serialises dumps; remembers the last one and any still running.
-    dumps: tokio::sync::Mutex<DumpState>,
+    /// One request for waits at a time; when the last round was asked.
+    waits: tokio::sync::Mutex<Option<Instant>>,
     /// Filled once the server is listening (the port, when 0 was asked).
     bound: Mutex<Option<String>>,
-    /// The last few dumps' capture windows.
-    recent: Mutex<Vec<proto::DumpWindow>>,
     /// The hooks source, once installed on a runtime builder.
     recorder: OnceLock<hooks::Recorder>,
     /// Per-location counts from the tasks' spans (console mode).
+    #[cfg(feature = "console")]
     census: OnceLock<census::Census>,
     /// `/metrics`: the cap on locations and the counters' last values.
     exporter: metrics::Exporter,
     /// One scrape walks the tasks at a time.
     scrape: tokio::sync::Semaphore,
-    dumps_taken: std::sync::atomic::AtomicU64,
-    dump_failures: std::sync::atomic::AtomicU64,
-}
-
-#[derive(Default)]
-struct DumpState {
-    /// When the last dump began.
-    last: Option<Instant>,
-    /// A capture in progress. tokio's `Handle::dump` must never be
-    /// cancelled: dropped half-way it leaves the runtime's workers trying
-    /// to trace forever (tokio-rs/tokio#7478), so it runs in a task of its
-    /// own that finishes even when the client gives up.
-    running: Option<tokio::task::JoinHandle<Result<dump::Captured, String>>>,
-    /// The reply to the last dump, served again to requests within the
-    /// minimum interval.
-    cached: Option<std::sync::Arc<proto::DumpReply>>,
+    resolver: resolve::Resolver,
+    budget: hooks::Budget,
+    replies: AtomicU64,
+    refusals: AtomicU64,
 }
 
 impl Default for Agent {
@@ -155,33 +182,37 @@ impl Default for Agent {
 }
 
 impl Agent {
-    /// An agent that takes at most one dump per 10 s: a dump wakes every
-    /// task, and a second dump before those wake-ups drain is what hangs
-    /// tokio (see `dump::queued`).
+    /// An agent whose clients can cause a capture round at most every
+    /// 250 ms (the server's own rounds, while someone watches, are once a
+    /// second).
     pub fn new() -> Agent {
-        Agent::with_min_interval(Duration::from_secs(10))
+        Agent::with_min_interval(Duration::from_millis(250))
     }
 
-    /// An agent that refuses dumps closer together than `min_interval`.
+    /// An agent whose clients can cause a capture round at most every
+    /// `min_interval`; requests in between get the captures that hold.
     pub fn with_min_interval(min_interval: Duration) -> Agent {
         Agent {
             inner: Arc::new(Inner {
                 runtime: OnceLock::new(),
                 min_interval,
-                dumps: tokio::sync::Mutex::new(DumpState::default()),
+                waits: tokio::sync::Mutex::new(None),
                 bound: Mutex::new(None),
-                recent: Mutex::new(Vec::new()),
                 recorder: OnceLock::new(),
+                #[cfg(feature = "console")]
                 census: OnceLock::new(),
                 exporter: metrics::Exporter::from_env(),
                 scrape: tokio::sync::Semaphore::new(1),
-                dumps_taken: Default::default(),
-                dump_failures: Default::default(),
+                resolver: resolve::Resolver::default(),
+                budget: budget_from_env(),
+                replies: AtomicU64::new(0),
+                refusals: AtomicU64::new(0),
             }),
         }
     }
 
-    /// Sets the runtime whose tasks are dumped (the first call wins).
+    /// Remembers the runtime the agent serves (the first call wins). The
+    /// agent never pauses it; waits come from the tasks themselves.
     pub fn attach(&self, handle: Handle) -> bool {
         self.inner.runtime.set(handle).is_ok()
     }
@@ -211,9 +242,14 @@ impl Agent {
         self.inner.recorder.get().cloned()
     }
 
-    /// Serves the hooks source and the dumps on `addr` from a thread of its
-    /// own (no console-subscriber). Returns once the port is bound, with
-    /// the address it is bound to.
+    /// How many tasks a capture round asks, per location and in all.
+    pub fn budget(&self) -> hooks::Budget {
+        self.inner.budget
+    }
+
+    /// Serves the hooks source and the waits on `addr` from a thread of
+    /// its own (no console-subscriber). Returns once the port is bound,
+    /// with the address it is bound to.
     pub fn serve(&self, addr: ServerAddr) -> std::io::Result<String> {
         let agent = self.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -231,25 +267,9 @@ impl Agent {
                         return;
                     }
                 };
-                let bound = agent.clone();
-                let res = rt.block_on(async move {
-                    let watch = async {
-                        // Report the address once bound.
-                        loop {
-                            if let Some(b) = bound.bound() {
-                                let _ = tx.send(Ok(b));
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        std::future::pending::<()>().await;
-                    };
-                    tokio::select! {
-                        r = service::serve_hooks(addr, agent) => r,
-                        () = watch => Ok(()),
-                    }
-                });
+                let res = rt.block_on(service::serve_hooks(addr, agent, tx.clone()));
                 if let Err(e) = res {
+                    let _ = tx.send(Err(e.to_string()));
                     eprintln!("taskscope-agent: server failed: {e}");
                 }
             })?;
@@ -262,27 +282,30 @@ impl Agent {
         }
     }
 
-    /// Whether dumps can be taken, and if not, why.
+    /// Whether exact waits can be captured, and if not, why.
     pub fn ready(&self) -> Result<(), &'static str> {
         dump::support()?;
-        if self.inner.runtime.get().is_none() {
-            return Err("no runtime attached to the agent (call Agent::attach)");
+        if self.inner.recorder.get().is_none() {
+            return Err(NO_HOOKS);
         }
         Ok(())
     }
 
     /// console-subscriber's layer, with a background thread serving the
-    /// console API and the agent's dumps on `addr` (like
+    /// console API and the agent's `/metrics` on `addr` (like
     /// `console_subscriber::Builder::spawn`, whose own address setting is
     /// not used).
+    #[cfg(feature = "console")]
     pub fn spawn<S>(
         &self,
         builder: console_subscriber::Builder,
         addr: ServerAddr,
-    ) -> impl Layer<S> + use<S>
+    ) -> impl tracing_subscriber::Layer<S> + use<S>
     where
-        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::filter::FilterFn;
         let (layer, server) = builder.build();
         let agent = self.clone();
         std::thread::Builder::new()
@@ -342,28 +365,29 @@ impl Agent {
                 })
                 .collect();
         }
-        self.inner
-            .census
-            .get()
-            .map(census::Census::stats)
-            .unwrap_or_default()
+        #[cfg(feature = "console")]
+        if let Some(c) = self.inner.census.get() {
+            return c.stats();
+        }
+        Vec::new()
     }
 
     /// The agent's own state, for `/metrics`.
     pub fn health(&self) -> metrics::AgentHealth {
-        use std::sync::atomic::Ordering::Relaxed;
-        let last = self.recent_dumps().last().copied();
         metrics::AgentHealth {
             source: if self.recorder().is_some() {
                 "hooks"
             } else {
                 "console"
             },
-            dumps: self.inner.dumps_taken.load(Relaxed),
-            dump_failures: self.inner.dump_failures.load(Relaxed),
-            last_dump_pause: last.map(|w| {
-                Duration::from_nanos(w.end_unix_ns.saturating_sub(w.start_unix_ns).max(0) as u64)
-            }),
+            dumps: self.inner.replies.load(Ordering::Relaxed),
+            dump_failures: self.inner.refusals.load(Ordering::Relaxed),
+            // The agent never pauses the runtime.
+            last_dump_pause: None,
+            captures: self
+                .recorder()
+                .map(|r| r.capture_stats())
+                .unwrap_or_default(),
         }
     }
 
@@ -402,131 +426,106 @@ impl Agent {
         *self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
     }
 
-    /// Takes a dump, unless one ran less than the minimum interval ago.
-    /// `timeout` is clamped to [`MIN_DUMP_TIMEOUT`]..[`MAX_DUMP_TIMEOUT`]
-    /// whatever a client asks. A request while another is being served
-    /// fails at once rather than queueing: every queued request would hold
-    /// a connection and memory in the service for as long as the dump.
+    /// The waits the agent knows: asks a round of captures (unless one
+    /// was asked less than the minimum interval ago), waits up to
+    /// `timeout` (clamped to [`MIN_DUMP_TIMEOUT`]..[`MAX_DUMP_TIMEOUT`])
+    /// for the tasks asked to answer, and returns every capture that still
+    /// holds. Nothing here pauses the runtime: a task answers on its own
+    /// next poll, and one that does not is simply not in this round. A
+    /// request while another is being served fails at once
+    /// ([`DumpError::Busy`]) rather than queue.
     pub async fn dump(&self, timeout: Duration) -> Result<proto::DumpReply, DumpError> {
-        self.ready()?;
-        let timeout = timeout.clamp(MIN_DUMP_TIMEOUT, MAX_DUMP_TIMEOUT);
-        let handle = self.inner.runtime.get().cloned().ok_or("no runtime")?;
-        let Ok(mut st) = self.inner.dumps.try_lock() else {
-            return Err(DumpError::Busy);
+        let res = self.dump_inner(timeout).await;
+        let counter = match &res {
+            Ok(_) => &self.inner.replies,
+            Err(_) => &self.inner.refusals,
         };
-        if let Some(running) = &st.running {
-            if !running.is_finished() {
-                return Err(
-                    "the previous dump has not finished: the runtime has not paused for it (tokio-rs/tokio#7478?)"
-                        .into(),
-                );
-            }
-            // Finished after its client gave up: too old to serve.
-            st.running = None;
-        }
-        if let Some(t) = st.last {
-            let since = t.elapsed();
-            if since < self.inner.min_interval {
-                // Several clients at once share one dump.
-                if let Some(reply) = &st.cached {
-                    return Ok((**reply).clone());
-                }
-                return Err(format!(
-                    "the agent takes at most one dump per {:?} (last {:?} ago)",
-                    self.inner.min_interval, since
-                )
-                .into());
-            }
-        }
-        // Wait for the run queues to be short (see `dump::queued`).
-        let start = Instant::now();
-        loop {
-            let queued = dump::queued(&handle);
-            if queued <= dump::SAFE_QUEUED {
-                break;
-            }
-            if start.elapsed() >= timeout {
-                return Err(format!(
-                    "the runtime stayed busy ({queued} tasks queued to run): a dump now could hang it (tokio-rs/tokio#7478), so none was taken"
-                )
-                .into());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        st.last = Some(Instant::now());
-        st.cached = None;
-        let recorder = self.recorder();
-        st.running = Some(tokio::spawn(async move {
-            // The dump polls every task once and wakes it for another poll
-            // right after: those polls are not the tasks' own.
-            if let Some(r) = &recorder {
-                r.dump_begins();
-            }
-            let captured = dump::capture(&handle).await;
-            if let Some(r) = &recorder {
-                r.dump_ends();
-            }
-            captured
-        }));
-        let Some(running) = st.running.as_mut() else {
-            return Err("no dump".into());
-        };
-        let captured = tokio::time::timeout(timeout, running).await;
-        let counter = match &captured {
-            Ok(Ok(Ok(_))) => &self.inner.dumps_taken,
-            _ => &self.inner.dump_failures,
-        };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let captured = match captured {
-            Err(_) => {
-                return Err(format!(
-                    "the runtime did not pause for the dump within {timeout:?}: a worker is busy or blocked, or tokio hangs in the dump (tokio-rs/tokio#7478); no other dump until it ends"
-                )
-                .into());
-            }
-            Ok(Err(e)) => {
-                st.running = None;
-                return Err(format!("the dump failed: {e}").into());
-            }
-            Ok(Ok(Err(e))) => {
-                st.running = None;
-                return Err(e.into());
-            }
-            Ok(Ok(Ok(c))) => {
-                st.running = None;
-                c
-            }
-        };
-        {
-            let mut recent = self.inner.recent.lock().unwrap_or_else(|e| e.into_inner());
-            recent.push(captured.window());
-            if recent.len() > 8 {
-                recent.remove(0);
-            }
-        }
-        // Resolving symbols is CPU work: off the server's thread. The lock
-        // stays held, so requests meanwhile get this reply from the cache.
-        let recorder = self.recorder();
-        let reply = tokio::task::spawn_blocking(move || {
-            let mut reply = dump::resolve(captured);
-            if let Some(r) = recorder {
-                r.locate(&mut reply);
-            }
-            reply
-        })
-        .await
-        .map_err(|e| format!("resolving the dump failed: {e}"))?;
-        st.cached = Some(std::sync::Arc::new(reply.clone()));
-        Ok(reply)
+        counter.fetch_add(1, Ordering::Relaxed);
+        res
     }
 
-    /// The last few dumps' capture windows, oldest first.
+    async fn dump_inner(&self, timeout: Duration) -> Result<proto::DumpReply, DumpError> {
+        self.ready()?;
+        let recorder = self.recorder().ok_or(NO_HOOKS)?;
+        let timeout = timeout.clamp(MIN_DUMP_TIMEOUT, MAX_DUMP_TIMEOUT);
+        let Ok(mut last) = self.inner.waits.try_lock() else {
+            return Err(DumpError::Busy);
+        };
+        let started = Instant::now();
+        if last.is_none_or(|t| t.elapsed() >= self.inner.min_interval) {
+            *last = Some(started);
+            let r = recorder.clone();
+            let budget = self.inner.budget;
+            let asked = tokio::task::spawn_blocking(move || r.request_captures(budget))
+                .await
+                .map_err(|e| format!("asking for captures failed: {e}"))?;
+            while asked.iter().any(|s| s.wanted()) && started.elapsed() < timeout {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let agent = self.clone();
+        tokio::task::spawn_blocking(move || agent.reply(&recorder, started))
+            .await
+            .map_err(|e| format!("collecting the waits failed: {e}").into())
+    }
+
+    /// Every capture that holds, as the wire's reply: each distinct stack
+    /// once, resolved to names here (off the service's workers).
+    fn reply(&self, r: &hooks::Recorder, started: Instant) -> proto::DumpReply {
+        use std::collections::HashMap;
+        let waits = r.waits(MAX_REPLY_TASKS);
+        let t = Instant::now();
+        let mut traces: Vec<proto::Trace> = Vec::new();
+        let mut trace_of: HashMap<u32, u32> = HashMap::new();
+        let mut locations: Vec<proto::Loc> = Vec::new();
+        let mut loc_of: HashMap<usize, u32> = HashMap::new();
+        let mut tasks = Vec::with_capacity(waits.tasks.len());
+        for w in waits.tasks {
+            let trace = match trace_of.get(&w.stack) {
+                Some(&i) => i,
+                None => {
+                    let Some(ips) = r.stack(w.stack) else {
+                        continue;
+                    };
+                    traces.push((*self.inner.resolver.trace(w.stack, &ips)).clone());
+                    let i = (traces.len() - 1) as u32;
+                    trace_of.insert(w.stack, i);
+                    i
+                }
+            };
+            let key = w.location as *const std::panic::Location<'static> as usize;
+            let location = *loc_of.entry(key).or_insert_with(|| {
+                locations.push(proto::Loc {
+                    file: w.location.file().to_string(),
+                    line: w.location.line(),
+                    column: w.location.column(),
+                });
+                locations.len() as u32
+            });
+            tasks.push(proto::TaskTrace {
+                id: w.id,
+                trace,
+                location,
+                captured_unix_ns: w.at_unix_ns,
+            });
+        }
+        proto::DumpReply {
+            traces,
+            tasks,
+            // No pause: the tasks captured themselves.
+            capture_ns: 0,
+            resolve_ns: t.elapsed().as_nanos() as u64,
+            taken_unix_ns: dump::unix_now_ns()
+                - started.elapsed().as_nanos().min(i64::MAX as u128) as i64,
+            locations,
+            unlisted: waits.more,
+        }
+    }
+
+    /// Kept for the wire (`InfoReply::recent_dumps`): the agent takes no
+    /// whole-runtime dumps, so there are none.
     pub fn recent_dumps(&self) -> Vec<proto::DumpWindow> {
-        self.inner
-            .recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        Vec::new()
     }
 
     pub fn min_interval(&self) -> Duration {
@@ -534,7 +533,22 @@ impl Agent {
     }
 }
 
+/// The capture budget, from `TASKSCOPE_CAPTURES_PER_SITE` and
+/// `TASKSCOPE_CAPTURES_PER_ROUND` when set.
+fn budget_from_env() -> hooks::Budget {
+    let mut b = hooks::Budget::default();
+    let var = |name: &str| std::env::var(name).ok()?.parse::<usize>().ok();
+    if let Some(n) = var("TASKSCOPE_CAPTURES_PER_SITE") {
+        b.per_site = n.min(1024);
+    }
+    if let Some(n) = var("TASKSCOPE_CAPTURES_PER_ROUND") {
+        b.total = n.min(65_536);
+    }
+    b
+}
+
 /// What console-subscriber's own `spawn` lets through to its layer.
+#[cfg(feature = "console")]
 fn console_filter(meta: &tracing::Metadata<'_>) -> bool {
     if meta.is_event() {
         return meta.target().starts_with("runtime") || meta.target().starts_with("tokio");
@@ -542,9 +556,11 @@ fn console_filter(meta: &tracing::Metadata<'_>) -> bool {
     meta.name().starts_with("runtime.") || meta.target().starts_with("tokio")
 }
 
-/// `console_subscriber::init()` with task dumps: call it inside the runtime
-/// (e.g. first thing in `#[tokio::main]`). Honours console-subscriber's
-/// environment (`TOKIO_CONSOLE_BIND`, `TOKIO_CONSOLE_PUBLISH_INTERVAL`, …).
+/// `console_subscriber::init()` with the agent's `/metrics`: call it
+/// inside the runtime (e.g. first thing in `#[tokio::main]`). Honours
+/// console-subscriber's environment (`TOKIO_CONSOLE_BIND`,
+/// `TOKIO_CONSOLE_PUBLISH_INTERVAL`, …). Needs the `console` feature.
+#[cfg(feature = "console")]
 pub fn init() {
     use tracing_subscriber::prelude::*;
     let agent = Agent::new();
@@ -588,12 +604,18 @@ pub fn bind_address() -> ServerAddr {
 /// ```
 ///
 /// It builds the multi-threaded runtime `#[tokio::main]` would (all
-/// drivers enabled), with the hooks source installed, serves it with the
-/// dumps on [`bind_address`], and runs `future` to completion. For other
+/// drivers enabled), with the hooks source installed, serves it on
+/// [`bind_address`], and runs `future` to completion as a task of that
+/// runtime spawned with [`spawn`], so its waits are known too. For other
 /// runtime settings, build your own runtime and call
-/// [`Agent::install_hooks`], [`Agent::attach`] and [`Agent::serve`].
+/// [`Agent::install_hooks`] and [`Agent::serve`].
 #[cfg(tokio_unstable)]
-pub fn run<F: std::future::Future>(future: F) -> F::Output {
+#[track_caller]
+pub fn run<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
     let agent = Agent::new();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
@@ -605,5 +627,15 @@ pub fn run<F: std::future::Future>(future: F) -> F::Output {
     if let Err(e) = agent.serve(bind_address()) {
         eprintln!("taskscope-agent: not serving: {e}");
     }
-    rt.block_on(future)
+    let main = {
+        let _enter = rt.enter();
+        spawn(future)
+    };
+    match rt.block_on(main) {
+        Ok(out) => out,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("taskscope-agent: the main task was cancelled: {e}"),
+        },
+    }
 }

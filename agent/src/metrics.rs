@@ -65,8 +65,11 @@ pub struct AgentHealth {
     pub source: &'static str,
     pub dumps: u64,
     pub dump_failures: u64,
-    /// How long the last dump held the runtime's workers.
+    /// How long the last dump held the runtime's workers (the agent takes
+    /// no whole-runtime dumps: always none).
     pub last_dump_pause: Option<Duration>,
+    /// Per-task captures: what they cost the service.
+    pub captures: crate::hooks::CaptureStats,
 }
 
 /// Keeps what must persist between scrapes: which locations have a series
@@ -329,23 +332,44 @@ impl Collector for Exposition {
         single(
             &mut enc,
             "taskscope_agent_dumps",
-            "Task dumps taken.",
+            "Requests for the tasks' waits served (per-task captures; the runtime is never paused).",
             None,
             ConstCounter::new(h.dumps),
         )?;
         single(
             &mut enc,
             "taskscope_agent_dump_failures",
-            "Task dumps that failed or timed out waiting for the runtime to pause.",
+            "Requests for the tasks' waits refused (busy, unsupported, no hooks source).",
             None,
             ConstCounter::new(h.dump_failures),
         )?;
         single(
             &mut enc,
             "taskscope_agent_last_dump_pause",
-            "How long the last task dump held the runtime's workers (0 before any).",
+            "How long the last task dump held the runtime's workers (the agent takes none: 0).",
             Some(&Unit::Seconds),
             ConstGauge::new(h.last_dump_pause.map_or(0.0, |d| d.as_secs_f64())),
+        )?;
+        single(
+            &mut enc,
+            "taskscope_agent_captures_asked",
+            "Tasks asked to capture their own stack (one task at a time, never a pause).",
+            None,
+            ConstCounter::new(h.captures.asked),
+        )?;
+        single(
+            &mut enc,
+            "taskscope_agent_capture_polls",
+            "Polls the captures caused (the traced poll and the real one after it).",
+            None,
+            ConstCounter::new(h.captures.polls),
+        )?;
+        single(
+            &mut enc,
+            "taskscope_agent_capture_poll",
+            "Time the service's workers spent in the polls the captures caused.",
+            Some(&Unit::Seconds),
+            ConstCounter::new(secs(h.captures.poll_ns)),
         )?;
         single(
             &mut enc,

@@ -1,9 +1,9 @@
-//! The gRPC side: console-subscriber's `Instrument` service and the agent's
-//! `TaskDumps` service on one server (console-subscriber's `ServerParts`).
+//! The gRPC side: the agent's `TaskDumps` (waits) and `Tasks` (the hooks
+//! source) services, with console-subscriber's `Instrument` beside them in
+//! console mode (the `console` feature), on one server.
 
 use crate::proto::{self, DumpReply, DumpRequest, InfoReply, InfoRequest};
 use crate::{Agent, ServerAddr};
-use console_subscriber::ServerParts;
 use std::convert::Infallible;
 use std::time::Duration;
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
@@ -18,14 +18,15 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// console-subscriber's `Instrument`, the dumps and, with a hooks
+/// console-subscriber's `Instrument`, the waits and, with a hooks
 /// recorder, the `Tasks` service, on one server.
+#[cfg(feature = "console")]
 pub async fn serve(
     server: console_subscriber::Server,
     addr: ServerAddr,
     agent: Agent,
 ) -> Result<(), BoxError> {
-    let ServerParts {
+    let console_subscriber::ServerParts {
         instrument_server,
         aggregator,
         ..
@@ -33,7 +34,7 @@ pub async fn serve(
     let aggregator = tokio::spawn(aggregator.run());
     let (tasks, producer) = match agent.recorder() {
         Some(r) => {
-            let (svc, producer) = crate::tasks_service::TasksService::new(r);
+            let (svc, producer) = crate::tasks_service::TasksService::new(r, agent.budget());
             (Some(svc), Some(tokio::spawn(producer)))
         }
         None => (None, None),
@@ -44,7 +45,7 @@ pub async fn serve(
             agent: agent.clone(),
         })
         .add_optional_service(tasks);
-    let res = listen(router, addr, &agent).await;
+    let res = listen(router, addr, &agent, None).await;
     aggregator.abort();
     if let Some(p) = producer {
         p.abort();
@@ -52,19 +53,24 @@ pub async fn serve(
     res
 }
 
-/// The hooks source alone: the dumps and the `Tasks` service, no console.
-pub async fn serve_hooks(addr: ServerAddr, agent: Agent) -> Result<(), BoxError> {
+/// The hooks source alone: the waits and the `Tasks` service, no console.
+/// Sends the bound address on `bound` once listening.
+pub async fn serve_hooks(
+    addr: ServerAddr,
+    agent: Agent,
+    bound: std::sync::mpsc::Sender<Result<String, String>>,
+) -> Result<(), BoxError> {
     let recorder = agent
         .recorder()
         .ok_or("no hooks recorder: call Agent::install_hooks on the runtime builder first")?;
-    let (tasks, producer) = crate::tasks_service::TasksService::new(recorder);
+    let (tasks, producer) = crate::tasks_service::TasksService::new(recorder, agent.budget());
     let producer = tokio::spawn(producer);
     let router = grpc_server(&agent)
         .add_service(DumpService {
             agent: agent.clone(),
         })
         .add_service(tasks);
-    let res = listen(router, addr, &agent).await;
+    let res = listen(router, addr, &agent, Some(bound)).await;
     producer.abort();
     res
 }
@@ -83,17 +89,24 @@ async fn listen(
     router: tonic::transport::server::Router<Stack<HttpLayer, Identity>>,
     addr: ServerAddr,
     agent: &Agent,
+    announce: Option<std::sync::mpsc::Sender<Result<String, String>>>,
 ) -> Result<(), BoxError> {
+    let announce = |b: &str| {
+        agent.set_bound(b.to_string());
+        if let Some(tx) = &announce {
+            let _ = tx.send(Ok(b.to_string()));
+        }
+    };
     let res = match addr {
         ServerAddr::Tcp(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let bound = listener.local_addr()?;
             if !bound.ip().is_loopback() {
                 eprintln!(
-                    "taskscope-agent: warning: serving on {bound}, which is not a loopback address: anyone who can reach this port can read every task's name and fields and pause the runtime for a task dump. Bind 127.0.0.1 (TOKIO_CONSOLE_BIND=127.0.0.1:6669, the default) and reach it through `ssh -L 6669:127.0.0.1:6669 HOST` or `kubectl port-forward`, or a Unix socket."
+                    "taskscope-agent: warning: serving on {bound}, which is not a loopback address: anyone who can reach this port can read every task's location, stack and fields. Bind 127.0.0.1 (TOKIO_CONSOLE_BIND=127.0.0.1:6669, the default) and reach it through `ssh -L 6669:127.0.0.1:6669 HOST` or `kubectl port-forward`, or a Unix socket."
                 );
             }
-            agent.set_bound(bound.to_string());
+            announce(&bound.to_string());
             router
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
                 .await
@@ -101,7 +114,7 @@ async fn listen(
         #[cfg(unix)]
         ServerAddr::Unix(path) => {
             let listener = tokio::net::UnixListener::bind(&path)?;
-            agent.set_bound(format!("file://{}", path.display()));
+            announce(&format!("file://{}", path.display()));
             router
                 .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener))
                 .await
@@ -135,6 +148,8 @@ impl UnaryService<InfoRequest> for Info {
             let ready = agent.ready();
             Ok(Response::new(InfoReply {
                 agent_version: env!("CARGO_PKG_VERSION").into(),
+                // Per-task captures: no pause, so no dump windows, and a
+                // client may ask as often as the agent's interval allows.
                 dumps_supported: ready.is_ok(),
                 why_not: ready.err().unwrap_or_default().into(),
                 min_interval_ms: agent.min_interval().as_millis() as u64,

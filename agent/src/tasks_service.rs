@@ -4,7 +4,7 @@
 //! channel: each client reads the latest, so a slow or stalled client
 //! holds one message at most and never grows the target's memory.
 
-use crate::hooks::{Aggregate, Recorder, Sample};
+use crate::hooks::{Aggregate, Budget, Recorder, Sample};
 use crate::proto::{self, GroupRow, Groups, Loc, PageRequest, ParentCount, SiteHistory, TaskPage};
 use std::convert::Infallible;
 use std::panic::Location;
@@ -73,9 +73,13 @@ impl NamedService for TasksService {
 
 impl TasksService {
     /// The service, and the producer to run beside the server: it samples
-    /// the history every second and computes the groups while anyone
-    /// watches.
-    pub fn new(recorder: Recorder) -> (TasksService, impl Future<Output = ()> + Send) {
+    /// the history every second and, while anyone watches, computes the
+    /// groups and asks a round of captures (within `budget`), so every
+    /// group's waits stay current without anyone asking.
+    pub fn new(
+        recorder: Recorder,
+        budget: Budget,
+    ) -> (TasksService, impl Future<Output = ()> + Send) {
         let (tx, latest) = watch::channel(None);
         let watchers = Arc::new(AtomicUsize::new(0));
         let producer = {
@@ -89,9 +93,12 @@ impl TasksService {
                     recorder.sample();
                     if watchers.load(Ordering::Relaxed) > 0 {
                         let r = recorder.clone();
-                        let groups = tokio::task::spawn_blocking(move || groups(&r.groups()))
-                            .await
-                            .ok();
+                        let groups = tokio::task::spawn_blocking(move || {
+                            r.request_captures(budget);
+                            groups(&r.groups())
+                        })
+                        .await
+                        .ok();
                         if let Some(g) = groups {
                             tx.send_replace(Some(Arc::new(g)));
                         }
@@ -153,6 +160,9 @@ fn groups(a: &Aggregate) -> Groups {
                     unparented: g.unparented,
                     ages: g.ages.to_vec(),
                     terminated_lifetime_ns: g.lifetime_ns,
+                    reachable: g.waits.reachable,
+                    waits_held: g.waits.held,
+                    newest_wait_unix_ns: g.waits.newest.map_or(0, unix),
                 }
             })
             .collect(),

@@ -11,7 +11,9 @@ pub mod pprof;
 pub const SERVICE: &str = "taskscope.agent.v1.TaskDumps";
 /// Unary `Info(InfoRequest) -> InfoReply`: cheap, used to detect the agent.
 pub const INFO_PATH: &str = "/taskscope.agent.v1.TaskDumps/Info";
-/// Unary `Dump(DumpRequest) -> DumpReply`: takes a task dump.
+/// Unary `Dump(DumpRequest) -> DumpReply`: the tasks' waits. The agent
+/// asks a round of per-task captures and replies with every capture that
+/// holds; it never pauses the runtime.
 pub const DUMP_PATH: &str = "/taskscope.agent.v1.TaskDumps/Dump";
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -74,6 +76,10 @@ pub struct DumpReply {
     /// Distinct spawn locations; tasks refer to them (`TaskTrace::location`).
     #[prost(message, repeated, tag = "6")]
     pub locations: Vec<Loc>,
+    /// Captures that hold but were left out of this reply (its size is
+    /// bounded).
+    #[prost(uint64, tag = "7")]
+    pub unlisted: u64,
 }
 
 /// One task's async stack: for each leaf future the task was waiting in
@@ -126,6 +132,12 @@ pub struct TaskTrace {
     /// stream, put the dump's waits in their groups.
     #[prost(uint32, tag = "3")]
     pub location: u32,
+    /// When this task's stack was captured (ns since the Unix epoch). The
+    /// agent captures one task at a time, by the task itself, and lists a
+    /// capture only while it holds (the task has not run since); 0 from
+    /// an agent that took whole-runtime dumps (`DumpReply::taken_unix_ns`).
+    #[prost(int64, tag = "4")]
+    pub captured_unix_ns: i64,
 }
 
 /// Service `taskscope.agent.v1.Tasks`: the hooks source (the agent's own
@@ -217,6 +229,17 @@ pub struct GroupRow {
     /// their mean lifetime).
     #[prost(uint64, tag = "15")]
     pub terminated_lifetime_ns: u64,
+    /// Live tasks whose waits the agent can capture (spawned with
+    /// `taskscope_agent::spawn` or wrapped in `traced`); the others'
+    /// waits are not known.
+    #[prost(uint64, tag = "16")]
+    pub reachable: u64,
+    /// Live tasks with a capture that still holds (not run since).
+    #[prost(uint64, tag = "17")]
+    pub waits_held: u64,
+    /// The newest of those captures (0: none).
+    #[prost(int64, tag = "18")]
+    pub newest_wait_unix_ns: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -13,7 +13,6 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::Builder;
 
 pub use super::options::{DemoSource, Options, Scenario};
 
@@ -24,7 +23,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let builder = console_subscriber::ConsoleLayer::builder()
         .publish_interval(opts.publish_interval)
         .retention(opts.retention);
-    let (addr, announce): (console_subscriber::ServerAddr, String) = match &opts.unix {
+    let (addr, announce): (taskscope_agent::ServerAddr, String) = match &opts.unix {
         #[cfg(unix)]
         Some(path) => (
             path.clone().into(),
@@ -61,7 +60,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         (Some(agent), _) => tracing_subscriber::registry()
             .with(agent.spawn(builder, addr.clone()))
             .init(),
-        (None, _) => builder.server_addr(addr.clone()).init(),
+        (None, _) => builder
+            .server_addr(console_subscriber::ServerAddr::from(addr.clone()))
+            .init(),
     }
     // Announce the address once the console accepts connections, so that
     // whoever reads it can connect at once.
@@ -85,17 +86,42 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     rt.block_on(workloads(opts))
 }
 
+/// tokio's task `Builder`, with every task's future wrapped in
+/// `taskscope_agent::traced`: on the hooks source the agent can then
+/// capture what each task waits on (elsewhere the wrapper only passes
+/// polls through). The spawn location stays the caller's.
+struct Builder<'a>(tokio::task::Builder<'a>);
+
+impl<'a> Builder<'a> {
+    fn new() -> Self {
+        Builder(tokio::task::Builder::new())
+    }
+
+    fn name(self, name: &'a str) -> Self {
+        Builder(self.0.name(name))
+    }
+
+    #[track_caller]
+    fn spawn<F>(self, future: F) -> std::io::Result<tokio::task::JoinHandle<F::Output>>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.spawn(taskscope_agent::traced(future))
+    }
+}
+
 /// Waits until `addr` accepts a connection (or `limit` passes: the client
 /// then reports what it finds).
-fn wait_listening(addr: &console_subscriber::ServerAddr, limit: Duration) {
+fn wait_listening(addr: &taskscope_agent::ServerAddr, limit: Duration) {
     let started = std::time::Instant::now();
     while started.elapsed() < limit {
         let up = match addr {
-            console_subscriber::ServerAddr::Tcp(a) => {
+            taskscope_agent::ServerAddr::Tcp(a) => {
                 std::net::TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok()
             }
             #[cfg(unix)]
-            console_subscriber::ServerAddr::Unix(p) => {
+            taskscope_agent::ServerAddr::Unix(p) => {
                 std::os::unix::net::UnixStream::connect(p).is_ok()
             }
             #[allow(unreachable_patterns)]

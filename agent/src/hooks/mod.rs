@@ -28,6 +28,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::capture::Slot;
+
+mod waits;
+pub use waits::{Budget, CaptureStats, Coverage, TaskWait, Waits};
+
 const SHARDS: usize = 64;
 const LOC_SHARDS: usize = 16;
 /// Seconds of per-location history the agent keeps (for a viewer that
@@ -141,7 +146,7 @@ fn age_bucket(age_ns: u64) -> usize {
 }
 
 /// One live task.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Rec {
     site: &'static Site,
     /// Where the task that spawned it was spawned, if a task spawned it.
@@ -153,6 +158,9 @@ struct Rec {
     last_poll_end: u64,
     polls: u64,
     busy: u64,
+    /// The task's link with the agent, when its future is wrapped in
+    /// [`crate::capture::Traced`].
+    slot: Option<Arc<Slot>>,
 }
 
 /// A worker thread's poll in progress.
@@ -183,14 +191,14 @@ struct Inner {
     epoch_coarse: u64,
     epoch_unix_ns: i64,
     history: Mutex<History>,
-    /// Polls ending in this window (recorder clock) were a task dump's:
-    /// they count as polls but do not end the task's idle time.
-    dump_from: AtomicU64,
-    dump_until: AtomicU64,
+    /// The distinct stacks captured so far.
+    stacks: Mutex<crate::stacks::Stacks>,
+    /// Polls the agent caused (captures and the real polls after them),
+    /// and their time in poll: the agent's own cost.
+    synthetic_polls: AtomicU64,
+    synthetic_ns: AtomicU64,
+    captures_asked: AtomicU64,
 }
-
-/// How long after a dump's capture its wake-up polls are still expected.
-const DUMP_WAKES: u64 = 250_000_000;
 
 /// A monotonic clock cheap enough for every poll: Linux's
 /// `CLOCK_MONOTONIC_COARSE` (a few ns a read through the vDSO; it advances
@@ -216,6 +224,11 @@ fn coarse_ns() -> u64 {
 fn coarse_ns() -> u64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Whether this thread is inside a task's poll under a recorder's hooks.
+pub(crate) fn polling_a_task() -> bool {
+    POLLING.get().is_some()
 }
 
 /// (recorder id, location address, its counters).
@@ -262,8 +275,10 @@ impl Recorder {
                 epoch_coarse: coarse_ns(),
                 epoch_unix_ns: now,
                 history: Mutex::default(),
-                dump_from: AtomicU64::new(u64::MAX),
-                dump_until: AtomicU64::new(0),
+                stacks: Mutex::default(),
+                synthetic_polls: AtomicU64::new(0),
+                synthetic_ns: AtomicU64::new(0),
+                captures_asked: AtomicU64::new(0),
             }),
         }
     }
@@ -389,6 +404,7 @@ impl Recorder {
             last_poll_end: 0,
             polls: 0,
             busy: 0,
+            slot: None,
         };
         lock(self.shard(id)).insert(id, rec);
     }
@@ -423,28 +439,38 @@ impl Recorder {
             s.task.store(0, Ordering::Release);
             s.since.load(Ordering::Relaxed)
         });
-        let by_dump = now >= self.inner.dump_from.load(Ordering::Relaxed)
-            && now <= self.inner.dump_until.load(Ordering::Relaxed);
-        if let Some(rec) = lock(self.shard(id)).get_mut(&id) {
-            rec.polls += 1;
-            rec.busy += now.saturating_sub(since);
-            if !by_dump {
-                rec.last_poll_end = now;
+        // A wrapped task's poll may leave its slot, a capture, or say that
+        // the poll was the agent's (see `capture`).
+        let mail = crate::capture::take_mail();
+        let (adopt, stack, synthetic) = match mail {
+            None => (None, None, false),
+            Some(m) => {
+                let stack = m
+                    .captured
+                    .and_then(|ips| lock(&self.inner.stacks).intern(ips));
+                (m.adopt, stack, m.synthetic)
             }
+        };
+        let busy = now.saturating_sub(since);
+        if synthetic {
+            self.inner.synthetic_polls.fetch_add(1, Ordering::Relaxed);
+            self.inner.synthetic_ns.fetch_add(busy, Ordering::Relaxed);
         }
-    }
-
-    /// A task dump is about to poll every task.
-    pub fn dump_begins(&self) {
-        self.inner.dump_until.store(u64::MAX, Ordering::Relaxed);
-        self.inner.dump_from.store(self.now(), Ordering::Relaxed);
-    }
-
-    /// The dump's capture ended; its wake-up polls follow shortly.
-    pub fn dump_ends(&self) {
-        self.inner
-            .dump_until
-            .store(self.now().saturating_add(DUMP_WAKES), Ordering::Relaxed);
+        if let Some(rec) = lock(self.shard(id)).get_mut(&id) {
+            if adopt.is_some() {
+                rec.slot = adopt;
+            }
+            if let (Some(stack), Some(slot)) = (stack, &rec.slot) {
+                slot.store(stack, now);
+            }
+            if synthetic {
+                // Not the task's own activity: its idle time goes on.
+                return;
+            }
+            rec.polls += 1;
+            rec.busy += busy;
+            rec.last_poll_end = now;
+        }
     }
 
     /// The wall clock of an instant on the recorder's clock.
@@ -478,6 +504,7 @@ impl Recorder {
                 g.polls += rec.polls;
                 g.busy_ns += rec.busy;
                 g.oldest_created = g.oldest_created.min(rec.created);
+                g.waits.add(rec, running.contains_key(id));
                 match running.get(id) {
                     Some(&since) => {
                         g.running += 1;
@@ -701,6 +728,8 @@ pub struct Group {
     pub ages: [u64; AGE_BUCKETS],
     /// Summed lifetimes of the terminated tasks.
     pub lifetime_ns: u64,
+    /// The tasks whose waits the agent can capture, and its captures.
+    pub waits: Coverage,
 }
 
 impl Group {
@@ -721,6 +750,7 @@ impl Group {
             unparented: 0,
             ages: [0; AGE_BUCKETS],
             lifetime_ns: 0,
+            waits: Coverage::default(),
         }
     }
 }

@@ -1,0 +1,197 @@
+//! The recorder's side of exact waits (see `crate::capture`): which tasks
+//! to ask for a capture, and the captures that still hold.
+//!
+//! A capture holds while its task has not really run since: the recorder
+//! does not count the agent's own polls, so "captured after the task's
+//! last poll ended" is exact.
+
+use super::{Rec, Recorder, Site, lock};
+use crate::capture::Slot;
+use std::collections::HashMap;
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// How many tasks of each spawn location are asked for a capture in one
+/// round, and the most in a round overall.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub per_site: usize,
+    pub total: usize,
+    /// A capture that still holds is taken again only once it is this old
+    /// (recorder ns): a task idle for an hour need not be re-read every
+    /// second.
+    pub refresh_ns: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            per_site: 16,
+            total: 512,
+            refresh_ns: 10_000_000_000,
+        }
+    }
+}
+
+/// One task's capture that still holds.
+pub struct TaskWait {
+    pub id: u64,
+    pub location: &'static Location<'static>,
+    pub stack: u32,
+    /// When it was taken, on the wall clock.
+    pub at_unix_ns: i64,
+}
+
+/// The captures that hold, and per spawn location how many tasks the
+/// agent can reach.
+#[derive(Default)]
+pub struct Waits {
+    pub tasks: Vec<TaskWait>,
+    /// Captures that hold beyond the `max_tasks` asked for (not listed).
+    pub more: u64,
+}
+
+/// Per spawn location: live tasks the agent can capture, those with a
+/// capture that holds, and the newest capture's time (recorder clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub reachable: u64,
+    pub held: u64,
+    pub newest: Option<u64>,
+}
+
+impl Coverage {
+    pub(super) fn add(&mut self, rec: &Rec, running: bool) {
+        let Some(slot) = &rec.slot else {
+            return;
+        };
+        self.reachable += 1;
+        if let Some(at) = holding(rec, slot, running) {
+            self.held += 1;
+            self.newest = Some(self.newest.map_or(at, |n| n.max(at)));
+        }
+    }
+}
+
+/// When the task's last capture was taken, if it still holds.
+fn holding(rec: &Rec, slot: &Slot, running: bool) -> Option<u64> {
+    let (_, at) = slot.last()?;
+    (!running && at >= rec.last_poll_end).then_some(at)
+}
+
+impl Recorder {
+    /// Asks up to `budget.per_site` reachable idle tasks of each spawn
+    /// location for a capture: first those with none that holds, then the
+    /// oldest, at most `budget.total` in all. Returns the slots asked (to
+    /// wait for). Walks every task once; the wakes are made after each
+    /// shard's lock is released.
+    pub fn request_captures(&self, budget: Budget) -> Vec<Arc<Slot>> {
+        let now = self.now();
+        let running = self.in_poll();
+        // Per site, the best candidates so far: (priority, slot); a lower
+        // priority goes first (0: no capture that holds).
+        let mut picks: HashMap<usize, Vec<(u64, Arc<Slot>)>> = HashMap::new();
+        for shard in self.inner.shards.iter() {
+            let tasks = lock(&shard.0);
+            for (id, rec) in tasks.iter() {
+                let Some(slot) = &rec.slot else {
+                    continue;
+                };
+                if running.contains_key(id) || slot.wanted() {
+                    continue;
+                }
+                let prio = match holding(rec, slot, false) {
+                    None => 0,
+                    Some(at) if now.saturating_sub(at) >= budget.refresh_ns => at.max(1),
+                    Some(_) => continue,
+                };
+                let key = rec.site as *const Site as usize;
+                let v = picks.entry(key).or_default();
+                if v.len() < budget.per_site {
+                    v.push((prio, slot.clone()));
+                } else if let Some(worst) = v.iter_mut().max_by_key(|(p, _)| *p)
+                    && prio < worst.0
+                {
+                    *worst = (prio, slot.clone());
+                }
+            }
+        }
+        let mut all: Vec<(u64, Arc<Slot>)> = picks.into_values().flatten().collect();
+        all.sort_unstable_by_key(|(p, _)| *p);
+        all.truncate(budget.total);
+        let slots: Vec<Arc<Slot>> = all.into_iter().map(|(_, s)| s).collect();
+        for s in &slots {
+            s.request();
+        }
+        self.inner
+            .captures_asked
+            .fetch_add(slots.len() as u64, Ordering::Relaxed);
+        slots
+    }
+
+    /// The captures that hold now, up to `max_tasks` of them listed.
+    pub fn waits(&self, max_tasks: usize) -> Waits {
+        let running = self.in_poll();
+        let mut w = Waits::default();
+        for shard in self.inner.shards.iter() {
+            let tasks = lock(&shard.0);
+            for (id, rec) in tasks.iter() {
+                let Some(slot) = &rec.slot else {
+                    continue;
+                };
+                let Some(at) = holding(rec, slot, running.contains_key(id)) else {
+                    continue;
+                };
+                let Some((stack, _)) = slot.last() else {
+                    continue;
+                };
+                if w.tasks.len() >= max_tasks {
+                    w.more += 1;
+                    continue;
+                }
+                w.tasks.push(TaskWait {
+                    id: *id,
+                    location: rec.site.location,
+                    stack,
+                    at_unix_ns: self.unix_ns(at),
+                });
+            }
+        }
+        w
+    }
+
+    /// A captured stack's instruction pointers (leaf after leaf, each
+    /// ended by a 0).
+    pub fn stack(&self, id: u32) -> Option<Arc<[usize]>> {
+        lock(&self.inner.stacks).get(id)
+    }
+
+    /// The agent's own cost so far: captures asked, polls it caused and
+    /// their time in poll (ns), distinct stacks, captures dropped for a
+    /// full stack table.
+    pub fn capture_stats(&self) -> CaptureStats {
+        let stacks = lock(&self.inner.stacks);
+        CaptureStats {
+            asked: self.inner.captures_asked.load(Ordering::Relaxed),
+            polls: self.inner.synthetic_polls.load(Ordering::Relaxed),
+            poll_ns: self.inner.synthetic_ns.load(Ordering::Relaxed),
+            stacks: stacks.len() as u64,
+            dropped: stacks.dropped,
+        }
+    }
+
+    /// The wall clock of a recorder-clock instant.
+    pub fn wall(&self, at: u64) -> i64 {
+        self.unix_ns(at)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    pub asked: u64,
+    pub polls: u64,
+    pub poll_ns: u64,
+    pub stacks: u64,
+    pub dropped: u64,
+}

@@ -1,0 +1,158 @@
+//! Exact waits from per-task captures, on real runtimes with the hooks
+//! source: each primitive's task reads as what it waits on, a capture
+//! holds only until the task runs again, and the agent's own polls are
+//! not counted as the task's.
+#![cfg(all(target_os = "linux", tokio_unstable))]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use taskscope_agent::Agent;
+
+fn runtime(agent: &Agent, current_thread: bool) -> tokio::runtime::Runtime {
+    let mut b = if current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    };
+    b.enable_all();
+    agent.install_hooks(&mut b);
+    b.build().expect("runtime")
+}
+
+/// The leaf frames' names of each captured task, by task id.
+fn leaves(reply: &taskscope_agent::proto::DumpReply) -> HashMap<u64, Vec<String>> {
+    reply
+        .tasks
+        .iter()
+        .map(|t| {
+            let trace = &reply.traces[t.trace as usize];
+            let names = trace
+                .leaves
+                .iter()
+                .map(|l| {
+                    l.frames
+                        .iter()
+                        .map(|f| format!("{} ({})", f.name, f.file))
+                        .collect::<Vec<_>>()
+                        .join(" > ")
+                })
+                .collect();
+            (t.id, names)
+        })
+        .collect()
+}
+
+/// Asks for waits until every task in `ids` has one, or 20 s pass.
+fn waits_of(
+    agent: &Agent,
+    ids: &[u64],
+) -> (taskscope_agent::proto::DumpReply, HashMap<u64, Vec<String>>) {
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = client
+            .block_on(agent.dump(Duration::from_secs(1)))
+            .expect("waits");
+        let by_id = leaves(&reply);
+        if ids.iter().all(|id| by_id.contains_key(id)) || Instant::now() > deadline {
+            return (reply, by_id);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn id(h: &tokio::task::JoinHandle<()>) -> u64 {
+    taskscope_agent::hooks::task_id(h.id())
+}
+
+#[test]
+fn each_wait_is_captured_by_the_task_itself() {
+    for current_thread in [false, true] {
+        let agent = Agent::with_min_interval(Duration::ZERO);
+        let rt = runtime(&agent, current_thread);
+        let (ids_tx, ids_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let driver = std::thread::spawn(move || {
+            rt.block_on(async move {
+                let mut ids: HashMap<&str, u64> = HashMap::new();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let (mut server, _) = listener.accept().await.unwrap();
+                let h = taskscope_agent::spawn(async move {
+                    let mut buf = [0u8; 16];
+                    let _ = tokio::io::AsyncReadExt::read(&mut server, &mut buf).await;
+                });
+                ids.insert("read", id(&h));
+                let h = taskscope_agent::spawn(async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                });
+                ids.insert("sleep", id(&h));
+                let (otx, orx) = tokio::sync::oneshot::channel::<()>();
+                let h = taskscope_agent::spawn(async move {
+                    let _ = orx.await;
+                });
+                ids.insert("oneshot", id(&h));
+                let (tx, rx) = tokio::sync::mpsc::channel::<u8>(1);
+                tx.send(0).await.unwrap();
+                let h = taskscope_agent::spawn(async move {
+                    let _ = tx.send(1).await;
+                });
+                ids.insert("send", id(&h));
+                let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+                let n = notify.clone();
+                let h = taskscope_agent::spawn(async move { n.notified().await });
+                ids.insert("notify", id(&h));
+                let (rtx, mut rrx) = tokio::sync::mpsc::channel::<u8>(1);
+                let h = taskscope_agent::spawn(async move {
+                    let _ = rrx.recv().await;
+                });
+                ids.insert("recv", id(&h));
+                // Not wrapped: counted, but out of the agent's reach.
+                let h = tokio::spawn(async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                });
+                ids.insert("unwrapped", id(&h));
+                tokio::task::yield_now().await;
+                ids_tx.send(ids).unwrap();
+                // The runtime runs (a current_thread one only inside
+                // `block_on`) until the test is done.
+                let _ = stop_rx.await;
+                drop((client, otx, rx, notify, rtx));
+            })
+        });
+        let ids = ids_rx.recv().expect("tasks spawned");
+        let wanted: Vec<u64> = ids
+            .iter()
+            .filter(|(k, _)| **k != "unwrapped")
+            .map(|(_, v)| *v)
+            .collect();
+        let (reply, by_id) = waits_of(&agent, &wanted);
+        assert_eq!(reply.capture_ns, 0, "no pause");
+        let expect = [
+            ("read", "tokio::net::tcp::stream"),
+            ("sleep", "time/sleep.rs"),
+            ("oneshot", "sync/oneshot.rs"),
+            ("send", "sync/batch_semaphore.rs"),
+            ("notify", "sync/notify.rs"),
+            ("recv", "sync/mpsc/chan.rs"),
+        ];
+        for (name, leaf) in expect {
+            let got = by_id
+                .get(&ids[name])
+                .unwrap_or_else(|| panic!("{name}: no capture (current_thread={current_thread})"));
+            assert!(
+                got.iter().any(|l| l.contains(leaf)),
+                "{name} (current_thread={current_thread}): {got:#?}"
+            );
+        }
+        assert!(!by_id.contains_key(&ids["unwrapped"]));
+        let _ = stop_tx.send(());
+        driver.join().expect("runtime thread");
+    }
+}
