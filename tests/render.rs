@@ -386,6 +386,7 @@ fn app_with_dump() -> App {
             bytes: 2048,
             traces: vec![read, recv],
             by_task,
+            captured_at: Default::default(),
             by_location: Default::default(),
         }));
     }

@@ -5,17 +5,24 @@
 //! - **idle memory**: 100 000 idle tasks, each waiting on a `Sleep`: RSS
 //!   growth per task.
 //!
-//! Modes: `plain` (no instrumentation installed), `console`
-//! (console-subscriber 0.5 with its defaults, as `console_subscriber::init`),
-//! `agent` (the same with taskscope-agent beside it, as
-//! `taskscope_agent::init`: task dumps and the span census behind
-//! `/metrics`), `naive` (the other structure we tried: a `Mutex<HashMap>` per shard,
-//! 64 shards by task id, locked by all four hooks, the poll hooks included;
-//! per-location counts in one more sharded map), `hooks` (taskscope-agent's
-//! hooks recorder: per-thread poll slots, one shard lock per poll, per-site
-//! atomic counters found through a per-thread cache). `cargo bench -p
-//! taskscope-agent --bench hooks`; `-- --quick` is the CI smoke run
-//! (20 000 tasks, one round, no console mode).
+//! Modes: `plain` (no instrumentation installed), `naive` (the other
+//! structure we tried: a `Mutex<HashMap>` per shard, 64 shards by task id,
+//! locked by all four hooks, the poll hooks included; per-location counts
+//! in one more sharded map), `hooks` (taskscope-agent's hooks recorder:
+//! per-thread poll slots, one shard lock per poll, per-site atomic
+//! counters found through a per-thread cache), `traced` (the same, every
+//! task spawned through `taskscope_agent::traced` so its waits can be
+//! captured).
+//!
+//! Built as `cargo bench -p taskscope-agent --bench hooks`, tokio has no
+//! `tracing` feature: `plain` is what a service has before adding the
+//! agent. With `--features console` the binary links console-subscriber,
+//! which turns tokio's `tracing` on for every mode, and measures `console`
+//! (console-subscriber 0.5 with its defaults, as `console_subscriber::init`)
+//! and `agent` (the same with taskscope-agent beside it, as
+//! `taskscope_agent::init`) beside `plain+tracing`. `scripts/agent-cost.sh`
+//! runs both builds and prints one table. `-- --quick` is the CI smoke run
+//! (20 000 tasks, one round).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -30,15 +37,14 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    #[cfg(not(feature = "console"))]
+    let all: &[&str] = &["plain", "naive", "hooks", "traced"];
+    #[cfg(feature = "console")]
+    let all: &[&str] = &["plain+tracing", "console", "agent"];
     let (n, idle, rounds, modes): (usize, usize, usize, &[&str]) = if quick {
-        (20_000, 20_000, 1, &["plain", "hooks"])
+        (20_000, 20_000, 1, &all[..all.len().min(2)])
     } else {
-        (
-            200_000,
-            100_000,
-            5,
-            &["plain", "console", "agent", "naive", "hooks"],
-        )
+        (200_000, 100_000, 5, all)
     };
     println!(
         "churn: {n} tasks (yield 3x, 2 000 in flight); idle: {idle} tasks on a Sleep; 2 workers; best and worst of {rounds}"
@@ -61,7 +67,7 @@ fn main() {
         churn.sort_by(f64::total_cmp);
         per_task.sort_by(f64::total_cmp);
         let (best, median) = (churn[0], churn[churn.len() / 2]);
-        if *mode == "plain" {
+        if mode.starts_with("plain") {
             plain_best = Some((best, median));
         }
         let ratio = plain_best.map_or(String::new(), |(b, m)| {
@@ -105,12 +111,15 @@ fn run(mode: &str, n: usize) {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
     let recorder = taskscope_agent::hooks::Recorder::new();
+    let traced = source == "traced";
     match source {
-        "plain" => {}
-        "hooks" => recorder.install(&mut builder),
+        "plain" | "plain+tracing" => {}
+        "hooks" | "traced" => recorder.install(&mut builder),
+        #[cfg(feature = "console")]
         "console" => console_subscriber::init(),
-        // console-subscriber with the agent beside it (task dumps, and
-        // the span census behind `/metrics`), as `taskscope_agent::init`.
+        // console-subscriber with the agent beside it (the span census
+        // behind `/metrics`), as `taskscope_agent::init`.
+        #[cfg(feature = "console")]
         "agent" => taskscope_agent::init(),
         "naive" => naive::install(&mut builder),
         other => panic!("unknown mode {other}"),
@@ -118,14 +127,14 @@ fn run(mode: &str, n: usize) {
     let rt = builder.build().expect("runtime");
     match what {
         "churn" => {
-            let t = rt.block_on(churn(n));
+            let t = rt.block_on(churn(n, traced));
             println!("result={}", t.as_secs_f64());
         }
         "idle" => {
             // Warm up the allocator and the runtime, then measure.
-            rt.block_on(idle(1_000));
+            rt.block_on(idle(1_000, traced));
             let before = rss();
-            let keep = rt.block_on(idle(n));
+            let keep = rt.block_on(idle(n, traced));
             let after = rss();
             println!(
                 "result={}",
@@ -135,18 +144,30 @@ fn run(mode: &str, n: usize) {
         }
         other => panic!("unknown measurement {other}"),
     }
-    if source == "hooks" {
+    if recorder.live() > 0 {
         eprintln!("recorder holds {} live tasks", recorder.live());
     }
 }
 
-async fn churn(n: usize) -> Duration {
+/// Spawns `f` on `set`, wrapped for captures when `traced`.
+fn spawn_on<F>(set: &mut tokio::task::JoinSet<()>, traced: bool, f: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if traced {
+        set.spawn(taskscope_agent::traced(f));
+    } else {
+        set.spawn(f);
+    }
+}
+
+async fn churn(n: usize, traced: bool) -> Duration {
     let t = Instant::now();
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(2_000));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
         let permit = sem.clone().acquire_owned().await.expect("permit");
-        set.spawn(async move {
+        spawn_on(&mut set, traced, async move {
             for _ in 0..3 {
                 tokio::task::yield_now().await;
             }
@@ -158,11 +179,16 @@ async fn churn(n: usize) -> Duration {
     t.elapsed()
 }
 
-/// Spawns `n` tasks that each sleep for an hour; returns their handles.
-async fn idle(n: usize) -> Vec<tokio::task::JoinHandle<()>> {
-    let handles: Vec<_> = (0..n)
-        .map(|_| tokio::spawn(tokio::time::sleep(Duration::from_secs(3600))))
-        .collect();
+/// Spawns `n` tasks that each sleep for an hour; returns them.
+async fn idle(n: usize, traced: bool) -> tokio::task::JoinSet<()> {
+    let mut handles = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        spawn_on(
+            &mut handles,
+            traced,
+            tokio::time::sleep(Duration::from_secs(3600)),
+        );
+    }
     // Let every task be polled once (registering its timer).
     tokio::time::sleep(Duration::from_millis(200)).await;
     handles

@@ -12,16 +12,18 @@
 //! leaf future it reaches (a socket's readiness, a `Sleep`, a channel, a
 //! `Notify`…) records where it is and returns `Pending` without touching
 //! its registration, so the waker it registered on the task's last real
-//! poll stays in place. The stack is walked on the task's own worker, a few
-//! microseconds; nothing else waits for it. tokio then wakes the task
-//! (its tracing-mode leaves defer a wake, and the wrapper wakes it too, for
-//! tokio versions that do not), and the next poll is a real one.
+//! poll stays in place. The traced poll is given a waker that does
+//! nothing, and a real poll follows at once, in the same poll of the task,
+//! which registers the task's own waker wherever the traced one reached.
+//! The stack is walked on the task's own worker, a few microseconds;
+//! nothing else waits for it.
 //!
 //! What that costs the task, and what it can change:
-//! - Two polls the task did not ask for (the traced one and the real one
-//!   after it). Futures must accept spurious polls; the hooks recorder
-//!   does not count them as the task's activity (its idle time and poll
-//!   count stay the task's own).
+//! - One poll it did not ask for (a spurious wake-up; futures must accept
+//!   them). The hooks recorder does not count it as the task's activity
+//!   (its idle time and poll count stay the task's own). An event that
+//!   arrives within that same poll is handled by its real half, as ever,
+//!   but the poll is still counted as the agent's.
 //! - In the traced poll, tokio futures read as not ready. Code that treats
 //!   a tokio future as certainly ready (`now_or_never().unwrap()` on one)
 //!   would see it otherwise — exactly as under tokio's own task dump. Do
@@ -55,8 +57,13 @@ pub struct Slot {
     waker: Mutex<Option<Waker>>,
     /// 1 + the interned stack of the last capture (0: none yet).
     stack: AtomicU32,
-    /// When it was taken (recorder clock, ns).
+    /// When it was taken (ns since the Unix epoch).
     at: AtomicU64,
+    /// The task has really run since that capture: it no longer holds.
+    ran: AtomicBool,
+    /// The task's id where the registry keeps the slot (console mode; 0
+    /// under the hooks source, where the recorder keeps it).
+    id: AtomicU64,
 }
 
 impl Slot {
@@ -75,14 +82,23 @@ impl Slot {
         self.want.load(Ordering::Acquire)
     }
 
-    /// The last capture: (stack id, recorder-clock ns).
-    pub fn last(&self) -> Option<(u32, u64)> {
+    /// The last capture, while it holds (the task has not really run
+    /// since): (stack id, ns since the Unix epoch).
+    pub fn holding(&self) -> Option<(u32, i64)> {
         let s = self.stack.load(Ordering::Acquire);
-        (s != 0).then(|| (s - 1, self.at.load(Ordering::Relaxed)))
+        (s != 0 && !self.ran.load(Ordering::Acquire))
+            .then(|| (s - 1, self.at.load(Ordering::Relaxed) as i64))
     }
 
-    pub(crate) fn store(&self, stack: u32, at: u64) {
-        self.at.store(at, Ordering::Relaxed);
+    /// Whether the task was ever captured (holding or not).
+    pub fn captured(&self) -> bool {
+        self.stack.load(Ordering::Acquire) != 0
+    }
+
+    pub(crate) fn store(&self, stack: u32) {
+        self.at
+            .store(crate::dump::unix_now_ns().max(0) as u64, Ordering::Relaxed);
+        self.ran.store(false, Ordering::Release);
         self.stack.store(stack.saturating_add(1), Ordering::Release);
     }
 
@@ -136,7 +152,6 @@ pin_project_lite::pin_project! {
         inner: F,
         slot: Option<Arc<Slot>>,
         waker: Option<Waker>,
-        repoll: bool,
     }
 
     impl<F> PinnedDrop for Traced<F> {
@@ -145,6 +160,7 @@ pin_project_lite::pin_project! {
             // must not keep the task's memory alive after that.
             if let Some(s) = this.project().slot {
                 s.forget_waker();
+                registry::forget(s);
             }
         }
     }
@@ -157,7 +173,6 @@ pub fn traced<F: Future>(future: F) -> Traced<F> {
         inner: future,
         slot: None,
         waker: None,
-        repoll: false,
     }
 }
 
@@ -194,43 +209,158 @@ impl<F: Future> Future for Traced<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
-        if !crate::hooks::polling_a_task() {
-            // No recorder on this thread (or not a task's poll).
-            return this.inner.poll(cx);
-        }
+        // Under the hooks source the recorder keeps the slot (through the
+        // mailbox); otherwise (console mode) the registry does, by task id.
+        let hooked = crate::hooks::polling_a_task();
         let Some(slot) = this.slot.as_ref() else {
             let res = this.inner.poll(cx);
             if res.is_pending() {
                 let slot = Arc::new(Slot::default());
+                if hooked {
+                    post(|m| m.adopt = Some(slot.clone()));
+                } else if let Some(id) = tokio::task::try_id() {
+                    let id = crate::hooks::task_id(id);
+                    slot.id.store(id, Ordering::Relaxed);
+                    registry::insert(id, slot.clone());
+                } else {
+                    // Not a task's poll (a `block_on` future): nothing to
+                    // capture it by.
+                    return res;
+                }
                 slot.set_waker(cx.waker());
                 *this.waker = Some(cx.waker().clone());
-                post(|m| m.adopt = Some(slot.clone()));
                 *this.slot = Some(slot);
             }
             return res;
         };
-        if std::mem::take(this.repoll) {
-            post(|m| m.synthetic = true);
-        }
         if slot.want.swap(false, Ordering::AcqRel) {
-            if let Some((res, ips)) = capture(this.inner.as_mut(), cx) {
-                if res.is_pending() {
+            // The traced poll gets a waker that does nothing: tokio's
+            // leaves, in tracing mode, return before registering one (and
+            // defer a wake of it, which is then a no-op); anything else the
+            // poll reaches registers it, and the real poll right after
+            // registers the task's own waker again, on the same thread,
+            // before any event could be missed (a future checks readiness
+            // when polled). So a capture costs the task one poll, and
+            // leaves every registration as it was.
+            let mut noop = Context::from_waker(Waker::noop());
+            if let Some((traced, ips)) = capture(this.inner.as_mut(), &mut noop) {
+                if traced.is_ready() {
+                    return traced;
+                }
+                if hooked {
                     post(|m| {
                         m.captured = Some(ips);
                         m.synthetic = true;
                     });
-                    *this.repoll = true;
-                    cx.waker().wake_by_ref();
+                } else if let Some(stack) = crate::stacks::intern(ips) {
+                    slot.store(stack);
                 }
+                let res = this.inner.poll(cx);
+                update_waker(slot, this.waker, cx, &res);
                 return res;
             }
         }
+        slot.ran.store(true, Ordering::Release);
         let res = this.inner.poll(cx);
-        if res.is_pending() && !this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            slot.set_waker(cx.waker());
-            *this.waker = Some(cx.waker().clone());
-        }
+        update_waker(slot, this.waker, cx, &res);
         res
+    }
+}
+
+/// Keeps the task's waker current (a task's waker does not change in
+/// tokio; an executor's may).
+fn update_waker<T>(slot: &Slot, seen: &mut Option<Waker>, cx: &Context<'_>, res: &Poll<T>) {
+    if res.is_pending() && !seen.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        slot.set_waker(cx.waker());
+        *seen = Some(cx.waker().clone());
+    }
+}
+
+/// The wrapped tasks of runtimes without the hooks source (console mode),
+/// by tokio task id: the captures' budget picks among them.
+pub(crate) mod registry {
+    use super::Slot;
+    use std::collections::HashMap;
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, LazyLock, Mutex};
+
+    const SHARDS: usize = 64;
+
+    type Shard = Mutex<HashMap<u64, Arc<Slot>>>;
+
+    static TASKS: LazyLock<Box<[Shard]>> =
+        LazyLock::new(|| (0..SHARDS).map(|_| Mutex::default()).collect());
+
+    fn shard(id: u64) -> std::sync::MutexGuard<'static, HashMap<u64, Arc<Slot>>> {
+        TASKS[(id as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn insert(id: u64, slot: Arc<Slot>) {
+        shard(id).insert(id, slot);
+    }
+
+    pub fn remove(id: u64) {
+        shard(id).remove(&id);
+    }
+
+    /// Asks up to `total` tasks for a capture: first those with none that
+    /// holds, then the oldest older than `refresh_ns`.
+    pub fn request(total: usize, refresh_ns: u64) -> Vec<Arc<Slot>> {
+        let now = crate::dump::unix_now_ns().max(0) as u64;
+        let mut picks: Vec<(u64, Arc<Slot>)> = Vec::new();
+        for s in TASKS.iter() {
+            let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
+            for slot in tasks.values() {
+                if slot.wanted() {
+                    continue;
+                }
+                let prio = match slot.holding() {
+                    None => 0,
+                    Some((_, at)) if now.saturating_sub(at as u64) >= refresh_ns => {
+                        (at as u64).max(1)
+                    }
+                    Some(_) => continue,
+                };
+                picks.push((prio, slot.clone()));
+            }
+        }
+        picks.sort_unstable_by_key(|(p, _)| *p);
+        picks.truncate(total);
+        let slots: Vec<Arc<Slot>> = picks.into_iter().map(|(_, s)| s).collect();
+        for s in &slots {
+            s.request();
+        }
+        slots
+    }
+
+    /// The captures that hold: (task id, stack, ns since the epoch), at
+    /// most `max` (and how many more).
+    pub fn waits(max: usize) -> (Vec<(u64, u32, i64)>, u64) {
+        let mut out = Vec::new();
+        let mut more = 0;
+        for s in TASKS.iter() {
+            let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
+            for (&id, slot) in tasks.iter() {
+                let Some((stack, at)) = slot.holding() else {
+                    continue;
+                };
+                if out.len() >= max {
+                    more += 1;
+                } else {
+                    out.push((id, stack, at));
+                }
+            }
+        }
+        (out, more)
+    }
+
+    pub(super) fn forget(slot: &Slot) {
+        let id = slot.id.load(Ordering::Relaxed);
+        if id != 0 {
+            remove(id);
+        }
     }
 }
 

@@ -144,7 +144,6 @@ impl From<&str> for DumpError {
 }
 
 const BUSY: &str = "another client's request for waits is being served: ask again in a moment";
-const NO_HOOKS: &str = "exact waits need the hooks source (taskscope_agent::run, or Agent::install_hooks on the runtime builder) and tasks spawned with taskscope_agent::spawn";
 
 /// The agent: the hooks recorder, the captures' budget, the server's state.
 #[derive(Clone)]
@@ -282,13 +281,12 @@ impl Agent {
         }
     }
 
-    /// Whether exact waits can be captured, and if not, why.
+    /// Whether exact waits can be captured, and if not, why. They are
+    /// the waits of tasks wrapped in [`traced`]: under the hooks source
+    /// the recorder knows them with their spawn locations; without it (a
+    /// console-mode runtime) the agent finds them by task id.
     pub fn ready(&self) -> Result<(), &'static str> {
-        dump::support()?;
-        if self.inner.recorder.get().is_none() {
-            return Err(NO_HOOKS);
-        }
-        Ok(())
+        dump::support()
     }
 
     /// console-subscriber's layer, with a background thread serving the
@@ -446,7 +444,7 @@ impl Agent {
 
     async fn dump_inner(&self, timeout: Duration) -> Result<proto::DumpReply, DumpError> {
         self.ready()?;
-        let recorder = self.recorder().ok_or(NO_HOOKS)?;
+        let recorder = self.recorder();
         let timeout = timeout.clamp(MIN_DUMP_TIMEOUT, MAX_DUMP_TIMEOUT);
         let Ok(mut last) = self.inner.waits.try_lock() else {
             return Err(DumpError::Busy);
@@ -456,57 +454,83 @@ impl Agent {
             *last = Some(started);
             let r = recorder.clone();
             let budget = self.inner.budget;
-            let asked = tokio::task::spawn_blocking(move || r.request_captures(budget))
-                .await
-                .map_err(|e| format!("asking for captures failed: {e}"))?;
+            let asked = tokio::task::spawn_blocking(move || match r {
+                Some(r) => r.request_captures(budget),
+                None => capture::registry::request(budget.total, budget.refresh_ns),
+            })
+            .await
+            .map_err(|e| format!("asking for captures failed: {e}"))?;
             while asked.iter().any(|s| s.wanted()) && started.elapsed() < timeout {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
         let agent = self.clone();
-        tokio::task::spawn_blocking(move || agent.reply(&recorder, started))
+        tokio::task::spawn_blocking(move || agent.reply(recorder.as_ref(), started))
             .await
             .map_err(|e| format!("collecting the waits failed: {e}").into())
     }
 
     /// Every capture that holds, as the wire's reply: each distinct stack
-    /// once, resolved to names here (off the service's workers).
-    fn reply(&self, r: &hooks::Recorder, started: Instant) -> proto::DumpReply {
+    /// once, resolved to names here (off the service's workers). Under the
+    /// hooks source each task comes with its spawn location.
+    fn reply(&self, r: Option<&hooks::Recorder>, started: Instant) -> proto::DumpReply {
         use std::collections::HashMap;
-        let waits = r.waits(MAX_REPLY_TASKS);
+        type Loc = &'static std::panic::Location<'static>;
+        let (waits, unlisted): (Vec<(u64, Option<Loc>, u32, i64)>, u64) = match r {
+            Some(r) => {
+                let w = r.waits(MAX_REPLY_TASKS);
+                let v = w
+                    .tasks
+                    .into_iter()
+                    .map(|t| (t.id, Some(t.location), t.stack, t.at_unix_ns))
+                    .collect();
+                (v, w.more)
+            }
+            None => {
+                let (v, more) = capture::registry::waits(MAX_REPLY_TASKS);
+                let v = v
+                    .into_iter()
+                    .map(|(id, stack, at)| (id, None, stack, at))
+                    .collect();
+                (v, more)
+            }
+        };
+        let round = started.elapsed();
         let t = Instant::now();
         let mut traces: Vec<proto::Trace> = Vec::new();
         let mut trace_of: HashMap<u32, u32> = HashMap::new();
         let mut locations: Vec<proto::Loc> = Vec::new();
         let mut loc_of: HashMap<usize, u32> = HashMap::new();
-        let mut tasks = Vec::with_capacity(waits.tasks.len());
-        for w in waits.tasks {
-            let trace = match trace_of.get(&w.stack) {
+        let mut tasks = Vec::with_capacity(waits.len());
+        for (id, at, stack, captured) in waits {
+            let trace = match trace_of.get(&stack) {
                 Some(&i) => i,
                 None => {
-                    let Some(ips) = r.stack(w.stack) else {
+                    let Some(ips) = stacks::get(stack) else {
                         continue;
                     };
-                    traces.push((*self.inner.resolver.trace(w.stack, &ips)).clone());
+                    traces.push((*self.inner.resolver.trace(stack, &ips)).clone());
                     let i = (traces.len() - 1) as u32;
-                    trace_of.insert(w.stack, i);
+                    trace_of.insert(stack, i);
                     i
                 }
             };
-            let key = w.location as *const std::panic::Location<'static> as usize;
-            let location = *loc_of.entry(key).or_insert_with(|| {
-                locations.push(proto::Loc {
-                    file: w.location.file().to_string(),
-                    line: w.location.line(),
-                    column: w.location.column(),
-                });
-                locations.len() as u32
+            let location = at.map_or(0, |l| {
+                let key = l as *const std::panic::Location<'static> as usize;
+                *loc_of.entry(key).or_insert_with(|| {
+                    locations.push(proto::Loc {
+                        file: l.file().to_string(),
+                        line: l.line(),
+                        column: l.column(),
+                    });
+                    locations.len() as u32
+                })
             });
             tasks.push(proto::TaskTrace {
-                id: w.id,
+                id,
                 trace,
                 location,
-                captured_unix_ns: w.at_unix_ns,
+                captured_unix_ns: captured,
             });
         }
         proto::DumpReply {
@@ -518,7 +542,8 @@ impl Agent {
             taken_unix_ns: dump::unix_now_ns()
                 - started.elapsed().as_nanos().min(i64::MAX as u128) as i64,
             locations,
-            unlisted: waits.more,
+            unlisted,
+            round_ns: round.as_nanos() as u64,
         }
     }
 

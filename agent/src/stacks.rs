@@ -9,6 +9,31 @@ use std::sync::Arc;
 /// than grow the service's memory.
 pub const MAX_STACKS: usize = 8192;
 
+/// The process's one table (stacks are the same whichever runtime
+/// captured them).
+static GLOBAL: std::sync::LazyLock<std::sync::Mutex<Stacks>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn global() -> std::sync::MutexGuard<'static, Stacks> {
+    GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Interns a capture in the process's table.
+pub fn intern(ips: Vec<usize>) -> Option<u32> {
+    global().intern(ips)
+}
+
+/// A stack of the process's table.
+pub fn get(id: u32) -> Option<Arc<[usize]>> {
+    global().get(id)
+}
+
+/// Distinct stacks kept, and captures dropped for a full table.
+pub fn counts() -> (u64, u64) {
+    let g = global();
+    (g.len() as u64, g.dropped)
+}
+
 #[derive(Default)]
 pub struct Stacks {
     ids: HashMap<Arc<[usize]>, u32>,

@@ -162,7 +162,7 @@ fn groups(a: &Aggregate) -> Groups {
                     terminated_lifetime_ns: g.lifetime_ns,
                     reachable: g.waits.reachable,
                     waits_held: g.waits.held,
-                    newest_wait_unix_ns: g.waits.newest.map_or(0, unix),
+                    newest_wait_unix_ns: g.waits.newest.unwrap_or(0),
                 }
             })
             .collect(),

@@ -117,6 +117,7 @@ fn the_hooks_source_exports_exact_counts_per_location() {
     drop(keep);
 }
 
+#[cfg(feature = "console")]
 #[test]
 fn the_console_mode_exports_counts_from_the_task_spans() {
     use tracing_subscriber::prelude::*;

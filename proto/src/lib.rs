@@ -63,7 +63,8 @@ pub struct DumpReply {
     pub traces: Vec<Trace>,
     #[prost(message, repeated, tag = "2")]
     pub tasks: Vec<TaskTrace>,
-    /// How long the runtime's workers were held for the capture.
+    /// How long the runtime's workers were held for the capture (0 from
+    /// an agent that captures one task at a time: it never pauses).
     #[prost(uint64, tag = "3")]
     pub capture_ns: u64,
     /// How long resolving symbols took (on the agent's own thread, not on
@@ -80,6 +81,11 @@ pub struct DumpReply {
     /// bounded).
     #[prost(uint64, tag = "7")]
     pub unlisted: u64,
+    /// How long the capture round took, from the request to the reply
+    /// (the tasks capture themselves on their next polls; nothing waits
+    /// for them). The polls the round caused fall in this span.
+    #[prost(uint64, tag = "8")]
+    pub round_ns: u64,
 }
 
 /// One task's async stack: for each leaf future the task was waiting in

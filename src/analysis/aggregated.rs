@@ -2,7 +2,7 @@
 //! the open group's page of tasks.
 
 use super::blocked::{Reason, TaskState, Verdict};
-use super::group::{Frame, Group, Params, StackCount, TaskRow, judge};
+use super::group::{Frame, Group, Params, StackCount, TaskRow, WaitCoverage, judge};
 use super::reason::ReasonCount;
 use crate::model::GroupKey;
 use crate::model::aggregate::{AggGroup, PagedTask};
@@ -32,14 +32,17 @@ pub(super) fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Par
             from_dump: 0,
         });
     }
-    // A task dump names the waits: the dumped tasks of this location by
-    // stack, at most as many as are idle now; the rest stay `idle`.
+    // The agent's captures name the waits: the captured tasks of this
+    // location by stack, at most as many as are idle now (exact, marked
+    // `*`). The reachable idle tasks not captured yet run the same code
+    // from the same spawn site: they are counted in the captured tasks'
+    // proportions, as inferred (not marked). The rest stay `idle`.
     let longest = g.longest_idle.unwrap_or_default();
     let mut unnamed = g.idle;
+    let mut exact: HashMap<Reason, u32> = HashMap::new();
     if let Some(d) = frame.dump
         && let Some(counts) = d.by_location.get(&*g.location)
     {
-        let mut by_reason: HashMap<Reason, u32> = HashMap::new();
         let mut stacks: Vec<StackCount> = Vec::new();
         for &(t, n) in counts {
             let Some(trace) = d.traces.get(t as usize) else {
@@ -51,7 +54,7 @@ pub(super) fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Par
             }
             unnamed -= n;
             let reason = super::stack::reason(trace);
-            *by_reason.entry(reason).or_default() += n;
+            *exact.entry(reason).or_default() += n;
             stacks.push(StackCount {
                 label: super::stack::label(trace),
                 reason,
@@ -59,16 +62,37 @@ pub(super) fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Par
                 tasks: n,
             });
         }
-        for (reason, n) in by_reason {
-            reasons.push(ReasonCount {
-                reason,
-                tasks: n,
-                longest,
-                from_dump: n,
-            });
-        }
         stacks.sort_by(|a, b| b.tasks.cmp(&a.tasks).then_with(|| a.label.cmp(&b.label)));
         g.stacks = stacks;
+    }
+    let captured: u32 = exact.values().sum();
+    let reachable_idle = clamp(a.reachable).min(g.idle);
+    let rest = reachable_idle.saturating_sub(captured).min(unnamed);
+    let inferred = if captured > 0 {
+        share(&exact, rest)
+    } else {
+        HashMap::new()
+    };
+    unnamed -= inferred.values().sum::<u32>();
+    let mut all: Vec<Reason> = exact.keys().copied().collect();
+    all.sort();
+    for reason in all {
+        let n = exact[&reason];
+        reasons.push(ReasonCount {
+            reason,
+            tasks: n + inferred.get(&reason).copied().unwrap_or(0),
+            longest,
+            from_dump: n,
+        });
+    }
+    if a.reachable > 0 || a.live > 0 {
+        g.waits = Some(WaitCoverage {
+            reachable: clamp(a.reachable),
+            captured,
+            inferred: inferred.values().sum(),
+            out_of_reach: g.idle.saturating_sub(reachable_idle),
+            newest: a.newest_wait.map(|t| now.since(t)),
+        });
     }
     if unnamed > 0 {
         reasons.push(ReasonCount {
@@ -97,6 +121,32 @@ pub(super) fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Par
     g
 }
 
+/// `n` tasks shared out in the proportions of `by`, by largest
+/// remainder (the parts add up to `n`).
+fn share(by: &HashMap<Reason, u32>, n: u32) -> HashMap<Reason, u32> {
+    let total: u64 = by.values().map(|&v| u64::from(v)).sum();
+    if total == 0 || n == 0 {
+        return HashMap::new();
+    }
+    let mut parts: Vec<(Reason, u32, u64)> = by
+        .iter()
+        .map(|(&r, &v)| {
+            let x = u64::from(n) * u64::from(v);
+            (r, (x / total) as u32, x % total)
+        })
+        .collect();
+    let mut left = n - parts.iter().map(|p| p.1).sum::<u32>();
+    parts.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    for p in parts.iter_mut() {
+        if left == 0 {
+            break;
+        }
+        p.1 += 1;
+        left -= 1;
+    }
+    parts.into_iter().map(|(r, v, _)| (r, v)).collect()
+}
+
 /// A task of the open group's page (the hooks source): running since its
 /// poll began (stuck after a second in one poll), else idle since its
 /// last poll ended, with its wait from the dump when the dump covers it
@@ -112,8 +162,9 @@ fn row(t: &PagedTask, frame: &Frame<'_>) -> TaskRow {
     let mut verdict = Verdict::new(state, reason, since);
     if state == TaskState::Idle
         && let Some(d) = frame.dump
-        // The dump itself polls every task (and wakes it right after).
-        && since.is_some_and(|s| s <= d.window_end())
+        // Captured after its last real poll (the capture's own polls are
+        // not the task's).
+        && since.is_some_and(|s| d.holds_for(t.id, s))
         && let Some((i, trace)) = d.trace_of(t.id)
     {
         verdict.reason = super::stack::reason(trace);
@@ -125,5 +176,21 @@ fn row(t: &PagedTask, frame: &Frame<'_>) -> TaskRow {
         target: 0,
         verdict,
         created: t.created,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncaptured_tasks_are_shared_out_in_the_captured_proportions() {
+        let by: HashMap<Reason, u32> = [(Reason::SocketRead, 3), (Reason::Sleep, 1)].into();
+        let got = share(&by, 10);
+        assert_eq!(got.values().sum::<u32>(), 10);
+        assert_eq!(got[&Reason::SocketRead], 8);
+        assert_eq!(got[&Reason::Sleep], 2);
+        assert!(share(&by, 0).is_empty());
+        assert!(share(&HashMap::new(), 5).is_empty());
     }
 }

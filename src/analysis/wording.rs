@@ -153,6 +153,26 @@ pub fn mix<'a>(
     out.join(", ")
 }
 
+/// How a hooks-source group's waits are known: "waits captured for 12
+/// tasks, 28 more inferred from them, 3 out of reach; newest 1.2s ago".
+pub fn coverage(w: &super::group::WaitCoverage) -> String {
+    if w.reachable == 0 {
+        return "waits out of reach (spawned without taskscope_agent::spawn or traced)".into();
+    }
+    let mut s = format!("waits captured for {} of {} tasks", w.captured, w.reachable);
+    if w.inferred > 0 {
+        s.push_str(&format!(", {} more inferred from them", w.inferred));
+    }
+    if w.out_of_reach > 0 {
+        s.push_str(&format!(", {} idle out of reach", w.out_of_reach));
+    }
+    match w.newest {
+        Some(age) => s.push_str(&format!("; newest {} ago", crate::text::duration(age))),
+        None => s.push_str("; none captured yet"),
+    }
+    s
+}
+
 /// What a task's verdict is worth, when it is a guess: said after the
 /// reason in the task's detail.
 pub fn guess(v: &super::Verdict) -> Option<&'static str> {

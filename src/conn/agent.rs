@@ -196,6 +196,12 @@ pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
         .filter(|t| (t.trace as usize) < traces.len())
         .map(|t| (t.id, t.trace))
         .collect();
+    let captured_at: HashMap<u64, Ts> = reply
+        .tasks
+        .iter()
+        .filter(|t| t.captured_unix_ns > 0 && (t.trace as usize) < traces.len())
+        .map(|t| (t.id, Ts::from_nanos(t.captured_unix_ns)))
+        .collect();
     let locations: Vec<String> = reply
         .locations
         .into_iter()
@@ -224,6 +230,7 @@ pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
         bytes,
         traces,
         by_task,
+        captured_at,
         by_location,
     })
 }

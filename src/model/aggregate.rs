@@ -97,6 +97,12 @@ pub struct AggGroup {
     pub unparented: u64,
     pub ages: Vec<u64>,
     pub terminated_lifetime: Duration,
+    /// Live tasks whose waits the agent can capture (their futures are
+    /// wrapped in `taskscope_agent::traced`), those with a capture that
+    /// holds (not run since), and the newest of those captures.
+    pub reachable: u64,
+    pub waits_held: u64,
+    pub newest_wait: Option<Ts>,
 }
 
 impl AggGroup {
@@ -126,6 +132,9 @@ impl AggGroup {
         self.terminated_lifetime = self
             .terminated_lifetime
             .saturating_add(o.terminated_lifetime);
+        self.reachable = self.reachable.saturating_add(o.reachable);
+        self.waits_held = self.waits_held.saturating_add(o.waits_held);
+        self.newest_wait = self.newest_wait.max(o.newest_wait);
     }
 
     /// Live tasks whose age is surely within `lo..=hi` (buckets wholly

@@ -69,12 +69,26 @@ pub struct TaskDump {
     pub traces: Vec<Arc<Trace>>,
     /// tokio task id → index into `traces`.
     pub by_task: HashMap<u64, u32>,
+    /// tokio task id → when its stack was captured, from an agent that
+    /// captures one task at a time (each capture holds until the task runs
+    /// again); empty from one that took whole-runtime dumps (`taken_at`).
+    pub captured_at: HashMap<u64, Ts>,
     /// With the hooks source (no per-task stream): spawn location → how
     /// many dumped tasks of it have each trace (`(trace, tasks)`).
     pub by_location: HashMap<String, Vec<(u32, u32)>>,
 }
 
 impl TaskDump {
+    /// Whether the task's trace still says what it waits on, for a task
+    /// idle since `idle_since`: captured after that (a per-task capture),
+    /// or in a whole dump whose own polls ended after it.
+    pub fn holds_for(&self, tokio_id: u64, idle_since: Ts) -> bool {
+        match self.captured_at.get(&tokio_id) {
+            Some(&at) => idle_since <= at,
+            None => idle_since <= self.window_end(),
+        }
+    }
+
     pub fn trace_of(&self, tokio_id: u64) -> Option<(u32, &Arc<Trace>)> {
         let i = *self.by_task.get(&tokio_id)?;
         Some((i, self.traces.get(i as usize)?))

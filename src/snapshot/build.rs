@@ -388,6 +388,7 @@ fn loaded_aggregates(
                 unparented: r.unparented,
                 ages: r.ages.clone(),
                 terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
+                ..AggGroup::default()
             },
         );
     }
@@ -399,6 +400,7 @@ fn loaded_aggregates(
         traces: traces.to_vec(),
         by_task: HashMap::new(),
         by_location,
+        captured_at: Default::default(),
     });
     Ok((Some(agg), dump))
 }

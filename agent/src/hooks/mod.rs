@@ -191,8 +191,6 @@ struct Inner {
     epoch_coarse: u64,
     epoch_unix_ns: i64,
     history: Mutex<History>,
-    /// The distinct stacks captured so far.
-    stacks: Mutex<crate::stacks::Stacks>,
     /// Polls the agent caused (captures and the real polls after them),
     /// and their time in poll: the agent's own cost.
     synthetic_polls: AtomicU64,
@@ -275,7 +273,6 @@ impl Recorder {
                 epoch_coarse: coarse_ns(),
                 epoch_unix_ns: now,
                 history: Mutex::default(),
-                stacks: Mutex::default(),
                 synthetic_polls: AtomicU64::new(0),
                 synthetic_ns: AtomicU64::new(0),
                 captures_asked: AtomicU64::new(0),
@@ -445,9 +442,7 @@ impl Recorder {
         let (adopt, stack, synthetic) = match mail {
             None => (None, None, false),
             Some(m) => {
-                let stack = m
-                    .captured
-                    .and_then(|ips| lock(&self.inner.stacks).intern(ips));
+                let stack = m.captured.and_then(crate::stacks::intern);
                 (m.adopt, stack, m.synthetic)
             }
         };
@@ -461,7 +456,7 @@ impl Recorder {
                 rec.slot = adopt;
             }
             if let (Some(stack), Some(slot)) = (stack, &rec.slot) {
-                slot.store(stack, now);
+                slot.store(stack);
             }
             if synthetic {
                 // Not the task's own activity: its idle time goes on.

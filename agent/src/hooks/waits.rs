@@ -53,12 +53,13 @@ pub struct Waits {
 }
 
 /// Per spawn location: live tasks the agent can capture, those with a
-/// capture that holds, and the newest capture's time (recorder clock).
+/// capture that holds, and the newest capture's time (ns since the
+/// epoch).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Coverage {
     pub reachable: u64,
     pub held: u64,
-    pub newest: Option<u64>,
+    pub newest: Option<i64>,
 }
 
 impl Coverage {
@@ -67,17 +68,20 @@ impl Coverage {
             return;
         };
         self.reachable += 1;
-        if let Some(at) = holding(rec, slot, running) {
+        if let Some((_, at)) = holding(slot, running) {
             self.held += 1;
             self.newest = Some(self.newest.map_or(at, |n| n.max(at)));
         }
     }
 }
 
-/// When the task's last capture was taken, if it still holds.
-fn holding(rec: &Rec, slot: &Slot, running: bool) -> Option<u64> {
-    let (_, at) = slot.last()?;
-    (!running && at >= rec.last_poll_end).then_some(at)
+/// The task's last capture (stack, ns since the epoch), if it still
+/// holds: the task has not really run since, and is not running now.
+fn holding(slot: &Slot, running: bool) -> Option<(u32, i64)> {
+    if running {
+        return None;
+    }
+    slot.holding()
 }
 
 impl Recorder {
@@ -87,7 +91,7 @@ impl Recorder {
     /// wait for). Walks every task once; the wakes are made after each
     /// shard's lock is released.
     pub fn request_captures(&self, budget: Budget) -> Vec<Arc<Slot>> {
-        let now = self.now();
+        let now = crate::dump::unix_now_ns();
         let running = self.in_poll();
         // Per site, the best candidates so far: (priority, slot); a lower
         // priority goes first (0: no capture that holds).
@@ -101,9 +105,11 @@ impl Recorder {
                 if running.contains_key(id) || slot.wanted() {
                     continue;
                 }
-                let prio = match holding(rec, slot, false) {
+                let prio = match slot.holding() {
                     None => 0,
-                    Some(at) if now.saturating_sub(at) >= budget.refresh_ns => at.max(1),
+                    Some((_, at)) if now.saturating_sub(at) as u64 >= budget.refresh_ns => {
+                        (at.max(1)) as u64
+                    }
                     Some(_) => continue,
                 };
                 let key = rec.site as *const Site as usize;
@@ -140,10 +146,7 @@ impl Recorder {
                 let Some(slot) = &rec.slot else {
                     continue;
                 };
-                let Some(at) = holding(rec, slot, running.contains_key(id)) else {
-                    continue;
-                };
-                let Some((stack, _)) = slot.last() else {
+                let Some((stack, at)) = holding(slot, running.contains_key(id)) else {
                     continue;
                 };
                 if w.tasks.len() >= max_tasks {
@@ -154,36 +157,25 @@ impl Recorder {
                     id: *id,
                     location: rec.site.location,
                     stack,
-                    at_unix_ns: self.unix_ns(at),
+                    at_unix_ns: at,
                 });
             }
         }
         w
     }
 
-    /// A captured stack's instruction pointers (leaf after leaf, each
-    /// ended by a 0).
-    pub fn stack(&self, id: u32) -> Option<Arc<[usize]>> {
-        lock(&self.inner.stacks).get(id)
-    }
-
     /// The agent's own cost so far: captures asked, polls it caused and
     /// their time in poll (ns), distinct stacks, captures dropped for a
     /// full stack table.
     pub fn capture_stats(&self) -> CaptureStats {
-        let stacks = lock(&self.inner.stacks);
+        let (stacks, dropped) = crate::stacks::counts();
         CaptureStats {
             asked: self.inner.captures_asked.load(Ordering::Relaxed),
             polls: self.inner.synthetic_polls.load(Ordering::Relaxed),
             poll_ns: self.inner.synthetic_ns.load(Ordering::Relaxed),
-            stacks: stacks.len() as u64,
-            dropped: stacks.dropped,
+            stacks,
+            dropped,
         }
-    }
-
-    /// The wall clock of a recorder-clock instant.
-    pub fn wall(&self, at: u64) -> i64 {
-        self.unix_ns(at)
     }
 }
 

@@ -62,7 +62,13 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
             g.idle,
             g.finished
         )),
-        Line::from(format!(" blocked on: {}", g.mix_text(6))),
+        Line::from(format!(
+            " blocked on: {}{}",
+            g.mix_text(6),
+            g.waits_text()
+                .map(|w| format!("   ({w})"))
+                .unwrap_or_default()
+        )),
         Line::from(format!(
             " names: {names}{}",
             crate::analysis::wording::lints(
