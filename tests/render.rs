@@ -382,11 +382,13 @@ fn app_with_dump() -> App {
         st.apply_dump(Ok(TaskDump {
             taken_at: ts(299.9).expect("ts"),
             capture: Duration::from_millis(3),
+            round: Duration::ZERO,
             resolve: Duration::from_millis(40),
             bytes: 2048,
             traces: vec![read, recv],
             by_task,
             captured_at: Default::default(),
+            agent_wakers: Default::default(),
             by_location: Default::default(),
         }));
     }

@@ -2,8 +2,9 @@
 //! waiting for its peer's response (it also watches whether the caller
 //! gave up: `oneshot::Sender::poll_closed`), a `watch` receiver (`changed()`
 //! is built on `Notify`), a task awaiting a oneshot reply, and a
-//! `CancellationToken`-style wait beside a read. The stacks come from a real
-//! task dump of a real runtime here (this build: debug), and from frames
+//! `CancellationToken`-style wait beside a read. The stacks come from real
+//! per-task captures (the tasks spawned with `taskscope_agent::spawn` on a
+//! runtime with the hooks source) here (this build: debug), and from frames
 //! recorded the same way from a release build (`tests/fixtures/frames/`;
 //! `TASKSCOPE_RECORD_FRAMES=DIR cargo test --release --test stack_rules`
 //! writes them).
@@ -48,12 +49,10 @@ fn record() -> HashMap<&'static str, Trace> {
     use http_body_util::Empty;
     use hyper_util::rt::TokioIo;
     let agent = taskscope_agent::Agent::with_min_interval(Duration::ZERO);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    agent.attach(rt.handle().clone());
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(2).enable_all();
+    agent.install_hooks(&mut b);
+    let rt = b.build().unwrap();
     let ids = rt.block_on(async {
         let mut ids = HashMap::new();
         // A peer that accepts and never answers.
@@ -73,7 +72,7 @@ fn record() -> HashMap<&'static str, Trace> {
             hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(tcp))
                 .await
                 .unwrap();
-        let h = tokio::spawn(async move {
+        let h = taskscope_agent::spawn(async move {
             let _ = conn.await;
         });
         ids.insert("hyper-client-conn", h.id());
@@ -83,14 +82,14 @@ fn record() -> HashMap<&'static str, Trace> {
         });
         // A watch receiver whose sender never sends.
         let (wtx, mut wrx) = tokio::sync::watch::channel(0u32);
-        let h = tokio::spawn(async move {
+        let h = taskscope_agent::spawn(async move {
             let _ = wrx.changed().await;
         });
         ids.insert("watch-receiver", h.id());
         std::mem::forget(wtx);
         // A plain reply that never comes.
         let (otx, orx) = tokio::sync::oneshot::channel::<u32>();
-        let h = tokio::spawn(async move {
+        let h = taskscope_agent::spawn(async move {
             let _ = orx.await;
         });
         ids.insert("oneshot-reply", h.id());
@@ -99,7 +98,7 @@ fn record() -> HashMap<&'static str, Trace> {
         // hyper's dispatcher and of cancellation tokens).
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (mut otx2, _orx2) = tokio::sync::oneshot::channel::<u32>();
-        let h = tokio::spawn(async move {
+        let h = taskscope_agent::spawn(async move {
             use tokio::io::AsyncReadExt;
             let mut tcp = tcp;
             let mut buf = [0u8; 16];
@@ -110,12 +109,25 @@ fn record() -> HashMap<&'static str, Trace> {
         });
         ids.insert("read-or-closed", h.id());
         std::mem::forget(_orx2);
-        tokio::time::sleep(Duration::from_millis(300)).await;
         ids
     });
-    let reply = rt
-        .block_on(agent.dump(Duration::from_secs(10)))
-        .expect("a dump");
+    // The tasks capture themselves when asked: ask until each has.
+    let wanted: Vec<u64> = ids
+        .values()
+        .map(|&id| taskscope_agent::hooks::task_id(id))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let reply = loop {
+        let reply = rt
+            .block_on(agent.dump(Duration::from_secs(1)))
+            .expect("waits");
+        let all = wanted
+            .iter()
+            .all(|id| reply.tasks.iter().any(|t| t.id == *id));
+        if all || std::time::Instant::now() > deadline {
+            break reply;
+        }
+    };
     let mut out = HashMap::new();
     for (name, id) in ids {
         let id = taskscope_agent::hooks::task_id(id);

@@ -147,12 +147,12 @@ fn demo_in_a_real_terminal() {
     });
     assert!(s.contains("Tasks▼"), "{s}");
     assert!(t.alternate_on(), "the TUI runs on the alternate screen");
-    // The demo serves task dumps: `t` takes one now, and the idle
-    // connections are shown blocked on a socket read, as a fact from their
-    // stacks.
+    // The demo's agent captures each task's stack by the task itself (the
+    // runtime never pauses): `t` asks now, and the idle connections are
+    // shown blocked on a socket read, as a fact from their stacks.
     t.keys(&["t"]);
-    let s = t.wait_screen("the task dump's reasons", |s| {
-        s.contains("◆ task dump") && s.contains("socket read*")
+    let s = t.wait_screen("the captured waits", |s| {
+        s.contains("captured per task (never paused)") && s.contains("socket read*")
     });
     let row = s
         .lines()

@@ -107,7 +107,6 @@ fn bench(n: usize) {
     let asked = recorder.request_captures(taskscope_agent::hooks::Budget {
         per_site: n,
         total: n,
-        refresh_ns: 0,
     });
     while asked.iter().any(|s| s.wanted()) && t.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(1));

@@ -53,8 +53,13 @@ pub const MAX_FRAMES: usize = 64;
 pub struct Slot {
     /// The agent asked for a capture.
     want: AtomicBool,
-    /// The task's waker, from its last real poll that returned `Pending`.
+    /// The task's waker, from its first real poll that returned `Pending`
+    /// since its last capture: held only until the task is captured (a
+    /// capture that holds needs no refresh), so that a task whose wait is
+    /// known holds no waker of the agent's (console-subscriber counts
+    /// wakers, and reads two as a timeout around a wait).
     waker: Mutex<Option<Waker>>,
+    has_waker: AtomicBool,
     /// 1 + the interned stack of the last capture (0: none yet).
     stack: AtomicU32,
     /// When it was taken (ns since the Unix epoch).
@@ -82,6 +87,13 @@ impl Slot {
         self.want.load(Ordering::Acquire)
     }
 
+    /// Whether a capture is worth asking for: the task has no capture that
+    /// holds (it ran since, or was never captured), and the agent has its
+    /// waker to ask with.
+    pub fn askable(&self) -> bool {
+        self.has_waker.load(Ordering::Acquire) && !self.wanted() && self.holding().is_none()
+    }
+
     /// The last capture, while it holds (the task has not really run
     /// since): (stack id, ns since the Unix epoch).
     pub fn holding(&self) -> Option<(u32, i64)> {
@@ -104,9 +116,11 @@ impl Slot {
 
     fn set_waker(&self, w: &Waker) {
         *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(w.clone());
+        self.has_waker.store(true, Ordering::Release);
     }
 
     fn forget_waker(&self) {
+        self.has_waker.store(false, Ordering::Release);
         self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
@@ -145,13 +159,14 @@ pub fn take_mail() -> Option<Mail> {
 
 pin_project_lite::pin_project! {
     /// A future whose waits the agent can capture (see the module doc).
-    /// Costs a thread-local read per poll, one allocation on the first
-    /// poll that returns `Pending`, and nothing else until the agent asks.
+    /// Costs an atomic and a thread-local read per poll, one allocation on
+    /// the first poll that returns `Pending`, and nothing else until the
+    /// agent asks. Without an agent in the process it only passes polls
+    /// through.
     pub struct Traced<F> {
         #[pin]
         inner: F,
         slot: Option<Arc<Slot>>,
-        waker: Option<Waker>,
     }
 
     impl<F> PinnedDrop for Traced<F> {
@@ -172,7 +187,6 @@ pub fn traced<F: Future>(future: F) -> Traced<F> {
     Traced {
         inner: future,
         slot: None,
-        waker: None,
     }
 }
 
@@ -209,6 +223,10 @@ impl<F: Future> Future for Traced<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
+        if !ENABLED.load(Ordering::Relaxed) {
+            // No agent in this process: nothing will ask.
+            return this.inner.poll(cx);
+        }
         // Under the hooks source the recorder keeps the slot (through the
         // mailbox); otherwise (console mode) the registry does, by task id.
         let hooked = crate::hooks::polling_a_task();
@@ -228,7 +246,6 @@ impl<F: Future> Future for Traced<F> {
                     return res;
                 }
                 slot.set_waker(cx.waker());
-                *this.waker = Some(cx.waker().clone());
                 *this.slot = Some(slot);
             }
             return res;
@@ -255,25 +272,29 @@ impl<F: Future> Future for Traced<F> {
                 } else if let Some(stack) = crate::stacks::intern(ips) {
                     slot.store(stack);
                 }
-                let res = this.inner.poll(cx);
-                update_waker(slot, this.waker, cx, &res);
-                return res;
+                // Captured: the agent lets go of the task's waker until
+                // the task really runs again.
+                slot.forget_waker();
+                return this.inner.poll(cx);
             }
         }
         slot.ran.store(true, Ordering::Release);
         let res = this.inner.poll(cx);
-        update_waker(slot, this.waker, cx, &res);
+        if res.is_pending() && !slot.has_waker.load(Ordering::Acquire) {
+            slot.set_waker(cx.waker());
+        }
         res
     }
 }
 
-/// Keeps the task's waker current (a task's waker does not change in
-/// tokio; an executor's may).
-fn update_waker<T>(slot: &Slot, seen: &mut Option<Waker>, cx: &Context<'_>, res: &Poll<T>) {
-    if res.is_pending() && !seen.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-        slot.set_waker(cx.waker());
-        *seen = Some(cx.waker().clone());
-    }
+/// Whether any agent exists in this process: without one, [`Traced`]
+/// only passes polls through (no slot, no waker kept).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Called when an agent is made: from then on wrapped tasks can be
+/// captured.
+pub(crate) fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
 }
 
 /// The wrapped tasks of runtimes without the hooks source (console mode),
@@ -305,30 +326,21 @@ pub(crate) mod registry {
         shard(id).remove(&id);
     }
 
-    /// Asks up to `total` tasks for a capture: first those with none that
-    /// holds, then the oldest older than `refresh_ns`.
-    pub fn request(total: usize, refresh_ns: u64) -> Vec<Arc<Slot>> {
-        let now = crate::dump::unix_now_ns().max(0) as u64;
-        let mut picks: Vec<(u64, Arc<Slot>)> = Vec::new();
-        for s in TASKS.iter() {
+    /// Asks up to `total` tasks for a capture (those with none that
+    /// holds).
+    pub fn request(total: usize) -> Vec<Arc<Slot>> {
+        let mut slots: Vec<Arc<Slot>> = Vec::new();
+        'walk: for s in TASKS.iter() {
             let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
             for slot in tasks.values() {
-                if slot.wanted() {
-                    continue;
+                if slots.len() >= total {
+                    break 'walk;
                 }
-                let prio = match slot.holding() {
-                    None => 0,
-                    Some((_, at)) if now.saturating_sub(at as u64) >= refresh_ns => {
-                        (at as u64).max(1)
-                    }
-                    Some(_) => continue,
-                };
-                picks.push((prio, slot.clone()));
+                if slot.askable() {
+                    slots.push(slot.clone());
+                }
             }
         }
-        picks.sort_unstable_by_key(|(p, _)| *p);
-        picks.truncate(total);
-        let slots: Vec<Arc<Slot>> = picks.into_iter().map(|(_, s)| s).collect();
         for s in &slots {
             s.request();
         }
@@ -354,6 +366,19 @@ pub(crate) mod registry {
             }
         }
         (out, more)
+    }
+
+    /// The wrapped tasks, at most `max`. The agent holds such a task's
+    /// waker from its first real poll after a capture until the next
+    /// capture (always, when no capture of it holds), and
+    /// console-subscriber counts it as the task's.
+    pub fn wrapped(max: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        for s in TASKS.iter() {
+            let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(tasks.keys().take(max.saturating_sub(out.len())));
+        }
+        out
     }
 
     pub(super) fn forget(slot: &Slot) {

@@ -191,6 +191,7 @@ impl Agent {
     /// An agent whose clients can cause a capture round at most every
     /// `min_interval`; requests in between get the captures that hold.
     pub fn with_min_interval(min_interval: Duration) -> Agent {
+        capture::enable();
         Agent {
             inner: Arc::new(Inner {
                 runtime: OnceLock::new(),
@@ -456,7 +457,7 @@ impl Agent {
             let budget = self.inner.budget;
             let asked = tokio::task::spawn_blocking(move || match r {
                 Some(r) => r.request_captures(budget),
-                None => capture::registry::request(budget.total, budget.refresh_ns),
+                None => capture::registry::request(budget.total),
             })
             .await
             .map_err(|e| format!("asking for captures failed: {e}"))?;
@@ -476,6 +477,12 @@ impl Agent {
     fn reply(&self, r: Option<&hooks::Recorder>, started: Instant) -> proto::DumpReply {
         use std::collections::HashMap;
         type Loc = &'static std::panic::Location<'static>;
+        // Console mode: the wrapped tasks, whose waker the agent holds
+        // while no capture of them holds (console-subscriber counts it).
+        let agent_wakers = match r {
+            Some(_) => Vec::new(),
+            None => capture::registry::wrapped(MAX_REPLY_TASKS),
+        };
         let (waits, unlisted): (Vec<(u64, Option<Loc>, u32, i64)>, u64) = match r {
             Some(r) => {
                 let w = r.waits(MAX_REPLY_TASKS);
@@ -544,6 +551,7 @@ impl Agent {
             locations,
             unlisted,
             round_ns: round.as_nanos() as u64,
+            agent_wakers,
         }
     }
 

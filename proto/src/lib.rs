@@ -86,6 +86,12 @@ pub struct DumpReply {
     /// for them). The polls the round caused fall in this span.
     #[prost(uint64, tag = "8")]
     pub round_ns: u64,
+    /// Console mode: the wrapped tasks (tokio ids). The agent holds such a
+    /// task's waker, to wake it for a capture, whenever no capture of it
+    /// holds; console-subscriber counts that waker among the task's own
+    /// (one more live waker than the task has).
+    #[prost(uint64, repeated, tag = "9")]
+    pub agent_wakers: Vec<u64>,
 }
 
 /// One task's async stack: for each leaf future the task was waiting in

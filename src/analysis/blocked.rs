@@ -82,6 +82,10 @@ pub struct WaitIndex<'a> {
     sleep_by_task: HashMap<u64, (u64, bool)>,
     /// The reason each trace of the model's dump shows.
     dump_reasons: Vec<Reason>,
+    /// Groups whose tasks the target's agent wraps for captures (console
+    /// mode): a task of one spawned since the agent's last reply is
+    /// wrapped too (one spawn line wraps all its tasks or none).
+    wrapped_groups: std::collections::HashSet<crate::model::GroupKey>,
     state: &'a State,
 }
 
@@ -115,10 +119,23 @@ impl<'a> WaitIndex<'a> {
             .as_ref()
             .map(|d| d.traces.iter().map(|t| super::stack::reason(t)).collect())
             .unwrap_or_default();
+        let wrapped_groups = match &state.dump {
+            Some(d) if !d.agent_wakers.is_empty() => state
+                .tasks
+                .values()
+                .filter(|t| {
+                    t.tokio_id
+                        .is_some_and(|id| d.agent_wakers.contains(&id.get()))
+                })
+                .map(|t| t.group)
+                .collect(),
+            _ => Default::default(),
+        };
         WaitIndex {
             op_by_task,
             sleep_by_task,
             dump_reasons,
+            wrapped_groups,
             state,
         }
     }
@@ -182,7 +199,7 @@ impl<'a> WaitIndex<'a> {
         self.idle_reason(task, &mut v);
         // A dump taken since the task last ran shows its stack: a fact.
         if let (Some(dump), Some(id)) = (&self.state.dump, task.tokio_id)
-            && task.own_poll.0.is_none_or(|p| p <= dump.window_end())
+            && task.own_poll.0.is_none_or(|p| dump.holds_for(id.get(), p))
             && s.created_at.is_none_or(|c| c <= dump.taken_at)
             && let Some((i, _)) = dump.trace_of(id.get())
             && let Some(reason) = self.dump_reasons.get(i as usize)
@@ -206,9 +223,24 @@ impl<'a> WaitIndex<'a> {
         v
     }
 
+    /// The task's live wakers as the console counts them, less the one the
+    /// target's agent holds for a task it wraps (to wake it for a capture;
+    /// held whenever no capture of the task holds), and whether the task is
+    /// such. A count made less that way is never read as "no waker".
+    fn wakers(&self, task: &Task) -> (u64, bool) {
+        let live = task.stats.live_wakers();
+        let held = self.state.dump.as_ref().is_some_and(|d| {
+            task.tokio_id
+                .is_some_and(|id| d.agent_wakers.contains(&id.get()))
+                || (self.wrapped_groups.contains(&task.group)
+                    && task.stats.created_at.is_some_and(|c| c > d.taken_at))
+        });
+        (if held { live.saturating_sub(1) } else { live }, held)
+    }
+
     /// The reason of an idle task from console data alone.
     fn idle_reason(&self, task: &Task, v: &mut Verdict) {
-        let s = &task.stats;
+        let (live_wakers, agent_held) = self.wakers(task);
         if let Some(op) = self.op_by_task.get(&task.id) {
             let res = op.resource.and_then(|r| self.state.resources.get(&r));
             v.reason = reason_for_op(op, res);
@@ -218,7 +250,7 @@ impl<'a> WaitIndex<'a> {
         // The console has not sent the spans of its last poll yet, and its
         // group's tasks were seen creating sleeps (see model::late).
         if !self.sleep_by_task.contains_key(&task.id)
-            && s.live_wakers() == 1
+            && live_wakers <= 1
             && task.own_poll.0.is_some_and(|p| self.state.late.unseen(p))
             && self.state.late.sleeps(task.group)
         {
@@ -227,7 +259,7 @@ impl<'a> WaitIndex<'a> {
             return;
         }
         if let Some((res, ambiguous)) = self.sleep_by_task.get(&task.id) {
-            v.reason = if s.live_wakers() >= 2 {
+            v.reason = if live_wakers >= 2 {
                 Reason::UntrackedWithTimeout
             } else {
                 Reason::Sleep
@@ -236,10 +268,11 @@ impl<'a> WaitIndex<'a> {
             v.ambiguous = *ambiguous;
             return;
         }
-        v.reason = match s.live_wakers() {
+        v.reason = match live_wakers {
             // `block_on`'s future is polled by the thread that blocks on
             // it, whose waker the console does not count: not lost.
             0 if task.group.kind == crate::model::TaskKind::BlockOn => Reason::Untracked,
+            0 if agent_held => Reason::Untracked,
             0 => Reason::NoWaker,
             1 => Reason::Untracked,
             _ => Reason::UntrackedWithTimeout,

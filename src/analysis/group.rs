@@ -102,7 +102,7 @@ pub struct Group {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WaitCoverage {
     /// Live tasks the agent can capture (wrapped in
-    /// `taskscope_agent::traced`).
+    /// the agent's `traced`).
     pub reachable: u32,
     /// Idle tasks whose wait is a capture that holds (exact).
     pub captured: u32,

@@ -53,6 +53,10 @@ pub struct DumpCost {
     pub bytes: usize,
     pub tasks: usize,
     pub traces: usize,
+    /// Captured one task at a time by the tasks themselves (the runtime
+    /// never paused), and the newest capture.
+    pub per_task: bool,
+    pub newest: Option<Ts>,
 }
 
 impl DumpStatus {
@@ -66,6 +70,8 @@ impl DumpStatus {
                 bytes: d.bytes,
                 tasks: d.by_task.len(),
                 traces: d.traces.len(),
+                per_task: d.per_task(),
+                newest: d.newest(),
             }),
             error: state.dump_error.clone(),
         }

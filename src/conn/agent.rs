@@ -174,8 +174,9 @@ fn frame(f: proto::Frame) -> Frame {
 }
 
 /// The wire reply as the model's plain dump.
-pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
+pub(crate) fn convert(mut reply: DumpReply) -> Option<TaskDump> {
     let bytes = reply.encoded_len();
+    let agent_wakers = std::mem::take(&mut reply.agent_wakers);
     let taken_at = (reply.taken_unix_ns > 0).then(|| Ts::from_nanos(reply.taken_unix_ns))?;
     let traces = reply
         .traces
@@ -226,11 +227,13 @@ pub(crate) fn convert(reply: DumpReply) -> Option<TaskDump> {
     Some(TaskDump {
         taken_at,
         capture: Duration::from_nanos(reply.capture_ns),
+        round: Duration::from_nanos(reply.round_ns.min(60_000_000_000)),
         resolve: Duration::from_nanos(reply.resolve_ns),
         bytes,
         traces,
         by_task,
         captured_at,
+        agent_wakers: agent_wakers.into_iter().take(1_000_000).collect(),
         by_location,
     })
 }

@@ -98,7 +98,7 @@ pub struct AggGroup {
     pub ages: Vec<u64>,
     pub terminated_lifetime: Duration,
     /// Live tasks whose waits the agent can capture (their futures are
-    /// wrapped in `taskscope_agent::traced`), those with a capture that
+    /// wrapped in the agent's `traced`), those with a capture that
     /// holds (not run since), and the newest of those captures.
     pub reachable: u64,
     pub waits_held: u64,

@@ -59,9 +59,12 @@ impl std::fmt::Display for Frame {
 pub struct TaskDump {
     /// The target's clock when the capture began.
     pub taken_at: Ts,
-    /// How long the target's workers were held, and how long symbol
-    /// resolution took on the agent's thread.
+    /// How long the target's workers were held (0: the agent captures one
+    /// task at a time and never pauses), how long the capture round took
+    /// (its polls fall in it), and how long symbol resolution took on the
+    /// agent's thread.
     pub capture: Duration,
+    pub round: Duration,
     pub resolve: Duration,
     /// Size of the reply on the wire.
     pub bytes: usize,
@@ -73,6 +76,10 @@ pub struct TaskDump {
     /// captures one task at a time (each capture holds until the task runs
     /// again); empty from one that took whole-runtime dumps (`taken_at`).
     pub captured_at: HashMap<u64, Ts>,
+    /// Console mode: the tasks wrapped for captures (tokio ids). The agent
+    /// holds such a task's waker whenever no capture of it holds, and the
+    /// console counts it as one of the task's.
+    pub agent_wakers: std::collections::HashSet<u64>,
     /// With the hooks source (no per-task stream): spawn location → how
     /// many dumped tasks of it have each trace (`(trace, tasks)`).
     pub by_location: HashMap<String, Vec<(u32, u32)>>,
@@ -136,7 +143,7 @@ impl DumpWindows {
     pub fn finish(&mut self, dump: Option<&TaskDump>) {
         self.inflight = None;
         if let Some(d) = dump {
-            self.add(d.taken_at, d.taken_at.plus(d.capture));
+            self.add(d.taken_at, d.taken_at.plus(d.capture.max(d.round)));
         }
     }
 
@@ -159,6 +166,18 @@ impl DumpWindows {
 impl TaskDump {
     /// The end of the polls this dump caused.
     pub fn window_end(&self) -> Ts {
-        self.taken_at.plus(self.capture + AFTER_CAPTURE)
+        self.taken_at
+            .plus(self.capture.max(self.round) + AFTER_CAPTURE)
+    }
+
+    /// Whether the agent captured each task by itself (no pause at all)
+    /// rather than stopping the runtime for a whole dump.
+    pub fn per_task(&self) -> bool {
+        self.capture.is_zero()
+    }
+
+    /// The newest capture's time, per-task captures only.
+    pub fn newest(&self) -> Option<Ts> {
+        self.captured_at.values().copied().max()
     }
 }

@@ -395,12 +395,14 @@ fn loaded_aggregates(
     let dump = (!by_location.is_empty()).then(|| TaskDump {
         taken_at: Ts::from_nanos(snapshot.target_now_ns),
         capture: Duration::ZERO,
+        round: Duration::ZERO,
         resolve: Duration::ZERO,
         bytes: 0,
         traces: traces.to_vec(),
         by_task: HashMap::new(),
         by_location,
         captured_at: Default::default(),
+        agent_wakers: Default::default(),
     });
     Ok((Some(agg), dump))
 }

@@ -259,6 +259,7 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn new() -> Recorder {
+        crate::capture::enable();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)

@@ -18,18 +18,13 @@ use std::sync::atomic::Ordering;
 pub struct Budget {
     pub per_site: usize,
     pub total: usize,
-    /// A capture that still holds is taken again only once it is this old
-    /// (recorder ns): a task idle for an hour need not be re-read every
-    /// second.
-    pub refresh_ns: u64,
 }
 
 impl Default for Budget {
     fn default() -> Self {
         Budget {
-            per_site: 16,
-            total: 512,
-            refresh_ns: 10_000_000_000,
+            per_site: 64,
+            total: 1024,
         }
     }
 }
@@ -86,47 +81,36 @@ fn holding(slot: &Slot, running: bool) -> Option<(u32, i64)> {
 
 impl Recorder {
     /// Asks up to `budget.per_site` reachable idle tasks of each spawn
-    /// location for a capture: first those with none that holds, then the
-    /// oldest, at most `budget.total` in all. Returns the slots asked (to
-    /// wait for). Walks every task once; the wakes are made after each
-    /// shard's lock is released.
+    /// location with no capture that holds (never captured, or run since)
+    /// for one, at most `budget.total` in all. A capture that holds is
+    /// exact until the task runs again: it is not taken again. Returns the
+    /// slots asked (to wait for). Walks every task once; the wakes are made
+    /// after the walk, with no lock held.
     pub fn request_captures(&self, budget: Budget) -> Vec<Arc<Slot>> {
-        let now = crate::dump::unix_now_ns();
         let running = self.in_poll();
-        // Per site, the best candidates so far: (priority, slot); a lower
-        // priority goes first (0: no capture that holds).
-        let mut picks: HashMap<usize, Vec<(u64, Arc<Slot>)>> = HashMap::new();
-        for shard in self.inner.shards.iter() {
+        let mut per_site: HashMap<usize, usize> = HashMap::new();
+        let mut slots: Vec<Arc<Slot>> = Vec::new();
+        'walk: for shard in self.inner.shards.iter() {
             let tasks = lock(&shard.0);
             for (id, rec) in tasks.iter() {
+                if slots.len() >= budget.total {
+                    break 'walk;
+                }
                 let Some(slot) = &rec.slot else {
                     continue;
                 };
-                if running.contains_key(id) || slot.wanted() {
+                if running.contains_key(id) || !slot.askable() {
                     continue;
                 }
-                let prio = match slot.holding() {
-                    None => 0,
-                    Some((_, at)) if now.saturating_sub(at) as u64 >= budget.refresh_ns => {
-                        (at.max(1)) as u64
-                    }
-                    Some(_) => continue,
-                };
-                let key = rec.site as *const Site as usize;
-                let v = picks.entry(key).or_default();
-                if v.len() < budget.per_site {
-                    v.push((prio, slot.clone()));
-                } else if let Some(worst) = v.iter_mut().max_by_key(|(p, _)| *p)
-                    && prio < worst.0
-                {
-                    *worst = (prio, slot.clone());
+                let n = per_site
+                    .entry(rec.site as *const Site as usize)
+                    .or_default();
+                if *n < budget.per_site {
+                    *n += 1;
+                    slots.push(slot.clone());
                 }
             }
         }
-        let mut all: Vec<(u64, Arc<Slot>)> = picks.into_values().flatten().collect();
-        all.sort_unstable_by_key(|(p, _)| *p);
-        all.truncate(budget.total);
-        let slots: Vec<Arc<Slot>> = all.into_iter().map(|(_, s)| s).collect();
         for s in &slots {
             s.request();
         }

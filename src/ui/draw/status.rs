@@ -136,7 +136,19 @@ fn dumps(app: &App) -> Option<Span<'static>> {
             format!("◇ agent without dumps: {}", text::sanitize(why, 100)),
             style::warn(app),
         ),
-        (Agent::Ready { .. }, None) => Span::styled("◆ agent ready, dump pending", style::dim(app)),
+        (Agent::Ready { .. }, None) => {
+            Span::styled("◆ agent ready, waits pending", style::dim(app))
+        }
+        (Agent::Ready { .. }, Some(c)) if c.per_task => Span::styled(
+            format!(
+                "◆ waits of {} tasks, captured per task (never paused){} (* = captured, t = now)",
+                text::count(c.tasks as u64),
+                c.newest
+                    .map(|n| format!(", newest {} ago", text::duration(a.now.since(n))))
+                    .unwrap_or_default(),
+            ),
+            style::good(app),
+        ),
         (Agent::Ready { .. }, Some(c)) => Span::styled(
             format!(
                 "◆ task dump {} ago: {} tasks, paused {} (* = from dump, t = new)",
