@@ -347,25 +347,29 @@ pub(crate) mod registry {
         slots
     }
 
-    /// The captures that hold: (task id, stack, ns since the epoch), at
-    /// most `max` (and how many more).
-    pub fn waits(max: usize) -> (Vec<(u64, u32, i64)>, u64) {
-        let mut out = Vec::new();
-        let mut more = 0;
+    /// The captures that hold, at most `max` listed (no spawn locations:
+    /// only the hooks source knows them).
+    pub fn waits(max: usize) -> crate::hooks::Waits {
+        let mut w = crate::hooks::Waits::default();
         for s in TASKS.iter() {
             let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
             for (&id, slot) in tasks.iter() {
                 let Some((stack, at)) = slot.holding() else {
                     continue;
                 };
-                if out.len() >= max {
-                    more += 1;
+                if w.tasks.len() >= max {
+                    w.more += 1;
                 } else {
-                    out.push((id, stack, at));
+                    w.tasks.push(crate::hooks::TaskWait {
+                        id,
+                        location: None,
+                        stack,
+                        at_unix_ns: at,
+                    });
                 }
             }
         }
-        (out, more)
+        w
     }
 
     /// The wrapped tasks, at most `max`. The agent holds such a task's

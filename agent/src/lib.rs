@@ -476,31 +476,14 @@ impl Agent {
     /// hooks source each task comes with its spawn location.
     fn reply(&self, r: Option<&hooks::Recorder>, started: Instant) -> proto::DumpReply {
         use std::collections::HashMap;
-        type Loc = &'static std::panic::Location<'static>;
         // Console mode: the wrapped tasks, whose waker the agent holds
         // while no capture of them holds (console-subscriber counts it).
-        let agent_wakers = match r {
-            Some(_) => Vec::new(),
-            None => capture::registry::wrapped(MAX_REPLY_TASKS),
-        };
-        let (waits, unlisted): (Vec<(u64, Option<Loc>, u32, i64)>, u64) = match r {
-            Some(r) => {
-                let w = r.waits(MAX_REPLY_TASKS);
-                let v = w
-                    .tasks
-                    .into_iter()
-                    .map(|t| (t.id, Some(t.location), t.stack, t.at_unix_ns))
-                    .collect();
-                (v, w.more)
-            }
-            None => {
-                let (v, more) = capture::registry::waits(MAX_REPLY_TASKS);
-                let v = v
-                    .into_iter()
-                    .map(|(id, stack, at)| (id, None, stack, at))
-                    .collect();
-                (v, more)
-            }
+        let (waits, agent_wakers) = match r {
+            Some(r) => (r.waits(MAX_REPLY_TASKS), Vec::new()),
+            None => (
+                capture::registry::waits(MAX_REPLY_TASKS),
+                capture::registry::wrapped(MAX_REPLY_TASKS),
+            ),
         };
         let round = started.elapsed();
         let t = Instant::now();
@@ -508,8 +491,14 @@ impl Agent {
         let mut trace_of: HashMap<u32, u32> = HashMap::new();
         let mut locations: Vec<proto::Loc> = Vec::new();
         let mut loc_of: HashMap<usize, u32> = HashMap::new();
-        let mut tasks = Vec::with_capacity(waits.len());
-        for (id, at, stack, captured) in waits {
+        let mut tasks = Vec::with_capacity(waits.tasks.len());
+        for w in waits.tasks {
+            let hooks::TaskWait {
+                id,
+                location: at,
+                stack,
+                at_unix_ns: captured,
+            } = w;
             let trace = match trace_of.get(&stack) {
                 Some(&i) => i,
                 None => {
@@ -549,7 +538,7 @@ impl Agent {
             taken_unix_ns: dump::unix_now_ns()
                 - started.elapsed().as_nanos().min(i64::MAX as u128) as i64,
             locations,
-            unlisted,
+            unlisted: waits.more,
             round_ns: round.as_nanos() as u64,
             agent_wakers,
         }

@@ -6,8 +6,10 @@
 //! every 5 ms) and fails the test when it stops for 5 s.
 //!
 //! On the agent before per-task captures (which answered `Dump` with
-//! `Handle::dump`), this test hangs the runtime within seconds: see the
-//! closing note of the issue and `docs/upstream/tokio-taskdump-steal-all.md`.
+//! `Handle::dump` behind a run-queue guard) every scenario fails: the
+//! guard refused 90 to 98 % of the dumps, and those it let through paused
+//! the service for 0.4 to 1 s (and can hang it for good:
+//! `docs/upstream/tokio-taskdump-steal-all.md`).
 #![cfg(all(target_os = "linux", tokio_unstable))]
 
 use prost::Message;
@@ -17,8 +19,13 @@ use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
 use taskscope_agent::proto;
 
-/// How long the heartbeat may stop before the test fails.
+/// How long the heartbeat may stop before the watchdog calls the service
+/// stopped (the runtime hung).
 const STALL: Duration = Duration::from_secs(5);
+/// The longest gap the heartbeat may show at all: no request may pause
+/// the service (the agent's captures measured ~10 ms here on a loaded
+/// 2-core machine; tokio's whole-runtime dump, 0.4 to 1 s before it hangs).
+const PAUSE: Duration = Duration::from_millis(250);
 /// Requests of each kind per scenario.
 const REQUESTS: usize = 200;
 
@@ -299,7 +306,7 @@ fn scenario(n: usize, every: Duration, burst: Burst) {
         panic!("{burst:?} {n} every {every:?}: the service stopped for {STALL:?}");
     }
     assert_eq!(answered, [REQUESTS; 5], "every request was answered");
-    assert!(longest < STALL, "longest gap {longest:?}");
+    assert!(longest < PAUSE, "the service paused for {longest:?}");
 }
 
 #[test]

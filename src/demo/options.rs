@@ -43,6 +43,10 @@ pub enum Scenario {
     /// Scale: `--idle-tasks` sleeping tasks over ten spawn locations,
     /// spawned at `--idle-rate` a second.
     Idle,
+    /// The service's own heartbeat: a task ticking every 5 ms that prints
+    /// `heartbeat_gap_ms=N` on standard error each second (the longest gap
+    /// between two ticks in that second): how long the runtime stopped.
+    Heartbeat,
 }
 
 impl Scenario {

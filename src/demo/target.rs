@@ -155,6 +155,7 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Hostile => hostile(),
             Scenario::Churn => churn(opts.churn_rate.max(1)),
             Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
+            Scenario::Heartbeat => heartbeat(),
         }
     }
     park().await;
@@ -510,6 +511,28 @@ fn churn(rate: u32) {
 
 /// Scale load: `total` tasks sleeping for an hour, from ten spawn sites,
 /// spawned in batches every 10 ms at `rate` a second.
+/// The service's heartbeat (see `Scenario::Heartbeat`).
+fn heartbeat() {
+    let _ = Builder::new().name("heartbeat").spawn(async {
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = std::time::Instant::now();
+        let mut second = last;
+        let mut longest = Duration::ZERO;
+        loop {
+            tick.tick().await;
+            let now = std::time::Instant::now();
+            longest = longest.max(now - last);
+            last = now;
+            if now - second >= Duration::from_secs(1) {
+                eprintln!("heartbeat_gap_ms={:.1}", longest.as_secs_f64() * 1e3);
+                second = now;
+                longest = Duration::ZERO;
+            }
+        }
+    });
+}
+
 fn idle(total: usize, rate: u32) {
     let _ = Builder::new().name("idle-source").spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(10));

@@ -32,7 +32,8 @@ impl Default for Budget {
 /// One task's capture that still holds.
 pub struct TaskWait {
     pub id: u64,
-    pub location: &'static Location<'static>,
+    /// Its spawn location, under the hooks source.
+    pub location: Option<&'static Location<'static>>,
     pub stack: u32,
     /// When it was taken, on the wall clock.
     pub at_unix_ns: i64,
@@ -139,7 +140,7 @@ impl Recorder {
                 }
                 w.tasks.push(TaskWait {
                     id: *id,
-                    location: rec.site.location,
+                    location: Some(rec.site.location),
                     stack,
                     at_unix_ns: at,
                 });
