@@ -21,11 +21,18 @@ struct Cache {
 }
 
 /// Frames of the capture itself, above the task's own future: the
-/// wrapper's closures, tokio's `trace_with` and `poll_fn`.
-fn machinery(name: &str) -> bool {
-    name.starts_with("taskscope_agent::capture::")
-        || name.contains("tokio::runtime::task::trace::trace_with")
-        || name.contains("core::future::poll_fn::PollFn")
+/// wrapper's closures, tokio's `trace_with` and `poll_fn`. Release builds
+/// name inlined frames without their module (`{closure#0}`,
+/// `trace_with`), so their source file says whose they are.
+fn machinery(f: &Frame) -> bool {
+    let file = f.file.as_str();
+    f.name.starts_with("taskscope_agent::capture::")
+        || f.name.contains("tokio::runtime::task::trace::trace_with")
+        || f.name.contains("core::future::poll_fn::PollFn")
+        || (file.ends_with("src/capture.rs")
+            && (file.contains("taskscope-agent") || file.ends_with("agent/src/capture.rs")))
+        || file.ends_with("src/runtime/task/trace/mod.rs")
+        || file.ends_with("core/src/future/poll_fn.rs")
 }
 
 impl Resolver {
@@ -41,7 +48,7 @@ impl Resolver {
                 let mut frames: Vec<Frame> =
                     leaf.iter().flat_map(|&ip| c.frames(ip).to_vec()).collect();
                 frames.reverse();
-                let skip = frames.iter().take_while(|f| machinery(&f.name)).count();
+                let skip = frames.iter().take_while(|f| machinery(f)).count();
                 frames.drain(..skip);
                 Leaf { frames }
             })
@@ -89,14 +96,36 @@ impl Cache {
 mod tests {
     use super::*;
 
+    fn f(name: &str, file: &str) -> Frame {
+        Frame {
+            name: name.into(),
+            file: file.into(),
+            line: 1,
+        }
+    }
+
     #[test]
     fn the_capture_machinery_is_not_part_of_a_stack() {
-        assert!(machinery("taskscope_agent::capture::capture::{{closure}}"));
-        assert!(machinery("tokio::runtime::task::trace::trace_with"));
-        assert!(machinery(
-            "<core::future::poll_fn::PollFn<F> as core::future::future::Future>::poll"
-        ));
-        assert!(!machinery("app::serve::{{closure}}"));
-        assert!(!machinery("tokio::time::sleep::Sleep::poll_elapsed"));
+        // Debug builds name them in full …
+        assert!(machinery(&f("taskscope_agent::capture::capture::{{closure}}", "")));
+        assert!(machinery(&f("tokio::runtime::task::trace::trace_with", "")));
+        assert!(machinery(&f(
+            "<core::future::poll_fn::PollFn<F> as core::future::future::Future>::poll",
+            ""
+        )));
+        // … release builds by file.
+        assert!(machinery(&f("{closure#0}", "/work/main/agent/src/capture.rs")));
+        assert!(machinery(&f("{closure#0}", "taskscope-agent-0.1.0/src/capture.rs")));
+        assert!(machinery(&f(
+            "trace_with",
+            "tokio-1.54.1/src/runtime/task/trace/mod.rs"
+        )));
+        assert!(machinery(&f("poll", "library/core/src/future/poll_fn.rs")));
+        assert!(!machinery(&f("app::serve::{{closure}}", "src/serve.rs")));
+        assert!(!machinery(&f("{closure#0}", "src/capture.rs")));
+        assert!(!machinery(&f(
+            "tokio::time::sleep::Sleep::poll_elapsed",
+            "tokio-1.54.1/src/time/sleep.rs"
+        )));
     }
 }
