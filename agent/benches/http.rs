@@ -1,7 +1,11 @@
 //! A real HTTP service at saturation on loopback: a hyper hello-world
 //! server, a task per connection, 2 worker threads, in a fresh process per
-//! mode (`plain`, `console`: console-subscriber with its defaults, `hooks`:
-//! taskscope-agent's hooks source); this process is the load generator,
+//! mode (`plain`, `hooks`: taskscope-agent's hooks source, `traced`: the
+//! same with each connection task spawned by `taskscope_agent::spawn`,
+//! `watched`: `traced` with a round of captures asked every second, as
+//! while taskscope watches, and
+//! with `--features console`, `console`: console-subscriber with its
+//! defaults); this process is the load generator,
 //! 64 keep-alive connections on a 2-thread runtime of its own, for 10 s
 //! per round after 2 s of warm-up. Prints requests/s and p99 latency.
 //! Rounds interleave the modes. `cargo bench -p taskscope-agent --bench
@@ -26,7 +30,15 @@ fn main() {
     let (rounds, secs, modes): (usize, u64, &[&str]) = if quick {
         (1, 3, &["plain", "hooks"])
     } else {
-        (3, 10, &["plain", "console", "hooks"])
+        (
+            3,
+            10,
+            if cfg!(feature = "console") {
+                &["plain", "console", "hooks", "traced", "watched"]
+            } else {
+                &["plain", "hooks", "traced", "watched"]
+            },
+        )
     };
     println!(
         "hyper hello-world, a task per connection, 2 server workers; {CONNECTIONS} connections for {secs}s, best of {rounds}"
@@ -135,14 +147,25 @@ fn serve(mode: &str) {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
     let agent = taskscope_agent::Agent::new();
+    let traced = mode == "traced" || mode == "watched";
     match mode {
         "plain" => {}
+        #[cfg(feature = "console")]
         "console" => console_subscriber::init(),
-        "hooks" => agent.install_hooks(&mut builder),
+        "hooks" | "traced" | "watched" => agent.install_hooks(&mut builder),
         other => panic!("unknown mode {other}"),
     }
     let rt = builder.build().expect("runtime");
-    if mode == "hooks" {
+    if mode == "watched" {
+        let recorder = agent.recorder().expect("hooks");
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                recorder.request_captures(taskscope_agent::hooks::Budget::default());
+            }
+        });
+    }
+    if mode == "hooks" || traced {
         agent.attach(rt.handle().clone());
         agent
             .serve(taskscope_agent::bind_address())
@@ -155,7 +178,7 @@ fn serve(mode: &str) {
         println!("{}", listener.local_addr().expect("addr"));
         loop {
             let (stream, _) = listener.accept().await.expect("accept");
-            tokio::spawn(async move {
+            let conn = async move {
                 let svc = hyper::service::service_fn(|_req| async {
                     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
                         b"Hello, world!",
@@ -164,7 +187,12 @@ fn serve(mode: &str) {
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                     .await;
-            });
+            };
+            if traced {
+                taskscope_agent::spawn(conn);
+            } else {
+                tokio::spawn(conn);
+            }
         }
     });
 }

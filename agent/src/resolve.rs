@@ -107,15 +107,24 @@ mod tests {
     #[test]
     fn the_capture_machinery_is_not_part_of_a_stack() {
         // Debug builds name them in full …
-        assert!(machinery(&f("taskscope_agent::capture::capture::{{closure}}", "")));
+        assert!(machinery(&f(
+            "taskscope_agent::capture::capture::{{closure}}",
+            ""
+        )));
         assert!(machinery(&f("tokio::runtime::task::trace::trace_with", "")));
         assert!(machinery(&f(
             "<core::future::poll_fn::PollFn<F> as core::future::future::Future>::poll",
             ""
         )));
         // … release builds by file.
-        assert!(machinery(&f("{closure#0}", "/work/main/agent/src/capture.rs")));
-        assert!(machinery(&f("{closure#0}", "taskscope-agent-0.1.0/src/capture.rs")));
+        assert!(machinery(&f(
+            "{closure#0}",
+            "/work/main/agent/src/capture.rs"
+        )));
+        assert!(machinery(&f(
+            "{closure#0}",
+            "taskscope-agent-0.1.0/src/capture.rs"
+        )));
         assert!(machinery(&f(
             "trace_with",
             "tokio-1.54.1/src/runtime/task/trace/mod.rs"
