@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
 use taskscope_agent::proto;
 
+mod common;
+
 /// How long the heartbeat may stop before the watchdog calls the service
 /// stopped (the runtime hung).
 const STALL: Duration = Duration::from_secs(5);
@@ -49,10 +51,7 @@ struct Service {
 
 fn service(n: usize, every: Duration, burst: Burst) -> Service {
     let agent = Agent::with_min_interval(Duration::ZERO);
-    let mut b = tokio::runtime::Builder::new_multi_thread();
-    b.worker_threads(2).enable_all();
-    agent.install_hooks(&mut b);
-    let rt = b.build().expect("runtime");
+    let rt = common::hooked_runtime(&agent, false);
     agent.attach(rt.handle().clone());
     let addr = agent
         .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())

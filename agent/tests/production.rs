@@ -8,6 +8,8 @@
 use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
 
+mod common;
+
 fn client() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -22,16 +24,7 @@ fn target<T: Send + 'static>(
     current_thread: bool,
     setup: impl FnOnce() -> T + Send + 'static,
 ) -> (T, std::sync::mpsc::Sender<()>) {
-    let mut b = if current_thread {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(2);
-        b
-    };
-    b.enable_all();
-    agent.install_hooks(&mut b);
-    let rt = b.build().expect("runtime");
+    let rt = common::hooked_runtime(agent, current_thread);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {

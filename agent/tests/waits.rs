@@ -8,18 +8,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
 
-fn runtime(agent: &Agent, current_thread: bool) -> tokio::runtime::Runtime {
-    let mut b = if current_thread {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(2);
-        b
-    };
-    b.enable_all();
-    agent.install_hooks(&mut b);
-    b.build().expect("runtime")
-}
+mod common;
+use common::hooked_runtime as runtime;
 
 /// The leaf frames' names of each captured task, by task id.
 fn leaves(reply: &taskscope_agent::proto::DumpReply) -> HashMap<u64, Vec<String>> {
@@ -155,4 +145,45 @@ fn each_wait_is_captured_by_the_task_itself() {
         let _ = stop_tx.send(());
         driver.join().expect("runtime thread");
     }
+}
+
+/// Tasks an executor spawns (hyper's connection and stream tasks, tonic's
+/// `Endpoint::executor`) are reachable through `TracedExecutor`, and
+/// `taskscope_agent::traced` works where a future is spawned some other
+/// way (here a `JoinSet`).
+#[test]
+fn executors_and_join_sets_reach_their_tasks() {
+    use hyper::rt::Executor;
+    let agent = Agent::with_min_interval(Duration::ZERO);
+    let rt = runtime(&agent, false);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut set = tokio::task::JoinSet::new();
+    rt.block_on(async {
+        let (_keep, wait) = tokio::sync::oneshot::channel::<()>();
+        taskscope_agent::TracedExecutor.execute(async move {
+            let _ = wait.await;
+            drop(_keep);
+        });
+        let h = set.spawn(taskscope_agent::traced(async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }));
+        tx.send(taskscope_agent::hooks::task_id(h.id()))
+            .expect("id");
+    });
+    let built = rx.recv().expect("id");
+    let (reply, by_id) = waits_of(&agent, &[built]);
+    assert!(
+        by_id
+            .get(&built)
+            .is_some_and(|l| l.iter().any(|f| f.contains("time/sleep.rs"))),
+        "{by_id:#?}"
+    );
+    // The executor's task: the only other traced one, on a oneshot.
+    assert!(
+        by_id
+            .iter()
+            .any(|(i, l)| *i != built && l.iter().any(|f| f.contains("sync/oneshot.rs"))),
+        "{:#?}",
+        reply.tasks.len()
+    );
 }
