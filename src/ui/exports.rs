@@ -102,11 +102,21 @@ impl App {
         let agent = self.analysis.as_ref().map(|a| a.dumps.agent.clone());
         match agent.unwrap_or_default() {
             Agent::Ready { min_interval, .. } => {
-                // Within the agent's interval the last dump comes back again.
-                let msg = format!(
-                    "task dump requested (the agent takes at most one per {})",
-                    crate::text::duration(min_interval)
-                );
+                let per_task = self
+                    .analysis
+                    .as_ref()
+                    .and_then(|a| a.dumps.last.as_ref())
+                    .is_some_and(|c| c.per_task);
+                let msg = if per_task {
+                    "waits requested: tasks not captured yet capture themselves (the target never pauses)"
+                        .to_string()
+                } else {
+                    // Within the agent's interval the last dump comes back again.
+                    format!(
+                        "task dump requested (the agent takes at most one per {})",
+                        crate::text::duration(min_interval)
+                    )
+                };
                 self.submit(Job::Dump, &msg, now)
             }
             Agent::Unknown => self.notify("not connected yet: no agent to ask", now),
