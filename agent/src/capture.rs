@@ -133,8 +133,11 @@ pub struct Mail {
     /// A capture: instruction pointers, leaf after leaf, each leaf ended
     /// by a 0.
     pub captured: Option<Vec<usize>>,
-    /// The poll was the agent's (the traced one, or the real one after it).
+    /// The poll was the agent's (a capture).
     pub synthetic: bool,
+    /// The task that posted it (a future polled inside another task's
+    /// poll, in a `LocalSet`, is not that task: its mail is dropped).
+    pub task: u64,
 }
 
 thread_local! {
@@ -143,7 +146,17 @@ thread_local! {
 }
 
 fn post(f: impl FnOnce(&mut Mail)) {
-    MAIL.with(|m| f(&mut m.borrow_mut()));
+    let task = tokio::task::try_id().map_or(0, crate::hooks::task_id);
+    let pending = HAS_MAIL.get();
+    MAIL.with(|m| {
+        let mut m = m.borrow_mut();
+        if pending && m.task != task {
+            // Another task's mail in the same poll: only one task's counts.
+            *m = Mail::default();
+        }
+        m.task = task;
+        f(&mut m)
+    });
     HAS_MAIL.set(true);
 }
 

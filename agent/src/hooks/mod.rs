@@ -439,7 +439,7 @@ impl Recorder {
         });
         // A wrapped task's poll may leave its slot, a capture, or say that
         // the poll was the agent's (see `capture`).
-        let mail = crate::capture::take_mail();
+        let mail = crate::capture::take_mail().filter(|m| m.task == id);
         let (adopt, stack, synthetic) = match mail {
             None => (None, None, false),
             Some(m) => {
