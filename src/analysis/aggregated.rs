@@ -185,11 +185,14 @@ mod tests {
 
     #[test]
     fn uncaptured_tasks_are_shared_out_in_the_captured_proportions() {
-        let by: HashMap<Reason, u32> = [(Reason::SocketRead, 3), (Reason::Sleep, 1)].into();
+        let by: HashMap<Reason, u32> = [(Reason::SocketRead, 2), (Reason::Sleep, 1)].into();
+        // 6.67 and 3.33: the one left over goes to the larger remainder.
         let got = share(&by, 10);
         assert_eq!(got.values().sum::<u32>(), 10);
-        assert_eq!(got[&Reason::SocketRead], 8);
-        assert_eq!(got[&Reason::Sleep], 2);
+        assert_eq!(got[&Reason::SocketRead], 7);
+        assert_eq!(got[&Reason::Sleep], 3);
+        let exact = share(&by, 9);
+        assert_eq!((exact[&Reason::SocketRead], exact[&Reason::Sleep]), (6, 3));
         assert!(share(&by, 0).is_empty());
         assert!(share(&HashMap::new(), 5).is_empty());
     }
