@@ -230,10 +230,17 @@ impl<'a> WaitIndex<'a> {
     fn wakers(&self, task: &Task) -> (u64, bool) {
         let live = task.stats.live_wakers();
         let held = self.state.dump.as_ref().is_some_and(|d| {
-            task.tokio_id
+            let wrapped = task
+                .tokio_id
                 .is_some_and(|id| d.agent_wakers.contains(&id.get()))
                 || (self.wrapped_groups.contains(&task.group)
-                    && task.stats.created_at.is_some_and(|c| c > d.taken_at))
+                    && task.stats.created_at.is_some_and(|c| c > d.taken_at));
+            // A capture that holds: the agent let go of the waker then.
+            let captured = task.tokio_id.is_some_and(|id| {
+                d.trace_of(id.get()).is_some()
+                    && task.own_poll.0.is_none_or(|p| d.holds_for(id.get(), p))
+            });
+            wrapped && !captured
         });
         (if held { live.saturating_sub(1) } else { live }, held)
     }

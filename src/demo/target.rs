@@ -445,10 +445,15 @@ fn lost_wakers(every: Duration, max: usize) {
         let mut tick = tokio::time::interval(every);
         for _ in 0..max.min(3) {
             tick.tick().await;
+            // Spawned unwrapped: console-subscriber counts the waker the
+            // agent holds for a wrapped task it has not captured yet, and
+            // this probe is about the count of the task's own (zero).
             // spawn: lost-waker (the next `.spawn(` is the spawn location)
-            let _ = Builder::new().name("forgotten").spawn(async move {
-                std::future::poll_fn(|_| std::task::Poll::<()>::Pending).await
-            });
+            let _ = tokio::task::Builder::new()
+                .name("forgotten")
+                .spawn(
+                    async move { std::future::poll_fn(|_| std::task::Poll::<()>::Pending).await },
+                );
         }
         park().await;
     });
