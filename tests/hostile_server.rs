@@ -180,6 +180,7 @@ impl tonic::server::UnaryService<taskscope_proto::InfoRequest> for Info {
                     start_unix_ns: i64::MAX,
                     end_unix_ns: i64::MIN,
                 }],
+                holds_wakers: true,
             }))
         })
     }

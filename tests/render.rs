@@ -376,6 +376,7 @@ fn app_with_dump() -> App {
             Agent::Ready {
                 version: "0.1.0".into(),
                 min_interval: Duration::from_secs(10),
+                holds_wakers: false,
             },
             &[],
         );

@@ -237,6 +237,19 @@ impl Agent {
         recorder.install_with(builder, other);
     }
 
+    /// Whether console-subscriber is served beside the agent (whose waker
+    /// counts then include the wakers the agent holds for captures).
+    pub fn serves_console(&self) -> bool {
+        #[cfg(feature = "console")]
+        {
+            self.inner.census.get().is_some()
+        }
+        #[cfg(not(feature = "console"))]
+        {
+            false
+        }
+    }
+
     /// The hooks recorder, once installed.
     pub fn recorder(&self) -> Option<hooks::Recorder> {
         self.inner.recorder.get().cloned()
@@ -479,6 +492,9 @@ impl Agent {
         // Console mode: the wrapped tasks, whose waker the agent holds
         // while no capture of them holds (console-subscriber counts it).
         let (waits, agent_wakers) = match r {
+            Some(r) if self.serves_console() => {
+                (r.waits(MAX_REPLY_TASKS), r.wrapped(MAX_REPLY_TASKS))
+            }
             Some(r) => (r.waits(MAX_REPLY_TASKS), Vec::new()),
             None => (
                 capture::registry::waits(MAX_REPLY_TASKS),

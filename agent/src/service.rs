@@ -153,6 +153,7 @@ impl UnaryService<InfoRequest> for Info {
                 dumps_supported: ready.is_ok(),
                 why_not: ready.err().unwrap_or_default().into(),
                 min_interval_ms: agent.min_interval().as_millis() as u64,
+                holds_wakers: agent.serves_console(),
                 recent_dumps: agent.recent_dumps(),
             }))
         })

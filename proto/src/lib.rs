@@ -37,6 +37,12 @@ pub struct InfoReply {
     /// task, which console data shows as the tasks' own activity.
     #[prost(message, repeated, tag = "5")]
     pub recent_dumps: Vec<DumpWindow>,
+    /// The agent serves console-subscriber too, and holds the waker of
+    /// each wrapped task it has not captured yet: console-subscriber counts
+    /// that waker among the task's own (`DumpReply::agent_wakers` names
+    /// the tasks).
+    #[prost(bool, tag = "6")]
+    pub holds_wakers: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, prost::Message)]

@@ -229,6 +229,19 @@ impl<'a> WaitIndex<'a> {
     /// such. A count made less that way is never read as "no waker".
     fn wakers(&self, task: &Task) -> (u64, bool) {
         let live = task.stats.live_wakers();
+        let may_hold = matches!(
+            self.state.agent,
+            crate::model::Agent::Ready {
+                holds_wakers: true,
+                ..
+            }
+        );
+        if may_hold && self.state.dump.is_none() {
+            // No reply names the wrapped tasks (fetches off, or none yet):
+            // any task may carry one waker of the agent's. Two are then not
+            // read as a timeout; none is still none.
+            return (if live >= 2 { live - 1 } else { live }, false);
+        }
         let held = self.state.dump.as_ref().is_some_and(|d| {
             let wrapped = task
                 .tokio_id

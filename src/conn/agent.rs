@@ -58,6 +58,7 @@ pub(crate) async fn run(
         Ok(r) if r.dumps_supported => Agent::Ready {
             version: said(&r.agent_version),
             min_interval: Duration::from_millis(r.min_interval_ms.min(MAX_MIN_INTERVAL_MS)),
+            holds_wakers: r.holds_wakers,
         },
         Ok(r) => Agent::Unavailable(said(&r.why_not)),
         Err(s) if s.code() == tonic::Code::Unimplemented => Agent::Absent,

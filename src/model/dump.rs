@@ -112,10 +112,13 @@ pub enum Agent {
     Absent,
     /// An agent that cannot dump (platform, cfg, no runtime), and why.
     Unavailable(String),
-    /// Dumps available; the least interval the agent allows between them.
+    /// Dumps available; the least interval the agent allows between them,
+    /// and whether console-subscriber's waker counts include wakers the
+    /// agent holds for captures.
     Ready {
         version: String,
         min_interval: Duration,
+        holds_wakers: bool,
     },
 }
 

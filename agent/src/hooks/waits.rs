@@ -121,6 +121,24 @@ impl Recorder {
         slots
     }
 
+    /// The wrapped live tasks, at most `max` (for a console served beside
+    /// the hooks source: see `capture::registry::wrapped`).
+    pub fn wrapped(&self, max: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let tasks = lock(&shard.0);
+            for (&id, rec) in tasks.iter() {
+                if out.len() >= max {
+                    return out;
+                }
+                if rec.slot.is_some() {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    }
+
     /// The captures that hold now, up to `max_tasks` of them listed.
     pub fn waits(&self, max_tasks: usize) -> Waits {
         let running = self.in_poll();
