@@ -2,6 +2,8 @@
 
 #[cfg(all(tokio_unstable, feature = "demo"))]
 pub mod target;
+#[cfg(all(tokio_unstable, feature = "demo"))]
+mod traced;
 
 #[cfg(not(all(tokio_unstable, feature = "demo")))]
 pub mod target {

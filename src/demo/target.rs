@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 pub use super::options::{DemoSource, Options, Scenario};
+use super::traced::Builder;
 
 /// Runs the demo target until killed. Prints `console=127.0.0.1:PORT` on
 /// stdout once the console server's address is chosen.
@@ -84,31 +85,6 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         agent.attach(rt.handle().clone());
     }
     rt.block_on(workloads(opts))
-}
-
-/// tokio's task `Builder`, with every task's future wrapped in
-/// `taskscope_agent::traced`: on the hooks source the agent can then
-/// capture what each task waits on (elsewhere the wrapper only passes
-/// polls through). The spawn location stays the caller's.
-struct Builder<'a>(tokio::task::Builder<'a>);
-
-impl<'a> Builder<'a> {
-    fn new() -> Self {
-        Builder(tokio::task::Builder::new())
-    }
-
-    fn name(self, name: &'a str) -> Self {
-        Builder(self.0.name(name))
-    }
-
-    #[track_caller]
-    fn spawn<F>(self, future: F) -> std::io::Result<tokio::task::JoinHandle<F::Output>>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.0.spawn(taskscope_agent::traced(future))
-    }
 }
 
 /// Waits until `addr` accepts a connection (or `limit` passes: the client

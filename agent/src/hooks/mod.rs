@@ -620,38 +620,6 @@ impl Recorder {
             .collect()
     }
 
-    /// Fills in each dumped task's spawn location, from the record (one
-    /// lock per shard).
-    pub fn locate(&self, reply: &mut crate::proto::DumpReply) {
-        let mut index: HashMap<usize, u32> = HashMap::new();
-        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); SHARDS];
-        for (i, t) in reply.tasks.iter().enumerate() {
-            by_shard[(t.id as usize) % SHARDS].push(i);
-        }
-        for (shard, idx) in self.inner.shards.iter().zip(by_shard) {
-            if idx.is_empty() {
-                continue;
-            }
-            let tasks = lock(&shard.0);
-            for i in idx {
-                let Some(rec) = tasks.get(&reply.tasks[i].id) else {
-                    continue;
-                };
-                let key = rec.site as *const Site as usize;
-                let n = *index.entry(key).or_insert_with(|| {
-                    let l = rec.site.location;
-                    reply.locations.push(crate::proto::Loc {
-                        file: l.file().to_string(),
-                        line: l.line(),
-                        column: l.column(),
-                    });
-                    reply.locations.len() as u32
-                });
-                reply.tasks[i].location = n;
-            }
-        }
-    }
-
     /// Live tasks recorded (for tests and the bench).
     pub fn live(&self) -> usize {
         self.inner.shards.iter().map(|s| lock(&s.0).len()).sum()
