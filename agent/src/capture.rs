@@ -102,11 +102,6 @@ impl Slot {
             .then(|| (s - 1, self.at.load(Ordering::Relaxed) as i64))
     }
 
-    /// Whether the task was ever captured (holding or not).
-    pub fn captured(&self) -> bool {
-        self.stack.load(Ordering::Acquire) != 0
-    }
-
     pub(crate) fn store(&self, stack: u32) {
         self.at
             .store(crate::dump::unix_now_ns().max(0) as u64, Ordering::Relaxed);
