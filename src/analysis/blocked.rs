@@ -3,9 +3,11 @@
 //!
 //! Rules (see README "How taskscope tells what a task waits on"):
 //! tracked waits come from live async ops (`AsyncOp` stats `task == task`,
-//! not dropped), outermost op first; sleeps are linked by time (a `Sleep`
-//! resource created inside the task's last poll); everything else that is
-//! idle with a waker outstanding is an *untracked* wait, labelled honestly.
+//! not dropped), outermost op first; sleeps are linked by their own op
+//! when the target's tokio sends one, else by time (a `Sleep` resource
+//! created inside the task's last poll), in `sleeps.rs`; everything else
+//! that is idle with a waker outstanding is an *untracked* wait, labelled
+//! honestly.
 
 pub use super::reason::{Reason, TaskState};
 use crate::model::{AsyncOp, OpSource, Resource, State, Task, TaskKind, Ts};
@@ -91,10 +93,13 @@ pub struct WaitIndex<'a> {
 
 impl<'a> WaitIndex<'a> {
     pub fn build(state: &'a State) -> Self {
+        // A sleep's own op links the sleep to its task (`sleeps.rs`); a
+        // tracked wait beside it (a timeout around a lock) says more.
+        let tracked = |op: &AsyncOp| op.is_live() && op.source != OpSource::Sleep;
         let mut op_by_task: HashMap<u64, &AsyncOp> = HashMap::new();
         for op in state.async_ops.values() {
             let Some(task) = op.task else { continue };
-            if !op.is_live() {
+            if !tracked(op) {
                 continue;
             }
             let outer = outermost(state, op);
@@ -108,7 +113,7 @@ impl<'a> WaitIndex<'a> {
         // A pending poll op, when we saw one, names the op exactly.
         for (task, poll) in &state.pending_polls {
             if let Some(op) = poll.async_op.and_then(|id| state.async_ops.get(&id))
-                && op.is_live()
+                && tracked(op)
             {
                 op_by_task.insert(*task, outermost(state, op));
             }
@@ -322,6 +327,8 @@ fn reason_for_op(op: &AsyncOp, res: Option<&Resource>) -> Reason {
         _ if ty == "Sender|Receiver" => Reason::Oneshot,
         OpSource::Barrier => Reason::Barrier,
         OpSource::Interval => Reason::Interval,
+        // Linked as sleeps are (`sleeps.rs`), not as tracked waits.
+        OpSource::Sleep => Reason::Sleep,
         // The bounded mpsc channel's internal semaphore: internal, with no
         // parent resource (Mutex/RwLock/Semaphore ones have one).
         OpSource::Acquire => match res {
@@ -331,5 +338,114 @@ fn reason_for_op(op: &AsyncOp, res: Option<&Resource>) -> Reason {
             _ => Reason::Semaphore,
         },
         OpSource::Other => Reason::OtherResource,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Update;
+    use crate::model::update::{
+        AsyncOpStats, NewAsyncOp, NewResource, NewTask, ResourceKind, ResourceStats, TaskStats,
+    };
+
+    fn ts(ms: u64) -> Ts {
+        Ts::from_nanos(1_800_000_000_000_000_000 + ms as i64 * 1_000_000)
+    }
+
+    /// One task (id 1) idle since a poll at 100 ms with `wakers` out, and
+    /// async ops `(id, source, resource, resource type)` it polled.
+    fn verdict(wakers: u32, ops: &[(u64, &str, u64, &str)]) -> Verdict {
+        let mut up = Update {
+            now: Some(ts(10_000)),
+            has_metadata: true,
+            ..Update::default()
+        };
+        up.tasks.push(NewTask {
+            id: 1,
+            location: None,
+            fields: Vec::new(),
+        });
+        let polled = Some(ts(100));
+        up.task_stats.push((
+            1,
+            TaskStats {
+                created_at: polled,
+                polls: 1,
+                first_poll: polled,
+                last_poll_started: polled,
+                last_poll_ended: Some(ts(101)),
+                waker_clones: wakers,
+                ..TaskStats::default()
+            },
+        ));
+        for &(id, source, resource, ty) in ops {
+            up.resources.push(NewResource {
+                id: resource,
+                concrete_type: ty.into(),
+                kind: match ty {
+                    "Sleep" => ResourceKind::Timer,
+                    _ => ResourceKind::Other("Sync".into()),
+                },
+                location: None,
+                parent: None,
+                internal: false,
+            });
+            up.resource_stats.push((
+                resource,
+                ResourceStats {
+                    created_at: polled,
+                    ..ResourceStats::default()
+                },
+            ));
+            up.async_ops.push(NewAsyncOp {
+                id,
+                source: OpSource::parse(source),
+                parent: None,
+                resource: Some(resource),
+            });
+            up.async_op_stats.push((
+                id,
+                AsyncOpStats {
+                    created_at: Some(ts(100 + id)),
+                    task: Some(1),
+                    polls: 1,
+                    ..AsyncOpStats::default()
+                },
+            ));
+        }
+        let mut st = State::default();
+        st.begin_stream();
+        st.apply(up);
+        let task = st.tasks.get(&1).expect("task");
+        WaitIndex::build(&st).classify(task, ts(10_000))
+    }
+
+    #[test]
+    fn a_sleeps_own_op_reads_sleep_not_an_unnamed_resource() {
+        // tokio-console's app.rs on tokio 1.47: `wait` awaits its sleep.
+        let v = verdict(1, &[(11, "Sleep::new_timeout", 10, "Sleep")]);
+        assert_eq!(
+            (v.reason, v.resource_id(), v.ambiguous),
+            (Reason::Sleep, Some(10), false)
+        );
+        let v = verdict(1, &[(11, "Sleep::reset", 10, "Sleep")]);
+        assert_eq!(v.reason, Reason::Sleep);
+    }
+
+    #[test]
+    fn a_sleep_beside_another_wait_is_its_timeout() {
+        // `timeout(d, rx.recv())`: the timer's waker and the channel's.
+        let v = verdict(2, &[(11, "Sleep::new_timeout", 10, "Sleep")]);
+        assert_eq!(v.reason, Reason::UntrackedWithTimeout);
+        // `timeout(d, mutex.lock())`: the lock is the wait.
+        let v = verdict(
+            2,
+            &[
+                (11, "Sleep::new_timeout", 10, "Sleep"),
+                (21, "Mutex::lock", 20, "Mutex"),
+            ],
+        );
+        assert_eq!((v.reason, v.resource_id()), (Reason::Mutex, Some(20)));
     }
 }

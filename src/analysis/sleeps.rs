@@ -1,14 +1,23 @@
-//! Which task a `Sleep` belongs to. Console data ties a bare sleep to no
-//! task (CONSOLE-DATA.md), so the link is made on the target's own clock.
+//! Which task a `Sleep` belongs to: the one its own async op names, when
+//! the target's tokio sends one; else, as console data from tokio 1.53 on
+//! ties a bare sleep to no task (CONSOLE-DATA.md), the one whose poll made
+//! it, on the target's own clock.
 
-use crate::model::{AsyncOp, LocId, State, Ts};
+use crate::model::{AsyncOp, LocId, OpSource, State, Ts};
 use std::collections::{HashMap, HashSet};
 
-/// Links live `Sleep` resources to idle tasks by time. Console data ties a
-/// bare sleep to no task (CONSOLE-DATA.md), but a sleep is created inside
-/// its task's poll, so that task's last own poll window contains the
-/// sleep's creation. On a multi-threaded runtime a task polled at the same
-/// moment on another worker contains it too, so:
+/// Links live `Sleep` resources to idle tasks.
+///
+/// A sleep's own op (`Sleep::new_timeout`: every sleep of a tokio before
+/// 1.53; `Sleep::reset`: a sleep re-armed, on any) names its task, which
+/// then holds it for sure. An `Interval`'s sleep is the interval's (made
+/// inside the interval's resource, or its op under `Interval::tick`): left
+/// out.
+///
+/// Any other sleep is linked by time: it is created inside its task's
+/// poll, so that task's last own poll window contains the sleep's
+/// creation. On a multi-threaded runtime a task polled at the same moment
+/// on another worker contains it too, so:
 /// - a sleep that one window alone contains is linked for sure, and shows
 ///   which spawn locations create sleeps at which sleep locations;
 /// - a sleep that several windows contain goes to those claimants whose
@@ -25,21 +34,26 @@ pub(super) fn link_sleeps(
     // poll; only the latest ones are considered (a sleep is awaited, so it
     // is created late in the poll). Bounds the work on a long poll.
     const MAX_PER_WINDOW: usize = 8;
+    let (mut out, owned) = linked_by_op(state, op_by_task);
     let mut sleeps: Vec<(Ts, u64, Option<LocId>)> = state
         .resources
         .values()
         .filter(|r| r.dropped_at.is_none() && &**r.concrete_type() == "Sleep")
+        .filter(|r| !owned.contains(&r.id))
         .filter_map(|r| r.created_at.map(|c| (c, r.id, r.location())))
         .collect();
     if sleeps.is_empty() {
-        return HashMap::new();
+        return out;
     }
     sleeps.sort_unstable_by_key(|&(c, id, _)| (c, id));
     // (sleep index, task id, task's spawn location), sorted by sleep.
     let mut claims: Vec<(usize, u64, LocId)> = Vec::new();
     for task in state.live_tasks() {
         // A sleeping task holds a waker (registered with the timer).
-        if op_by_task.contains_key(&task.id) || task.stats.live_wakers() == 0 {
+        if op_by_task.contains_key(&task.id)
+            || out.contains_key(&task.id)
+            || task.stats.live_wakers() == 0
+        {
             continue;
         }
         let (Some(start), Some(end)) = task.own_poll else {
@@ -64,7 +78,6 @@ pub(super) fn link_sleeps(
         a = b;
     }
     // Sure links, and what they teach: (spawn location, sleep location).
-    let mut out: HashMap<u64, (u64, bool)> = HashMap::new();
     let mut creates: HashSet<(LocId, Option<LocId>)> = HashSet::new();
     for &(a, b) in &spans {
         if b - a == 1 {
@@ -100,10 +113,57 @@ pub(super) fn link_sleeps(
     out
 }
 
+/// The sleeps whose own op names a live task with a waker out (the
+/// timer's), not one with a tracked wait: task → (its newest such sleep,
+/// not ambiguous); and every sleep an op names, to keep from the links by
+/// time.
+fn linked_by_op(
+    state: &State,
+    op_by_task: &HashMap<u64, &AsyncOp>,
+) -> (HashMap<u64, (u64, bool)>, HashSet<u64>) {
+    let mut newest: HashMap<u64, (Option<Ts>, u64)> = HashMap::new();
+    let mut owned = HashSet::new();
+    for op in state.async_ops.values() {
+        if op.source != OpSource::Sleep || !op.is_live() || op.parent.is_some() {
+            continue;
+        }
+        let (Some(task), Some(sleep)) = (op.task, op.resource) else {
+            continue;
+        };
+        if state
+            .resources
+            .get(&sleep)
+            .is_some_and(|r| r.parent().is_some())
+        {
+            continue;
+        }
+        owned.insert(sleep);
+        let sleeping = state
+            .tasks
+            .get(&task)
+            .is_some_and(|t| t.is_live() && t.stats.live_wakers() > 0);
+        if !sleeping || op_by_task.contains_key(&task) {
+            continue;
+        }
+        let mine = (op.created_at, sleep);
+        newest
+            .entry(task)
+            .and_modify(|n| *n = (*n).max(mine))
+            .or_insert(mine);
+    }
+    let links = newest
+        .into_iter()
+        .map(|(task, (_, sleep))| (task, (sleep, false)))
+        .collect();
+    (links, owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::update::{NewResource, NewTask, ResourceKind, ResourceStats, SourceLoc};
+    use crate::model::update::{
+        AsyncOpStats, NewAsyncOp, NewResource, NewTask, ResourceKind, ResourceStats, SourceLoc,
+    };
     use crate::model::{Update, update::TaskStats};
 
     fn ts(ms: f64) -> Option<Ts> {
@@ -183,6 +243,28 @@ mod tests {
             id
         }
 
+        /// The sleep's own async op (`source`), polled in `task`.
+        fn op(&mut self, source: &str, sleep: u64, task: u64) {
+            let id = 2_000 + self.next;
+            self.next += 1;
+            self.up.async_ops.push(NewAsyncOp {
+                id,
+                source: OpSource::parse(source),
+                parent: None,
+                resource: Some(sleep),
+            });
+            let at = self.up.resource_stats.iter().find(|(r, _)| *r == sleep);
+            self.up.async_op_stats.push((
+                id,
+                AsyncOpStats {
+                    created_at: at.and_then(|(_, s)| s.created_at),
+                    task: Some(task),
+                    polls: 1,
+                    ..AsyncOpStats::default()
+                },
+            ));
+        }
+
         fn links(self) -> HashMap<u64, (u64, bool)> {
             let mut st = State::default();
             st.begin_stream();
@@ -247,5 +329,34 @@ mod tests {
         let links = w.links();
         assert_eq!(links.get(&a), Some(&(s, true)));
         assert_eq!(links.get(&b), Some(&(s, true)));
+    }
+
+    #[test]
+    fn a_sleep_whose_own_op_names_its_task_is_that_tasks_for_sure() {
+        // tokio-console's app.rs on a tokio before 1.53: `task1` spawns
+        // `wait` and sleeps; `wait`, polled on the other worker meanwhile,
+        // sleeps too; a receiver polled across both sleeps none.
+        let mut w = World::new();
+        let task1 = w.task(10, 100.0, 100.4);
+        let wait = w.task(20, 100.1, 100.3);
+        let recv = w.task(30, 100.0, 100.5);
+        let s1 = w.sleep(11, 100.35);
+        w.op("Sleep::new_timeout", s1, task1);
+        let s2 = w.sleep(21, 100.2);
+        w.op("Sleep::new_timeout", s2, wait);
+        let links = w.links();
+        assert_eq!(links.get(&task1), Some(&(s1, false)));
+        assert_eq!(links.get(&wait), Some(&(s2, false)));
+        assert_eq!(links.get(&recv), None, "the receiver never sleeps");
+    }
+
+    #[test]
+    fn a_sleep_reset_in_an_earlier_poll_is_linked_by_its_op() {
+        // tokio 1.53+: a `Sleep` made long ago, re-armed with `reset`.
+        let mut w = World::new();
+        let t = w.task(10, 500.0, 500.2);
+        let s = w.sleep(11, 100.0);
+        w.op("Sleep::reset", s, t);
+        assert_eq!(w.links().get(&t), Some(&(s, false)));
     }
 }

@@ -189,6 +189,10 @@ pub enum OpSource {
     Barrier,
     /// `Interval::tick`.
     Interval,
+    /// `Sleep::new_timeout` or `Sleep::reset`: a `Sleep`'s own op, on the
+    /// sleep, whose task is the sleeper. tokio before 1.53 keeps one for
+    /// every sleep; later ones only after a `reset`.
+    Sleep,
     /// `Acquire::new`: a batch semaphore acquire with no named caller (the
     /// bounded mpsc channel's send, or a semaphore's inner acquire).
     Acquire,
@@ -206,6 +210,7 @@ impl OpSource {
             (_, "Receiver::await" | "Sender::closed") => OpSource::Oneshot,
             ("Barrier", _) => OpSource::Barrier,
             ("Interval", _) => OpSource::Interval,
+            ("Sleep", _) => OpSource::Sleep,
             (_, "Acquire::new") => OpSource::Acquire,
             _ => OpSource::Other,
         }
@@ -245,6 +250,8 @@ mod tests {
             ("Sender::closed", OpSource::Oneshot),
             ("Barrier::wait", OpSource::Barrier),
             ("Interval::tick", OpSource::Interval),
+            ("Sleep::new_timeout", OpSource::Sleep),
+            ("Sleep::reset", OpSource::Sleep),
             ("Acquire::new", OpSource::Acquire),
             ("Receiver::recv", OpSource::Other),
             ("Mutexes::lock", OpSource::Other),
