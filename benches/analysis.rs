@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use taskscope::analysis::trend::{TrendInput, assess};
+use taskscope::analysis::trend::{Cohort, TrendInput, assess};
 use taskscope::analysis::{Analysis, Params};
 use taskscope::model::update::{
     Attribute, Field, FieldValue, NewResource, NewTask, ResourceKind, ResourceStats, SourceLoc,
@@ -191,7 +191,11 @@ fn main() {
     let inputs: Vec<TrendInput> = (0..groups)
         .map(|g| TrendInput {
             counts: (0..=60).map(|s| 100 + (s * g) % 7).collect(),
-            persisting: 3,
+            cohort: Cohort {
+                growth: 3,
+                alive: 3,
+            },
+            turning: 100,
         })
         .collect();
     let d = time(runs, || inputs.iter().filter(|i| assess(i).growing).count());

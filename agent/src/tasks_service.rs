@@ -160,6 +160,7 @@ fn groups(a: &Aggregate) -> Groups {
                     unparented: g.unparented,
                     ages: g.ages.to_vec(),
                     terminated_lifetime_ns: g.lifetime_ns,
+                    lifetimes: g.lifetimes.to_vec(),
                     reachable: g.waits.reachable,
                     waits_held: g.waits.held,
                     newest_wait_unix_ns: g.waits.newest.unwrap_or(0),

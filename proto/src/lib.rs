@@ -258,6 +258,10 @@ pub struct GroupRow {
     /// The newest of those captures (0: none).
     #[prost(int64, tag = "18")]
     pub newest_wait_unix_ns: i64,
+    /// The terminated tasks by lifetime, in the buckets of `ages`: how
+    /// long this site's tasks can live, tail included.
+    #[prost(uint64, repeated, tag = "19")]
+    pub lifetimes: Vec<u64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

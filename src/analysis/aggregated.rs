@@ -3,17 +3,18 @@
 
 use super::blocked::{Reason, TaskState, Verdict};
 use super::group::{Frame, Group, Params, StackCount, TaskRow, WaitCoverage, judge};
+
 use super::reason::ReasonCount;
 use crate::model::GroupKey;
-use crate::model::aggregate::{AggGroup, PagedTask};
+use crate::model::aggregate::{AggGroup, PagedTask, age_bucket_edge};
 use std::collections::HashMap;
 use std::time::Duration;
 
 /// A group the target counted itself (the hooks source): counts, states
 /// and ages from the agent; `running` and `idle` are the only reasons it
 /// knows (a task dump names the waits). The typical lifetime is the mean
-/// of the terminated tasks', and the tasks that persist are those whose
-/// age bucket lies wholly between the grace period and the window.
+/// of the terminated tasks', and the tasks that persist are counted
+/// between bucket bounds.
 pub(super) fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Params) -> Group {
     let now = frame.now;
     let mut g = Group::new(key, frame.locations.name(key.loc).clone());
@@ -114,11 +115,24 @@ pub(super) fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Par
         g.tasks
             .sort_unstable_by_key(|r| (r.verdict.since.is_none(), r.verdict.since, r.id));
     }
-    let typical_lifetime = a.mean_lifetime();
-    let grace = (typical_lifetime.unwrap_or_default() * 3).max(Duration::from_secs(2));
-    let persisting = clamp(a.aged_between(grace, params.window));
-    judge(&mut g, frame, params, typical_lifetime, persisting);
+    let lives = super::group::Lifetimes {
+        typical: a.mean_lifetime(),
+        tail: a.lifetime_quantile(super::trend::TAIL),
+    };
+    judge(&mut g, frame, params, lives, a);
     g
+}
+
+/// Ages in power-of-two buckets: a span's edges move inwards to bucket
+/// bounds, where the count is exact.
+impl super::trend::Ages for AggGroup {
+    fn between(&self, young: Duration, old: Duration) -> Option<(Duration, Duration, u64)> {
+        let (young, old) = (age_bucket_edge(young, true), age_bucket_edge(old, false));
+        (young < old).then(|| (young, old, self.aged_between(young, old)))
+    }
+    fn at_least(&self, age: Duration) -> u64 {
+        self.aged_at_least(age_bucket_edge(age, true))
+    }
 }
 
 /// `n` tasks shared out in the proportions of `by`, by largest

@@ -3,7 +3,7 @@
 use super::blocked::{Reason, TaskState, Verdict, WaitIndex};
 use super::reason::ReasonCount;
 use super::suspect::{self, Suspect};
-use super::trend::{self, Growth, TrendInput};
+use super::trend::{self, Growth};
 use super::wording;
 use crate::model::aggregate::Aggregates;
 use crate::model::{CountHistory, GroupKey, Locations, State, TaskDump, TaskKind, Trace, Ts};
@@ -224,6 +224,8 @@ pub struct Frame<'a> {
     pub now: Ts,
     /// Newest instant for which counts are complete.
     pub horizon: Ts,
+    /// Oldest instant from which they are (none: the histories' start).
+    pub counts_since: Option<Ts>,
     /// Target-time spans without data (while disconnected).
     pub gaps: &'a [(Ts, Ts)],
     /// The traces verdicts refer to (`Verdict::trace`), from a task dump.
@@ -253,6 +255,7 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         histories: &state.histories,
         now,
         horizon: state.health.horizon.unwrap_or(now),
+        counts_since: state.health.counts_since,
         gaps: &state.gaps,
         traces: state.dump.as_ref().map(|d| &d.traces[..]).unwrap_or(&[]),
         aggregates: state.aggregates.as_ref(),
@@ -397,7 +400,6 @@ pub fn build_groups<'a>(
                     r.id,
                 )
             });
-            let window_start = horizon.minus(params.window);
             let mut lifetimes: Vec<Duration> = g
                 .tasks
                 .iter()
@@ -405,18 +407,21 @@ pub fn build_groups<'a>(
                 .filter_map(|r| Some(r.verdict.since?.since(r.created?)))
                 .collect();
             lifetimes.sort_unstable();
-            let typical_lifetime = lifetimes.get(lifetimes.len() / 2).copied();
-            let grace = (typical_lifetime.unwrap_or_default() * 3).max(Duration::from_secs(2));
-            let persisting = g
-                .tasks
-                .iter()
-                .filter(|r| r.verdict.state != TaskState::Completed)
-                .filter(|r| {
-                    r.created
-                        .is_some_and(|c| c >= window_start && now.since(c) >= grace)
-                })
-                .count() as u32;
-            judge(&mut g, frame, params, typical_lifetime, persisting);
+            let lives = Lifetimes {
+                typical: lifetimes.get(lifetimes.len() / 2).copied(),
+                tail: (!lifetimes.is_empty()).then(|| {
+                    let rank = (lifetimes.len() as f64 * trend::TAIL).ceil() as usize;
+                    lifetimes[rank.clamp(1, lifetimes.len()) - 1]
+                }),
+            };
+            let ages = trend::ExactAges(
+                g.tasks
+                    .iter()
+                    .filter(|r| r.verdict.state != TaskState::Completed)
+                    .filter_map(|r| r.created.map(|c| horizon.since(c)))
+                    .collect(),
+            );
+            judge(&mut g, frame, params, lives, &ages);
             g
         })
         .filter(|g| g.live > 0 || g.finished > 0)
@@ -452,29 +457,38 @@ pub fn display_order(a: &Group, b: &Group) -> std::cmp::Ordering {
 
 /// The count history's verdicts on a group: change over the window,
 /// growth, sparkline, suspect.
+/// How long a group's finished tasks lived: the typical (median or
+/// mean) lifetime and the tail's (see [`trend::TAIL`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Lifetimes {
+    pub typical: Option<Duration>,
+    pub tail: Option<Duration>,
+}
+
 pub(super) fn judge(
     g: &mut Group,
     frame: &Frame<'_>,
     params: &Params,
-    typical_lifetime: Option<Duration>,
-    persisting: u32,
+    lives: Lifetimes,
+    ages: &dyn trend::Ages,
 ) {
     let horizon = frame.horizon;
     let window_start = horizon.minus(params.window);
     let mut finished_in_window = 0;
     if let Some(h) = frame.histories.get(&g.key) {
-        let counts: Vec<i64> = h
-            .fine_counts(window_start.minus(Duration::from_secs(1)), horizon)
-            .into_iter()
-            .map(|(_, c)| c)
-            .collect();
+        let counts = h.fine_counts(window_start.minus(Duration::from_secs(1)), horizon);
         if let (Some(first), Some(last)) = (counts.first(), counts.last()) {
-            g.delta = last - first;
+            g.delta = last.1 - first.1;
         }
-        g.growth = trend::assess(&TrendInput { counts, persisting });
+        let since = frame.counts_since.map_or(h.start(), |s| s.max(h.start()));
+        let grace = trend::grace(lives.typical, lives.tail);
+        g.growth = trend::growth_over(h, since, horizon, params.window, grace, ages);
         finished_in_window = u64::from(
-            h.flows(window_start, horizon.plus(Duration::from_secs(1)))
-                .deaths,
+            h.flows(
+                horizon.minus(g.growth.window()),
+                horizon.plus(Duration::from_secs(1)),
+            )
+            .deaths,
         );
         let spark_from = horizon.minus(Duration::from_secs(params.spark_points as u64));
         g.spark = h
@@ -487,9 +501,9 @@ pub(super) fn judge(
             .collect();
     }
     let ctx = suspect::Context {
-        window: params.window,
+        window: g.growth.window(),
         finished_in_window,
-        typical_lifetime,
+        typical_lifetime: lives.typical,
     };
     let facts = suspect::Facts {
         live: g.live,

@@ -169,6 +169,7 @@ pub fn convert(g: Groups) -> GroupsUpdate {
                     unparented: r.unparented,
                     ages: r.ages.into_iter().take(64).collect(),
                     terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
+                    lifetimes: r.lifetimes.into_iter().take(64).collect(),
                     reachable: r.reachable.min(r.live),
                     waits_held: r.waits_held.min(r.reachable).min(r.live),
                     newest_wait: ts(r.newest_wait_unix_ns),

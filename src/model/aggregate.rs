@@ -17,6 +17,22 @@ pub fn age_bucket_bounds(i: usize) -> (Duration, Option<Duration>) {
     (lo, Some(Duration::from_secs(1u64 << i.min(62))))
 }
 
+/// The nearest age bucket bound at or above `d` (`up`), or at or below it:
+/// bounds are 0 and whole powers of two seconds.
+pub fn age_bucket_edge(d: Duration, up: bool) -> Duration {
+    let secs = if up {
+        d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    } else {
+        d.as_secs()
+    };
+    let edge = match (secs, up) {
+        (0, _) => 0,
+        (s, true) => s.checked_next_power_of_two().unwrap_or(1 << 63),
+        (s, false) => 1 << (63 - s.leading_zeros()),
+    };
+    Duration::from_secs(edge)
+}
+
 /// One message of the hooks source.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupsUpdate {
@@ -97,6 +113,9 @@ pub struct AggGroup {
     pub unparented: u64,
     pub ages: Vec<u64>,
     pub terminated_lifetime: Duration,
+    /// The terminated tasks by lifetime, in the age buckets (empty from
+    /// agents that do not send them).
+    pub lifetimes: Vec<u64>,
     /// Live tasks whose waits the agent can capture (their futures are
     /// wrapped in the agent's `traced`), those with a capture that
     /// holds (not run since), and the newest of those captures.
@@ -132,6 +151,12 @@ impl AggGroup {
         self.terminated_lifetime = self
             .terminated_lifetime
             .saturating_add(o.terminated_lifetime);
+        if self.lifetimes.len() < o.lifetimes.len() {
+            self.lifetimes.resize(o.lifetimes.len(), 0);
+        }
+        for (a, b) in self.lifetimes.iter_mut().zip(o.lifetimes) {
+            *a = a.saturating_add(b);
+        }
         self.reachable = self.reachable.saturating_add(o.reachable);
         self.waits_held = self.waits_held.saturating_add(o.waits_held);
         self.newest_wait = self.newest_wait.max(o.newest_wait);
@@ -140,15 +165,53 @@ impl AggGroup {
     /// Live tasks whose age is surely within `lo..=hi` (buckets wholly
     /// inside the range; a lower bound).
     pub fn aged_between(&self, lo: Duration, hi: Duration) -> u64 {
+        let last = self.ages.len().saturating_sub(1);
         self.ages
             .iter()
             .enumerate()
             .filter(|(i, _)| {
                 let (a, b) = age_bucket_bounds(*i);
+                // The last bucket holds everything older.
+                let b = b.filter(|_| *i < last);
                 a >= lo && b.is_some_and(|b| b <= hi)
             })
             .map(|(_, n)| n)
             .sum()
+    }
+
+    /// Live tasks surely at least `lo` old (buckets starting at or after
+    /// it, the open-ended last one included; a lower bound).
+    pub fn aged_at_least(&self, lo: Duration) -> u64 {
+        self.ages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| age_bucket_bounds(*i).0 >= lo)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// An upper bound of the lifetime that `share` (0..1) of the
+    /// terminated tasks did not exceed: the upper edge of the bucket that
+    /// quantile falls in (the open last bucket: its lower edge).
+    pub fn lifetime_quantile(&self, share: f64) -> Option<Duration> {
+        let total: u64 = self.lifetimes.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64 * share).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, n) in self.lifetimes.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                let (lo, hi) = age_bucket_bounds(i);
+                return Some(if i + 1 == self.lifetimes.len() {
+                    lo
+                } else {
+                    hi.unwrap_or(lo)
+                });
+            }
+        }
+        None
     }
 
     /// Mean lifetime of the terminated tasks.
@@ -177,10 +240,10 @@ mod tests {
 
     #[test]
     fn aged_between_counts_whole_buckets_only() {
-        let g = AggGroup {
+        let mut g = AggGroup {
             live: 7,
-            // <1 s: 1; 1-2 s: 2; 2-4 s: 4
-            ages: vec![1, 2, 4],
+            // <1 s: 1; 1-2 s: 2; 2-4 s: 4; older: none
+            ages: vec![1, 2, 4, 0],
             ..AggGroup::default()
         };
         assert_eq!(g.aged_between(Duration::ZERO, Duration::from_secs(4)), 7);
@@ -192,6 +255,26 @@ mod tests {
             g.aged_between(Duration::from_secs(2), Duration::from_secs(3)),
             0
         );
+        // The last bucket holds everything older: never wholly inside.
+        g.ages.pop();
+        assert_eq!(g.aged_between(Duration::ZERO, Duration::from_secs(4)), 3);
+        assert_eq!(g.aged_at_least(Duration::from_secs(1)), 6);
+        assert_eq!(g.aged_at_least(Duration::from_secs(2)), 4);
+        assert_eq!(g.aged_at_least(Duration::from_secs(3)), 0);
         assert_eq!(g.mean_lifetime(), None);
+    }
+
+    #[test]
+    fn bucket_edges_round_to_powers_of_two() {
+        let s = Duration::from_secs;
+        assert_eq!(age_bucket_edge(s(6), true), s(8));
+        assert_eq!(age_bucket_edge(s(6), false), s(4));
+        assert_eq!(age_bucket_edge(s(8), true), s(8));
+        assert_eq!(age_bucket_edge(s(8), false), s(8));
+        assert_eq!(age_bucket_edge(Duration::from_millis(2500), true), s(4));
+        assert_eq!(age_bucket_edge(Duration::from_millis(500), true), s(1));
+        assert_eq!(age_bucket_edge(Duration::from_millis(500), false), s(0));
+        assert_eq!(age_bucket_edge(s(45), false), s(32));
+        assert_eq!(age_bucket_edge(Duration::ZERO, true), s(0));
     }
 }

@@ -9,6 +9,7 @@
 
 use super::time::Ts;
 use std::collections::VecDeque;
+use std::time::Duration;
 
 /// Bucket widths in seconds and how many buckets each level keeps.
 const LEVELS: [(i64, usize); 3] = [(1, 600), (10, 360), (60, 1440)];
@@ -253,21 +254,64 @@ impl CountHistory {
         out
     }
 
-    /// Births and deaths with timestamps in `[from, to)` at 1-second
-    /// resolution (coarser levels are not consulted).
+    /// Births and deaths with timestamps in `[from, to)`, each level read
+    /// at its own resolution: a coarse bucket counts when it starts at or
+    /// after `from` and ends by `to`.
     pub fn flows(&self, from: Ts, to: Ts) -> Bucket {
         let (from_s, to_s) = (
             from.nanos().div_euclid(1_000_000_000),
             to.nanos().div_euclid(1_000_000_000),
         );
         let mut sum = Bucket::default();
-        for (i, b) in self.levels[0].buckets.iter().enumerate() {
-            let idx = self.levels[0].front + i as i64;
-            if idx >= from_s && idx < to_s {
-                sum.absorb(*b);
+        for (lvl, &(width, _)) in LEVELS.iter().enumerate() {
+            let level = &self.levels[lvl];
+            for (i, b) in level.buckets.iter().enumerate() {
+                let start = (level.front + i as i64) * width;
+                if start >= from_s && start + width <= to_s.max(from_s + 1) {
+                    sum.absorb(*b);
+                }
             }
         }
         sum
+    }
+
+    /// Where the history's data begins: the start of its oldest bucket.
+    pub fn start(&self) -> Ts {
+        for lvl in (0..LEVELS.len()).rev() {
+            let level = &self.levels[lvl];
+            if !level.buckets.is_empty() {
+                return Ts::from_secs(level.front * LEVELS[lvl].0);
+            }
+        }
+        Ts::from_secs(0)
+    }
+
+    /// The count at each of the `n + 1` instants `from`, `from + step`, …,
+    /// oldest first, each level read at its own resolution: an instant
+    /// inside a coarse bucket reads the count before that bucket. One pass
+    /// over the buckets, however many instants.
+    pub fn sample(&self, from: Ts, step: Duration, n: usize) -> Vec<i64> {
+        let at = |k: usize| from.plus(step * k as u32).nanos().div_euclid(1_000_000_000);
+        let mut out = Vec::with_capacity(n + 1);
+        let mut count = self.base;
+        'levels: for lvl in (0..LEVELS.len()).rev() {
+            let width = LEVELS[lvl].0;
+            let level = &self.levels[lvl];
+            for (i, b) in level.buckets.iter().enumerate() {
+                let end = (level.front + i as i64 + 1) * width;
+                while out.len() <= n && at(out.len()) < end {
+                    out.push(count);
+                }
+                if out.len() > n {
+                    break 'levels;
+                }
+                count += b.net();
+            }
+        }
+        while out.len() <= n {
+            out.push(count);
+        }
+        out
     }
 
     /// The whole history at its stored resolutions, oldest first, as
@@ -377,6 +421,37 @@ mod tests {
         assert_eq!(at(4), Some(1));
         assert_eq!(at(10), Some(1));
         assert_eq!(h.current(), 1);
+    }
+
+    #[test]
+    fn samples_read_each_level_at_its_resolution() {
+        let mut h = CountHistory::new(t(0));
+        // One birth a second for two hours: the oldest seconds fold into
+        // 10 s and 1 min buckets.
+        for s in 0..7200 {
+            h.birth(t(s));
+        }
+        h.advance_to(t(7200));
+        // Within the 1 s level, samples agree with the fine counts.
+        let fine: Vec<i64> = h
+            .fine_counts(t(7139), t(7200))
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        assert_eq!(h.sample(t(7140), Duration::from_secs(1), 60), fine);
+        assert_eq!(fine.last(), Some(&7200));
+        // Across levels: every sample is the true count, or the count
+        // before the coarse bucket the instant falls in (1 min at most).
+        let got = h.sample(t(0), Duration::from_secs(120), 60);
+        for (k, c) in got.iter().enumerate() {
+            let truth = (k as i64) * 120;
+            assert!(*c <= truth && truth - c < 60, "sample {k}: {c} vs {truth}");
+        }
+        assert_eq!(h.start(), t(0));
+        // Before the data: the base count.
+        assert_eq!(h.sample(t(-600), Duration::from_secs(60), 2), [0, 0, 0]);
+        // Flows over coarse buckets too.
+        assert_eq!(h.flows(t(0), t(3600)).births, 3600);
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct Health {
     pub max_update_bytes: usize,
     /// History rebuilt from the first full state, backwards from attach.
     pub backfilled: Duration,
+    /// From when the count histories hold true counts (before it they
+    /// read the target's first report as births).
+    pub counts_since: Option<Ts>,
     /// Times the target was seen to restart (all task ids replaced).
     pub restarts: u32,
     /// The target's console is paused (another client, e.g. tokio-console's
@@ -258,6 +261,7 @@ impl State {
         }
         self.health.backfilled = backfill;
         self.history_origin = Some(now.minus(backfill));
+        self.health.counts_since = self.history_origin;
     }
 
     /// A full state at the start of a stream: tasks we thought alive and

@@ -97,6 +97,7 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
             max_update_bytes: h.max_update_bytes as u64,
             backfilled_ms: ms(h.backfilled),
             restarts: h.restarts,
+            counts_since_ns: h.counts_since.map(Ts::nanos),
         },
         groups,
         tasks,
@@ -142,6 +143,7 @@ fn aggregate_records(state: &State) -> Vec<AggregateRecord> {
                 unparented: g.unparented,
                 ages: g.ages.clone(),
                 terminated_lifetime_ns: g.terminated_lifetime.as_nanos() as u64,
+                lifetimes: g.lifetimes.clone(),
                 stacks,
             }
         })
@@ -296,6 +298,7 @@ impl Loaded {
             max_update_bytes: usize::try_from(h.max_update_bytes).unwrap_or(usize::MAX),
             backfilled: Duration::from_millis(h.backfilled_ms),
             restarts: h.restarts,
+            counts_since: h.counts_since_ns.map(Ts::from_nanos),
             ..Health::default()
         }
     }
@@ -320,6 +323,7 @@ impl Loaded {
             histories: &self.histories,
             now: self.now(),
             horizon: Ts::from_nanos(self.snapshot.horizon_ns),
+            counts_since: self.snapshot.health.counts_since_ns.map(Ts::from_nanos),
             gaps: &[],
             traces: &self.traces,
             aggregates: self.aggregates.as_ref(),
@@ -388,6 +392,7 @@ fn loaded_aggregates(
                 unparented: r.unparented,
                 ages: r.ages.clone(),
                 terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
+                lifetimes: r.lifetimes.clone(),
                 ..AggGroup::default()
             },
         );

@@ -68,6 +68,9 @@ pub struct AggregateRecord {
     /// Live tasks by age: under 1 s, then 2^(i-1)..2^i s.
     pub ages: Vec<u64>,
     pub terminated_lifetime_ns: u64,
+    /// Terminated tasks by lifetime, in the buckets of `ages`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifetimes: Vec<u64>,
     /// `[trace, tasks]`: the dumped tasks of this location by stack
     /// (indexes into `traces`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -89,6 +92,10 @@ pub struct HealthRecord {
     pub max_update_bytes: u64,
     pub backfilled_ms: u64,
     pub restarts: u32,
+    /// From when the count histories hold true counts (older files: from
+    /// their oldest bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts_since_ns: Option<i64>,
 }
 
 /// A spawn location's count history.

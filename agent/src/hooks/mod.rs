@@ -92,6 +92,9 @@ struct Stripe {
     lifetime_ns: AtomicU64,
     /// Summed time in poll of the terminated tasks.
     busy_ns: AtomicU64,
+    /// The terminated tasks by lifetime, in the age buckets: how long
+    /// this site's tasks can live, tail included (a mean hides the tail).
+    lifetimes: [AtomicU64; AGE_BUCKETS],
 }
 
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
@@ -124,6 +127,11 @@ impl Site {
     /// Summed lifetimes of the terminated tasks.
     pub fn lifetime_ns(&self) -> u64 {
         self.sum(|s| &s.lifetime_ns)
+    }
+
+    /// The terminated tasks by lifetime (see [`AGE_BUCKETS`]).
+    pub fn lifetimes(&self) -> [u64; AGE_BUCKETS] {
+        std::array::from_fn(|i| self.sum(|s| &s.lifetimes[i]))
     }
 
     /// Summed time in poll of the terminated tasks.
@@ -414,6 +422,7 @@ impl Recorder {
             let lived = self.now().saturating_sub(rec.created);
             let stripe = rec.site.stripe();
             stripe.lifetime_ns.fetch_add(lived, Ordering::Relaxed);
+            stripe.lifetimes[age_bucket(lived)].fetch_add(1, Ordering::Relaxed);
             stripe.busy_ns.fetch_add(rec.busy, Ordering::Relaxed);
             stripe.terminated.fetch_add(1, Ordering::Relaxed);
         }
@@ -536,6 +545,7 @@ impl Recorder {
                 g.spawned = g.site.spawned();
                 g.terminated = g.site.terminated();
                 g.lifetime_ns = g.site.lifetime_ns();
+                g.lifetimes = g.site.lifetimes();
                 g
             })
             .collect();
@@ -692,6 +702,8 @@ pub struct Group {
     pub ages: [u64; AGE_BUCKETS],
     /// Summed lifetimes of the terminated tasks.
     pub lifetime_ns: u64,
+    /// The terminated tasks by lifetime (see [`AGE_BUCKETS`]).
+    pub lifetimes: [u64; AGE_BUCKETS],
     /// The tasks whose waits the agent can capture, and its captures.
     pub waits: Coverage,
 }
@@ -714,6 +726,7 @@ impl Group {
             unparented: 0,
             ages: [0; AGE_BUCKETS],
             lifetime_ns: 0,
+            lifetimes: [0; AGE_BUCKETS],
             waits: Coverage::default(),
         }
     }

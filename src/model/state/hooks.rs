@@ -113,6 +113,9 @@ impl State {
         for h in self.histories.values_mut() {
             h.advance_to(now);
         }
+        // The first report's totals land as births in its second.
+        let first = origin.minus(self.health.backfilled);
+        self.health.counts_since = Some(Ts::from_secs(first.nanos().div_euclid(1_000_000_000) + 1));
     }
 
     /// A page of a group's tasks (the hooks source): kept for the group
