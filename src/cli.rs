@@ -20,7 +20,7 @@ pub mod exit {
     name = "taskscope",
     version,
     about = "Live task inspector for tokio services: groups tasks by spawn location, tells what they wait on, flags groups that leak.",
-    long_about = "Live task inspector for tokio services.\n\nAttaches to a process running tokio's console-subscriber (built with --cfg tokio_unstable), groups its live tasks by spawn location, tells what they are blocked on, and highlights groups that keep growing.\n\nExit codes: 0 ok, 1 suspects found (watch), 2 usage or input error (bad address, unreachable target, malformed file).",
+    long_about = "Live task inspector for tokio services.\n\nAttaches to a running service, groups its live tasks by spawn location, tells what they are blocked on, and flags groups that keep growing.\n\nThe hooks source (recommended): taskscope-agent in the service reads tokio's runtime hooks (--cfg tokio_unstable) for exact counts per spawn location at about 100 B a task, and captures waits per task without pausing the runtime; cheap enough to leave on in production.\n\nThe console source: tokio-console's console-subscriber (tokio's tracing feature), per-task data, for a service that already runs it.\n\n`--source auto`, the default, reads the hooks source when the target serves it.\n\nExit codes: 0 ok, 1 suspects found (watch), 2 usage or input error (bad address, unreachable target, malformed file).",
     after_help = "Start with `taskscope demo` to see it on a built-in leaky service."
 )]
 pub struct Cli {

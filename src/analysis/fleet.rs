@@ -97,6 +97,8 @@ impl Merger {
             totals,
             health: first.health.clone(),
             dumps: first.dumps.clone(),
+            source: super::DataSource::common(parts.iter().map(|(_, a)| a.source)),
+            agent_version: first.agent_version.clone(),
         })
     }
 }
@@ -271,6 +273,8 @@ mod tests {
             totals,
             health: Default::default(),
             dumps: Default::default(),
+            source: None,
+            agent_version: None,
         }
     }
 

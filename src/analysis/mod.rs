@@ -32,6 +32,92 @@ pub struct Analysis {
     pub totals: Totals,
     pub health: Health,
     pub dumps: DumpStatus,
+    /// Which of the target's sources the groups come from, and the
+    /// version of its taskscope-agent when one answered.
+    pub source: Option<DataSource>,
+    pub agent_version: Option<String>,
+}
+
+/// Which of the target's sources an analysis reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataSource {
+    /// taskscope-agent's hooks source: the target's own exact counts per
+    /// spawn location (waits from the agent's captures).
+    Hooks,
+    /// console-subscriber alone: per-task data, waits from its resources.
+    Console,
+    /// console-subscriber's per-task data, with the agent's captured waits.
+    Both,
+    /// Several targets that do not all give the same.
+    Mixed,
+}
+
+impl DataSource {
+    pub const ALL: [DataSource; 4] = [
+        DataSource::Hooks,
+        DataSource::Console,
+        DataSource::Both,
+        DataSource::Mixed,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            DataSource::Hooks => "hooks",
+            DataSource::Console => "console",
+            DataSource::Both => "both",
+            DataSource::Mixed => "mixed",
+        }
+    }
+
+    /// What a state was fed: the hooks source's groups, or console
+    /// updates (with an agent beside it that answers, both).
+    pub fn of(state: &State) -> Option<DataSource> {
+        if state.aggregates.is_some() {
+            Some(DataSource::Hooks)
+        } else if state.health.updates == 0 {
+            None
+        } else if matches!(state.agent, Agent::Ready { .. }) {
+            Some(DataSource::Both)
+        } else {
+            Some(DataSource::Console)
+        }
+    }
+
+    /// One phrase for views and reports, with the agent's version when
+    /// known: "hooks source (taskscope-agent 0.1.0)".
+    pub fn describe(self, agent_version: Option<&str>) -> String {
+        let agent = agent_version
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("taskscope-agent {}", crate::text::sanitize(v, 40)))
+            .unwrap_or_else(|| "taskscope-agent".into());
+        match self {
+            DataSource::Hooks => format!("hooks source ({agent})"),
+            DataSource::Console => "console-subscriber".into(),
+            DataSource::Both => format!("console-subscriber + {agent}"),
+            DataSource::Mixed => "mixed sources".into(),
+        }
+    }
+
+    /// The common source of several, `Mixed` when they differ.
+    pub fn common(all: impl IntoIterator<Item = Option<DataSource>>) -> Option<DataSource> {
+        let mut seen: Option<DataSource> = None;
+        for s in all.into_iter().flatten() {
+            seen = Some(match seen {
+                Some(x) if x != s => DataSource::Mixed,
+                _ => s,
+            });
+        }
+        seen
+    }
+}
+
+crate::keyed::keyed!(DataSource, key, "data source");
+
+impl Analysis {
+    /// "hooks source (taskscope-agent 0.1.0)", or nothing before data.
+    pub fn source_phrase(&self) -> Option<String> {
+        Some(self.source?.describe(self.agent_version.as_deref()))
+    }
 }
 
 /// What the views say about task dumps.
@@ -87,6 +173,8 @@ impl Analysis {
             totals,
             health: state.health.clone(),
             dumps: DumpStatus::of(state),
+            source: DataSource::of(state),
+            agent_version: state.agent_version(),
         }
     }
 }

@@ -43,6 +43,11 @@ pub enum Scenario {
     /// Scale: `--idle-tasks` sleeping tasks over ten spawn locations,
     /// spawned at `--idle-rate` a second.
     Idle,
+    /// Six leaks at their own sites, from two a `--leak-every` to one
+    /// every 60 (with the default 1s: 2/s down to 1/min), each waiting on
+    /// another kind of thing: run it beside `healthy` to see slow leaks
+    /// flagged in churn, however long you watch.
+    SlowLeaks,
     /// The service's own heartbeat: a task ticking every 5 ms that prints
     /// `heartbeat_gap_ms=N` on standard error each second (the longest gap
     /// between two ticks in that second): how long the runtime stopped.

@@ -132,6 +132,7 @@ async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Churn => churn(opts.churn_rate.max(1)),
             Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
             Scenario::Heartbeat => heartbeat(),
+            Scenario::SlowLeaks => super::leaks::slow_leaks(every, max),
         }
     }
     park().await;

@@ -146,6 +146,15 @@ pub struct State {
 }
 
 impl State {
+    /// The version of the target's taskscope-agent, when one answered
+    /// (with dumps or without).
+    pub fn agent_version(&self) -> Option<String> {
+        match &self.agent {
+            super::Agent::Ready { version, .. } => Some(version.clone()),
+            _ => None,
+        }
+    }
+
     pub fn new(config: Config) -> Self {
         State {
             config,

@@ -49,6 +49,10 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "<table class=\"meta\">");
     for (k, v) in [
         ("Source", escape(&r.source)),
+        (
+            "Data",
+            escape(&r.data().unwrap_or_else(|| "not recorded".into())),
+        ),
         ("Generated", escape(&r.generated_at)),
         ("Target clock at end", escape(&r.target_time)),
         ("Watched", text::secs(Some(r.watched_secs))),

@@ -49,6 +49,9 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "| | |\n|---|---|");
     let _ = writeln!(o, "| Target | {} |", escape(&r.target));
     let _ = writeln!(o, "| Source | {} |", escape(&r.source));
+    if let Some(d) = r.data() {
+        let _ = writeln!(o, "| Data | {} |", escape(&d));
+    }
     let _ = writeln!(o, "| Generated | {} |", r.generated_at);
     let _ = writeln!(o, "| Target clock at end | {} |", r.target_time);
     let _ = writeln!(o, "| Watched | {} |", text::secs(Some(r.watched_secs)));

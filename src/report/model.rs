@@ -107,6 +107,8 @@ pub fn build(a: &Analysis, src: &dyn Source, ctx: &Context, changes: Option<Chan
         version: VERSION,
         target: ctx.target.clone(),
         source: ctx.source.clone(),
+        data_source: a.source,
+        agent_version: a.agent_version.clone(),
         generated_at: text::utc_iso(ctx.generated_at_unix_ns),
         target_time: text::utc_iso(a.now.nanos()),
         watched_secs: ctx.watched.as_secs_f64(),

@@ -4,7 +4,7 @@
 //! it from an analysis.
 
 use crate::analysis::diff::Diff;
-use crate::analysis::{Reason, SuspectKind, TaskState, wording};
+use crate::analysis::{DataSource, Reason, SuspectKind, TaskState, wording};
 use crate::model::{Frame, TaskKind};
 use crate::report::diff::Side;
 use crate::text;
@@ -34,6 +34,16 @@ pub struct Report {
     pub target: String,
     /// Where the data came from: "live", or the snapshot file(s).
     pub source: String,
+    /// Which of the target's sources: "hooks" (taskscope-agent's exact
+    /// counts per spawn location), "console" (console-subscriber),
+    /// "both" (console-subscriber with the agent's captured waits),
+    /// "mixed" (targets that differ); absent when not known (a snapshot
+    /// from before taskscope recorded it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<DataSource>,
+    /// The target's taskscope-agent version, when one answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
     pub generated_at: String,
     /// The target's clock at the end of the watch.
     pub target_time: String,
@@ -47,6 +57,13 @@ pub struct Report {
     pub suspects: Vec<GroupOut>,
     pub top_groups: Vec<GroupOut>,
     pub changes: Option<ChangesOut>,
+}
+
+impl Report {
+    /// Which source, in words: "hooks source (taskscope-agent 0.1.0)".
+    pub fn data(&self) -> Option<String> {
+        Some(self.data_source?.describe(self.agent_version.as_deref()))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]

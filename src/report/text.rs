@@ -10,13 +10,16 @@ pub fn groups_table(a: &Analysis, target: &str, max_rows: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{}: {} live tasks in {} groups ({} running, {} scheduled, {} idle)",
+        "{}: {} live tasks in {} groups ({} running, {} scheduled, {} idle){}",
         text::sanitize(target, 80),
         text::count(u64::from(t.live)),
         text::count(u64::from(t.groups)),
         t.running,
         t.scheduled,
-        t.idle
+        t.idle,
+        a.source_phrase()
+            .map(|s| format!(", from the {s}"))
+            .unwrap_or_default()
     );
     let _ = writeln!(
         out,

@@ -84,6 +84,8 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
         horizon_ns: h.horizon.unwrap_or(now).nanos(),
         watched_ms: ms(meta.watched),
         window_ms: ms(meta.window),
+        data_source: crate::analysis::DataSource::of(state),
+        agent_version: state.agent_version(),
         health: HealthRecord {
             updates: h.updates,
             streams: h.streams,
@@ -336,6 +338,8 @@ impl Loaded {
             totals,
             health: self.health(),
             dumps: Default::default(),
+            source: self.snapshot.data_source,
+            agent_version: self.snapshot.agent_version.clone(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Times are nanoseconds since the Unix epoch on the target's clock, except
 //! `taken_at_unix_ns`, which is the local clock of the machine that took it.
 
-use crate::analysis::{Reason, TaskState};
+use crate::analysis::{DataSource, Reason, TaskState};
 use crate::model::{Frame, TaskKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,13 @@ pub struct Snapshot {
     /// How long taskscope watched before taking it.
     pub watched_ms: u64,
     pub window_ms: u64,
+    /// Which of the target's sources the snapshot was taken from (older
+    /// files: not said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<DataSource>,
+    /// The target's taskscope-agent version, when one answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
     pub health: HealthRecord,
     pub groups: Vec<GroupRecord>,
     pub tasks: Vec<TaskRecord>,

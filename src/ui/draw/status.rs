@@ -188,7 +188,13 @@ fn connection(app: &App, now: Instant) -> Span<'static> {
                     )
                 })
                 .unwrap_or_default();
-            Span::styled(format!(" ● connected{age}"), style::good(app))
+            let source = app
+                .analysis
+                .as_ref()
+                .and_then(|a| a.source_phrase())
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default();
+            Span::styled(format!(" ● connected{source}{age}"), style::good(app))
         }
         Status::Reconnecting { at, error, .. } => {
             let wait = at.into_std().saturating_duration_since(now);
