@@ -173,6 +173,19 @@ pub fn coverage(w: &super::group::WaitCoverage) -> String {
     s
 }
 
+/// How fresh a hooks-source group's waits are, for the groups view's
+/// blocked-on column: the newest capture's age ("2s old"), or that its
+/// tasks can be captured and none is yet ("waits pending"); nothing for
+/// waits out of reach or other sources.
+pub fn freshness(w: Option<&super::group::WaitCoverage>) -> Option<String> {
+    let w = w?;
+    match w.newest {
+        Some(age) if w.captured > 0 => Some(format!("{} old", crate::text::duration(age))),
+        _ if w.reachable > 0 => Some("waits pending".into()),
+        _ => None,
+    }
+}
+
 /// What a task's verdict is worth, when it is a guess: said after the
 /// reason in the task's detail.
 pub fn guess(v: &super::Verdict) -> Option<&'static str> {
@@ -199,6 +212,22 @@ mod tests {
         assert!(guess(&v).is_some_and(|g| g.starts_with("inferred")));
         v.resource = std::num::NonZeroU64::new(7);
         assert!(guess(&v).is_some_and(|g| g.starts_with("linked by time")));
+    }
+
+    #[test]
+    fn groups_say_how_fresh_their_waits_are() {
+        use crate::analysis::group::WaitCoverage;
+        use std::time::Duration;
+        let mut w = WaitCoverage {
+            reachable: 10,
+            ..WaitCoverage::default()
+        };
+        assert_eq!(freshness(Some(&w)).as_deref(), Some("waits pending"));
+        w.captured = 3;
+        w.newest = Some(Duration::from_secs(2));
+        assert_eq!(freshness(Some(&w)).as_deref(), Some("2s old"));
+        assert_eq!(freshness(Some(&WaitCoverage::default())), None);
+        assert_eq!(freshness(None), None);
     }
 
     #[test]

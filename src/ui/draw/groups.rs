@@ -35,7 +35,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .map(|vi| {
             let g = &a.groups[app.visible[vi]];
             let (names, kind) = (g.names_suffix(), g.kind_suffix());
-            let mix = g.mix_text(2);
+            let mix = match crate::analysis::wording::freshness(g.waits.as_ref()) {
+                Some(f) => format!("{} · {f}", g.mix_text(2)),
+                None => g.mix_text(2),
+            };
             let mark = match &g.suspect {
                 Some(_) => Cell::from("!!").style(style::bad(app)),
                 None => Cell::from(""),
