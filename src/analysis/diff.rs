@@ -180,6 +180,8 @@ mod tests {
             groups,
             health: Default::default(),
             dumps: Default::default(),
+            source: None,
+            agent_version: None,
         }
     }
 

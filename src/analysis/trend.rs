@@ -222,6 +222,16 @@ pub fn growth_over(
         let g = if n >= 2 {
             let span = Duration::from_secs(n * step);
             let counts = h.sample(horizon.minus(span), Duration::from_secs(step), n as usize);
+            if counts.last().unwrap_or(&0) - counts.first().unwrap_or(&0) < 3 {
+                // Not material whatever else holds: skip the age counts.
+                verdict.get_or_insert(Growth {
+                    delta: counts.last().unwrap_or(&0) - counts.first().unwrap_or(&0),
+                    seconds: span.as_secs() as usize,
+                    ..Growth::default()
+                });
+                w = w.saturating_mul(u64::from(WINDOW_STEP));
+                continue;
+            }
             let turning = counts.first().map_or(0, |&c| {
                 (c.max(0) as u64).saturating_sub(ages.at_least(span))
             });

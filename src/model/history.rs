@@ -293,8 +293,14 @@ impl CountHistory {
     pub fn sample(&self, from: Ts, step: Duration, n: usize) -> Vec<i64> {
         let at = |k: usize| from.plus(step * k as u32).nanos().div_euclid(1_000_000_000);
         let mut out = Vec::with_capacity(n + 1);
-        let mut count = self.base;
-        'levels: for lvl in (0..LEVELS.len()).rev() {
+        // From within the fine level, the coarse ones add up to `folded`.
+        let fine_only = at(0) >= self.levels[0].front;
+        let (mut count, levels) = if fine_only {
+            (self.folded, 1)
+        } else {
+            (self.base, LEVELS.len())
+        };
+        'levels: for lvl in (0..levels).rev() {
             let width = LEVELS[lvl].0;
             let level = &self.levels[lvl];
             for (i, b) in level.buckets.iter().enumerate() {
