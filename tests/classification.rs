@@ -4,9 +4,7 @@
 //! data alone (a target without the agent), then with `taskscope-agent`'s
 //! task dumps, which name the waits console data cannot see.
 
-mod common;
-
-use common::{DemoTarget, group, spawn_line, watch_until};
+use crate::common::{self, DemoTarget, group, spawn_line, watch_until};
 use std::time::Duration;
 use taskscope::analysis::{Params, Reason};
 

@@ -1,6 +1,6 @@
 //! Bad input and unreachable targets: one clear line on stderr, exit 2.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -2,9 +2,7 @@
 //! another client (tokio-console's space key) has paused the target's
 //! console, and never pauses it itself.
 
-mod common;
-
-use common::{BIN, DemoTarget};
+use crate::common::{BIN, DemoTarget};
 use console_api::instrument::instrument_client::InstrumentClient;
 use console_api::instrument::{PauseRequest, ResumeRequest, StateRequest, Temporality};
 use std::process::Command;

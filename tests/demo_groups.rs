@@ -1,9 +1,7 @@
 //! The model receives the demo's groups, at their exact spawn locations,
 //! with the expected counts, from a real console-subscriber.
 
-mod common;
-
-use common::{DemoTarget, group, spawn_line, watch_until};
+use crate::common::{self, DemoTarget, group, spawn_line, watch_until};
 use std::time::Duration;
 use taskscope::analysis::Params;
 

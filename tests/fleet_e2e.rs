@@ -2,9 +2,7 @@
 //! spawn location with each target's share, and goes on when a target is
 //! unreachable from the start or dies part-way.
 
-mod common;
-
-use common::{BIN, DemoTarget};
+use crate::common::{self, BIN, DemoTarget};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

@@ -4,9 +4,7 @@
 //! (windows scaled down) and every query of `assets/grafana-dashboard.json`;
 //! the real `go tool pprof` reads taskscope's task profiles.
 
-mod common;
-
-use common::{BIN, DemoTarget, spawn_line, wait_for};
+use crate::common::{BIN, DemoTarget, spawn_line, wait_for};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

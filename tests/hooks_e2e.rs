@@ -2,9 +2,7 @@
 //! tokio's runtime hooks (no console-subscriber), read by the real client
 //! and model, and by the real `taskscope watch` binary.
 
-mod common;
-
-use common::{DemoTarget, group, spawn_line, watch_until};
+use crate::common::{self, DemoTarget, group, spawn_line, watch_until};
 use std::process::Command;
 use std::time::Duration;
 use taskscope::analysis::{Params, Reason};

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-mod common;
+use crate::common;
 
 const NOW: i64 = 1_800_000_000;
 const YEAR: i64 = 365 * 86_400;

@@ -3,9 +3,7 @@
 //! flat its group's count is; `block_on`'s future, polled without a waker,
 //! is not.
 
-mod common;
-
-use common::{DemoTarget, report_group, spawn_line, watch_json};
+use crate::common::{self, DemoTarget, report_group, spawn_line, watch_json};
 
 #[test]
 fn a_lost_waker_is_a_proven_leak() {

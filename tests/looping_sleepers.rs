@@ -6,9 +6,7 @@
 //! arrives after its task polled again, the group is known to sleep from
 //! the sleeps that arrive late (`model::late`).
 
-mod common;
-
-use common::{DemoTarget, group, report_group, spawn_line, watch_json, watch_until};
+use crate::common::{DemoTarget, group, report_group, spawn_line, watch_json, watch_until};
 use std::time::Duration;
 use taskscope::analysis::{Params, Reason};
 

@@ -1,11 +1,8 @@
 //! The viewer runs with glibc's allocator tuned (README: "Memory"): it
 //! executes itself again once with `GLIBC_TUNABLES` set, unless told not
 //! to; the demo target keeps glibc's defaults.
-#![cfg(all(target_os = "linux", target_env = "gnu"))]
 
-mod common;
-
-use common::{BIN, DemoTarget, wait_for};
+use crate::common::{BIN, DemoTarget, wait_for};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use taskscope::malloc::TUNABLES;

@@ -2,9 +2,7 @@
 //! backoff, and picks up the restarted target on the same port while the
 //! model keeps its history.
 
-mod common;
-
-use common::{DemoTarget, spawn_line};
+use crate::common::{self, DemoTarget, spawn_line};
 use std::time::{Duration, Instant};
 use taskscope::analysis::{Analysis, Params};
 use taskscope::conn::{self, ConnError, Event, Status};

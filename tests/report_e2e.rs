@@ -3,9 +3,7 @@
 //! is, hostile names arrive inert, and `watch --fail-on-suspect` exits 1 on
 //! the leaks and 0 on a healthy-only run.
 
-mod common;
-
-use common::{DemoTarget, spawn_line};
+use crate::common::{self, DemoTarget, spawn_line};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 

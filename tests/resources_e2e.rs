@@ -3,9 +3,7 @@
 //! producers wait on its internal semaphore. Grouped by location, one per
 //! row, one resource with its waiting tasks, and Enter jumps to a task.
 
-mod common;
-
-use common::DemoTarget;
+use crate::common::{self, DemoTarget};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

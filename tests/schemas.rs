@@ -1,6 +1,6 @@
 //! The published JSON Schemas are generated from the types that write the
 //! documents; this fails when a type changed and `assets/` did not. To
-//! update them: `TASKSCOPE_BLESS=1 cargo test --test schemas`.
+//! update them: `TASKSCOPE_BLESS=1 cargo test --test tests schemas::`.
 
 use taskscope::schemas::Document;
 
@@ -27,7 +27,7 @@ fn published_schemas_are_generated_from_the_types() {
     }
     assert!(
         stale.is_empty(),
-        "assets out of date: {stale:?} (TASKSCOPE_BLESS=1 cargo test --test schemas)"
+        "assets out of date: {stale:?} (TASKSCOPE_BLESS=1 cargo test --test tests schemas::)"
     );
 }
 

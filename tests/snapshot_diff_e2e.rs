@@ -1,9 +1,7 @@
 //! Two snapshots of the demo target taken 30 s apart: the leaking groups
 //! have grown, the healthy ones have not.
 
-mod common;
-
-use common::{DemoTarget, spawn_line};
+use crate::common::{self, DemoTarget, spawn_line};
 use std::process::Command;
 
 fn snapshot(addr: &str, path: &std::path::Path) {

@@ -1,7 +1,7 @@
 //! Bad snapshot files: one clear line naming the file and the problem,
 //! exit 2, never a panic.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};

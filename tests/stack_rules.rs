@@ -6,9 +6,8 @@
 //! per-task captures (the tasks spawned with `taskscope_agent::spawn` on a
 //! runtime with the hooks source) here (this build: debug), and from frames
 //! recorded the same way from a release build (`tests/fixtures/frames/`;
-//! `TASKSCOPE_RECORD_FRAMES=DIR cargo test --release --test stack_rules`
+//! `TASKSCOPE_RECORD_FRAMES=DIR cargo test --release --test tests stack_rules::`
 //! writes them).
-#![cfg(all(target_os = "linux", tokio_unstable))]
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -2,9 +2,7 @@
 //! and the healthy workload, each leaking group becomes a suspect with the
 //! right blocked-on reason, and no other group does.
 
-mod common;
-
-use common::{DemoTarget, group, spawn_line, watch_until};
+use crate::common::{self, DemoTarget, group, spawn_line, watch_until};
 use std::time::Duration;
 use taskscope::analysis::{Params, Reason, SuspectKind};
 

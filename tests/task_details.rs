@@ -3,9 +3,7 @@
 //! opens, and stop when it closes; the task view draws them with their
 //! percentiles.
 
-mod common;
-
-use common::DemoTarget;
+use crate::common::DemoTarget;
 use std::time::{Duration, Instant};
 use taskscope::conn::{self, Event};
 use taskscope::model::State;

@@ -2,7 +2,7 @@
 //! go back, filter, quit; assert on what a person sees, and that the
 //! terminal and the process table are clean afterwards.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
