@@ -2,7 +2,7 @@
 //! executes itself again once with `GLIBC_TUNABLES` set, unless told not
 //! to; the demo target keeps glibc's defaults.
 
-use crate::common::{BIN, DemoTarget, wait_for};
+use crate::common::{BIN, DemoTarget, wait_until};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use taskscope::malloc::TUNABLES;
@@ -15,6 +15,11 @@ fn environ(pid: u32) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The threads of a running process (0 once it is gone).
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
 }
 
 /// `GLIBC_TUNABLES` as the process has it. glibc parses it in place at
@@ -47,11 +52,15 @@ fn watch_env(addr: &str, env: &[(&str, &str)]) -> Vec<String> {
     let mut child = cmd.spawn().expect("start watch");
     let pid = child.id();
     // The exec keeps the pid; /proc shows the new image's environment once
-    // it ran. A second is long enough for the exec to have happened.
-    std::thread::sleep(Duration::from_secs(1));
-    wait_for("the watch to run", Duration::from_secs(10), || {
-        std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("watch"))
-    });
+    // it ran. The image that stays is the one past `malloc::tune`, which
+    // runs before the program starts any thread (its tokio runtime): a
+    // second thread says the exec, if any, is done.
+    wait_until(
+        "the watch's runtime threads",
+        Duration::from_secs(20),
+        || threads(pid),
+        |n| *n > 1,
+    );
     let env = environ(pid);
     let _ = child.kill();
     let _ = child.wait();

@@ -205,13 +205,32 @@ pub fn group<'a>(a: &'a Analysis, loc_prefix: &str) -> Option<&'a Group> {
     a.groups.iter().find(|g| g.location.starts_with(loc_prefix))
 }
 
-/// Waits for a condition, polling; panics with `what` on timeout.
-pub fn wait_for(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+/// Polls `observe` until `done` holds for what it returns, and returns
+/// that; panics after `within` naming `what` and the last value seen. What
+/// a test asserts after "a while" it waits for with this, never a sleep.
+pub fn wait_until<T: std::fmt::Debug>(
+    what: &str,
+    within: Duration,
+    mut observe: impl FnMut() -> T,
+    mut done: impl FnMut(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        let seen = observe();
+        if done(&seen) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}; last seen: {seen:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits for a condition, polling; panics with `what` on timeout.
+pub fn wait_for(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+    wait_until(what, deadline, &mut cond, |met| *met);
 }
 
 /// A TCP proxy on loopback that can stop forwarding (a stalled network)
