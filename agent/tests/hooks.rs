@@ -1,6 +1,5 @@
 //! The hooks recorder on real tokio runtimes: exact counts per spawn
 //! location, spawn ancestry, tasks in a poll, terminations, pages.
-#![cfg(tokio_unstable)]
 
 use std::panic::Location;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! `GET /metrics` on the agent's gRPC port, over real HTTP/1.1 from a
 //! plain TCP client (as Prometheus scrapes), on both sources: the hooks
 //! recorder and the console mode's span census.
-#![cfg(all(target_os = "linux", tokio_unstable))]
 
 use std::io::{Read, Write};
 use std::time::Duration;

@@ -3,12 +3,11 @@
 //! (even when the runtime is stuck), concurrent requests fail fast instead
 //! of queueing, a capture holds only until its task runs again, and the
 //! agent's own polls are not counted as the task's activity.
-#![cfg(all(target_os = "linux", tokio_unstable))]
 
 use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
 
-mod common;
+use crate::common;
 
 fn client() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

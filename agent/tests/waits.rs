@@ -2,14 +2,12 @@
 //! source: each primitive's task reads as what it waits on, a capture
 //! holds only until the task runs again, and the agent's own polls are
 //! not counted as the task's.
-#![cfg(all(target_os = "linux", tokio_unstable))]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
 
-mod common;
-use common::hooked_runtime as runtime;
+use crate::common::hooked_runtime as runtime;
 
 /// The leaf frames' names of each captured task, by task id.
 fn leaves(reply: &taskscope_agent::proto::DumpReply) -> HashMap<u64, Vec<String>> {

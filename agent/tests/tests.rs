@@ -1,0 +1,21 @@
+//! The agent's integration tests, as one test binary: each file is a
+//! module here, so the agent and tokio are linked once. Run one file's
+//! tests with a filter on its module: `cargo test -p taskscope-agent
+//! --test tests metrics::`.
+//!
+//! Two files stay binaries of their own (`Cargo.toml`): `hooks_alloc`
+//! installs a counting global allocator, and `never_harm` measures the
+//! service's pauses to 250 ms on two cores, which other tests running in
+//! the same process would take their share of.
+
+mod common;
+
+// The hooks source needs tokio_unstable; the waits' captures, Linux too.
+#[cfg(tokio_unstable)]
+mod hooks;
+#[cfg(all(target_os = "linux", tokio_unstable))]
+mod metrics;
+#[cfg(all(target_os = "linux", tokio_unstable))]
+mod production;
+#[cfg(all(target_os = "linux", tokio_unstable))]
+mod waits;
