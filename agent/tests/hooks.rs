@@ -1,9 +1,13 @@
 //! The hooks recorder on real tokio runtimes: exact counts per spawn
 //! location, spawn ancestry, tasks in a poll, terminations, pages.
 
+use crate::common::wait_until;
 use std::panic::Location;
 use std::time::Duration;
 use taskscope_agent::hooks::Recorder;
+
+/// How long a condition the tests wait on may take on a loaded machine.
+const WITHIN: Duration = Duration::from_secs(20);
 
 fn runtime(recorder: &Recorder) -> tokio::runtime::Runtime {
     let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -17,6 +21,30 @@ fn group<'a>(
     loc: &Location<'static>,
 ) -> Option<&'a taskscope_agent::hooks::Group> {
     a.groups.iter().find(|g| g.site.location == loc)
+}
+
+/// A group's counters: what the tests wait on, and what a timeout prints.
+#[derive(Debug)]
+struct Counts {
+    live: u64,
+    running: u64,
+    idle: u64,
+    spawned: u64,
+    terminated: u64,
+    longest_poll: Duration,
+}
+
+fn counts(recorder: &Recorder, loc: &Location<'static>) -> Option<Counts> {
+    let a = recorder.groups();
+    let g = group(&a, loc)?;
+    Some(Counts {
+        live: g.live,
+        running: g.running,
+        idle: g.idle,
+        spawned: g.spawned,
+        terminated: g.terminated,
+        longest_poll: Duration::from_nanos(g.longest_poll_ns),
+    })
 }
 
 /// `tokio::spawn`, and the location tokio records for it: both are the
@@ -63,7 +91,13 @@ fn counts_ancestry_and_terminations_are_exact() {
         (parent_at, child_at)
     });
     assert!(parent_at.line() < child_at.line());
-    std::thread::sleep(Duration::from_millis(100));
+    // A child is idle once its first poll has ended.
+    wait_until(
+        "the hundred children to be idle",
+        WITHIN,
+        || counts(&recorder, child_at),
+        |c| c.as_ref().is_some_and(|c| c.idle == 100),
+    );
     let a = recorder.groups();
     let children: Vec<_> = a.groups.iter().filter(|g| g.live == 100).collect();
     assert_eq!(children.len(), 1, "one location holds the hundred");
@@ -102,10 +136,14 @@ fn counts_ancestry_and_terminations_are_exact() {
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
     // Release half: fifty end.
     release_tx.send_replace(true);
-    std::thread::sleep(Duration::from_millis(200));
-    let a = recorder.groups();
-    let g = group(&a, loc).expect("group");
-    assert_eq!((g.live, g.spawned, g.terminated), (50, 100, 50));
+    let c = wait_until(
+        "fifty children to end",
+        WITHIN,
+        || counts(&recorder, loc),
+        |c| c.as_ref().is_some_and(|c| c.terminated >= 50),
+    )
+    .expect("group");
+    assert_eq!((c.live, c.spawned, c.terminated), (50, 100, 50));
     drop(rt);
 }
 
@@ -113,23 +151,37 @@ fn counts_ancestry_and_terminations_are_exact() {
 fn a_task_inside_a_long_poll_is_running() {
     let recorder = Recorder::new();
     let rt = runtime(&recorder);
+    let (release, released) = std::sync::mpsc::channel::<()>();
     let at = rt.block_on(async {
-        let (_, at) = spawn_here(async {
-            // A blocking call on a worker: one poll that lasts.
-            std::thread::sleep(Duration::from_millis(600));
+        let (_, at) = spawn_here(async move {
+            // A blocking call on a worker: one poll that lasts until the
+            // test lets it end.
+            let _ = released.recv();
         });
         at
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // The poll under way counts, before it ends.
+    let long = Duration::from_millis(300);
+    let c = wait_until(
+        "a poll of 300 ms under way",
+        WITHIN,
+        || counts(&recorder, at),
+        |c| c.as_ref().is_some_and(|c| c.longest_poll >= long),
+    )
+    .expect("group");
+    assert_eq!((c.live, c.running, c.idle), (1, 1, 0), "{c:?}");
+    release.send(()).expect("the task waits");
+    let c = wait_until(
+        "the task to end",
+        WITHIN,
+        || counts(&recorder, at),
+        |c| c.as_ref().is_some_and(|c| c.terminated == 1),
+    )
+    .expect("group");
+    assert_eq!((c.live, c.running, c.spawned), (0, 0, 1), "{c:?}");
     let a = recorder.groups();
     let g = group(&a, at).expect("group");
-    assert_eq!((g.live, g.running, g.idle), (1, 1, 0));
-    assert!(g.longest_poll_ns >= 200_000_000, "{}", g.longest_poll_ns);
-    std::thread::sleep(Duration::from_millis(500));
-    let a = recorder.groups();
-    let g = group(&a, at).expect("group");
-    assert_eq!((g.live, g.terminated), (0, 1));
-    assert!(g.lifetime_ns >= 500_000_000);
+    assert!(g.lifetime_ns >= long.as_nanos() as u64, "{}", g.lifetime_ns);
 }
 
 #[test]
@@ -142,10 +194,12 @@ fn the_history_keeps_each_second_s_totals() {
         }
     });
     // The terminate hook runs just after the output is handed over.
-    let start = std::time::Instant::now();
-    while recorder.live() > 0 && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(
+        "the five tasks to be gone",
+        WITHIN,
+        || recorder.live(),
+        |live| *live == 0,
+    );
     recorder.sample();
     recorder.sample();
     let h = recorder.history();

@@ -2,9 +2,19 @@
 //! plain TCP client (as Prometheus scrapes), on both sources: the hooks
 //! recorder and the console mode's span census.
 
+use crate::common::wait_until;
 use std::io::{Read, Write};
 use std::time::Duration;
 use taskscope_agent::Agent;
+
+/// An exposition, printed as it is when a wait for a value in it times out.
+struct Exposition(String);
+
+impl std::fmt::Debug for Exposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\n{}", self.0)
+    }
+}
 
 /// One HTTP/1.1 GET; the status line, headers and body.
 fn get(addr: &str, path: &str, accept: Option<&str>) -> (String, String) {
@@ -91,17 +101,12 @@ fn the_hooks_source_exports_exact_counts_per_location() {
     for tx in keep.drain(..100) {
         let _ = tx.send(());
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let body = loop {
-        let (_, body) = get(&addr, "/metrics", Some("application/openmetrics-text"));
-        if value(&body, "taskscope_tasks_live", &loc) == Some(200.0)
-            || std::time::Instant::now() > deadline
-        {
-            break body;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(value(&body, "taskscope_tasks_live", &loc), Some(200.0));
+    let Exposition(body) = wait_until(
+        "200 live tasks",
+        Duration::from_secs(20),
+        || Exposition(get(&addr, "/metrics", Some("application/openmetrics-text")).1),
+        |b| value(&b.0, "taskscope_tasks_live", &loc) == Some(200.0),
+    );
     assert_eq!(
         value(&body, "taskscope_tasks_terminated_total", &loc),
         Some(100.0)
@@ -145,18 +150,16 @@ fn the_console_mode_exports_counts_from_the_task_spans() {
         keep
     });
     let addr = addr.to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let body = loop {
-        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
-            let _ = s.write_all(b"");
-            let (_, body) = get(&addr, "/metrics", None);
-            if value(&body, "taskscope_tasks_live", &loc).is_some() {
-                break body;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "no metrics");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // The console's server starts on its own thread.
+    let Exposition(body) = wait_until(
+        "the console's metrics",
+        Duration::from_secs(20),
+        || match std::net::TcpStream::connect(&addr) {
+            Ok(_) => Exposition(get(&addr, "/metrics", None).1),
+            Err(e) => Exposition(format!("<{e}>")),
+        },
+        |b| value(&b.0, "taskscope_tasks_live", &loc).is_some(),
+    );
     assert_eq!(
         value(&body, "taskscope_tasks_live", &loc),
         Some(50.0),
@@ -164,14 +167,17 @@ fn the_console_mode_exports_counts_from_the_task_spans() {
     );
     assert!(body.contains("source=\"console\""));
     drop(keep);
-    // Run the runtime so the tasks end and their spans close.
-    rt.block_on(async {
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-        }
-    });
-    let (_, body) = get(&addr, "/metrics", None);
-    assert_eq!(value(&body, "taskscope_tasks_live", &loc), Some(0.0));
+    // The runtime runs (so the tasks end and their spans close) only
+    // inside `block_on`: each look lets it run.
+    let Exposition(body) = wait_until(
+        "the fifty tasks to end",
+        Duration::from_secs(20),
+        || {
+            rt.block_on(tokio::task::yield_now());
+            Exposition(get(&addr, "/metrics", None).1)
+        },
+        |b| value(&b.0, "taskscope_tasks_live", &loc) == Some(0.0),
+    );
     assert_eq!(
         value(&body, "taskscope_tasks_terminated_total", &loc),
         Some(50.0)

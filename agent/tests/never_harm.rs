@@ -354,18 +354,19 @@ fn a_large_service_is_never_paused_by_its_clients() {
     });
     let recorder = agent.recorder().expect("hooks");
     // Every task has been polled once (its first poll made its slot).
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while recorder
-        .groups()
-        .groups
-        .iter()
-        .map(|g| g.waits.reachable)
-        .sum::<u64>()
-        < spawned as u64
-    {
-        assert!(Instant::now() < deadline, "the tasks were not all polled");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until(
+        "every task's first poll",
+        Duration::from_secs(120),
+        || {
+            recorder
+                .groups()
+                .groups
+                .iter()
+                .map(|g| g.waits.reachable)
+                .sum::<u64>()
+        },
+        |reachable| *reachable >= spawned as u64,
+    );
     let dog = watchdog(beats);
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
