@@ -18,6 +18,7 @@ mod common;
 
 mod classification;
 mod cli_errors;
+mod console_sleepers;
 mod console_state;
 mod demo_groups;
 mod fleet_e2e;
