@@ -46,3 +46,4 @@ mod stack_rules;
 mod suspects;
 mod task_details;
 mod tmux_e2e;
+mod verdicts;
