@@ -32,6 +32,8 @@ struct Counts {
     spawned: u64,
     terminated: u64,
     longest_poll: Duration,
+    /// Ended tasks, by lifetime bucket.
+    lifetimes: Vec<u64>,
 }
 
 fn counts(recorder: &Recorder, loc: &Location<'static>) -> Option<Counts> {
@@ -44,6 +46,7 @@ fn counts(recorder: &Recorder, loc: &Location<'static>) -> Option<Counts> {
         spawned: g.spawned,
         terminated: g.terminated,
         longest_poll: Duration::from_nanos(g.longest_poll_ns),
+        lifetimes: g.lifetimes.to_vec(),
     })
 }
 
