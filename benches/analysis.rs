@@ -201,6 +201,45 @@ fn main() {
     let d = time(runs, || inputs.iter().filter(|i| assess(i).growing).count());
     println!("trend test for {groups} groups (61 points each): {d:?}");
 
+    // The whole growth test as the analysis runs it, over groups watched
+    // for 30 minutes (every window evaluated: 1, 4, 16 and 64 min).
+    let t0 = taskscope::model::Ts::from_secs(1_800_000_000);
+    let histories: Vec<taskscope::model::CountHistory> = (0..groups)
+        .map(|g| {
+            // 100 tasks coming and going: flat, with noise.
+            let mut h = taskscope::model::CountHistory::new(t0);
+            h.flow(t0, 100, 0);
+            for s in 1..1800i64 {
+                let at = t0.plus(std::time::Duration::from_secs(s as u64));
+                h.flow(at, 3 + (s as u64 * g as u64) % 3, 4);
+            }
+            h
+        })
+        .collect();
+    let horizon = t0.plus(std::time::Duration::from_secs(1800));
+    let ages = taskscope::analysis::trend::ExactAges(
+        (0..10)
+            .map(|i| std::time::Duration::from_secs(i * 7))
+            .collect(),
+    );
+    let d = time(runs, || {
+        histories
+            .iter()
+            .filter(|h| {
+                taskscope::analysis::trend::growth_over(
+                    h,
+                    t0,
+                    horizon,
+                    std::time::Duration::from_secs(60),
+                    std::time::Duration::from_secs(2),
+                    &ages,
+                )
+                .growing
+            })
+            .count()
+    });
+    println!("growth test for {groups} groups watched 30 min (four windows each): {d:?}");
+
     ui(n, 10, runs);
     ui(n, 10_000.min(n), runs);
 

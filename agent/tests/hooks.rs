@@ -145,7 +145,10 @@ fn counts_ancestry_and_terminations_are_exact() {
         || counts(&recorder, loc),
         // A reading walks the live tasks before it sums the ended ones:
         // one taken while tasks end can see both sides of an ending.
-        |c| c.as_ref().is_some_and(|c| c.terminated >= 50 && c.live <= 50),
+        |c| {
+            c.as_ref()
+                .is_some_and(|c| c.terminated >= 50 && c.live <= 50)
+        },
     )
     .expect("group");
     assert_eq!((c.live, c.spawned, c.terminated), (50, 100, 50));
