@@ -288,35 +288,34 @@ impl CountHistory {
 
     /// The count at each of the `n + 1` instants `from`, `from + step`, …,
     /// oldest first, each level read at its own resolution: an instant
-    /// inside a coarse bucket reads the count before that bucket. One pass
-    /// over the buckets, however many instants.
+    /// inside a coarse bucket reads the count before that bucket. Walks
+    /// back from the newest bucket, so the cost is the buckets since
+    /// `from`, not the whole day the history may hold.
     pub fn sample(&self, from: Ts, step: Duration, n: usize) -> Vec<i64> {
         let at = |k: usize| from.plus(step * k as u32).nanos().div_euclid(1_000_000_000);
         let mut out = Vec::with_capacity(n + 1);
-        // From within the fine level, the coarse ones add up to `folded`.
-        let fine_only = at(0) >= self.levels[0].front;
-        let (mut count, levels) = if fine_only {
-            (self.folded, 1)
-        } else {
-            (self.base, LEVELS.len())
-        };
-        'levels: for lvl in (0..levels).rev() {
-            let width = LEVELS[lvl].0;
+        // The count with every bucket ending after the instant taken off.
+        let mut count = self.current();
+        let mut k = n + 1;
+        'levels: for (lvl, &(width, _)) in LEVELS.iter().enumerate() {
             let level = &self.levels[lvl];
-            for (i, b) in level.buckets.iter().enumerate() {
+            for (i, b) in level.buckets.iter().enumerate().rev() {
                 let end = (level.front + i as i64 + 1) * width;
-                while out.len() <= n && at(out.len()) < end {
+                while k > 0 && at(k - 1) >= end {
                     out.push(count);
+                    k -= 1;
                 }
-                if out.len() > n {
+                if k == 0 {
                     break 'levels;
                 }
-                count += b.net();
+                count -= b.net();
             }
         }
-        while out.len() <= n {
+        while k > 0 {
             out.push(count);
+            k -= 1;
         }
+        out.reverse();
         out
     }
 
