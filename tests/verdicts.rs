@@ -7,23 +7,17 @@
 //! healthy. 70 s is past the 32–64 s age bucket whose tasks the old rule
 //! never counted; time is compressed by the leaks' rates, not by sleeping.
 
-use crate::common::{BIN, DemoTarget, watch_json};
+use crate::common::{BIN, DemoTarget, spawn_line_in, watch_json};
 use std::collections::BTreeSet;
 use std::process::Command;
 
 /// `src/demo/leaks.rs:LINE:` of the spawn marked `// spawn: NAME`.
 fn leak_line(name: &str) -> String {
-    let src = include_str!("../src/demo/leaks.rs");
-    let lines: Vec<&str> = src.lines().collect();
-    let marker = format!("// spawn: {name} ");
-    let at = lines
-        .iter()
-        .position(|l| l.trim_start().starts_with(&marker))
-        .unwrap_or_else(|| panic!("no spawn marker {name}"));
-    let spawn = (at + 1..lines.len())
-        .find(|&i| lines[i].contains(".spawn("))
-        .expect("spawn call after marker");
-    format!("src/demo/leaks.rs:{}:", spawn + 1)
+    spawn_line_in(
+        include_str!("../src/demo/leaks.rs"),
+        "src/demo/leaks.rs",
+        name,
+    )
 }
 
 /// The flagged groups' locations in a JSON report.

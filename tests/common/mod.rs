@@ -73,7 +73,15 @@ impl Drop for DemoTarget {
 
 /// The exact `src/demo/target.rs:LINE` of the spawn marked `// spawn: NAME`.
 pub fn spawn_line(name: &str) -> String {
-    let src = include_str!("../../src/demo/target.rs");
+    spawn_line_in(
+        include_str!("../../src/demo/target.rs"),
+        "src/demo/target.rs",
+        name,
+    )
+}
+
+/// The exact `PATH:LINE:` of the spawn marked `// spawn: NAME` in `src`.
+pub fn spawn_line_in(src: &str, path: &str, name: &str) -> String {
     let lines: Vec<&str> = src.lines().collect();
     let marker = format!("// spawn: {name} ");
     let at = lines
@@ -83,7 +91,7 @@ pub fn spawn_line(name: &str) -> String {
     let spawn = (at + 1..lines.len())
         .find(|&i| lines[i].contains(".spawn("))
         .expect("spawn call after marker");
-    format!("src/demo/target.rs:{}:", spawn + 1)
+    format!("{path}:{}:", spawn + 1)
 }
 
 /// `taskscope watch ADDR --format json ARGS…`: its exit code and report.
