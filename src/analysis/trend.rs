@@ -232,9 +232,17 @@ pub fn growth_over(
                 w = w.saturating_mul(u64::from(WINDOW_STEP));
                 continue;
             }
-            let turning = counts.first().map_or(0, |&c| {
+            // Tasks alive at the window's start that ended within it: at
+            // most those not still alive now (coarse ages can only
+            // undercount the old ones), and at most all that ended in it.
+            let old_gone = counts.first().map_or(0, |&c| {
                 (c.max(0) as u64).saturating_sub(ages.at_least(span))
             });
+            let ended = u64::from(
+                h.flows(horizon.minus(span), horizon.plus(Duration::from_secs(1)))
+                    .deaths,
+            );
+            let turning = old_gone.min(ended);
             let cohort = ages
                 .between(grace, span)
                 .filter(|(young, old, _)| young < old)
