@@ -104,6 +104,27 @@ impl Merger {
 }
 
 impl Merger {
+    /// What the live view and the headless commands both show: each
+    /// target's model analysed on its own clock, then, for a fleet, merged
+    /// by spawn location (a fleet of one still carries its share). Targets
+    /// with no update yet are left out; `None` when none has one.
+    pub fn analyse<'a>(
+        &mut self,
+        fleet: bool,
+        targets: impl IntoIterator<Item = (Arc<str>, &'a crate::model::State)>,
+        params: &super::Params,
+    ) -> Option<Analysis> {
+        let mut parts: Vec<(Arc<str>, Analysis)> = targets
+            .into_iter()
+            .filter_map(|(label, st)| Some((label, Analysis::run(st, st.now?, params))))
+            .collect();
+        if !fleet {
+            return parts.pop().map(|(_, a)| a);
+        }
+        let refs: Vec<(Arc<str>, &Analysis)> = parts.iter().map(|(l, a)| (l.clone(), a)).collect();
+        self.merge(&refs)
+    }
+
     /// Where the last merge's group `key` came from: (target index, the
     /// group's key in that target's model), in the targets' order.
     pub fn origins(&self, key: GroupKey) -> &[(usize, GroupKey)] {

@@ -111,25 +111,19 @@ pub(super) async fn watch_many(
             return Err(first_error.unwrap_or_else(|| anyhow::anyhow!("no target")));
         }
     }
-    let mut merger = crate::analysis::fleet::Merger::default();
-    let mut parts = Vec::new();
-    for (t, g) in &targets {
-        let now = g
-            .state
-            .now
-            .with_context(|| format!("{} sent no clock", t.display))?;
-        parts.push((
-            std::sync::Arc::<str>::from(t.display.as_str()),
-            Analysis::run(&g.state, now, params),
-        ));
+    if let Some((t, _)) = targets.iter().find(|(_, g)| g.state.now.is_none()) {
+        anyhow::bail!("{} sent no clock", t.display);
     }
-    let analysis = if parts.len() == 1 {
-        parts.pop().map(|(_, a)| a).context("no target")?
-    } else {
-        let refs: Vec<(std::sync::Arc<str>, &Analysis)> =
-            parts.iter().map(|(l, a)| (l.clone(), a)).collect();
-        merger.merge(&refs).context("no target")?
-    };
+    let mut merger = crate::analysis::fleet::Merger::default();
+    let analysis = merger
+        .analyse(
+            targets.len() > 1,
+            targets
+                .iter()
+                .map(|(t, g)| (std::sync::Arc::<str>::from(t.display.as_str()), &g.state)),
+            params,
+        )
+        .context("no target")?;
     let display = match targets.as_slice() {
         [(t, _)] => t.display.clone(),
         all => format!(

@@ -302,18 +302,17 @@ impl Model {
     /// Analyses the models and sends the (merged) analysis: `Ok(false)`
     /// when there is nothing to analyse yet, `Err` when the view is gone.
     async fn publish(&mut self, tx: &mpsc::Sender<ToUi>) -> Result<bool, ()> {
-        if !self.fleet() {
-            return publish(&self.members[0].state, &self.params, tx).await;
-        }
-        let mut parts = Vec::new();
-        for m in &self.members {
-            let st = read(&m.state);
-            if let Some(now) = st.now {
-                parts.push((m.label.clone(), Analysis::run(&st, now, &self.params)));
-            }
-        }
-        let refs: Vec<(Arc<str>, &Analysis)> = parts.iter().map(|(l, a)| (l.clone(), a)).collect();
-        let Some(merged) = self.merger.merge(&refs) else {
+        let fleet = self.fleet();
+        let merged = {
+            let guards: Vec<_> = self.members.iter().map(|m| read(&m.state)).collect();
+            let targets = self
+                .members
+                .iter()
+                .zip(&guards)
+                .map(|(m, g)| (m.label.clone(), &**g));
+            self.merger.analyse(fleet, targets, &self.params)
+        };
+        let Some(merged) = merged else {
             return Ok(false);
         };
         tx.send(ToUi::Analysis(Arc::new(merged)))
@@ -434,24 +433,6 @@ async fn run(
             }
         }
     }
-}
-
-/// Analyses the state and sends it: `Ok(false)` when there is nothing to
-/// analyse yet (no update), `Err` when the view is gone.
-async fn publish(
-    state: &SharedState,
-    params: &Params,
-    tx: &mpsc::Sender<ToUi>,
-) -> Result<bool, ()> {
-    let analysis = {
-        let st = read(state);
-        let Some(now) = st.now else { return Ok(false) };
-        Analysis::run(&st, now, params)
-    };
-    tx.send(ToUi::Analysis(Arc::new(analysis)))
-        .await
-        .map(|()| true)
-        .map_err(|_| ())
 }
 
 #[cfg(test)]
