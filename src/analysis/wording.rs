@@ -179,9 +179,11 @@ pub fn coverage(w: &super::group::WaitCoverage) -> String {
 /// waits out of reach or other sources.
 pub fn freshness(w: Option<&super::group::WaitCoverage>) -> Option<String> {
     let w = w?;
-    match w.newest {
-        Some(age) if w.captured > 0 => Some(format!("{} old", crate::text::duration(age))),
-        _ if w.reachable > 0 => Some("waits pending".into()),
+    match (w.captured, w.newest) {
+        (0, _) if w.reachable > 0 => Some("waits pending".into()),
+        (1.., Some(age)) => Some(format!("{} old", crate::text::duration(age))),
+        // Captured, but none of those captures holds now (the tasks have
+        // run since): the marked reasons say enough.
         _ => None,
     }
 }
@@ -226,6 +228,8 @@ mod tests {
         w.captured = 3;
         w.newest = Some(Duration::from_secs(2));
         assert_eq!(freshness(Some(&w)).as_deref(), Some("2s old"));
+        w.newest = None;
+        assert_eq!(freshness(Some(&w)), None);
         assert_eq!(freshness(Some(&WaitCoverage::default())), None);
         assert_eq!(freshness(None), None);
     }
