@@ -192,8 +192,9 @@ pub const TAIL: f64 = 0.99;
 /// living 20× longer, under rising load, looks like tasks that persist),
 /// at least 3× the typical lifetime and 2 s.
 pub fn grace(typical: Option<Duration>, tail: Option<Duration>) -> Duration {
-    let by_typical = typical.unwrap_or_default() * 3;
-    let by_tail = tail.unwrap_or_default() * 2;
+    // Wire values: products that saturate, never overflow.
+    let by_typical = typical.unwrap_or_default().saturating_mul(3);
+    let by_tail = tail.unwrap_or_default().saturating_mul(2);
     by_typical.max(by_tail).max(Duration::from_secs(2))
 }
 

@@ -175,8 +175,8 @@ impl AggGroup {
                 let b = b.filter(|_| *i < last);
                 a >= lo && b.is_some_and(|b| b <= hi)
             })
-            .map(|(_, n)| n)
-            .sum()
+            .map(|(_, n)| *n)
+            .fold(0, u64::saturating_add)
     }
 
     /// Live tasks surely at least `lo` old (buckets starting at or after
@@ -186,22 +186,23 @@ impl AggGroup {
             .iter()
             .enumerate()
             .filter(|(i, _)| age_bucket_bounds(*i).0 >= lo)
-            .map(|(_, n)| n)
-            .sum()
+            .map(|(_, n)| *n)
+            .fold(0, u64::saturating_add)
     }
 
     /// An upper bound of the lifetime that `share` (0..1) of the
     /// terminated tasks did not exceed: the upper edge of the bucket that
     /// quantile falls in (the open last bucket: its lower edge).
     pub fn lifetime_quantile(&self, share: f64) -> Option<Duration> {
-        let total: u64 = self.lifetimes.iter().sum();
+        // Wire values: a sum that saturates, never one that overflows.
+        let total = self.lifetimes.iter().copied().fold(0, u64::saturating_add);
         if total == 0 {
             return None;
         }
         let rank = ((total as f64 * share).ceil() as u64).clamp(1, total);
         let mut seen = 0;
         for (i, n) in self.lifetimes.iter().enumerate() {
-            seen += n;
+            seen = n.saturating_add(seen);
             if seen >= rank {
                 let (lo, hi) = age_bucket_bounds(i);
                 return Some(if i + 1 == self.lifetimes.len() {
@@ -262,6 +263,20 @@ mod tests {
         assert_eq!(g.aged_at_least(Duration::from_secs(2)), 4);
         assert_eq!(g.aged_at_least(Duration::from_secs(3)), 0);
         assert_eq!(g.mean_lifetime(), None);
+    }
+
+    #[test]
+    fn hostile_counts_saturate_and_quantiles_stay_in_range() {
+        let g = AggGroup {
+            ages: vec![u64::MAX; 64],
+            lifetimes: vec![u64::MAX; 64],
+            ..AggGroup::default()
+        };
+        assert_eq!(g.aged_at_least(Duration::ZERO), u64::MAX);
+        assert_eq!(g.aged_between(Duration::ZERO, Duration::MAX), u64::MAX);
+        assert_eq!(g.lifetime_quantile(0.99), Some(Duration::from_secs(1)));
+        let empty = AggGroup::default();
+        assert_eq!(empty.lifetime_quantile(0.99), None);
     }
 
     #[test]
