@@ -20,12 +20,14 @@ fn leak_line(name: &str) -> String {
     )
 }
 
-/// The flagged groups' locations in a JSON report.
+/// The locations a JSON report flags as growing (not stuck, not a lost
+/// waker: the verdict under test is the growth rule's).
 fn flagged(rep: &serde_json::Value) -> BTreeSet<String> {
     rep["suspects"]
         .as_array()
         .expect("suspects")
         .iter()
+        .filter(|s| s["suspect"]["kind"] == "growing")
         .filter_map(|s| s["location"].as_str().map(str::to_string))
         .collect()
 }

@@ -27,8 +27,8 @@
 //! bound that loses the tasks of the bucket straddling the window's start.
 //!
 //! The test runs over the window the user chose and, when the history
-//! holds more, over windows 4×, 16× and 64× as long (sampled to about 60
-//! points each): a leak of one task a minute shows in minutes of data, not
+//! holds more, over windows 4×, 16×, … up to 1 024× as long (sampled to
+//! about 60 points each): a leak of one task a minute shows in minutes of data, not
 //! in 60 s. The first window that shows growth gives the verdict.
 
 use crate::model::{CountHistory, Ts};
@@ -137,11 +137,21 @@ pub fn assess(input: &TrendInput) -> Growth {
         .filter(|(_, w)| w[1] > w[0])
         .map(|(i, _)| i + 1)
         .collect();
+    // Rises alone say little beside churn (noise rises in every other
+    // sample): the growth must also run through the whole window, each
+    // third's median above the one before by at least 3/8 of its share of
+    // the change (a pool that filled, or a burst, leaves two thirds
+    // level, whatever the noise does).
+    let thirds = medians_of_thirds(c);
     let spread = rises.len() >= 3
         && match (rises.first(), rises.last()) {
             (Some(a), Some(b)) => (b - a) * 3 >= span && (span - b) * 3 <= span,
             _ => false,
-        };
+        }
+        && thirds.is_some_and(|[a, b, c]| {
+            let step = |x: i64, y: i64| y > x && (y - x) * 8 >= delta;
+            step(a, b) && step(b, c)
+        });
     let cohort = input.cohort;
     let persists = cohort.growth > 0 && cohort.alive.saturating_mul(2) >= cohort.growth as u64;
     Growth {
@@ -153,12 +163,33 @@ pub fn assess(input: &TrendInput) -> Growth {
     }
 }
 
+/// The medians of a series' first, middle and last thirds.
+fn medians_of_thirds(c: &[i64]) -> Option<[i64; 3]> {
+    let n = c.len();
+    if n < 6 {
+        return None;
+    }
+    let median = |part: &[i64]| {
+        let mut v = part.to_vec();
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    Some([
+        median(&c[..n / 3]),
+        median(&c[n / 3..2 * n / 3]),
+        median(&c[2 * n / 3..]),
+    ])
+}
+
 /// How many points each window's series is sampled to (at most; one a
 /// second for windows up to a minute).
 const POINTS: u64 = 60;
 /// How much longer each further window is than the one before.
 const WINDOW_STEP: u32 = 4;
-const WINDOWS: usize = 4;
+/// Windows up to 4^5 = 1 024× the user's (17 h for 60 s), as far as the
+/// history holds: a site whose tasks can live for minutes needs a window
+/// that reaches past its grace period.
+const WINDOWS: usize = 6;
 
 /// What the growth test reads of a group's live tasks' ages.
 pub trait Ages {
@@ -317,6 +348,26 @@ mod tests {
         // Still rising in the last third: growing.
         let counts: Vec<i64> = (0..=60).map(|s| s.min(50)).collect();
         assert!(growing(counts, 48));
+    }
+
+    #[test]
+    fn a_pool_or_a_burst_beside_churn_is_not_growing() {
+        // 200 tasks that arrive within one sample and stay, beside churn
+        // whose noise rises in every other sample: at any point of the
+        // window, never a trend.
+        for at in [5, 15, 25, 35, 45, 55] {
+            for seed in 1..50 {
+                let mut n = Noise(seed);
+                let counts: Vec<i64> = (0..=60)
+                    .map(|s| 5 + n.next(3) + if s >= at { 200 } else { 0 })
+                    .collect();
+                assert!(!churning(counts, 200, 5), "step at {at}, seed {seed}");
+            }
+        }
+        // A leak beside the same churn is.
+        let mut n = Noise(3);
+        let counts: Vec<i64> = (0..=60).map(|s| 5 + n.next(3) + 2 * s).collect();
+        assert!(churning(counts, 110, 5));
     }
 
     #[test]

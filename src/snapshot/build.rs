@@ -394,9 +394,10 @@ fn loaded_aggregates(
                     .map(|(l, n)| (Arc::from(l.as_str()), *n))
                     .collect(),
                 unparented: r.unparented,
-                ages: r.ages.clone(),
+                // As many buckets as the wire allows (`conn::hooks`).
+                ages: r.ages.iter().copied().take(64).collect(),
                 terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
-                lifetimes: r.lifetimes.clone(),
+                lifetimes: r.lifetimes.iter().copied().take(64).collect(),
                 ..AggGroup::default()
             },
         );

@@ -465,3 +465,48 @@ fn the_reported_leaks_stay_flagged_on_the_hooks_source() {
         }
     }
 }
+
+/// A leak of one task a minute, with nothing else at its site, is flagged
+/// once 16 minutes of history hold a window it shows in (here after a
+/// 30 minute watch, on either source).
+#[test]
+fn a_leak_of_one_task_a_minute_is_flagged_within_the_half_hour() {
+    for seed in 1..=5 {
+        let site = Site {
+            leak: 1.0 / 60.0,
+            backlog_secs: 86_400,
+            ..Site::default()
+        };
+        for source in [Source::Hooks, Source::Console] {
+            let v = verdicts(&site, source, seed);
+            let (watch, g) = v.last().expect("verdicts");
+            assert!(
+                g.growing,
+                "{source:?}, seed {seed}: not flagged after {watch} s: {g:?}"
+            );
+        }
+    }
+}
+
+/// A pool that fills at once during the watch and stays full, or a burst
+/// of long-lived tasks, beside churn whose noise rises in every other
+/// sample: never a leak, whichever window looks at it.
+#[test]
+fn a_pool_filling_beside_churn_is_never_flagged() {
+    for (seed, at) in [(1, 310), (2, 420), (3, 900), (4, 1500)] {
+        for source in [Source::Hooks, Source::Console] {
+            let site = Site {
+                churn: 5.0,
+                churn_life: 1.0,
+                spike: Some((at, 200, 1e9)),
+                ..Site::default()
+            };
+            for (watch, g) in verdicts(&site, source, seed) {
+                assert!(
+                    !g.growing,
+                    "{source:?}, filled at {at} s: flagged after {watch} s: {g:?}"
+                );
+            }
+        }
+    }
+}
