@@ -3,7 +3,6 @@
 
 use super::blocked::{Reason, TaskState, Verdict};
 use super::group::{Frame, Group, Params, StackCount, TaskRow, WaitCoverage, judge};
-
 use super::reason::ReasonCount;
 use crate::model::GroupKey;
 use crate::model::aggregate::{AggGroup, PagedTask, age_bucket_edge};

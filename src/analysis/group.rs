@@ -407,13 +407,7 @@ pub fn build_groups<'a>(
                 .filter_map(|r| Some(r.verdict.since?.since(r.created?)))
                 .collect();
             lifetimes.sort_unstable();
-            let lives = Lifetimes {
-                typical: lifetimes.get(lifetimes.len() / 2).copied(),
-                tail: (!lifetimes.is_empty()).then(|| {
-                    let rank = (lifetimes.len() as f64 * trend::TAIL).ceil() as usize;
-                    lifetimes[rank.clamp(1, lifetimes.len()) - 1]
-                }),
-            };
+            let lives = Lifetimes::of_sorted(&lifetimes);
             let ages = trend::ExactAges(
                 g.tasks
                     .iter()
@@ -463,6 +457,20 @@ pub fn display_order(a: &Group, b: &Group) -> std::cmp::Ordering {
 pub(super) struct Lifetimes {
     pub typical: Option<Duration>,
     pub tail: Option<Duration>,
+}
+
+impl Lifetimes {
+    /// From every finished task's lifetime, sorted (the console source):
+    /// the median and the tail's quantile.
+    pub fn of_sorted(sorted: &[Duration]) -> Lifetimes {
+        Lifetimes {
+            typical: sorted.get(sorted.len() / 2).copied(),
+            tail: (!sorted.is_empty()).then(|| {
+                let rank = (sorted.len() as f64 * trend::TAIL).ceil() as usize;
+                sorted[rank.clamp(1, sorted.len()) - 1]
+            }),
+        }
+    }
 }
 
 pub(super) fn judge(

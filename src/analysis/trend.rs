@@ -254,10 +254,11 @@ pub fn growth_over(
         let g = if n >= 2 {
             let span = Duration::from_secs(n * step);
             let counts = h.sample(horizon.minus(span), Duration::from_secs(step), n as usize);
-            if counts.last().unwrap_or(&0) - counts.first().unwrap_or(&0) < 3 {
+            let delta = counts.last().unwrap_or(&0) - counts.first().unwrap_or(&0);
+            if delta < 3 {
                 // Not material whatever else holds: skip the age counts.
                 verdict.get_or_insert(Growth {
-                    delta: counts.last().unwrap_or(&0) - counts.first().unwrap_or(&0),
+                    delta,
                     seconds: span.as_secs() as usize,
                     ..Growth::default()
                 });

@@ -273,13 +273,13 @@ fn verdicts(site: &Site, source: Source, seed: u64) -> Vec<(u64, Growth)> {
                 }
                 Source::Console => {
                     lifetimes.sort_by(f64::total_cmp);
-                    let quantile = |q: f64| {
-                        let rank = (lifetimes.len() as f64 * q).ceil() as usize;
-                        (!lifetimes.is_empty()).then(|| {
-                            Duration::from_secs_f64(lifetimes[rank.clamp(1, lifetimes.len()) - 1])
-                        })
-                    };
-                    let grace = grace(quantile(0.5), quantile(TAIL));
+                    let sorted: Vec<Duration> = lifetimes
+                        .iter()
+                        .map(|l| Duration::from_secs_f64(*l))
+                        .collect();
+                    // As `group::build_groups` reads them.
+                    let lives = crate::analysis::group::Lifetimes::of_sorted(&sorted);
+                    let grace = grace(lives.typical, lives.tail);
                     let mut ages: Vec<Duration> = live
                         .map(|t| Duration::from_secs_f64(now - t.born))
                         .collect();
