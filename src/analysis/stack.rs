@@ -137,6 +137,14 @@ fn leaf_reason(frames: &[Frame]) -> Reason {
         return Reason::NotTokio;
     }
     let keys: Vec<Key> = frames.iter().map(key).collect();
+    // A bounded channel's send (or reserve) waits for a permit of the
+    // channel's semaphore; a receive never does. Builds whose debug info is
+    // line tables only (release profiles, most services) name the async
+    // fns of `mpsc/bounded.rs` `{async_fn#0}`: the files say it.
+    let in_module = |m: &str| keys.iter().any(|k| k.module.starts_with(m));
+    if in_module("tokio/sync/mpsc/") && in_module("tokio/sync/batch_semaphore") {
+        return Reason::ChannelSend;
+    }
     for (module, words, reason) in RULES {
         let hit = keys.iter().any(|k| {
             k.module.starts_with(module)
@@ -436,6 +444,22 @@ mod tests {
         for (frame, want) in cases {
             assert_eq!(reason(&release(&[frame])), want, "{frame}");
         }
+        // A send into a full bounded channel, as the demo's producers
+        // resolve with line tables only: no `send` in any name.
+        let send = [
+            "{async_block#0} (src/demo/target.rs:201)",
+            "{async_fn#0}<u64> (tokio-1.54.1/src/sync/mpsc/bounded.rs:817)",
+            "{async_fn#0}<u64> (tokio-1.54.1/src/sync/mpsc/bounded.rs:1117)",
+            "{async_fn#0}<u64> (tokio-1.54.1/src/sync/mpsc/bounded.rs:1302)",
+            "poll (tokio-1.54.1/src/sync/batch_semaphore.rs:642)",
+        ];
+        assert_eq!(reason(&release(&send)), Reason::ChannelSend);
+        // A semaphore of the service's own stays one.
+        let own = [
+            "{async_fn#0} (tokio-1.54.1/src/sync/semaphore.rs:600)",
+            "poll (tokio-1.54.1/src/sync/batch_semaphore.rs:642)",
+        ];
+        assert_eq!(reason(&release(&own)), Reason::Semaphore);
         // A future from another crate that mentions tokio in its generics.
         let other = "poll<tokio::time::sleep::Sleep> (futures-util-0.3.31/src/future/select.rs:10)";
         assert_eq!(reason(&release(&[other])), Reason::NotTokio);
