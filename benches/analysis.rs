@@ -246,19 +246,32 @@ fn main() {
     // The flat task list (`a`): listing and sorting every task.
     let st = state(n, 10);
     let a = Analysis::run(&st, now, &params);
+    use taskscope::session::{Lens, Page};
+    // What the session copies out of the model for the open screen, each
+    // publication: every task (the flat list), one group's tasks.
+    let d = time(runs, || Page::build(Lens::Tasks, &a, &[&st]));
+    println!("page of the flat list, {n} tasks: {d:?}");
+    let big = a
+        .groups
+        .iter()
+        .max_by_key(|g| g.tasks.len())
+        .expect("a group");
+    let d = time(runs, || Page::build(Lens::Group(big.key), &a, &[&st]));
+    println!("page of a group of {} tasks: {d:?}", big.tasks.len());
+    let page = Page::build(Lens::Tasks, &a, &[&st]);
     for col in [
         taskscope::ui::tasks::Column::Total,
         taskscope::ui::tasks::Column::Name,
     ] {
         let d = time(runs, || {
-            taskscope::ui::tasks::order(&a, &[&st], col, false, "")
+            taskscope::ui::tasks::order(&a, &page, col, false, "")
         });
         println!("task list of {n} tasks sorted by {}: {d:?}", col.label());
     }
     let d = time(runs, || {
         taskscope::ui::tasks::order(
             &a,
-            &[&st],
+            &page,
             taskscope::ui::tasks::Column::Total,
             false,
             "conn",
@@ -293,7 +306,7 @@ fn ui(n: u64, locations: u64, runs: usize) {
     use ratatui::{Terminal, backend::TestBackend};
     use taskscope::ui::{app::App, draw, input};
     let mut app = App::new("bench".into(), Params::default(), true);
-    *taskscope::ui::worker::write(&app.state) = state(n, locations);
+    app.local = vec![state(n, locations)];
     app.recompute();
     let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
     let mut frame = |app: &App| {

@@ -18,6 +18,7 @@ pub mod malloc;
 pub mod model;
 pub mod report;
 pub mod schemas;
+pub mod session;
 pub mod snapshot;
 pub mod text;
 pub mod ui;

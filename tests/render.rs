@@ -10,7 +10,6 @@ use taskscope::conn::Status;
 use taskscope::model::Ts;
 use taskscope::model::update::{Field, FieldValue, NewTask, SourceLoc, TaskStats, Update};
 use taskscope::ui::app::App;
-use taskscope::ui::worker::write;
 use taskscope::ui::{draw, input};
 
 const T0: i64 = 1_800_000_000;
@@ -96,8 +95,8 @@ fn app() -> App {
             ..idle(9.0, 9.5)
         },
     ));
-    write(&app.state).begin_stream();
-    write(&app.state).apply(up);
+    app.local[0].begin_stream();
+    app.local[0].apply(up);
     app.recompute();
     app
 }
@@ -155,6 +154,60 @@ fn group_detail_view() {
     insta::assert_snapshot!("group_detail_view", screen);
     key(&mut app, KeyCode::Esc);
     assert!(render(&app, 120, 20).contains("Tasks▼"));
+}
+
+/// What the session does on its tick: analyses the models and sends the
+/// view with the open screen's rows.
+fn publish(app: &mut App) {
+    use std::sync::Arc;
+    let st = &app.local[0];
+    let analysis = Arc::new(taskscope::analysis::Analysis::run(
+        st,
+        st.now.expect("now"),
+        &Params::default(),
+    ));
+    let page = taskscope::session::Page::build(app.lens(), &analysis, &[st]);
+    let view = taskscope::session::View {
+        analysis,
+        page: Arc::new(page),
+    };
+    app.on_worker(taskscope::session::ToUi::View(view), Instant::now());
+}
+
+#[test]
+fn a_frozen_view_holds_its_rows_still() {
+    let mut app = app();
+    app.page_rows = draw::list_rows(&app, 20);
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char(' '));
+    let frozen = render(&app, 120, 20);
+    assert!(frozen.contains("conn-handler"), "{frozen}");
+    // The target moves on: every connection handler polled 77 times more,
+    // and the session publishes that.
+    let mut up = Update {
+        now: ts(301.0),
+        ..Update::default()
+    };
+    for i in 0..40u64 {
+        let t = 20.0 + i as f64 * 7.0;
+        up.task_stats.push((
+            100 + i,
+            TaskStats {
+                polls: 78,
+                ..idle(t, t)
+            },
+        ));
+    }
+    app.local[0].apply(up);
+    publish(&mut app);
+    // Frozen: the rows too, not only the groups (they used to be read
+    // from the live model on every frame).
+    let still = render(&app, 120, 20);
+    assert_eq!(still.replace("frozen", ""), frozen.replace("frozen", ""));
+    assert!(!still.contains(" 78 "), "{still}");
+    key(&mut app, KeyCode::Char(' '));
+    let live = render(&app, 120, 20);
+    assert!(live.contains(" 78 "), "resumed: {live}");
 }
 
 #[test]
@@ -245,7 +298,7 @@ fn diff_view_against_a_baseline() {
             ..idle(1.0, 299.5)
         },
     ));
-    write(&app.state).apply(up);
+    app.local[0].apply(up);
     app.recompute();
     key(&mut app, KeyCode::Char('d'));
     let screen = render(&app, 140, 12);
@@ -294,10 +347,10 @@ fn sorting_by_blocked_on_reason() {
 #[test]
 fn incomplete_data_is_said_in_the_status_line() {
     let mut app = app();
-    write(&app.state).health.dropped_events.tasks = 1200;
-    write(&app.state).health.lag = Duration::from_secs(12);
-    write(&app.state).health.unseen_tasks = 13_134;
-    write(&app.state).health.full_state = Some(false);
+    app.local[0].health.dropped_events.tasks = 1200;
+    app.local[0].health.lag = Duration::from_secs(12);
+    app.local[0].health.unseen_tasks = 13_134;
+    app.local[0].health.full_state = Some(false);
     app.recompute();
     let screen = render(&app, 400, 14);
     assert!(
@@ -320,8 +373,8 @@ fn incomplete_data_is_said_in_the_status_line() {
 fn time_without_data_shows_as_a_gap_in_the_trend() {
     let mut app = app();
     // The stream broke at t=300 and a new one delivered data at t=310.
-    write(&app.state).begin_stream();
-    write(&app.state).apply(Update {
+    app.local[0].begin_stream();
+    app.local[0].apply(Update {
         now: ts(310.0),
         ..Update::default()
     });
@@ -337,7 +390,7 @@ fn time_without_data_shows_as_a_gap_in_the_trend() {
 fn a_diff_across_a_target_restart_says_so() {
     let mut app = app();
     mark_baseline(&mut app, None);
-    write(&app.state).health.restarts = 1;
+    app.local[0].health.restarts = 1;
     app.recompute();
     key(&mut app, KeyCode::Char('d'));
     let screen = render(&app, 200, 12);
@@ -371,7 +424,7 @@ fn app_with_dump() -> App {
     let mut by_task: std::collections::HashMap<u64, u32> = (100..140).map(|id| (id, 0)).collect();
     by_task.extend((10..14).map(|id| (id, 1)));
     {
-        let mut st = write(&app.state);
+        let st = &mut app.local[0];
         st.set_agent(
             Agent::Ready {
                 version: "0.1.0".into(),
@@ -428,7 +481,7 @@ fn task_dump_reasons_are_marked_and_stacks_shown() {
 #[test]
 fn without_an_agent_the_status_line_says_how_to_get_exact_waits() {
     let mut app = app();
-    write(&app.state).set_agent(taskscope::model::Agent::Absent, &[]);
+    app.local[0].set_agent(taskscope::model::Agent::Absent, &[]);
     app.recompute();
     let screen = render(&app, 160, 14);
     assert!(
@@ -451,9 +504,8 @@ fn fleet_app() -> App {
     use taskscope::analysis::Analysis;
     use taskscope::analysis::fleet::Merger;
     use taskscope::ui::app::Member;
-    use taskscope::ui::worker::{SharedState, read};
-    let a = app();
-    let b = SharedState::default();
+    let mut a = app();
+    let mut b = taskscope::model::State::default();
     let mut up = Update {
         now: ts(300.0),
         has_metadata: true,
@@ -464,14 +516,13 @@ fn fleet_app() -> App {
             .push(task(100 + i, "src/server.rs", 88, "conn-handler-b"));
         up.task_stats.push((100 + i, idle(250.0, 250.0)));
     }
-    write(&b).begin_stream();
-    write(&b).apply(up);
+    b.begin_stream();
+    b.apply(up);
     let mut app = App::new(
         "a:6669, b:6669 (2 targets)".into(),
         Params::default(),
         false,
     );
-    app.state = a.state.clone();
     let mut down = a.conn.clone();
     down.status = Status::Reconnecting {
         at: tokio::time::Instant::now() + Duration::from_secs(3),
@@ -482,20 +533,17 @@ fn fleet_app() -> App {
     app.fleet = vec![
         Member {
             label: "a:6669".into(),
-            state: a.state.clone(),
             conn: a.conn.clone(),
         },
         Member {
             label: "b:6669".into(),
-            state: b.clone(),
             conn: down,
         },
     ];
-    let analyse = |s: &SharedState| {
-        let st = read(s);
-        Analysis::run(&st, st.now.expect("now"), &Params::default())
-    };
-    let (aa, ab) = (analyse(&a.state), analyse(&b));
+    let analyse =
+        |st: &taskscope::model::State| Analysis::run(st, st.now.expect("now"), &Params::default());
+    let (aa, ab) = (analyse(&a.local[0]), analyse(&b));
+    app.local = vec![std::mem::take(&mut a.local[0]), b];
     let merged = Merger::default()
         .merge(&[("a:6669".into(), &aa), ("b:6669".into(), &ab)])
         .expect("merged");
@@ -636,12 +684,14 @@ fn a_task_s_view_with_its_histograms() {
             highest_outlier: None,
         }
     };
-    write(&app.state).details = Some(TaskDetails {
+    app.local[0].details = Some(TaskDetails {
         task: 100,
         at: ts(300.0),
         poll: Some(hist(1)),
         scheduled: Some(hist(10)),
     });
+    // The view shows them with the session's next publication.
+    app.recompute();
     let screen = render(&app, 120, 30);
     assert!(
         screen.contains("poll times (100 recorded): p50 50µs · p90 90µs · p99 99µs · max 100µs"),
@@ -714,7 +764,7 @@ fn the_resources_views() {
             },
         ));
     }
-    write(&app.state).apply(up);
+    app.local[0].apply(up);
     app.recompute();
     app.page_rows = draw::list_rows(&app, 14);
     key(&mut app, KeyCode::Char('r'));

@@ -50,7 +50,7 @@ async fn a_held_mutex_and_a_full_channel_show_their_waiters() {
     .await
     .expect("gathered");
     let mut app = App::new(demo.addr.clone(), Params::default(), false);
-    *taskscope::ui::worker::write(&app.state) = g.state;
+    app.local = vec![g.state];
     app.recompute();
     app.page_rows = draw::list_rows(&app, 30);
 

@@ -309,7 +309,7 @@ fn a_dying_model_thread_closes_the_view_cleanly_and_says_why() {
     t.keys(&["Enter"]);
     let s = t.wait_screen("the error after the view closed", |s| s.contains("EXIT="));
     assert!(
-        s.contains("taskscope: error: the model thread failed (injected fault (TASKSCOPE_FAULT=model-panic) at src/ui/worker.rs:"),
+        s.contains("taskscope: error: the model thread failed (injected fault (TASKSCOPE_FAULT=model-panic) at src/session/mod.rs:"),
         "{s}"
     );
     assert!(s.contains("EXIT=2"), "{s}");

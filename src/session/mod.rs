@@ -1,29 +1,31 @@
-//! The model thread: owns the writing side of the [`State`], folds
-//! connection events in, runs the analysis and hands the view an
-//! `Arc<Analysis>`; also runs the jobs that read the whole state (saving a
-//! snapshot, writing a report). The view's thread never applies an update
-//! nor analyses, so keys and frames stay fast however large the target.
+//! The session: one thread that owns the targets' connections and models
+//! (one target is a fleet of one), folds their events in, runs the
+//! analysis and publishes what front ends draw from: an immutable
+//! [`View`], the analysis plus the rows of the open screen ([`Page`]).
+//! Nothing else reads a model while it is written: the TUI's keys and
+//! frames stay fast however large the target, and a frozen view holds
+//! every row still. It also runs the jobs that read the whole model
+//! (saving a snapshot, writing a report).
+
+pub mod page;
+pub mod resources;
 
 use crate::analysis::{Analysis, Params};
 use crate::conn::{self, Status};
 use crate::model::State;
 use crate::snapshot::{self, Meta};
+pub use page::{Lens, Page};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// The model, written by the model thread (`ui::worker`) and read by the
-/// view for the few rows it shows and by jobs.
-pub type SharedState = Arc<RwLock<State>>;
-
-/// Reads the shared state (a panic elsewhere does not poison the view).
-pub fn read(s: &SharedState) -> RwLockReadGuard<'_, State> {
-    s.read().unwrap_or_else(|e| e.into_inner())
-}
-
-pub fn write(s: &SharedState) -> RwLockWriteGuard<'_, State> {
-    s.write().unwrap_or_else(|e| e.into_inner())
+/// What a front end draws: an analysis and the rows of the open screen,
+/// built together from the same models.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub analysis: Arc<Analysis>,
+    pub page: Arc<Page>,
 }
 
 /// Work that reads the whole state; run by the model thread when there is
@@ -42,12 +44,15 @@ pub enum Job {
     },
     /// Ask the target's agent for a task dump (`t`).
     Dump,
-    /// The view opened a group (or closed it: `None`): on the hooks
-    /// source, its tasks are fetched from the target while it is open.
-    Open(Option<crate::model::GroupKey>),
-    /// The view opened a task (target, id), or closed it: its details
-    /// (histograms) are streamed while it is open.
-    Details(Option<(usize, u64)>),
+    /// What the front end now looks at. On the hooks source an open
+    /// group's tasks are fetched from the target while it is open; on the
+    /// console source an open task's details are streamed. The session
+    /// answers with a [`View`] at once: built on `frozen` when the front
+    /// end holds that analysis still, else on the newest.
+    Lens {
+        lens: Lens,
+        frozen: Option<Arc<Analysis>>,
+    },
 }
 
 impl Job {
@@ -76,7 +81,7 @@ impl Job {
                 }
             }
             Job::Dump => "task dumps are taken of live targets".into(),
-            Job::Open(_) | Job::Details(_) => String::new(),
+            Job::Lens { .. } => String::new(),
         }
     }
 }
@@ -149,34 +154,33 @@ pub enum ToUi {
     TargetStatus(usize, Status),
     /// With several targets: target `i`'s update was applied.
     TargetUpdated(usize, Instant),
-    Analysis(Arc<Analysis>),
+    View(View),
     /// The one-line outcome of a job.
     Notice(String),
     /// The model thread panicked: the view cannot go on.
     Died(String),
 }
 
-/// Handles the view keeps.
-pub struct Worker {
+/// Handles a front end keeps.
+pub struct Session {
     pub rx: mpsc::Receiver<ToUi>,
     pub jobs: mpsc::UnboundedSender<Job>,
 }
 
-/// Starts the model thread on a connection's events. It ends when the view
-/// drops its handles or the connection task ends.
+/// Starts the session on a connection's events. It ends when the front
+/// end drops its handles or the connection task ends.
 pub fn spawn(
-    state: SharedState,
     conn: conn::Connection,
     params: Params,
     interval: Duration,
-) -> std::io::Result<Worker> {
-    spawn_fleet(vec![(String::new(), state, conn)], params, interval)
+) -> std::io::Result<Session> {
+    spawn_fleet(vec![(String::new(), conn)], params, interval)
 }
 
-/// One target's part of the model thread.
+/// One target's part of the session.
 struct Member {
     label: Arc<str>,
-    state: SharedState,
+    state: State,
     requests: conn::Requests,
 }
 
@@ -186,10 +190,10 @@ struct Member {
 /// whose connection fails does not stop the others; the thread ends when
 /// the view drops its handles or every connection has ended.
 pub fn spawn_fleet(
-    targets: Vec<(String, SharedState, conn::Connection)>,
+    targets: Vec<(String, conn::Connection)>,
     params: Params,
     interval: Duration,
-) -> std::io::Result<Worker> {
+) -> std::io::Result<Session> {
     let (tx, rx) = mpsc::channel(64);
     let (jobs, jobs_rx) = mpsc::unbounded_channel();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -206,7 +210,7 @@ pub fn spawn_fleet(
                     // Small for the same reason as each connection's.
                     let (ev_tx, ev_rx) = mpsc::channel(4);
                     let mut members = Vec::new();
-                    for (i, (label, state, conn)) in targets.into_iter().enumerate() {
+                    for (i, (label, conn)) in targets.into_iter().enumerate() {
                         let conn::Connection { mut events, dumps } = conn;
                         let ev_tx = ev_tx.clone();
                         tokio::spawn(async move {
@@ -218,7 +222,7 @@ pub fn spawn_fleet(
                         });
                         members.push(Member {
                             label: label.into(),
-                            state,
+                            state: State::default(),
                             requests: dumps,
                         });
                     }
@@ -229,17 +233,19 @@ pub fn spawn_fleet(
                         interval,
                         fault,
                         merger: crate::analysis::fleet::Merger::default(),
+                        lens: Lens::default(),
+                        latest: None,
                     };
                     run(model, ev_rx, jobs_rx, tx).await
                 })
             });
             if let Err(payload) = std::panic::catch_unwind(work) {
-                let msg = super::terminal::take_other_panic()
+                let msg = crate::ui::terminal::take_other_panic()
                     .unwrap_or_else(|| crate::text::panic_message(payload.as_ref()));
                 let _ = died.blocking_send(ToUi::Died(msg));
             }
         })?;
-    Ok(Worker { rx, jobs })
+    Ok(Session { rx, jobs })
 }
 
 /// What the model thread owns besides its channels.
@@ -251,6 +257,10 @@ struct Model {
     /// Fault injection for the tests of a dying model thread.
     fault: bool,
     merger: crate::analysis::fleet::Merger,
+    /// What the front end looks at.
+    lens: Lens,
+    /// The newest analysis published.
+    latest: Option<Arc<Analysis>>,
 }
 
 impl Model {
@@ -258,8 +268,13 @@ impl Model {
         self.members.len() > 1
     }
 
-    /// A job the view asked for.
-    fn job(&self, job: Job) -> Option<String> {
+    fn states(&self) -> Vec<&State> {
+        self.members.iter().map(|m| &m.state).collect()
+    }
+
+    /// A job the front end asked for: `Some` line for its status bar, or
+    /// a view to send.
+    fn job(&mut self, job: Job) -> Option<ToUi> {
         match job {
             // The view already said a dump was asked for.
             Job::Dump => {
@@ -268,54 +283,63 @@ impl Model {
                 }
                 None
             }
-            Job::Open(key) => {
-                let origins: Vec<(usize, crate::model::GroupKey)> = match key {
-                    None => Vec::new(),
-                    Some(k) if !self.fleet() => vec![(0, k)],
-                    Some(k) => self.merger.origins(k).to_vec(),
-                };
-                for (i, m) in self.members.iter().enumerate() {
-                    let raw = origins.iter().find(|(t, _)| *t == i).and_then(|(_, k)| {
-                        let st = read(&m.state);
-                        Some(st.aggregates.as_ref()?.groups.get(k)?.raw.clone())
-                    });
-                    m.requests.open(raw);
-                }
-                None
+            Job::Lens { lens, frozen } => {
+                self.look(lens);
+                let analysis = frozen.or_else(|| self.latest.clone())?;
+                let page = Page::build(self.lens.clone(), &analysis, &self.states());
+                Some(ToUi::View(View {
+                    analysis,
+                    page: Arc::new(page),
+                }))
             }
-            Job::Details(at) => {
-                for (i, m) in self.members.iter().enumerate() {
-                    m.requests
-                        .details(at.filter(|(t, _)| *t == i).map(|(_, id)| id));
-                }
-                None
-            }
-            job if !self.fleet() => Some(job.run(&read(&self.members[0].state))),
-            job => {
-                let guards: Vec<_> = self.members.iter().map(|m| read(&m.state)).collect();
-                let states: Vec<&State> = guards.iter().map(|g| &**g).collect();
-                Some(job.run_fleet(&states, &self.merger))
-            }
+            job if !self.fleet() => Some(ToUi::Notice(job.run(&self.members[0].state))),
+            job => Some(ToUi::Notice(job.run_fleet(&self.states(), &self.merger))),
         }
     }
 
-    /// Analyses the models and sends the (merged) analysis: `Ok(false)`
-    /// when there is nothing to analyse yet, `Err` when the view is gone.
+    /// Follows the front end's lens: which group's tasks each target pages
+    /// in (the hooks source) and whose details it streams (the console's).
+    fn look(&mut self, lens: Lens) {
+        if lens.open_group() != self.lens.open_group() {
+            let origins: Vec<(usize, crate::model::GroupKey)> = match lens.open_group() {
+                None => Vec::new(),
+                Some(k) if !self.fleet() => vec![(0, k)],
+                Some(k) => self.merger.origins(k).to_vec(),
+            };
+            for (i, m) in self.members.iter().enumerate() {
+                let raw = origins.iter().find(|(t, _)| *t == i).and_then(|(_, k)| {
+                    Some(m.state.aggregates.as_ref()?.groups.get(k)?.raw.clone())
+                });
+                m.requests.open(raw);
+            }
+        }
+        if lens.open_task() != self.lens.open_task() {
+            let at = lens.open_task();
+            for (i, m) in self.members.iter().enumerate() {
+                m.requests
+                    .details(at.filter(|(t, _)| *t == i).map(|(_, id)| id));
+            }
+        }
+        self.lens = lens;
+    }
+
+    /// Analyses the models and sends the (merged) analysis with the open
+    /// screen's rows: `Ok(false)` when there is nothing to analyse yet,
+    /// `Err` when the front end is gone.
     async fn publish(&mut self, tx: &mpsc::Sender<ToUi>) -> Result<bool, ()> {
         let fleet = self.fleet();
-        let merged = {
-            let guards: Vec<_> = self.members.iter().map(|m| read(&m.state)).collect();
-            let targets = self
-                .members
-                .iter()
-                .zip(&guards)
-                .map(|(m, g)| (m.label.clone(), &**g));
-            self.merger.analyse(fleet, targets, &self.params)
-        };
-        let Some(merged) = merged else {
+        let targets = self.members.iter().map(|m| (m.label.clone(), &m.state));
+        let Some(merged) = self.merger.analyse(fleet, targets, &self.params) else {
             return Ok(false);
         };
-        tx.send(ToUi::Analysis(Arc::new(merged)))
+        let analysis = Arc::new(merged);
+        let page = Page::build(self.lens.clone(), &analysis, &self.states());
+        self.latest = Some(analysis.clone());
+        let view = View {
+            analysis,
+            page: Arc::new(page),
+        };
+        tx.send(ToUi::View(view))
             .await
             .map(|()| true)
             .map_err(|_| ())
@@ -342,7 +366,7 @@ async fn run(
                 job = jobs_rx.recv() => {
                     let Some(job) = job else { return };
                     if let Some(msg) = model.job(job)
-                        && tx.send(ToUi::Notice(msg)).await.is_err()
+                        && tx.send(msg).await.is_err()
                     {
                         return;
                     }
@@ -378,17 +402,17 @@ async fn run(
         let mut updated = None;
         let mut statuses = Vec::new();
         {
-            let mut st = write(&model.members[target].state);
+            let st = &mut model.members[target].state;
             let mut ev = Some(ev);
-            // Fold in what else is queued for this target under one lock, a
-            // few at a time so that readers (the detail view) get a turn.
+            // Fold in what else is queued for this target, a few at a time
+            // so that jobs and publications get a turn.
             let mut folded = 0;
             while let Some(e) = ev.take() {
                 folded += 1;
                 if e.is_data() {
                     updated = Some(Instant::now());
                 }
-                match conn::apply(&mut st, e) {
+                match conn::apply(st, e) {
                     Some(s) => statuses.push(s),
                     None => stale = true,
                 }
@@ -468,20 +492,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_model_thread_applies_analyses_and_runs_jobs() {
-        let state = SharedState::default();
+    async fn the_session_publishes_views_and_runs_jobs() {
         let (conn_tx, conn_rx) = mpsc::channel(8);
         let conn = conn::Connection {
             events: conn_rx,
             dumps: conn::Requests::default(),
         };
-        let mut w = spawn(
-            state.clone(),
-            conn,
-            Params::default(),
-            Duration::from_millis(20),
-        )
-        .expect("spawn");
+        let mut w = spawn(conn, Params::default(), Duration::from_millis(20)).expect("spawn");
         conn_tx
             .send(conn::Event::Status(Status::Connected))
             .await
@@ -496,7 +513,7 @@ mod tests {
         while live.last() != Some(&5) {
             match w.rx.recv().await.expect("worker alive") {
                 ToUi::Status(Status::Connected) => saw_status = true,
-                ToUi::Analysis(a) => {
+                ToUi::View(View { analysis: a, .. }) => {
                     live.push(a.totals.live);
                     if a.totals.live == 3 {
                         // A later update is analysed on the next tick.
@@ -511,7 +528,21 @@ mod tests {
         }
         assert!(saw_status);
         assert_eq!(live.first(), Some(&3), "{live:?}");
-        assert_eq!(super::read(&state).tasks.len(), 5);
+        // A lens is answered at once, with its rows.
+        w.jobs
+            .send(Job::Lens {
+                lens: Lens::Tasks,
+                frozen: None,
+            })
+            .unwrap();
+        let page = loop {
+            if let ToUi::View(v) = w.rx.recv().await.expect("worker alive")
+                && v.page.lens == Lens::Tasks
+            {
+                break v.page;
+            }
+        };
+        assert!((1..6).all(|id| page.task(0, id).is_some()));
 
         let dir = std::env::temp_dir().join(format!("taskscope-worker-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

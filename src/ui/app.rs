@@ -1,12 +1,14 @@
-//! The TUI's state: the model, the latest analysis, connection status and
-//! view state. Drawing reads it; input and network events change it.
+//! The TUI's state: the view the session published (analysis and the open
+//! screen's rows), connection status and view state. Drawing reads it;
+//! input and the session's messages change it.
 
-use super::worker::{Job, SharedState, ToUi, read};
 use crate::analysis::diff::{self, Diff};
 use crate::analysis::{Analysis, Group, Params};
 use crate::conn::Status;
 use crate::model::GroupKey;
+use crate::model::State;
 use crate::report::diff::Side;
+use crate::session::{Job, Lens, Page, ToUi, View as Published};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -111,21 +113,26 @@ pub struct ConnView {
 #[derive(Clone, Debug)]
 pub struct Member {
     pub label: String,
-    pub state: SharedState,
     pub conn: ConnView,
 }
 
 #[derive(Clone, Debug)]
 pub struct App {
     pub target: String,
-    pub state: SharedState,
-    /// With several targets, each one (the first's state is `state`);
-    /// empty with one.
+    /// With no session (tests, benches, offline views): the targets'
+    /// models, analysed here by [`App::recompute`]. Live, the session owns
+    /// them and this stays empty.
+    pub local: Vec<State>,
+    /// With several targets, each one; empty with one.
     pub fleet: Vec<Member>,
     pub params: Params,
     pub analysis: Option<Arc<Analysis>>,
-    /// The newest analysis, held back while the view is frozen.
-    pub pending: Option<Arc<Analysis>>,
+    /// The open screen's rows, built with `analysis` (see [`Page`]).
+    pub page: Arc<Page>,
+    /// The lens the page was last asked for.
+    pub lens_sent: Lens,
+    /// The newest view, held back while the view is frozen.
+    pub pending: Option<Published>,
     /// Where jobs go; `None` runs them on the spot (tests, offline).
     pub jobs: Option<mpsc::UnboundedSender<Job>>,
     /// Indices into `analysis.groups`, filtered and sorted as shown.
@@ -170,7 +177,7 @@ pub struct App {
     pub task_back: Option<View>,
     /// The resources views: the group the list is narrowed to, and the
     /// cursors of the groups, the list and a resource's waiters.
-    pub res_only: Option<super::resources::GroupKey>,
+    pub res_only: Option<crate::session::resources::GroupKey>,
     pub res_groups_pos: ListPos,
     pub res_list_pos: ListPos,
     pub res_pos: ListPos,
@@ -180,10 +187,12 @@ impl App {
     pub fn new(target: String, params: Params, color: bool) -> App {
         App {
             target,
-            state: SharedState::default(),
+            local: vec![State::default()],
             fleet: Vec::new(),
             params,
             analysis: None,
+            page: Arc::default(),
+            lens_sent: Lens::Groups,
             pending: None,
             jobs: None,
             visible: Vec::new(),
@@ -240,20 +249,56 @@ impl App {
         Some(diff::diff(base, self.analysis.as_ref()?))
     }
 
-    /// Runs `f` over every target's model (read-locked meanwhile).
-    pub fn with_states<R>(&self, f: impl FnOnce(&[&crate::model::State]) -> R) -> R {
-        let shared = self.states();
-        let guards: Vec<_> = shared.iter().map(read).collect();
-        let states: Vec<&crate::model::State> = guards.iter().map(|g| &**g).collect();
-        f(&states)
+    /// What the open screen needs of the models.
+    pub fn lens(&self) -> Lens {
+        match self.view {
+            View::Groups | View::Diff => Lens::Groups,
+            View::Detail(k) => Lens::Group(k),
+            View::Tasks => Lens::Tasks,
+            View::Task(k, t, id) => Lens::Task(k, t, id),
+            View::Resources => Lens::Resources,
+            View::ResourceList => Lens::ResourceList(self.res_only.clone()),
+            View::Resource(t, id) => Lens::Resource(t, id),
+        }
     }
 
-    /// Every target's model, in the targets' order (one without a fleet).
-    pub fn states(&self) -> Vec<SharedState> {
-        if self.fleet.is_empty() {
-            vec![self.state.clone()]
-        } else {
-            self.fleet.iter().map(|m| m.state.clone()).collect()
+    /// Whether the page on hand is the open screen's (a lens just asked
+    /// for is answered by the session's next message).
+    pub fn page_ready(&self) -> bool {
+        self.page.lens == self.lens()
+    }
+
+    /// After a key: asks the session for the open screen's rows when the
+    /// screen changed (built on the frozen analysis while frozen), or
+    /// builds them here without one. Returns true when the page changed.
+    pub fn sync_lens(&mut self) -> bool {
+        let lens = self.lens();
+        if lens == self.lens_sent {
+            return false;
+        }
+        self.lens_sent = lens.clone();
+        match &self.jobs {
+            Some(tx) => {
+                let frozen = self.analysis.clone().filter(|_| self.frozen);
+                let _ = tx.send(Job::Lens { lens, frozen });
+                false
+            }
+            None => {
+                self.rebuild_page();
+                true
+            }
+        }
+    }
+
+    /// The page of the open screen from the local models (no session).
+    fn rebuild_page(&mut self) {
+        let Some(a) = &self.analysis else {
+            return;
+        };
+        let states: Vec<&State> = self.local.iter().collect();
+        self.page = Arc::new(Page::build(self.lens(), a, &states));
+        if self.view == View::Tasks {
+            self.rebuild_tasks();
         }
     }
 
@@ -301,12 +346,23 @@ impl App {
                 }
                 false
             }
-            ToUi::Analysis(a) => {
-                if self.frozen && self.analysis.is_some() {
-                    self.pending = Some(a);
+            ToUi::View(v) => {
+                if self.frozen
+                    && let Some(held) = &self.analysis
+                {
+                    // The rows of a screen opened while frozen come built
+                    // on the frozen analysis; anything newer waits.
+                    if Arc::ptr_eq(held, &v.analysis) {
+                        self.page = v.page;
+                        if self.view == View::Tasks {
+                            self.rebuild_tasks();
+                        }
+                        return true;
+                    }
+                    self.pending = Some(v);
                     return false;
                 }
-                self.set_analysis(a);
+                self.show(v);
                 true
             }
             ToUi::Notice(m) => {
@@ -321,6 +377,12 @@ impl App {
         }
     }
 
+    /// Shows a published view, keeping the selected group selected.
+    pub fn show(&mut self, v: Published) {
+        self.page = v.page;
+        self.set_analysis(v.analysis);
+    }
+
     /// Shows a new analysis, keeping the selected group selected.
     pub fn set_analysis(&mut self, a: Arc<Analysis>) {
         let selected = self.selected_group().map(|g| g.key);
@@ -331,19 +393,16 @@ impl App {
         }
     }
 
-    /// Re-lists every task (the flat list) in its sort and filter. Reads
-    /// the models: a short wait if the model thread is writing.
+    /// Re-lists every task (the flat list) in its sort and filter, from
+    /// the page.
     pub fn rebuild_tasks(&mut self) {
         let Some(a) = self.analysis.clone() else {
             self.task_order.clear();
             return;
         };
-        let shared = self.states();
-        let guards: Vec<_> = shared.iter().map(read).collect();
-        let states: Vec<&crate::model::State> = guards.iter().map(|g| &**g).collect();
         self.task_order = super::tasks::order(
             &a,
-            &states,
+            &self.page,
             self.task_col,
             self.task_invert,
             &self.filter.to_lowercase(),
@@ -351,27 +410,52 @@ impl App {
         self.tasks_pos.clamp(self.task_order.len(), self.page_rows);
     }
 
-    /// Space: holds the view still, or resumes it with the newest data.
+    /// Space: holds the whole view still (the groups and the open screen's
+    /// rows), or resumes it with the newest data.
     pub fn toggle_freeze(&mut self) {
         self.frozen = !self.frozen;
         if !self.frozen
-            && let Some(a) = self.pending.take()
+            && let Some(v) = self.pending.take()
         {
-            self.set_analysis(a);
+            self.show(v);
+            if !self.page_ready() {
+                // A screen opened while frozen: its live rows.
+                self.lens_sent = Lens::Groups;
+                self.sync_lens();
+            }
         }
     }
 
-    /// Analyses the shared state here (tests and the offline views; live,
-    /// the model thread does it).
+    /// Analyses the local models here (tests, benches and the offline
+    /// views; live, the session does it), with the open screen's rows.
     pub fn recompute(&mut self) {
-        let analysis = {
-            let st = read(&self.state);
-            let Some(target_now) = st.now else {
-                return;
-            };
-            Analysis::run(&st, target_now, &self.params)
+        let states: Vec<&State> = self.local.iter().collect();
+        let analysis = match states.as_slice() {
+            [st] => {
+                let Some(target_now) = st.now else {
+                    return;
+                };
+                Analysis::run(st, target_now, &self.params)
+            }
+            all => {
+                let labels = self
+                    .fleet
+                    .iter()
+                    .map(|m| Arc::<str>::from(m.label.as_str()));
+                let Some(a) = crate::analysis::fleet::Merger::default().analyse(
+                    true,
+                    labels.zip(all.iter().copied()),
+                    &self.params,
+                ) else {
+                    return;
+                };
+                a
+            }
         };
-        self.set_analysis(Arc::new(analysis));
+        let a = Arc::new(analysis);
+        self.page = Arc::new(Page::build(self.lens(), &a, &states));
+        self.lens_sent = self.lens();
+        self.set_analysis(a);
     }
 
     /// Re-applies filter and sort, keeping the selected group selected.

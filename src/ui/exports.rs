@@ -4,9 +4,9 @@
 //! the model thread.
 
 use super::app::{App, View};
-use super::worker::{Job, read};
 use crate::model::GroupKey;
 use crate::report::diff::Side;
+use crate::session::Job;
 use crate::snapshot::Meta;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -128,32 +128,20 @@ impl App {
         }
     }
 
-    /// Hands a job to the model thread (its outcome comes back as a
-    /// notice), or runs it here when there is none.
-    /// Tells the model thread which group the view has open (silently).
-    pub fn opened(&self, key: Option<GroupKey>) {
-        if let Some(tx) = &self.jobs {
-            let _ = tx.send(Job::Open(key));
-        }
-    }
-
-    /// Opens one task's view (its details are streamed while it is open).
+    /// Opens one task's view (its details are streamed while it is open:
+    /// see [`App::sync_lens`]).
     pub fn open_task(&mut self, key: GroupKey, target: usize, id: u64) {
         self.task_back = Some(self.view);
         self.view = View::Task(key, target, id);
-        if let Some(tx) = &self.jobs {
-            let _ = tx.send(Job::Details(Some((target, id))));
-        }
     }
 
     /// Leaves the task view for where it was opened from.
     pub fn close_task(&mut self) {
         self.view = self.task_back.take().unwrap_or(View::Groups);
-        if let Some(tx) = &self.jobs {
-            let _ = tx.send(Job::Details(None));
-        }
     }
 
+    /// Hands a job to the session (its outcome comes back as a notice), or
+    /// runs it here when there is none.
     fn submit(&mut self, job: Job, working: &str, now: Instant) {
         let job = match &self.jobs {
             Some(tx) => match tx.send(job) {
@@ -165,7 +153,10 @@ impl App {
             },
             None => job,
         };
-        let msg = job.run(&read(&self.state));
+        let msg = match self.local.first() {
+            Some(st) => job.run(st),
+            None => job.run(&crate::model::State::default()),
+        };
         self.notify(msg, now);
     }
 }

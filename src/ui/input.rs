@@ -4,8 +4,14 @@ use super::app::{App, SortKey, View};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::time::Instant;
 
-/// Applies one key press. Returns true when the screen changes.
+/// Applies one key press, then asks for the rows of the screen it opens.
+/// Returns true when the screen changes.
 pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
+    let changed = apply(app, key, now);
+    app.sync_lens() || changed
+}
+
+fn apply(app: &mut App, key: KeyEvent, now: Instant) -> bool {
     if key.kind == KeyEventKind::Release {
         return false;
     }
@@ -55,7 +61,6 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
                 if matches!(app.view, View::Task(..)) {
                     app.close_task();
                 }
-                app.opened(None);
                 app.view = View::Resources;
             }
         },
@@ -67,8 +72,7 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
         KeyCode::Char('f') if app.view == View::ResourceList => app.view = View::Resources,
         KeyCode::Enter if app.view == View::Resources => {
             let sel = app.res_groups_pos.selected;
-            let Some(g) = app.with_states(|s| super::resources::groups(s).into_iter().nth(sel))
-            else {
+            let Some(g) = app.page.res_groups.get(sel).cloned() else {
                 return false;
             };
             app.res_only = Some(g.key);
@@ -77,25 +81,15 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
         }
         KeyCode::Enter if app.view == View::ResourceList => {
             let sel = app.res_list_pos.selected;
-            let only = app.res_only.clone();
-            let Some(r) = app.with_states(|s| {
-                super::resources::rows(s, only.as_ref())
-                    .into_iter()
-                    .nth(sel)
-            }) else {
+            let Some(r) = app.page.res_rows.get(sel).cloned() else {
                 return false;
             };
             app.res_pos = Default::default();
             app.view = View::Resource(r.target, r.id);
         }
         KeyCode::Enter if matches!(app.view, View::Resource(..)) => {
-            let View::Resource(t, id) = app.view else {
-                return false;
-            };
             let sel = app.res_pos.selected;
-            let Some(w) =
-                app.with_states(|s| super::resources::waiters(s, t, id).into_iter().nth(sel))
-            else {
+            let Some(w) = app.page.waiters.get(sel).cloned() else {
                 return false;
             };
             // The task's group in the analysis.
@@ -122,7 +116,6 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
                     app.close_task();
                 }
                 app.view = View::Tasks;
-                app.opened(None);
                 app.rebuild_tasks();
             }
         },
@@ -192,14 +185,10 @@ pub fn on_key(app: &mut App, key: KeyEvent, now: Instant) -> bool {
                 let key = g.key;
                 app.view = View::Detail(key);
                 app.detail_pos = Default::default();
-                app.opened(Some(key));
             }
         }
         KeyCode::Esc | KeyCode::Backspace => match app.view {
-            View::Detail(_) => {
-                app.view = View::Groups;
-                app.opened(None);
-            }
+            View::Detail(_) => app.view = View::Groups,
             View::Diff if app.offline.is_none() => app.view = View::Groups,
             View::Diff => return false,
             View::Tasks => app.view = View::Groups,
@@ -267,18 +256,17 @@ fn move_sel(app: &mut App, delta: isize) {
         }
         View::Task(..) => {}
         View::Resources => {
-            let len = app.with_states(|s| super::resources::groups(s).len());
+            let len = app.page.res_groups.len();
             app.res_groups_pos.move_by(delta, len);
             app.res_groups_pos.clamp(len, app.page_rows);
         }
         View::ResourceList => {
-            let only = app.res_only.clone();
-            let len = app.with_states(|s| super::resources::rows(s, only.as_ref()).len());
+            let len = app.page.res_rows.len();
             app.res_list_pos.move_by(delta, len);
             app.res_list_pos.clamp(len, app.page_rows);
         }
-        View::Resource(t, id) => {
-            let len = app.with_states(|s| super::resources::waiters(s, t, id).len());
+        View::Resource(..) => {
+            let len = app.page.waiters.len();
             app.res_pos.move_by(delta, len);
             app.res_pos.clamp(len, app.page_rows);
         }

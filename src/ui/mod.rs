@@ -6,17 +6,16 @@ pub mod app;
 pub mod draw;
 mod exports;
 pub mod input;
-pub mod resources;
 pub mod tasks;
 pub mod terminal;
-pub mod worker;
 
 use crate::analysis::{Analysis, Params};
 use crate::conn::{self, Target};
 use crate::report::diff::Side;
+use crate::session::{self, ToUi};
 use app::App;
 use crossterm::event::{self, Event as TermEvent, KeyEvent};
-use std::sync::{Arc, TryLockError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -39,9 +38,9 @@ enum Input {
 pub async fn run(target: Target, opts: Options) -> anyhow::Result<()> {
     let mut app = App::new(target.display.clone(), opts.params, opts.color);
     let conn = conn::spawn(target, opts.conn.clone());
-    let worker = worker::spawn(app.state.clone(), conn, opts.params, opts.analysis_interval)?;
-    app.jobs = Some(worker.jobs);
-    run_app(app, worker.rx).await
+    let session = session::spawn(conn, opts.params, opts.analysis_interval)?;
+    app.jobs = Some(session.jobs);
+    run_app(app, session.rx).await
 }
 
 /// The live TUI on several targets at once (`connect A B C`): one model
@@ -59,23 +58,17 @@ pub async fn run_fleet(mut targets: Vec<Target>, opts: Options) -> anyhow::Resul
         opts.color,
     );
     let mut members = Vec::new();
-    for (i, t) in targets.into_iter().enumerate() {
-        let state = if i == 0 {
-            app.state.clone()
-        } else {
-            worker::SharedState::default()
-        };
+    for t in targets {
         app.fleet.push(app::Member {
             label: t.display.clone(),
-            state: state.clone(),
             conn: app.conn.clone(),
         });
         let conn = conn::spawn(t.clone(), opts.conn.clone());
-        members.push((t.display.clone(), state, conn));
+        members.push((t.display.clone(), conn));
     }
-    let worker = worker::spawn_fleet(members, opts.params, opts.analysis_interval)?;
-    app.jobs = Some(worker.jobs);
-    run_app(app, worker.rx).await
+    let session = session::spawn_fleet(members, opts.params, opts.analysis_interval)?;
+    app.jobs = Some(session.jobs);
+    run_app(app, session.rx).await
 }
 
 /// The diff view of two snapshots, offline.
@@ -98,53 +91,27 @@ pub async fn run_diff(
     run_app(app, rx).await
 }
 
-async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<worker::ToUi>) -> anyhow::Result<()> {
+async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<ToUi>) -> anyhow::Result<()> {
+    // Live, the session owns the models.
+    if app.jobs.is_some() {
+        app.local.clear();
+    }
     let mut guard = terminal::TerminalGuard::enter()?;
     let mut input_rx = spawn_input_thread();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_draw = Instant::now();
-    let retry = tokio::time::sleep(Duration::from_secs(3600));
-    tokio::pin!(retry);
     let mut signals = QuitSignals::new()?;
     loop {
         if dirty {
-            // The detail view reads task names from the model; while the
-            // model thread writes (a large update), wait a moment rather
-            // than block: keys keep being handled meanwhile.
-            let shared = if draw::needs_state(&app) {
-                app.states()
-            } else {
-                Vec::new()
-            };
-            let mut guards = Vec::with_capacity(shared.len());
-            let mut blocked = false;
-            for s in &shared {
-                match s.try_read() {
-                    Ok(g) => guards.push(g),
-                    Err(TryLockError::Poisoned(e)) => guards.push(e.into_inner()),
-                    Err(TryLockError::WouldBlock) => {
-                        blocked = true;
-                        break;
-                    }
-                }
-            }
-            if !blocked {
-                let states: Vec<&crate::model::State> = guards.iter().map(|g| &**g).collect();
-                let size = guard.terminal.size()?;
-                app.page_rows = draw::list_rows(&app, size.height);
-                guard
-                    .terminal
-                    .draw(|f| draw::draw_frame(f, &app, &states))?;
-                drop(states);
-                dirty = false;
-                last_draw = Instant::now();
-            } else {
-                retry
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + Duration::from_millis(10));
-            }
+            // Drawing reads only what the session published: it never
+            // waits on a model being written.
+            let size = guard.terminal.size()?;
+            app.page_rows = draw::list_rows(&app, size.height);
+            guard.terminal.draw(|f| draw::draw(f, &app))?;
+            dirty = false;
+            last_draw = Instant::now();
         }
         if app.should_quit {
             break;
@@ -175,9 +142,6 @@ async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<worker::ToUi>) -> an
                         Err(_) => break,
                     }
                 }
-            }
-            _ = &mut retry, if dirty => {
-                retry.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600));
             }
             _ = tick.tick() => {
                 let now = Instant::now();

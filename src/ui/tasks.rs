@@ -2,7 +2,8 @@
 //! tokio-console lists them, sortable by any column and filterable.
 
 use crate::analysis::{Analysis, TaskRow, TaskState};
-use crate::model::{State, Task};
+use crate::model::Task;
+use crate::session::Page;
 use std::time::Duration;
 
 /// The list's columns, in order; each sorts.
@@ -86,12 +87,12 @@ fn warnings(t: &Task, v: &crate::analysis::Verdict) -> usize {
         + usize::from(v.reason == crate::analysis::Reason::NoWaker)
 }
 
-/// A task's cells; `None` for a task the model no longer has.
-pub fn cells(a: &Analysis, e: Entry, states: &[&State]) -> Option<Cells> {
+/// A task's cells; `None` for a task the page does not hold.
+pub fn cells(a: &Analysis, e: Entry, page: &Page) -> Option<Cells> {
     let g = a.groups.get(e.group as usize)?;
     let row: &TaskRow = g.tasks.get(e.row as usize)?;
     let (target, id) = (usize::from(row.target), row.id);
-    let t: &Task = states.get(target)?.tasks.get(&id)?;
+    let t: &Task = page.task(target, id)?;
     let s = &t.stats;
     let now = a.now;
     let busy = Duration::from_nanos(s.busy_ns);
@@ -167,13 +168,7 @@ fn key(
 /// name, location, state, fields) and sorted by `column` (quantities most
 /// first, words a..z; ties by id). Only the sort column's value is read
 /// per task, so 100 000 tasks sort in milliseconds.
-pub fn order(
-    a: &Analysis,
-    states: &[&State],
-    column: Column,
-    invert: bool,
-    needle: &str,
-) -> Vec<Entry> {
+pub fn order(a: &Analysis, page: &Page, column: Column, invert: bool, needle: &str) -> Vec<Entry> {
     let mut rows: Vec<(Key, (u16, u64), Entry)> = Vec::new();
     for (gi, g) in a.groups.iter().enumerate() {
         for (ri, r) in g.tasks.iter().enumerate() {
@@ -185,11 +180,11 @@ pub fn order(
                 row: ri as u32,
             };
             let (target, id) = (usize::from(r.target), r.id);
-            let Some(t) = states.get(target).and_then(|s| s.tasks.get(&id)) else {
+            let Some(t) = page.task(target, id) else {
                 continue;
             };
             if !needle.is_empty() {
-                let Some(c) = cells(a, e, states) else {
+                let Some(c) = cells(a, e, page) else {
                     continue;
                 };
                 if ![&c.name, &c.location, &c.state, &c.fields]

@@ -4,7 +4,7 @@
 //! A panic in another thread (the model thread) must not restore the
 //! terminal under a view that is still drawing, nor print into the
 //! alternate screen: the hook keeps its message for the view, which then
-//! closes cleanly and prints it (see `ui::worker`). ratatui's own
+//! closes cleanly and prints it (see `session`). ratatui's own
 //! `init`/`restore` are not used for this reason: their hook restores the
 //! terminal whichever thread panics.
 

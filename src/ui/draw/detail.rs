@@ -2,6 +2,7 @@
 
 use super::style;
 use crate::analysis::TaskState;
+use crate::session::Page;
 use crate::text;
 use crate::ui::app::App;
 use ratatui::Frame;
@@ -12,7 +13,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 pub const HEADER_ROWS: u16 = 6;
 pub const FOOTER_ROWS: u16 = 4;
 
-pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rect) {
+pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
     let (Some(a), Some(g)) = (&app.analysis, app.detail_group()) else {
         super::placeholder(f, area, "this group has no tasks any more (Esc goes back)");
         return;
@@ -92,10 +93,9 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
             let row = &g.tasks[i];
             // Several targets: the row's id says whose task it is.
             let (target, id) = (usize::from(row.target), row.id);
-            let state = states.get(target).copied();
-            let Some(t) = state?.tasks.get(&id) else {
+            let Some(t) = page.task(target, id) else {
                 // The hooks source: the task as the target's page has it.
-                let p = paged(state, id)?;
+                let p = page.paged(target, id)?;
                 let r = Row::new(paged_cells(p, row, a.now));
                 return Some(if i == pos.selected {
                     r.style(style::selected())
@@ -137,10 +137,9 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
     // The Polls column fits the rows on screen.
     let polls = (pos.offset..g.tasks.len()).take(rows_fit).filter_map(|i| {
         let (target, id) = (usize::from(g.tasks[i].target), g.tasks[i].id);
-        let state = states.get(target).copied();
-        let n = match state?.tasks.get(&id) {
+        let n = match page.task(target, id) {
             Some(t) => t.stats.polls,
-            None => paged(state, id)?.polls,
+            None => page.paged(target, id)?.polls,
         };
         Some(text::count(n))
     });
@@ -165,12 +164,8 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
     );
 
     // The selected row's target and its own task id.
-    let picked = g.tasks.get(pos.selected).map(|r| {
-        let (target, id) = (usize::from(r.target), r.id);
-        (r, states.get(target).copied(), id)
-    });
-    let state = picked.and_then(|(_, st, _)| st);
-    let selected = picked.and_then(|(r, st, id)| Some((r, st?.tasks.get(&id)?)));
+    let picked = g.tasks.get(pos.selected);
+    let selected = picked.and_then(|r| Some((r, page.task(usize::from(r.target), r.id)?)));
     let text_lines = match selected {
         Some((row, t)) => {
             let mut phrase = row.verdict.reason.phrase().to_string();
@@ -187,11 +182,11 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
                     .unwrap_or_else(|| "?".into()),
                 t.id
             ))];
-            lines.extend(stack_lines(state, row));
+            lines.extend(stack_lines(page, row));
             lines.push(Line::from(format!(" fields: {}", fields_text(t, 1000))));
             lines
         }
-        None => match picked.and_then(|(r, st, id)| Some((r, paged(st, id)?))) {
+        None => match picked.and_then(|r| Some((r, page.paged(usize::from(r.target), r.id)?))) {
             Some((row, p)) => {
                 let parent = match (&p.parent_location, p.parent) {
                     (Some(l), id) if id != 0 => {
@@ -209,7 +204,7 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
                         ""
                     }
                 ))];
-                lines.extend(stack_lines(state, row));
+                lines.extend(stack_lines(page, row));
                 lines
             }
             None => vec![Line::from(" no task selected")],
@@ -256,15 +251,6 @@ pub(super) fn fields_text(t: &crate::model::Task, max: usize) -> String {
     text::sanitize(&s.join(" "), max)
 }
 
-/// A task of the open group's page (the hooks source).
-pub(super) fn paged(
-    state: Option<&crate::model::State>,
-    id: u64,
-) -> Option<&crate::model::aggregate::PagedTask> {
-    let (_, page) = state?.aggregates.as_ref()?.page.as_ref()?;
-    page.tasks.iter().find(|t| t.id == id)
-}
-
 /// The row of a paged task: no name or wakers on that source; the busy
 /// time where the console shows fields.
 fn paged_cells<'a>(
@@ -294,14 +280,11 @@ fn paged_cells<'a>(
 }
 
 /// The selected task's stack from the dump, a line per leaf.
-pub(super) fn stack_lines<'a>(
-    state: Option<&crate::model::State>,
-    row: &crate::analysis::TaskRow,
-) -> Vec<Line<'a>> {
+pub(super) fn stack_lines<'a>(page: &Page, row: &crate::analysis::TaskRow) -> Vec<Line<'a>> {
     let trace = row
         .verdict
         .trace()
-        .and_then(|i| state?.dump.as_ref()?.traces.get(i as usize));
+        .and_then(|i| page.trace(usize::from(row.target), i));
     let Some(trace) = trace else {
         return Vec::new();
     };

@@ -12,7 +12,6 @@ mod task;
 mod tasks;
 
 use super::app::{App, View};
-use crate::model::State;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -21,18 +20,6 @@ use ratatui::widgets::{Paragraph, Wrap};
 /// Smallest terminal the views fit in.
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 10;
-
-/// Draws the view, reading the shared state for the rows that need it.
-pub fn draw(f: &mut Frame, app: &App) {
-    let shared = app.states();
-    let guards: Vec<_> = if needs_state(app) {
-        shared.iter().map(super::worker::read).collect()
-    } else {
-        Vec::new()
-    };
-    let states: Vec<&State> = guards.iter().map(|g| &**g).collect();
-    draw_frame(f, app, &states);
-}
 
 /// A column as wide as its widest value and its header (a sortable
 /// column's header with its arrow), at least `min`: numbers are never cut.
@@ -45,23 +32,9 @@ pub fn fit<S: AsRef<str>>(header: &str, values: impl IntoIterator<Item = S>, min
     (widest.max(header.chars().count()) as u16).max(min)
 }
 
-/// Whether the current view reads the model (task names and fields).
-pub fn needs_state(app: &App) -> bool {
-    matches!(
-        app.view,
-        View::Detail(_)
-            | View::Tasks
-            | View::Task(..)
-            | View::Resources
-            | View::ResourceList
-            | View::Resource(..)
-    )
-}
-
-/// Draws the view; `states` are the targets' models when [`needs_state`]
-/// (the caller holds the read locks, so drawing never waits on the model
-/// thread), in the targets' order.
-pub fn draw_frame(f: &mut Frame, app: &App, states: &[&State]) {
+/// Draws the view from what the session published: the analysis and the
+/// open screen's page (`app.page`).
+pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
@@ -78,15 +51,21 @@ pub fn draw_frame(f: &mut Frame, app: &App, states: &[&State]) {
     ])
     .areas(area);
     f.render_widget(Paragraph::new(status::header(app)), header);
+    let page = &app.page;
     match app.view {
         View::Groups => groups::draw(f, app, body),
-        View::Detail(_) => detail::draw(f, app, states, body),
         View::Diff => diff::draw(f, app, body),
-        View::Tasks => tasks::draw(f, app, states, body),
-        View::Task(key, t, id) => task::draw(f, app, states, key, t, id, body),
-        View::Resources => resources::draw_groups(f, app, states, body),
-        View::ResourceList => resources::draw_list(f, app, states, body),
-        View::Resource(t, id) => resources::draw_one(f, app, states, t, id, body),
+        // The session answers a new screen with its rows at once; until
+        // then, nothing to show but that.
+        _ if !app.page_ready() && app.analysis.is_some() => {
+            placeholder(f, body, "reading this screen's rows…")
+        }
+        View::Detail(_) => detail::draw(f, app, page, body),
+        View::Tasks => tasks::draw(f, app, page, body),
+        View::Task(key, t, id) => task::draw(f, app, page, key, t, id, body),
+        View::Resources => resources::draw_groups(f, app, page, body),
+        View::ResourceList => resources::draw_list(f, app, page, body),
+        View::Resource(t, id) => resources::draw_one(f, app, page, t, id, body),
     }
     f.render_widget(Paragraph::new(status::footer(app)), footer);
     if app.help {

@@ -2,9 +2,10 @@
 //! resource with the tasks waiting on it.
 
 use super::style;
+use crate::session::Page;
+use crate::session::resources::ResRow;
 use crate::text;
 use crate::ui::app::App;
-use crate::ui::resources::{self, ResRow};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -59,8 +60,8 @@ fn table(
 }
 
 /// `r`: resources grouped by location, kind and type.
-pub fn draw_groups(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rect) {
-    let groups = resources::groups(states);
+pub fn draw_groups(f: &mut Frame, app: &App, p: &Page, area: Rect) {
+    let groups = &p.res_groups;
     if groups.is_empty() {
         super::placeholder(
             f,
@@ -131,8 +132,8 @@ const LIST_HEADER: [&str; 10] = [
 ];
 
 /// `f` (or Enter on a group): resources one per row.
-pub fn draw_list(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rect) {
-    let rows = resources::rows(states, app.res_only.as_ref());
+pub fn draw_list(f: &mut Frame, app: &App, p: &Page, area: Rect) {
+    let rows = &p.res_rows;
     if rows.is_empty() {
         super::placeholder(f, area, "no live resources here");
         return;
@@ -143,19 +144,16 @@ pub fn draw_list(f: &mut Frame, app: &App, states: &[&crate::model::State], area
 }
 
 /// One resource: what it is and the tasks waiting on it.
-pub fn draw_one(
-    f: &mut Frame,
-    app: &App,
-    states: &[&crate::model::State],
-    target: usize,
-    id: u64,
-    area: Rect,
-) {
-    let Some(r) = resources::one(states, target, id) else {
+pub fn draw_one(f: &mut Frame, app: &App, p: &Page, target: usize, id: u64, area: Rect) {
+    let Some(r) = p
+        .res_one
+        .as_ref()
+        .filter(|r| r.target == target && r.id == id)
+    else {
         super::placeholder(f, area, "this resource was dropped (Esc goes back)");
         return;
     };
-    let waiters = resources::waiters(states, target, id);
+    let waiters = &p.waiters;
     let [head, list] = Layout::vertical([Constraint::Length(4), Constraint::Min(2)]).areas(area);
     let head_lines = vec![
         Line::from(format!(
@@ -189,7 +187,7 @@ pub fn draw_one(
         .iter()
         .map(|w| {
             let (t, own) = (w.target, w.task);
-            let task = states.get(t).and_then(|s| s.tasks.get(&own));
+            let task = p.task(t, own);
             vec![
                 task.and_then(|t| t.tokio_id)
                     .map(|i| i.to_string())

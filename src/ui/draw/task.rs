@@ -16,7 +16,7 @@ use std::time::Duration;
 pub fn draw(
     f: &mut Frame,
     app: &App,
-    states: &[&crate::model::State],
+    page: &crate::session::Page,
     key: crate::model::GroupKey,
     target: usize,
     id: u64,
@@ -35,10 +35,9 @@ pub fn draw(
         return;
     };
     let own = id;
-    let state = states.get(target).copied();
-    let Some(t) = state.and_then(|s| s.tasks.get(&own)) else {
+    let Some(t) = page.task(target, own) else {
         // The hooks source: what the target's page has of it.
-        let lines = match super::detail::paged(state, own) {
+        let lines = match page.paged(target, own) {
             Some(p) => vec![
                 Line::from(format!(
                     " task {} @ {} · {}",
@@ -146,10 +145,8 @@ pub fn draw(
             style::warn(app),
         ));
     }
-    head.extend(super::detail::stack_lines(state, row));
-    let details = state
-        .and_then(|s| s.details.as_ref())
-        .filter(|d| d.task == t.id);
+    head.extend(super::detail::stack_lines(page, row));
+    let details = page.details(target, t.id);
     let head_rows = head.len() as u16;
     let [head_area, poll_area, sched_area] = Layout::vertical([
         Constraint::Length(head_rows),

@@ -10,7 +10,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
-pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rect) {
+pub fn draw(f: &mut Frame, app: &App, page: &crate::session::Page, area: Rect) {
     let Some(a) = &app.analysis else {
         super::placeholder(f, area, "waiting for the first update from the target…");
         return;
@@ -40,7 +40,7 @@ pub fn draw(f: &mut Frame, app: &App, states: &[&crate::model::State], area: Rec
     pos.clamp(app.task_order.len(), rows_fit);
     let shown: Vec<_> = (pos.offset..app.task_order.len())
         .take(rows_fit)
-        .filter_map(|i| Some((i, cells(a, app.task_order[i], states)?)))
+        .filter_map(|i| Some((i, cells(a, app.task_order[i], page)?)))
         .collect();
     let dur = |d: Option<std::time::Duration>| d.map(text::duration).unwrap_or_default();
     let texts: Vec<(usize, [String; 12])> = shown

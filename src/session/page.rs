@@ -1,0 +1,244 @@
+//! What the open screen shows beyond the analysis, copied out of the
+//! models on the session's thread: the tasks of the open group or of the
+//! flat list, the open task with its details, the resources. A front end
+//! draws from a [`Page`] and the [`Analysis`] it was built with, never
+//! from the live models, so a frozen view holds every row still and a
+//! frame never waits on a model being written.
+
+use super::resources::{self, ResGroup, ResRow, Waiter};
+use crate::analysis::{Analysis, TaskState};
+use crate::model::aggregate::PagedTask;
+use crate::model::details::TaskDetails;
+use crate::model::dump::Trace;
+use crate::model::{GroupKey, State, Task};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the front end is looking at, as far as the session needs to know:
+/// which rows to copy, which group's tasks to fetch from a hooks target,
+/// whose details to stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Lens {
+    /// The groups table or the diff: the analysis is all they show.
+    #[default]
+    Groups,
+    /// One group opened: its tasks.
+    Group(GroupKey),
+    /// Every live task, one per row.
+    Tasks,
+    /// One task (its group, target and id): its stats, stack and details.
+    Task(GroupKey, usize, u64),
+    /// Resources grouped by location, kind and type.
+    Resources,
+    /// Resources one per row, narrowed to one group or not.
+    ResourceList(Option<resources::GroupKey>),
+    /// One resource (target, id) and the tasks waiting on it.
+    Resource(usize, u64),
+}
+
+impl Lens {
+    /// The group whose tasks the hooks source pages in for this lens.
+    pub fn open_group(&self) -> Option<GroupKey> {
+        match self {
+            Lens::Group(k) | Lens::Task(k, ..) => Some(*k),
+            _ => None,
+        }
+    }
+
+    /// The task whose details the console source streams for this lens.
+    pub fn open_task(&self) -> Option<(usize, u64)> {
+        match self {
+            Lens::Task(_, t, id) => Some((*t, *id)),
+            _ => None,
+        }
+    }
+}
+
+/// The rows a lens needs, copied from the targets' models (in the
+/// targets' order). Tasks are keyed by (target, the model's own id), as
+/// the analysis's rows name them.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub lens: Lens,
+    tasks: HashMap<(usize, u64), Task>,
+    paged: HashMap<(usize, u64), PagedTask>,
+    traces: HashMap<(usize, u32), Arc<Trace>>,
+    details: Option<(usize, TaskDetails)>,
+    pub res_groups: Vec<ResGroup>,
+    pub res_rows: Vec<ResRow>,
+    pub res_one: Option<ResRow>,
+    pub waiters: Vec<Waiter>,
+}
+
+impl Page {
+    /// The rows `lens` needs of `states`, for the rows of `analysis`.
+    pub fn build(lens: Lens, analysis: &Analysis, states: &[&State]) -> Page {
+        let mut page = Page {
+            lens: lens.clone(),
+            ..Page::default()
+        };
+        match &lens {
+            Lens::Groups => {}
+            Lens::Group(key) => {
+                if let Some(g) = analysis.groups.iter().find(|g| g.key == *key) {
+                    for r in &g.tasks {
+                        page.copy_task(states, usize::from(r.target), r.id, r.verdict.trace());
+                    }
+                }
+            }
+            Lens::Tasks => {
+                for r in analysis.groups.iter().flat_map(|g| &g.tasks) {
+                    if r.verdict.state != TaskState::Completed {
+                        page.copy_task(states, usize::from(r.target), r.id, None);
+                    }
+                }
+            }
+            Lens::Task(key, target, id) => {
+                let row = analysis
+                    .groups
+                    .iter()
+                    .find(|g| g.key == *key)
+                    .and_then(|g| {
+                        g.tasks
+                            .iter()
+                            .find(|r| r.id == *id && usize::from(r.target) == *target)
+                    });
+                page.copy_task(states, *target, *id, row.and_then(|r| r.verdict.trace()));
+                page.details = states
+                    .get(*target)
+                    .and_then(|s| s.details.as_ref())
+                    .filter(|d| d.task == *id)
+                    .map(|d| (*target, d.clone()));
+            }
+            Lens::Resources => page.res_groups = resources::groups(states),
+            Lens::ResourceList(only) => page.res_rows = resources::rows(states, only.as_ref()),
+            Lens::Resource(target, id) => {
+                page.res_one = resources::one(states, *target, *id);
+                page.waiters = resources::waiters(states, *target, *id);
+                let waiting: Vec<(usize, u64)> =
+                    page.waiters.iter().map(|w| (w.target, w.task)).collect();
+                for (t, task) in waiting {
+                    page.copy_task(states, t, task, None);
+                }
+            }
+        }
+        page
+    }
+
+    /// Copies one task: the console's record, or the hooks source's paged
+    /// row; and its stack from the task dump.
+    fn copy_task(&mut self, states: &[&State], target: usize, id: u64, trace: Option<u32>) {
+        let Some(st) = states.get(target) else {
+            return;
+        };
+        match st.tasks.get(&id) {
+            Some(t) => {
+                self.tasks.insert((target, id), t.clone());
+            }
+            None => {
+                let paged = st
+                    .aggregates
+                    .as_ref()
+                    .and_then(|a| a.page.as_ref())
+                    .and_then(|(_, p)| p.tasks.iter().find(|t| t.id == id));
+                if let Some(p) = paged {
+                    self.paged.insert((target, id), p.clone());
+                }
+            }
+        }
+        if let Some(i) = trace
+            && let Some(tr) = st.dump.as_ref().and_then(|d| d.traces.get(i as usize))
+        {
+            self.traces.insert((target, i), tr.clone());
+        }
+    }
+
+    /// Target `target`'s task `id`, as the console source records it.
+    pub fn task(&self, target: usize, id: u64) -> Option<&Task> {
+        self.tasks.get(&(target, id))
+    }
+
+    /// Target `target`'s task `id`, as a hooks target's page of the open
+    /// group has it.
+    pub fn paged(&self, target: usize, id: u64) -> Option<&PagedTask> {
+        self.paged.get(&(target, id))
+    }
+
+    /// Trace `index` of target `target`'s task dump.
+    pub fn trace(&self, target: usize, index: u32) -> Option<&Trace> {
+        self.traces.get(&(target, index)).map(|t| &**t)
+    }
+
+    /// The details (histograms) of target `target`'s task `id`, once the
+    /// target has sent them.
+    pub fn details(&self, target: usize, id: u64) -> Option<&TaskDetails> {
+        self.details
+            .as_ref()
+            .filter(|(t, d)| *t == target && d.task == id)
+            .map(|(_, d)| d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Params;
+    use crate::model::Ts;
+    use crate::model::update::{NewTask, SourceLoc, TaskStats, Update};
+
+    fn model(n: u64) -> State {
+        let at = Ts::from_nanos(1_800_000_000_000_000_000);
+        let mut up = Update {
+            now: Some(at),
+            has_metadata: true,
+            ..Update::default()
+        };
+        for id in 1..=n {
+            up.tasks.push(NewTask {
+                id,
+                location: Some(SourceLoc {
+                    file: if id % 2 == 0 { "src/a.rs" } else { "src/b.rs" }.into(),
+                    line: Some(1),
+                    column: Some(1),
+                }),
+                fields: Vec::new(),
+            });
+            let stats = TaskStats {
+                created_at: Some(at),
+                ..TaskStats::default()
+            };
+            up.task_stats.push((id, stats));
+        }
+        let mut st = State::default();
+        st.begin_stream();
+        st.apply(up);
+        st
+    }
+
+    #[test]
+    fn a_page_holds_the_lens_rows_and_stays_as_built() {
+        let mut st = model(6);
+        let a = Analysis::run(&st, st.now.unwrap(), &Params::default());
+        let g = a
+            .groups
+            .iter()
+            .find(|g| g.location.contains("src/a.rs"))
+            .expect("group a");
+        let page = Page::build(Lens::Group(g.key), &a, &[&st]);
+        let ids: Vec<u64> = g.tasks.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), 3);
+        for &id in &ids {
+            assert!(page.task(0, id).is_some(), "task {id}");
+        }
+        // Only the open group's tasks are copied.
+        assert!(page.task(0, 1).is_none());
+        // The model moves on; the page does not.
+        st.tasks.clear();
+        assert!(page.task(0, ids[0]).is_some());
+
+        let st = model(6);
+        let all = Page::build(Lens::Tasks, &a, &[&st]);
+        assert!((1..=6).all(|id| all.task(0, id).is_some()));
+        assert!(Page::build(Lens::Groups, &a, &[&st]).task(0, 1).is_none());
+    }
+}
