@@ -1,8 +1,13 @@
-//! Gathering a target's state without a terminal: the same conn → model
-//! path the TUI uses, for a fixed time.
+//! Gathering targets' state without a terminal: the second front end of
+//! the session the TUI uses ([`crate::session`]), for a fixed time. The
+//! session folds the connections' events into the models and analyses
+//! them; this decides when a target counts as reached or lost, asks for
+//! one last task dump, and takes the models back at the end.
 
-use crate::conn::{self, ConnError, Event, Status, Target};
-use crate::model::{Agent, State};
+use crate::analysis::{Analysis, Params};
+use crate::conn::{self, ConnError, Status, Target};
+use crate::model::State;
+use crate::session::{self, Job, ToUi};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -12,6 +17,10 @@ pub struct Gathered {
     /// The last connection error seen, if any (data may still be complete).
     pub last_error: Option<ConnError>,
 }
+
+/// Called about once a second with the newest analysis (none before the
+/// first update) and the time since the run started.
+pub type Progress<'a> = &'a mut (dyn FnMut(Option<&Analysis>, Duration) + Send);
 
 /// Connects and folds updates into a fresh model until `duration` has
 /// passed since the first update. A target that cannot be reached fails
@@ -25,98 +34,233 @@ pub async fn gather(
     duration: Duration,
     wait_for_target: Option<Duration>,
 ) -> Result<Gathered, ConnError> {
-    gather_with_progress(target, opts, duration, wait_for_target, &mut |_, _| {}).await
+    let mut all = gather_fleet(
+        vec![target],
+        opts,
+        duration,
+        wait_for_target,
+        &Params::default(),
+        None,
+    )
+    .await;
+    all.pop().expect("one target, one result")
 }
 
-/// As [`gather`], calling `progress(state, elapsed)` about once a second.
-pub async fn gather_with_progress(
-    target: Target,
+/// One target's run, as this front end follows it.
+struct Watch {
+    name: String,
+    first_update: Option<Instant>,
+    connected: bool,
+    /// It failed for good (not reached at all, or a failure no retry
+    /// helps): the run goes on without it.
+    ended: bool,
+    /// Unreached and given up on: its result is this error.
+    failed: Option<ConnError>,
+    last_error: Option<ConnError>,
+}
+
+impl Watch {
+    /// When its part of the run is over: `duration` after its first
+    /// update, or `give_up` after the start without one.
+    fn deadline(&self, started: Instant, duration: Duration, give_up: Duration) -> Instant {
+        match self.first_update {
+            Some(t) => t + duration,
+            None => started + give_up,
+        }
+    }
+}
+
+/// [`gather`] over several targets at once, in one session: each target's
+/// `duration` counts from its own first update, and each result is that
+/// target's (in the order given). `progress`, when given, is called about
+/// once a second with the session's newest (merged) analysis by `params`.
+pub async fn gather_fleet(
+    targets: Vec<Target>,
     opts: conn::Options,
     duration: Duration,
     wait_for_target: Option<Duration>,
-    progress: &mut (dyn FnMut(&State, Duration) + Send),
-) -> Result<Gathered, ConnError> {
-    // Without an update yet, the run waits at most this long: the first
-    // attempt's own timeouts (connect, first response), or the time the
-    // user allowed the target to come up.
+    params: &Params,
+    mut progress: Option<Progress<'_>>,
+) -> Vec<Result<Gathered, ConnError>> {
+    // Without an update yet, a target is waited for at most this long: the
+    // first attempt's own timeouts (connect, first response), or the time
+    // the user allowed it to come up.
     let give_up = wait_for_target.unwrap_or(opts.connect_timeout * 2 + Duration::from_secs(1));
-    let name = target.display.clone();
     // One dump at the end of the run (the caller's `dumps` options choose
-    // whether; a headless run never takes one on connect or periodically).
+    // whether; a headless run never takes one on connect or periodically),
+    // so the reasons describe the tasks as they are when the run ends.
     let dumps_enabled = opts.dumps.enabled;
     let mut opts = opts;
     opts.dumps.on_connect = false;
     opts.dumps.interval = None;
     let dump_wait = opts.dumps.timeout * 6;
-    let conn = conn::spawn(target, opts);
-    let mut rx = conn.events;
-    // With an agent, one task dump at the end of the run, so the reasons
-    // describe the tasks as they are when the run ends.
-    let mut final_dump: Option<Instant> = None;
-    let mut state = State::default();
+    let mut watches: Vec<Watch> = targets
+        .iter()
+        .map(|t| Watch {
+            name: t.display.clone(),
+            first_update: None,
+            connected: false,
+            ended: false,
+            failed: None,
+            last_error: None,
+        })
+        .collect();
+    let members = targets
+        .into_iter()
+        .map(|t| (t.display.clone(), conn::spawn(t, opts.clone())))
+        .collect();
+    let interval = progress.is_some().then_some(Duration::from_secs(1));
+    let mut s = match session::spawn_fleet(members, *params, interval) {
+        Ok(s) => s,
+        Err(e) => return failed_all(&watches, &format!("cannot start the session: {e}")),
+    };
     let started = Instant::now();
-    let mut first_update: Option<Instant> = None;
-    let mut last_error = None;
     let mut last_progress = started;
-    // Whether the connection is up now: no final dump is asked of a
-    // target that is gone (it would only wait out the dump timeout).
-    let mut connected = false;
+    let mut latest: Option<std::sync::Arc<Analysis>> = None;
+    // Once asked: when, and the targets whose dump has not arrived yet
+    // (`None` until the session says whom it asked).
+    let mut final_dump: Option<(Instant, Option<Vec<usize>>)> = None;
+    let mut died = None;
     loop {
-        if last_progress.elapsed() >= Duration::from_secs(1) {
-            last_progress = Instant::now();
-            progress(&state, started.elapsed());
+        let now = Instant::now();
+        if let Some(p) = progress.as_mut()
+            && now.duration_since(last_progress) >= Duration::from_secs(1)
+        {
+            last_progress = now;
+            p(latest.as_deref(), started.elapsed());
         }
-        let mut deadline = match first_update {
-            Some(t) => t + duration,
-            None => started + give_up,
-        };
-        if let Some(asked) = final_dump {
-            deadline = asked + dump_wait;
-        }
-        let tick = deadline.min(Instant::now() + Duration::from_secs(1));
-        let ev = match tokio::time::timeout_at(tick, rx.recv()).await {
-            Err(_) if tick < deadline => continue,
-            Err(_)
-                if final_dump.is_none()
-                    && dumps_enabled
-                    && connected
-                    && matches!(state.agent, Agent::Ready { .. }) =>
-            {
-                conn.dumps.request();
-                final_dump = Some(Instant::now());
+        let open = watches
+            .iter()
+            .filter(|w| !w.ended)
+            .map(|w| w.deadline(started, duration, give_up))
+            .filter(|d| *d > now)
+            .min();
+        let deadline = match (&final_dump, open) {
+            (Some((asked, _)), _) => *asked + dump_wait,
+            (None, Some(d)) => d,
+            (None, None) => {
+                let ask: Vec<usize> = (0..watches.len())
+                    .filter(|&i| {
+                        let w = &watches[i];
+                        !w.ended && w.connected && w.first_update.is_some()
+                    })
+                    .collect();
+                if !dumps_enabled || ask.is_empty() || s.jobs.send(Job::FinalDumps(ask)).is_err() {
+                    break;
+                }
+                final_dump = Some((now, None));
                 continue;
             }
-            Err(_) => break,
-            Ok(None) => break,
-            Ok(Some(ev)) => ev,
         };
-        let is_update = ev.is_data();
-        let is_dump = matches!(ev, Event::Dump(_));
-        match conn::apply(&mut state, ev) {
-            Some(Status::Failed(e)) => {
-                last_error = Some(e);
+        if now >= deadline {
+            break;
+        }
+        let tick = deadline.min(now + Duration::from_secs(1));
+        let msg = match tokio::time::timeout_at(tick, s.rx.recv()).await {
+            Err(_) => continue,
+            // Every connection ended.
+            Ok(None) => break,
+            Ok(Some(msg)) => msg,
+        };
+        let (i, status) = match msg {
+            ToUi::Status(st) => (0, st),
+            ToUi::TargetStatus(i, st) => (i, st),
+            ToUi::Updated(_) => {
+                watches[0].first_update.get_or_insert_with(Instant::now);
+                continue;
+            }
+            ToUi::TargetUpdated(i, _) => {
+                if let Some(w) = watches.get_mut(i) {
+                    w.first_update.get_or_insert_with(Instant::now);
+                }
+                continue;
+            }
+            ToUi::View(v) => {
+                latest = Some(v.analysis);
+                continue;
+            }
+            ToUi::DumpsAsked(asked) => {
+                if asked.is_empty() {
+                    break;
+                }
+                if let Some((_, pending)) = &mut final_dump {
+                    *pending = Some(asked);
+                }
+                continue;
+            }
+            ToUi::Dumped(i) => {
+                if let Some((_, Some(pending))) = &mut final_dump {
+                    pending.retain(|&t| t != i);
+                    if pending.is_empty() {
+                        break;
+                    }
+                }
+                continue;
+            }
+            ToUi::Notice(_) => continue,
+            ToUi::Died(why) => {
+                died = Some(why);
                 break;
             }
-            Some(Status::Reconnecting { error, .. }) => {
-                connected = false;
-                let reached = state.health.updates > 0;
-                let waiting = wait_for_target.is_some_and(|w| started.elapsed() < w);
-                if !reached && !waiting {
-                    return Err(error);
+        };
+        let Some(w) = watches.get_mut(i) else {
+            continue;
+        };
+        match status {
+            Status::Failed(e) => {
+                w.ended = true;
+                w.connected = false;
+                w.last_error = Some(e);
+            }
+            Status::Reconnecting { error, .. } => {
+                w.connected = false;
+                let waiting = wait_for_target.is_some_and(|wait| started.elapsed() < wait);
+                if w.first_update.is_none() && !waiting {
+                    w.ended = true;
+                    w.failed = Some(error);
+                } else {
+                    w.last_error = Some(error);
                 }
-                last_error = Some(error);
             }
-            Some(Status::Connected) => connected = true,
-            Some(_) => {}
-            None if is_update => {
-                first_update.get_or_insert_with(Instant::now);
-            }
-            None if is_dump && final_dump.is_some() => break,
-            None => {}
+            Status::Connected => w.connected = true,
+            _ => {}
         }
     }
-    if state.health.updates == 0 {
-        return Err(last_error.unwrap_or(ConnError::Timeout(name, give_up.as_secs())));
-    }
-    Ok(Gathered { state, last_error })
+    // The session ends when its jobs' sender is dropped, and hands the
+    // models back.
+    let session::Session { rx, jobs, models } = s;
+    drop(jobs);
+    drop(rx);
+    let states = match models.await {
+        Ok(states) => states,
+        Err(_) => {
+            let why = died.unwrap_or_else(|| "it stopped".into());
+            return failed_all(&watches, &format!("the session failed: {why}"));
+        }
+    };
+    watches
+        .into_iter()
+        .zip(states)
+        .map(|(w, state)| {
+            if let Some(e) = w.failed {
+                return Err(e);
+            }
+            if state.health.updates == 0 {
+                return Err(w
+                    .last_error
+                    .unwrap_or(ConnError::Timeout(w.name, give_up.as_secs())));
+            }
+            Ok(Gathered {
+                state,
+                last_error: w.last_error,
+            })
+        })
+        .collect()
+}
+
+fn failed_all(watches: &[Watch], why: &str) -> Vec<Result<Gathered, ConnError>> {
+    watches
+        .iter()
+        .map(|w| Err(ConnError::Other(w.name.clone(), why.to_string())))
+        .collect()
 }

@@ -64,15 +64,7 @@ pub async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
     let opts = a.view.tui_options();
     if a.once {
         let gather = a.view.gather_args();
-        let w = watch_many(
-            &a.addrs,
-            a.duration,
-            &gather,
-            "table",
-            &mut |_, _| {},
-            &opts.params,
-        )
-        .await?;
+        let w = watch_many(&a.addrs, a.duration, &gather, "table", None, &opts.params).await?;
         print!(
             "{}",
             report::text::groups_table(&w.analysis, &w.display, usize::MAX)
@@ -84,8 +76,7 @@ pub async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
 }
 
 pub async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
-    let (target, g, watched) =
-        watch_live(&a.addr, a.duration, &a.gather, "snapshot", &mut |_, _| {}).await?;
+    let (target, g, watched) = watch_live(&a.addr, a.duration, &a.gather, "snapshot").await?;
     let meta = crate::snapshot::Meta {
         target: target.display.clone(),
         taken_at_unix_ns: crate::text::unix_now_ns(),
@@ -270,15 +261,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
 /// `report ADDR…`: the live targets watched for `--duration`.
 async fn watch_inputs(a: &ReportArgs) -> anyhow::Result<Watched> {
     let p = params(a.window);
-    watch_many(
-        &a.inputs,
-        a.duration,
-        &a.gather,
-        "report",
-        &mut |_, _| {},
-        &p,
-    )
-    .await
+    watch_many(&a.inputs, a.duration, &a.gather, "report", None, &p).await
 }
 
 /// `report … -o FILE.pb.gz`: the task profile of the newest snapshot, or
@@ -326,18 +309,18 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
     let p = params(a.window);
     let tty = std::io::stderr().is_terminal();
     let total = a.duration;
-    let mut progress = |st: &crate::model::State, elapsed: Duration| {
-        if !tty || a.addrs.len() > 1 {
+    // The session's own analysis, merged over the targets.
+    let mut progress = |an: Option<&Analysis>, elapsed: Duration| {
+        if !tty {
             return;
         }
-        let Some(now) = st.now else {
+        let Some(an) = an else {
             eprint!(
                 "\r\x1b[Kwatching: {} connecting…",
                 crate::text::duration(elapsed)
             );
             return;
         };
-        let an = Analysis::run(st, now, &p);
         eprint!(
             "\r\x1b[Kwatching: {} / {} · {} tasks · {} groups · {} suspect",
             crate::text::duration(elapsed),
@@ -347,7 +330,15 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
             an.totals.suspects
         );
     };
-    let result = watch_many(&a.addrs, a.duration, &a.gather, "report", &mut progress, &p).await;
+    let result = watch_many(
+        &a.addrs,
+        a.duration,
+        &a.gather,
+        "report",
+        if tty { Some(&mut progress) } else { None },
+        &p,
+    )
+    .await;
     if tty {
         eprint!("\r\x1b[K");
     }

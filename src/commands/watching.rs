@@ -8,37 +8,37 @@ use crate::{headless, report};
 use anyhow::Context;
 use std::time::Duration;
 
-/// Watches a live target headless: the shared path of `snapshot`, `report`
-/// and `watch`. `product` names what is made of the data, for the warning
-/// when the connection broke part-way.
-pub(super) async fn watch_live(
-    addr: &str,
-    duration: Duration,
-    how: &GatherArgs,
-    product: &str,
-    progress: &mut (dyn FnMut(&crate::model::State, Duration) + Send),
-) -> anyhow::Result<(Target, headless::Gathered, Duration)> {
-    let target = Target::parse(addr)?;
-    let opts = conn::Options {
+/// How a headless command's connections are made.
+fn options(how: &GatherArgs) -> conn::Options {
+    conn::Options {
         max_message_size: how.max_message_size,
         dumps: how.dumps.once(),
         source: how.source,
         ..conn::Options::default()
-    };
-    let started = std::time::Instant::now();
-    let g = headless::gather_with_progress(
-        target.clone(),
-        opts,
-        duration,
-        how.wait_for_target,
-        progress,
-    )
-    .await?;
+    }
+}
+
+/// Says that a target's connection broke part-way; `product` names what
+/// is made of the data.
+fn warn_broken(g: &headless::Gathered, product: &str) {
     if let Some(e) = &g.last_error {
         eprintln!(
             "taskscope: warning: the connection broke while gathering ({e}); the {product} holds what arrived"
         );
     }
+}
+
+/// Watches a live target headless (`snapshot`).
+pub(super) async fn watch_live(
+    addr: &str,
+    duration: Duration,
+    how: &GatherArgs,
+    product: &str,
+) -> anyhow::Result<(Target, headless::Gathered, Duration)> {
+    let target = Target::parse(addr)?;
+    let started = std::time::Instant::now();
+    let g = headless::gather(target.clone(), options(how), duration, how.wait_for_target).await?;
+    warn_broken(&g, product);
     Ok((target, g, started.elapsed()))
 }
 
@@ -75,41 +75,45 @@ pub(super) async fn watch_many(
     duration: Duration,
     how: &GatherArgs,
     product: &'static str,
-    progress: &mut (dyn FnMut(&crate::model::State, Duration) + Send),
+    progress: Option<headless::Progress<'_>>,
     params: &Params,
 ) -> anyhow::Result<Watched> {
     let started = std::time::Instant::now();
+    let parsed: Vec<Target> = addrs
+        .iter()
+        .map(|a| Target::parse(a))
+        .collect::<Result<_, _>>()?;
+    // One session, one target or several: merged by spawn location.
+    let results = headless::gather_fleet(
+        parsed.clone(),
+        options(how),
+        duration,
+        how.wait_for_target,
+        params,
+        progress,
+    )
+    .await;
     let mut targets = Vec::new();
-    if let [addr] = addrs {
-        let (t, g, _) = watch_live(addr, duration, how, product, progress).await?;
-        targets.push((t, g));
-    } else {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, addr) in addrs.iter().enumerate() {
-            let (addr, how) = (addr.clone(), how.clone());
-            set.spawn(async move {
-                let r = watch_live(&addr, duration, &how, product, &mut |_, _| {}).await;
-                (i, addr, r)
-            });
-        }
-        let mut results = Vec::new();
-        while let Some(r) = set.join_next().await {
-            results.push(r.context("a target's watch failed")?);
-        }
-        results.sort_by_key(|(i, _, _)| *i);
-        let mut first_error = None;
-        for (_, addr, r) in results {
-            match r {
-                Ok((t, g, _)) => targets.push((t, g)),
-                Err(e) => {
-                    eprintln!("taskscope: warning: {addr}: {e:#}; going on without it");
-                    first_error.get_or_insert(e);
-                }
+    let mut first_error = None;
+    let one = parsed.len() == 1;
+    for (t, r) in parsed.into_iter().zip(results) {
+        match r {
+            Ok(g) => {
+                warn_broken(&g, product);
+                targets.push((t, g));
+            }
+            Err(e) if one => return Err(e.into()),
+            Err(e) => {
+                eprintln!(
+                    "taskscope: warning: {}: {e}; going on without it",
+                    t.display
+                );
+                first_error.get_or_insert(e);
             }
         }
-        if targets.is_empty() {
-            return Err(first_error.unwrap_or_else(|| anyhow::anyhow!("no target")));
-        }
+    }
+    if targets.is_empty() {
+        return Err(first_error.map_or_else(|| anyhow::anyhow!("no target"), Into::into));
     }
     if let Some((t, _)) = targets.iter().find(|(_, g)| g.state.now.is_none()) {
         anyhow::bail!("{} sent no clock", t.display);

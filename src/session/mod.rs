@@ -44,6 +44,11 @@ pub enum Job {
     },
     /// Ask the target's agent for a task dump (`t`).
     Dump,
+    /// The end of a headless run: ask these targets (by index) for a last
+    /// task dump, those whose agent serves them and whose connection is
+    /// up; answered by [`ToUi::DumpsAsked`], then a [`ToUi::Dumped`] for
+    /// each as it arrives.
+    FinalDumps(Vec<usize>),
     /// What the front end now looks at. On the hooks source an open
     /// group's tasks are fetched from the target while it is open; on the
     /// console source an open task's details are streamed. The session
@@ -80,7 +85,7 @@ impl Job {
                     Err(e) => format!("report not written to {}: {e}", path.display()),
                 }
             }
-            Job::Dump => "task dumps are taken of live targets".into(),
+            Job::Dump | Job::FinalDumps(_) => "task dumps are taken of live targets".into(),
             Job::Lens { .. } => String::new(),
         }
     }
@@ -155,6 +160,10 @@ pub enum ToUi {
     /// With several targets: target `i`'s update was applied.
     TargetUpdated(usize, Instant),
     View(View),
+    /// Of the targets a [`Job::FinalDumps`] named, those asked.
+    DumpsAsked(Vec<usize>),
+    /// Target `i`'s task dump was folded in.
+    Dumped(usize),
     /// The one-line outcome of a job.
     Notice(String),
     /// The model thread panicked: the view cannot go on.
@@ -165,14 +174,19 @@ pub enum ToUi {
 pub struct Session {
     pub rx: mpsc::Receiver<ToUi>,
     pub jobs: mpsc::UnboundedSender<Job>,
+    /// The targets' models, in their order, handed back when the session
+    /// ends (the front end dropped `jobs`, or every connection ended);
+    /// dropped if it panicked.
+    pub models: tokio::sync::oneshot::Receiver<Vec<State>>,
 }
 
-/// Starts the session on a connection's events. It ends when the front
-/// end drops its handles or the connection task ends.
+/// Starts the session on a connection's events, publishing a view every
+/// `interval` (`None`: never, for a headless run without progress). It
+/// ends when the front end drops its handles or the connection task ends.
 pub fn spawn(
     conn: conn::Connection,
     params: Params,
-    interval: Duration,
+    interval: Option<Duration>,
 ) -> std::io::Result<Session> {
     spawn_fleet(vec![(String::new(), conn)], params, interval)
 }
@@ -192,9 +206,10 @@ struct Member {
 pub fn spawn_fleet(
     targets: Vec<(String, conn::Connection)>,
     params: Params,
-    interval: Duration,
+    interval: Option<Duration>,
 ) -> std::io::Result<Session> {
     let (tx, rx) = mpsc::channel(64);
+    let (models_tx, models) = tokio::sync::oneshot::channel();
     let (jobs, jobs_rx) = mpsc::unbounded_channel();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -227,7 +242,7 @@ pub fn spawn_fleet(
                         });
                     }
                     drop(ev_tx);
-                    let model = Model {
+                    let mut model = Model {
                         members,
                         params,
                         interval,
@@ -236,7 +251,9 @@ pub fn spawn_fleet(
                         lens: Lens::default(),
                         latest: None,
                     };
-                    run(model, ev_rx, jobs_rx, tx).await
+                    run(&mut model, ev_rx, jobs_rx, tx).await;
+                    let states = model.members.into_iter().map(|m| m.state).collect();
+                    let _ = models_tx.send(states);
                 })
             });
             if let Err(payload) = std::panic::catch_unwind(work) {
@@ -245,15 +262,15 @@ pub fn spawn_fleet(
                 let _ = died.blocking_send(ToUi::Died(msg));
             }
         })?;
-    Ok(Session { rx, jobs })
+    Ok(Session { rx, jobs, models })
 }
 
 /// What the model thread owns besides its channels.
 struct Model {
     members: Vec<Member>,
     params: Params,
-    /// How often a fresh analysis is published.
-    interval: Duration,
+    /// How often a fresh analysis is published (never: `None`).
+    interval: Option<Duration>,
     /// Fault injection for the tests of a dying model thread.
     fault: bool,
     merger: crate::analysis::fleet::Merger,
@@ -282,6 +299,20 @@ impl Model {
                     m.requests.request();
                 }
                 None
+            }
+            Job::FinalDumps(targets) => {
+                let asked: Vec<usize> = targets
+                    .into_iter()
+                    .filter(|&i| {
+                        self.members.get(i).is_some_and(|m| {
+                            matches!(m.state.agent, crate::model::Agent::Ready { .. })
+                        })
+                    })
+                    .collect();
+                for &i in &asked {
+                    self.members[i].requests.request();
+                }
+                Some(ToUi::DumpsAsked(asked))
             }
             Job::Lens { lens, frozen } => {
                 self.look(lens);
@@ -347,13 +378,14 @@ impl Model {
 }
 
 async fn run(
-    mut model: Model,
+    model: &mut Model,
     mut conn_rx: mpsc::Receiver<(usize, conn::Event)>,
     mut jobs_rx: mpsc::UnboundedReceiver<Job>,
     tx: mpsc::Sender<ToUi>,
 ) {
-    let mut tick = tokio::time::interval(model.interval);
+    let mut tick = tokio::time::interval(model.interval.unwrap_or(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let publishing = model.interval.is_some();
     let mut stale = false;
     let mut published = false;
     // An event taken while folding another target's: handled next.
@@ -380,7 +412,7 @@ async fn run(
                     if tx.is_closed() {
                         return;
                     }
-                    if stale {
+                    if stale && publishing {
                         match model.publish(&tx).await {
                             Err(()) => return,
                             Ok(sent) => {
@@ -400,6 +432,7 @@ async fn run(
             panic!("injected fault (TASKSCOPE_FAULT=model-panic)");
         }
         let mut updated = None;
+        let mut dumped = false;
         let mut statuses = Vec::new();
         {
             let st = &mut model.members[target].state;
@@ -412,6 +445,7 @@ async fn run(
                 if e.is_data() {
                     updated = Some(Instant::now());
                 }
+                dumped |= matches!(e, conn::Event::Dump(_));
                 match conn::apply(st, e) {
                     Some(s) => statuses.push(s),
                     None => stale = true,
@@ -446,8 +480,11 @@ async fn run(
                 return;
             }
         }
+        if dumped && tx.send(ToUi::Dumped(target)).await.is_err() {
+            return;
+        }
         // The first screen does not wait for the tick.
-        if stale && !published {
+        if stale && !published && publishing {
             match model.publish(&tx).await {
                 Err(()) => return,
                 Ok(sent) => {
@@ -498,7 +535,7 @@ mod tests {
             events: conn_rx,
             dumps: conn::Requests::default(),
         };
-        let mut w = spawn(conn, Params::default(), Duration::from_millis(20)).expect("spawn");
+        let mut w = spawn(conn, Params::default(), Some(Duration::from_millis(20))).expect("spawn");
         conn_tx
             .send(conn::Event::Status(Status::Connected))
             .await

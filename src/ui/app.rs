@@ -369,6 +369,8 @@ impl App {
                 self.notify(m, now);
                 true
             }
+            // The headless front end's.
+            ToUi::DumpsAsked(_) | ToUi::Dumped(_) => false,
             ToUi::Died(m) => {
                 self.fatal = Some(m);
                 self.should_quit = true;

@@ -38,7 +38,7 @@ enum Input {
 pub async fn run(target: Target, opts: Options) -> anyhow::Result<()> {
     let mut app = App::new(target.display.clone(), opts.params, opts.color);
     let conn = conn::spawn(target, opts.conn.clone());
-    let session = session::spawn(conn, opts.params, opts.analysis_interval)?;
+    let session = session::spawn(conn, opts.params, Some(opts.analysis_interval))?;
     app.jobs = Some(session.jobs);
     run_app(app, session.rx).await
 }
@@ -66,7 +66,7 @@ pub async fn run_fleet(mut targets: Vec<Target>, opts: Options) -> anyhow::Resul
         let conn = conn::spawn(t.clone(), opts.conn.clone());
         members.push((t.display.clone(), conn));
     }
-    let session = session::spawn_fleet(members, opts.params, opts.analysis_interval)?;
+    let session = session::spawn_fleet(members, opts.params, Some(opts.analysis_interval))?;
     app.jobs = Some(session.jobs);
     run_app(app, session.rx).await
 }
