@@ -151,10 +151,10 @@ pub fn convert(g: Groups) -> GroupsUpdate {
                 group: AggGroup {
                     raw: raw(r.location.as_ref()),
                     live: r.live,
-                    running: r.running.min(r.live),
-                    idle: r.idle.min(r.live),
+                    running: r.running,
+                    idle: r.idle,
                     spawned: r.spawned,
-                    terminated: r.terminated.min(r.spawned),
+                    terminated: r.terminated,
                     polls: r.polls,
                     busy: Duration::from_nanos(r.busy_ns),
                     oldest_created: ts(r.oldest_created_unix_ns),
@@ -163,17 +163,18 @@ pub fn convert(g: Groups) -> GroupsUpdate {
                     parents: r
                         .parents
                         .into_iter()
-                        .take(8)
+                        .take(crate::model::aggregate::MAX_PARENTS)
                         .map(|p| (std::sync::Arc::from(location(p.location)), p.tasks))
                         .collect(),
                     unparented: r.unparented,
-                    ages: r.ages.into_iter().take(64).collect(),
+                    ages: r.ages,
                     terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
-                    lifetimes: r.lifetimes.into_iter().take(64).collect(),
-                    reachable: r.reachable.min(r.live),
-                    waits_held: r.waits_held.min(r.reachable).min(r.live),
+                    lifetimes: r.lifetimes,
+                    reachable: r.reachable,
+                    waits_held: r.waits_held,
                     newest_wait: ts(r.newest_wait_unix_ns),
-                },
+                }
+                .bounded(),
             })
             .collect(),
         history: g

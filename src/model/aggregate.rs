@@ -3,8 +3,15 @@
 //! tasks. Plain data, as `conn` converts it from the wire.
 
 use super::time::Ts;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Most age and lifetime buckets a group keeps (the agent sends 20).
+pub const MAX_BUCKETS: usize = 64;
+/// Most spawning locations a group keeps.
+pub const MAX_PARENTS: usize = 8;
 
 /// Age buckets of a group's live tasks: entry 0 under 1 s, entry i from
 /// 2^(i-1) to 2^i s, the last one everything older.
@@ -95,9 +102,13 @@ pub struct PagedTask {
     pub idle_since: Option<Ts>,
 }
 
-/// A group as the model keeps it.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// One spawn location as the target counted it: what the model keeps,
+/// and what snapshot files hold (durations and instants as nanoseconds).
+/// The wire's `GroupRow` and the file's record both become one through
+/// [`AggGroup::bounded`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AggGroup {
+    /// The location as the target names it: file, line, column.
     pub raw: RawLoc,
     pub live: u64,
     pub running: u64,
@@ -105,26 +116,103 @@ pub struct AggGroup {
     pub spawned: u64,
     pub terminated: u64,
     pub polls: u64,
+    #[serde(rename = "busy_ns", with = "ns::duration")]
+    #[schemars(with = "u64")]
     pub busy: Duration,
+    #[serde(rename = "oldest_created_ns", with = "ns::instant")]
+    #[schemars(with = "Option<i64>")]
     pub oldest_created: Option<Ts>,
+    #[serde(rename = "earliest_idle_ns", with = "ns::instant")]
+    #[schemars(with = "Option<i64>")]
     pub earliest_idle: Option<Ts>,
+    #[serde(rename = "longest_poll_ns", with = "ns::duration")]
+    #[schemars(with = "u64")]
     pub longest_poll: Duration,
+    /// Where the spawning tasks were spawned, most first, and how many.
     pub parents: Vec<(Arc<str>, u64)>,
+    /// Live tasks spawned from outside any task.
     pub unparented: u64,
+    /// Live tasks by age: under 1 s, then 2^(i-1)..2^i s.
     pub ages: Vec<u64>,
+    #[serde(rename = "terminated_lifetime_ns", with = "ns::duration")]
+    #[schemars(with = "u64")]
     pub terminated_lifetime: Duration,
-    /// The terminated tasks by lifetime, in the age buckets (empty from
-    /// agents that do not send them).
+    /// The terminated tasks by lifetime, in the buckets of `ages` (empty
+    /// from agents that do not send them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifetimes: Vec<u64>,
     /// Live tasks whose waits the agent can capture (their futures are
     /// wrapped in the agent's `traced`), those with a capture that
     /// holds (not run since), and the newest of those captures.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reachable: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub waits_held: u64,
+    #[serde(
+        default,
+        rename = "newest_wait_ns",
+        with = "ns::instant",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<i64>")]
     pub newest_wait: Option<Ts>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Durations and instants as the files write them: nanoseconds.
+mod ns {
+    use super::Ts;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::time::Duration;
+
+    pub mod duration {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+            u64::deserialize(d).map(Duration::from_nanos)
+        }
+    }
+
+    pub mod instant {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(t: &Option<Ts>, s: S) -> Result<S::Ok, S::Error> {
+            t.map(Ts::nanos).serialize(s)
+        }
+
+        /// Zero and negative values are no instant (as on the wire).
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ts>, D::Error> {
+            let n = Option::<i64>::deserialize(d)?;
+            Ok(n.filter(|&n| n > 0).map(Ts::from_nanos))
+        }
+    }
+}
+
 impl AggGroup {
+    /// The group with every count held to what it can be, from the wire
+    /// and from files alike (a broken or hostile target sends anything):
+    /// running and idle at most live, terminated at most spawned, waits at
+    /// most the tasks they are of, at most [`MAX_BUCKETS`] age and
+    /// lifetime buckets and [`MAX_PARENTS`] parents.
+    pub fn bounded(mut self) -> AggGroup {
+        self.running = self.running.min(self.live);
+        self.idle = self.idle.min(self.live);
+        self.terminated = self.terminated.min(self.spawned);
+        self.reachable = self.reachable.min(self.live);
+        self.waits_held = self.waits_held.min(self.reachable);
+        self.ages.truncate(MAX_BUCKETS);
+        self.lifetimes.truncate(MAX_BUCKETS);
+        self.parents.truncate(MAX_PARENTS);
+        self
+    }
+
     /// Adds another group of the same location (two call-site statics
     /// with equal text).
     pub fn absorb(&mut self, o: AggGroup) {
@@ -140,7 +228,7 @@ impl AggGroup {
         self.longest_poll = self.longest_poll.max(o.longest_poll);
         self.parents.extend(o.parents);
         self.parents.sort_by_key(|p| std::cmp::Reverse(p.1));
-        self.parents.truncate(8);
+        self.parents.truncate(MAX_PARENTS);
         self.unparented = self.unparented.saturating_add(o.unparented);
         if self.ages.len() < o.ages.len() {
             self.ages.resize(o.ages.len(), 0);
@@ -238,6 +326,62 @@ pub struct Aggregates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_and_file_values_are_held_to_what_they_can_be() {
+        let g = AggGroup {
+            live: 5,
+            running: 9,
+            idle: u64::MAX,
+            spawned: 3,
+            terminated: 7,
+            reachable: 6,
+            waits_held: 99,
+            ages: vec![1; 1000],
+            lifetimes: vec![1; 65],
+            parents: (0..20).map(|i| (Arc::from(format!("p{i}")), 1)).collect(),
+            ..AggGroup::default()
+        }
+        .bounded();
+        assert_eq!((g.running, g.idle, g.terminated), (5, 5, 3));
+        assert_eq!((g.reachable, g.waits_held), (5, 5));
+        assert_eq!(
+            (g.ages.len(), g.lifetimes.len()),
+            (MAX_BUCKETS, MAX_BUCKETS)
+        );
+        assert_eq!(g.parents.len(), MAX_PARENTS);
+    }
+
+    #[test]
+    fn a_group_is_written_in_the_snapshot_format_s_names_and_read_back() {
+        let g = AggGroup {
+            raw: ("src/a.rs".into(), 3, 9),
+            live: 4,
+            busy: Duration::from_millis(2),
+            oldest_created: Some(Ts::from_secs(1_800_000_000)),
+            parents: vec![(Arc::from("src/main.rs:1:1"), 4)],
+            ages: vec![0, 4],
+            lifetimes: vec![2],
+            reachable: 4,
+            waits_held: 3,
+            newest_wait: Some(Ts::from_secs(1_800_000_001)),
+            ..AggGroup::default()
+        };
+        let json = serde_json::to_value(&g).unwrap();
+        assert_eq!(json["busy_ns"], 2_000_000);
+        assert_eq!(json["oldest_created_ns"], 1_800_000_000_000_000_000i64);
+        assert_eq!(json["earliest_idle_ns"], serde_json::Value::Null);
+        assert_eq!(json["waits_held"], 3);
+        let back: AggGroup = serde_json::from_value(json).unwrap();
+        assert_eq!(back, g);
+        // A file from before the waits were kept.
+        let mut old = serde_json::to_value(&g).unwrap();
+        for k in ["lifetimes", "reachable", "waits_held", "newest_wait_ns"] {
+            old.as_object_mut().unwrap().remove(k);
+        }
+        let back: AggGroup = serde_json::from_value(old).unwrap();
+        assert_eq!((back.reachable, back.newest_wait), (0, None));
+    }
 
     #[test]
     fn aged_between_counts_whole_buckets_only() {

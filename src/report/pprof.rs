@@ -171,7 +171,7 @@ fn add_snapshot(b: &mut Builder, target: usize, snap: &Snapshot) {
         // The hooks source: the target's own counts, with the dumped
         // tasks' stacks where a dump was taken.
         for a in &snap.aggregates {
-            let mut left = a.live;
+            let mut left = a.group.live;
             for &[trace, n] in &a.stacks {
                 let n = u64::from(n).min(left);
                 left -= n;
@@ -189,7 +189,7 @@ fn add_snapshot(b: &mut Builder, target: usize, snap: &Snapshot) {
                     n,
                 );
             }
-            let running = a.running.min(left);
+            let running = a.group.running.min(left);
             for (state, reason, n) in [
                 (TaskState::Running, Reason::Running, running),
                 (TaskState::Idle, Reason::Idle, left - running),

@@ -4,7 +4,7 @@
 use super::format::*;
 use crate::analysis::group::{Classified, Frame, build_groups};
 use crate::analysis::{Analysis, Params, Verdict, WaitIndex};
-use crate::model::aggregate::{AggGroup, Aggregates};
+use crate::model::aggregate::Aggregates;
 use crate::model::history::{Bucket, HistoryParts};
 use crate::model::update::DroppedEvents;
 use crate::model::{
@@ -130,22 +130,7 @@ fn aggregate_records(state: &State) -> Vec<AggregateRecord> {
                 .unwrap_or_default();
             AggregateRecord {
                 location,
-                raw: g.raw.clone(),
-                live: g.live,
-                running: g.running,
-                idle: g.idle,
-                spawned: g.spawned,
-                terminated: g.terminated,
-                polls: g.polls,
-                busy_ns: g.busy.as_nanos() as u64,
-                oldest_created_ns: g.oldest_created.map(Ts::nanos),
-                earliest_idle_ns: g.earliest_idle.map(Ts::nanos),
-                longest_poll_ns: g.longest_poll.as_nanos() as u64,
-                parents: g.parents.iter().map(|(l, n)| (l.to_string(), *n)).collect(),
-                unparented: g.unparented,
-                ages: g.ages.clone(),
-                terminated_lifetime_ns: g.terminated_lifetime.as_nanos() as u64,
-                lifetimes: g.lifetimes.clone(),
+                group: g.clone(),
                 stacks,
             }
         })
@@ -354,7 +339,6 @@ fn loaded_aggregates(
     if snapshot.aggregates.is_empty() {
         return Ok((None, None));
     }
-    let ts = |n: Option<i64>| n.map(Ts::from_nanos);
     let mut agg = Aggregates::default();
     let mut by_location: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
     for r in &snapshot.aggregates {
@@ -374,33 +358,7 @@ fn loaded_aggregates(
             loc: locations.intern_str(&r.location),
             kind: TaskKind::Task,
         };
-        agg.groups.insert(
-            key,
-            AggGroup {
-                raw: r.raw.clone(),
-                live: r.live,
-                running: r.running.min(r.live),
-                idle: r.idle.min(r.live),
-                spawned: r.spawned,
-                terminated: r.terminated,
-                polls: r.polls,
-                busy: Duration::from_nanos(r.busy_ns),
-                oldest_created: ts(r.oldest_created_ns),
-                earliest_idle: ts(r.earliest_idle_ns),
-                longest_poll: Duration::from_nanos(r.longest_poll_ns),
-                parents: r
-                    .parents
-                    .iter()
-                    .map(|(l, n)| (Arc::from(l.as_str()), *n))
-                    .collect(),
-                unparented: r.unparented,
-                // As many buckets as the wire allows (`conn::hooks`).
-                ages: r.ages.iter().copied().take(64).collect(),
-                terminated_lifetime: Duration::from_nanos(r.terminated_lifetime_ns),
-                lifetimes: r.lifetimes.iter().copied().take(64).collect(),
-                ..AggGroup::default()
-            },
-        );
+        agg.groups.insert(key, r.group.clone().bounded());
     }
     let dump = (!by_location.is_empty()).then(|| TaskDump {
         taken_at: Ts::from_nanos(snapshot.target_now_ns),

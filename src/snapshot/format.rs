@@ -52,32 +52,13 @@ pub struct Snapshot {
     pub aggregates: Vec<AggregateRecord>,
 }
 
-/// One spawn location as the target counted it (the hooks source).
+/// One spawn location as the target counted it (the hooks source): the
+/// model's own group, with its location's name and its stacks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct AggregateRecord {
     pub location: String,
-    /// The location as the target names it: file, line, column.
-    pub raw: (String, u32, u32),
-    pub live: u64,
-    pub running: u64,
-    pub idle: u64,
-    pub spawned: u64,
-    pub terminated: u64,
-    pub polls: u64,
-    pub busy_ns: u64,
-    pub oldest_created_ns: Option<i64>,
-    pub earliest_idle_ns: Option<i64>,
-    pub longest_poll_ns: u64,
-    /// Where the spawning tasks were spawned, most first, and how many.
-    pub parents: Vec<(String, u64)>,
-    pub unparented: u64,
-    /// Live tasks by age: under 1 s, then 2^(i-1)..2^i s.
-    pub ages: Vec<u64>,
-    pub terminated_lifetime_ns: u64,
-    /// Terminated tasks by lifetime, in the buckets of `ages`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub lifetimes: Vec<u64>,
+    #[serde(flatten)]
+    pub group: crate::model::aggregate::AggGroup,
     /// `[trace, tasks]`: the dumped tasks of this location by stack
     /// (indexes into `traces`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
