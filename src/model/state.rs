@@ -25,6 +25,7 @@ use super::time::Ts;
 use super::update::{DroppedEvents, TaskStats, Update};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use std::sync::Arc;
 
 /// How much the model keeps.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,7 +114,9 @@ pub struct State {
     pub shapes: super::resource::Shapes,
     /// Sleeps that arrive after their task polled again.
     pub late: super::late::LateSleeps,
-    pub tasks: HashMap<u64, Task>,
+    /// Shared with the pages a session publishes (copy on write: a task
+    /// updated while a page holds it is copied, never changed under it).
+    pub tasks: HashMap<u64, Arc<Task>>,
     pub resources: HashMap<u64, Resource>,
     pub async_ops: HashMap<u64, AsyncOp>,
     pub pending_polls: HashMap<u64, PendingPoll>,
@@ -176,7 +179,7 @@ impl State {
         // creation until it is polled again).
         for t in self.tasks.values_mut() {
             if t.own_poll.0.is_some_and(|p| self.dump_windows.covers(p)) {
-                t.own_poll = (None, None);
+                Arc::make_mut(t).own_poll = (None, None);
             }
         }
     }
@@ -333,18 +336,18 @@ impl State {
             }
             let task = Task::from_wire(new, &mut self.locations, &mut self.labels);
             match self.tasks.get_mut(&new.id) {
-                Some(old) if old.group == task.group => old.relabel(task),
+                Some(old) if old.group == task.group => Arc::make_mut(old).relabel(task),
                 Some(_) => {
                     // The id was reused (target restarted): the old task ended.
                     self.retire(new.id, at);
-                    self.tasks.insert(new.id, task);
+                    self.tasks.insert(new.id, Arc::new(task));
                 }
                 None => {
-                    self.tasks.insert(new.id, task);
+                    self.tasks.insert(new.id, Arc::new(task));
                 }
             }
             if let Some(stats) = self.orphan_stats.remove(&new.id)
-                && let Some(task) = self.tasks.get_mut(&new.id)
+                && let Some(task) = self.tasks.get_mut(&new.id).map(Arc::make_mut)
             {
                 Self::record_transition(
                     &mut self.histories,
@@ -365,12 +368,12 @@ impl State {
                 // Same id, another task: keep the record, restart its stats.
                 if let Some(old) = self.tasks.get(id).cloned() {
                     self.retire(*id, at);
-                    let mut fresh = old;
+                    let mut fresh = Arc::unwrap_or_clone(old);
                     fresh.restart();
-                    self.tasks.insert(*id, fresh);
+                    self.tasks.insert(*id, Arc::new(fresh));
                 }
             }
-            match self.tasks.get_mut(id) {
+            match self.tasks.get_mut(id).map(Arc::make_mut) {
                 Some(task) => {
                     Self::record_transition(
                         &mut self.histories,
@@ -484,7 +487,7 @@ impl State {
             .retain(|_, o| o.dropped_at.is_none_or(|d| now.since(d) < keep_ops));
         let tasks = &self.tasks;
         self.pending_polls
-            .retain(|id, _| tasks.get(id).is_some_and(Task::is_live));
+            .retain(|id, _| tasks.get(id).is_some_and(|t| t.is_live()));
     }
 
     /// Finished tasks currently kept.
@@ -494,7 +497,7 @@ impl State {
 
     /// Live tasks (not yet dropped).
     pub fn live_tasks(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.values().filter(|t| t.is_live())
+        self.tasks.values().map(|t| &**t).filter(|t| t.is_live())
     }
 }
 

@@ -60,7 +60,8 @@ impl Lens {
 #[derive(Debug, Default)]
 pub struct Page {
     pub lens: Lens,
-    tasks: HashMap<(usize, u64), Task>,
+    /// Shared with the model (copy on write there).
+    tasks: HashMap<(usize, u64), Arc<Task>>,
     paged: HashMap<(usize, u64), PagedTask>,
     traces: HashMap<(usize, u32), Arc<Trace>>,
     details: Option<(usize, TaskDetails)>,
@@ -155,7 +156,7 @@ impl Page {
 
     /// Target `target`'s task `id`, as the console source records it.
     pub fn task(&self, target: usize, id: u64) -> Option<&Task> {
-        self.tasks.get(&(target, id))
+        self.tasks.get(&(target, id)).map(|t| &**t)
     }
 
     /// Target `target`'s task `id`, as a hooks target's page of the open
