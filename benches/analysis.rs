@@ -178,7 +178,7 @@ fn main() {
     let t = Instant::now();
     let st = state(n, 10);
     println!("apply first update of {n} tasks: {:?}", t.elapsed());
-    let now = st.now.expect("now");
+    let now = st.log.now.expect("now");
     let params = Params::default();
     let d = time(runs, || Analysis::run(&st, now, &params));
     println!("classify + group {n} tasks (10 locations): {d:?}");
@@ -294,7 +294,7 @@ fn reconnect(n: u64) {
     st.apply(again);
     println!(
         "reconnect: reconcile and apply a full state of {n} tasks and {} resources: {:?}",
-        st.resources.len(),
+        st.console.resources.len(),
         t.elapsed()
     );
 }
@@ -362,7 +362,7 @@ fn snapshots(n: u64) {
         t.elapsed()
     );
     let params = Params::default();
-    let now = st.now.expect("now");
+    let now = st.log.now.expect("now");
     let t = Instant::now();
     let a = Analysis::run(&st, now, &params);
     println!(

@@ -245,7 +245,7 @@ pub async fn gather_fleet(
             if let Some(e) = w.failed {
                 return Err(e);
             }
-            if state.health.updates == 0 {
+            if state.log.health.updates == 0 {
                 return Err(w
                     .last_error
                     .unwrap_or(ConnError::Timeout(w.name, give_up.as_secs())));

@@ -282,7 +282,7 @@ fn assert_sleeping(state: &State, a: &Analysis, name: &str, exact: bool) {
         let res = t
             .verdict
             .resource_id()
-            .and_then(|r| state.resources.get(&r));
+            .and_then(|r| state.console.resources.get(&r));
         assert_eq!(
             res.map(|r| &**r.concrete_type()),
             Some("Sleep"),

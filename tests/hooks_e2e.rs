@@ -40,8 +40,11 @@ fn every_leak_is_counted_exactly_at_its_spawn_line_with_its_spawner() {
                 && group(a, &spawn_line("pool-worker")).is_some_and(|g| g.live == 4)
         },
     );
-    assert!(state.aggregates.is_some(), "read through the hooks source");
-    assert!(state.tasks.is_empty(), "no per-task stream on this source");
+    assert!(state.hooks.is_some(), "read through the hooks source");
+    assert!(
+        state.console.tasks.is_empty(),
+        "no per-task stream on this source"
+    );
     for leak in LEAKS {
         let g = group(&a, &spawn_line(leak)).expect("group");
         assert_eq!(g.live, 12, "{leak}");
@@ -70,7 +73,7 @@ fn every_leak_is_counted_exactly_at_its_spawn_line_with_its_spawner() {
     // four slots finished).
     for leak in LEAKS {
         let key = group(&a, &spawn_line(leak)).expect("group").key;
-        let h = state.histories.get(&key).expect("history");
+        let h = state.log.histories.get(&key).expect("history");
         let done = if leak == "full-channel" { 4 } else { 0 };
         assert_eq!(h.current(), 12, "{leak}");
         assert_eq!(

@@ -337,7 +337,7 @@ fn update() -> impl Strategy<Value = api::instrument::Update> {
 /// Everything a user can get from the state: analysis, a snapshot written
 /// and read back, the three report formats, a TUI frame.
 fn exercise(state: &State, dir: &std::path::Path) {
-    let Some(now) = state.now else { return };
+    let Some(now) = state.log.now else { return };
     let params = Params::default();
     let analysis = Analysis::run(state, now, &params);
     let ctx = taskscope::report::model::Context {
@@ -391,7 +391,7 @@ fn run(updates: Vec<(bool, api::instrument::Update)>) {
     let mut state = State::default();
     let mut input = 0usize;
     for (reconnect, msg) in updates {
-        if reconnect || state.health.streams == 0 {
+        if reconnect || state.log.health.streams == 0 {
             state.begin_stream();
         }
         let bytes = prost::Message::encoded_len(&msg);

@@ -94,10 +94,11 @@ fn a_group_that_only_sleeps_reads_sleep_when_the_console_lags_more_than_a_round(
         .filter(|r| r.verdict.ambiguous)
         .count();
     let unseen = state
+        .console
         .tasks
         .values()
         .filter(|t| t.name() == Some("looper"))
-        .filter(|t| t.own_poll.0.is_some_and(|p| state.late.unseen(p)))
+        .filter(|t| t.own_poll.0.is_some_and(|p| state.console.late.unseen(p)))
         .count();
     assert!(
         unseen >= 30,

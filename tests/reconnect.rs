@@ -36,7 +36,7 @@ fn target_restart_reconnects_and_keeps_history() {
         let mut state = State::default();
         let sleepers = spawn_line("sleepers");
         let count = |state: &State| {
-            state.now.map_or(0, |now| {
+            state.log.now.map_or(0, |now| {
                 let a = Analysis::run(state, now, &Params::default());
                 a.groups
                     .iter()
@@ -52,7 +52,7 @@ fn target_restart_reconnects_and_keeps_history() {
                 conn::apply(&mut state, ev);
             }
         }
-        let history_before = state.histories.len();
+        let history_before = state.log.histories.len();
         // Phase 2: kill the target; the stream must break into Reconnecting.
         first.kill();
         let mut saw_reconnecting = None;
@@ -105,13 +105,13 @@ fn target_restart_reconnects_and_keeps_history() {
             }
         }
         // The old tasks were retired, not double counted; history was kept.
-        assert!(state.histories.len() >= history_before);
-        assert_eq!(state.health.restarts, 1);
-        assert_eq!(state.health.streams, 2);
+        assert!(state.log.histories.len() >= history_before);
+        assert_eq!(state.log.health.restarts, 1);
+        assert_eq!(state.log.health.streams, 2);
         // The time without data is known, and drawn as a gap.
-        assert_eq!(state.gaps.len(), 1);
-        let (from, to) = state.gaps[0];
-        assert!(to > from, "{:?}", state.gaps);
+        assert_eq!(state.log.gaps.len(), 1);
+        let (from, to) = state.log.gaps[0];
+        assert!(to > from, "{:?}", state.log.gaps);
     });
 }
 

@@ -163,7 +163,7 @@ fn publish(app: &mut App) {
     let st = &app.local[0];
     let analysis = Arc::new(taskscope::analysis::Analysis::run(
         st,
-        st.now.expect("now"),
+        st.log.now.expect("now"),
         &Params::default(),
     ));
     let page = taskscope::session::Page::build(app.lens(), &analysis, &[st]);
@@ -347,10 +347,10 @@ fn sorting_by_blocked_on_reason() {
 #[test]
 fn incomplete_data_is_said_in_the_status_line() {
     let mut app = app();
-    app.local[0].health.dropped_events.tasks = 1200;
-    app.local[0].health.lag = Duration::from_secs(12);
-    app.local[0].health.unseen_tasks = 13_134;
-    app.local[0].health.full_state = Some(false);
+    app.local[0].log.health.dropped_events.tasks = 1200;
+    app.local[0].log.health.lag = Duration::from_secs(12);
+    app.local[0].log.health.unseen_tasks = 13_134;
+    app.local[0].log.health.full_state = Some(false);
     app.recompute();
     let screen = render(&app, 400, 14);
     assert!(
@@ -390,7 +390,7 @@ fn time_without_data_shows_as_a_gap_in_the_trend() {
 fn a_diff_across_a_target_restart_says_so() {
     let mut app = app();
     mark_baseline(&mut app, None);
-    app.local[0].health.restarts = 1;
+    app.local[0].log.health.restarts = 1;
     app.recompute();
     key(&mut app, KeyCode::Char('d'));
     let screen = render(&app, 200, 12);
@@ -540,8 +540,9 @@ fn fleet_app() -> App {
             conn: down,
         },
     ];
-    let analyse =
-        |st: &taskscope::model::State| Analysis::run(st, st.now.expect("now"), &Params::default());
+    let analyse = |st: &taskscope::model::State| {
+        Analysis::run(st, st.log.now.expect("now"), &Params::default())
+    };
     let (aa, ab) = (analyse(&a.local[0]), analyse(&b));
     app.local = vec![std::mem::take(&mut a.local[0]), b];
     let merged = Merger::default()
@@ -684,7 +685,7 @@ fn a_task_s_view_with_its_histograms() {
             highest_outlier: None,
         }
     };
-    app.local[0].details = Some(TaskDetails {
+    app.local[0].console.details = Some(TaskDetails {
         task: 100,
         at: ts(300.0),
         poll: Some(hist(1)),

@@ -175,7 +175,7 @@ proptest! {
     fn snapshot_round_trip_keeps_the_analysis(specs in proptest::collection::vec(spec(), 0..80)) {
         let st = state_of(&specs);
         let params = Params::default();
-        let Some(now) = st.now else { return Ok(()) };
+        let Some(now) = st.log.now else { return Ok(()) };
         let live = Analysis::run(&st, now, &params);
         let meta = Meta {
             target: "127.0.0.1:6669".into(),

@@ -32,6 +32,7 @@ async fn the_open_task_s_histograms_stream_from_the_target() {
         conn::apply(&mut state, ev);
         if busy.is_none() {
             busy = state
+                .console
                 .tasks
                 .values()
                 .find(|t| t.name() == Some("busy-loop"))

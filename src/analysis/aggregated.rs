@@ -14,7 +14,29 @@ use std::time::Duration;
 /// knows (a task dump names the waits). The typical lifetime is the mean
 /// of the terminated tasks', and the tasks that persist are counted
 /// between bucket bounds.
-pub(super) fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Params) -> Group {
+/// The hooks source's groups: the target's own count per spawn location.
+/// Sites whose tasks all ended long ago show only while their count
+/// still changed within the window.
+pub(super) fn groups(
+    agg: &crate::model::aggregate::Aggregates,
+    frame: &Frame<'_>,
+    params: &Params,
+    totals: &mut super::Totals,
+) -> Vec<Group> {
+    let mut out = Vec::new();
+    for (key, a) in &agg.groups {
+        let g = group(*key, a, frame, params);
+        totals.live += g.live;
+        totals.running += g.running;
+        totals.idle += g.idle;
+        if g.live > 0 || g.delta != 0 {
+            out.push(g);
+        }
+    }
+    out
+}
+
+fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Params) -> Group {
     let now = frame.now;
     let mut g = Group::new(key, frame.locations.name(key.loc).clone());
     let clamp = |n: u64| n.min(u64::from(u32::MAX)) as u32;

@@ -97,7 +97,7 @@ impl<'a> WaitIndex<'a> {
         // tracked wait beside it (a timeout around a lock) says more.
         let tracked = |op: &AsyncOp| op.is_live() && op.source != OpSource::Sleep;
         let mut op_by_task: HashMap<u64, &AsyncOp> = HashMap::new();
-        for op in state.async_ops.values() {
+        for op in state.console.async_ops.values() {
             let Some(task) = op.task else { continue };
             if !tracked(op) {
                 continue;
@@ -111,8 +111,10 @@ impl<'a> WaitIndex<'a> {
             }
         }
         // A pending poll op, when we saw one, names the op exactly.
-        for (task, poll) in &state.pending_polls {
-            if let Some(op) = poll.async_op.and_then(|id| state.async_ops.get(&id))
+        for (task, poll) in &state.console.pending_polls {
+            if let Some(op) = poll
+                .async_op
+                .and_then(|id| state.console.async_ops.get(&id))
                 && tracked(op)
             {
                 op_by_task.insert(*task, outermost(state, op));
@@ -126,6 +128,7 @@ impl<'a> WaitIndex<'a> {
             .unwrap_or_default();
         let wrapped_groups = match &state.dump {
             Some(d) if !d.agent_wakers.is_empty() => state
+                .console
                 .tasks
                 .values()
                 .filter(|t| {
@@ -177,7 +180,9 @@ impl<'a> WaitIndex<'a> {
             return v;
         }
         // A dump wakes every task it traced; that wake is not the task's.
-        let own_wake = s.last_wake.filter(|w| !self.state.dump_windows.covers(*w));
+        let own_wake = s
+            .last_wake
+            .filter(|w| !self.state.console.dump_windows.covers(*w));
         let woken = match (own_wake, s.last_poll_started) {
             (Some(w), Some(p)) => w > p,
             (Some(_), None) => true,
@@ -267,7 +272,9 @@ impl<'a> WaitIndex<'a> {
     fn idle_reason(&self, task: &Task, v: &mut Verdict) {
         let (live_wakers, agent_held) = self.wakers(task);
         if let Some(op) = self.op_by_task.get(&task.id) {
-            let res = op.resource.and_then(|r| self.state.resources.get(&r));
+            let res = op
+                .resource
+                .and_then(|r| self.state.console.resources.get(&r));
             v.reason = reason_for_op(op, res);
             v.resource = op.resource.and_then(NonZeroU64::new);
             return;
@@ -276,8 +283,11 @@ impl<'a> WaitIndex<'a> {
         // group's tasks were seen creating sleeps (see model::late).
         if !self.sleep_by_task.contains_key(&task.id)
             && live_wakers <= 1
-            && task.own_poll.0.is_some_and(|p| self.state.late.unseen(p))
-            && self.state.late.sleeps(task.group)
+            && task
+                .own_poll
+                .0
+                .is_some_and(|p| self.state.console.late.unseen(p))
+            && self.state.console.late.sleeps(task.group)
         {
             v.reason = Reason::Sleep;
             v.ambiguous = true;
@@ -309,7 +319,7 @@ impl<'a> WaitIndex<'a> {
 fn outermost<'a>(state: &'a State, op: &'a AsyncOp) -> &'a AsyncOp {
     let mut cur = op;
     for _ in 0..8 {
-        match cur.parent.and_then(|p| state.async_ops.get(&p)) {
+        match cur.parent.and_then(|p| state.console.async_ops.get(&p)) {
             Some(parent) if parent.is_live() => cur = parent,
             _ => break,
         }
@@ -417,7 +427,7 @@ mod tests {
         let mut st = State::default();
         st.begin_stream();
         st.apply(up);
-        let task = st.tasks.get(&1).expect("task");
+        let task = st.console.tasks.get(&1).expect("task");
         WaitIndex::build(&st).classify(task, ts(10_000))
     }
 

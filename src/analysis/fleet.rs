@@ -116,7 +116,7 @@ impl Merger {
     ) -> Option<Analysis> {
         let mut parts: Vec<(Arc<str>, Analysis)> = targets
             .into_iter()
-            .filter_map(|(label, st)| Some((label, Analysis::run(st, st.now?, params))))
+            .filter_map(|(label, st)| Some((label, Analysis::run(st, st.log.now?, params))))
             .collect();
         if !fleet {
             return parts.pop().map(|(_, a)| a);

@@ -239,7 +239,7 @@ pub struct Frame<'a> {
 /// Groups the state's tasks and classifies each one.
 pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Totals) {
     let index = WaitIndex::build(state);
-    let tasks = state.tasks.values().map(|t| {
+    let tasks = state.console.tasks.values().map(|t| {
         let verdict = index.classify(t, now);
         Classified {
             id: t.id,
@@ -251,33 +251,52 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         }
     });
     let frame = Frame {
-        locations: &state.locations,
-        histories: &state.histories,
+        locations: &state.log.locations,
+        histories: &state.log.histories,
         now,
-        horizon: state.health.horizon.unwrap_or(now),
-        counts_since: state.health.counts_since,
-        gaps: &state.gaps,
+        horizon: state.log.health.horizon.unwrap_or(now),
+        counts_since: state.log.health.counts_since,
+        gaps: &state.log.gaps,
         traces: state.dump.as_ref().map(|d| &d.traces[..]).unwrap_or(&[]),
-        aggregates: state.aggregates.as_ref(),
+        aggregates: state.hooks.as_ref(),
         dump: state.dump.as_ref(),
     };
     build_groups(tasks, &frame, params)
 }
 
-/// Builds the groups from classified tasks: the live view and snapshots
-/// share this, so both give the same analysis.
+/// Builds the groups of both sources, as peers: the console source's from
+/// its classified tasks, the hooks source's from the target's own counts
+/// (`frame.aggregates`), each judged by the same growth rule. The live
+/// view and snapshots share this, so both give the same analysis.
 pub fn build_groups<'a>(
     tasks: impl Iterator<Item = Classified<'a>>,
     frame: &Frame<'_>,
     params: &Params,
 ) -> (Vec<Group>, Totals) {
+    let mut totals = Totals::default();
+    let mut out = console_groups(tasks, frame, params, &mut totals);
+    if let Some(agg) = frame.aggregates {
+        out.extend(super::aggregated::groups(agg, frame, params, &mut totals));
+    }
+    out.sort_by(display_order);
+    totals.groups = out.len() as u32;
+    totals.suspects = out.iter().filter(|g| g.suspect.is_some()).count() as u32;
+    (out, totals)
+}
+
+/// The console source's groups: its tasks by spawn location.
+fn console_groups<'a>(
+    tasks: impl Iterator<Item = Classified<'a>>,
+    frame: &Frame<'_>,
+    params: &Params,
+    totals: &mut Totals,
+) -> Vec<Group> {
     let now = frame.now;
     let mut groups: HashMap<GroupKey, Group> = HashMap::new();
     let mut names: HashMap<GroupKey, HashMap<Arc<str>, u32>> = HashMap::new();
     let mut reasons: HashMap<GroupKey, HashMap<Reason, ReasonCount>> = HashMap::new();
     let mut stacks: HashMap<GroupKey, HashMap<u32, u32>> = HashMap::new();
     let mut lints: HashMap<GroupKey, [u32; super::lint::Lint::ALL.len()]> = HashMap::new();
-    let mut totals = Totals::default();
     for task in tasks {
         let verdict = task.verdict;
         let g = groups.entry(task.group).or_insert_with(|| {
@@ -352,7 +371,7 @@ pub fn build_groups<'a>(
     // Groups with history but no retained tasks (everything finished long
     // ago) are left out: nothing to show but a zero.
     let horizon = frame.horizon;
-    let mut out: Vec<Group> = groups
+    groups
         .into_values()
         .map(|mut g| {
             // An analysis is kept while the next is built: no spare rows.
@@ -419,24 +438,7 @@ pub fn build_groups<'a>(
             g
         })
         .filter(|g| g.live > 0 || g.finished > 0)
-        .collect();
-    if let Some(agg) = frame.aggregates {
-        for (key, a) in &agg.groups {
-            let g = super::aggregated::group(*key, a, frame, params);
-            totals.live += g.live;
-            totals.running += g.running;
-            totals.idle += g.idle;
-            // Sites whose tasks all ended long ago show only while their
-            // count still changed within the window.
-            if g.live > 0 || g.delta != 0 {
-                out.push(g);
-            }
-        }
-    }
-    out.sort_by(display_order);
-    totals.groups = out.len() as u32;
-    totals.suspects = out.iter().filter(|g| g.suspect.is_some()).count() as u32;
-    (out, totals)
+        .collect()
 }
 
 /// The order groups are listed in: suspects first, then by size.

@@ -72,9 +72,9 @@ impl DataSource {
     /// What a state was fed: the hooks source's groups, or console
     /// updates (with an agent beside it that answers, both).
     pub fn of(state: &State) -> Option<DataSource> {
-        if state.aggregates.is_some() {
+        if state.hooks.is_some() {
             Some(DataSource::Hooks)
-        } else if state.health.updates == 0 {
+        } else if state.log.health.updates == 0 {
             None
         } else if matches!(state.agent, Agent::Ready { .. }) {
             Some(DataSource::Both)
@@ -171,7 +171,7 @@ impl Analysis {
             now,
             groups,
             totals,
-            health: state.health.clone(),
+            health: state.log.health.clone(),
             dumps: DumpStatus::of(state),
             source: DataSource::of(state),
             agent_version: state.agent_version(),

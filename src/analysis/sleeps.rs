@@ -36,6 +36,7 @@ pub(super) fn link_sleeps(
     const MAX_PER_WINDOW: usize = 8;
     let (mut out, owned) = linked_by_op(state, op_by_task);
     let mut sleeps: Vec<(Ts, u64, Option<LocId>)> = state
+        .console
         .resources
         .values()
         .filter(|r| r.dropped_at.is_none() && &**r.concrete_type() == "Sleep")
@@ -123,7 +124,7 @@ fn linked_by_op(
 ) -> (HashMap<u64, (u64, bool)>, HashSet<u64>) {
     let mut newest: HashMap<u64, (Option<Ts>, u64)> = HashMap::new();
     let mut owned = HashSet::new();
-    for op in state.async_ops.values() {
+    for op in state.console.async_ops.values() {
         if op.source != OpSource::Sleep || !op.is_live() || op.parent.is_some() {
             continue;
         }
@@ -131,6 +132,7 @@ fn linked_by_op(
             continue;
         };
         if state
+            .console
             .resources
             .get(&sleep)
             .is_some_and(|r| r.parent().is_some())
@@ -139,6 +141,7 @@ fn linked_by_op(
         }
         owned.insert(sleep);
         let sleeping = state
+            .console
             .tasks
             .get(&task)
             .is_some_and(|t| t.is_live() && t.stats.live_wakers() > 0);

@@ -90,7 +90,7 @@ pub async fn snapshot(a: SnapshotArgs) -> anyhow::Result<u8> {
     };
     let analysis = Analysis::run(
         &g.state,
-        g.state.now.context("the target sent no clock")?,
+        g.state.log.now.context("the target sent no clock")?,
         &params,
     );
     let pprof = match a.format {

@@ -115,7 +115,7 @@ pub(super) async fn watch_many(
     if targets.is_empty() {
         return Err(first_error.map_or_else(|| anyhow::anyhow!("no target"), Into::into));
     }
-    if let Some((t, _)) = targets.iter().find(|(_, g)| g.state.now.is_none()) {
+    if let Some((t, _)) = targets.iter().find(|(_, g)| g.state.log.now.is_none()) {
         anyhow::bail!("{} sent no clock", t.display);
     }
     let mut merger = crate::analysis::fleet::Merger::default();

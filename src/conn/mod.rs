@@ -231,8 +231,8 @@ pub fn apply(state: &mut crate::model::State, ev: Event) -> Option<Status> {
         Event::Agent(a, recent) => state.set_agent(a, &recent),
         Event::DumpStarted => state.dump_started(),
         Event::Dump(d) => state.apply_dump(d.map(|d| *d)),
-        Event::ConsolePaused(p) => state.health.console_paused = p,
-        Event::Details(d) => state.details = Some(*d),
+        Event::ConsolePaused(p) => state.log.health.console_paused = p,
+        Event::Details(d) => state.console.details = Some(*d),
     }
     None
 }

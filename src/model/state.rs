@@ -24,8 +24,8 @@ use super::task::Task;
 use super::time::Ts;
 use super::update::{DroppedEvents, TaskStats, Update};
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How much the model keeps.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -98,12 +98,50 @@ pub struct Health {
 /// events per wake-up), so its view lags.
 const BACKLOG_ENTITIES: usize = 120;
 
+/// One target's model: what the two sources share (the stream's log),
+/// each source's own records, and the waits the agent captured. The
+/// console source fills `console` (a record per task, resource and async
+/// op); the hooks source fills `hooks` (the target's own count per spawn
+/// location). Both write the same log, and the analysis reads each
+/// source's groups out of its own part for one growth verdict.
 #[derive(Clone, Debug, Default)]
 pub struct State {
     pub config: Config,
+    pub log: StreamLog,
+    pub console: ConsoleState,
+    /// The groups the target counted itself (the hooks source), when it
+    /// serves them.
+    pub hooks: Option<Aggregates>,
+    /// The latest task dump from the target's agent, and what is known of
+    /// the agent.
+    pub dump: Option<TaskDump>,
+    pub agent: Agent,
+    /// The last dump that failed, and why.
+    pub dump_error: Option<String>,
+}
+
+/// What both sources write: the target's clock, its spawn locations, the
+/// stream's health and gaps, and each group's count history.
+#[derive(Clone, Debug, Default)]
+pub struct StreamLog {
     /// The target's clock at the latest update.
     pub now: Option<Ts>,
     pub locations: Locations,
+    pub histories: HashMap<GroupKey, CountHistory>,
+    pub health: Health,
+    /// Target-time spans with no data: from the last update of a stream to
+    /// the first of the next (most recent 100).
+    pub gaps: Vec<(Ts, Ts)>,
+    pub(super) history_origin: Option<Ts>,
+    /// The target clock of the update before the current one.
+    pub(super) last_update_at: Option<Ts>,
+    pub(super) new_stream: bool,
+    pub(super) last_prune: Option<Ts>,
+}
+
+/// The console source's records.
+#[derive(Clone, Debug, Default)]
+pub struct ConsoleState {
     pub types: Interner,
     /// Task names and fields (many tasks share them).
     pub labels: super::task::Labels,
@@ -120,32 +158,13 @@ pub struct State {
     pub resources: HashMap<u64, Resource>,
     pub async_ops: HashMap<u64, AsyncOp>,
     pub pending_polls: HashMap<u64, PendingPoll>,
-    pub histories: HashMap<GroupKey, CountHistory>,
-    /// The details of the task the view has open (console source).
+    /// The details of the task the view has open.
     pub details: Option<super::details::TaskDetails>,
-    pub health: Health,
-    /// Target-time spans with no data: from the last update of a stream to
-    /// the first of the next (most recent 100).
-    pub gaps: Vec<(Ts, Ts)>,
-    /// The latest task dump from the target's agent, and what is known of
-    /// the agent.
-    pub dump: Option<TaskDump>,
-    pub agent: Agent,
-    /// The last dump that failed, and why.
-    pub dump_error: Option<String>,
     /// When dumps polled the tasks (so those polls are not taken for the
     /// tasks' own).
     pub dump_windows: DumpWindows,
-    /// The groups the target counted itself (the hooks source), when it
-    /// serves them.
-    pub aggregates: Option<Aggregates>,
     /// Stats for task ids we have no record of, live ones only.
-    orphan_stats: HashMap<u64, TaskStats>,
-    history_origin: Option<Ts>,
-    /// The target clock of the update before the current one.
-    last_update_at: Option<Ts>,
-    new_stream: bool,
-    last_prune: Option<Ts>,
+    pub(super) orphan_stats: HashMap<u64, TaskStats>,
 }
 
 impl State {
@@ -172,13 +191,16 @@ impl State {
             return;
         }
         for (start, end) in recent_dumps {
-            self.dump_windows.add(*start, *end);
+            self.console.dump_windows.add(*start, *end);
         }
         // Polls seen before these windows were known may be a dump's: the
         // task's own last poll is then unknown (idle times count from its
         // creation until it is polled again).
-        for t in self.tasks.values_mut() {
-            if t.own_poll.0.is_some_and(|p| self.dump_windows.covers(p)) {
+        for t in self.console.tasks.values_mut() {
+            if t.own_poll
+                .0
+                .is_some_and(|p| self.console.dump_windows.covers(p))
+            {
                 Arc::make_mut(t).own_poll = (None, None);
             }
         }
@@ -186,7 +208,7 @@ impl State {
 
     /// Keeps the newest dump, or the reason the last one failed.
     pub fn apply_dump(&mut self, dump: Result<TaskDump, String>) {
-        self.dump_windows.finish(dump.as_ref().ok());
+        self.console.dump_windows.finish(dump.as_ref().ok());
         match dump {
             Ok(d) => {
                 self.dump = Some(d);
@@ -198,46 +220,46 @@ impl State {
 
     /// A dump was asked for: polls from now on may be its own.
     pub fn dump_started(&mut self) {
-        self.dump_windows.inflight = self.now;
+        self.console.dump_windows.inflight = self.log.now;
     }
 
     /// Call when a new stream begins (first connect or reconnect): its first
     /// update, when it is the full state, replaces what we believed alive.
     pub fn begin_stream(&mut self) {
-        self.new_stream = true;
-        self.health.console_paused = false;
+        self.log.new_stream = true;
+        self.log.health.console_paused = false;
         // A dump asked for on the old stream will not be answered.
-        self.dump_windows.inflight = None;
+        self.console.dump_windows.inflight = None;
     }
 
     pub fn apply(&mut self, mut up: Update) {
-        sanity::check(&mut up, self.now, &mut self.health.implausible);
-        let now = up.now.or(self.now);
-        self.last_update_at = self.now;
-        self.now = now;
-        self.health.updates += 1;
-        self.health.last_update_bytes = up.wire_bytes;
-        self.health.max_update_bytes = self.health.max_update_bytes.max(up.wire_bytes);
-        let d = &mut self.health.dropped_events;
+        sanity::check(&mut up, self.log.now, &mut self.log.health.implausible);
+        let now = up.now.or(self.log.now);
+        self.log.last_update_at = self.log.now;
+        self.log.now = now;
+        self.log.health.updates += 1;
+        self.log.health.last_update_bytes = up.wire_bytes;
+        self.log.health.max_update_bytes = self.log.health.max_update_bytes.max(up.wire_bytes);
+        let d = &mut self.log.health.dropped_events;
         d.tasks = d.tasks.saturating_add(up.dropped_events.tasks);
         d.resources = d.resources.saturating_add(up.dropped_events.resources);
         d.async_ops = d.async_ops.saturating_add(up.dropped_events.async_ops);
 
-        if self.history_origin.is_none() {
+        if self.log.history_origin.is_none() {
             self.start_history(&up, now);
         }
-        if self.new_stream {
-            self.new_stream = false;
+        if self.log.new_stream {
+            self.log.new_stream = false;
             if let (Some(before), Some(after), true) =
-                (self.last_update_at, up.now, self.health.streams > 0)
+                (self.log.last_update_at, up.now, self.log.health.streams > 0)
             {
-                self.gaps.push((before, after));
-                if self.gaps.len() > 100 {
-                    self.gaps.remove(0);
+                self.log.gaps.push((before, after));
+                if self.log.gaps.len() > 100 {
+                    self.log.gaps.remove(0);
                 }
             }
-            self.health.streams += 1;
-            self.health.full_state = Some(up.has_metadata);
+            self.log.health.streams += 1;
+            self.log.health.full_state = Some(up.has_metadata);
             if up.has_metadata {
                 self.reconcile(&up, now);
             }
@@ -249,14 +271,15 @@ impl State {
         self.update_freshness(&up, now);
         if let Some(now) = now {
             let due = self
+                .log
                 .last_prune
                 .is_none_or(|t| now.since(t) >= Duration::from_secs(1));
             if due {
                 self.prune(now);
-                self.last_prune = Some(now);
+                self.log.last_prune = Some(now);
             }
         }
-        self.health.unseen_tasks = self.orphan_stats.len();
+        self.log.health.unseen_tasks = self.console.orphan_stats.len();
     }
 
     fn start_history(&mut self, up: &Update, now: Option<Ts>) {
@@ -271,9 +294,9 @@ impl State {
                 backfill = now.since(t).min(self.config.max_backfill);
             }
         }
-        self.health.backfilled = backfill;
-        self.history_origin = Some(now.minus(backfill));
-        self.health.counts_since = self.history_origin;
+        self.log.health.backfilled = backfill;
+        self.log.history_origin = Some(now.minus(backfill));
+        self.log.health.counts_since = self.log.history_origin;
     }
 
     /// A full state at the start of a stream: tasks we thought alive and
@@ -288,7 +311,7 @@ impl State {
         let at = now.unwrap_or(Ts::from_nanos(1));
         let mut survivors = 0;
         for id in &live {
-            let Some(task) = self.tasks.get(id) else {
+            let Some(task) = self.console.tasks.get(id) else {
                 continue;
             };
             let same = match present.get(id) {
@@ -302,25 +325,28 @@ impl State {
                 self.retire(*id, at);
             }
         }
-        if !live.is_empty() && survivors == 0 && self.health.streams > 1 {
-            self.health.restarts += 1;
+        if !live.is_empty() && survivors == 0 && self.log.health.streams > 1 {
+            self.log.health.restarts += 1;
         }
-        self.orphan_stats.clear();
+        self.console.orphan_stats.clear();
         let resources: HashSet<u64> = up.resources.iter().map(|r| r.id).collect();
-        self.resources.retain(|id, _| resources.contains(id));
+        self.console
+            .resources
+            .retain(|id, _| resources.contains(id));
         let ops: HashSet<u64> = up.async_ops.iter().map(|o| o.id).collect();
-        self.async_ops.retain(|id, _| ops.contains(id));
-        self.pending_polls.clear();
+        self.console.async_ops.retain(|id, _| ops.contains(id));
+        self.console.pending_polls.clear();
     }
 
     /// Removes a task that ended unseen, recording its end at `at`.
     fn retire(&mut self, id: u64, at: Ts) {
-        if let Some(task) = self.tasks.remove(&id)
+        if let Some(task) = self.console.tasks.remove(&id)
             && task.is_live()
             && task.stats.created_at.is_some()
         {
-            let origin = self.history_origin.unwrap_or(at);
-            self.histories
+            let origin = self.log.history_origin.unwrap_or(at);
+            self.log
+                .histories
                 .entry(task.group)
                 .or_insert_with(|| CountHistory::new(origin))
                 .death(at);
@@ -330,54 +356,56 @@ impl State {
     fn apply_tasks(&mut self, up: &Update, now: Option<Ts>) {
         let at = now.unwrap_or(Ts::from_nanos(1));
         for new in &up.tasks {
-            if self.tasks.len() >= self.config.max_entities && !self.tasks.contains_key(&new.id) {
-                self.health.implausible.over_cap += 1;
+            if self.console.tasks.len() >= self.config.max_entities
+                && !self.console.tasks.contains_key(&new.id)
+            {
+                self.log.health.implausible.over_cap += 1;
                 continue;
             }
-            let task = Task::from_wire(new, &mut self.locations, &mut self.labels);
-            match self.tasks.get_mut(&new.id) {
+            let task = Task::from_wire(new, &mut self.log.locations, &mut self.console.labels);
+            match self.console.tasks.get_mut(&new.id) {
                 Some(old) if old.group == task.group => Arc::make_mut(old).relabel(task),
                 Some(_) => {
                     // The id was reused (target restarted): the old task ended.
                     self.retire(new.id, at);
-                    self.tasks.insert(new.id, Arc::new(task));
+                    self.console.tasks.insert(new.id, Arc::new(task));
                 }
                 None => {
-                    self.tasks.insert(new.id, Arc::new(task));
+                    self.console.tasks.insert(new.id, Arc::new(task));
                 }
             }
-            if let Some(stats) = self.orphan_stats.remove(&new.id)
-                && let Some(task) = self.tasks.get_mut(&new.id).map(Arc::make_mut)
+            if let Some(stats) = self.console.orphan_stats.remove(&new.id)
+                && let Some(task) = self.console.tasks.get_mut(&new.id).map(Arc::make_mut)
             {
                 Self::record_transition(
-                    &mut self.histories,
-                    self.history_origin,
+                    &mut self.log.histories,
+                    self.log.history_origin,
                     task.group,
                     &task.stats,
                     &stats,
                     at,
                 );
-                task.set_stats(stats, now, &self.dump_windows);
+                task.set_stats(stats, now, &self.console.dump_windows);
             }
         }
         for (id, stats) in &up.task_stats {
-            let reused = self.tasks.get(id).is_some_and(
+            let reused = self.console.tasks.get(id).is_some_and(
                 |t| matches!((t.stats.created_at, stats.created_at), (Some(a), Some(b)) if a != b),
             );
             if reused {
                 // Same id, another task: keep the record, restart its stats.
-                if let Some(old) = self.tasks.get(id).cloned() {
+                if let Some(old) = self.console.tasks.get(id).cloned() {
                     self.retire(*id, at);
                     let mut fresh = Arc::unwrap_or_clone(old);
                     fresh.restart();
-                    self.tasks.insert(*id, Arc::new(fresh));
+                    self.console.tasks.insert(*id, Arc::new(fresh));
                 }
             }
-            match self.tasks.get_mut(id).map(Arc::make_mut) {
+            match self.console.tasks.get_mut(id).map(Arc::make_mut) {
                 Some(task) => {
                     Self::record_transition(
-                        &mut self.histories,
-                        self.history_origin,
+                        &mut self.log.histories,
+                        self.log.history_origin,
                         task.group,
                         &task.stats,
                         stats,
@@ -386,27 +414,27 @@ impl State {
                     if task.stats.created_at.is_none()
                         && let Some(c) = stats.created_at
                     {
-                        self.late.span_arrived(c);
+                        self.console.late.span_arrived(c);
                     }
                     let before = task.own_poll;
-                    task.set_stats(*stats, now, &self.dump_windows);
+                    task.set_stats(*stats, now, &self.console.dump_windows);
                     if let (true, (Some(start), Some(end))) =
                         (task.own_poll != before, task.own_poll)
                     {
-                        self.late.polled(task.id, task.group, start, end);
+                        self.console.late.polled(task.id, task.group, start, end);
                     }
                 }
                 None if stats.dropped_at.is_none() => {
-                    if self.orphan_stats.len() < self.config.max_entities
-                        || self.orphan_stats.contains_key(id)
+                    if self.console.orphan_stats.len() < self.config.max_entities
+                        || self.console.orphan_stats.contains_key(id)
                     {
-                        self.orphan_stats.insert(*id, *stats);
+                        self.console.orphan_stats.insert(*id, *stats);
                     } else {
-                        self.health.implausible.over_cap += 1;
+                        self.log.health.implausible.over_cap += 1;
                     }
                 }
                 None => {
-                    self.orphan_stats.remove(id);
+                    self.console.orphan_stats.remove(id);
                 }
             }
         }
@@ -445,31 +473,38 @@ impl State {
         let newest = up
             .tasks
             .iter()
-            .filter_map(|t| self.tasks.get(&t.id).and_then(|t| t.stats.created_at))
+            .filter_map(|t| {
+                self.console
+                    .tasks
+                    .get(&t.id)
+                    .and_then(|t| t.stats.created_at)
+            })
             .max();
-        self.health.lag = match newest {
+        self.log.health.lag = match newest {
             Some(t) if entities >= BACKLOG_ENTITIES => now.since(t),
             _ => Duration::ZERO,
         };
-        let horizon = now.minus(self.health.lag);
-        self.health.horizon = Some(horizon);
-        for h in self.histories.values_mut() {
+        let horizon = now.minus(self.log.health.lag);
+        self.log.health.horizon = Some(horizon);
+        for h in self.log.histories.values_mut() {
             h.advance_to(horizon);
         }
     }
 
     fn prune(&mut self, now: Ts) {
-        self.labels.purge();
-        self.attributes.purge();
-        self.shapes.purge();
-        self.late.prune(now);
+        self.console.labels.purge();
+        self.console.attributes.purge();
+        self.console.shapes.purge();
+        self.console.late.prune(now);
         let keep_tasks = self.config.finished_retention;
-        self.tasks
+        self.console
+            .tasks
             .retain(|_, t| t.stats.dropped_at.is_none_or(|d| now.since(d) < keep_tasks));
         // Collect the finished ones only when over the cap: this runs every
         // second, and usually nothing needs evicting.
         if self.finished_count() > self.config.max_finished {
             let mut finished: Vec<(Ts, u64)> = self
+                .console
                 .tasks
                 .values()
                 .filter_map(|t| Some((t.stats.dropped_at?, t.id)))
@@ -477,27 +512,34 @@ impl State {
             let excess = finished.len() - self.config.max_finished;
             finished.select_nth_unstable(excess - 1);
             for (_, id) in &finished[..excess] {
-                self.tasks.remove(id);
+                self.console.tasks.remove(id);
             }
         }
         let keep_ops = self.config.op_retention;
-        self.resources
+        self.console
+            .resources
             .retain(|_, r| r.dropped_at.is_none_or(|d| now.since(d) < keep_ops));
-        self.async_ops
+        self.console
+            .async_ops
             .retain(|_, o| o.dropped_at.is_none_or(|d| now.since(d) < keep_ops));
-        let tasks = &self.tasks;
-        self.pending_polls
+        let tasks = &self.console.tasks;
+        self.console
+            .pending_polls
             .retain(|id, _| tasks.get(id).is_some_and(|t| t.is_live()));
     }
 
     /// Finished tasks currently kept.
     pub fn finished_count(&self) -> usize {
-        self.tasks.values().filter(|t| !t.is_live()).count()
+        self.console.tasks.values().filter(|t| !t.is_live()).count()
     }
 
     /// Live tasks (not yet dropped).
     pub fn live_tasks(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.values().map(|t| &**t).filter(|t| t.is_live())
+        self.console
+            .tasks
+            .values()
+            .map(|t| &**t)
+            .filter(|t| t.is_live())
     }
 }
 
@@ -522,10 +564,10 @@ mod tests {
             ..Update::default()
         });
         st.dump_started();
-        assert!(st.dump_windows.covers(ts(11.0).expect("ts")));
+        assert!(st.console.dump_windows.covers(ts(11.0).expect("ts")));
         // The connection broke before the reply came.
         st.begin_stream();
-        assert!(!st.dump_windows.covers(ts(11.0).expect("ts")));
+        assert!(!st.console.dump_windows.covers(ts(11.0).expect("ts")));
     }
 
     #[test]
@@ -566,19 +608,19 @@ mod tests {
             }
             st.apply(up);
             assert!(
-                st.tasks.len() <= 1_000 + 50 * 11,
+                st.console.tasks.len() <= 1_000 + 50 * 11,
                 "tick {tick}: {} tasks kept",
-                st.tasks.len()
+                st.console.tasks.len()
             );
             // Names of forgotten tasks are forgotten too.
             assert!(
-                st.labels.len() <= st.tasks.len() + 50 * 11,
+                st.console.labels.len() <= st.console.tasks.len() + 50 * 11,
                 "tick {tick}: {} names kept",
-                st.labels.len()
+                st.console.labels.len()
             );
         }
         // The history still knows every task that came and went.
-        let h = st.histories.values().next().expect("one group");
+        let h = st.log.histories.values().next().expect("one group");
         assert_eq!(h.total_births, 15_000);
         assert_eq!(h.total_deaths, 15_000);
         assert_eq!(h.current(), 0);

@@ -43,7 +43,7 @@ impl<T: Source + ?Sized> Source for &T {
 
 impl Source for State {
     fn sample(&self, _: usize, id: u64) -> Option<SampleDetail> {
-        let t = self.tasks.get(&id)?;
+        let t = self.console.tasks.get(&id)?;
         Some(SampleDetail {
             tokio_id: t.tokio_id.map(std::num::NonZeroU64::get),
             name: t.name().map(str::to_string),
@@ -52,7 +52,7 @@ impl Source for State {
     }
 
     fn history(&self, key: GroupKey) -> Option<&CountHistory> {
-        self.histories.get(&key)
+        self.log.histories.get(&key)
     }
 }
 

@@ -338,9 +338,10 @@ impl Model {
                 Some(k) => self.merger.origins(k).to_vec(),
             };
             for (i, m) in self.members.iter().enumerate() {
-                let raw = origins.iter().find(|(t, _)| *t == i).and_then(|(_, k)| {
-                    Some(m.state.aggregates.as_ref()?.groups.get(k)?.raw.clone())
-                });
+                let raw = origins
+                    .iter()
+                    .find(|(t, _)| *t == i)
+                    .and_then(|(_, k)| Some(m.state.hooks.as_ref()?.groups.get(k)?.raw.clone()));
                 m.requests.open(raw);
             }
         }

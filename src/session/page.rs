@@ -107,7 +107,7 @@ impl Page {
                 page.copy_task(states, *target, *id, row.and_then(|r| r.verdict.trace()));
                 page.details = states
                     .get(*target)
-                    .and_then(|s| s.details.as_ref())
+                    .and_then(|s| s.console.details.as_ref())
                     .filter(|d| d.task == *id)
                     .map(|d| (*target, d.clone()));
             }
@@ -132,13 +132,13 @@ impl Page {
         let Some(st) = states.get(target) else {
             return;
         };
-        match st.tasks.get(&id) {
+        match st.console.tasks.get(&id) {
             Some(t) => {
                 self.tasks.insert((target, id), t.clone());
             }
             None => {
                 let paged = st
-                    .aggregates
+                    .hooks
                     .as_ref()
                     .and_then(|a| a.page.as_ref())
                     .and_then(|(_, p)| p.tasks.iter().find(|t| t.id == id));
@@ -219,7 +219,7 @@ mod tests {
     #[test]
     fn a_page_holds_the_lens_rows_and_stays_as_built() {
         let mut st = model(6);
-        let a = Analysis::run(&st, st.now.unwrap(), &Params::default());
+        let a = Analysis::run(&st, st.log.now.unwrap(), &Params::default());
         let g = a
             .groups
             .iter()
@@ -234,7 +234,7 @@ mod tests {
         // Only the open group's tasks are copied.
         assert!(page.task(0, 1).is_none());
         // The model moves on; the page does not.
-        st.tasks.clear();
+        st.console.tasks.clear();
         assert!(page.task(0, ids[0]).is_some());
 
         let st = model(6);

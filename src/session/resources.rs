@@ -55,7 +55,7 @@ fn key(st: &State, r: &Resource) -> GroupKey {
     GroupKey {
         location: r
             .location()
-            .map(|l| st.locations.name(l).clone())
+            .map(|l| st.log.locations.name(l).clone())
             .unwrap_or_else(|| UNKNOWN_LOCATION.into()),
         kind: r.kind().clone(),
         ty: r.concrete_type().clone(),
@@ -69,16 +69,16 @@ type Waiting = HashMap<u64, Vec<(u64, OpSource, Option<crate::model::Ts>)>>;
 /// resource's parent (a channel waits on its internal semaphore).
 fn waiting_by_resource(st: &State) -> Waiting {
     let mut out: HashMap<u64, Vec<_>> = HashMap::new();
-    for op in st.async_ops.values().filter(|o| o.is_live()) {
+    for op in st.console.async_ops.values().filter(|o| o.is_live()) {
         let (Some(res), Some(task)) = (op.resource, op.task) else {
             continue;
         };
-        if !st.tasks.contains_key(&task) {
+        if !st.console.tasks.contains_key(&task) {
             continue;
         }
         let entry = (task, op.source, op.created_at);
         out.entry(res).or_default().push(entry);
-        if let Some(parent) = st.resources.get(&res).and_then(|r| r.parent()) {
+        if let Some(parent) = st.console.resources.get(&res).and_then(|r| r.parent()) {
             out.entry(parent).or_default().push(entry);
         }
     }
@@ -116,9 +116,14 @@ fn row(
 pub fn rows(states: &[&State], only: Option<&GroupKey>) -> Vec<ResRow> {
     let mut out = Vec::new();
     for (t, st) in states.iter().enumerate() {
-        let Some(now) = st.now else { continue };
+        let Some(now) = st.log.now else { continue };
         let waiting = waiting_by_resource(st);
-        for r in st.resources.values().filter(|r| r.dropped_at.is_none()) {
+        for r in st
+            .console
+            .resources
+            .values()
+            .filter(|r| r.dropped_at.is_none())
+        {
             let k = key(st, r);
             if only.is_some_and(|o| *o != k) {
                 continue;
@@ -133,9 +138,13 @@ pub fn rows(states: &[&State], only: Option<&GroupKey>) -> Vec<ResRow> {
 /// Resource `id` of target `target`, while it is live.
 pub fn one(states: &[&State], target: usize, id: u64) -> Option<ResRow> {
     let st = states.get(target)?;
-    let r = st.resources.get(&id).filter(|r| r.dropped_at.is_none())?;
+    let r = st
+        .console
+        .resources
+        .get(&id)
+        .filter(|r| r.dropped_at.is_none())?;
     let waiting = waiting_by_resource(st);
-    Some(row(target, r, key(st, r), &waiting, st.now?))
+    Some(row(target, r, key(st, r), &waiting, st.log.now?))
 }
 
 /// The groups, most resources first.
@@ -164,7 +173,7 @@ pub fn waiters(states: &[&State], target: usize, id: u64) -> Vec<Waiter> {
     let Some(st) = states.get(target) else {
         return Vec::new();
     };
-    let now = st.now;
+    let now = st.log.now;
     let mut seen = std::collections::HashSet::new();
     let mut out: Vec<Waiter> = waiting_by_resource(st)
         .remove(&id)

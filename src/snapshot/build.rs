@@ -33,9 +33,10 @@ fn ms(d: Duration) -> u64 {
 
 /// Takes a snapshot of the state, classifying every task as the live view does.
 pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
-    let now = state.now?;
+    let now = state.log.now?;
     let index = WaitIndex::build(state);
     let mut tasks: Vec<TaskRecord> = state
+        .console
         .tasks
         .values()
         .map(|t| {
@@ -43,7 +44,7 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
             TaskRecord {
                 id: t.id,
                 tokio_id: t.tokio_id.map(std::num::NonZeroU64::get),
-                location: state.locations.name(t.group.loc).to_string(),
+                location: state.log.locations.name(t.group.loc).to_string(),
                 kind: t.group.kind,
                 name: t.name().map(str::to_string),
                 fields: t.field_pairs(),
@@ -65,16 +66,17 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
         .collect();
     tasks.sort_unstable_by_key(|t| t.id);
     let mut groups: Vec<GroupRecord> = state
+        .log
         .histories
         .iter()
         .map(|(key, h)| GroupRecord {
-            location: state.locations.name(key.loc).to_string(),
+            location: state.log.locations.name(key.loc).to_string(),
             kind: key.kind,
             history: history_record(&h.to_parts()),
         })
         .collect();
     groups.sort_by(|a, b| (&a.location, a.kind.label()).cmp(&(&b.location, b.kind.label())));
-    let h = &state.health;
+    let h = &state.log.health;
     Some(Snapshot {
         format: FORMAT.into(),
         version: VERSION,
@@ -114,14 +116,14 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
 
 /// The hooks source's groups, for the file.
 fn aggregate_records(state: &State) -> Vec<AggregateRecord> {
-    let Some(agg) = &state.aggregates else {
+    let Some(agg) = &state.hooks else {
         return Vec::new();
     };
     let mut out: Vec<AggregateRecord> = agg
         .groups
         .iter()
         .map(|(key, g)| {
-            let location = state.locations.name(key.loc).to_string();
+            let location = state.log.locations.name(key.loc).to_string();
             let stacks = state
                 .dump
                 .as_ref()

@@ -434,7 +434,7 @@ impl App {
         let states: Vec<&State> = self.local.iter().collect();
         let analysis = match states.as_slice() {
             [st] => {
-                let Some(target_now) = st.now else {
+                let Some(target_now) = st.log.now else {
                     return;
                 };
                 Analysis::run(st, target_now, &self.params)

@@ -181,7 +181,7 @@ fn watch(
             {
                 conn::apply(&mut state, ev);
             }
-            if let Some(now) = state.now
+            if let Some(now) = state.log.now
                 && last_check.elapsed() >= Duration::from_millis(200)
             {
                 last_check = Instant::now();

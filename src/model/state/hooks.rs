@@ -14,34 +14,35 @@ impl State {
     /// give its births and deaths since, at the target's clock; the first
     /// message of a stream backfills the seconds the agent kept.
     pub fn apply_groups(&mut self, mut up: GroupsUpdate) {
-        let now = match self.now {
+        let now = match self.log.now {
             // Never back in time, never years ahead of what we knew.
             Some(prev) if up.now < prev => prev,
             _ => up.now,
         };
         up.now = now;
-        self.last_update_at = self.now;
-        self.now = Some(now);
-        self.health.updates += 1;
-        self.health.horizon = Some(now);
-        let origin = *self.history_origin.get_or_insert(now);
-        let agg = self.aggregates.get_or_insert_with(Aggregates::default);
-        if self.new_stream {
-            self.new_stream = false;
-            if let (Some(before), true) = (self.last_update_at, self.health.streams > 0) {
-                self.gaps.push((before, now));
-                if self.gaps.len() > 100 {
-                    self.gaps.remove(0);
+        self.log.last_update_at = self.log.now;
+        self.log.now = Some(now);
+        self.log.health.updates += 1;
+        self.log.health.horizon = Some(now);
+        let origin = *self.log.history_origin.get_or_insert(now);
+        let agg = self.hooks.get_or_insert_with(Aggregates::default);
+        if self.log.new_stream {
+            self.log.new_stream = false;
+            if let (Some(before), true) = (self.log.last_update_at, self.log.health.streams > 0) {
+                self.log.gaps.push((before, now));
+                if self.log.gaps.len() > 100 {
+                    self.log.gaps.remove(0);
                 }
             }
-            self.health.streams += 1;
-            self.health.full_state = Some(true);
+            self.log.health.streams += 1;
+            self.log.health.full_state = Some(true);
             if agg.since.is_some_and(|s| s != up.since) {
                 // Another process: its totals start again from zero, and
                 // everything the old one had live ended.
-                self.health.restarts += 1;
+                self.log.health.restarts += 1;
                 for (key, g) in agg.groups.drain() {
                     let h = self
+                        .log
                         .histories
                         .entry(key)
                         .or_insert_with(|| CountHistory::new(origin));
@@ -51,15 +52,16 @@ impl State {
         }
         let fresh = agg.since != Some(up.since);
         agg.since = Some(up.since);
-        if fresh && self.histories.is_empty() {
+        if fresh && self.log.histories.is_empty() {
             // Backfill from the agent's kept seconds.
             for site in up.history.iter().take(self.config.max_entities) {
                 let key = GroupKey {
-                    loc: self.locations.intern_str(&site.location),
+                    loc: self.log.locations.intern_str(&site.location),
                     kind: TaskKind::Task,
                 };
                 let first = Ts::from_nanos(site.first_unix_sec.saturating_mul(1_000_000_000));
                 let h = self
+                    .log
                     .histories
                     .entry(key)
                     .or_insert_with(|| CountHistory::new(first.min(origin)));
@@ -72,7 +74,7 @@ impl State {
                 let g = agg.groups.entry(key).or_default();
                 g.spawned = s0;
                 g.terminated = t0;
-                self.health.backfilled = self.health.backfilled.max(now.since(first));
+                self.log.health.backfilled = self.log.health.backfilled.max(now.since(first));
             }
         }
         // Rows of one location (two call-site statics with equal text)
@@ -80,10 +82,10 @@ impl State {
         let mut rows: HashMap<GroupKey, AggGroup> = HashMap::new();
         // A hostile target could send any number of groups.
         let over = up.groups.len().saturating_sub(self.config.max_entities);
-        self.health.implausible.over_cap += over as u64;
+        self.log.health.implausible.over_cap += over as u64;
         for row in up.groups.into_iter().take(self.config.max_entities) {
             let key = GroupKey {
-                loc: self.locations.intern_str(&row.location),
+                loc: self.log.locations.intern_str(&row.location),
                 kind: TaskKind::Task,
             };
             match rows.get_mut(&key) {
@@ -99,6 +101,7 @@ impl State {
             let old = agg.groups.get(&key);
             let (s0, t0) = old.map_or((0, 0), |g| (g.spawned, g.terminated));
             let h = self
+                .log
                 .histories
                 .entry(key)
                 .or_insert_with(|| CountHistory::new(origin));
@@ -110,18 +113,19 @@ impl State {
             agg.groups.insert(key, row);
         }
         agg.groups.retain(|k, _| seen.contains(k));
-        for h in self.histories.values_mut() {
+        for h in self.log.histories.values_mut() {
             h.advance_to(now);
         }
         // The first report's totals land as births in its second.
-        let first = origin.minus(self.health.backfilled);
-        self.health.counts_since = Some(Ts::from_secs(first.nanos().div_euclid(1_000_000_000) + 1));
+        let first = origin.minus(self.log.health.backfilled);
+        self.log.health.counts_since =
+            Some(Ts::from_secs(first.nanos().div_euclid(1_000_000_000) + 1));
     }
 
     /// A page of a group's tasks (the hooks source): kept for the group
     /// whose location it names.
     pub fn apply_page(&mut self, page: Page) {
-        let Some(agg) = self.aggregates.as_mut() else {
+        let Some(agg) = self.hooks.as_mut() else {
             return;
         };
         let key = agg
@@ -172,23 +176,23 @@ mod tests {
         st.apply_groups(update(10, 0, vec![row("a.rs:1:1", 5, 1)]));
         st.apply_groups(update(11, 0, vec![row("a.rs:1:1", 9, 2)]));
         let key = *st
-            .aggregates
+            .hooks
             .as_ref()
             .expect("groups")
             .groups
             .keys()
             .next()
             .expect("one");
-        let h = &st.histories[&key];
+        let h = &st.log.histories[&key];
         assert_eq!((h.total_births, h.total_deaths, h.current()), (9, 2, 7));
         // Another process on the port: its totals restart from zero.
         st.begin_stream();
         st.apply_groups(update(20, 15, vec![row("a.rs:1:1", 3, 0)]));
-        assert_eq!(st.health.restarts, 1);
-        assert_eq!(st.histories[&key].current(), 3);
+        assert_eq!(st.log.health.restarts, 1);
+        assert_eq!(st.log.histories[&key].current(), 3);
         // Time never runs backwards.
         st.apply_groups(update(5, 15, vec![row("a.rs:1:1", 3, 0)]));
-        assert_eq!(st.now, Some(at(20)));
+        assert_eq!(st.log.now, Some(at(20)));
     }
 
     #[test]
@@ -199,7 +203,7 @@ mod tests {
         });
         let rows = (0..50).map(|i| row(&format!("f.rs:{i}:1"), 1, 0)).collect();
         st.apply_groups(update(1, 0, rows));
-        assert_eq!(st.aggregates.as_ref().expect("groups").groups.len(), 10);
-        assert_eq!(st.health.implausible.over_cap, 40);
+        assert_eq!(st.hooks.as_ref().expect("groups").groups.len(), 10);
+        assert_eq!(st.log.health.implausible.over_cap, 40);
     }
 }

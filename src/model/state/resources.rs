@@ -9,27 +9,31 @@ use crate::model::update::Update;
 impl State {
     pub(super) fn apply_resources(&mut self, up: &Update, _now: Option<Ts>) {
         for new in &up.resources {
-            if self.resources.len() >= self.config.max_entities
-                && !self.resources.contains_key(&new.id)
+            if self.console.resources.len() >= self.config.max_entities
+                && !self.console.resources.contains_key(&new.id)
             {
-                self.health.implausible.over_cap += 1;
+                self.log.health.implausible.over_cap += 1;
                 continue;
             }
-            let r =
-                Resource::from_wire(new, &mut self.locations, &mut self.types, &mut self.shapes);
-            match self.resources.get_mut(&new.id) {
+            let r = Resource::from_wire(
+                new,
+                &mut self.log.locations,
+                &mut self.console.types,
+                &mut self.console.shapes,
+            );
+            match self.console.resources.get_mut(&new.id) {
                 Some(old) => old.reregistered(r),
                 None => {
-                    self.resources.insert(new.id, r);
+                    self.console.resources.insert(new.id, r);
                 }
             }
         }
         for (id, stats) in &up.resource_stats {
-            if let Some(r) = self.resources.get_mut(id) {
+            if let Some(r) = self.console.resources.get_mut(id) {
                 if let (None, Some(c)) = (r.created_at, stats.created_at) {
-                    self.late.span_arrived(c);
+                    self.console.late.span_arrived(c);
                     if &**r.concrete_type() == "Sleep" {
-                        self.late.sleep_arrived(c, r.location());
+                        self.console.late.sleep_arrived(c, r.location());
                     }
                 }
                 r.created_at = stats.created_at;
@@ -47,7 +51,7 @@ impl State {
                             )
                         })
                         .collect();
-                    r.attributes = Some(self.attributes.intern(&text.join(" ")));
+                    r.attributes = Some(self.console.attributes.intern(&text.join(" ")));
                 }
             }
         }
@@ -55,14 +59,15 @@ impl State {
 
     pub(super) fn apply_ops(&mut self, up: &Update) {
         for new in &up.async_ops {
-            if self.async_ops.len() >= self.config.max_entities
-                && !self.async_ops.contains_key(&new.id)
+            if self.console.async_ops.len() >= self.config.max_entities
+                && !self.console.async_ops.contains_key(&new.id)
             {
-                self.health.implausible.over_cap += 1;
+                self.log.health.implausible.over_cap += 1;
                 continue;
             }
             let op = AsyncOp::from_wire(new);
-            self.async_ops
+            self.console
+                .async_ops
                 .entry(new.id)
                 .and_modify(|old| {
                     old.source = op.source;
@@ -72,7 +77,7 @@ impl State {
                 .or_insert(op);
         }
         for (id, stats) in &up.async_op_stats {
-            if let Some(op) = self.async_ops.get_mut(id) {
+            if let Some(op) = self.console.async_ops.get_mut(id) {
                 op.created_at = stats.created_at;
                 op.dropped_at = stats.dropped_at;
                 op.task = stats.task.or(op.task);
@@ -82,19 +87,20 @@ impl State {
             let Some(task) = p.task else { continue };
             if p.ready {
                 if self
+                    .console
                     .pending_polls
                     .get(&task)
                     .is_some_and(|q| q.async_op == p.async_op)
                 {
-                    self.pending_polls.remove(&task);
+                    self.console.pending_polls.remove(&task);
                 }
             } else {
-                self.pending_polls.insert(
+                self.console.pending_polls.insert(
                     task,
                     PendingPoll {
                         resource: p.resource,
                         async_op: p.async_op,
-                        name: self.types.intern(&p.name),
+                        name: self.console.types.intern(&p.name),
                         at: up.now,
                     },
                 );
