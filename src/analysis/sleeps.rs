@@ -47,26 +47,40 @@ pub(super) fn link_sleeps(
         return out;
     }
     sleeps.sort_unstable_by_key(|&(c, id, _)| (c, id));
+    // The candidate tasks' poll windows, by end: one sweep over the sorted
+    // sleeps finds each window's sleeps (a binary search per task missed
+    // the cache at every step: with 100 000 sleeping tasks it was most of
+    // an analysis).
+    let mut windows: Vec<(Ts, Ts, u64, LocId)> = state
+        .live_tasks()
+        // A sleeping task holds a waker (registered with the timer).
+        .filter(|task| {
+            !op_by_task.contains_key(&task.id)
+                && !out.contains_key(&task.id)
+                && task.stats.live_wakers() > 0
+        })
+        .filter_map(|task| {
+            let (Some(start), Some(end)) = task.own_poll else {
+                return None;
+            };
+            (end >= start).then_some((end, start, task.id, task.group.loc))
+        })
+        .collect();
+    windows.sort_unstable_by_key(|&(end, start, id, _)| (end, start, id));
     // (sleep index, task id, task's spawn location), sorted by sleep.
     let mut claims: Vec<(usize, u64, LocId)> = Vec::new();
-    for task in state.live_tasks() {
-        // A sleeping task holds a waker (registered with the timer).
-        if op_by_task.contains_key(&task.id)
-            || out.contains_key(&task.id)
-            || task.stats.live_wakers() == 0
-        {
-            continue;
+    let mut hi = 0;
+    for (end, start, id, loc) in windows {
+        // The sleeps created at or before the window's end: sleeps[..hi].
+        while hi < sleeps.len() && sleeps[hi].0 <= end {
+            hi += 1;
         }
-        let (Some(start), Some(end)) = task.own_poll else {
-            continue;
-        };
-        if end < start {
-            continue;
-        }
-        let hi = sleeps.partition_point(|(c, _, _)| *c <= end);
-        let lo = sleeps[..hi].partition_point(|(c, _, _)| *c < start);
-        for i in lo.max(hi.saturating_sub(MAX_PER_WINDOW))..hi {
-            claims.push((i, task.id, task.group.loc));
+        // Of the latest few, those created in the window.
+        let first = hi.saturating_sub(MAX_PER_WINDOW);
+        for (i, sleep) in sleeps[first..hi].iter().enumerate() {
+            if sleep.0 >= start {
+                claims.push((first + i, id, loc));
+            }
         }
     }
     claims.sort_unstable_by_key(|&(i, t, _)| (i, t));
@@ -74,7 +88,11 @@ pub(super) fn link_sleeps(
     let mut spans = Vec::new();
     let mut a = 0;
     while a < claims.len() {
-        let b = a + claims[a..].partition_point(|c| c.0 == claims[a].0);
+        // Runs are a few claims long: a scan, not a search over the rest.
+        let mut b = a + 1;
+        while b < claims.len() && claims[b].0 == claims[a].0 {
+            b += 1;
+        }
         spans.push((a, b));
         a = b;
     }

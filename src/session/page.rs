@@ -60,7 +60,11 @@ impl Lens {
 #[derive(Debug, Default)]
 pub struct Page {
     pub lens: Lens,
-    /// Shared with the model (copy on write there).
+    /// The rows' tasks of the open group, or of every group (the flat
+    /// list), aligned with the analysis's rows: `rows[group][row]`. Shared
+    /// with the model (copy on write there).
+    rows: Vec<Vec<Option<Arc<Task>>>>,
+    /// Other tasks by (target, id): the open task, a resource's waiters.
     tasks: HashMap<(usize, u64), Arc<Task>>,
     paged: HashMap<(usize, u64), PagedTask>,
     traces: HashMap<(usize, u32), Arc<Trace>>,
@@ -81,17 +85,13 @@ impl Page {
         match &lens {
             Lens::Groups => {}
             Lens::Group(key) => {
-                if let Some(g) = analysis.groups.iter().find(|g| g.key == *key) {
-                    for r in &g.tasks {
-                        page.copy_task(states, usize::from(r.target), r.id, r.verdict.trace());
-                    }
+                if let Some(gi) = analysis.groups.iter().position(|g| g.key == *key) {
+                    page.copy_rows(analysis, gi, states, true);
                 }
             }
             Lens::Tasks => {
-                for r in analysis.groups.iter().flat_map(|g| &g.tasks) {
-                    if r.verdict.state != TaskState::Completed {
-                        page.copy_task(states, usize::from(r.target), r.id, None);
-                    }
+                for gi in 0..analysis.groups.len() {
+                    page.copy_rows(analysis, gi, states, false);
                 }
             }
             Lens::Task(key, target, id) => {
@@ -126,6 +126,53 @@ impl Page {
         page
     }
 
+    /// Copies group `gi`'s rows (finished ones only with `finished`): the
+    /// console's records, the hooks source's paged rows, their stacks.
+    fn copy_rows(&mut self, analysis: &Analysis, gi: usize, states: &[&State], finished: bool) {
+        let g = &analysis.groups[gi];
+        if self.rows.len() <= gi {
+            self.rows.resize_with(gi + 1, Vec::new);
+        }
+        let mut rows = Vec::with_capacity(g.tasks.len());
+        for r in &g.tasks {
+            let target = usize::from(r.target);
+            let Some(st) = states.get(target) else {
+                rows.push(None);
+                continue;
+            };
+            if !finished && r.verdict.state == TaskState::Completed {
+                rows.push(None);
+                continue;
+            }
+            let task = st.console.tasks.get(&r.id).cloned();
+            if task.is_none() {
+                self.copy_paged(st, target, r.id);
+            }
+            if finished && let Some(i) = r.verdict.trace() {
+                self.copy_trace(st, target, i);
+            }
+            rows.push(task);
+        }
+        self.rows[gi] = rows;
+    }
+
+    fn copy_paged(&mut self, st: &State, target: usize, id: u64) {
+        let paged = st
+            .hooks
+            .as_ref()
+            .and_then(|a| a.page.as_ref())
+            .and_then(|(_, p)| p.tasks.iter().find(|t| t.id == id));
+        if let Some(p) = paged {
+            self.paged.insert((target, id), p.clone());
+        }
+    }
+
+    fn copy_trace(&mut self, st: &State, target: usize, i: u32) {
+        if let Some(tr) = st.dump.as_ref().and_then(|d| d.traces.get(i as usize)) {
+            self.traces.insert((target, i), tr.clone());
+        }
+    }
+
     /// Copies one task: the console's record, or the hooks source's paged
     /// row; and its stack from the task dump.
     fn copy_task(&mut self, states: &[&State], target: usize, id: u64, trace: Option<u32>) {
@@ -136,22 +183,17 @@ impl Page {
             Some(t) => {
                 self.tasks.insert((target, id), t.clone());
             }
-            None => {
-                let paged = st
-                    .hooks
-                    .as_ref()
-                    .and_then(|a| a.page.as_ref())
-                    .and_then(|(_, p)| p.tasks.iter().find(|t| t.id == id));
-                if let Some(p) = paged {
-                    self.paged.insert((target, id), p.clone());
-                }
-            }
+            None => self.copy_paged(st, target, id),
         }
-        if let Some(i) = trace
-            && let Some(tr) = st.dump.as_ref().and_then(|d| d.traces.get(i as usize))
-        {
-            self.traces.insert((target, i), tr.clone());
+        if let Some(i) = trace {
+            self.copy_trace(st, target, i);
         }
+    }
+
+    /// The task of row `row` of group `group` (indexes into the analysis
+    /// the page was built with), as the console source records it.
+    pub fn row(&self, group: usize, row: usize) -> Option<&Task> {
+        self.rows.get(group)?.get(row)?.as_deref()
     }
 
     /// Target `target`'s task `id`, as the console source records it.
@@ -225,21 +267,25 @@ mod tests {
             .iter()
             .find(|g| g.location.contains("src/a.rs"))
             .expect("group a");
+        let gi = a.groups.iter().position(|x| x.key == g.key).unwrap();
         let page = Page::build(Lens::Group(g.key), &a, &[&st]);
-        let ids: Vec<u64> = g.tasks.iter().map(|r| r.id).collect();
-        assert_eq!(ids.len(), 3);
-        for &id in &ids {
-            assert!(page.task(0, id).is_some(), "task {id}");
+        assert_eq!(g.tasks.len(), 3);
+        for (ri, r) in g.tasks.iter().enumerate() {
+            assert_eq!(page.row(gi, ri).map(|t| t.id), Some(r.id), "row {ri}");
         }
         // Only the open group's tasks are copied.
-        assert!(page.task(0, 1).is_none());
+        assert!(page.row(1 - gi, 0).is_none());
         // The model moves on; the page does not.
         st.console.tasks.clear();
-        assert!(page.task(0, ids[0]).is_some());
+        assert!(page.row(gi, 0).is_some());
 
         let st = model(6);
         let all = Page::build(Lens::Tasks, &a, &[&st]);
-        assert!((1..=6).all(|id| all.task(0, id).is_some()));
-        assert!(Page::build(Lens::Groups, &a, &[&st]).task(0, 1).is_none());
+        let listed = (0..a.groups.len())
+            .flat_map(|gi| (0..a.groups[gi].tasks.len()).map(move |ri| (gi, ri)))
+            .filter(|&(gi, ri)| all.row(gi, ri).is_some())
+            .count();
+        assert_eq!(listed, 6);
+        assert!(Page::build(Lens::Groups, &a, &[&st]).row(0, 0).is_none());
     }
 }

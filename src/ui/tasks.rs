@@ -91,8 +91,7 @@ fn warnings(t: &Task, v: &crate::analysis::Verdict) -> usize {
 pub fn cells(a: &Analysis, e: Entry, page: &Page) -> Option<Cells> {
     let g = a.groups.get(e.group as usize)?;
     let row: &TaskRow = g.tasks.get(e.row as usize)?;
-    let (target, id) = (usize::from(row.target), row.id);
-    let t: &Task = page.task(target, id)?;
+    let t: &Task = page.row(e.group as usize, e.row as usize)?;
     let s = &t.stats;
     let now = a.now;
     let busy = Duration::from_nanos(s.busy_ns);
@@ -179,8 +178,7 @@ pub fn order(a: &Analysis, page: &Page, column: Column, invert: bool, needle: &s
                 group: gi as u32,
                 row: ri as u32,
             };
-            let (target, id) = (usize::from(r.target), r.id);
-            let Some(t) = page.task(target, id) else {
+            let Some(t) = page.row(gi, ri) else {
                 continue;
             };
             if !needle.is_empty() {

@@ -18,6 +18,12 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
         super::placeholder(f, area, "this group has no tasks any more (Esc goes back)");
         return;
     };
+    // The page's rows are the analysis's, by group index.
+    let gi = a
+        .groups
+        .iter()
+        .position(|x| x.key == g.key)
+        .unwrap_or(usize::MAX);
     let [head, list, foot] = Layout::vertical([
         Constraint::Length(HEADER_ROWS),
         Constraint::Min(2),
@@ -93,7 +99,7 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
             let row = &g.tasks[i];
             // Several targets: the row's id says whose task it is.
             let (target, id) = (usize::from(row.target), row.id);
-            let Some(t) = page.task(target, id) else {
+            let Some(t) = page.row(gi, i) else {
                 // The hooks source: the task as the target's page has it.
                 let p = page.paged(target, id)?;
                 let r = Row::new(paged_cells(p, row, a.now));
@@ -137,7 +143,7 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
     // The Polls column fits the rows on screen.
     let polls = (pos.offset..g.tasks.len()).take(rows_fit).filter_map(|i| {
         let (target, id) = (usize::from(g.tasks[i].target), g.tasks[i].id);
-        let n = match page.task(target, id) {
+        let n = match page.row(gi, i) {
             Some(t) => t.stats.polls,
             None => page.paged(target, id)?.polls,
         };
@@ -165,7 +171,7 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
 
     // The selected row's target and its own task id.
     let picked = g.tasks.get(pos.selected);
-    let selected = picked.and_then(|r| Some((r, page.task(usize::from(r.target), r.id)?)));
+    let selected = picked.and_then(|r| Some((r, page.row(gi, pos.selected)?)));
     let text_lines = match selected {
         Some((row, t)) => {
             let mut phrase = row.verdict.reason.phrase().to_string();
