@@ -223,8 +223,24 @@ pub struct GatherArgs {
     /// console-subscriber; or only one of them.
     #[arg(long, value_enum, default_value_t = conn::hooks::SourceChoice::Auto)]
     pub source: conn::hooks::SourceChoice,
+    /// A file holding the token of the target's taskscope-agent, which an
+    /// agent with a token asks of every inspection (also the
+    /// TASKSCOPE_TOKEN_FILE environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub dumps: DumpArgs,
+}
+
+/// The agent's token: from `--token-file`, else `TASKSCOPE_TOKEN_FILE`.
+pub fn load_token(flag: Option<&std::path::Path>) -> anyhow::Result<Option<conn::Token>> {
+    let env = std::env::var_os("TASKSCOPE_TOKEN_FILE").map(std::path::PathBuf::from);
+    match flag.map(std::path::Path::to_path_buf).or(env) {
+        Some(path) => conn::Token::from_file(&path)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!(e)),
+        None => Ok(None),
+    }
 }
 
 /// Task dumps from the target's `taskscope-agent` (ignored without one).
@@ -274,6 +290,11 @@ pub struct ViewArgs {
     /// console-subscriber; or only one of them.
     #[arg(long, value_enum, default_value_t = conn::hooks::SourceChoice::Auto)]
     pub source: conn::hooks::SourceChoice,
+    /// A file holding the token of the target's taskscope-agent, which an
+    /// agent with a token asks of every inspection (also the
+    /// TASKSCOPE_TOKEN_FILE environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub dumps: DumpArgs,
 }
@@ -355,13 +376,14 @@ impl ViewArgs {
             max_message_size: self.max_message_size,
             wait_for_target: None,
             source: self.source,
+            token_file: self.token_file.clone(),
             dumps: self.dumps.clone(),
         }
     }
 
-    pub fn tui_options(&self) -> ui::Options {
+    pub fn tui_options(&self) -> anyhow::Result<ui::Options> {
         let color = !self.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        ui::Options {
+        Ok(ui::Options {
             params: Params {
                 window: self.window,
                 ..Params::default()
@@ -376,11 +398,12 @@ impl ViewArgs {
                     timeout: self.dumps.dump_timeout,
                 },
                 source: self.source,
+                token: load_token(self.token_file.as_deref())?,
                 ..conn::Options::default()
             },
             color,
             analysis_interval: Duration::from_millis(250),
-        }
+        })
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod common;
 
+mod access_e2e;
 mod classification;
 mod cli_errors;
 mod console_sleepers;

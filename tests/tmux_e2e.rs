@@ -433,3 +433,39 @@ fn two_replicas_in_one_view_and_one_dies() {
         !s.contains("Tasks▼") && s.lines().any(|l| l.trim_end() == "$")
     });
 }
+
+#[test]
+fn an_agent_that_refuses_the_view_says_why_and_the_token_opens_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tmux-token-0123456789\n").unwrap();
+    let demo = common::DemoTarget::start_with(
+        0,
+        &["--source", "hooks", "--scenarios", "sleepers"],
+        &[("TASKSCOPE_TOKEN_FILE", token.to_str().unwrap())],
+    );
+    let t = Tmux::start("token", 140, 30);
+    t.literal(&format!(
+        "env -u TASKSCOPE_TOKEN_FILE {} connect {}; echo \"E\"\"XIT=$?\"",
+        common::BIN,
+        demo.addr
+    ));
+    t.keys(&["Enter"]);
+    let s = t.wait_screen("the refusal after the view closed", |s| s.contains("EXIT="));
+    assert!(
+        s.contains("refused to be inspected") && s.contains("EXIT=2"),
+        "{s}"
+    );
+    t.literal(&format!(
+        "{} connect {} --token-file {}",
+        common::BIN,
+        demo.addr,
+        token.display()
+    ));
+    t.keys(&["Enter"]);
+    t.wait_screen("the groups with the token", |s| {
+        s.contains("tasks in") && s.contains("connected")
+    });
+    t.keys(&["q"]);
+}

@@ -49,6 +49,7 @@
 //! the tasks at a time, a bounded number of captures per second, replies
 //! of bounded size.
 
+pub mod access;
 pub mod capture;
 #[cfg(feature = "console")]
 mod census;
@@ -172,6 +173,10 @@ struct Inner {
     budget: hooks::Budget,
     replies: AtomicU64,
     refusals: AtomicU64,
+    /// The inspection token, when set in code (else from the environment).
+    token: Mutex<Option<access::Token>>,
+    /// Inspection requests refused for want of the token.
+    access_refused: AtomicU64,
 }
 
 impl Default for Agent {
@@ -207,6 +212,8 @@ impl Agent {
                 budget: budget_from_env(),
                 replies: AtomicU64::new(0),
                 refusals: AtomicU64::new(0),
+                token: Mutex::new(None),
+                access_refused: AtomicU64::new(0),
             }),
         }
     }
@@ -235,6 +242,36 @@ impl Agent {
     ) {
         let recorder = self.inner.recorder.get_or_init(hooks::Recorder::new);
         recorder.install_with(builder, other);
+    }
+
+    /// Requires `token` of every inspection request (every gRPC method:
+    /// tasks, waits, stacks, console data) wherever the agent listens;
+    /// `GET /metrics` stays open. Without this, `TASKSCOPE_TOKEN_FILE` (a
+    /// file holding the token) or `TASKSCOPE_TOKEN` is read when the
+    /// server starts; with neither, inspection is served on loopback and
+    /// Unix sockets only (see [`access`]). Set it before serving.
+    pub fn set_token(&self, token: &str) -> Result<(), String> {
+        let t = access::Token::new(token)?;
+        *self.inner.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+        Ok(())
+    }
+
+    /// The token in force: set in code, else from the environment.
+    pub(crate) fn token(&self) -> Result<Option<access::Token>, String> {
+        let set = self
+            .inner
+            .token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match set {
+            Some(t) => Ok(Some(t)),
+            None => access::Token::from_env(),
+        }
+    }
+
+    pub(crate) fn refused_access(&self) {
+        self.inner.access_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether console-subscriber is served beside the agent (whose waker

@@ -2,9 +2,11 @@
 //! source) services, with console-subscriber's `Instrument` beside them in
 //! console mode (the `console` feature), on one server.
 
+use crate::access::Policy;
 use crate::proto::{self, DumpReply, DumpRequest, InfoReply, InfoRequest};
 use crate::{Agent, ServerAddr};
 use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
 use tonic::server::{NamedService, UnaryService};
@@ -39,13 +41,14 @@ pub async fn serve(
         }
         None => (None, None),
     };
-    let router = grpc_server(&agent)
+    let (mut server, policy) = grpc_server(&agent);
+    let router = server
         .add_service(instrument_server)
         .add_service(DumpService {
             agent: agent.clone(),
         })
         .add_optional_service(tasks);
-    let res = listen(router, addr, &agent, None).await;
+    let res = listen(router, addr, &agent, &policy, None).await;
     aggregator.abort();
     if let Some(p) = producer {
         p.abort();
@@ -65,33 +68,57 @@ pub async fn serve_hooks(
         .ok_or("no hooks recorder: call Agent::install_hooks on the runtime builder first")?;
     let (tasks, producer) = crate::tasks_service::TasksService::new(recorder, agent.budget());
     let producer = tokio::spawn(producer);
-    let router = grpc_server(&agent)
+    let (mut server, policy) = grpc_server(&agent);
+    let router = server
         .add_service(DumpService {
             agent: agent.clone(),
         })
         .add_service(tasks);
-    let res = listen(router, addr, &agent, Some(bound)).await;
+    let res = listen(router, addr, &agent, &policy, Some(bound)).await;
     producer.abort();
     res
 }
 
+/// Who may ask what, set once the server knows where it listens.
+type PolicyCell = Arc<OnceLock<Policy>>;
+
 /// tonic's server with `GET /metrics` (and HTTP/1.1, which scrapers
-/// speak) in front of the gRPC services.
-fn grpc_server(agent: &Agent) -> tonic::transport::Server<Stack<HttpLayer, Identity>> {
-    tonic::transport::Server::builder()
+/// speak) and the access check in front of the gRPC services.
+fn grpc_server(
+    agent: &Agent,
+) -> (
+    tonic::transport::Server<Stack<HttpLayer, Identity>>,
+    PolicyCell,
+) {
+    let policy = PolicyCell::default();
+    let server = tonic::transport::Server::builder()
         .accept_http1(true)
         .layer(HttpLayer {
             agent: agent.clone(),
-        })
+            policy: policy.clone(),
+        });
+    (server, policy)
 }
 
 async fn listen(
     router: tonic::transport::server::Router<Stack<HttpLayer, Identity>>,
     addr: ServerAddr,
     agent: &Agent,
+    policy: &PolicyCell,
     announce: Option<std::sync::mpsc::Sender<Result<String, String>>>,
 ) -> Result<(), BoxError> {
-    let announce = |b: &str| {
+    // A token that was asked for and cannot be read serves nothing: an
+    // agent never falls back to open.
+    let token = agent.token()?;
+    let announce = |b: &str, local: bool| {
+        let p = Policy {
+            token: token.clone(),
+            local,
+        };
+        if let Some(line) = p.announcement(b) {
+            eprintln!("{line}");
+        }
+        let _ = policy.set(p);
         agent.set_bound(b.to_string());
         if let Some(tx) = &announce {
             let _ = tx.send(Ok(b.to_string()));
@@ -101,12 +128,7 @@ async fn listen(
         ServerAddr::Tcp(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let bound = listener.local_addr()?;
-            if !bound.ip().is_loopback() {
-                eprintln!(
-                    "taskscope-agent: warning: serving on {bound}, which is not a loopback address: anyone who can reach this port can read every task's location, stack and fields. Bind 127.0.0.1 (TOKIO_CONSOLE_BIND=127.0.0.1:6669, the default) and reach it through `ssh -L 6669:127.0.0.1:6669 HOST` or `kubectl port-forward`, or a Unix socket."
-                );
-            }
-            announce(&bound.to_string());
+            announce(&bound.to_string(), bound.ip().is_loopback());
             router
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
                 .await
@@ -114,7 +136,10 @@ async fn listen(
         #[cfg(unix)]
         ServerAddr::Unix(path) => {
             let listener = tokio::net::UnixListener::bind(&path)?;
-            announce(&format!("file://{}", path.display()));
+            // Only the service's own user may connect.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            announce(&format!("file://{}", path.display()), true);
             router
                 .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener))
                 .await
@@ -232,6 +257,7 @@ pub(crate) fn unimplemented() -> http::Response<tonic::body::Body> {
 #[derive(Clone)]
 pub(crate) struct HttpLayer {
     agent: Agent,
+    policy: PolicyCell,
 }
 
 impl<S> Layer<S> for HttpLayer {
@@ -240,6 +266,7 @@ impl<S> Layer<S> for HttpLayer {
         Http {
             inner,
             agent: self.agent.clone(),
+            policy: self.policy.clone(),
         }
     }
 }
@@ -248,6 +275,7 @@ impl<S> Layer<S> for HttpLayer {
 pub(crate) struct Http<S> {
     inner: S,
     agent: Agent,
+    policy: PolicyCell,
 }
 
 impl<S> Service<http::Request<tonic::body::Body>> for Http<S>
@@ -271,7 +299,31 @@ where
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/grpc"));
         if is_grpc {
-            return Box::pin(self.inner.call(req));
+            // Inspection: every gRPC method, checked before any of them
+            // runs or reads the request's body.
+            let auth = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes());
+            let verdict = match self.policy.get() {
+                Some(p) => p.inspect(auth),
+                None => Err(crate::access::Refusal::Unauthenticated),
+            };
+            return match verdict {
+                Ok(()) => Box::pin(self.inner.call(req)),
+                Err(why) => {
+                    self.agent.refused_access();
+                    let status = match why {
+                        crate::access::Refusal::Unauthenticated => {
+                            Status::unauthenticated(why.message())
+                        }
+                        crate::access::Refusal::ReadOnly => {
+                            Status::permission_denied(why.message())
+                        }
+                    };
+                    Box::pin(async move { Ok(status.into_http()) })
+                }
+            };
         }
         let agent = self.agent.clone();
         let (parts, _) = req.into_parts();

@@ -12,6 +12,8 @@ mod common;
 
 // The hooks source needs tokio_unstable; the waits' captures, Linux too.
 #[cfg(tokio_unstable)]
+mod access;
+#[cfg(tokio_unstable)]
 mod hooks;
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod metrics;

@@ -61,7 +61,7 @@ pub async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
         .iter()
         .map(|s| Target::parse(s))
         .collect::<Result<_, _>>()?;
-    let opts = a.view.tui_options();
+    let opts = a.view.tui_options()?;
     if a.once {
         let gather = a.view.gather_args();
         let w = watch_many(&a.addrs, a.duration, &gather, "table", None, &opts.params).await?;
@@ -409,7 +409,7 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
             .unwrap_or_default(),
     ];
     let child = demo::spawn_child(&exe, &args).await?;
-    let mut opts = a.view.tui_options();
+    let mut opts = a.view.tui_options()?;
     // The first dump once the leaks have had time to pile up (the target
     // starts with taskscope). No periodic dumps: see README on tokio's
     // dump hangs.

@@ -9,13 +9,14 @@ use anyhow::Context;
 use std::time::Duration;
 
 /// How a headless command's connections are made.
-fn options(how: &GatherArgs) -> conn::Options {
-    conn::Options {
+fn options(how: &GatherArgs) -> anyhow::Result<conn::Options> {
+    Ok(conn::Options {
         max_message_size: how.max_message_size,
         dumps: how.dumps.once(),
         source: how.source,
+        token: crate::cli::load_token(how.token_file.as_deref())?,
         ..conn::Options::default()
-    }
+    })
 }
 
 /// Says that a target's connection broke part-way; `product` names what
@@ -37,7 +38,7 @@ pub(super) async fn watch_live(
 ) -> anyhow::Result<(Target, headless::Gathered, Duration)> {
     let target = Target::parse(addr)?;
     let started = std::time::Instant::now();
-    let g = headless::gather(target.clone(), options(how), duration, how.wait_for_target).await?;
+    let g = headless::gather(target.clone(), options(how)?, duration, how.wait_for_target).await?;
     warn_broken(&g, product);
     Ok((target, g, started.elapsed()))
 }
@@ -86,7 +87,7 @@ pub(super) async fn watch_many(
     // One session, one target or several: merged by spawn location.
     let results = headless::gather_fleet(
         parsed.clone(),
-        options(how),
+        options(how)?,
         duration,
         how.wait_for_target,
         params,

@@ -2,6 +2,7 @@
 //! console on the target's port: detection, and dumps on request or at a
 //! low rate. Runs beside each stream, on the same HTTP/2 connection.
 
+use super::chan::Chan as Channel;
 use super::{Event, Options, Requests};
 use crate::model::{Agent, Frame, TaskDump, Trace, Ts};
 use prost::Message;
@@ -10,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use taskscope_proto::{self as proto, DumpReply, DumpRequest, InfoReply, InfoRequest};
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 
 /// The longest minimum interval believed from an agent (an hour).
 const MAX_MIN_INTERVAL_MS: u64 = 3_600_000;

@@ -60,7 +60,7 @@ pub async fn run(target: Target, opts: Options, tx: mpsc::Sender<Event>, dumps: 
             Ok(()) => return, // receiver gone
             Err(e) => e,
         };
-        if !opts.reconnect {
+        if !opts.reconnect || err.is_permanent() {
             let _ = tx.send(Event::Status(Status::Failed(err))).await;
             return;
         }
@@ -126,7 +126,7 @@ async fn stream_once(
             ));
         }
         Ok(Err(e)) => return Err(ConnError::from_transport(name, &e)),
-        Ok(Ok(c)) => c,
+        Ok(Ok(c)) => super::chan::Chan::new(c, opts.token.as_ref()),
     };
     use super::hooks::SourceChoice;
     if opts.source != SourceChoice::Console {
@@ -196,7 +196,7 @@ async fn stream_once(
 /// its poll-time and scheduled-time histograms), reopening the stream
 /// when the view opens another task; nothing while none is open.
 async fn watch_details(
-    mut client: InstrumentClient<tonic::transport::Channel>,
+    mut client: InstrumentClient<super::chan::Chan>,
     requests: Requests,
     tx: mpsc::Sender<Event>,
 ) {
@@ -238,10 +238,7 @@ async fn watch_details(
 
 /// Forwards the console's pause state (`WatchState`); silent on a
 /// subscriber without it, or when the stream ends.
-async fn watch_state(
-    mut client: InstrumentClient<tonic::transport::Channel>,
-    tx: mpsc::Sender<Event>,
-) {
+async fn watch_state(mut client: InstrumentClient<super::chan::Chan>, tx: mpsc::Sender<Event>) {
     use console_api::instrument::{StateRequest, Temporality};
     let Ok(resp) = client.watch_state(StateRequest {}).await else {
         return;
@@ -264,7 +261,7 @@ async fn watch_state(
 /// as an event. Ok(()) only when the receiver went away.
 async fn read_stream(
     mut stream: impl Stream<Item = Result<Event, tonic::Status>> + Unpin,
-    channel: &tonic::transport::Channel,
+    channel: &super::chan::Chan,
     name: &str,
     opts: &Options,
     tx: &mpsc::Sender<Event>,

@@ -30,11 +30,20 @@ pub enum ConnError {
     },
     #[error("stream from {0} broke: {1}")]
     Broken(String, String),
+    /// The agent refused inspection (no token, or not its token): retrying
+    /// cannot help.
+    #[error("{0} refused to be inspected: {1}")]
+    NotAllowed(String, String),
     #[error("cannot connect to {0}: {1}")]
     Other(String, String),
 }
 
 impl ConnError {
+    /// A failure no retry can mend (the agent refused this client).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, ConnError::NotAllowed(..))
+    }
+
     /// Classifies a failure to open the channel.
     pub fn from_transport(target: &str, err: &tonic::transport::Error) -> ConnError {
         classify_io(target, err).unwrap_or_else(|| {
@@ -59,6 +68,12 @@ impl ConnError {
         }
         if status.code() == Code::Unimplemented {
             return ConnError::NotConsole(target.into());
+        }
+        if matches!(
+            status.code(),
+            Code::Unauthenticated | Code::PermissionDenied
+        ) {
+            return ConnError::NotAllowed(target.into(), short_reason(status));
         }
         if let Some(e) = classify_io(target, status) {
             return e;

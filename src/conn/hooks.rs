@@ -2,6 +2,7 @@
 //! target's own groups, streamed. Target strings are sanitized and capped
 //! here, where they enter, like the console's.
 
+use super::chan::Chan as Channel;
 use super::convert::MAX_STRING;
 use crate::model::Ts;
 use crate::model::aggregate::{
@@ -11,7 +12,6 @@ use crate::model::location::format_location;
 use crate::model::update::SourceLoc;
 use std::time::Duration;
 use taskscope_proto::{self as proto, Groups, Loc, WatchRequest};
-use tonic::transport::Channel;
 
 /// Which source to read when a target serves both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

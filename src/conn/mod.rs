@@ -4,6 +4,7 @@
 
 pub mod addr;
 pub mod agent;
+pub mod chan;
 pub mod client;
 pub mod convert;
 pub mod error;
@@ -42,6 +43,48 @@ pub struct Options {
     pub dumps: DumpOptions,
     /// Which source to read when the target serves both.
     pub source: hooks::SourceChoice,
+    /// The agent's token, presented on every call (`--token-file`).
+    pub token: Option<Token>,
+}
+
+/// The token a target's agent asks of inspection requests: the contents
+/// of a file (`--token-file`, or `TASKSCOPE_TOKEN_FILE`), without the
+/// surrounding whitespace. Never printed.
+#[derive(Clone)]
+pub struct Token(Arc<str>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(…)")
+    }
+}
+
+impl Token {
+    /// Reads the token from `path`.
+    pub fn from_file(path: &std::path::Path) -> Result<Token, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(format!("the token file {} is empty", path.display()));
+        }
+        if !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "the token in {} must be printable ASCII without spaces",
+                path.display()
+            ));
+        }
+        Ok(Token(Arc::from(t)))
+    }
+
+    /// `Bearer TOKEN`, marked sensitive (kept out of HTTP/2's header
+    /// compression tables and of debug output).
+    pub fn header(&self) -> tonic::codegen::http::HeaderValue {
+        let mut v = tonic::codegen::http::HeaderValue::from_str(&format!("Bearer {}", self.0))
+            .expect("printable ASCII");
+        v.set_sensitive(true);
+        v
+    }
 }
 
 /// When task dumps are taken (only with `taskscope-agent` in the target).
@@ -85,6 +128,7 @@ impl Default for Options {
             reconnect: true,
             dumps: DumpOptions::default(),
             source: hooks::SourceChoice::default(),
+            token: None,
         }
     }
 }

@@ -129,8 +129,12 @@ async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<ToUi>) -> anyhow::Re
             msg = model_rx.recv() => {
                 let now = Instant::now();
                 let Some(msg) = msg else {
-                    // The model thread is gone without a word.
-                    app.fatal.get_or_insert_with(|| "it stopped".into());
+                    // Every connection ended: a target that refused this
+                    // client for good (no retry helps) says why; else the
+                    // session is gone without a word.
+                    if !matches!(app.conn.status, conn::Status::Failed(_)) {
+                        app.fatal.get_or_insert_with(|| "it stopped".into());
+                    }
                     app.should_quit = true;
                     continue;
                 };
@@ -155,6 +159,11 @@ async fn run_app(mut app: App, mut model_rx: mpsc::Receiver<ToUi>) -> anyhow::Re
         }
     }
     drop(guard);
+    if app.fatal.is_none()
+        && let conn::Status::Failed(e) = &app.conn.status
+    {
+        anyhow::bail!("{e}");
+    }
     match app.fatal {
         Some(why) => anyhow::bail!(
             "the model thread failed ({}); the view was closed",

@@ -25,7 +25,13 @@ impl DemoTarget {
 
     /// Starts the demo target with its console on `port` (0: any free one).
     pub fn start_on(port: u16, args: &[&str]) -> DemoTarget {
+        Self::start_with(port, args, &[])
+    }
+
+    /// As [`DemoTarget::start_on`], with these environment variables.
+    pub fn start_with(port: u16, args: &[&str], env: &[(&str, &str)]) -> DemoTarget {
         let mut child = Command::new(BIN)
+            .envs(env.iter().copied())
             .args([
                 "demo-target",
                 "--port",

@@ -1,0 +1,149 @@
+//! Who gets what from the agent's port, on a real runtime over real
+//! HTTP/1.1 and gRPC: `GET /metrics` to anyone; inspection (every gRPC
+//! method) with the token when one is set, on loopback and Unix sockets
+//! without one, and never on another address without one.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+use taskscope_agent::Agent;
+use taskscope_agent::proto::{self, InfoReply, InfoRequest};
+
+const TOKEN: &str = "s3cret-token-for-the-tests";
+
+/// A runtime with the hooks source and a few tasks, served on `addr`.
+fn serve(agent: &Agent, addr: std::net::SocketAddr) -> (tokio::runtime::Runtime, String) {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(1).enable_all();
+    agent.install_hooks(&mut b);
+    let rt = b.build().expect("runtime");
+    agent.attach(rt.handle().clone());
+    rt.spawn(async { tokio::time::sleep(Duration::from_secs(3600)).await });
+    let bound = agent.serve(addr.into()).expect("serve");
+    (rt, bound)
+}
+
+/// The status line of one plain HTTP/1.1 GET.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out.lines().next().unwrap_or("").to_string()
+}
+
+/// The agent's `Info` over gRPC, presenting `authorization` if given.
+fn info(addr: &str, authorization: Option<&str>) -> Result<InfoReply, tonic::Status> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.expect("ready");
+        let mut req = tonic::Request::new(InfoRequest {});
+        if let Some(a) = authorization {
+            req.metadata_mut()
+                .insert("authorization", a.parse().unwrap());
+        }
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(proto::INFO_PATH);
+        let codec = tonic_prost::ProstCodec::<InfoRequest, InfoReply>::default();
+        grpc.unary(req, path, codec)
+            .await
+            .map(tonic::Response::into_inner)
+    })
+}
+
+#[test]
+fn with_a_token_inspection_needs_it_and_metrics_do_not() {
+    let agent = Agent::new();
+    agent.set_token(TOKEN).expect("token");
+    let (_rt, addr) = serve(&agent, ([127, 0, 0, 1], 0).into());
+    assert!(
+        http_get(&addr, "/metrics").contains("200"),
+        "metrics are open"
+    );
+    for wrong in [
+        None,
+        Some("Bearer not-the-token-at-all"),
+        Some("Bearer s3cret-token-for-the-test"),
+        Some("Bearer s3cret-token-for-the-testss"),
+        Some("s3cret-token-for-the-tests"),
+        Some("Basic czNjcmV0"),
+    ] {
+        let e = info(&addr, wrong).expect_err("refused");
+        assert_eq!(e.code(), tonic::Code::Unauthenticated, "{wrong:?}: {e:?}");
+        assert!(e.message().contains("--token-file"), "{e:?}");
+    }
+    let ok = info(&addr, Some(&format!("Bearer {TOKEN}"))).expect("with the token");
+    assert!(!ok.agent_version.is_empty());
+    let health = http_get(&addr, "/metrics");
+    assert!(health.contains("200"), "{health}");
+}
+
+#[test]
+fn without_a_token_only_loopback_is_inspected() {
+    let agent = Agent::new();
+    let (_rt, addr) = serve(&agent, ([127, 0, 0, 1], 0).into());
+    info(&addr, None).expect("loopback, no token: as easy as before");
+
+    // Every address of the host: not loopback, so read-only.
+    let exposed = Agent::new();
+    let (_rt2, bound) = serve(&exposed, ([0, 0, 0, 0], 0).into());
+    let port = bound.rsplit(':').next().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    assert!(http_get(&addr, "/metrics").contains("200"));
+    let e = info(&addr, None).expect_err("read-only");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("read-only"), "{e:?}");
+    // A token it does not have opens nothing.
+    let e = info(&addr, Some(&format!("Bearer {TOKEN}"))).expect_err("read-only");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+}
+
+#[test]
+fn short_tokens_are_refused() {
+    let agent = Agent::new();
+    assert!(agent.set_token("short").is_err());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_unix_socket_is_the_service_user_s_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let path = dir.join("agent.sock");
+    let agent = Agent::new();
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(1).enable_all();
+    agent.install_hooks(&mut b);
+    let rt = b.build().expect("runtime");
+    agent.attach(rt.handle().clone());
+    agent
+        .serve(taskscope_agent::ServerAddr::Unix(path.clone()))
+        .expect("serve");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    drop(rt);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[cfg(unix)]
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "taskscope-access-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

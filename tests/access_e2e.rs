@@ -1,0 +1,86 @@
+//! An agent with a token, from the viewer: the headless commands and the
+//! TUI's connection present it with `--token-file`; without it the
+//! target's refusal is one line and exit code 2, at once (no retries), and
+//! `/metrics` stays open.
+
+use crate::common::{self, DemoTarget};
+use std::process::Command;
+
+const TOKEN: &str = "e2e-token-0123456789";
+
+fn token_file(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn the_token_opens_inspection_and_its_absence_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_token = token_file(dir.path(), "agent", &format!("{TOKEN}\n"));
+    for source in ["hooks", "console"] {
+        let demo = DemoTarget::start_with(
+            0,
+            &[
+                "--source",
+                source,
+                "--scenarios",
+                "sleepers",
+                "--leak-every",
+                "200ms",
+            ],
+            &[("TASKSCOPE_TOKEN_FILE", agent_token.to_str().unwrap())],
+        );
+        let watch = |extra: &[&str]| {
+            Command::new(common::BIN)
+                .args(["watch", &demo.addr, "--duration", "2s", "--format", "json"])
+                .args(extra)
+                .env_remove("TASKSCOPE_TOKEN_FILE")
+                .output()
+                .expect("run watch")
+        };
+        let started = std::time::Instant::now();
+        let out = watch(&[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{source}: {err}");
+        assert!(
+            err.contains("refused to be inspected") && err.contains("--token-file"),
+            "{source}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{source}: one line: {err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{source}: at once, not retried"
+        );
+        let wrong = token_file(dir.path(), "wrong", "not-the-agent-s-token");
+        let out = watch(&["--token-file", wrong.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{source}: wrong token");
+
+        let out = watch(&["--token-file", agent_token.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{source}: {err}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert!(doc["totals"]["tasks"].as_u64() > Some(0), "{source}: {doc}");
+    }
+}
+
+#[test]
+fn an_unreadable_token_file_is_a_usage_error() {
+    let out = Command::new(common::BIN)
+        .args([
+            "watch",
+            "127.0.0.1:1",
+            "--duration",
+            "1s",
+            "--token-file",
+            "/nonexistent/token",
+        ])
+        .output()
+        .expect("run watch");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot read the token file /nonexistent/token"),
+        "{err}"
+    );
+}
