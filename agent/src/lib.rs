@@ -431,6 +431,7 @@ impl Agent {
             },
             dumps: self.inner.replies.load(Ordering::Relaxed),
             dump_failures: self.inner.refusals.load(Ordering::Relaxed),
+            inspection_refused: self.inner.access_refused.load(Ordering::Relaxed),
             // The agent never pauses the runtime.
             last_dump_pause: None,
             captures: self

@@ -65,6 +65,9 @@ pub struct AgentHealth {
     pub source: &'static str,
     pub dumps: u64,
     pub dump_failures: u64,
+    /// Inspection requests refused for want of the token (or on a
+    /// read-only address).
+    pub inspection_refused: u64,
     /// How long the last dump held the runtime's workers (the agent takes
     /// no whole-runtime dumps: always none).
     pub last_dump_pause: Option<Duration>,
@@ -342,6 +345,13 @@ impl Collector for Exposition {
             "Requests for the tasks' waits refused (busy, unsupported, no hooks source).",
             None,
             ConstCounter::new(h.dump_failures),
+        )?;
+        single(
+            &mut enc,
+            "taskscope_agent_inspection_refused",
+            "Inspection requests (gRPC) refused: no token, a wrong one, or a read-only address.",
+            None,
+            ConstCounter::new(h.inspection_refused),
         )?;
         single(
             &mut enc,

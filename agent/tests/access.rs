@@ -36,6 +36,22 @@ fn http_get(addr: &str, path: &str) -> String {
     out.lines().next().unwrap_or("").to_string()
 }
 
+/// The body of one plain HTTP/1.1 GET.
+fn http_body(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
 /// The agent's `Info` over gRPC, presenting `authorization` if given.
 fn info(addr: &str, authorization: Option<&str>) -> Result<InfoReply, tonic::Status> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -86,8 +102,13 @@ fn with_a_token_inspection_needs_it_and_metrics_do_not() {
     }
     let ok = info(&addr, Some(&format!("Bearer {TOKEN}"))).expect("with the token");
     assert!(!ok.agent_version.is_empty());
-    let health = http_get(&addr, "/metrics");
-    assert!(health.contains("200"), "{health}");
+    // The refusals are counted where the operator looks.
+    let body = http_body(&addr, "/metrics");
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("taskscope_agent_inspection_refused_total 6")),
+        "{body}"
+    );
 }
 
 #[test]
