@@ -55,6 +55,7 @@ pub mod capture;
 mod census;
 mod dump;
 pub mod hooks;
+pub mod limits;
 pub mod metrics;
 mod resolve;
 mod service;
@@ -177,6 +178,9 @@ struct Inner {
     token: Mutex<Option<access::Token>>,
     /// Inspection requests refused for want of the token.
     access_refused: AtomicU64,
+    /// Bounds on clients, and what they did.
+    limits: Mutex<limits::Limits>,
+    connections: Arc<limits::Counters>,
 }
 
 impl Default for Agent {
@@ -214,6 +218,8 @@ impl Agent {
                 refusals: AtomicU64::new(0),
                 token: Mutex::new(None),
                 access_refused: AtomicU64::new(0),
+                limits: Mutex::new(limits::Limits::default()),
+                connections: Arc::default(),
             }),
         }
     }
@@ -268,6 +274,18 @@ impl Agent {
             Some(t) => Ok(Some(t)),
             None => access::Token::from_env(),
         }
+    }
+
+    /// Sets the bounds on clients (connections at once, silence allowed);
+    /// before serving.
+    pub fn set_limits(&self, limits: limits::Limits) {
+        *self.inner.limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+    }
+
+    /// The connection gate for a server about to listen.
+    pub(crate) fn gate(&self) -> limits::Gate {
+        let l = *self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
+        limits::Gate::new(l, self.inner.connections.clone())
     }
 
     pub(crate) fn refused_access(&self) {
@@ -432,6 +450,9 @@ impl Agent {
             dumps: self.inner.replies.load(Ordering::Relaxed),
             dump_failures: self.inner.refusals.load(Ordering::Relaxed),
             inspection_refused: self.inner.access_refused.load(Ordering::Relaxed),
+            connections: self.inner.connections.open.load(Ordering::Relaxed),
+            connections_refused: self.inner.connections.refused.load(Ordering::Relaxed),
+            connections_timed_out: self.inner.connections.timed_out.load(Ordering::Relaxed),
             // The agent never pauses the runtime.
             last_dump_pause: None,
             captures: self

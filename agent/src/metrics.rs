@@ -68,6 +68,10 @@ pub struct AgentHealth {
     /// Inspection requests refused for want of the token (or on a
     /// read-only address).
     pub inspection_refused: u64,
+    /// Client connections open, closed over the cap, closed silent.
+    pub connections: u64,
+    pub connections_refused: u64,
+    pub connections_timed_out: u64,
     /// How long the last dump held the runtime's workers (the agent takes
     /// no whole-runtime dumps: always none).
     pub last_dump_pause: Option<Duration>,
@@ -352,6 +356,27 @@ impl Collector for Exposition {
             "Inspection requests (gRPC) refused: no token, a wrong one, or a read-only address.",
             None,
             ConstCounter::new(h.inspection_refused),
+        )?;
+        single(
+            &mut enc,
+            "taskscope_agent_connections",
+            "Client connections open on the agent's port.",
+            None,
+            ConstGauge::new(h.connections as i64),
+        )?;
+        single(
+            &mut enc,
+            "taskscope_agent_connections_refused",
+            "Connections closed as accepted: the agent's cap was reached.",
+            None,
+            ConstCounter::new(h.connections_refused),
+        )?;
+        single(
+            &mut enc,
+            "taskscope_agent_connections_timed_out",
+            "Connections closed for moving no byte too long (or sending none at first).",
+            None,
+            ConstCounter::new(h.connections_timed_out),
         )?;
         single(
             &mut enc,

@@ -93,6 +93,14 @@ fn grpc_server(
     let policy = PolicyCell::default();
     let server = tonic::transport::Server::builder()
         .accept_http1(true)
+        // Per connection: a few requests at once, and HTTP/2's own bounds
+        // stated (rapid resets end the connection, dead peers are found).
+        .concurrency_limit_per_connection(8)
+        .max_concurrent_streams(Some(16))
+        .http2_max_pending_accept_reset_streams(Some(20))
+        .http2_max_local_error_reset_streams(Some(64))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .layer(HttpLayer {
             agent: agent.clone(),
             policy: policy.clone(),
@@ -110,6 +118,7 @@ async fn listen(
     // A token that was asked for and cannot be read serves nothing: an
     // agent never falls back to open.
     let token = agent.token()?;
+    let gate = agent.gate();
     let announce = |b: &str, local: bool| {
         let p = Policy {
             token: token.clone(),
@@ -129,9 +138,14 @@ async fn listen(
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let bound = listener.local_addr()?;
             announce(&bound.to_string(), bound.ip().is_loopback());
-            router
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-                .await
+            let incoming = tokio_stream::StreamExt::filter_map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                move |c| match c {
+                    Ok(c) => gate.admit(c).map(Ok),
+                    Err(e) => Some(Err(e)),
+                },
+            );
+            router.serve_with_incoming(incoming).await
         }
         #[cfg(unix)]
         ServerAddr::Unix(path) => {
@@ -140,9 +154,14 @@ async fn listen(
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             announce(&format!("file://{}", path.display()), true);
-            router
-                .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener))
-                .await
+            let incoming = tokio_stream::StreamExt::filter_map(
+                tokio_stream::wrappers::UnixListenerStream::new(listener),
+                move |c| match c {
+                    Ok(c) => gate.admit(c).map(Ok),
+                    Err(e) => Some(Err(e)),
+                },
+            );
+            router.serve_with_incoming(incoming).await
         }
         #[allow(unreachable_patterns)]
         _ => return Err("taskscope-agent serves TCP and Unix sockets only".into()),

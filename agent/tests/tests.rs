@@ -3,10 +3,11 @@
 //! tests with a filter on its module: `cargo test -p taskscope-agent
 //! --test tests metrics::`.
 //!
-//! Two files stay binaries of their own (`Cargo.toml`): `hooks_alloc`
-//! installs a counting global allocator, and `never_harm` measures the
+//! Three files stay binaries of their own (`Cargo.toml`): `hooks_alloc`
+//! installs a counting global allocator, `never_harm` measures the
 //! service's pauses to 250 ms on two cores, which other tests running in
-//! the same process would take their share of.
+//! the same process would take their share of, and `hostile_clients`
+//! counts the process's threads and memory under attack.
 
 mod common;
 
@@ -15,6 +16,7 @@ mod common;
 mod access;
 #[cfg(tokio_unstable)]
 mod hooks;
+
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod metrics;
 #[cfg(all(target_os = "linux", tokio_unstable))]
