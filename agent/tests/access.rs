@@ -22,8 +22,8 @@ fn serve(agent: &Agent, addr: std::net::SocketAddr) -> (tokio::runtime::Runtime,
     (rt, bound)
 }
 
-/// The status line of one plain HTTP/1.1 GET.
-fn http_get(addr: &str, path: &str) -> String {
+/// One plain HTTP/1.1 GET: the status line and the body.
+fn http(addr: &str, path: &str) -> (String, String) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
@@ -33,23 +33,17 @@ fn http_get(addr: &str, path: &str) -> String {
     .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
-    out.lines().next().unwrap_or("").to_string()
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.lines().next().unwrap_or("").to_string();
+    (status, body.to_string())
 }
 
-/// The body of one plain HTTP/1.1 GET.
+fn http_get(addr: &str, path: &str) -> String {
+    http(addr, path).0
+}
+
 fn http_body(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
+    http(addr, path).1
 }
 
 /// The agent's `Info` over gRPC, presenting `authorization` if given.

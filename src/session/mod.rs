@@ -80,10 +80,7 @@ impl Job {
                 path,
             } => {
                 let report = crate::report::model::build(&analysis, state, &ctx, None);
-                match crate::report::write_out(&path, &format.render(&report)) {
-                    Ok(()) => format!("report written to {}", path.display()),
-                    Err(e) => format!("report not written to {}: {e}", path.display()),
-                }
+                written(&path, format, &report)
             }
             Job::Dump | Job::FinalDumps(_) => "task dumps are taken of live targets".into(),
             Job::Lens { .. } => String::new(),
@@ -126,13 +123,22 @@ impl Job {
                     merger,
                 };
                 let report = crate::report::model::build(&analysis, &src, &ctx, None);
-                match crate::report::write_out(&path, &format.render(&report)) {
-                    Ok(()) => format!("report written to {}", path.display()),
-                    Err(e) => format!("report not written to {}: {e}", path.display()),
-                }
+                written(&path, format, &report)
             }
             other => other.run(states.first().copied().unwrap_or(&State::default())),
         }
+    }
+}
+
+/// Writes a report; the status bar's line about it.
+fn written(
+    path: &std::path::Path,
+    format: crate::report::Format,
+    report: &crate::report::model::Report,
+) -> String {
+    match crate::report::write_out(path, &format.render(report)) {
+        Ok(()) => format!("report written to {}", path.display()),
+        Err(e) => format!("report not written to {}: {e}", path.display()),
     }
 }
 
@@ -460,23 +466,20 @@ async fn run(
                 }
             }
         }
+        // Per target with several, as the view's own with one.
         let fleet = model.fleet();
-        for s in statuses {
-            let msg = if fleet {
-                ToUi::TargetStatus(target, s)
-            } else {
-                ToUi::Status(s)
-            };
-            if tx.send(msg).await.is_err() {
-                return;
-            }
-        }
-        if let Some(at) = updated {
-            let msg = if fleet {
-                ToUi::TargetUpdated(target, at)
-            } else {
-                ToUi::Updated(at)
-            };
+        let mut msgs: Vec<ToUi> = statuses
+            .into_iter()
+            .map(|s| match fleet {
+                true => ToUi::TargetStatus(target, s),
+                false => ToUi::Status(s),
+            })
+            .collect();
+        msgs.extend(updated.map(|at| match fleet {
+            true => ToUi::TargetUpdated(target, at),
+            false => ToUi::Updated(at),
+        }));
+        for msg in msgs {
             if tx.send(msg).await.is_err() {
                 return;
             }
@@ -500,33 +503,9 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Ts;
-    use crate::model::update::{NewTask, SourceLoc, TaskStats, Update};
 
-    fn update(at_secs: i64, ids: std::ops::Range<u64>) -> Box<Update> {
-        let at = Ts::from_nanos(1_800_000_000_000_000_000 + at_secs * 1_000_000_000);
-        let mut up = Update {
-            now: Some(at),
-            has_metadata: true,
-            ..Update::default()
-        };
-        for id in ids {
-            up.tasks.push(NewTask {
-                id,
-                location: Some(SourceLoc {
-                    file: "src/a.rs".into(),
-                    line: Some(1),
-                    column: Some(1),
-                }),
-                fields: Vec::new(),
-            });
-            let stats = TaskStats {
-                created_at: Some(at),
-                ..TaskStats::default()
-            };
-            up.task_stats.push((id, stats));
-        }
-        Box::new(up)
+    fn update(at_secs: i64, ids: std::ops::Range<u64>) -> Box<crate::model::update::Update> {
+        Box::new(page::tests::update(at_secs, ids, |_| "src/a.rs"))
     }
 
     #[tokio::test]

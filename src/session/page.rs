@@ -223,24 +223,30 @@ impl Page {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::analysis::Params;
     use crate::model::Ts;
     use crate::model::update::{NewTask, SourceLoc, TaskStats, Update};
 
-    fn model(n: u64) -> State {
-        let at = Ts::from_nanos(1_800_000_000_000_000_000);
+    /// New tasks `ids`, created at second `at_secs` of a fixed day, at
+    /// `file_of(id)`.
+    pub(crate) fn update(
+        at_secs: i64,
+        ids: std::ops::Range<u64>,
+        file_of: impl Fn(u64) -> &'static str,
+    ) -> Update {
+        let at = Ts::from_nanos(1_800_000_000_000_000_000 + at_secs * 1_000_000_000);
         let mut up = Update {
             now: Some(at),
             has_metadata: true,
             ..Update::default()
         };
-        for id in 1..=n {
+        for id in ids {
             up.tasks.push(NewTask {
                 id,
                 location: Some(SourceLoc {
-                    file: if id % 2 == 0 { "src/a.rs" } else { "src/b.rs" }.into(),
+                    file: file_of(id).into(),
                     line: Some(1),
                     column: Some(1),
                 }),
@@ -252,6 +258,13 @@ mod tests {
             };
             up.task_stats.push((id, stats));
         }
+        up
+    }
+
+    fn model(n: u64) -> State {
+        let up = update(0, 1..n + 1, |id| {
+            if id % 2 == 0 { "src/a.rs" } else { "src/b.rs" }
+        });
         let mut st = State::default();
         st.begin_stream();
         st.apply(up);
