@@ -11,7 +11,7 @@ mod common;
 use common::wait_until;
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
 use taskscope_agent::limits::Limits;
@@ -52,28 +52,24 @@ fn counter(body: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
-    let agent = Agent::new();
-    agent.set_limits(Limits {
-        connections: 32,
-        first_reply: Duration::from_millis(800),
-        idle: Duration::from_secs(5),
-    });
+/// The tests of this file measure the whole process: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A runtime with the hooks source and a heartbeat ticking every 1 ms,
+/// whose longest gap (µs) is kept in the returned counter.
+fn service(agent: &Agent) -> (tokio::runtime::Runtime, Arc<AtomicU64>, Arc<AtomicU64>) {
     let mut b = tokio::runtime::Builder::new_multi_thread();
     b.worker_threads(2).enable_all();
     agent.install_hooks(&mut b);
     let rt = b.build().expect("runtime");
     agent.attach(rt.handle().clone());
-    // The service's heartbeat: its longest gap between 1 ms ticks.
     let beats = Arc::new(AtomicU64::new(0));
     let worst = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     {
-        let (beats, worst, stop) = (beats.clone(), worst.clone(), stop.clone());
+        let (beats, worst) = (beats.clone(), worst.clone());
         rt.spawn(async move {
             let mut last = Instant::now();
-            while !stop.load(Ordering::Relaxed) {
+            loop {
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 let gap = last.elapsed().as_micros() as u64;
                 worst.fetch_max(gap, Ordering::Relaxed);
@@ -82,6 +78,159 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
             }
         });
     }
+    (rt, beats, worst)
+}
+
+#[test]
+fn protocol_garbage_and_rapid_resets_are_refused_and_bounded() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let agent = Agent::new();
+    agent.set_token("hostile-tests-token-0123").unwrap();
+    let (rt, _beats, worst) = service(&agent);
+    let addr = agent
+        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("serve");
+    let rss = proc_status("VmRSS:");
+    worst.store(0, Ordering::Relaxed);
+    let raw = |bytes: &[u8]| -> String {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(bytes);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    // HTTP/1 garbage: an error reply or a closed connection, never more.
+    for garbage in [
+        &b"\x00\x01\x02\x03garbage\r\n\r\n"[..],
+        b"GET /metrics HTTP/9.9\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        &[b'A'; 70_000][..],
+    ] {
+        let reply = raw(garbage);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 4"),
+            "{:?}",
+            &reply[..reply.len().min(200)]
+        );
+    }
+    // Path tricks: only `/metrics` and `/` are served over plain HTTP.
+    for path in [
+        "/metrics/../metrics",
+        "//metrics",
+        "/METRICS",
+        "/%6Detrics",
+        "/metrics/",
+        "/taskscope.agent.v1.TaskDumps/Dump",
+        "/../../etc/passwd",
+    ] {
+        let reply =
+            raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+        assert!(
+            reply.starts_with("HTTP/1.1 404") || reply.starts_with("HTTP/1.1 400"),
+            "{path}: {reply}"
+        );
+    }
+    // gRPC over HTTP/1 without the token: refused before any method runs.
+    let reply = raw(b"POST /taskscope.agent.v1.TaskDumps/Dump HTTP/1.1\r\nHost: x\r\ncontent-type: application/grpc\r\nContent-Length: 5\r\nConnection: close\r\n\r\n\x00\x00\x00\x00\x00");
+    assert!(reply.contains("grpc-status: 16"), "{reply}");
+
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        let conn = tokio::spawn(conn);
+        let request = |path: &str, token: bool| {
+            let mut r = http::Request::post(path).header("content-type", "application/grpc");
+            if token {
+                r = r.header("authorization", "Bearer hostile-tests-token-0123");
+            }
+            r.body(()).unwrap()
+        };
+        // With the token: an unknown method, a malformed message, one that
+        // claims 4 GiB, each answered with an error status.
+        for (path, body) in [
+            (
+                "/taskscope.agent.v1.TaskDumps/Nope",
+                &b"\x00\x00\x00\x00\x00"[..],
+            ),
+            (
+                "/taskscope.agent.v1.TaskDumps/Info",
+                b"\x00\x00\x00\x00\x05\xff\xff\xff\xff\xff",
+            ),
+            (
+                "/taskscope.agent.v1.TaskDumps/Dump",
+                b"\x00\xff\xff\xff\xff",
+            ),
+            ("/no.such.Service/Method", b""),
+        ] {
+            let mut c = client.clone().ready().await.expect("ready");
+            let (resp, mut send) = c.send_request(request(path, true), false).expect("send");
+            send.send_data(bytes::Bytes::copy_from_slice(body), true)
+                .expect("body");
+            let resp = tokio::time::timeout(Duration::from_secs(5), resp)
+                .await
+                .expect("answered in time")
+                .expect("a response");
+            let (parts, mut body) = resp.into_parts();
+            let mut status = parts.headers.get("grpc-status").cloned();
+            if status.is_none() {
+                while body.data().await.is_some() {}
+                status = body
+                    .trailers()
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|t| t.get("grpc-status").cloned());
+            }
+            let code = status.and_then(|s| s.to_str().ok()?.parse::<i32>().ok());
+            assert!(code.is_some_and(|c| c != 0), "{path}: {code:?}");
+        }
+        // Rapid reset (CVE-2023-44487): streams opened and cancelled at
+        // once, as fast as the client can; the agent ends the connection.
+        let mut opened = 0;
+        let ended = loop {
+            let mut c = match client.clone().ready().await {
+                Ok(c) => c,
+                Err(e) => break e.to_string(),
+            };
+            match c.send_request(request("/taskscope.agent.v1.Tasks/Watch", true), false) {
+                Ok((_, mut send)) => send.send_reset(h2::Reason::CANCEL),
+                Err(e) => break e.to_string(),
+            }
+            opened += 1;
+            if opened > 100_000 {
+                break "not ended".into();
+            }
+        };
+        assert!(opened < 100_000, "the agent let {opened} resets through");
+        eprintln!("rapid reset: connection ended after {opened} streams ({ended})");
+        conn.abort();
+        drop(client);
+    });
+    let grew_rss_kib = proc_status("VmRSS:").saturating_sub(rss);
+    let gap_ms = worst.load(Ordering::Relaxed) / 1000;
+    eprintln!("protocol garbage: RSS +{grew_rss_kib} KiB, heartbeat longest gap {gap_ms} ms");
+    assert!(
+        grew_rss_kib < 32 * 1024,
+        "memory bounded: +{grew_rss_kib} KiB"
+    );
+    assert!(gap_ms < 250, "the service's heartbeat stalled {gap_ms} ms");
+    // Honest clients are still served.
+    assert!(metrics(&addr).is_some());
+}
+
+#[test]
+fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let agent = Agent::new();
+    agent.set_limits(Limits {
+        connections: 32,
+        first_reply: Duration::from_millis(800),
+        idle: Duration::from_secs(5),
+    });
+    let (_rt, beats, worst) = service(&agent);
     let addr = agent
         .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .expect("serve");
@@ -119,17 +268,26 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
     let silent: Vec<_> = (0..300)
         .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
         .collect();
-    // Held at most the cap at once; the silent and the slow are closed
-    // when their time is up, and an honest scrape is served again.
+    // Held at most the cap at once; every connection is closed, over the
+    // cap as accepted, the silent and the slow when their time is up, and
+    // an honest scrape is served again. (How many of each depends on how
+    // fast the 300 connect: slots free up as the first ones time out.)
+    let mut most_open = 0;
     let h = wait_until(
-        "the silent and slow closed",
-        Duration::from_secs(20),
-        || agent.health(),
-        |h| h.connections_timed_out >= 32,
+        "every hostile connection closed",
+        Duration::from_secs(30),
+        || {
+            let h = agent.health();
+            most_open = most_open.max(h.connections);
+            h
+        },
+        |h| h.connections_refused + h.connections_timed_out >= 316 && h.connections == 0,
     );
+    assert!(most_open <= 32, "held at most the cap: {most_open}");
+    assert!(h.connections_refused > 0, "the cap was reached: {h:?}");
     assert!(
-        h.connections_refused >= 284,
-        "over the cap, closed at once: {h:?}"
+        h.connections_timed_out >= 16,
+        "the slow ones were closed: {h:?}"
     );
     let served = wait_until(
         "an honest scrape",
@@ -143,6 +301,7 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
         "{served}"
     );
     let (refused, timed_out) = (h.connections_refused, h.connections_timed_out);
+    assert!(refused + timed_out >= 316);
     for t in slow {
         t.join().unwrap();
     }
@@ -156,7 +315,6 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
 
     let grew_threads = proc_status("Threads:").saturating_sub(threads);
     let grew_rss_kib = proc_status("VmRSS:").saturating_sub(rss);
-    stop.store(true, Ordering::Relaxed);
     let gap_ms = worst.load(Ordering::Relaxed) / 1000;
     eprintln!(
         "hostile clients: {refused} refused, {timed_out} timed out; threads +{grew_threads} (the test's own 16 slow clients joined), RSS +{} KiB; heartbeat longest gap {gap_ms} ms over {} beats",
