@@ -39,4 +39,8 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# Four test threads on any machine: most tests wait on real targets for
+# seconds (a leak growing, a snapshot 30 s apart), not on the CPU; the
+# tests that time the service's pauses hold a lock and run one at a time.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
 exec cargo test --locked "$@"
