@@ -136,10 +136,10 @@ impl Policy {
     pub fn announcement(&self, bound: &str) -> Option<String> {
         match (&self.token, self.local) {
             (None, false) => Some(format!(
-                "taskscope-agent: serving read-only on {bound} (GET /metrics: counts per spawn location): inspection (tasks, waits, stacks, console data) is refused on a non-loopback address without a token; set TASKSCOPE_TOKEN_FILE to a file holding a secret of at least {MIN_TOKEN_LEN} characters to allow it to clients that present it (taskscope connect --token-file FILE)"
+                "taskscope-agent: serving read-only on {bound} (GET /metrics and /debug/pprof/tasks: counts per spawn location): inspection (tasks, waits, stacks, console data) is refused on a non-loopback address without a token; set TASKSCOPE_TOKEN_FILE to a file holding a secret of at least {MIN_TOKEN_LEN} characters to allow it to clients that present it (taskscope connect --token-file FILE)"
             )),
             (Some(_), _) => Some(format!(
-                "taskscope-agent: serving on {bound}: GET /metrics to anyone, inspection to clients that present the token"
+                "taskscope-agent: serving on {bound}: GET /metrics and the task profile's counts to anyone, inspection and stacks to clients that present the token"
             )),
             (None, true) => None,
         }

@@ -57,6 +57,7 @@ mod dump;
 pub mod hooks;
 pub mod limits;
 pub mod metrics;
+mod profile;
 mod resolve;
 mod service;
 mod stacks;
@@ -113,6 +114,9 @@ pub const MAX_DUMP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Most tasks listed in one reply (the rest are counted as unlisted).
 pub const MAX_REPLY_TASKS: usize = 200_000;
+
+/// How long a task profile's scrape waits for the captures it asked.
+const PROFILE_CAPTURE_WAIT: Duration = Duration::from_millis(500);
 
 /// Why no waits were returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -518,29 +522,86 @@ impl Agent {
     async fn dump_inner(&self, timeout: Duration) -> Result<proto::DumpReply, DumpError> {
         self.ready()?;
         let recorder = self.recorder();
-        let timeout = timeout.clamp(MIN_DUMP_TIMEOUT, MAX_DUMP_TIMEOUT);
         let Ok(mut last) = self.inner.waits.try_lock() else {
             return Err(DumpError::Busy);
         };
         let started = Instant::now();
-        if last.is_none_or(|t| t.elapsed() >= self.inner.min_interval) {
-            *last = Some(started);
-            let r = recorder.clone();
-            let budget = self.inner.budget;
-            let asked = tokio::task::spawn_blocking(move || match r {
-                Some(r) => r.request_captures(budget),
-                None => capture::registry::request(budget.total),
-            })
-            .await
-            .map_err(|e| format!("asking for captures failed: {e}"))?;
-            while asked.iter().any(|s| s.wanted()) && started.elapsed() < timeout {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
+        self.round(&mut last, timeout).await?;
         let agent = self.clone();
         tokio::task::spawn_blocking(move || agent.reply(recorder.as_ref(), started))
             .await
             .map_err(|e| format!("collecting the waits failed: {e}").into())
+    }
+
+    /// Asks a round of captures, unless one was asked less than the
+    /// minimum interval ago (`last`, held by the caller: one request at a
+    /// time), and waits up to `timeout` (clamped) for the tasks asked to
+    /// answer.
+    async fn round(&self, last: &mut Option<Instant>, timeout: Duration) -> Result<(), DumpError> {
+        let timeout = timeout.clamp(MIN_DUMP_TIMEOUT, MAX_DUMP_TIMEOUT);
+        let started = Instant::now();
+        if last.is_some_and(|t| t.elapsed() < self.inner.min_interval) {
+            return Ok(());
+        }
+        *last = Some(started);
+        let r = self.recorder();
+        let budget = self.inner.budget;
+        let asked = tokio::task::spawn_blocking(move || match r {
+            Some(r) => r.request_captures(budget),
+            None => capture::registry::request(budget.total),
+        })
+        .await
+        .map_err(|e| format!("asking for captures failed: {e}"))?;
+        while asked.iter().any(|s| s.wanted()) && started.elapsed() < timeout {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// `GET /debug/pprof/tasks`: the live tasks per spawn location as a
+    /// gzipped pprof profile (see [`profile`]). With `stacks` (the request
+    /// may inspect), tasks whose capture holds come with their stack, and
+    /// with `capture` a round of captures is asked first, as a request for
+    /// waits would (bounded by the same interval and budget; skipped while
+    /// another client's request is served). Walks the tasks on a blocking
+    /// thread, one scrape at a time (shared with `/metrics`).
+    pub async fn task_profile(&self, stacks: bool, capture: bool) -> Vec<u8> {
+        if stacks && capture && self.ready().is_ok() {
+            if let Ok(mut last) = self.inner.waits.try_lock() {
+                let _ = self.round(&mut last, PROFILE_CAPTURE_WAIT).await;
+            }
+        }
+        let _permit = self.inner.scrape.acquire().await;
+        let agent = self.clone();
+        tokio::task::spawn_blocking(move || agent.profile_now(stacks))
+            .await
+            .unwrap_or_default()
+    }
+
+    fn profile_now(&self, stacks: bool) -> Vec<u8> {
+        let sites = self.site_stats();
+        let held: Vec<profile::Held> = match self.recorder() {
+            Some(r) if stacks => r
+                .held_stacks()
+                .into_iter()
+                .filter_map(|(at, stack, tasks)| {
+                    let ips = stacks::get(stack)?;
+                    Some(profile::Held {
+                        location: format!("{}:{}:{}", at.file(), at.line(), at.column()),
+                        trace: self.inner.resolver.trace(stack, &ips),
+                        tasks,
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let version = env!("CARGO_PKG_VERSION");
+        let note = if stacks {
+            format!("taskscope-agent {version}: live tasks per spawn location, with the stacks of captured waits")
+        } else {
+            format!("taskscope-agent {version}: live tasks per spawn location (stacks need the agent's token)")
+        };
+        profile::encode(&sites, &held, dump::unix_now_ns(), &note)
     }
 
     /// Every capture that holds, as the wire's reply: each distinct stack

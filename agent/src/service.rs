@@ -345,13 +345,43 @@ where
         }
         let agent = self.agent.clone();
         let (parts, _) = req.into_parts();
-        Box::pin(async move { Ok(plain_http(&agent, &parts).await) })
+        let auth = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        let access = match self.policy.get() {
+            Some(p) => Access::of(p.inspect(auth), auth.is_some()),
+            None => Access::WrongToken,
+        };
+        Box::pin(async move { Ok(plain_http(&agent, &parts, access).await) })
+    }
+}
+
+/// What a plain HTTP request may see: the read-only endpoints serve
+/// everyone, and `/debug/pprof/tasks` adds the tasks' stacks for a
+/// request that may inspect; one that presents a wrong token is refused
+/// (a scraper with a stale token should fail, not quietly lose stacks).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Access {
+    Inspect,
+    ReadOnly,
+    WrongToken,
+}
+
+impl Access {
+    fn of(verdict: Result<(), crate::access::Refusal>, presented: bool) -> Access {
+        match verdict {
+            Ok(()) => Access::Inspect,
+            Err(crate::access::Refusal::Unauthenticated) if presented => Access::WrongToken,
+            Err(_) => Access::ReadOnly,
+        }
     }
 }
 
 async fn plain_http(
     agent: &Agent,
     req: &http::request::Parts,
+    access: Access,
 ) -> http::Response<tonic::body::Body> {
     let reply = |status: http::StatusCode, ctype: &'static str, body: String| {
         let mut r = http::Response::new(tonic::body::Body::new(body));
@@ -385,11 +415,44 @@ async fn plain_http(
                 if head { String::new() } else { body },
             )
         }
+        "/debug/pprof/tasks" => {
+            if access == Access::WrongToken {
+                agent.refused_access();
+                return reply(
+                    http::StatusCode::UNAUTHORIZED,
+                    TEXT,
+                    "taskscope-agent: wrong token (the profile is served without one, with counts per spawn location only)\n".into(),
+                );
+            }
+            // `?capture=0`: only the captures that already hold.
+            let capture = !req
+                .uri
+                .query()
+                .unwrap_or_default()
+                .split('&')
+                .any(|kv| kv == "capture=0");
+            let body = agent.task_profile(access == Access::Inspect, capture).await;
+            let mut r = http::Response::new(if head {
+                tonic::body::Body::default()
+            } else {
+                tonic::body::Body::new(http_body_util::Full::new(bytes::Bytes::from(body)))
+            });
+            let h = r.headers_mut();
+            h.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/octet-stream"),
+            );
+            h.insert(
+                http::header::CONTENT_DISPOSITION,
+                http::HeaderValue::from_static("attachment; filename=\"tasks.pb.gz\""),
+            );
+            r
+        }
         "/" => reply(
             http::StatusCode::OK,
             TEXT,
             format!(
-                "taskscope-agent {}\n\nGET /metrics  Prometheus / OpenMetrics: live tasks per spawn location\ngRPC          taskscope connect {}\n",
+                "taskscope-agent {}\n\nGET /metrics            Prometheus / OpenMetrics: live tasks per spawn location\nGET /debug/pprof/tasks  pprof task profile (go tool pprof, Pyroscope); stacks with the token\ngRPC                    taskscope connect {}\n",
                 env!("CARGO_PKG_VERSION"),
                 agent.bound().unwrap_or_default()
             ),
@@ -397,7 +460,7 @@ async fn plain_http(
         _ => reply(
             http::StatusCode::NOT_FOUND,
             TEXT,
-            "taskscope-agent: not found (GET /metrics, or gRPC)\n".into(),
+            "taskscope-agent: not found (GET /metrics, GET /debug/pprof/tasks, or gRPC)\n".into(),
         ),
     }
 }

@@ -167,6 +167,30 @@ impl Recorder {
         w
     }
 
+    /// How many live tasks of each spawn location hold a capture of each
+    /// stack (location, stack, tasks): what a task profile needs, with no
+    /// list of tasks. Walks every task once.
+    pub fn held_stacks(&self) -> Vec<(&'static Location<'static>, u32, u64)> {
+        let running = self.in_poll();
+        let mut counts: HashMap<(usize, u32), (&'static Location<'static>, u64)> = HashMap::new();
+        for shard in self.inner.shards.iter() {
+            let tasks = lock(&shard.0);
+            for (id, rec) in tasks.iter() {
+                let Some(slot) = &rec.slot else {
+                    continue;
+                };
+                if let Some((stack, _)) = holding(slot, running.contains_key(id)) {
+                    let key = (rec.site as *const Site as usize, stack);
+                    counts.entry(key).or_insert((rec.site.location, 0)).1 += 1;
+                }
+            }
+        }
+        counts
+            .into_iter()
+            .map(|((_, stack), (at, n))| (at, stack, n))
+            .collect()
+    }
+
     /// The agent's own cost so far: captures asked, polls it caused and
     /// their time in poll (ns), distinct stacks, captures dropped for a
     /// full stack table.
