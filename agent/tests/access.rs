@@ -24,18 +24,59 @@ fn serve(agent: &Agent, addr: std::net::SocketAddr) -> (tokio::runtime::Runtime,
 
 /// One plain HTTP/1.1 GET: the status line and the body.
 fn http(addr: &str, path: &str) -> (String, String) {
+    let (status, body) = http_bytes(addr, path, None);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// One plain HTTP/1.1 GET presenting `authorization` if given: the status
+/// line and the body's bytes.
+fn http_bytes(addr: &str, path: &str, authorization: Option<&str>) -> (String, Vec<u8>) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
     )
     .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read");
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..split]);
     let status = head.lines().next().unwrap_or("").to_string();
-    (status, body.to_string())
+    (status, out[(split + 4).min(out.len())..].to_vec())
+}
+
+/// A profile.proto's string table: what names it carries.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProfileStrings {
+    #[prost(string, repeated, tag = "6")]
+    string_table: Vec<String>,
+}
+
+/// `GET /debug/pprof/tasks` (gzipped profile.proto): the status line and
+/// the profile's strings.
+fn profile(addr: &str, authorization: Option<&str>) -> (String, Vec<String>) {
+    use prost::Message;
+    let (status, body) = http_bytes(addr, "/debug/pprof/tasks", authorization);
+    if !status.contains("200") {
+        return (status, Vec::new());
+    }
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut raw)
+        .expect("gzip");
+    let p = ProfileStrings::decode(&raw[..]).expect("profile.proto");
+    (status, p.string_table)
+}
+
+/// Whether a profile's strings name any function of a stack (beyond the
+/// spawn locations and the `(idle)` / `(running)` frames).
+fn names_a_stack(strings: &[String]) -> bool {
+    strings.iter().any(|s| s.contains("sleep"))
 }
 
 fn http_get(addr: &str, path: &str) -> String {
@@ -161,4 +202,56 @@ fn tempdir() -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// The task profile reveals counts per spawn location to anyone, and the
+/// tasks' stacks (function and file names) only to a request that may
+/// inspect; a wrong token is refused rather than quietly served less.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_task_profile_shows_stacks_only_to_the_token() {
+    let agent = Agent::new();
+    agent.set_token(TOKEN).expect("token");
+    let (rt, addr) = serve(&agent, ([127, 0, 0, 1], 0).into());
+    rt.block_on(async {
+        for _ in 0..3 {
+            drop(taskscope_agent::spawn(async {
+                tokio::time::sleep(Duration::from_secs(3600)).await
+            }));
+        }
+    });
+    let bearer = format!("Bearer {TOKEN}");
+    // The token's scrape asks for captures; they hold once the tasks
+    // answered.
+    crate::common::wait_until(
+        "the token's profile to carry the sleepers' stacks",
+        Duration::from_secs(20),
+        || profile(&addr, Some(&bearer)),
+        |(status, strings)| status.contains("200") && names_a_stack(strings),
+    );
+    let (status, strings) = profile(&addr, None);
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        strings.iter().any(|s| s.starts_with("spawned@")),
+        "counts per location: {strings:?}"
+    );
+    assert!(!names_a_stack(&strings), "no stacks without the token: {strings:?}");
+    assert!(
+        strings.iter().all(|s| !s.contains("::")),
+        "no function names without the token: {strings:?}"
+    );
+    let (status, _) = profile(&addr, Some("Bearer not-the-token-at-all"));
+    assert!(status.contains("401"), "{status}");
+
+    // An agent on every address without a token: counts only, even to a
+    // token it does not have.
+    let exposed = Agent::new();
+    let (_rt2, bound) = serve(&exposed, ([0, 0, 0, 0], 0).into());
+    let port = bound.rsplit(':').next().unwrap();
+    let exposed_addr = format!("127.0.0.1:{port}");
+    for auth in [None, Some(bearer.as_str())] {
+        let (status, strings) = profile(&exposed_addr, auth);
+        assert!(status.contains("200"), "{status}");
+        assert!(!names_a_stack(&strings), "{strings:?}");
+    }
 }
