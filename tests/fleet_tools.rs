@@ -254,26 +254,38 @@ fn prometheus_scrapes_the_agent_and_the_alert_fires_for_the_leaks_only() {
     }
 }
 
-/// `go tool pprof -top -cum FILE`: the cumulative count of each
-/// `spawned@LOCATION` root frame.
-fn pprof_roots(args: &[&str], file: &Path) -> Vec<(String, i64)> {
+/// `go tool pprof -top -cum SOURCE` (a file, or a URL pprof fetches):
+/// the cumulative count of each `spawned@LOCATION` root frame.
+fn pprof_roots(args: &[&str], source: &str) -> Vec<(String, i64)> {
+    pprof_top(&["-cum"], args, source)
+        .into_iter()
+        .filter_map(|(name, n)| Some((name.strip_prefix("spawned@")?.to_string(), n)))
+        .collect()
+}
+
+/// `go tool pprof -top ORDER ARGS SOURCE`: each line's name and its
+/// cumulative count. Profiles pprof fetches are saved in a temporary
+/// directory, not in the user's home.
+fn pprof_top(order: &[&str], args: &[&str], source: &str) -> Vec<(String, i64)> {
+    let saved = tempfile::tempdir().unwrap();
     let out = Command::new(tool("go", "golang-go"))
-        .args(["tool", "pprof", "-top", "-cum", "-nodecount=1000"])
+        .args(["tool", "pprof", "-top", "-nodecount=1000"])
+        .args(order)
         .args(args)
-        .arg(file)
+        .arg(source)
+        .env("PPROF_TMPDIR", saved.path())
         .output()
         .expect("go tool pprof");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
-        "go tool pprof failed: {}",
+        "go tool pprof {args:?} {source} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     text.lines()
         .filter_map(|l| {
             let cols: Vec<&str> = l.split_whitespace().collect();
-            let name = cols.last()?.strip_prefix("spawned@")?;
-            Some((name.to_string(), cols.get(3)?.parse().ok()?))
+            Some((cols.get(5..)?.join(" "), cols.get(3)?.parse().ok()?))
         })
         .collect()
 }
@@ -317,7 +329,7 @@ fn go_tool_pprof_reads_task_profiles_with_taskscope_s_counts() {
             )
         })
         .collect();
-    let roots = pprof_roots(&[], &new);
+    let roots = pprof_roots(&[], &s(&new));
     for leak in LEAKS {
         let l = spawn_line(leak);
         let (loc, n) = shown
@@ -330,7 +342,7 @@ fn go_tool_pprof_reads_task_profiles_with_taskscope_s_counts() {
     }
 
     // -diff_base: each leak grew between the two profiles.
-    let diff = pprof_roots(&["-diff_base", &s(&old)], &new);
+    let diff = pprof_roots(&["-diff_base", &s(&old)], &s(&new));
     for leak in LEAKS {
         let l = spawn_line(leak);
         let grew = diff
@@ -340,4 +352,67 @@ fn go_tool_pprof_reads_task_profiles_with_taskscope_s_counts() {
             .unwrap_or_else(|| panic!("{leak} not in the diff: {diff:?}"));
         assert!(grew >= 20, "{leak} grew by {grew} in 3 s at 20/s");
     }
+}
+
+/// The agent's own profile endpoint, as Pyroscope or a person pulls it:
+/// `go tool pprof http://HOST:PORT/debug/pprof/tasks` fetches it over HTTP
+/// and reads every leak's spawn location with its tasks and, on loopback
+/// (inspection without a token), their captured stacks; `-diff_base`
+/// between two pulls shows each leak growing.
+#[test]
+fn go_tool_pprof_pulls_the_agent_s_task_profile_over_http() {
+    let demo = DemoTarget::start(&["--source", "hooks", "--leak-every", "50ms"]);
+    let url = format!("http://{}/debug/pprof/tasks", demo.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.pb.gz");
+    let old = old.to_str().unwrap();
+    // The first pull, saved as pprof saves it, once every leak has begun.
+    let pull = || {
+        let out = Command::new(tool("go", "golang-go"))
+            .args(["tool", "pprof", "-proto", "-output", old, &url])
+            .env("PPROF_TMPDIR", dir.path())
+            .output()
+            .expect("go tool pprof");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pprof_roots(&[], old)
+    };
+    crate::common::wait_until(
+        "every leak's spawn location in the agent's profile",
+        Duration::from_secs(30),
+        pull,
+        |base| {
+            LEAKS.iter().all(|leak| {
+                let l = spawn_line(leak);
+                base.iter().any(|(r, n)| r.starts_with(&l) && *n > 0)
+            })
+        },
+    );
+    // Each pull asks the leaked tasks for captures; once they answered,
+    // the leaks' tasks come with their stacks (functions under the spawn
+    // location, not only `(idle)`).
+    crate::common::wait_until(
+        "the agent's profile to hold the leaks' stacks",
+        Duration::from_secs(30),
+        || pprof_top(&[], &[], &url),
+        |top| {
+            top.iter()
+                .any(|(name, n)| *n > 0 && name.contains("::") && !name.starts_with("spawned@"))
+        },
+    );
+    // The leaks grow at 20/s; the diff against the first pull shows it.
+    crate::common::wait_until(
+        "every leak to grow by 20 tasks against the first pull",
+        Duration::from_secs(30),
+        || pprof_roots(&["-diff_base", old], &url),
+        |diff| {
+            LEAKS.iter().all(|leak| {
+                let l = spawn_line(leak);
+                diff.iter().any(|(r, n)| r.starts_with(&l) && *n >= 20)
+            })
+        },
+    );
 }

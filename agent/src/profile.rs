@@ -203,7 +203,8 @@ fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb:
                     .rev()
                     .map(|f| {
                         let file = (!f.file.is_empty()).then_some(f.file.as_str());
-                        b.frame(&f.name, file.map(|file| (file, i64::from(f.line))))
+                        let name = crate::proto::names::qualified(&f.name, file);
+                        b.frame(&name, file.map(|file| (file, i64::from(f.line))))
                     })
                     .collect(),
                 None => vec![b.frame("(idle)", None)],

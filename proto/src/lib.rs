@@ -5,6 +5,7 @@
 //! viewer calls them without linking the agent.
 #![forbid(unsafe_code)]
 
+pub mod names;
 pub mod pprof;
 
 /// The gRPC service name.

@@ -1,0 +1,69 @@
+//! Frame names for people and for tools that show one name per function
+//! (pprof, Pyroscope): the same rule in the agent's task profiles and the
+//! viewer's.
+
+/// The name without generic arguments; `<T as Trait>::m` becomes `T::m`,
+/// `{{closure}}` becomes `{closure}`.
+pub fn plain(name: &str) -> String {
+    let mut s = name.to_string();
+    if let Some(rest) = s.strip_prefix('<')
+        && let Some((ty, _)) = rest.split_once(" as ")
+        && let Some((_, method)) = rest.rsplit_once(">::")
+    {
+        s = format!("{ty}::{method}");
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut depth = 0u32;
+    for c in s.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("{{closure}}", "{closure}")
+}
+
+/// A frame's function with its module, without generics: `poll<u64>` in
+/// `tokio-1.54.1/src/sync/oneshot.rs` → `tokio::sync::oneshot::poll`.
+/// Release builds name inlined frames without their path (`poll`,
+/// `{async_fn#0}`); their file gives it back, so that one function's
+/// frames are not merged with every other `poll`. Names that already carry
+/// a path keep it.
+pub fn qualified(name: &str, file: Option<&str>) -> String {
+    let plain = plain(name);
+    if plain.contains("::") {
+        return plain;
+    }
+    match file.and_then(module_path) {
+        Some(module) => format!("{module}::{plain}"),
+        None => plain,
+    }
+}
+
+/// `tokio-1.54.1/src/time/sleep.rs` → `tokio::time::sleep`;
+/// `library/core/src/future/mod.rs` → `core::future`; `src/server.rs` →
+/// `server` (the crate's name is not in the path).
+fn module_path(file: &str) -> Option<String> {
+    let file = file.strip_suffix(".rs")?;
+    let (krate, rest) = match file.rsplit_once("/src/") {
+        Some((dir, rest)) => {
+            let dir = dir.rsplit('/').next().unwrap_or(dir);
+            // `tokio-1.54.1` → `tokio`.
+            let name = match dir.rsplit_once('-') {
+                Some((n, v)) if v.starts_with(|c: char| c.is_ascii_digit()) => n,
+                _ => dir,
+            };
+            (Some(name.replace('-', "_")), rest)
+        }
+        None => (None, file.strip_prefix("src/").unwrap_or(file)),
+    };
+    let mut parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    if matches!(parts.last(), Some(&"mod") | Some(&"lib") | Some(&"main")) {
+        parts.pop();
+    }
+    let mut path: Vec<String> = krate.into_iter().collect();
+    path.extend(parts.iter().map(|p| p.to_string()));
+    (!path.is_empty()).then(|| path.join("::"))
+}
