@@ -100,7 +100,7 @@ fn a_task_profile_of_several_targets_labels_each_sample_with_its_target() {
     flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
         .read_to_end(&mut raw)
         .unwrap();
-    let p = taskscope_proto::pprof::Profile::decode(&raw[..]).expect("profile.proto");
+    let p = taskscope::report::pprof::proto::Profile::decode(&raw[..]).expect("profile.proto");
     let s = |i: i64| p.string_table[i as usize].as_str();
     let mut per_target: std::collections::BTreeMap<String, i64> = Default::default();
     for sample in &p.sample {

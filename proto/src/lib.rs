@@ -6,7 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod names;
-pub mod pprof;
 
 /// The gRPC service name.
 pub const SERVICE: &str = "taskscope.agent.v1.TaskDumps";

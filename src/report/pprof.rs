@@ -18,7 +18,9 @@ use crate::snapshot::Snapshot;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use taskscope_proto::pprof::{
+pub mod proto;
+
+use proto::{
     Function, Label, Line, Location, Mapping, Profile, Sample, ValueType,
 };
 

@@ -1,7 +1,8 @@
 //! pprof's `profile.proto` (github.com/google/pprof/proto/profile.proto),
-//! the messages taskscope writes task profiles in, so that `go tool pprof`,
-//! Pyroscope and Grafana read them. Field numbers as upstream; only what a
-//! task profile uses is commented.
+//! the messages the viewer writes task profiles in, so that `go tool
+//! pprof`, Pyroscope and Grafana read them. Field numbers as upstream;
+//! only what a task profile uses is commented. (The agent encodes the few
+//! it needs itself: a service does not carry pprof's whole schema.)
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Profile {
