@@ -354,15 +354,43 @@ fn go_tool_pprof_reads_task_profiles_with_taskscope_s_counts() {
     }
 }
 
-/// The agent's own profile endpoint, as Pyroscope or a person pulls it:
+/// The agent's own profile endpoint, at the path `assets/alloy-taskscope.alloy`
+/// has Pyroscope pull, as a person pulls it:
 /// `go tool pprof http://HOST:PORT/debug/pprof/tasks` fetches it over HTTP
 /// and reads every leak's spawn location with its tasks and, on loopback
 /// (inspection without a token), their captured stacks; `-diff_base`
 /// between two pulls shows each leak growing.
 #[test]
 fn go_tool_pprof_pulls_the_agent_s_task_profile_over_http() {
+    // The path the shipped Alloy config scrapes, as a complete profile.
+    let alloy = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/alloy-taskscope.alloy"),
+    )
+    .unwrap();
+    let custom = &alloy[alloy
+        .find("profile.custom")
+        .expect("a profile.custom block")..];
+    let block = &custom[..custom.find('}').unwrap()];
+    let path = block
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("path")?
+                .trim()
+                .strip_prefix('=')?
+                .trim()
+                .strip_prefix('"')?
+                .strip_suffix('"')
+        })
+        .expect("the block's path");
+    assert!(
+        block
+            .lines()
+            .any(|l| l.split_whitespace().collect::<String>() == "delta=false"),
+        "each pull is a whole profile: {block}"
+    );
     let demo = DemoTarget::start(&["--source", "hooks", "--leak-every", "50ms"]);
-    let url = format!("http://{}/debug/pprof/tasks", demo.addr);
+    let url = format!("http://{}{path}", demo.addr);
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old.pb.gz");
     let old = old.to_str().unwrap();

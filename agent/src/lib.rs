@@ -597,9 +597,13 @@ impl Agent {
         };
         let version = env!("CARGO_PKG_VERSION");
         let note = if stacks {
-            format!("taskscope-agent {version}: live tasks per spawn location, with the stacks of captured waits")
+            format!(
+                "taskscope-agent {version}: live tasks per spawn location, with the stacks of captured waits"
+            )
         } else {
-            format!("taskscope-agent {version}: live tasks per spawn location (stacks need the agent's token)")
+            format!(
+                "taskscope-agent {version}: live tasks per spawn location (stacks need the agent's token)"
+            )
         };
         profile::encode(&sites, &held, dump::unix_now_ns(), &note)
     }

@@ -189,9 +189,7 @@ fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb:
             });
         };
         let mut stacked = by_site.remove(site.location.as_str()).unwrap_or_default();
-        stacked.sort_by(|a, b| {
-            (b.tasks, trace_key(&a.trace)).cmp(&(a.tasks, trace_key(&b.trace)))
-        });
+        stacked.sort_by(|a, b| (b.tasks, trace_key(&a.trace)).cmp(&(a.tasks, trace_key(&b.trace))));
         for h in stacked {
             let n = h.tasks.min(left);
             left -= n;
@@ -265,20 +263,31 @@ fn primary(trace: &Trace) -> Option<&Leaf> {
             ) || file.contains("/sync/cancellation_token")
         }) {
             1
-        } else if any(&|_, file| file.contains("/time/sleep.rs") || file.contains("/time/interval.rs")) {
+        } else if any(&|_, file| {
+            file.contains("/time/sleep.rs") || file.contains("/time/interval.rs")
+        }) {
             2
         } else {
             0
         }
     };
-    trace.leaves.iter().enumerate().min_by_key(|(i, l)| (rank(l), *i)).map(|(_, l)| l)
+    trace
+        .leaves
+        .iter()
+        .enumerate()
+        .min_by_key(|(i, l)| (rank(l), *i))
+        .map(|(_, l)| l)
 }
 
 /// A total order on traces, for stable output.
 fn trace_key(t: &Trace) -> Vec<(&str, &str, u32)> {
     t.leaves
         .iter()
-        .flat_map(|l| l.frames.iter().map(|f| (f.name.as_str(), f.file.as_str(), f.line)))
+        .flat_map(|l| {
+            l.frames
+                .iter()
+                .map(|f| (f.name.as_str(), f.file.as_str(), f.line))
+        })
         .collect()
 }
 
@@ -393,7 +402,10 @@ mod tests {
         let read = Arc::new(Trace {
             leaves: vec![leaf(&[
                 ("server::conn", "src/server.rs"),
-                ("tokio::net::TcpStream::read", "tokio-1.54.1/src/net/tcp/stream.rs"),
+                (
+                    "tokio::net::TcpStream::read",
+                    "tokio-1.54.1/src/net/tcp/stream.rs",
+                ),
             ])],
         });
         let held = [Held {
@@ -401,7 +413,10 @@ mod tests {
             trace: read,
             tasks: 7,
         }];
-        let sites = [site("src/server.rs:88:5", 10, 1), site("src/idle.rs:3:9", 0, 0)];
+        let sites = [
+            site("src/server.rs:88:5", 10, 1),
+            site("src/idle.rs:3:9", 0, 0),
+        ];
         let p = decode(&encode(&sites, &held, 1, "note"));
         let got = samples(&p);
         let root = "spawned@src/server.rs:88:5".to_string();
@@ -422,9 +437,8 @@ mod tests {
         );
         assert_eq!(p.string_table[p.comment[0] as usize], "note");
         // The root frame carries the location's file and line.
-        let root_fn = &p.function[p.location[p.sample[0].location_id[2] as usize - 1].line[0]
-            .function_id as usize
-            - 1];
+        let root_fn = &p.function
+            [p.location[p.sample[0].location_id[2] as usize - 1].line[0].function_id as usize - 1];
         assert_eq!(p.string_table[root_fn.filename as usize], "src/server.rs");
     }
 
@@ -445,9 +459,18 @@ mod tests {
 
     #[test]
     fn a_read_raced_against_a_sleep_points_at_the_read() {
-        let sleep = leaf(&[("f", "src/f.rs"), ("Sleep::poll", "tokio-1.54.1/src/time/sleep.rs")]);
-        let closed = leaf(&[("f", "src/f.rs"), ("tokio::sync::oneshot::Sender::poll_closed", "")]);
-        let read = leaf(&[("f", "src/f.rs"), ("read", "tokio-1.54.1/src/net/tcp/stream.rs")]);
+        let sleep = leaf(&[
+            ("f", "src/f.rs"),
+            ("Sleep::poll", "tokio-1.54.1/src/time/sleep.rs"),
+        ]);
+        let closed = leaf(&[
+            ("f", "src/f.rs"),
+            ("tokio::sync::oneshot::Sender::poll_closed", ""),
+        ]);
+        let read = leaf(&[
+            ("f", "src/f.rs"),
+            ("read", "tokio-1.54.1/src/net/tcp/stream.rs"),
+        ]);
         let t = Trace {
             leaves: vec![sleep.clone(), closed.clone(), read.clone()],
         };

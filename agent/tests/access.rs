@@ -235,7 +235,10 @@ fn the_task_profile_shows_stacks_only_to_the_token() {
         strings.iter().any(|s| s.starts_with("spawned@")),
         "counts per location: {strings:?}"
     );
-    assert!(!names_a_stack(&strings), "no stacks without the token: {strings:?}");
+    assert!(
+        !names_a_stack(&strings),
+        "no stacks without the token: {strings:?}"
+    );
     assert!(
         strings.iter().all(|s| !s.contains("::")),
         "no function names without the token: {strings:?}"

@@ -20,9 +20,7 @@ use std::io::Write;
 use std::path::Path;
 pub mod proto;
 
-use proto::{
-    Function, Label, Line, Location, Mapping, Profile, Sample, ValueType,
-};
+use proto::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
 
 /// Whether a file name asks for a pprof profile: `.pb.gz`, `.pb` or
 /// `.pprof`.
