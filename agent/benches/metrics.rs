@@ -1,6 +1,9 @@
-//! What `GET /metrics` costs the target: one scrape's time, response size
-//! and allocations, over real HTTP on the agent's port, with 100 000 and
-//! 1 000 000 live tasks on the hooks source; and the encoding alone for
+//! What `GET /metrics` and `GET /debug/pprof/tasks` cost the target: one
+//! scrape's time, response size and allocations, over real HTTP on the
+//! agent's port, with 100 000 and 1 000 000 live tasks on the hooks source
+//! (every eighth spawned with `taskscope_agent::spawn`, so the profile has
+//! captured stacks; its scrapes ask a round of captures, as Alloy's do);
+//! the access check per request; and the encoding alone for
 //! 10 000 spawn locations (the exporter fed synthetic per-location counts:
 //! a program does not have 10 000 spawn sites to build here), with and
 //! without the default cap of 1 000 locations. `cargo bench -p
@@ -36,8 +39,13 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn scrape(addr: &str) -> usize {
+    get(addr, "/metrics")
+}
+
+/// One `GET path` over HTTP/1.0: the body's size.
+fn get(addr: &str, path: &str) -> usize {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     let body = out
@@ -72,9 +80,10 @@ fn live_tasks(n: usize, rounds: usize) {
             let wait = async move {
                 let _ = rx.recv().await;
             };
-            // Eight call sites: eight locations.
+            // Eight call sites: eight locations; one whose tasks can be
+            // captured.
             match i % 8 {
-                0 => drop(tokio::spawn(wait)),
+                0 => drop(taskscope_agent::spawn(wait)),
                 1 => drop(tokio::spawn(wait)),
                 2 => drop(tokio::spawn(wait)),
                 3 => drop(tokio::spawn(wait)),
@@ -86,27 +95,67 @@ fn live_tasks(n: usize, rounds: usize) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     });
-    scrape(&addr);
-    let mut times = Vec::new();
-    let mut bytes = Vec::new();
-    let mut size = 0;
-    for _ in 0..rounds {
-        let before = ALLOCATED.load(Ordering::Relaxed);
-        let t = Instant::now();
-        size = scrape(&addr);
-        times.push(t.elapsed().as_secs_f64());
-        bytes.push((ALLOCATED.load(Ordering::Relaxed) - before) as f64);
+    for (what, path) in [
+        ("/metrics", "/metrics"),
+        ("profile", "/debug/pprof/tasks"),
+        ("profile, held only", "/debug/pprof/tasks?capture=0"),
+    ] {
+        get(&addr, path);
+        let mut times = Vec::new();
+        let mut bytes = Vec::new();
+        let mut size = 0;
+        for _ in 0..rounds {
+            let before = ALLOCATED.load(Ordering::Relaxed);
+            let t = Instant::now();
+            size = get(&addr, path);
+            times.push(t.elapsed().as_secs_f64());
+            bytes.push((ALLOCATED.load(Ordering::Relaxed) - before) as f64);
+        }
+        let t = median(times);
+        println!(
+            "{:>9} live tasks, 8 locations, {what:<18}: {:>7.1} ms, {:>6} B response, {:>9.0} B allocated; every 15 s: {:.3} % of one core",
+            n,
+            t * 1e3,
+            size,
+            median(bytes),
+            t / 15.0 * 100.0
+        );
     }
-    let t = median(times);
-    println!(
-        "{:>9} live tasks, 8 locations: scrape {:>7.1} ms, {:>6} B response, {:>9.0} B allocated; every 15 s: {:.3} % of one core",
-        n,
-        t * 1e3,
-        size,
-        median(bytes),
-        t / 15.0 * 100.0
-    );
     drop(tx);
+}
+
+/// The access check every inspection request passes: the token compared
+/// in constant time with what the request presents.
+fn access_check(rounds: usize) {
+    use taskscope_agent::access::{Policy, Token};
+    let policy = Policy {
+        token: Some(Token::new("a-token-of-thirty-two-characters").unwrap()),
+        local: false,
+    };
+    let right = b"Bearer a-token-of-thirty-two-characters".to_vec();
+    // Same length, wrong last byte: the whole comparison runs.
+    let wrong = b"Bearer a-token-of-thirty-two-characterX".to_vec();
+    const N: u32 = 1_000_000;
+    for (what, header) in [("the token", &right), ("a wrong token", &wrong)] {
+        let mut times = Vec::new();
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let mut admitted = 0u32;
+            for _ in 0..N {
+                admitted += u32::from(
+                    policy
+                        .inspect(Some(std::hint::black_box(header.as_slice())))
+                        .is_ok(),
+                );
+            }
+            std::hint::black_box(admitted);
+            times.push(t.elapsed().as_secs_f64() / f64::from(N));
+        }
+        println!(
+            "access check, {what:<13}: {:>6.1} ns per request",
+            median(times) * 1e9
+        );
+    }
 }
 
 #[cfg(not(tokio_unstable))]
@@ -157,6 +206,7 @@ fn locations(n: usize, cap: usize, rounds: usize) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let rounds = if quick { 1 } else { 7 };
+    access_check(rounds);
     locations(10_000, 1_000, rounds);
     locations(10_000, 10_000, rounds);
     live_tasks(100_000, rounds);
