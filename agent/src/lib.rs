@@ -42,12 +42,16 @@
 //! service (~250 B more per task); the hooks source does not need it.
 //!
 //! ## Running it in production
-//! The port serves task counts, stacks and pages. Keep it private: the
-//! default bind is `127.0.0.1:6669`; reach it with
-//! `ssh -L 6669:127.0.0.1:6669 HOST` or `kubectl port-forward`. Binding any
-//! other address prints a warning. Every request is bounded: one walk of
-//! the tasks at a time, a bounded number of captures per second, replies
-//! of bounded size.
+//! The port serves two kinds of access (see [`access`]): read-only
+//! endpoints open to anyone who reaches it (`GET /metrics`, and
+//! `GET /debug/pprof/tasks`, a pprof task profile of the counts per spawn
+//! location), and inspection (the gRPC services: tasks, waits, stacks,
+//! console data; the profile's stacks) for clients that present the token
+//! (`TASKSCOPE_TOKEN_FILE`, [`Agent::set_token`]), or without a token on
+//! loopback and Unix sockets only. The default bind is `127.0.0.1:6669`.
+//! Every client is bounded (see [`limits`]): connections at once, silence
+//! allowed, requests per connection; one walk of the tasks at a time, a
+//! bounded number of captures per second, replies of bounded size.
 
 pub mod access;
 pub mod capture;
