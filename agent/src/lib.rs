@@ -461,6 +461,7 @@ impl Agent {
             connections: self.inner.connections.open.load(Ordering::Relaxed),
             connections_refused: self.inner.connections.refused.load(Ordering::Relaxed),
             connections_timed_out: self.inner.connections.timed_out.load(Ordering::Relaxed),
+            accept_failed: self.inner.connections.accept_failed.load(Ordering::Relaxed),
             // The agent never pauses the runtime.
             last_dump_pause: None,
             captures: self

@@ -6,12 +6,20 @@
 //! is closed. tonic's server has no such timeout for HTTP/1: a silent or
 //! slow client would otherwise hold its socket and buffers for good. A
 //! watching viewer is never idle: the agent writes to it every second.
+//!
+//! One peer address holds at most [`Limits::per_peer`] of the slots, so a
+//! single host cannot take them all; and when accepting fails (the process
+//! is out of file descriptors: the connection stays queued, and accepting
+//! again fails at once) the agent waits before the next try, 10 ms doubling
+//! to 1 s, instead of spinning a core on a loop of failures.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -23,6 +31,9 @@ use tokio::time::{Instant, Sleep};
 pub struct Limits {
     /// Connections open at once; more are closed when accepted.
     pub connections: usize,
+    /// Of those, connections from one peer address (TCP; a Unix socket's
+    /// clients are the service's own user).
+    pub per_peer: usize,
     /// How long a new connection may go before the agent's first reply
     /// byte (HTTP/2's settings, or an HTTP/1 response): its request must
     /// have arrived by then.
@@ -35,6 +46,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             connections: 64,
+            per_peer: 16,
             first_reply: Duration::from_secs(10),
             idle: Duration::from_secs(120),
         }
@@ -45,8 +57,29 @@ impl Default for Limits {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub open: AtomicU64,
+    /// Closed as accepted: over the cap, or over the peer's share.
     pub refused: AtomicU64,
     pub timed_out: AtomicU64,
+    /// Accepts that failed (out of file descriptors, mostly).
+    pub accept_failed: AtomicU64,
+}
+
+/// Where a connection comes from, for the per-peer share.
+pub trait Peer {
+    fn peer_ip(&self) -> Option<IpAddr>;
+}
+
+impl Peer for tokio::net::TcpStream {
+    fn peer_ip(&self) -> Option<IpAddr> {
+        self.peer_addr().ok().map(|a| a.ip())
+    }
+}
+
+#[cfg(unix)]
+impl Peer for tokio::net::UnixStream {
+    fn peer_ip(&self) -> Option<IpAddr> {
+        None
+    }
 }
 
 /// Hands out connection slots.
@@ -55,6 +88,25 @@ pub struct Gate {
     limits: Limits,
     slots: Arc<Semaphore>,
     counters: Arc<Counters>,
+    peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// A peer's share of the slots, given back when its connection closes.
+struct PeerShare {
+    ip: IpAddr,
+    peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for PeerShare {
+    fn drop(&mut self) {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = peers.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                peers.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Gate {
@@ -63,20 +115,40 @@ impl Gate {
             limits,
             slots: Arc::new(Semaphore::new(limits.connections.max(1))),
             counters,
+            peers: Arc::default(),
         }
     }
 
     /// The accepted connection, bounded; `None` (and it is dropped, so
-    /// closed) when every slot is taken.
-    pub fn admit<T>(&self, io: T) -> Option<Bounded<T>> {
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+    /// closed) when every slot is taken, or its peer holds its share.
+    pub fn admit<T: Peer>(&self, io: T) -> Option<Bounded<T>> {
+        let refuse = || {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
-            return None;
+            None
+        };
+        let share = match io.peer_ip() {
+            Some(ip) => {
+                let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+                let n = peers.entry(ip).or_default();
+                if *n >= self.limits.per_peer.max(1) {
+                    return refuse();
+                }
+                *n += 1;
+                Some(PeerShare {
+                    ip,
+                    peers: self.peers.clone(),
+                })
+            }
+            None => None,
+        };
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            return refuse();
         };
         self.counters.open.fetch_add(1, Ordering::Relaxed);
         Some(Bounded {
             io,
             _permit: permit,
+            _share: share,
             counters: self.counters.clone(),
             deadline: Box::pin(tokio::time::sleep(self.limits.first_reply)),
             idle: self.limits.idle,
@@ -89,6 +161,7 @@ impl Gate {
 pub struct Bounded<T> {
     io: T,
     _permit: OwnedSemaphorePermit,
+    _share: Option<PeerShare>,
     counters: Arc<Counters>,
     deadline: Pin<Box<Sleep>>,
     idle: Duration,
@@ -212,5 +285,68 @@ impl<T: tonic::transport::server::Connected> tonic::transport::server::Connected
 
     fn connect_info(&self) -> Self::ConnectInfo {
         self.io.connect_info()
+    }
+}
+
+/// The listener's connections that get a slot (the others are closed as
+/// accepted), waiting after a failed accept rather than trying again at
+/// once. Never ends while the listener does not, and yields no errors:
+/// tonic would only log them.
+pub struct Admitted<S> {
+    incoming: S,
+    gate: Gate,
+    backoff: Option<Pin<Box<Sleep>>>,
+    delay: Duration,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+impl<S> Admitted<S> {
+    pub fn new(gate: Gate, incoming: S) -> Admitted<S> {
+        Admitted {
+            incoming,
+            gate,
+            backoff: None,
+            delay: FIRST_BACKOFF,
+        }
+    }
+}
+
+impl<S, T> tokio_stream::Stream for Admitted<S>
+where
+    S: tokio_stream::Stream<Item = io::Result<T>> + Unpin,
+    T: Peer,
+{
+    type Item = io::Result<Bounded<T>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(wait) = this.backoff.as_mut() {
+                if wait.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.backoff = None;
+            }
+            match Pin::new(&mut this.incoming).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Ok(io))) => {
+                    this.delay = FIRST_BACKOFF;
+                    if let Some(c) = this.gate.admit(io) {
+                        return Poll::Ready(Some(Ok(c)));
+                    }
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    this.gate
+                        .counters
+                        .accept_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    this.backoff = Some(Box::pin(tokio::time::sleep(this.delay)));
+                    this.delay = (this.delay * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
     }
 }

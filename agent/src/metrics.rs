@@ -72,6 +72,8 @@ pub struct AgentHealth {
     pub connections: u64,
     pub connections_refused: u64,
     pub connections_timed_out: u64,
+    /// Accepts that failed (out of file descriptors, mostly).
+    pub accept_failed: u64,
     /// How long the last dump held the runtime's workers (the agent takes
     /// no whole-runtime dumps: always none).
     pub last_dump_pause: Option<Duration>,
@@ -367,7 +369,7 @@ impl Collector for Exposition {
         single(
             &mut enc,
             "taskscope_agent_connections_refused",
-            "Connections closed as accepted: the agent's cap was reached.",
+            "Connections closed as accepted: the agent's cap, or the peer's share of it, was reached.",
             None,
             ConstCounter::new(h.connections_refused),
         )?;
@@ -377,6 +379,13 @@ impl Collector for Exposition {
             "Connections closed for moving no byte too long (or sending none at first).",
             None,
             ConstCounter::new(h.connections_timed_out),
+        )?;
+        single(
+            &mut enc,
+            "taskscope_agent_accept_failures",
+            "Connections the agent's port could not accept (out of file descriptors, mostly); it waits 10 ms to 1 s before trying again.",
+            None,
+            ConstCounter::new(h.accept_failed),
         )?;
         single(
             &mut enc,

@@ -139,7 +139,9 @@ async fn listen(
             let bound = listener.local_addr()?;
             announce(&bound.to_string(), bound.ip().is_loopback());
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            router.serve_with_incoming(gated(gate, incoming)).await
+            router
+                .serve_with_incoming(crate::limits::Admitted::new(gate, incoming))
+                .await
         }
         #[cfg(unix)]
         ServerAddr::Unix(path) => {
@@ -149,23 +151,14 @@ async fn listen(
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             announce(&format!("file://{}", path.display()), true);
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-            router.serve_with_incoming(gated(gate, incoming)).await
+            router
+                .serve_with_incoming(crate::limits::Admitted::new(gate, incoming))
+                .await
         }
         #[allow(unreachable_patterns)]
         _ => return Err("taskscope-agent serves TCP and Unix sockets only".into()),
     };
     res.map_err(Into::into)
-}
-
-/// The accepted connections that get a slot (the others are closed).
-fn gated<T>(
-    gate: crate::limits::Gate,
-    incoming: impl tokio_stream::Stream<Item = std::io::Result<T>>,
-) -> impl tokio_stream::Stream<Item = std::io::Result<crate::limits::Bounded<T>>> {
-    tokio_stream::StreamExt::filter_map(incoming, move |c| match c {
-        Ok(c) => gate.admit(c).map(Ok),
-        Err(e) => Some(Err(e)),
-    })
 }
 
 /// `taskscope.agent.v1.TaskDumps`, written out as tonic's generated code

@@ -2,7 +2,9 @@
 //! slow ones that send a request a byte at a time. The agent closes what
 //! is over its cap at once and the silent and slow ones when their time is
 //! up; its threads and memory stay bounded, the service's heartbeat does
-//! not move, and honest clients are served again right after.
+//! not move, and honest clients are served again right after. Thousands
+//! of connections from one host get that host's share only; a process out
+//! of file descriptors does not make the agent spin.
 
 #![cfg(all(target_os = "linux", tokio_unstable))]
 
@@ -227,6 +229,7 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
     let agent = Agent::new();
     agent.set_limits(Limits {
         connections: 32,
+        per_peer: 32,
         first_reply: Duration::from_millis(800),
         idle: Duration::from_secs(5),
     });
@@ -320,6 +323,190 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
         "hostile clients: {refused} refused, {timed_out} timed out; threads +{grew_threads} (the test's own 16 slow clients joined), RSS +{} KiB; heartbeat longest gap {gap_ms} ms over {} beats",
         grew_rss_kib,
         beats.load(Ordering::Relaxed)
+    );
+    assert!(
+        grew_threads == 0,
+        "no thread per connection: +{grew_threads}"
+    );
+    assert!(
+        grew_rss_kib < 32 * 1024,
+        "memory bounded: +{grew_rss_kib} KiB"
+    );
+    assert!(gap_ms < 250, "the service's heartbeat stalled {gap_ms} ms");
+}
+
+/// The process's CPU time so far (user + system; opens no file: it is
+/// read while the process has no descriptor left).
+fn cpu_time() -> Duration {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) }, 0);
+    let t = |v: libc::timeval| Duration::new(v.tv_sec as u64, v.tv_usec as u32 * 1000);
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+fn set_open_files(soft: u64) {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) }, 0);
+    l.rlim_cur = soft.min(l.rlim_max);
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) }, 0);
+}
+
+fn open_files_limit() -> u64 {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) }, 0);
+    l.rlim_cur
+}
+
+fn open_files() -> u64 {
+    std::fs::read_dir("/proc/self/fd").unwrap().count() as u64
+}
+
+/// A connection from another loopback address (127.0.0.2): another peer.
+fn scrape_from(peer: [u8; 4], addr: &str) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let s = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().ok()?;
+        socket.bind(std::net::SocketAddr::from((peer, 0))).ok()?;
+        socket.connect(addr).await.ok()?.into_std().ok()
+    })?;
+    s.set_nonblocking(false).ok()?;
+    let mut s = s;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.contains("200").then(|| body.to_string())
+}
+
+#[test]
+fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no_spin() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let agent = Agent::new();
+    agent.set_limits(Limits {
+        connections: 4096,
+        per_peer: 16,
+        first_reply: Duration::from_secs(2),
+        idle: Duration::from_secs(5),
+    });
+    let (_rt, beats, worst) = service(&agent);
+    let addr = agent
+        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("serve");
+    assert!(metrics(&addr).is_some(), "served before the attack");
+    let threads = proc_status("Threads:");
+    let rss = proc_status("VmRSS:");
+    worst.store(0, Ordering::Relaxed);
+
+    // 3 000 connections from one host: it gets its 16, the rest are
+    // closed as accepted, and another host is still served.
+    let flood: Vec<_> = (0..3000)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    assert!(flood.len() >= 2900, "{} connected", flood.len());
+    let h = wait_until(
+        "the flood over the peer's share closed",
+        Duration::from_secs(30),
+        || agent.health(),
+        |h| h.connections_refused >= 2900,
+    );
+    assert!(h.connections <= 16, "one peer's share: {h:?}");
+    let other = scrape_from([127, 0, 0, 2], &addr).expect("another host is served");
+    assert!(
+        counter(&other, "taskscope_agent_connections") <= 17,
+        "{other}"
+    );
+    drop(flood);
+    wait_until(
+        "the flood's connections gone",
+        Duration::from_secs(30),
+        || agent.health().connections,
+        |&n| n == 0,
+    );
+
+    // Out of file descriptors: the process's limit lowered to what is
+    // open now and a few more, then connections until none can be made.
+    // Those the agent cannot accept stay queued, and accepting them fails
+    // at once, again and again: the agent must wait between tries.
+    let limit = open_files_limit();
+    set_open_files(open_files() + 8);
+    let mut held = Vec::new();
+    let failed = wait_until(
+        "accepting to fail for want of descriptors",
+        Duration::from_secs(20),
+        || {
+            // Connect until this side cannot either; then free one of
+            // ours and take it again, so a connection waits in the
+            // queue with no descriptor left to accept it.
+            while let Ok(s) = std::net::TcpStream::connect(&addr) {
+                held.push(s);
+            }
+            if agent.health().accept_failed == 0 && held.len() > 1 {
+                held.swap_remove(0);
+                if let Ok(s) = std::net::TcpStream::connect(&addr) {
+                    held.push(s);
+                }
+            }
+            agent.health().accept_failed
+        },
+        |&n| n > 0,
+    );
+    let cpu = cpu_time();
+    let wall = Instant::now();
+    wait_until(
+        "a second out of descriptors",
+        Duration::from_secs(5),
+        || wall.elapsed(),
+        |t| *t >= Duration::from_secs(1),
+    );
+    let spent = cpu_time().saturating_sub(cpu);
+    let failures = agent.health().accept_failed - failed;
+    set_open_files(limit);
+    drop(held);
+    let served = wait_until(
+        "served again once descriptors are back",
+        Duration::from_secs(20),
+        || metrics(&addr),
+        Option::is_some,
+    )
+    .expect("served");
+    assert!(
+        counter(&served, "taskscope_agent_accept_failures_total") > 0,
+        "counted: {served}"
+    );
+    let grew_threads = proc_status("Threads:").saturating_sub(threads);
+    let grew_rss_kib = proc_status("VmRSS:").saturating_sub(rss);
+    let gap_ms = worst.load(Ordering::Relaxed) / 1000;
+    eprintln!(
+        "3000 connections from one host: {} refused; out of descriptors: {failures} failed accepts and {} ms of CPU in {} ms; threads +{grew_threads}, RSS +{grew_rss_kib} KiB; heartbeat longest gap {gap_ms} ms over {} beats",
+        h.connections_refused,
+        spent.as_millis(),
+        wall.elapsed().as_millis(),
+        beats.load(Ordering::Relaxed)
+    );
+    // Spinning on failed accepts would burn the agent's thread: a whole
+    // core, about 1 000 ms of CPU in that second.
+    assert!(
+        spent < Duration::from_millis(300),
+        "the agent spun on failed accepts: {spent:?} of CPU in a second, {failures} failures"
+    );
+    assert!(
+        failures < 50,
+        "accepts retried at once: {failures} in a second"
     );
     assert!(
         grew_threads == 0,
