@@ -1,4 +1,5 @@
-//! Two snapshots of the demo target taken 30 s apart: the leaking groups
+//! Two snapshots of the demo target taken ~30 s apart (once each leak
+//! grew by 60): the leaking groups
 //! have grown, the healthy ones have not.
 
 use crate::common::{self, DemoTarget, spawn_line};
@@ -47,7 +48,34 @@ fn leaks_grow_between_snapshots_and_healthy_groups_stay_flat() {
         |an| lines.iter().all(|l| common::group(an, l).is_some()),
     );
     snapshot(&target.addr, &a);
-    std::thread::sleep(std::time::Duration::from_secs(30));
+    // Until every leak holds 60 tasks more than the first snapshot did
+    // (2 a second: about 30 s).
+    let before: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&a).expect("read")).expect("json");
+    let live_in = |snap: &serde_json::Value, leak: &str| {
+        let line = spawn_line(leak);
+        snap["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .filter(|t| {
+                t["location"].as_str().is_some_and(|l| l.starts_with(&line))
+                    && t["state"] != "completed"
+            })
+            .count() as u32
+    };
+    let leaks = ["idle-conn", "full-channel", "sleepers", "oneshot"];
+    let base: Vec<u32> = leaks.iter().map(|l| live_in(&before, l)).collect();
+    common::watch_until(
+        target.target(),
+        std::time::Duration::from_secs(90),
+        taskscope::analysis::Params::default(),
+        |an| {
+            leaks.iter().zip(&base).all(|(l, &n)| {
+                common::group(an, &spawn_line(l)).is_some_and(|g| g.live >= n + 60)
+            })
+        },
+    );
     snapshot(&target.addr, &b);
     // The file follows the published schema.
     let schema: serde_json::Value =
@@ -99,8 +127,9 @@ fn leaks_grow_between_snapshots_and_healthy_groups_stay_flat() {
     for leak in ["idle-conn", "full-channel", "sleepers", "oneshot"] {
         let r = row(leak).unwrap_or_else(|| panic!("{leak} missing from the diff: {rows:#?}"));
         let delta = r["delta"].as_i64().expect("delta");
-        // 2 per second for ~32 s; allow for the subscriber's timing.
-        assert!((50..=80).contains(&delta), "{leak} grew by {delta}");
+        // 60 more were live before the second snapshot began, at 2 a
+        // second (and its 2 s of watching add a few).
+        assert!((55..=90).contains(&delta), "{leak} grew by {delta}");
         assert_eq!(r["change"], "grown", "{leak}: {r}");
         assert!(
             r["suspect"].is_string(),
