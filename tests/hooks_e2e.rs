@@ -200,7 +200,32 @@ fn snapshots_of_the_hooks_source_load_and_diff() {
         );
     };
     snap(&a);
-    std::thread::sleep(Duration::from_secs(6));
+    // Until every leak holds 20 tasks more than the first snapshot's.
+    let first: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&a).expect("read")).expect("json");
+    let base: Vec<u64> = LEAKS
+        .iter()
+        .map(|leak| {
+            let line = spawn_line(leak);
+            first["aggregates"]
+                .as_array()
+                .expect("aggregates")
+                .iter()
+                .filter(|g| g["location"].as_str().is_some_and(|l| l.starts_with(&line)))
+                .filter_map(|g| g["live"].as_u64())
+                .sum()
+        })
+        .collect();
+    common::watch_until(
+        target.target(),
+        Duration::from_secs(60),
+        taskscope::analysis::Params::default(),
+        |an| {
+            LEAKS.iter().zip(&base).all(|(leak, &n)| {
+                common::group(an, &spawn_line(leak)).is_some_and(|g| u64::from(g.live) >= n + 20)
+            })
+        },
+    );
     snap(&b);
     // The file follows the published schema and holds the groups.
     let schema: serde_json::Value =

@@ -71,9 +71,10 @@ fn leaks_grow_between_snapshots_and_healthy_groups_stay_flat() {
         std::time::Duration::from_secs(90),
         taskscope::analysis::Params::default(),
         |an| {
-            leaks.iter().zip(&base).all(|(l, &n)| {
-                common::group(an, &spawn_line(l)).is_some_and(|g| g.live >= n + 60)
-            })
+            leaks
+                .iter()
+                .zip(&base)
+                .all(|(l, &n)| common::group(an, &spawn_line(l)).is_some_and(|g| g.live >= n + 60))
         },
     );
     snapshot(&target.addr, &b);
