@@ -97,7 +97,12 @@ fn the_hooks_source_exports_exact_counts_per_location() {
     assert!(body.contains("taskscope_agent_info{version=\"0.1.0\",source=\"hooks\"} 1"));
 
     // 100 end: live goes down, the counters go on; the oldest's age grows.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until(
+        "the oldest task to be 0.25 s old",
+        Duration::from_secs(20),
+        || Exposition(get(&addr, "/metrics", Some("application/openmetrics-text")).1),
+        |b| value(&b.0, "taskscope_tasks_oldest_age_seconds", &loc).is_some_and(|a| a >= 0.25),
+    );
     for tx in keep.drain(..100) {
         let _ = tx.send(());
     }
