@@ -35,8 +35,12 @@ fn proc_status(field: &str) -> u64 {
 /// One HTTP/1.1 GET of `/metrics`: its body, or `None` if the connection
 /// was closed without one.
 fn metrics(addr: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    scrape(std::net::TcpStream::connect(addr).ok()?)
+}
+
+/// `GET /metrics` over a connection: the body, if served.
+fn scrape(mut s: std::net::TcpStream) -> Option<String> {
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
         "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -81,6 +85,52 @@ fn service(agent: &Agent) -> (tokio::runtime::Runtime, Arc<AtomicU64>, Arc<Atomi
         });
     }
     (rt, beats, worst)
+}
+
+/// A service under attack: its agent serving on loopback with `limits`,
+/// and the process's threads and memory as the attack began.
+struct Attacked {
+    agent: Agent,
+    _rt: tokio::runtime::Runtime,
+    beats: Arc<AtomicU64>,
+    worst: Arc<AtomicU64>,
+    addr: String,
+    threads: u64,
+    rss_kib: u64,
+}
+
+impl Attacked {
+    fn start(limits: Limits) -> Attacked {
+        let agent = Agent::new();
+        agent.set_limits(limits);
+        let (rt, beats, worst) = service(&agent);
+        let addr = agent
+            .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("serve");
+        assert!(metrics(&addr).is_some(), "served before the attack");
+        let a = Attacked {
+            agent,
+            _rt: rt,
+            beats,
+            worst,
+            addr,
+            threads: proc_status("Threads:"),
+            rss_kib: proc_status("VmRSS:"),
+        };
+        a.worst.store(0, Ordering::Relaxed);
+        a
+    }
+
+    /// Threads and RSS (KiB) grown since the start, the heartbeat's
+    /// longest gap (ms) and its beats.
+    fn cost(&self) -> (u64, u64, u64, u64) {
+        (
+            proc_status("Threads:").saturating_sub(self.threads),
+            proc_status("VmRSS:").saturating_sub(self.rss_kib),
+            self.worst.load(Ordering::Relaxed) / 1000,
+            self.beats.load(Ordering::Relaxed),
+        )
+    }
 }
 
 #[test]
@@ -226,21 +276,13 @@ fn protocol_garbage_and_rapid_resets_are_refused_and_bounded() {
 #[test]
 fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let agent = Agent::new();
-    agent.set_limits(Limits {
+    let attacked = Attacked::start(Limits {
         connections: 32,
         per_peer: 32,
         first_reply: Duration::from_millis(800),
         idle: Duration::from_secs(5),
     });
-    let (_rt, beats, worst) = service(&agent);
-    let addr = agent
-        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("serve");
-    assert!(metrics(&addr).is_some(), "served before the attack");
-    let threads = proc_status("Threads:");
-    let rss = proc_status("VmRSS:");
-    worst.store(0, Ordering::Relaxed);
+    let (agent, addr) = (&attacked.agent, &attacked.addr);
 
     // 16 slowloris clients, sending a request's head a byte every 100 ms,
     // then 300 connections that never send a byte.
@@ -316,13 +358,10 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
     let mut buf = [0u8; 16];
     assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)), "closed");
 
-    let grew_threads = proc_status("Threads:").saturating_sub(threads);
-    let grew_rss_kib = proc_status("VmRSS:").saturating_sub(rss);
-    let gap_ms = worst.load(Ordering::Relaxed) / 1000;
+    let (grew_threads, grew_rss_kib, gap_ms, beats) = attacked.cost();
     eprintln!(
         "hostile clients: {refused} refused, {timed_out} timed out; threads +{grew_threads} (the test's own 16 slow clients joined), RSS +{} KiB; heartbeat longest gap {gap_ms} ms over {} beats",
-        grew_rss_kib,
-        beats.load(Ordering::Relaxed)
+        grew_rss_kib, beats
     );
     assert!(
         grew_threads == 0,
@@ -380,37 +419,19 @@ fn scrape_from(peer: [u8; 4], addr: &str) -> Option<String> {
         socket.connect(addr).await.ok()?.into_std().ok()
     })?;
     s.set_nonblocking(false).ok()?;
-    let mut s = s;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    head.contains("200").then(|| body.to_string())
+    scrape(s)
 }
 
 #[test]
 fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no_spin() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let agent = Agent::new();
-    agent.set_limits(Limits {
+    let attacked = Attacked::start(Limits {
         connections: 4096,
         per_peer: 16,
         first_reply: Duration::from_secs(2),
         idle: Duration::from_secs(5),
     });
-    let (_rt, beats, worst) = service(&agent);
-    let addr = agent
-        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("serve");
-    assert!(metrics(&addr).is_some(), "served before the attack");
-    let threads = proc_status("Threads:");
-    let rss = proc_status("VmRSS:");
-    worst.store(0, Ordering::Relaxed);
+    let (agent, addr) = (&attacked.agent, &attacked.addr);
 
     // 3 000 connections from one host: it gets its 16, the rest are
     // closed as accepted, and another host is still served.
@@ -488,15 +509,13 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
         counter(&served, "taskscope_agent_accept_failures_total") > 0,
         "counted: {served}"
     );
-    let grew_threads = proc_status("Threads:").saturating_sub(threads);
-    let grew_rss_kib = proc_status("VmRSS:").saturating_sub(rss);
-    let gap_ms = worst.load(Ordering::Relaxed) / 1000;
+    let (grew_threads, grew_rss_kib, gap_ms, beats) = attacked.cost();
     eprintln!(
         "3000 connections from one host: {} refused; out of descriptors: {failures} failed accepts and {} ms of CPU in {} ms; threads +{grew_threads}, RSS +{grew_rss_kib} KiB; heartbeat longest gap {gap_ms} ms over {} beats",
         h.connections_refused,
         spent.as_millis(),
         wall.elapsed().as_millis(),
-        beats.load(Ordering::Relaxed)
+        beats
     );
     // Spinning on failed accepts would burn the agent's thread: a whole
     // core, about 1 000 ms of CPU in that second.
