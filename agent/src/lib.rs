@@ -571,10 +571,12 @@ impl Agent {
     /// another client's request is served). Walks the tasks on a blocking
     /// thread, one scrape at a time (shared with `/metrics`).
     pub async fn task_profile(&self, stacks: bool, capture: bool) -> Vec<u8> {
-        if stacks && capture && self.ready().is_ok() {
-            if let Ok(mut last) = self.inner.waits.try_lock() {
-                let _ = self.round(&mut last, PROFILE_CAPTURE_WAIT).await;
-            }
+        if stacks
+            && capture
+            && self.ready().is_ok()
+            && let Ok(mut last) = self.inner.waits.try_lock()
+        {
+            let _ = self.round(&mut last, PROFILE_CAPTURE_WAIT).await;
         }
         let _permit = self.inner.scrape.acquire().await;
         let agent = self.clone();

@@ -282,7 +282,7 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
         first_reply: Duration::from_millis(800),
         idle: Duration::from_secs(5),
     });
-    let (agent, addr) = (&attacked.agent, &attacked.addr);
+    let (agent, addr) = (&attacked.agent, attacked.addr.clone());
 
     // 16 slowloris clients, sending a request's head a byte every 100 ms,
     // then 300 connections that never send a byte.
@@ -431,7 +431,7 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
         first_reply: Duration::from_secs(2),
         idle: Duration::from_secs(5),
     });
-    let (agent, addr) = (&attacked.agent, &attacked.addr);
+    let (agent, addr) = (&attacked.agent, attacked.addr.clone());
 
     // 3 000 connections from one host: it gets its 16, the rest are
     // closed as accepted, and another host is still served.
