@@ -38,10 +38,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn scrape(addr: &str) -> usize {
-    get(addr, "/metrics")
-}
-
 /// One `GET path` over HTTP/1.0: the body's size.
 fn get(addr: &str, path: &str) -> usize {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
