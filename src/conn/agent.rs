@@ -123,7 +123,7 @@ async fn dump_retrying_while_busy(
     let give_up = tokio::time::Instant::now() + opts.dumps.timeout * 6;
     let mut pause = Duration::from_millis(100);
     loop {
-        match unary::<_, DumpReply>(channel, proto::DUMP_PATH, req.clone(), opts).await {
+        match unary::<_, DumpReply>(channel, proto::DUMP_PATH, req, opts).await {
             Err(s)
                 if s.code() == tonic::Code::ResourceExhausted
                     && tokio::time::Instant::now() + pause < give_up =>
