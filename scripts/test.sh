@@ -2,8 +2,9 @@
 # The whole test suite, on a fresh machine too: installs what the tests use
 # besides cargo (tmux for the terminal test, pgrep to check that no demo
 # process is left behind, Prometheus and Go's pprof for the tests against
-# the real monitoring tools), then runs `cargo test --locked`. Extra
-# arguments go to cargo test. `.ci/run` calls this.
+# the real monitoring tools, protoc for taskscope-proto's bootstrap test,
+# which regenerates the wire code from its .proto), then runs `cargo test
+# --locked`. Extra arguments go to cargo test. `.ci/run` calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v go >/dev/null 2>&1 || need+=(golang-go)
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   sudo=()
@@ -29,12 +31,13 @@ if [ ${#need[@]} -gt 0 ]; then
       case $p in
         procps) ;;
         golang-go) pkgs+=(go) ;;
+        protobuf-compiler) pkgs+=(protobuf) ;;
         *) pkgs+=("$p") ;;
       esac
     done
     [ ${#pkgs[@]} -eq 0 ] || brew install "${pkgs[@]}"
   else
-    echo "please install: ${need[*]} (the terminal and monitoring-tool tests need them)" >&2
+    echo "please install: ${need[*]} (the terminal, monitoring-tool and proto bootstrap tests need them)" >&2
     exit 2
   fi
 fi

@@ -3,13 +3,12 @@
 //! console mode (the `console` feature), on one server.
 
 use crate::access::Policy;
-use crate::proto::{self, DumpReply, DumpRequest, InfoReply, InfoRequest};
+use crate::proto::task_dumps_server::{TaskDumps, TaskDumpsServer};
+use crate::proto::{DumpReply, DumpRequest, InfoReply, InfoRequest};
 use crate::{Agent, ServerAddr};
-use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
-use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 use tower_layer::{Identity, Layer, Stack};
 
@@ -44,9 +43,7 @@ pub async fn serve(
     let (mut server, policy) = grpc_server(&agent);
     let router = server
         .add_service(instrument_server)
-        .add_service(DumpService {
-            agent: agent.clone(),
-        })
+        .add_service(DumpService::server(agent.clone()))
         .add_optional_service(tasks);
     let res = listen(router, addr, &agent, &policy, None).await;
     aggregator.abort();
@@ -70,9 +67,7 @@ pub async fn serve_hooks(
     let producer = tokio::spawn(producer);
     let (mut server, policy) = grpc_server(&agent);
     let router = server
-        .add_service(DumpService {
-            agent: agent.clone(),
-        })
+        .add_service(DumpService::server(agent.clone()))
         .add_service(tasks);
     let res = listen(router, addr, &agent, &policy, Some(bound)).await;
     producer.abort();
@@ -161,105 +156,50 @@ async fn listen(
     res.map_err(Into::into)
 }
 
-/// `taskscope.agent.v1.TaskDumps`, written out as tonic's generated code
-/// would be (no protoc needed).
-#[derive(Clone)]
+/// `taskscope.agent.v1.TaskDumps`: the generated server's implementation
+/// (`task_dumps_server::TaskDumps`).
 pub struct DumpService {
     agent: Agent,
 }
 
-impl NamedService for DumpService {
-    const NAME: &'static str = proto::SERVICE;
-}
-
-struct Info(Agent);
-
-impl UnaryService<InfoRequest> for Info {
-    type Response = InfoReply;
-    type Future = BoxFuture<Response<InfoReply>, Status>;
-
-    fn call(&mut self, _: Request<InfoRequest>) -> Self::Future {
-        let agent = self.0.clone();
-        Box::pin(async move {
-            let ready = agent.ready();
-            Ok(Response::new(InfoReply {
-                agent_version: env!("CARGO_PKG_VERSION").into(),
-                // Per-task captures: no pause, so no dump windows, and a
-                // client may ask as often as the agent's interval allows.
-                dumps_supported: ready.is_ok(),
-                why_not: ready.err().unwrap_or_default().into(),
-                min_interval_ms: agent.min_interval().as_millis() as u64,
-                holds_wakers: agent.serves_console(),
-                recent_dumps: agent.recent_dumps(),
-            }))
-        })
+impl DumpService {
+    /// The generated server, its replies bounded by `MAX_REPLY`.
+    fn server(agent: Agent) -> TaskDumpsServer<DumpService> {
+        TaskDumpsServer::new(DumpService { agent }).max_encoding_message_size(MAX_REPLY)
     }
 }
 
-struct Dump(Agent);
+#[tonic::async_trait]
+impl TaskDumps for DumpService {
+    async fn info(&self, _: Request<InfoRequest>) -> Result<Response<InfoReply>, Status> {
+        let agent = &self.agent;
+        let ready = agent.ready();
+        Ok(Response::new(InfoReply {
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            // Per-task captures: no pause, so no dump windows, and a
+            // client may ask as often as the agent's interval allows.
+            dumps_supported: ready.is_ok(),
+            why_not: ready.err().unwrap_or_default().into(),
+            min_interval_ms: agent.min_interval().as_millis() as u64,
+            holds_wakers: agent.serves_console(),
+            recent_dumps: agent.recent_dumps(),
+        }))
+    }
 
-impl UnaryService<DumpRequest> for Dump {
-    type Response = DumpReply;
-    type Future = BoxFuture<Response<DumpReply>, Status>;
-
-    fn call(&mut self, req: Request<DumpRequest>) -> Self::Future {
-        let agent = self.0.clone();
+    async fn dump(&self, req: Request<DumpRequest>) -> Result<Response<DumpReply>, Status> {
         let timeout = match req.get_ref().timeout_ms {
             0 => DEFAULT_TIMEOUT,
             ms => Duration::from_millis(ms),
         };
-        Box::pin(async move {
-            agent
-                .dump(timeout)
-                .await
-                .map(Response::new)
-                .map_err(|e| match e {
-                    crate::DumpError::Busy => Status::resource_exhausted(e.to_string()),
-                    crate::DumpError::Refused(why) => Status::unavailable(why),
-                })
-        })
+        self.agent
+            .dump(timeout)
+            .await
+            .map(Response::new)
+            .map_err(|e| match e {
+                crate::DumpError::Busy => Status::resource_exhausted(e.to_string()),
+                crate::DumpError::Refused(why) => Status::unavailable(why),
+            })
     }
-}
-
-impl Service<http::Request<tonic::body::Body>> for DumpService {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let agent = self.agent.clone();
-        match req.uri().path() {
-            proto::INFO_PATH => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-                Ok(grpc.unary(Info(agent), req).await)
-            }),
-            proto::DUMP_PATH => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-                    .apply_max_message_size_config(None, Some(MAX_REPLY));
-                Ok(grpc.unary(Dump(agent), req).await)
-            }),
-            _ => Box::pin(async move { Ok(unimplemented()) }),
-        }
-    }
-}
-
-/// The reply to a method this service does not have.
-pub(crate) fn unimplemented() -> http::Response<tonic::body::Body> {
-    let mut response = http::Response::new(tonic::body::Body::default());
-    let headers = response.headers_mut();
-    headers.insert(
-        tonic::Status::GRPC_STATUS,
-        (tonic::Code::Unimplemented as i32).into(),
-    );
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        tonic::metadata::GRPC_CONTENT_TYPE,
-    );
-    response
 }
 
 /// Plain HTTP on the gRPC port: `GET /metrics` for Prometheus, `GET /` for

@@ -5,8 +5,10 @@
 //! holds one message at most and never grows the target's memory.
 
 use crate::hooks::{Aggregate, Budget, Recorder, Sample};
-use crate::proto::{self, GroupRow, Groups, Loc, PageRequest, ParentCount, SiteHistory, TaskPage};
-use std::convert::Infallible;
+use crate::proto::tasks_server::{Tasks, TasksServer};
+use crate::proto::{
+    self, GroupRow, Groups, Loc, PageRequest, ParentCount, SiteHistory, TaskPage, WatchRequest,
+};
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,8 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_stream::Stream;
-use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
-use tonic::server::{NamedService, ServerStreamingService, UnaryService};
 use tonic::{Request, Response, Status};
 
 /// How often groups are computed while someone watches.
@@ -24,13 +24,13 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 const PARENTS: usize = 8;
 const MAX_PAGE: u32 = 10_000;
 
-#[derive(Clone)]
+/// The generated `Tasks` server's implementation (`tasks_server::Tasks`).
 pub struct TasksService {
     recorder: Recorder,
     latest: watch::Receiver<Option<Arc<Groups>>>,
     /// Open `Watch` streams: the producer works only while there are any
-    /// (the router keeps clones of the service, and their receivers, for
-    /// every connection, so the channel's receiver count does not tell).
+    /// (the service keeps a receiver of its own, so the channel's receiver
+    /// count does not tell).
     watchers: Arc<AtomicUsize>,
     /// One walk over every task at a time on behalf of clients (a new
     /// stream's first message, a page): a client cannot make the agent walk
@@ -67,19 +67,16 @@ impl Drop for Watching {
     }
 }
 
-impl NamedService for TasksService {
-    const NAME: &'static str = proto::TASKS_SERVICE;
-}
-
 impl TasksService {
-    /// The service, and the producer to run beside the server: it samples
-    /// the history every second and, while anyone watches, computes the
-    /// groups and asks a round of captures (within `budget`), so every
-    /// group's waits stay current without anyone asking.
+    /// The service (the generated server, its messages bounded like the
+    /// waits', `MAX_REPLY`), and the producer to run beside the server: it
+    /// samples the history every second and, while anyone watches,
+    /// computes the groups and asks a round of captures (within `budget`),
+    /// so every group's waits stay current without anyone asking.
     pub fn new(
         recorder: Recorder,
         budget: Budget,
-    ) -> (TasksService, impl Future<Output = ()> + Send) {
+    ) -> (TasksServer<TasksService>, impl Future<Output = ()> + Send) {
         let (tx, latest) = watch::channel(None);
         let watchers = Arc::new(AtomicUsize::new(0));
         let producer = {
@@ -112,7 +109,8 @@ impl TasksService {
             watchers,
             walks: Arc::new(tokio::sync::Semaphore::new(1)),
         };
-        (svc, producer)
+        let server = TasksServer::new(svc).max_encoding_message_size(crate::service::MAX_REPLY);
+        (server, producer)
     }
 }
 
@@ -184,31 +182,53 @@ fn history(h: Vec<(&'static Location<'static>, Vec<Sample>)>) -> Vec<SiteHistory
 
 type GroupStream = Pin<Box<dyn Stream<Item = Result<Groups, Status>> + Send>>;
 
-struct Watch(TasksService);
+#[tonic::async_trait]
+impl Tasks for TasksService {
+    type WatchStream = GroupStream;
 
-impl ServerStreamingService<proto::WatchRequest> for Watch {
-    type Response = Groups;
-    type ResponseStream = GroupStream;
-    type Future = BoxFuture<Response<GroupStream>, Status>;
+    async fn watch(&self, _: Request<WatchRequest>) -> Result<Response<GroupStream>, Status> {
+        let mut latest = self.latest.clone();
+        // The first message at once, with the kept history.
+        let first = self
+            .walk(|r| {
+                let mut g = groups(&r.groups());
+                g.history = history(r.history());
+                g
+            })
+            .await?;
+        latest.mark_unchanged();
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+        let watching = Watching(self.watchers.clone());
+        let stream = async_stream(first, latest, watching);
+        Ok(Response::new(Box::pin(stream) as GroupStream))
+    }
 
-    fn call(&mut self, _: Request<proto::WatchRequest>) -> Self::Future {
-        let svc = self.0.clone();
-        Box::pin(async move {
-            let mut latest = svc.latest.clone();
-            // The first message at once, with the kept history.
-            let first = svc
-                .walk(|r| {
-                    let mut g = groups(&r.groups());
-                    g.history = history(r.history());
-                    g
+    async fn page(&self, req: Request<PageRequest>) -> Result<Response<TaskPage>, Status> {
+        let req = req.into_inner();
+        let Some(l) = req.location else {
+            return Err(Status::invalid_argument("no location"));
+        };
+        let limit = req.limit.clamp(1, MAX_PAGE) as usize;
+        let page = self
+            .walk(move |r| r.tasks((&l.file, l.line, l.column), req.after_id, limit))
+            .await?;
+        Ok(Response::new(TaskPage {
+            next_after_id: page.next.unwrap_or(0),
+            tasks: page
+                .tasks
+                .into_iter()
+                .map(|t| proto::TaskRow {
+                    id: t.id,
+                    parent_id: t.parent,
+                    parent_location: t.parent_location.map(loc),
+                    created_unix_ns: t.created_unix_ns,
+                    polls: t.polls,
+                    busy_ns: t.busy_ns,
+                    running_since_unix_ns: t.running_since_unix_ns.unwrap_or(0),
+                    idle_since_unix_ns: t.idle_since_unix_ns.unwrap_or(0),
                 })
-                .await?;
-            latest.mark_unchanged();
-            svc.watchers.fetch_add(1, Ordering::Relaxed);
-            let watching = Watching(svc.watchers.clone());
-            let stream = async_stream(first, latest, watching);
-            Ok(Response::new(Box::pin(stream) as GroupStream))
-        })
+                .collect(),
+        }))
     }
 }
 
@@ -227,69 +247,4 @@ fn async_stream(
             Ok((*g).clone())
         });
     tokio_stream::once(Ok(first)).chain(rest)
-}
-
-struct Page(TasksService);
-
-impl UnaryService<PageRequest> for Page {
-    type Response = TaskPage;
-    type Future = BoxFuture<Response<TaskPage>, Status>;
-
-    fn call(&mut self, req: Request<PageRequest>) -> Self::Future {
-        let svc = self.0.clone();
-        let req = req.into_inner();
-        Box::pin(async move {
-            let Some(l) = req.location else {
-                return Err(Status::invalid_argument("no location"));
-            };
-            let limit = req.limit.clamp(1, MAX_PAGE) as usize;
-            let page = svc
-                .walk(move |r| r.tasks((&l.file, l.line, l.column), req.after_id, limit))
-                .await?;
-            Ok(Response::new(TaskPage {
-                next_after_id: page.next.unwrap_or(0),
-                tasks: page
-                    .tasks
-                    .into_iter()
-                    .map(|t| proto::TaskRow {
-                        id: t.id,
-                        parent_id: t.parent,
-                        parent_location: t.parent_location.map(loc),
-                        created_unix_ns: t.created_unix_ns,
-                        polls: t.polls,
-                        busy_ns: t.busy_ns,
-                        running_since_unix_ns: t.running_since_unix_ns.unwrap_or(0),
-                        idle_since_unix_ns: t.idle_since_unix_ns.unwrap_or(0),
-                    })
-                    .collect(),
-            }))
-        })
-    }
-}
-
-impl Service<http::Request<tonic::body::Body>> for TasksService {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let svc = self.clone();
-        match req.uri().path() {
-            proto::WATCH_PATH => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-                    .apply_max_message_size_config(None, Some(super::service::MAX_REPLY));
-                Ok(grpc.server_streaming(Watch(svc), req).await)
-            }),
-            proto::PAGE_PATH => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-                    .apply_max_message_size_config(None, Some(super::service::MAX_REPLY));
-                Ok(grpc.unary(Page(svc), req).await)
-            }),
-            _ => Box::pin(async move { Ok(super::service::unimplemented()) }),
-        }
-    }
 }

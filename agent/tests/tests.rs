@@ -23,3 +23,5 @@ mod metrics;
 mod production;
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod waits;
+#[cfg(all(target_os = "linux", tokio_unstable))]
+mod wire;

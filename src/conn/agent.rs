@@ -9,6 +9,7 @@ use prost::Message;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use taskscope_proto::task_dumps_client::TaskDumpsClient;
 use taskscope_proto::{self as proto, DumpReply, DumpRequest, InfoReply, InfoRequest};
 use tokio::sync::mpsc;
 
@@ -33,7 +34,7 @@ pub(crate) async fn run(
     tx: mpsc::Sender<Event>,
     trigger: Requests,
 ) {
-    let info = unary::<_, InfoReply>(&channel, proto::INFO_PATH, InfoRequest {}, &opts).await;
+    let info = info(&channel, &opts).await;
     let recent: Vec<(Ts, Ts)> = match &info {
         Ok(r) => r
             .recent_dumps
@@ -123,7 +124,7 @@ async fn dump_retrying_while_busy(
     let give_up = tokio::time::Instant::now() + opts.dumps.timeout * 6;
     let mut pause = Duration::from_millis(100);
     loop {
-        match unary::<_, DumpReply>(channel, proto::DUMP_PATH, req.clone(), opts).await {
+        match dump(channel, req, opts).await {
             Err(s)
                 if s.code() == tonic::Code::ResourceExhausted
                     && tokio::time::Instant::now() + pause < give_up =>
@@ -136,24 +137,40 @@ async fn dump_retrying_while_busy(
     }
 }
 
-async fn unary<Req, Resp>(
+/// `Info`: whether the target has an agent, and what it can do.
+async fn info(channel: &Channel, opts: &Options) -> Result<InfoReply, tonic::Status> {
+    let mut client = client(channel, opts).await?;
+    within_dump_time(opts, client.info(InfoRequest {})).await
+}
+
+/// One `Dump`.
+async fn dump(
     channel: &Channel,
-    path: &'static str,
-    req: Req,
+    req: DumpRequest,
     opts: &Options,
-) -> Result<Resp, tonic::Status>
-where
-    Req: Message + Send + Sync + 'static,
-    Resp: Message + Default + Send + Sync + 'static,
-{
-    let mut grpc =
-        tonic::client::Grpc::new(channel.clone()).max_decoding_message_size(opts.max_message_size);
-    grpc.ready()
+) -> Result<DumpReply, tonic::Status> {
+    let mut client = client(channel, opts).await?;
+    within_dump_time(opts, client.dump(req)).await
+}
+
+/// The agent's client, once the channel takes a call; replies up to
+/// `opts.max_message_size`.
+async fn client(
+    channel: &Channel,
+    opts: &Options,
+) -> Result<TaskDumpsClient<Channel>, tonic::Status> {
+    let channel = channel
+        .clone()
+        .ready()
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
-    let call = grpc.unary(tonic::Request::new(req), path, codec);
+    Ok(TaskDumpsClient::new(channel).max_decoding_message_size(opts.max_message_size))
+}
+
+async fn within_dump_time<T>(
+    opts: &Options,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, tonic::Status> {
     // The agent's own timeout covers the capture; resolving and sending
     // 100 000 tasks' traces takes longer.
     match tokio::time::timeout(opts.dumps.timeout * 6, call).await {

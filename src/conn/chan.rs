@@ -20,6 +20,15 @@ impl Chan {
             auth: token.map(super::Token::header),
         }
     }
+
+    /// The channel once it takes a call, for a generated client: the
+    /// client waits for that too, but reports a channel that fails as
+    /// `UNKNOWN` ("Service was not ready"), and the callers tell an
+    /// unreachable agent by this error.
+    pub async fn ready(mut self) -> Result<Chan, tonic::transport::Error> {
+        tower::ServiceExt::<http::Request<tonic::body::Body>>::ready(&mut self).await?;
+        Ok(self)
+    }
 }
 
 impl tower::Service<http::Request<tonic::body::Body>> for Chan {

@@ -11,6 +11,7 @@ use crate::model::aggregate::{
 use crate::model::location::format_location;
 use crate::model::update::SourceLoc;
 use std::time::Duration;
+use taskscope_proto::tasks_client::TasksClient;
 use taskscope_proto::{self as proto, Groups, Loc, WatchRequest};
 
 /// Which source to read when a target serves both.
@@ -49,13 +50,13 @@ async fn watch_once(
     channel: Channel,
     max_message_size: usize,
 ) -> Result<tonic::Streaming<Groups>, tonic::Status> {
-    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max_message_size);
-    grpc.ready()
+    let channel = channel
+        .ready()
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(proto::WATCH_PATH);
-    let codec = tonic_prost::ProstCodec::<WatchRequest, Groups>::default();
-    grpc.server_streaming(tonic::Request::new(WatchRequest {}), path, codec)
+    TasksClient::new(channel)
+        .max_decoding_message_size(max_message_size)
+        .watch(WatchRequest {})
         .await
         .map(tonic::Response::into_inner)
 }
@@ -90,12 +91,10 @@ pub async fn pages(
             requests.open_changed().await;
             continue;
         };
-        let mut grpc = tonic::client::Grpc::new(channel.clone());
-        if grpc.ready().await.is_err() {
+        let Ok(ready) = channel.clone().ready().await else {
             return;
-        }
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static(proto::PAGE_PATH);
-        let codec = tonic_prost::ProstCodec::<proto::PageRequest, proto::TaskPage>::default();
+        };
+        let mut client = TasksClient::new(ready);
         let req = proto::PageRequest {
             location: Some(Loc {
                 file: at.0.clone(),
@@ -105,7 +104,7 @@ pub async fn pages(
             after_id: 0,
             limit: LIMIT,
         };
-        if let Ok(reply) = grpc.unary(tonic::Request::new(req), path, codec).await {
+        if let Ok(reply) = client.page(req).await {
             let page = reply.into_inner();
             let page = Page {
                 at,
