@@ -166,8 +166,39 @@ fn protocol_garbage_and_rapid_resets_are_refused_and_bounded() {
             &reply[..reply.len().min(200)]
         );
     }
-    // Path tricks: only `/metrics` and `/` are served over plain HTTP.
+    // HTTP/2 garbage after a valid preface: a SETTINGS frame of a length
+    // no settings have, HEADERS on stream 0, a frame claiming 16 MiB, a
+    // frame of an unknown type then noise. Each ends the connection (a
+    // GOAWAY and a close), within the read timeout: never held open.
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    for frames in [
+        &[0, 0, 5, 0x4, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5][..],
+        &[0, 0, 1, 0x1, 0x4, 0, 0, 0, 0, 0x82][..],
+        &[0xff, 0xff, 0xff, 0x0, 0, 0, 0, 0, 1, 0xde, 0xad][..],
+        &[
+            0, 0, 4, 0xee, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0x13, 0x37, 0x00, 0xff,
+        ][..],
+    ] {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(PREFACE);
+        let _ = s.write_all(frames);
+        let mut out = Vec::new();
+        let closed = match s.read_to_end(&mut out) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(
+            closed,
+            "HTTP/2 garbage {frames:?}: the connection stayed open"
+        );
+    }
+    // Path tricks: only `/metrics`, `/debug/pprof/tasks` and `/` are
+    // served over plain HTTP.
     for path in [
+        "/debug/pprof/tasks/../tasks",
+        "/debug/pprof/../pprof/tasks",
+        "/debug/pprof/tasks/",
         "/metrics/../metrics",
         "//metrics",
         "/METRICS",
