@@ -1,8 +1,9 @@
 //! Who may ask what. Two kinds of access on the agent's one port:
 //!
-//! - **Read-only**: `GET /metrics` and `GET /`: counts per spawn location,
-//!   nothing a task holds. Always served, to anyone who reaches the port
-//!   (Prometheus scrapes it from other hosts).
+//! - **Read-only**: `GET /metrics`, `GET /debug/pprof/tasks` (without
+//!   stacks) and `GET /`: counts per spawn location, nothing a task holds.
+//!   Always served, to anyone who reaches the port (Prometheus and Grafana
+//!   Alloy scrape them from other hosts).
 //! - **Inspection**: every gRPC service (the hooks source's groups and a
 //!   group's tasks, the tasks' waits and stacks, console-subscriber's
 //!   task and resource data in console mode): anything that reveals what
@@ -111,10 +112,10 @@ impl Refusal {
     pub fn message(self) -> &'static str {
         match self {
             Refusal::Unauthenticated => {
-                "taskscope-agent: this needs the agent's token (taskscope connect --token-file FILE); only GET /metrics is open"
+                "taskscope-agent: this needs the agent's token (taskscope connect --token-file FILE); only GET /metrics and the task profile's counts are open"
             }
             Refusal::ReadOnly => {
-                "taskscope-agent: serving read-only (GET /metrics) on a non-loopback address without a token: set TASKSCOPE_TOKEN_FILE in the service to allow inspection to clients that present it"
+                "taskscope-agent: serving read-only (GET /metrics, GET /debug/pprof/tasks without stacks) on a non-loopback address without a token: set TASKSCOPE_TOKEN_FILE in the service to allow inspection to clients that present it"
             }
         }
     }

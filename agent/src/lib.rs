@@ -176,8 +176,10 @@ struct Inner {
     census: OnceLock<census::Census>,
     /// `/metrics`: the cap on locations and the counters' last values.
     exporter: metrics::Exporter,
-    /// One scrape walks the tasks at a time.
-    scrape: tokio::sync::Semaphore,
+    /// One scrape walks the tasks at a time: the permit goes with the
+    /// walk to its blocking thread, so a client that gives up (resets the
+    /// stream) does not free it while the walk still runs.
+    scrape: Arc<tokio::sync::Semaphore>,
     resolver: resolve::Resolver,
     budget: hooks::Budget,
     replies: AtomicU64,
@@ -219,7 +221,7 @@ impl Agent {
                 #[cfg(feature = "console")]
                 census: OnceLock::new(),
                 exporter: metrics::Exporter::from_env(),
-                scrape: tokio::sync::Semaphore::new(1),
+                scrape: Arc::new(tokio::sync::Semaphore::new(1)),
                 resolver: resolve::Resolver::default(),
                 budget: budget_from_env(),
                 replies: AtomicU64::new(0),
@@ -475,9 +477,10 @@ impl Agent {
     /// format) and its content type. Walks the live tasks on a blocking
     /// thread, one scrape at a time.
     pub async fn metrics(&self, openmetrics: bool) -> (String, &'static str) {
-        let _permit = self.inner.scrape.acquire().await;
+        let permit = self.inner.scrape.clone().acquire_owned().await;
         let agent = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let stats = agent.site_stats();
             agent
                 .inner
@@ -571,18 +574,24 @@ impl Agent {
     /// another client's request is served). Walks the tasks on a blocking
     /// thread, one scrape at a time (shared with `/metrics`).
     pub async fn task_profile(&self, stacks: bool, capture: bool) -> Vec<u8> {
+        // Only the hooks source puts captured stacks in the profile: a
+        // console-mode agent asks no captures for it.
         if stacks
             && capture
+            && self.recorder().is_some()
             && self.ready().is_ok()
             && let Ok(mut last) = self.inner.waits.try_lock()
         {
             let _ = self.round(&mut last, PROFILE_CAPTURE_WAIT).await;
         }
-        let _permit = self.inner.scrape.acquire().await;
+        let permit = self.inner.scrape.clone().acquire_owned().await;
         let agent = self.clone();
-        tokio::task::spawn_blocking(move || agent.profile_now(stacks))
-            .await
-            .unwrap_or_default()
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            agent.profile_now(stacks)
+        })
+        .await
+        .unwrap_or_default()
     }
 
     fn profile_now(&self, stacks: bool) -> Vec<u8> {
@@ -603,9 +612,13 @@ impl Agent {
             _ => Vec::new(),
         };
         let version = env!("CARGO_PKG_VERSION");
-        let note = if stacks {
+        let note = if stacks && self.recorder().is_some() {
             format!(
                 "taskscope-agent {version}: live tasks per spawn location, with the stacks of captured waits"
+            )
+        } else if stacks {
+            format!(
+                "taskscope-agent {version}: live tasks per spawn location (console mode: no captured stacks)"
             )
         } else {
             format!(

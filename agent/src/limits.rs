@@ -31,8 +31,10 @@ use tokio::time::{Instant, Sleep};
 pub struct Limits {
     /// Connections open at once; more are closed when accepted.
     pub connections: usize,
-    /// Of those, connections from one peer address (TCP; a Unix socket's
-    /// clients are the service's own user).
+    /// Of those, connections from one peer address (TCP: an IPv4 address,
+    /// an IPv6 /64; a Unix socket's clients are the service's own user).
+    /// Clients that all arrive from loopback (through `kubectl
+    /// port-forward`, `ssh -L` or a mesh sidecar) share one peer's slots.
     pub per_peer: usize,
     /// How long a new connection may go before the agent's first reply
     /// byte (HTTP/2's settings, or an HTTP/1 response): its request must
@@ -62,6 +64,21 @@ pub struct Counters {
     pub timed_out: AtomicU64,
     /// Accepts that failed (out of file descriptors, mostly).
     pub accept_failed: AtomicU64,
+}
+
+/// The address a peer's share is counted under: an IPv4 address (also
+/// when mapped into IPv6), or an IPv6 address's /64, which one host
+/// usually holds whole.
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+    }
 }
 
 /// Where a connection comes from, for the per-peer share.
@@ -126,7 +143,7 @@ impl Gate {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             None
         };
-        let share = match io.peer_ip() {
+        let share = match io.peer_ip().map(peer_key) {
             Some(ip) => {
                 let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
                 let n = peers.entry(ip).or_default();
@@ -348,5 +365,23 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_host_s_slash_64_is_one_peer() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(peer_key(a), peer_key(b));
+        assert_ne!(peer_key(a), peer_key(c));
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        assert_eq!(peer_key(mapped), "10.0.0.7".parse::<IpAddr>().unwrap());
+        let v4: IpAddr = "10.0.0.7".parse().unwrap();
+        assert_eq!(peer_key(v4), v4);
     }
 }

@@ -189,7 +189,7 @@ fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb:
             });
         };
         let mut stacked = by_site.remove(site.location.as_str()).unwrap_or_default();
-        stacked.sort_by(|a, b| (b.tasks, trace_key(&a.trace)).cmp(&(a.tasks, trace_key(&b.trace))));
+        stacked.sort_by_cached_key(|h| (std::cmp::Reverse(h.tasks), trace_key(&h.trace)));
         for h in stacked {
             let n = h.tasks.min(left);
             left -= n;
@@ -244,10 +244,12 @@ fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb:
 }
 
 /// The leaf a one-stack view points at, when a task waits on several
-/// futures at once (`select!`, `join!`): the first that is neither a timer
-/// (a read raced against a sleep is a read with a timeout) nor a watch on
-/// the other side giving up (`closed`, `cancelled`); else the first. The
-/// viewer ranks leaves by the same rule, with its fuller reading of waits.
+/// futures at once (`select!`, `join!`). Leaves rank by what really stops
+/// the task: a real wait first, then a watch on the other side giving up
+/// (`closed`, `poll_canceled`, a `CancellationToken`), then timers (a read
+/// raced against a sleep is a read with a timeout); the first leaf of the
+/// best rank wins. The viewer ranks leaves by the same rule, with its
+/// fuller reading of waits (`stack::primary_leaf`).
 fn primary(trace: &Trace) -> Option<&Leaf> {
     let rank = |leaf: &Leaf| {
         let any = |p: &dyn Fn(&str, &str) -> bool| {
@@ -260,7 +262,8 @@ fn primary(trace: &Trace) -> Option<&Leaf> {
             matches!(
                 last,
                 "closed" | "poll_closed" | "poll_canceled" | "cancelled" | "cancelled_owned"
-            ) || file.contains("/sync/cancellation_token")
+            ) || name.contains("WaitForCancellationFuture")
+                || file.contains("/sync/cancellation_token")
         }) {
             1
         } else if any(&|_, file| {
@@ -279,14 +282,16 @@ fn primary(trace: &Trace) -> Option<&Leaf> {
         .map(|(_, l)| l)
 }
 
-/// A total order on traces, for stable output.
-fn trace_key(t: &Trace) -> Vec<(&str, &str, u32)> {
+/// A total order on traces, for stable output: leaf by leaf, frame by
+/// frame (two traces tie only when equal).
+fn trace_key(t: &Trace) -> Vec<Vec<(&str, &str, u32)>> {
     t.leaves
         .iter()
-        .flat_map(|l| {
+        .map(|l| {
             l.frames
                 .iter()
                 .map(|f| (f.name.as_str(), f.file.as_str(), f.line))
+                .collect()
         })
         .collect()
 }

@@ -364,10 +364,11 @@ async fn plain_http(
                 .unwrap_or_default()
                 .split('&')
                 .any(|kv| kv == "capture=0");
-            let body = agent.task_profile(access == Access::Inspect, capture).await;
+            // HEAD: the headers only, no walk and no captures.
             let mut r = http::Response::new(if head {
                 tonic::body::Body::default()
             } else {
+                let body = agent.task_profile(access == Access::Inspect, capture).await;
                 tonic::body::Body::new(http_body_util::Full::new(bytes::Bytes::from(body)))
             });
             let h = r.headers_mut();

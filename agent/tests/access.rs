@@ -229,6 +229,9 @@ fn the_task_profile_shows_stacks_only_to_the_token() {
         || profile(&addr, Some(&bearer)),
         |(status, strings)| status.contains("200") && names_a_stack(strings),
     );
+    // Without the token: counts only, and no captures asked of the
+    // service for it.
+    let asked = agent.health().captures.asked;
     let (status, strings) = profile(&addr, None);
     assert!(status.contains("200"), "{status}");
     assert!(
@@ -245,11 +248,25 @@ fn the_task_profile_shows_stacks_only_to_the_token() {
     );
     let (status, _) = profile(&addr, Some("Bearer not-the-token-at-all"));
     assert!(status.contains("401"), "{status}");
+    assert_eq!(
+        agent.health().captures.asked,
+        asked,
+        "captures asked without the token"
+    );
 
     // An agent on every address without a token: counts only, even to a
     // token it does not have.
+    // (Its tasks can be captured: only the access decision keeps their
+    // stacks out.)
     let exposed = Agent::new();
-    let (_rt2, bound) = serve(&exposed, ([0, 0, 0, 0], 0).into());
+    let (rt2, bound) = serve(&exposed, ([0, 0, 0, 0], 0).into());
+    rt2.block_on(async {
+        for _ in 0..3 {
+            drop(taskscope_agent::spawn(async {
+                tokio::time::sleep(Duration::from_secs(3600)).await
+            }));
+        }
+    });
     let port = bound.rsplit(':').next().unwrap();
     let exposed_addr = format!("127.0.0.1:{port}");
     for auth in [None, Some(bearer.as_str())] {

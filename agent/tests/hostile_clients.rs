@@ -433,6 +433,15 @@ fn open_files_limit() -> u64 {
     l.rlim_cur
 }
 
+/// Puts the descriptor limit back when dropped (a failed assertion too).
+struct RestoreOpenFiles(u64);
+
+impl Drop for RestoreOpenFiles {
+    fn drop(&mut self) {
+        set_open_files(self.0);
+    }
+}
+
 fn open_files() -> u64 {
     std::fs::read_dir("/proc/self/fd").unwrap().count() as u64
 }
@@ -463,6 +472,11 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
         idle: Duration::from_secs(5),
     });
     let (agent, addr) = (&attacked.agent, attacked.addr.clone());
+
+    // The flood needs ~3 000 descriptors (the common soft limit is 1 024):
+    // up to the hard limit for this test, back as it was after it.
+    let _restore = RestoreOpenFiles(open_files_limit());
+    set_open_files(u64::MAX);
 
     // 3 000 connections from one host: it gets its 16, the rest are
     // closed as accepted, and another host is still served.
@@ -496,6 +510,7 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
     // at once, again and again: the agent must wait between tries.
     let limit = open_files_limit();
     set_open_files(open_files() + 8);
+    let restore_flood = RestoreOpenFiles(limit);
     let mut held = Vec::new();
     let failed = wait_until(
         "accepting to fail for want of descriptors",
@@ -527,7 +542,7 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
     );
     let spent = cpu_time().saturating_sub(cpu);
     let failures = agent.health().accept_failed - failed;
-    set_open_files(limit);
+    drop(restore_flood);
     drop(held);
     let served = wait_until(
         "served again once descriptors are back",
