@@ -423,12 +423,8 @@ impl Agent {
                 .groups
                 .iter()
                 .map(|g| metrics::SiteStat {
-                    location: format!(
-                        "{}:{}:{}",
-                        g.site.location.file(),
-                        g.site.location.line(),
-                        g.site.location.column()
-                    ),
+                    // `Location`'s Display: `file:line:col`.
+                    location: g.site.location.to_string(),
                     live: g.live,
                     running: g.running,
                     spawned: g.spawned,
@@ -603,7 +599,8 @@ impl Agent {
                 .filter_map(|(at, stack, tasks)| {
                     let ips = stacks::get(stack)?;
                     Some(profile::Held {
-                        location: format!("{}:{}:{}", at.file(), at.line(), at.column()),
+                        // As `site_stats` names it, to match its sites.
+                        location: at.to_string(),
                         trace: self.inner.resolver.trace(stack, &ips),
                         tasks,
                     })
