@@ -10,17 +10,42 @@ use std::time::Duration;
 fn watch_merges_replicas_and_goes_on_when_one_dies() {
     let a = DemoTarget::start(&["--source", "hooks", "--leak-every", "100ms"]);
     let mut b = DemoTarget::start(&["--leak-every", "100ms", "--scenarios", "sleepers,healthy"]);
+    // The second target has leaked enough before `watch` attaches…
+    let sleepers_line = common::spawn_line("sleepers");
+    common::watch_until(
+        b.target(),
+        Duration::from_secs(60),
+        taskscope::analysis::Params::default(),
+        |an| common::group(an, &sleepers_line).is_some_and(|g| g.live > 10),
+    );
+    // …and `watch` reaches it through a proxy that counts what it sent.
+    let b_via = common::StallingProxy::start(&b.addr);
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_addr = dead.local_addr().unwrap().to_string();
     drop(dead);
     let child = Command::new(BIN)
-        .args(["watch", &a.addr, &b.addr, &dead_addr])
-        .args(["--duration", "6s", "--format", "json"])
+        .args(["watch", &a.addr, &b_via.addr, &dead_addr])
+        .args(["--duration", "8s", "--format", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // The second target dies once `watch` holds a whole update from it:
+    // a burst of its updates (the first one carries every task), a pause,
+    // then the next burst.
+    let mut seen = 0;
+    let mut flat = false;
+    common::wait_for(
+        "watch to receive a whole update",
+        Duration::from_secs(60),
+        || {
+            let now = b_via.forwarded_to_clients();
+            let next_burst = flat && now > seen && seen >= 4096;
+            flat = now == seen;
+            seen = now;
+            next_burst
+        },
+    );
     b.kill();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -40,6 +65,7 @@ fn watch_merges_replicas_and_goes_on_when_one_dies() {
     // dead target's tasks are kept from before it died.
     let sleepers = group("sleepers");
     let shares = sleepers["targets"].as_array().expect("targets");
+    let b_addr = b_via.addr.as_str();
     let of = |addr: &str| {
         shares
             .iter()
@@ -48,10 +74,10 @@ fn watch_merges_replicas_and_goes_on_when_one_dies() {
             .unwrap_or(0)
     };
     assert!(of(&a.addr) > 20, "{sleepers}");
-    assert!(of(&b.addr) > 10, "{sleepers}");
+    assert!(of(b_addr) > 10, "{sleepers}");
     assert_eq!(
         sleepers["tasks"].as_u64().unwrap(),
-        of(&a.addr) + of(&b.addr)
+        of(&a.addr) + of(b_addr)
     );
     // Only the first target runs the idle connections: one share.
     let idle = group("idle-conn");
