@@ -109,6 +109,23 @@ impl From<ServerAddr> for console_subscriber::ServerAddr {
     }
 }
 
+/// Most threads the agent's server runs its walks of the tasks on, beside
+/// its own thread: one each for a scrape (`/metrics` or the task profile),
+/// a request for waits, a gRPC walk and the groups' publisher, each
+/// already one at a time. Idle ones end after tokio's 10 s.
+pub const MAX_BLOCKING_THREADS: usize = 4;
+
+/// The server thread's runtime: one thread, I/O and timers, and at most
+/// [`MAX_BLOCKING_THREADS`] more for walks, however many clients ask.
+fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .thread_name("taskscope-walk")
+        .build()
+}
+
 /// The shortest and longest time a request for waits may wait for the
 /// tasks it asked to answer, whatever a client asks. The tasks answer on
 /// their next poll; a task that does not (its worker is busy) keeps its
@@ -334,11 +351,7 @@ impl Agent {
         std::thread::Builder::new()
             .name("taskscope-agent".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .enable_time()
-                    .build()
-                {
+                let rt = match server_runtime() {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = tx.send(Err(e.to_string()));
@@ -391,11 +404,7 @@ impl Agent {
                 // The server's own spans must not feed the console.
                 let _guard =
                     tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .enable_time()
-                    .build()
-                    .expect("taskscope-agent: runtime for the console server");
+                let rt = server_runtime().expect("taskscope-agent: runtime for the console server");
                 if let Err(e) = rt.block_on(service::serve(server, addr, agent)) {
                     eprintln!("taskscope-agent: console server failed: {e}");
                 }

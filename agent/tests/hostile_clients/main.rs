@@ -1,0 +1,153 @@
+//! A service's agent under attack, on a real runtime with a heartbeat
+//! ticking every 1 ms: protocol garbage (`protocol`), clients that hold on
+//! (`crowds`: silent connections, slowloris, a flood from one host, no file
+//! descriptors left) and clients that never read (`slow_readers`). For
+//! each: the agent's threads and memory stay bounded, the heartbeat does
+//! not move, and honest clients are served. Its own binary: it measures
+//! the whole process, one test at a time.
+
+#![cfg(all(target_os = "linux", tokio_unstable))]
+
+#[path = "../common/mod.rs"]
+mod common;
+mod crowds;
+mod protocol;
+mod slow_readers;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use taskscope_agent::Agent;
+use taskscope_agent::limits::Limits;
+
+pub fn proc_status(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// One HTTP/1.1 GET of `/metrics`: its body, or `None` if the connection
+/// was closed without one.
+pub fn metrics(addr: &str) -> Option<String> {
+    scrape(std::net::TcpStream::connect(addr).ok()?)
+}
+
+/// `GET /metrics` over a connection: the body, if served.
+pub fn scrape(mut s: std::net::TcpStream) -> Option<String> {
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.contains("200").then(|| body.to_string())
+}
+
+pub fn counter(body: &str, name: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The tests of this file measure the whole process: one at a time.
+pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A runtime with the hooks source and a heartbeat ticking every 1 ms,
+/// whose longest gap (µs) is kept in the returned counter.
+pub fn service(agent: &Agent) -> (tokio::runtime::Runtime, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(2).enable_all();
+    agent.install_hooks(&mut b);
+    let rt = b.build().expect("runtime");
+    agent.attach(rt.handle().clone());
+    let beats = Arc::new(AtomicU64::new(0));
+    let worst = Arc::new(AtomicU64::new(0));
+    {
+        let (beats, worst) = (beats.clone(), worst.clone());
+        rt.spawn(async move {
+            let mut last = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let gap = last.elapsed().as_micros() as u64;
+                worst.fetch_max(gap, Ordering::Relaxed);
+                beats.fetch_add(1, Ordering::Relaxed);
+                last = Instant::now();
+            }
+        });
+    }
+    (rt, beats, worst)
+}
+
+/// A service under attack: its agent serving on loopback with `limits`,
+/// and the process's threads and memory as the attack began.
+pub struct Attacked {
+    pub agent: Agent,
+    _rt: tokio::runtime::Runtime,
+    beats: Arc<AtomicU64>,
+    worst: Arc<AtomicU64>,
+    pub addr: String,
+    threads: u64,
+    rss_kib: u64,
+}
+
+impl Attacked {
+    pub fn start(limits: Limits) -> Attacked {
+        let agent = Agent::new();
+        agent.set_limits(limits);
+        let (rt, beats, worst) = service(&agent);
+        let addr = agent
+            .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("serve");
+        assert!(metrics(&addr).is_some(), "served before the attack");
+        let a = Attacked {
+            agent,
+            _rt: rt,
+            beats,
+            worst,
+            addr,
+            threads: proc_status("Threads:"),
+            rss_kib: proc_status("VmRSS:"),
+        };
+        a.worst.store(0, Ordering::Relaxed);
+        a
+    }
+
+    /// Threads and RSS (KiB) grown since the start, the heartbeat's
+    /// longest gap (ms) and its beats.
+    pub fn cost(&self) -> (u64, u64, u64, u64) {
+        (
+            proc_status("Threads:").saturating_sub(self.threads),
+            proc_status("VmRSS:").saturating_sub(self.rss_kib),
+            self.worst.load(Ordering::Relaxed) / 1000,
+            self.beats.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A connection from another loopback address (127.0.0.2): another peer.
+pub fn scrape_from(peer: [u8; 4], addr: &str) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let s = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().ok()?;
+        socket.bind(std::net::SocketAddr::from((peer, 0))).ok()?;
+        socket.connect(addr).await.ok()?.into_std().ok()
+    })?;
+    s.set_nonblocking(false).ok()?;
+    scrape(s)
+}

@@ -1,0 +1,136 @@
+//! Clients that ask and never read: HTTP/1 scrapes pipelined until no
+//! buffer takes more, and gRPC watches whose replies are never read. The
+//! agent holds what the buffers and flow-control windows hold, no more;
+//! honest clients are served meanwhile; the HTTP/1 ones, whose replies
+//! cannot move, are closed when their time is up.
+
+use crate::common::wait_until;
+use crate::{Attacked, SERIAL, metrics, scrape_from};
+use std::io::{Read, Write};
+use std::time::Duration;
+use taskscope_agent::MAX_BLOCKING_THREADS;
+use taskscope_agent::limits::Limits;
+
+/// A connection with small buffers on this side, writing `GET /metrics`
+/// requests without reading a reply until its writes block: the agent's
+/// replies have filled every buffer between, so the agent stopped
+/// reading.
+fn stalled_scraper(rt: &tokio::runtime::Runtime, addr: &str) -> std::net::TcpStream {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let s = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        socket.set_send_buffer_size(4096).expect("sndbuf");
+        socket
+            .connect(addr)
+            .await
+            .expect("connect")
+            .into_std()
+            .expect("std")
+    });
+    s.set_nonblocking(true).unwrap();
+    let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut pending = Vec::new();
+    loop {
+        if pending.is_empty() {
+            pending = request.repeat(100);
+        }
+        match (&s).write(&pending) {
+            Ok(n) => drop(pending.drain(..n)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return s,
+            Err(e) => panic!("the agent closed a reader that had not stalled yet: {e}"),
+        }
+    }
+}
+
+#[test]
+fn readers_that_never_read_hold_a_reply_and_are_closed() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let attacked = Attacked::start(Limits {
+        connections: 64,
+        per_peer: 64,
+        first_reply: Duration::from_secs(2),
+        idle: Duration::from_secs(2),
+    });
+    let (agent, addr) = (&attacked.agent, attacked.addr.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // gRPC: 4 connections of 16 watches each, never read (the h2 client
+    // answers pings and settings, as a stuck process's kernel would not,
+    // but releases no flow-control window).
+    let watchers = rt.block_on(async {
+        let (mut clients, mut held) = (Vec::new(), Vec::new());
+        for _ in 0..4 {
+            let tcp = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect");
+            let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+            tokio::spawn(conn);
+            for _ in 0..16 {
+                let mut c = client.clone().ready().await.expect("ready");
+                let req = http::Request::post("/taskscope.agent.v1.Tasks/Watch")
+                    .header("content-type", "application/grpc")
+                    .header("te", "trailers")
+                    .body(())
+                    .unwrap();
+                let (resp, mut send) = c.send_request(req, false).expect("send");
+                send.send_data(bytes::Bytes::from_static(b"\x00\x00\x00\x00\x00"), true)
+                    .expect("body");
+                held.push(resp);
+            }
+            clients.push(client);
+        }
+        (clients, held)
+    });
+
+    // HTTP/1: 16 connections whose replies fill every buffer.
+    let readers: Vec<_> = (0..16).map(|_| stalled_scraper(&rt, &addr)).collect();
+    let before = agent.health();
+
+    // Meanwhile another host scrapes as usual: no scrape permit, thread or
+    // slot is held by a reply nobody reads.
+    let served = scrape_from([127, 0, 0, 2], &addr);
+    assert!(served.is_some(), "an honest scrape while 16 readers stall");
+
+    // The stalled readers are closed once no byte moved for `idle`.
+    let h = wait_until(
+        "the stalled readers closed",
+        Duration::from_secs(30),
+        || agent.health(),
+        |h| h.connections_timed_out >= before.connections_timed_out + 16,
+    );
+    for mut r in readers {
+        r.set_nonblocking(false).unwrap();
+        r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // What was in flight, then the end (or a reset).
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    assert!(metrics(&addr).is_some(), "served after");
+    drop(watchers);
+    drop(rt);
+
+    let (grew_threads, grew_rss_kib, gap_ms, beats) = attacked.cost();
+    eprintln!(
+        "readers that never read: 16 HTTP/1 closed ({} timed out in all), 64 unread watches; threads +{grew_threads} (the agent's walks run on at most {MAX_BLOCKING_THREADS}), RSS +{grew_rss_kib} KiB; heartbeat longest gap {gap_ms} ms over {beats} beats",
+        h.connections_timed_out
+    );
+    assert!(
+        grew_threads as usize <= MAX_BLOCKING_THREADS,
+        "no thread per connection: +{grew_threads}, at most the agent's walk threads"
+    );
+    assert!(
+        grew_rss_kib < 32 * 1024,
+        "memory bounded: +{grew_rss_kib} KiB"
+    );
+    assert!(gap_ms < 250, "the service's heartbeat stalled {gap_ms} ms");
+}
