@@ -23,109 +23,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-/// pprof's messages (github.com/google/pprof/proto/profile.proto), only
-/// the fields a task profile sets; field numbers as upstream. The viewer
-/// has its own, fuller copy: a service embedding the agent does not carry
-/// pprof's whole schema.
-mod pb {
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Profile {
-        #[prost(message, repeated, tag = "1")]
-        pub sample_type: Vec<ValueType>,
-        #[prost(message, repeated, tag = "2")]
-        pub sample: Vec<Sample>,
-        #[prost(message, repeated, tag = "3")]
-        pub mapping: Vec<Mapping>,
-        #[prost(message, repeated, tag = "4")]
-        pub location: Vec<Location>,
-        #[prost(message, repeated, tag = "5")]
-        pub function: Vec<Function>,
-        #[prost(string, repeated, tag = "6")]
-        pub string_table: Vec<String>,
-        #[prost(int64, tag = "9")]
-        pub time_nanos: i64,
-        #[prost(message, optional, tag = "11")]
-        pub period_type: Option<ValueType>,
-        #[prost(int64, tag = "12")]
-        pub period: i64,
-        #[prost(int64, repeated, tag = "13")]
-        pub comment: Vec<i64>,
-    }
-
-    #[derive(Clone, Copy, PartialEq, prost::Message)]
-    pub struct ValueType {
-        #[prost(int64, tag = "1")]
-        pub r#type: i64,
-        #[prost(int64, tag = "2")]
-        pub unit: i64,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Sample {
-        #[prost(uint64, repeated, tag = "1")]
-        pub location_id: Vec<u64>,
-        #[prost(int64, repeated, tag = "2")]
-        pub value: Vec<i64>,
-        #[prost(message, repeated, tag = "3")]
-        pub label: Vec<Label>,
-    }
-
-    #[derive(Clone, Copy, PartialEq, prost::Message)]
-    pub struct Label {
-        #[prost(int64, tag = "1")]
-        pub key: i64,
-        #[prost(int64, tag = "2")]
-        pub str: i64,
-    }
-
-    #[derive(Clone, Copy, PartialEq, prost::Message)]
-    pub struct Mapping {
-        #[prost(uint64, tag = "1")]
-        pub id: u64,
-        #[prost(int64, tag = "5")]
-        pub filename: i64,
-        #[prost(bool, tag = "7")]
-        pub has_functions: bool,
-        #[prost(bool, tag = "8")]
-        pub has_filenames: bool,
-        #[prost(bool, tag = "9")]
-        pub has_line_numbers: bool,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Location {
-        #[prost(uint64, tag = "1")]
-        pub id: u64,
-        #[prost(uint64, tag = "2")]
-        pub mapping_id: u64,
-        #[prost(message, repeated, tag = "4")]
-        pub line: Vec<Line>,
-    }
-
-    #[derive(Clone, Copy, PartialEq, prost::Message)]
-    pub struct Line {
-        #[prost(uint64, tag = "1")]
-        pub function_id: u64,
-        #[prost(int64, tag = "2")]
-        pub line: i64,
-    }
-
-    #[derive(Clone, Copy, PartialEq, prost::Message)]
-    pub struct Function {
-        #[prost(uint64, tag = "1")]
-        pub id: u64,
-        #[prost(int64, tag = "2")]
-        pub name: i64,
-        #[prost(int64, tag = "3")]
-        pub system_name: i64,
-        #[prost(int64, tag = "4")]
-        pub filename: i64,
-    }
-}
-
-/// The prefix of the root frame that names a spawn location (as in the
-/// viewer's profiles).
-pub const ROOT_PREFIX: &str = "spawned@";
+use crate::proto::pprof::{self as pb, ROOT_PREFIX, Tables};
 
 /// Tasks of one spawn location whose captures of one stack hold.
 pub(crate) struct Held {
@@ -147,8 +45,7 @@ pub(crate) fn encode(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: 
 }
 
 fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb::Profile {
-    let mut b = Builder::default();
-    b.string("");
+    let mut b = Tables::new();
     let k_location = b.string("location");
     let k_state = b.string("state");
     let idle = b.string("idle");
@@ -162,10 +59,8 @@ fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb:
     sites.sort_by(|a, b| a.location.cmp(&b.location));
     let mut samples = Vec::new();
     for site in sites {
-        let root = b.frame(
-            &format!("{ROOT_PREFIX}{}", site.location),
-            file_and_line(&site.location),
-        );
+        let (file, line) = pb::split_location(&site.location);
+        let root = b.frame(&format!("{ROOT_PREFIX}{}", site.location), file, line);
         let location = b.string(&site.location);
         let mut left = site.live;
         let mut sample = |mut frames: Vec<u64>, state: i64, n: u64| {
@@ -180,10 +75,12 @@ fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb:
                     pb::Label {
                         key: k_location,
                         str: location,
+                        ..pb::Label::default()
                     },
                     pb::Label {
                         key: k_state,
                         str: state,
+                        ..pb::Label::default()
                     },
                 ],
             });
@@ -202,17 +99,18 @@ fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb:
                     .map(|f| {
                         let file = (!f.file.is_empty()).then_some(f.file.as_str());
                         let name = crate::proto::names::qualified(&f.name, file);
-                        b.frame(&name, file.map(|file| (file, i64::from(f.line))))
+                        let line = if file.is_some() { i64::from(f.line) } else { 0 };
+                        b.frame(&name, file.unwrap_or_default(), line)
                     })
                     .collect(),
-                None => vec![b.frame("(idle)", None)],
+                None => vec![b.frame("(idle)", "", 0)],
             };
             sample(frames, idle, n);
         }
         let run = site.running.min(left);
-        let frames = vec![b.frame("(running)", None)];
+        let frames = vec![b.frame("(running)", "", 0)];
         sample(frames, running, run);
-        let frames = vec![b.frame("(idle)", None)];
+        let frames = vec![b.frame("(idle)", "", 0)];
         sample(frames, idle, left - run);
     }
     let tasks = b.string("tasks");
@@ -232,14 +130,13 @@ fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb:
             has_functions: true,
             has_filenames: true,
             has_line_numbers: true,
+            ..pb::Mapping::default()
         }],
-        location: b.locations,
-        function: b.functions,
-        string_table: b.strings,
         time_nanos: now_unix_ns,
         period_type: Some(unit),
         period: 1,
         comment: vec![comment],
+        ..b.into_profile()
     }
 }
 
@@ -294,62 +191,6 @@ fn trace_key(t: &Trace) -> Vec<Vec<(&str, &str, u32)>> {
                 .collect()
         })
         .collect()
-}
-
-/// `file:line:col` → (file, line).
-fn file_and_line(loc: &str) -> Option<(&str, i64)> {
-    let (rest, _col) = loc.rsplit_once(':')?;
-    let (file, line) = rest.rsplit_once(':')?;
-    Some((file, line.parse().ok()?))
-}
-
-#[derive(Default)]
-struct Builder {
-    strings: Vec<String>,
-    string_ids: HashMap<String, i64>,
-    functions: Vec<pb::Function>,
-    function_ids: HashMap<(i64, i64), u64>,
-    locations: Vec<pb::Location>,
-    location_ids: HashMap<(u64, i64), u64>,
-}
-
-impl Builder {
-    fn string(&mut self, s: &str) -> i64 {
-        if let Some(&i) = self.string_ids.get(s) {
-            return i;
-        }
-        let i = self.strings.len() as i64;
-        self.strings.push(s.to_string());
-        self.string_ids.insert(s.to_string(), i);
-        i
-    }
-
-    /// The location of one frame: a function (name, file) at a line.
-    fn frame(&mut self, name: &str, at: Option<(&str, i64)>) -> u64 {
-        let (file, line) = at.unwrap_or(("", 0));
-        let name = self.string(name);
-        let file = self.string(file);
-        let next = self.functions.len() as u64 + 1;
-        let function_id = *self.function_ids.entry((name, file)).or_insert(next);
-        if function_id == next {
-            self.functions.push(pb::Function {
-                id: next,
-                name,
-                system_name: name,
-                filename: file,
-            });
-        }
-        let next = self.locations.len() as u64 + 1;
-        let id = *self.location_ids.entry((function_id, line)).or_insert(next);
-        if id == next {
-            self.locations.push(pb::Location {
-                id,
-                mapping_id: 1,
-                line: vec![pb::Line { function_id, line }],
-            });
-        }
-        id
-    }
 }
 
 #[cfg(test)]

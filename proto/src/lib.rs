@@ -13,9 +13,16 @@
 //! generates, and `TASKSCOPE_BLESS=1 cargo test -p taskscope-proto --test
 //! bootstrap` writes them anew. No tonic transport is linked here: whoever
 //! serves or connects brings it.
+//!
+//! Beside it, `names` (how a stack frame is named, for people and for
+//! pprof) and, behind the `pprof` feature, `pprof` (pprof's
+//! `profile.proto` messages and a task profile's tables), both shared by
+//! the agent's profiles and the viewer's.
 #![forbid(unsafe_code)]
 
 pub mod names;
+#[cfg(feature = "pprof")]
+pub mod pprof;
 
 /// The code generated from `proto/taskscope/agent/v1/agent.proto`, also
 /// re-exported at the crate root.

@@ -18,9 +18,12 @@ use crate::snapshot::Snapshot;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-pub mod proto;
+pub use taskscope_proto::pprof::ROOT_PREFIX;
+use taskscope_proto::pprof::split_location;
+use taskscope_proto::pprof::{Label, Mapping, Profile, Sample, Tables, ValueType};
 
-use proto::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
+/// pprof's messages (`profile.proto`), shared with the agent's profiles.
+pub use taskscope_proto::pprof as proto;
 
 /// Whether a file name asks for a pprof profile: `.pb.gz`, `.pb` or
 /// `.pprof`.
@@ -33,17 +36,8 @@ pub fn is_pprof_path(path: &Path) -> bool {
     name.ends_with(".pb.gz") || name.ends_with(".pb") || name.ends_with(".pprof")
 }
 
-/// The prefix of the root frame that names a spawn location.
-pub const ROOT_PREFIX: &str = "spawned@";
-
-#[derive(Default)]
 struct Builder {
-    strings: Vec<String>,
-    string_ids: HashMap<String, i64>,
-    functions: Vec<Function>,
-    function_ids: HashMap<(i64, i64), u64>,
-    locations: Vec<Location>,
-    location_ids: HashMap<(u64, i64), u64>,
+    tables: Tables,
     samples: HashMap<SampleKey, i64>,
 }
 
@@ -59,78 +53,26 @@ struct SampleKey {
 
 impl Builder {
     fn new() -> Builder {
-        let mut b = Builder::default();
-        b.string("");
-        b
+        Builder {
+            tables: Tables::new(),
+            samples: HashMap::new(),
+        }
     }
 
     fn string(&mut self, s: &str) -> i64 {
-        if let Some(&i) = self.string_ids.get(s) {
-            return i;
-        }
-        let i = self.strings.len() as i64;
-        self.strings.push(s.to_string());
-        self.string_ids.insert(s.to_string(), i);
-        i
+        self.tables.string(s)
     }
 
     /// A location for one frame (function, file, line).
     fn frame(&mut self, name: &str, file: Option<&str>, line: Option<u32>) -> u64 {
-        let name = self.string(name);
-        let file = self.string(file.unwrap_or_default());
-        let function_id = match self.function_ids.get(&(name, file)) {
-            Some(&id) => id,
-            None => {
-                let id = self.functions.len() as u64 + 1;
-                self.functions.push(Function {
-                    id,
-                    name,
-                    system_name: name,
-                    filename: file,
-                    start_line: 0,
-                });
-                self.function_ids.insert((name, file), id);
-                id
-            }
-        };
-        let line = i64::from(line.unwrap_or(0));
-        if let Some(&id) = self.location_ids.get(&(function_id, line)) {
-            return id;
-        }
-        let id = self.locations.len() as u64 + 1;
-        self.locations.push(Location {
-            id,
-            mapping_id: 1,
-            address: 0,
-            line: vec![Line {
-                function_id,
-                line,
-                column: 0,
-            }],
-            is_folded: false,
-        });
-        self.location_ids.insert((function_id, line), id);
-        id
+        self.tables
+            .frame(name, file.unwrap_or_default(), i64::from(line.unwrap_or(0)))
     }
 
     fn add(&mut self, key: SampleKey, tasks: u64) {
         if tasks > 0 {
             *self.samples.entry(key).or_default() += tasks.min(i64::MAX as u64) as i64;
         }
-    }
-}
-
-/// `file:line:col` → (file, line), for the root frame.
-fn split_location(loc: &str) -> (&str, Option<u32>) {
-    let mut parts = loc.rsplitn(3, ':');
-    let last = parts.next();
-    let mid = parts.next();
-    let rest = parts.next();
-    match (rest, mid, last) {
-        (Some(file), Some(line), Some(_col)) if line.parse::<u32>().is_ok() => {
-            (file, line.parse().ok())
-        }
-        _ => (loc, None),
     }
 }
 
@@ -262,7 +204,7 @@ fn finish(mut b: Builder, snaps: &[&Snapshot]) -> Profile {
         }
         let (file, line) = split_location(&key.location);
         let root = format!("{ROOT_PREFIX}{}", key.location);
-        ids.push(b.frame(&root, Some(file), line));
+        ids.push(b.tables.frame(&root, file, line));
         let label = |b: &mut Builder, k: i64, v: &str| Label {
             key: k,
             str: b.string(v),
@@ -306,9 +248,6 @@ fn finish(mut b: Builder, snaps: &[&Snapshot]) -> Profile {
             has_line_numbers: true,
             ..Mapping::default()
         }],
-        location: b.locations,
-        function: b.functions,
-        string_table: b.strings,
         time_nanos: first.map_or(0, |s| s.taken_at_unix_ns),
         duration_nanos: first.map_or(0, |s| (s.watched_ms as i64).saturating_mul(1_000_000)),
         period_type: Some(ValueType {
@@ -317,7 +256,7 @@ fn finish(mut b: Builder, snaps: &[&Snapshot]) -> Profile {
         }),
         period: 1,
         comment: vec![comment],
-        ..Profile::default()
+        ..b.tables.into_profile()
     }
 }
 
@@ -346,16 +285,6 @@ pub fn write(snaps: &[&Snapshot], path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locations_split_into_file_and_line() {
-        assert_eq!(
-            split_location("src/server.rs:88:5"),
-            ("src/server.rs", Some(88))
-        );
-        assert_eq!(split_location("C:\\x.rs:1:2"), ("C:\\x.rs", Some(1)));
-        assert_eq!(split_location("<unknown>"), ("<unknown>", None));
-    }
 
     #[test]
     fn pprof_paths() {
