@@ -155,12 +155,7 @@ fn primary(trace: &Trace) -> Option<&Leaf> {
                 .any(|f| p(f.name.as_str(), f.file.as_str()))
         };
         if any(&|name, file| {
-            let last = name.rsplit("::").next().unwrap_or(name);
-            matches!(
-                last,
-                "closed" | "poll_closed" | "poll_canceled" | "cancelled" | "cancelled_owned"
-            ) || name.contains("WaitForCancellationFuture")
-                || file.contains("/sync/cancellation_token")
+            crate::proto::names::is_cancellation_watch(name, (!file.is_empty()).then_some(file))
         }) {
             1
         } else if any(&|_, file| {

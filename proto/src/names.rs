@@ -25,6 +25,22 @@ pub fn plain(name: &str) -> String {
     out.replace("{{closure}}", "{closure}")
 }
 
+/// Whether a frame only watches whether the other side is still there: a
+/// oneshot or mpsc `Sender::closed` / `poll_closed`, hyper's
+/// `poll_canceled`, a `CancellationToken`'s `cancelled()`. Raced against
+/// the real work (hyper's client connection reads a socket while it
+/// watches its caller's `poll_closed`), such a leaf is not what the task
+/// waits on; the agent's profiles and the viewer both pass it over.
+pub fn is_cancellation_watch(name: &str, file: Option<&str>) -> bool {
+    let name = plain(name);
+    let last = name.rsplit("::").next().unwrap_or(&name);
+    matches!(
+        last,
+        "closed" | "poll_closed" | "poll_canceled" | "cancelled" | "cancelled_owned"
+    ) || name.contains("WaitForCancellationFuture")
+        || file.is_some_and(|file| file.contains("/sync/cancellation_token"))
+}
+
 /// A frame's function with its module, without generics: `poll<u64>` in
 /// `tokio-1.54.1/src/sync/oneshot.rs` → `tokio::sync::oneshot::poll`.
 /// Release builds name inlined frames without their path (`poll`,

@@ -37,17 +37,8 @@ pub fn primary_leaf(trace: &Trace) -> Option<usize> {
 /// is raced against the real work; alone, it is still a wait (on the
 /// caller giving up), classified by the primitive under it.
 fn is_cancellation_watch(leaf: &[Frame]) -> bool {
-    leaf.iter().any(|f| {
-        let name = plain_name(&f.name);
-        let last = name.rsplit("::").next().unwrap_or(&name);
-        matches!(
-            last,
-            "closed" | "poll_closed" | "poll_canceled" | "cancelled" | "cancelled_owned"
-        ) || name.contains("WaitForCancellationFuture")
-            || f.file
-                .as_deref()
-                .is_some_and(|file| file.contains("/sync/cancellation_token"))
-    })
+    leaf.iter()
+        .any(|f| taskscope_proto::names::is_cancellation_watch(&f.name, f.file.as_deref()))
 }
 
 /// Rules over a leaf's frames, most specific first: the tokio module a
