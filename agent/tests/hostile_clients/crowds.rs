@@ -2,14 +2,13 @@
 //! host, and a process out of file descriptors.
 
 use crate::common::wait_until;
-use crate::{Attacked, SERIAL, counter, metrics, scrape_from};
+use crate::{Attacked, counter, metrics, scrape_from};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use taskscope_agent::limits::Limits;
 
 #[test]
 fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let attacked = Attacked::start(Limits {
         connections: 32,
         per_peer: 32,
@@ -92,20 +91,12 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
     let mut buf = [0u8; 16];
     assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)), "closed");
 
-    let (grew_threads, grew_rss_kib, gap_ms, beats) = attacked.cost();
-    eprintln!(
-        "hostile clients: {refused} refused, {timed_out} timed out; threads +{grew_threads} (the test's own 16 slow clients joined), RSS +{} KiB; heartbeat longest gap {gap_ms} ms over {} beats",
-        grew_rss_kib, beats
+    attacked.bounded(
+        &format!(
+            "hostile clients: {refused} refused, {timed_out} timed out (the test's own 16 slow clients joined)"
+        ),
+        0,
     );
-    assert!(
-        grew_threads == 0,
-        "no thread per connection: +{grew_threads}"
-    );
-    assert!(
-        grew_rss_kib < 32 * 1024,
-        "memory bounded: +{grew_rss_kib} KiB"
-    );
-    assert!(gap_ms < 250, "the service's heartbeat stalled {gap_ms} ms");
 }
 
 /// The process's CPU time so far (user + system; opens no file: it is
@@ -151,7 +142,6 @@ fn open_files() -> u64 {
 
 #[test]
 fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no_spin() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let attacked = Attacked::start(Limits {
         connections: 4096,
         per_peer: 16,
@@ -246,13 +236,14 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
         counter(&served, "taskscope_agent_accept_failures_total") > 0,
         "counted: {served}"
     );
-    let (grew_threads, grew_rss_kib, gap_ms, beats) = attacked.cost();
-    eprintln!(
-        "3000 connections from one host: {} refused; out of descriptors: {failures} failed accepts and {} ms of CPU in {} ms; threads +{grew_threads}, RSS +{grew_rss_kib} KiB; heartbeat longest gap {gap_ms} ms over {} beats",
-        h.connections_refused,
-        spent.as_millis(),
-        wall.elapsed().as_millis(),
-        beats
+    attacked.bounded(
+        &format!(
+            "3000 connections from one host: {} refused; out of descriptors: {failures} failed accepts and {} ms of CPU in {} ms",
+            h.connections_refused,
+            spent.as_millis(),
+            wall.elapsed().as_millis(),
+        ),
+        0,
     );
     // Spinning on failed accepts would burn the agent's thread: a whole
     // core, about 1 000 ms of CPU in that second.
@@ -264,13 +255,4 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
         failures < 50,
         "accepts retried at once: {failures} in a second"
     );
-    assert!(
-        grew_threads == 0,
-        "no thread per connection: +{grew_threads}"
-    );
-    assert!(
-        grew_rss_kib < 32 * 1024,
-        "memory bounded: +{grew_rss_kib} KiB"
-    );
-    assert!(gap_ms < 250, "the service's heartbeat stalled {gap_ms} ms");
 }

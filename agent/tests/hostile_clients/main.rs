@@ -62,7 +62,7 @@ pub fn counter(body: &str, name: &str) -> u64 {
 }
 
 /// The tests of this file measure the whole process: one at a time.
-pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A runtime with the hooks source and a heartbeat ticking every 1 ms,
 /// whose longest gap (µs) is kept in the returned counter.
@@ -90,22 +90,33 @@ pub fn service(agent: &Agent) -> (tokio::runtime::Runtime, Arc<AtomicU64>, Arc<A
     (rt, beats, worst)
 }
 
-/// A service under attack: its agent serving on loopback with `limits`,
-/// and the process's threads and memory as the attack began.
+/// A service under attack: its agent serving on loopback with `limits`
+/// (and `token`), the process's threads and memory as the attack began,
+/// and this file's lock held (its tests measure the whole process).
 pub struct Attacked {
     pub agent: Agent,
-    _rt: tokio::runtime::Runtime,
+    /// The service's runtime (the heartbeat's).
+    pub rt: tokio::runtime::Runtime,
     beats: Arc<AtomicU64>,
     worst: Arc<AtomicU64>,
     pub addr: String,
     threads: u64,
     rss_kib: u64,
+    _one: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Attacked {
     pub fn start(limits: Limits) -> Attacked {
+        Self::start_with(limits, None)
+    }
+
+    pub fn start_with(limits: Limits, token: Option<&str>) -> Attacked {
+        let one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let agent = Agent::new();
         agent.set_limits(limits);
+        if let Some(t) = token {
+            agent.set_token(t).expect("token");
+        }
         let (rt, beats, worst) = service(&agent);
         let addr = agent
             .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
@@ -113,26 +124,41 @@ impl Attacked {
         assert!(metrics(&addr).is_some(), "served before the attack");
         let a = Attacked {
             agent,
-            _rt: rt,
+            rt,
             beats,
             worst,
             addr,
             threads: proc_status("Threads:"),
             rss_kib: proc_status("VmRSS:"),
+            _one: one,
         };
         a.worst.store(0, Ordering::Relaxed);
         a
     }
 
-    /// Threads and RSS (KiB) grown since the start, the heartbeat's
-    /// longest gap (ms) and its beats.
-    pub fn cost(&self) -> (u64, u64, u64, u64) {
-        (
-            proc_status("Threads:").saturating_sub(self.threads),
-            proc_status("VmRSS:").saturating_sub(self.rss_kib),
-            self.worst.load(Ordering::Relaxed) / 1000,
-            self.beats.load(Ordering::Relaxed),
-        )
+    /// Prints what the attack (`what`) cost the process, and fails unless
+    /// it grew by at most `threads` threads and 32 MiB and the service's
+    /// heartbeat never stalled 250 ms.
+    pub fn bounded(&self, what: &str, threads: u64) {
+        let grew_threads = proc_status("Threads:").saturating_sub(self.threads);
+        let grew_rss_kib = proc_status("VmRSS:").saturating_sub(self.rss_kib);
+        let gap_ms = self.worst.load(Ordering::Relaxed) / 1000;
+        let beats = self.beats.load(Ordering::Relaxed);
+        eprintln!(
+            "{what}: threads +{grew_threads}, RSS +{grew_rss_kib} KiB; heartbeat longest gap {gap_ms} ms over {beats} beats"
+        );
+        assert!(
+            grew_threads <= threads,
+            "{what}: no thread per connection: +{grew_threads} (at most +{threads})"
+        );
+        assert!(
+            grew_rss_kib < 32 * 1024,
+            "{what}: memory bounded: +{grew_rss_kib} KiB"
+        );
+        assert!(
+            gap_ms < 250,
+            "{what}: the service's heartbeat stalled {gap_ms} ms"
+        );
     }
 }
 

@@ -1,23 +1,16 @@
 //! Protocol garbage: HTTP/1 and HTTP/2 noise, path tricks, malformed and
 //! oversized gRPC, unknown methods, HTTP/2 rapid reset.
 
-use crate::{SERIAL, metrics, proc_status, service};
+use crate::{Attacked, metrics};
 use std::io::{Read, Write};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
-use taskscope_agent::Agent;
+use taskscope_agent::MAX_BLOCKING_THREADS;
+use taskscope_agent::limits::Limits;
 
 #[test]
 fn protocol_garbage_and_rapid_resets_are_refused_and_bounded() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let agent = Agent::new();
-    agent.set_token("hostile-tests-token-0123").unwrap();
-    let (rt, _beats, worst) = service(&agent);
-    let addr = agent
-        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("serve");
-    let rss = proc_status("VmRSS:");
-    worst.store(0, Ordering::Relaxed);
+    let attacked = Attacked::start_with(Limits::default(), Some("hostile-tests-token-0123"));
+    let (rt, addr) = (&attacked.rt, attacked.addr.clone());
     let raw = |bytes: &[u8]| -> String {
         let mut s = std::net::TcpStream::connect(&addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -166,14 +159,8 @@ fn protocol_garbage_and_rapid_resets_are_refused_and_bounded() {
         conn.abort();
         drop(client);
     });
-    let grew_rss_kib = proc_status("VmRSS:").saturating_sub(rss);
-    let gap_ms = worst.load(Ordering::Relaxed) / 1000;
-    eprintln!("protocol garbage: RSS +{grew_rss_kib} KiB, heartbeat longest gap {gap_ms} ms");
-    assert!(
-        grew_rss_kib < 32 * 1024,
-        "memory bounded: +{grew_rss_kib} KiB"
-    );
-    assert!(gap_ms < 250, "the service's heartbeat stalled {gap_ms} ms");
+    // gRPC calls with the token may walk the tasks on the agent's threads.
+    attacked.bounded("protocol garbage", MAX_BLOCKING_THREADS as u64);
     // Honest clients are still served.
     assert!(metrics(&addr).is_some());
 }
