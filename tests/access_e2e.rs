@@ -64,6 +64,43 @@ fn the_token_opens_inspection_and_its_absence_is_one_line() {
     }
 }
 
+/// A rotated token file (a new file moved in place, as Kubernetes updates
+/// a mounted secret) is in force within the agent's recheck, without a
+/// restart; the old token is refused from then on.
+#[test]
+fn a_rotated_token_file_is_in_force_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_token = token_file(dir.path(), "agent", &format!("{TOKEN}\n"));
+    let old = token_file(dir.path(), "old", TOKEN);
+    let new = token_file(dir.path(), "new", "rotated-e2e-token-0123456789");
+    let demo = DemoTarget::start_with(
+        0,
+        &["--source", "hooks", "--scenarios", "sleepers"],
+        &[("TASKSCOPE_TOKEN_FILE", agent_token.to_str().unwrap())],
+    );
+    let once = |token: &std::path::Path| {
+        Command::new(common::BIN)
+            .args(["connect", &demo.addr, "--once", "--token-file"])
+            .arg(token)
+            .env_remove("TASKSCOPE_TOKEN_FILE")
+            .output()
+            .expect("run connect --once")
+            .status
+            .code()
+    };
+    assert_eq!(once(&old), Some(0), "the first token");
+    assert_eq!(once(&new), Some(2), "not yet");
+    let moved_in = dir.path().join("agent.new");
+    std::fs::copy(&new, &moved_in).unwrap();
+    std::fs::rename(&moved_in, &agent_token).unwrap();
+    common::wait_for(
+        "the rotated token to be in force",
+        std::time::Duration::from_secs(30),
+        || once(&new) == Some(0),
+    );
+    assert_eq!(once(&old), Some(2), "the old token refused after rotation");
+}
+
 #[test]
 fn an_unreadable_token_file_is_a_usage_error() {
     let out = Command::new(common::BIN)

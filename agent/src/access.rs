@@ -16,14 +16,55 @@
 //!   on any other address, which then serves read-only only and says so
 //!   when it starts.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Tokens shorter than this are refused: a guessable token is no lock.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// A shared secret, kept out of `Debug` output.
+/// How often a token file is looked at again (on a request, never in the
+/// background): a rotated secret is in force within this long.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(5);
+
+/// A shared secret, kept out of `Debug` output: fixed (set in code or in
+/// `TASKSCOPE_TOKEN`), or read from a file and read again when the file
+/// changes (a rotated Kubernetes secret, a new file moved in place).
 #[derive(Clone)]
-pub struct Token(Arc<[u8]>);
+pub struct Token(Arc<Source>);
+
+enum Source {
+    Fixed(Arc<[u8]>),
+    File(FileToken),
+}
+
+/// A token file and what was last read from it.
+struct FileToken {
+    path: PathBuf,
+    recheck: Duration,
+    state: Mutex<FileState>,
+}
+
+struct FileState {
+    /// `None` when the file, changed, no longer holds a valid token:
+    /// nothing is admitted then (an agent never falls back to open, nor
+    /// keeps a secret that was rotated away).
+    secret: Option<Arc<[u8]>>,
+    stamp: Option<Stamp>,
+    checked: Instant,
+}
+
+/// What tells a file changed: its modification time, length and inode.
+type Stamp = (Option<std::time::SystemTime>, u64, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((m.modified().ok(), m.len(), ino))
+}
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,36 +72,82 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// The secret in `text` (surrounding whitespace, such as a file's final
+/// newline, is not part of it).
+fn secret(text: &str) -> Result<Arc<[u8]>, String> {
+    let t = text.trim();
+    if t.len() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "the token is {} bytes long; at least {MIN_TOKEN_LEN} are needed",
+            t.len()
+        ));
+    }
+    if !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the token must be printable ASCII without spaces".into());
+    }
+    Ok(Arc::from(t.as_bytes()))
+}
+
+fn read_secret(path: &Path) -> Result<Arc<[u8]>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    secret(&text)
+}
+
+/// The warning for a token file other users may read (`mode`: its
+/// permission bits), if they may.
+pub fn loose_mode_warning(path: &Path, mode: u32) -> Option<String> {
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "taskscope-agent: warning: the token file {} can be read by other users (mode {:04o}): chmod 600 it (Kubernetes: defaultMode: 0400 on the secret's volume)",
+            path.display(),
+            mode & 0o7777
+        )
+    })
+}
+
 impl Token {
-    /// A token from its text (surrounding whitespace, such as a file's
-    /// final newline, is not part of it).
+    /// A fixed token from its text.
     pub fn new(text: &str) -> Result<Token, String> {
-        let t = text.trim();
-        if t.len() < MIN_TOKEN_LEN {
-            return Err(format!(
-                "the token is {} bytes long; at least {MIN_TOKEN_LEN} are needed",
-                t.len()
-            ));
-        }
-        if !t.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("the token must be printable ASCII without spaces".into());
-        }
-        Ok(Token(Arc::from(t.as_bytes())))
+        Ok(Token(Arc::new(Source::Fixed(secret(text)?))))
     }
 
-    /// The token from `TASKSCOPE_TOKEN_FILE` (a file holding it), else
-    /// `TASKSCOPE_TOKEN`; `Ok(None)` when neither is set.
+    /// The token in the file at `path`, looked at again at most every
+    /// `recheck` when a request presents a token, and read again when it
+    /// changed. A file that cannot be read or holds no valid token now is
+    /// an error (nothing is served); one that later does admits nothing
+    /// until it holds a valid token again.
+    pub fn from_file(path: &Path, recheck: Duration) -> Result<Token, String> {
+        let stamp = stamp(path);
+        let secret = read_secret(path)?;
+        #[cfg(unix)]
+        if let Ok(m) = std::fs::metadata(path)
+            && let Some(w) = loose_mode_warning(
+                path,
+                std::os::unix::fs::PermissionsExt::mode(&m.permissions()),
+            )
+        {
+            eprintln!("{w}");
+        }
+        Ok(Token(Arc::new(Source::File(FileToken {
+            path: path.to_path_buf(),
+            recheck,
+            state: Mutex::new(FileState {
+                secret: Some(secret),
+                stamp,
+                checked: Instant::now(),
+            }),
+        }))))
+    }
+
+    /// The token from `TASKSCOPE_TOKEN_FILE` (a file holding it, followed
+    /// as it changes), else `TASKSCOPE_TOKEN`; `Ok(None)` when neither is
+    /// set.
     pub fn from_env() -> Result<Option<Token>, String> {
         if let Some(path) = std::env::var_os("TASKSCOPE_TOKEN_FILE") {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "TASKSCOPE_TOKEN_FILE={}: cannot read it: {e}",
-                    std::path::Path::new(&path).display()
-                )
-            })?;
-            return Token::new(&text)
+            let path = PathBuf::from(path);
+            return Token::from_file(&path, TOKEN_RECHECK)
                 .map(Some)
-                .map_err(|e| format!("TASKSCOPE_TOKEN_FILE: {e}"));
+                .map_err(|e| format!("TASKSCOPE_TOKEN_FILE={}: {e}", path.display()));
         }
         match std::env::var("TASKSCOPE_TOKEN") {
             Ok(t) => Token::new(&t)
@@ -76,7 +163,45 @@ impl Token {
         let Some(presented) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
             return false;
         };
-        constant_time_eq(presented, &self.0)
+        match &*self.0 {
+            Source::Fixed(s) => constant_time_eq(presented, s),
+            Source::File(f) => f.current().is_some_and(|s| constant_time_eq(presented, &s)),
+        }
+    }
+}
+
+impl FileToken {
+    /// The secret in force, after looking at the file again if it is
+    /// time to.
+    fn current(&self) -> Option<Arc<[u8]>> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.checked.elapsed() >= self.recheck {
+            st.checked = Instant::now();
+            let now = stamp(&self.path);
+            if now != st.stamp || now.is_none() {
+                st.stamp = now;
+                let was = st.secret.is_some();
+                st.secret = match read_secret(&self.path) {
+                    Ok(s) => {
+                        eprintln!(
+                            "taskscope-agent: the token file {} changed: its token is in force",
+                            self.path.display()
+                        );
+                        Some(s)
+                    }
+                    Err(e) => {
+                        if was {
+                            eprintln!(
+                                "taskscope-agent: the token file {} changed and {e}: inspection is refused until it holds a token",
+                                self.path.display()
+                            );
+                        }
+                        None
+                    }
+                };
+            }
+        }
+        st.secret.clone()
     }
 }
 
@@ -164,6 +289,60 @@ mod tests {
         assert!(!t.admits(Some(b"0123456789abcdef")));
         assert!(!t.admits(None));
         assert_eq!(format!("{t:?}"), "Token(…)");
+    }
+
+    #[test]
+    fn a_token_file_is_followed_as_it_changes_and_fails_closed() {
+        let dir = std::env::temp_dir().join(format!("taskscope-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        let write = |text: &str| {
+            // A new file moved in place, as a rotated secret arrives.
+            let tmp = dir.join("token.new");
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+        };
+        write("first-token-0123456789\n");
+        let t = Token::from_file(&path, Duration::ZERO).expect("token");
+        assert!(t.admits(Some(b"Bearer first-token-0123456789")));
+        write("second-token-0123456789\n");
+        assert!(
+            !t.admits(Some(b"Bearer first-token-0123456789")),
+            "rotated away"
+        );
+        assert!(t.admits(Some(b"Bearer second-token-0123456789")));
+        write("short");
+        assert!(
+            !t.admits(Some(b"Bearer second-token-0123456789")),
+            "fails closed"
+        );
+        assert!(!t.admits(Some(b"Bearer short")));
+        std::fs::remove_file(&path).unwrap();
+        assert!(!t.admits(Some(b"Bearer second-token-0123456789")), "gone");
+        write("third-token-0123456789");
+        assert!(t.admits(Some(b"Bearer third-token-0123456789")), "back");
+        // Looked at again only after `recheck`: within it, the last read holds.
+        let slow = Token::from_file(&path, Duration::from_secs(3600)).expect("token");
+        write("fourth-token-0123456789");
+        assert!(slow.admits(Some(b"Bearer third-token-0123456789")));
+        // A file that holds no token at the start serves nothing.
+        write("short");
+        assert!(Token::from_file(&path, TOKEN_RECHECK).is_err());
+        assert!(Token::from_file(&dir.join("missing"), TOKEN_RECHECK).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_token_file_others_may_read_is_warned_of() {
+        let p = Path::new("/run/secrets/taskscope");
+        assert!(loose_mode_warning(p, 0o100600).is_none());
+        assert!(loose_mode_warning(p, 0o100400).is_none());
+        let w = loose_mode_warning(p, 0o100644).expect("warned");
+        assert!(
+            w.contains("/run/secrets/taskscope") && w.contains("0644") && w.contains("chmod 600"),
+            "{w}"
+        );
+        assert!(loose_mode_warning(p, 0o100640).is_some());
     }
 
     #[test]

@@ -280,7 +280,8 @@ impl Agent {
     /// Requires `token` of every inspection request (every gRPC method:
     /// tasks, waits, stacks, console data) wherever the agent listens;
     /// `GET /metrics` stays open. Without this, `TASKSCOPE_TOKEN_FILE` (a
-    /// file holding the token) or `TASKSCOPE_TOKEN` is read when the
+    /// file holding the token, followed as it changes: see
+    /// [`access::Token::from_file`]) or `TASKSCOPE_TOKEN` is read when the
     /// server starts; with neither, inspection is served on loopback and
     /// Unix sockets only (see [`access`]). Set it before serving.
     pub fn set_token(&self, token: &str) -> Result<(), String> {
