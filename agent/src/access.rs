@@ -18,13 +18,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Tokens shorter than this are refused: a guessable token is no lock.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// How often a token file is looked at again (on a request, never in the
-/// background): a rotated secret is in force within this long.
+/// How often the agent's server looks at a token file again (on a blocking
+/// thread of its own: a hung file system holds that check, never a
+/// request): a rotated secret is in force within this long.
 pub const TOKEN_RECHECK: Duration = Duration::from_secs(5);
 
 /// A shared secret, kept out of `Debug` output: fixed (set in code or in
@@ -41,7 +42,6 @@ enum Source {
 /// A token file and what was last read from it.
 struct FileToken {
     path: PathBuf,
-    recheck: Duration,
     state: Mutex<FileState>,
 }
 
@@ -51,19 +51,22 @@ struct FileState {
     /// keeps a secret that was rotated away).
     secret: Option<Arc<[u8]>>,
     stamp: Option<Stamp>,
-    checked: Instant,
 }
 
-/// What tells a file changed: its modification time, length and inode.
-type Stamp = (Option<std::time::SystemTime>, u64, u64);
+/// What tells a file changed: its modification time, length, inode and
+/// mode (a `chmod` that makes it readable counts).
+type Stamp = (Option<std::time::SystemTime>, u64, u64, u32);
 
 fn stamp(path: &Path) -> Option<Stamp> {
     let m = std::fs::metadata(path).ok()?;
     #[cfg(unix)]
-    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    let (ino, mode) = {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        (m.ino(), m.permissions().mode())
+    };
     #[cfg(not(unix))]
-    let ino = 0;
-    Some((m.modified().ok(), m.len(), ino))
+    let (ino, mode) = (0, 0);
+    Some((m.modified().ok(), m.len(), ino, mode))
 }
 
 impl std::fmt::Debug for Token {
@@ -111,12 +114,12 @@ impl Token {
         Ok(Token(Arc::new(Source::Fixed(secret(text)?))))
     }
 
-    /// The token in the file at `path`, looked at again at most every
-    /// `recheck` when a request presents a token, and read again when it
-    /// changed. A file that cannot be read or holds no valid token now is
-    /// an error (nothing is served); one that later does admits nothing
-    /// until it holds a valid token again.
-    pub fn from_file(path: &Path, recheck: Duration) -> Result<Token, String> {
+    /// The token in the file at `path`, read again by [`Token::refresh`]
+    /// when the file changed (the agent's server calls it every
+    /// [`TOKEN_RECHECK`]). A file that cannot be read or holds no valid
+    /// token now is an error (nothing is served); one that later does
+    /// admits nothing until it holds a valid token again.
+    pub fn from_file(path: &Path) -> Result<Token, String> {
         let stamp = stamp(path);
         let secret = read_secret(path)?;
         #[cfg(unix)]
@@ -130,11 +133,9 @@ impl Token {
         }
         Ok(Token(Arc::new(Source::File(FileToken {
             path: path.to_path_buf(),
-            recheck,
             state: Mutex::new(FileState {
                 secret: Some(secret),
                 stamp,
-                checked: Instant::now(),
             }),
         }))))
     }
@@ -145,7 +146,7 @@ impl Token {
     pub fn from_env() -> Result<Option<Token>, String> {
         if let Some(path) = std::env::var_os("TASKSCOPE_TOKEN_FILE") {
             let path = PathBuf::from(path);
-            return Token::from_file(&path, TOKEN_RECHECK)
+            return Token::from_file(&path)
                 .map(Some)
                 .map_err(|e| format!("TASKSCOPE_TOKEN_FILE={}: {e}", path.display()));
         }
@@ -168,40 +169,56 @@ impl Token {
             Source::File(f) => f.current().is_some_and(|s| constant_time_eq(presented, &s)),
         }
     }
+
+    /// Whether this token follows a file (and wants [`Token::refresh`]).
+    pub fn follows_a_file(&self) -> bool {
+        matches!(&*self.0, Source::File(_))
+    }
+
+    /// Looks at the token file again and reads it if it changed; blocking
+    /// file I/O, so off the server's thread. Nothing for a fixed token.
+    pub fn refresh(&self) {
+        if let Source::File(f) = &*self.0 {
+            f.refresh();
+        }
+    }
 }
 
 impl FileToken {
-    /// The secret in force, after looking at the file again if it is
-    /// time to.
+    /// The secret in force (no I/O: a request never waits on the file).
     fn current(&self) -> Option<Arc<[u8]>> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if st.checked.elapsed() >= self.recheck {
-            st.checked = Instant::now();
-            let now = stamp(&self.path);
-            if now != st.stamp || now.is_none() {
-                st.stamp = now;
-                let was = st.secret.is_some();
-                st.secret = match read_secret(&self.path) {
-                    Ok(s) => {
-                        eprintln!(
-                            "taskscope-agent: the token file {} changed: its token is in force",
-                            self.path.display()
-                        );
-                        Some(s)
-                    }
-                    Err(e) => {
-                        if was {
-                            eprintln!(
-                                "taskscope-agent: the token file {} changed and {e}: inspection is refused until it holds a token",
-                                self.path.display()
-                            );
-                        }
-                        None
-                    }
-                };
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .secret
+            .clone()
+    }
+
+    fn refresh(&self) {
+        let now = stamp(&self.path);
+        let was = {
+            let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if now == st.stamp && now.is_some() {
+                return;
             }
+            st.secret.is_some()
+        };
+        // Read without the lock held: requests go on meanwhile.
+        let read = read_secret(&self.path);
+        match &read {
+            Ok(_) => eprintln!(
+                "taskscope-agent: the token file {} changed: its token is in force",
+                self.path.display()
+            ),
+            Err(e) if was => eprintln!(
+                "taskscope-agent: the token file {} changed and {e}: inspection is refused until it holds a token",
+                self.path.display()
+            ),
+            Err(_) => {}
         }
-        st.secret.clone()
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.stamp = now;
+        st.secret = read.ok();
     }
 }
 
@@ -303,32 +320,53 @@ mod tests {
             std::fs::rename(&tmp, &path).unwrap();
         };
         write("first-token-0123456789\n");
-        let t = Token::from_file(&path, Duration::ZERO).expect("token");
+        let t = Token::from_file(&path).expect("token");
+        assert!(t.follows_a_file());
         assert!(t.admits(Some(b"Bearer first-token-0123456789")));
         write("second-token-0123456789\n");
+        // Until the file is looked at again, the last read holds.
+        assert!(t.admits(Some(b"Bearer first-token-0123456789")));
+        t.refresh();
         assert!(
             !t.admits(Some(b"Bearer first-token-0123456789")),
             "rotated away"
         );
         assert!(t.admits(Some(b"Bearer second-token-0123456789")));
         write("short");
+        t.refresh();
         assert!(
             !t.admits(Some(b"Bearer second-token-0123456789")),
             "fails closed"
         );
         assert!(!t.admits(Some(b"Bearer short")));
         std::fs::remove_file(&path).unwrap();
+        t.refresh();
         assert!(!t.admits(Some(b"Bearer second-token-0123456789")), "gone");
         write("third-token-0123456789");
+        t.refresh();
         assert!(t.admits(Some(b"Bearer third-token-0123456789")), "back");
-        // Looked at again only after `recheck`: within it, the last read holds.
-        let slow = Token::from_file(&path, Duration::from_secs(3600)).expect("token");
-        write("fourth-token-0123456789");
-        assert!(slow.admits(Some(b"Bearer third-token-0123456789")));
+        #[cfg(unix)]
+        {
+            // Unreadable, then made readable by a chmod alone.
+            use std::os::unix::fs::PermissionsExt;
+            let is_root = std::fs::read_to_string("/proc/self/status")
+                .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")));
+            if !is_root {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+                t.refresh();
+                assert!(
+                    !t.admits(Some(b"Bearer third-token-0123456789")),
+                    "unreadable"
+                );
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+                t.refresh();
+                assert!(t.admits(Some(b"Bearer third-token-0123456789")), "chmod");
+            }
+        }
         // A file that holds no token at the start serves nothing.
         write("short");
-        assert!(Token::from_file(&path, TOKEN_RECHECK).is_err());
-        assert!(Token::from_file(&dir.join("missing"), TOKEN_RECHECK).is_err());
+        assert!(Token::from_file(&path).is_err());
+        assert!(Token::from_file(&dir.join("missing")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

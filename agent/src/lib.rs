@@ -109,11 +109,13 @@ impl From<ServerAddr> for console_subscriber::ServerAddr {
     }
 }
 
-/// Most threads the agent's server runs its walks of the tasks on, beside
-/// its own thread: one each for a scrape (`/metrics` or the task profile),
-/// a request for waits, a gRPC walk and the groups' publisher, each
-/// already one at a time. Idle ones end after tokio's 10 s.
-pub const MAX_BLOCKING_THREADS: usize = 4;
+/// Most threads the agent's server runs blocking work on, beside its own
+/// thread: one each for a scrape (`/metrics` or the task profile), a
+/// request for waits' walk, a gRPC walk, the groups' publisher and the
+/// token file's check. Each holds its slot until the work ends, even when
+/// the client that asked has gone (the next one is busy meanwhile), so
+/// they never queue behind each other. Idle ones end after tokio's 10 s.
+pub const MAX_BLOCKING_THREADS: usize = 5;
 
 /// The server thread's runtime: one thread, I/O and timers, and at most
 /// [`MAX_BLOCKING_THREADS`] more for walks, however many clients ask.
@@ -184,6 +186,11 @@ struct Inner {
     min_interval: Duration,
     /// One request for waits at a time; when the last round was asked.
     waits: tokio::sync::Mutex<Option<Instant>>,
+    /// Held by a request for waits' walk on a blocking thread (asking the
+    /// captures, collecting the reply), not by the request: a client that
+    /// gives up mid-walk frees `waits`, and the next request is busy until
+    /// the walk it left behind ends, instead of queueing another.
+    dump_walk: Arc<tokio::sync::Semaphore>,
     /// Filled once the server is listening (the port, when 0 was asked).
     bound: Mutex<Option<String>>,
     /// The hooks source, once installed on a runtime builder.
@@ -233,6 +240,7 @@ impl Agent {
                 runtime: OnceLock::new(),
                 min_interval,
                 waits: tokio::sync::Mutex::new(None),
+                dump_walk: Arc::new(tokio::sync::Semaphore::new(1)),
                 bound: Mutex::new(None),
                 recorder: OnceLock::new(),
                 #[cfg(feature = "console")]
@@ -541,10 +549,14 @@ impl Agent {
         };
         let started = Instant::now();
         self.round(&mut last, timeout).await?;
+        let slot = self.dump_walk()?;
         let agent = self.clone();
-        tokio::task::spawn_blocking(move || agent.reply(recorder.as_ref(), started))
-            .await
-            .map_err(|e| format!("collecting the waits failed: {e}").into())
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            agent.reply(recorder.as_ref(), started)
+        })
+        .await
+        .map_err(|e| format!("collecting the waits failed: {e}").into())
     }
 
     /// Asks a round of captures, unless one was asked less than the
@@ -557,12 +569,16 @@ impl Agent {
         if last.is_some_and(|t| t.elapsed() < self.inner.min_interval) {
             return Ok(());
         }
+        let slot = self.dump_walk()?;
         *last = Some(started);
         let r = self.recorder();
         let budget = self.inner.budget;
-        let asked = tokio::task::spawn_blocking(move || match r {
-            Some(r) => r.request_captures(budget),
-            None => capture::registry::request(budget.total),
+        let asked = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            match r {
+                Some(r) => r.request_captures(budget),
+                None => capture::registry::request(budget.total),
+            }
         })
         .await
         .map_err(|e| format!("asking for captures failed: {e}"))?;
@@ -570,6 +586,16 @@ impl Agent {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Ok(())
+    }
+
+    /// The slot of a request for waits' walk, or busy while a walk (one a
+    /// client gave up on, too) still runs.
+    fn dump_walk(&self) -> Result<tokio::sync::OwnedSemaphorePermit, DumpError> {
+        self.inner
+            .dump_walk
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| DumpError::Busy)
     }
 
     /// `GET /debug/pprof/tasks`: the live tasks per spawn location as a

@@ -103,6 +103,25 @@ fn grpc_server(
     (server, policy)
 }
 
+/// Looks at the token file again every [`crate::access::TOKEN_RECHECK`],
+/// on a blocking thread, one check at a time: a file system that hangs
+/// holds this check only, never the server's thread or a request.
+async fn follow_token_file(token: crate::access::Token) {
+    let mut every = tokio::time::interval(crate::access::TOKEN_RECHECK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let t = token.clone();
+        if tokio::task::spawn_blocking(move || t.refresh())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
 async fn listen(
     router: tonic::transport::server::Router<Stack<HttpLayer, Identity>>,
     addr: ServerAddr,
@@ -113,6 +132,9 @@ async fn listen(
     // A token that was asked for and cannot be read serves nothing: an
     // agent never falls back to open.
     let token = agent.token()?;
+    if let Some(t) = token.clone().filter(|t| t.follows_a_file()) {
+        tokio::spawn(follow_token_file(t));
+    }
     let gate = agent.gate();
     let announce = |b: &str, local: bool| {
         let p = Policy {

@@ -46,15 +46,20 @@ impl TasksService {
         &self,
         f: impl FnOnce(&Recorder) -> T + Send + 'static,
     ) -> Result<T, Status> {
-        let Ok(_permit) = self.walks.clone().try_acquire_owned() else {
+        // Moved into the walk: a client that gives up mid-walk leaves the
+        // walk running, and the next request is busy until it ends.
+        let Ok(permit) = self.walks.clone().try_acquire_owned() else {
             return Err(Status::resource_exhausted(
                 "another client's request is walking the tasks: ask again in a moment",
             ));
         };
         let r = self.recorder.clone();
-        tokio::task::spawn_blocking(move || f(&r))
-            .await
-            .map_err(|e| Status::internal(format!("walking the tasks failed: {e}")))
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&r)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("walking the tasks failed: {e}")))
     }
 }
 
