@@ -8,6 +8,7 @@
 
 #![cfg(all(target_os = "linux", tokio_unstable))]
 
+mod cancels;
 #[path = "../common/mod.rs"]
 mod common;
 mod crowds;
@@ -134,6 +135,14 @@ impl Attacked {
         };
         a.worst.store(0, Ordering::Relaxed);
         a
+    }
+
+    /// Counts the process's threads and memory from now (after the
+    /// service's own work is set up).
+    pub fn rebase(&mut self) {
+        self.threads = proc_status("Threads:");
+        self.rss_kib = proc_status("VmRSS:");
+        self.worst.store(0, Ordering::Relaxed);
     }
 
     /// Prints what the attack (`what`) cost the process, and fails unless
