@@ -46,6 +46,12 @@ fn watch_merges_replicas_and_goes_on_when_one_dies() {
             next_burst
         },
     );
+    // Part-way: `watch` is still watching when the target dies.
+    let mut child = child;
+    assert!(
+        child.try_wait().expect("watch's status").is_none(),
+        "watch ended before the target died"
+    );
     b.kill();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -170,6 +170,7 @@ impl Gate {
             deadline: Box::pin(tokio::time::sleep(self.limits.first_reply)),
             idle: self.limits.idle,
             answered: false,
+            expired: false,
         })
     }
 }
@@ -185,6 +186,9 @@ pub struct Bounded<T> {
     /// Whether the agent wrote anything yet (until then, the deadline is
     /// the first reply's).
     answered: bool,
+    /// Whether this connection's time ran out (counted once, however many
+    /// of its reads and writes see it).
+    expired: bool,
 }
 
 impl<T> Drop for Bounded<T> {
@@ -217,7 +221,11 @@ impl<T> Bounded<T> {
 
     /// While the inner I/O waits: whether the connection's time is up.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.expired {
+            return true;
+        }
         if self.deadline.as_mut().poll(cx).is_ready() {
+            self.expired = true;
             self.counters.timed_out.fetch_add(1, Ordering::Relaxed);
             return true;
         }

@@ -99,8 +99,8 @@ fn build(sites: &[SiteStat], held: &[Held], now_unix_ns: i64, note: &str) -> pb:
                     .map(|f| {
                         let file = (!f.file.is_empty()).then_some(f.file.as_str());
                         let name = crate::proto::names::qualified(&f.name, file);
-                        let line = if file.is_some() { i64::from(f.line) } else { 0 };
-                        b.frame(&name, file.unwrap_or_default(), line)
+                        // The line as the viewer keeps it, file or not.
+                        b.frame(&name, file.unwrap_or_default(), i64::from(f.line))
                     })
                     .collect(),
                 None => vec![b.frame("(idle)", "", 0)],

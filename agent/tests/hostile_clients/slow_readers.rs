@@ -4,7 +4,6 @@
 //! honest clients are served meanwhile; the HTTP/1 ones, whose replies
 //! cannot move, are closed when their time is up.
 
-use crate::common::wait_until;
 use crate::{Attacked, metrics, scrape_from};
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -43,6 +42,34 @@ fn stalled_scraper(rt: &tokio::runtime::Runtime, addr: &str) -> std::net::TcpStr
     }
 }
 
+/// A `Tasks.Watch` stream, open: its reply's headers came without a
+/// status (a busy agent answers a request at once with one: asked again).
+async fn open_watch(
+    client: &h2::client::SendRequest<bytes::Bytes>,
+) -> http::Response<h2::RecvStream> {
+    for _ in 0..10_000 {
+        let mut c = client.clone().ready().await.expect("ready");
+        let req = http::Request::post("/taskscope.agent.v1.Tasks/Watch")
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())
+            .unwrap();
+        let (resp, mut send) = c.send_request(req, false).expect("send");
+        send.send_data(bytes::Bytes::from_static(b"\x00\x00\x00\x00\x00"), true)
+            .expect("body");
+        let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+            .await
+            .expect("answered")
+            .expect("a response");
+        if !resp.headers().contains_key("grpc-status") {
+            return resp;
+        }
+        // Another watch's first walk was running: ask again shortly.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("no watch was ever opened");
+}
+
 #[test]
 fn readers_that_never_read_hold_a_reply_and_are_closed() {
     let attacked = Attacked::start(Limits {
@@ -58,9 +85,9 @@ fn readers_that_never_read_hold_a_reply_and_are_closed() {
         .build()
         .unwrap();
 
-    // gRPC: 4 connections of 16 watches each, never read (the h2 client
-    // answers pings and settings, as a stuck process's kernel would not,
-    // but releases no flow-control window).
+    // gRPC: 4 connections of 16 watches each, every one open (its reply's
+    // headers and first message sent), never read: the h2 client answers
+    // pings and settings but releases no flow-control window.
     let watchers = rt.block_on(async {
         let (mut clients, mut held) = (Vec::new(), Vec::new());
         for _ in 0..4 {
@@ -70,21 +97,13 @@ fn readers_that_never_read_hold_a_reply_and_are_closed() {
             let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
             tokio::spawn(conn);
             for _ in 0..16 {
-                let mut c = client.clone().ready().await.expect("ready");
-                let req = http::Request::post("/taskscope.agent.v1.Tasks/Watch")
-                    .header("content-type", "application/grpc")
-                    .header("te", "trailers")
-                    .body(())
-                    .unwrap();
-                let (resp, mut send) = c.send_request(req, false).expect("send");
-                send.send_data(bytes::Bytes::from_static(b"\x00\x00\x00\x00\x00"), true)
-                    .expect("body");
-                held.push(resp);
+                held.push(open_watch(&client).await);
             }
             clients.push(client);
         }
         (clients, held)
     });
+    assert_eq!(watchers.1.len(), 64);
 
     // HTTP/1: 16 connections whose replies fill every buffer.
     let readers: Vec<_> = (0..16).map(|_| stalled_scraper(&rt, &addr)).collect();
@@ -95,25 +114,27 @@ fn readers_that_never_read_hold_a_reply_and_are_closed() {
     let served = scrape_from([127, 0, 0, 2], &addr);
     assert!(served.is_some(), "an honest scrape while 16 readers stall");
 
-    // The stalled readers are closed once no byte moved for `idle`.
-    let h = wait_until(
-        "the stalled readers closed",
-        Duration::from_secs(30),
-        || agent.health(),
-        |h| h.connections_timed_out >= before.connections_timed_out + 16,
-    );
+    // The stalled readers are closed once no byte moved for `idle`: each
+    // reads what was in flight, then the end (or a reset), never a wait
+    // for more.
     for mut r in readers {
         r.set_nonblocking(false).unwrap();
-        r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        // What was in flight, then the end (or a reset).
+        r.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match r.read(&mut buf) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("a stalled reader was not closed: {e}"),
                 Ok(_) => {}
             }
         }
     }
+    let h = agent.health();
+    assert!(
+        h.connections_timed_out >= before.connections_timed_out + 16,
+        "closed for their silence: {h:?}"
+    );
     assert!(metrics(&addr).is_some(), "served after");
     drop(watchers);
     drop(rt);
