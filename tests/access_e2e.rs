@@ -121,3 +121,69 @@ fn an_unreadable_token_file_is_a_usage_error() {
         "{err}"
     );
 }
+
+/// The viewer follows its token file too: a target restarted with a
+/// rotated secret refuses the old token, the viewer reads its file again,
+/// finds the new one and reconnects (instead of giving up for good).
+#[test]
+fn the_viewer_takes_up_a_rotated_token_when_refused() {
+    use taskscope::conn::{self, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let agent_file = token_file(dir.path(), "agent", TOKEN);
+    let viewer_file = token_file(dir.path(), "viewer", TOKEN);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let env = [("TASKSCOPE_TOKEN_FILE", agent_file.to_str().unwrap())];
+    let args = ["--source", "hooks", "--scenarios", "sleepers"];
+    let mut demo = DemoTarget::start_with(port, &args, &env);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let opts = conn::Options {
+            token: Some(conn::Token::from_file(&viewer_file).expect("token")),
+            backoff_max: std::time::Duration::from_secs(1),
+            ..conn::Options::default()
+        };
+        let mut events = conn::spawn(demo.target(), opts).events;
+        // Connected, and data flows.
+        loop {
+            match next_status(&mut events).await {
+                Status::Connected => break,
+                Status::Failed(e) => panic!("refused at first: {e}"),
+                _ => {}
+            }
+        }
+        // The secret is rotated: the target restarts with the new one, and
+        // the viewer's file is updated.
+        demo.kill();
+        std::fs::write(&agent_file, "rotated-e2e-token-0123456789").unwrap();
+        std::fs::write(&viewer_file, "rotated-e2e-token-0123456789").unwrap();
+        demo = DemoTarget::start_with(port, &args, &env);
+        loop {
+            match next_status(&mut events).await {
+                Status::Connected => break,
+                Status::Failed(e) => panic!("gave up on the rotated token: {e}"),
+                _ => {}
+            }
+        }
+    });
+    drop(demo);
+}
+
+/// The next status the connection reports (its data skipped).
+async fn next_status(
+    events: &mut tokio::sync::mpsc::Receiver<taskscope::conn::Event>,
+) -> taskscope::conn::Status {
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), events.recv()).await {
+            Ok(Some(taskscope::conn::Event::Status(s))) => return s,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the connection ended"),
+            Err(_) => panic!("no status within 30 s"),
+        }
+    }
+}

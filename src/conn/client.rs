@@ -44,7 +44,7 @@ impl Backoff {
 
 /// Runs until the receiver is dropped, or (without `reconnect`) until the
 /// first failure.
-pub async fn run(target: Target, opts: Options, tx: mpsc::Sender<Event>, dumps: Requests) {
+pub async fn run(target: Target, mut opts: Options, tx: mpsc::Sender<Event>, dumps: Requests) {
     let mut backoff = Backoff::new(opts.backoff_initial, opts.backoff_max);
     let mut attempt = 0u32;
     loop {
@@ -60,6 +60,14 @@ pub async fn run(target: Target, opts: Options, tx: mpsc::Sender<Event>, dumps: 
             Ok(()) => return, // receiver gone
             Err(e) => e,
         };
+        // Refused: unless the token file now holds another token (the
+        // secret was rotated), asking again cannot help.
+        if err.is_permanent()
+            && let Some(rotated) = opts.token.as_ref().and_then(super::Token::reread)
+        {
+            opts.token = Some(rotated);
+            continue;
+        }
         if !opts.reconnect || err.is_permanent() {
             let _ = tx.send(Event::Status(Status::Failed(err))).await;
             return;

@@ -49,9 +49,14 @@ pub struct Options {
 
 /// The token a target's agent asks of inspection requests: the contents
 /// of a file (`--token-file`, or `TASKSCOPE_TOKEN_FILE`), without the
-/// surrounding whitespace. Never printed.
+/// surrounding whitespace. Never printed. The file is read again when the
+/// agent refuses it ([`Token::reread`]): a rotated secret is taken up
+/// without restarting the viewer.
 #[derive(Clone)]
-pub struct Token(Arc<str>);
+pub struct Token {
+    secret: Arc<str>,
+    path: Option<Arc<std::path::Path>>,
+}
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,13 +79,23 @@ impl Token {
                 path.display()
             ));
         }
-        Ok(Token(Arc::from(t)))
+        Ok(Token {
+            secret: Arc::from(t),
+            path: Some(Arc::from(path)),
+        })
+    }
+
+    /// The file's token if it now holds another one (the secret was
+    /// rotated), else `None`.
+    pub fn reread(&self) -> Option<Token> {
+        let now = Token::from_file(self.path.as_deref()?).ok()?;
+        (now.secret != self.secret).then_some(now)
     }
 
     /// `Bearer TOKEN`, marked sensitive (kept out of HTTP/2's header
     /// compression tables and of debug output).
     pub fn header(&self) -> tonic::codegen::http::HeaderValue {
-        let mut v = tonic::codegen::http::HeaderValue::from_str(&format!("Bearer {}", self.0))
+        let mut v = tonic::codegen::http::HeaderValue::from_str(&format!("Bearer {}", self.secret))
             .expect("printable ASCII");
         v.set_sensitive(true);
         v
