@@ -139,7 +139,6 @@ fn requests_cancelled_mid_walk_cannot_pile_up_walks() {
             calm.as_millis(),
             after.as_millis()
         ),
-        taskscope_agent::MAX_BLOCKING_THREADS as u64,
     );
     // Walks left behind never queue: a scrape waits for one walk at most.
     let bound = calm * 10 + Duration::from_secs(1);

@@ -95,7 +95,6 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
         &format!(
             "hostile clients: {refused} refused, {timed_out} timed out (the test's own 16 slow clients joined)"
         ),
-        0,
     );
 }
 
@@ -243,7 +242,6 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
             spent.as_millis(),
             wall.elapsed().as_millis(),
         ),
-        0,
     );
     // Spinning on failed accepts would burn the agent's thread: a whole
     // core, about 1 000 ms of CPU in that second.

@@ -4,7 +4,6 @@
 use crate::{Attacked, metrics};
 use std::io::{Read, Write};
 use std::time::Duration;
-use taskscope_agent::MAX_BLOCKING_THREADS;
 use taskscope_agent::limits::Limits;
 
 #[test]
@@ -159,8 +158,7 @@ fn protocol_garbage_and_rapid_resets_are_refused_and_bounded() {
         conn.abort();
         drop(client);
     });
-    // gRPC calls with the token may walk the tasks on the agent's threads.
-    attacked.bounded("protocol garbage", MAX_BLOCKING_THREADS as u64);
+    attacked.bounded("protocol garbage");
     // Honest clients are still served.
     assert!(metrics(&addr).is_some());
 }

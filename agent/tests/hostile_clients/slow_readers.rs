@@ -7,7 +7,6 @@
 use crate::{Attacked, metrics, scrape_from};
 use std::io::{Read, Write};
 use std::time::Duration;
-use taskscope_agent::MAX_BLOCKING_THREADS;
 use taskscope_agent::limits::Limits;
 
 /// A connection with small buffers on this side, writing `GET /metrics`
@@ -139,12 +138,8 @@ fn readers_that_never_read_hold_a_reply_and_are_closed() {
     drop(watchers);
     drop(rt);
 
-    // The agent's walks run on at most MAX_BLOCKING_THREADS of its own.
-    attacked.bounded(
-        &format!(
-            "readers that never read: 16 HTTP/1 closed ({} timed out in all), 64 unread watches",
-            h.connections_timed_out
-        ),
-        MAX_BLOCKING_THREADS as u64,
-    );
+    attacked.bounded(&format!(
+        "readers that never read: 16 HTTP/1 closed ({} timed out in all), 64 unread watches",
+        h.connections_timed_out
+    ));
 }
