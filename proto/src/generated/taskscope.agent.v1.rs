@@ -36,8 +36,9 @@ pub struct DumpWindow {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DumpRequest {
-    /// Give up after this long (the dump waits for every worker to park);
-    /// 0 means the agent's default (5 s).
+    /// How long to wait for the tasks asked to answer (each answers on its
+    /// own next poll; the runtime is never paused), clamped by the agent to
+    /// 100 ms..2 s; 0 means the agent's default.
     #[prost(uint64, tag = "1")]
     pub timeout_ms: u64,
 }
