@@ -9,24 +9,38 @@ use crate::{Attacked, scrape_from};
 use std::time::{Duration, Instant};
 use taskscope_agent::limits::Limits;
 
-/// A gRPC `Tasks.Page` request's body (any location: the walk visits every
-/// task to find them).
-fn page_request() -> bytes::Bytes {
-    use prost::Message;
-    let msg = taskscope_agent::proto::PageRequest {
-        location: Some(taskscope_agent::proto::Loc {
-            file: "src/nowhere.rs".into(),
-            line: 1,
-            column: 1,
-        }),
-        after_id: 0,
-        limit: 10,
-    }
-    .encode_to_vec();
+/// A gRPC message's body: the length-prefixed message.
+fn grpc_body(msg: &impl prost::Message) -> bytes::Bytes {
+    let msg = msg.encode_to_vec();
     let mut body = vec![0u8];
     body.extend_from_slice(&(msg.len() as u32).to_be_bytes());
     body.extend_from_slice(&msg);
     body.into()
+}
+
+/// The requests the storm sends, by turns: `Tasks.Page` (any location:
+/// the walk visits every task to find them) and `TaskDumps.Dump` (its
+/// reply walks every task for the captures that hold).
+fn requests() -> [(&'static str, bytes::Bytes); 2] {
+    use taskscope_agent::proto;
+    [
+        (
+            "/taskscope.agent.v1.Tasks/Page",
+            grpc_body(&proto::PageRequest {
+                location: Some(proto::Loc {
+                    file: "src/nowhere.rs".into(),
+                    line: 1,
+                    column: 1,
+                }),
+                after_id: 0,
+                limit: 10,
+            }),
+        ),
+        (
+            proto::DUMP_PATH,
+            grpc_body(&proto::DumpRequest { timeout_ms: 100 }),
+        ),
+    ]
 }
 
 #[test]
@@ -74,14 +88,14 @@ fn requests_cancelled_mid_walk_cannot_pile_up_walks() {
         })
     };
 
-    // The storm: a request for a page of tasks, given up on unless it is
-    // answered within 1 ms (a walk of 400 000 tasks takes longer), for 4 s.
+    // The storm: requests for a page of tasks and for waits, each given up
+    // on unless it is answered within 1 ms (a walk of 400 000 tasks takes longer), for 4 s.
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let (asked, gave_up) = client.block_on(async {
-        let body = page_request();
+        let requests = requests();
         let (mut asked, mut gave_up) = (0u32, 0u32);
         let started = Instant::now();
         'storm: while started.elapsed() < Duration::from_secs(4) {
@@ -96,7 +110,8 @@ fn requests_cancelled_mid_walk_cannot_pile_up_walks() {
                 let Ok(mut c) = h2c.clone().ready().await else {
                     break;
                 };
-                let req = http::Request::post("/taskscope.agent.v1.Tasks/Page")
+                let (path, body) = &requests[asked as usize % requests.len()];
+                let req = http::Request::post(*path)
                     .header("content-type", "application/grpc")
                     .header("te", "trailers")
                     .body(())
