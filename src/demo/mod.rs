@@ -1,6 +1,8 @@
 //! The demo: a leaky target run as a child process, and its launcher.
 
 #[cfg(all(tokio_unstable, feature = "demo"))]
+mod launch;
+#[cfg(all(tokio_unstable, feature = "demo"))]
 mod leaks;
 #[cfg(all(tokio_unstable, feature = "demo"))]
 pub mod target;
