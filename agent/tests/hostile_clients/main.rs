@@ -69,7 +69,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// whose longest gap (µs) is kept in the returned counter.
 pub fn service(agent: &Agent) -> (tokio::runtime::Runtime, Arc<AtomicU64>, Arc<AtomicU64>) {
     let mut b = tokio::runtime::Builder::new_multi_thread();
-    b.worker_threads(2).enable_all();
+    b.worker_threads(2).enable_all().thread_name("service");
     agent.install_hooks(&mut b);
     let rt = b.build().expect("runtime");
     agent.attach(rt.handle().clone());
@@ -104,6 +104,7 @@ pub struct Attacked {
     /// The process's threads other than the agents' walk threads, and
     /// those (`taskscope-walk`), as the attack began.
     threads: (u64, u64),
+    names: Vec<String>,
     rss_kib: u64,
     _one: std::sync::MutexGuard<'static, ()>,
 }
@@ -121,6 +122,14 @@ impl Attacked {
             agent.set_token(t).expect("token");
         }
         let (rt, beats, worst) = service(&agent);
+        // A new thread takes its name a moment after it starts: count
+        // from when the service's two workers carry theirs.
+        common::wait_until(
+            "the service's workers named",
+            Duration::from_secs(10),
+            thread_names,
+            |names| names.iter().filter(|n| *n == "service").count() >= 2,
+        );
         let addr = agent
             .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
             .expect("serve");
@@ -132,6 +141,7 @@ impl Attacked {
             worst,
             addr,
             threads: threads(),
+            names: thread_names(),
             rss_kib: proc_status("VmRSS:"),
             _one: one,
         };
@@ -143,16 +153,17 @@ impl Attacked {
     /// service's own work is set up).
     pub fn rebase(&mut self) {
         self.threads = threads();
+        self.names = thread_names();
         self.rss_kib = proc_status("VmRSS:");
         self.worst.store(0, Ordering::Relaxed);
     }
 
     /// Prints what the attack (`what`) cost the process, and fails unless
-    /// it grew by no thread but the agent's walk threads (at most
-    /// `MAX_BLOCKING_THREADS` more), by less than 32 MiB, and the service's
-    /// heartbeat never stalled 250 ms. (Walk threads are told apart by
-    /// name: those of earlier tests' agents end when idle, and must not
-    /// hide a thread this attack made.)
+    /// the agents' and the service's threads grew by none but walk threads
+    /// (at most `MAX_BLOCKING_THREADS` more; told apart by name: earlier
+    /// tests' agents' idle walk threads end meanwhile and must not hide a
+    /// thread this attack made), the process by less than 32 MiB, and the
+    /// service's heartbeat never stalled 250 ms.
     pub fn bounded(&self, what: &str) {
         let (others, walks) = threads();
         let grew_threads = others.saturating_sub(self.threads.0);
@@ -164,8 +175,11 @@ impl Attacked {
             "{what}: threads +{grew_threads} (and {grew_walks} walk threads), RSS +{grew_rss_kib} KiB; heartbeat longest gap {gap_ms} ms over {beats} beats"
         );
         assert_eq!(
-            grew_threads, 0,
-            "{what}: no thread per connection, none but the agent's walks"
+            grew_threads,
+            0,
+            "{what}: no thread per connection, none but the agent's walks: {:?} (at the start: {:?})",
+            thread_names(),
+            self.names
         );
         assert!(
             grew_walks <= MAX_BLOCKING_THREADS as u64,
@@ -182,18 +196,34 @@ impl Attacked {
     }
 }
 
-/// The process's threads: (all but the agents' walk threads, those).
+/// Every thread's name, for a failure's message.
+fn thread_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The threads an attack could make grow: (the agents' server threads and
+/// the service runtime's, the agents' walk threads). A thread the agent
+/// started without a name would carry its server thread's
+/// (`taskscope-agent`), one on the service's runtime the runtime's
+/// (`service`). The test harness's threads, which come and go as tests
+/// queue on this file's lock, are not counted.
 fn threads() -> (u64, u64) {
-    let (mut others, mut walks) = (0, 0);
-    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        match std::fs::read_to_string(t.path().join("comm")) {
-            Ok(name) if name.trim() == "taskscope-walk" => walks += 1,
-            Ok(_) => others += 1,
-            // Ended while being listed.
-            Err(_) => {}
+    let (mut fixed, mut walks) = (0, 0);
+    for name in thread_names() {
+        match name.as_str() {
+            "taskscope-walk" => walks += 1,
+            "taskscope-agent" | "service" => fixed += 1,
+            _ => {}
         }
     }
-    (others, walks)
+    (fixed, walks)
 }
 
 /// A connection from another loopback address (127.0.0.2): another peer.

@@ -116,8 +116,9 @@ fn protocol_garbage_and_rapid_resets_are_refused_and_bounded() {
         ] {
             let mut c = client.clone().ready().await.expect("ready");
             let (resp, mut send) = c.send_request(request(path, true), false).expect("send");
-            send.send_data(bytes::Bytes::copy_from_slice(body), true)
-                .expect("body");
+            // The agent may answer (and end the stream) before the body
+            // is sent, as for an unknown method: the answer is what counts.
+            let _ = send.send_data(bytes::Bytes::copy_from_slice(body), true);
             let resp = tokio::time::timeout(Duration::from_secs(5), resp)
                 .await
                 .expect("answered in time")
