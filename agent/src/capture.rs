@@ -198,34 +198,6 @@ pub fn traced<F: Future>(future: F) -> Traced<F> {
     }
 }
 
-/// `tokio::spawn`, with the task's waits visible to the agent. The spawn
-/// location is the caller's, as with `tokio::spawn`.
-#[track_caller]
-pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    tokio::spawn(traced(future))
-}
-
-/// An executor for hyper (`hyper::server::conn::http2::Builder::new`,
-/// `hyper_util::client::legacy::Client::builder`, `hyper_util`'s
-/// `server::conn::auto::Builder`) that spawns its connection and stream
-/// tasks with [`traced`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TracedExecutor;
-
-impl<F> hyper::rt::Executor<F> for TracedExecutor
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, future: F) {
-        tokio::spawn(traced(future));
-    }
-}
-
 impl<F: Future> Future for Traced<F> {
     type Output = F::Output;
 
@@ -370,7 +342,7 @@ pub(crate) mod registry {
                 } else {
                     w.tasks.push(crate::hooks::TaskWait {
                         id,
-                        location: None,
+                        site: None,
                         stack,
                         at_unix_ns: at,
                     });

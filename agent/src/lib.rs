@@ -63,11 +63,15 @@ pub mod limits;
 pub mod metrics;
 mod profile;
 mod resolve;
+mod server;
 mod service;
+mod spawn;
 mod stacks;
 mod tasks_service;
 
-pub use capture::{Traced, TracedExecutor, spawn, traced};
+pub use capture::{Traced, traced};
+pub use server::{axum, tonic};
+pub use spawn::{TracedExecutor, spawn};
 
 /// The wire messages (the `taskscope-proto` crate).
 pub use taskscope_proto as proto;
@@ -441,8 +445,8 @@ impl Agent {
                 .groups
                 .iter()
                 .map(|g| metrics::SiteStat {
-                    // `Location`'s Display: `file:line:col`.
-                    location: g.site.location.to_string(),
+                    // `file:line:col`, and its spawner's for a split line.
+                    location: g.site.name(),
                     live: g.live,
                     running: g.running,
                     spawned: g.spawned,
@@ -632,11 +636,11 @@ impl Agent {
             Some(r) if stacks => r
                 .held_stacks()
                 .into_iter()
-                .filter_map(|(at, stack, tasks)| {
+                .filter_map(|(site, stack, tasks)| {
                     let ips = stacks::get(stack)?;
                     Some(profile::Held {
                         // As `site_stats` names it, to match its sites.
-                        location: at.to_string(),
+                        location: site.name(),
                         trace: self.inner.resolver.trace(stack, &ips),
                         tasks,
                     })
@@ -688,7 +692,7 @@ impl Agent {
         for w in waits.tasks {
             let hooks::TaskWait {
                 id,
-                location: at,
+                site,
                 stack,
                 at_unix_ns: captured,
             } = w;
@@ -704,22 +708,22 @@ impl Agent {
                     i
                 }
             };
-            let location = at.map_or(0, |l| {
+            let mut index = |l: &'static std::panic::Location<'static>| {
                 let key = l as *const std::panic::Location<'static> as usize;
                 *loc_of.entry(key).or_insert_with(|| {
-                    locations.push(proto::Loc {
-                        file: l.file().to_string(),
-                        line: l.line(),
-                        column: l.column(),
-                    });
+                    locations.push(tasks_service::loc(l));
                     locations.len() as u32
                 })
-            });
+            };
+            let location = site.map_or(0, |s| index(s.location));
+            let spawner = site.and_then(|s| s.spawner).map_or(0, &mut index);
             tasks.push(proto::TaskTrace {
                 id,
                 trace,
                 location,
                 captured_unix_ns: captured,
+                spawner,
+                split: site.is_some_and(|s| s.split),
             });
         }
         proto::DumpReply {

@@ -4,7 +4,7 @@
 //! channel: each client reads the latest, so a slow or stalled client
 //! holds one message at most and never grows the target's memory.
 
-use crate::hooks::{Aggregate, Budget, Recorder, Sample};
+use crate::hooks::{Aggregate, Budget, Recorder, Sample, Site};
 use crate::proto::tasks_server::{Tasks, TasksServer};
 use crate::proto::{
     self, GroupRow, Groups, Loc, PageRequest, ParentCount, SiteHistory, TaskPage, WatchRequest,
@@ -119,7 +119,7 @@ impl TasksService {
     }
 }
 
-fn loc(l: &'static Location<'static>) -> Loc {
+pub(crate) fn loc(l: &'static Location<'static>) -> Loc {
     Loc {
         file: l.file().to_string(),
         line: l.line(),
@@ -142,6 +142,8 @@ fn groups(a: &Aggregate) -> Groups {
                 parents.sort_by(|x, y| y.1.cmp(x.1).then_with(|| x.0.file().cmp(y.0.file())));
                 GroupRow {
                     location: Some(loc(g.site.location)),
+                    split: g.site.split,
+                    spawner: g.site.spawner.map(loc),
                     live: g.live,
                     running: g.running,
                     idle: g.idle,
@@ -173,11 +175,13 @@ fn groups(a: &Aggregate) -> Groups {
     }
 }
 
-fn history(h: Vec<(&'static Location<'static>, Vec<Sample>)>) -> Vec<SiteHistory> {
+fn history(h: Vec<(&'static Site, Vec<Sample>)>) -> Vec<SiteHistory> {
     h.into_iter()
         .filter(|(_, s)| !s.is_empty())
-        .map(|(l, s)| SiteHistory {
-            location: Some(loc(l)),
+        .map(|(site, s)| SiteHistory {
+            location: Some(loc(site.location)),
+            split: site.split,
+            spawner: site.spawner.map(loc),
             first_unix_sec: s[0].unix_sec,
             spawned: s.iter().map(|x| x.spawned).collect(),
             terminated: s.iter().map(|x| x.terminated).collect(),
@@ -214,8 +218,15 @@ impl Tasks for TasksService {
             return Err(Status::invalid_argument("no location"));
         };
         let limit = req.limit.clamp(1, MAX_PAGE) as usize;
+        let (split, spawner) = (req.split, req.spawner);
         let page = self
-            .walk(move |r| r.tasks((&l.file, l.line, l.column), req.after_id, limit))
+            .walk(move |r| {
+                let at = (l.file.as_str(), l.line, l.column);
+                let by = spawner
+                    .as_ref()
+                    .map(|s| (s.file.as_str(), s.line, s.column));
+                r.tasks(at, split, by, req.after_id, limit)
+            })
             .await?;
         Ok(Response::new(TaskPage {
             next_after_id: page.next.unwrap_or(0),

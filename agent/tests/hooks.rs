@@ -123,7 +123,13 @@ fn counts_ancestry_and_terminations_are_exact() {
     let mut after = 0;
     let mut seen = Vec::new();
     loop {
-        let p = recorder.tasks((loc.file(), loc.line(), loc.column()), after, 30);
+        let p = recorder.tasks(
+            (loc.file(), loc.line(), loc.column()),
+            false,
+            None,
+            after,
+            30,
+        );
         seen.extend(p.tasks.iter().map(|t| t.id));
         assert!(
             p.tasks
@@ -215,7 +221,7 @@ fn the_history_keeps_each_second_s_totals() {
     let h = recorder.history();
     let (_, samples) = h
         .iter()
-        .find(|(l, _)| l.file() == file!())
+        .find(|(s, _)| s.location.file() == file!())
         .expect("the test's spawn site");
     assert_eq!(samples.len(), 2);
     assert_eq!((samples[1].spawned, samples[1].terminated), (5, 5));

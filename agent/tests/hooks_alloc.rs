@@ -56,7 +56,7 @@ fn polls_do_not_allocate() {
     let after = allocs();
     assert_eq!(after - before, 0, "allocations in 100 000 polls");
     // And the polls were recorded.
-    let page = recorder.tasks((at.file(), at.line(), at.column()), 0, 10);
+    let page = recorder.tasks((at.file(), at.line(), at.column()), false, None, 0, 10);
     assert_eq!(page.tasks.len(), 1);
     assert_eq!(page.tasks[0].polls, 100_001);
 }

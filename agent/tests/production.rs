@@ -145,7 +145,7 @@ fn a_capture_holds_until_its_task_runs_and_the_agents_polls_are_not_the_tasks() 
             .site
             .location;
         recorder
-            .tasks((g.file(), g.line(), g.column()), 0, 10)
+            .tasks((g.file(), g.line(), g.column()), false, None, 0, 10)
             .tasks
             .into_iter()
             .find(|t| t.id == id)

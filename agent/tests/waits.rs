@@ -160,7 +160,7 @@ fn executors_and_join_sets_reach_their_tasks() {
     let mut set = tokio::task::JoinSet::new();
     rt.block_on(async {
         let (_keep, wait) = tokio::sync::oneshot::channel::<()>();
-        taskscope_agent::TracedExecutor.execute(async move {
+        taskscope_agent::TracedExecutor::new().execute(async move {
             // Its id, known only inside: the executor hands back no handle.
             exec_tx
                 .send(taskscope_agent::hooks::task_id(tokio::task::id()))

@@ -25,6 +25,32 @@ pub fn plain(name: &str) -> String {
     out.replace("{{closure}}", "{closure}")
 }
 
+/// The name of a split place (a generic executor's line, counted per
+/// spawner: see the agent's `GroupRow::split`): `LOCATION ← SPAWNER`, or
+/// `LOCATION ← (outside tasks)` for tasks spawned outside any task. The
+/// agent's `/metrics` and task profile and the viewer name it alike.
+pub fn split_location(location: &str, spawner: &str) -> String {
+    if spawner.is_empty() {
+        format!("{location} {SPLIT_MARK} {OUTSIDE_TASKS}")
+    } else {
+        format!("{location} {SPLIT_MARK} {spawner}")
+    }
+}
+
+/// What separates a split place's line from its spawner's.
+pub const SPLIT_MARK: &str = "←";
+/// A split place's spawner when its tasks were spawned outside any task.
+pub const OUTSIDE_TASKS: &str = "(outside tasks)";
+
+/// A split place's name cut into its line and its spawner (`None`: not a
+/// split place's name).
+pub fn unsplit_location(name: &str) -> (&str, Option<&str>) {
+    match name.split_once(&format!(" {SPLIT_MARK} ")) {
+        Some((at, by)) => (at, Some(by)),
+        None => (name, None),
+    }
+}
+
 /// Whether a frame only watches whether the other side is still there: a
 /// oneshot or mpsc `Sender::closed` / `poll_closed`, hyper's
 /// `poll_canceled`, a `CancellationToken`'s `cancelled()`. Raced against

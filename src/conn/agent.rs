@@ -226,21 +226,28 @@ pub(crate) fn convert(mut reply: DumpReply) -> Option<TaskDump> {
         .into_iter()
         .map(|l| super::hooks::location(Some(l)))
         .collect();
-    let mut counts: HashMap<(usize, u32), u32> = HashMap::new();
+    // Per place: its location, and for a split line its spawner's (0:
+    // outside any task).
+    let mut counts: HashMap<(usize, bool, usize, u32), u32> = HashMap::new();
     for t in &reply.tasks {
         let Some(i) = (t.location as usize).checked_sub(1) else {
             continue;
         };
-        if i < locations.len() && (t.trace as usize) < traces.len() {
-            *counts.entry((i, t.trace)).or_default() += 1;
+        let by = if t.split { t.spawner as usize } else { 0 };
+        if i < locations.len() && by <= locations.len() && (t.trace as usize) < traces.len() {
+            *counts.entry((i, t.split, by, t.trace)).or_default() += 1;
         }
     }
     let mut by_location: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
-    for ((i, trace), n) in counts {
-        by_location
-            .entry(locations[i].clone())
-            .or_default()
-            .push((trace, n));
+    for ((i, split, by, trace), n) in counts {
+        let name = match (split, by.checked_sub(1)) {
+            (false, _) => locations[i].clone(),
+            (true, by) => taskscope_proto::names::split_location(
+                &locations[i],
+                by.map_or("", |b| locations[b].as_str()),
+            ),
+        };
+        by_location.entry(name).or_default().push((trace, n));
     }
     Some(TaskDump {
         taken_at,

@@ -71,6 +71,20 @@ pub(crate) fn location(l: Option<Loc>) -> String {
     crate::text::sanitize(&text, MAX_STRING)
 }
 
+/// A group's name in the model: its location, or for a line the target
+/// splits by spawner, `LOCATION ← SPAWNER` (`taskscope_proto::names`).
+pub(crate) fn place(l: Option<Loc>, split: bool, spawner: Option<Loc>) -> String {
+    let at = location(l);
+    if !split {
+        return at;
+    }
+    let by = spawner.map(|s| location(Some(s))).unwrap_or_default();
+    crate::text::sanitize(
+        &taskscope_proto::names::split_location(&at, &by),
+        MAX_STRING,
+    )
+}
+
 fn raw(l: Option<&Loc>) -> RawLoc {
     l.map_or((String::new(), 0, 0), |l| {
         (l.file.chars().take(MAX_STRING).collect(), l.line, l.column)
@@ -95,12 +109,15 @@ pub async fn pages(
             return;
         };
         let mut client = TasksClient::new(ready);
+        let wire = |l: &RawLoc| Loc {
+            file: l.0.clone(),
+            line: l.1,
+            column: l.2,
+        };
         let req = proto::PageRequest {
-            location: Some(Loc {
-                file: at.0.clone(),
-                line: at.1,
-                column: at.2,
-            }),
+            location: Some(wire(&at.at)),
+            split: at.split,
+            spawner: at.spawner.as_ref().map(wire),
             after_id: 0,
             limit: LIMIT,
         };
@@ -146,9 +163,11 @@ pub fn convert(g: Groups) -> GroupsUpdate {
             .groups
             .into_iter()
             .map(|r| AggRow {
-                location: location(r.location.clone()),
+                location: place(r.location.clone(), r.split, r.spawner.clone()),
                 group: AggGroup {
                     raw: raw(r.location.as_ref()),
+                    split: r.split,
+                    spawner: r.spawner.as_ref().filter(|_| r.split).map(|s| raw(Some(s))),
                     live: r.live,
                     running: r.running,
                     idle: r.idle,
@@ -180,7 +199,7 @@ pub fn convert(g: Groups) -> GroupsUpdate {
             .history
             .into_iter()
             .map(|h| SiteHistory {
-                location: location(h.location),
+                location: place(h.location, h.split, h.spawner),
                 first_unix_sec: h.first_unix_sec.min(i64::MAX as u64 / 1_000_000_000) as i64,
                 // At most the agent's kept seconds (300), whatever is sent.
                 spawned: h.spawned.into_iter().take(3_600).collect(),

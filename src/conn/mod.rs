@@ -208,7 +208,7 @@ pub struct Requests(Arc<RequestsInner>);
 #[derive(Debug, Default)]
 struct RequestsInner {
     dump: Notify,
-    open: std::sync::Mutex<Option<crate::model::aggregate::RawLoc>>,
+    open: std::sync::Mutex<Option<crate::model::aggregate::RawPlace>>,
     opened: Notify,
     /// The task whose details the view shows (console span id).
     details: std::sync::Mutex<Option<u64>>,
@@ -226,12 +226,12 @@ impl Requests {
     }
 
     /// The group whose tasks the view shows (`None`: none open).
-    pub fn open(&self, at: Option<crate::model::aggregate::RawLoc>) {
+    pub fn open(&self, at: Option<crate::model::aggregate::RawPlace>) {
         *self.0.open.lock().unwrap_or_else(|e| e.into_inner()) = at;
         self.0.opened.notify_one();
     }
 
-    pub(crate) fn opened(&self) -> Option<crate::model::aggregate::RawLoc> {
+    pub(crate) fn opened(&self) -> Option<crate::model::aggregate::RawPlace> {
         self.0
             .open
             .lock()

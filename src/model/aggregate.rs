@@ -56,6 +56,17 @@ pub struct GroupsUpdate {
 /// to ask it for the location's tasks.
 pub type RawLoc = (String, u32, u32);
 
+/// A group's place as the target names it, to ask it for the group's
+/// tasks: its spawn location, and for a line the target splits by spawner
+/// (a generic executor's), the spawner's location (`None`: spawned outside
+/// any task).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RawPlace {
+    pub at: RawLoc,
+    pub split: bool,
+    pub spawner: Option<RawLoc>,
+}
+
 /// One spawn location, as the target counted it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AggRow {
@@ -79,10 +90,10 @@ pub struct SiteHistory {
     pub terminated: Vec<u64>,
 }
 
-/// A page of one location's live tasks.
+/// A page of one place's live tasks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page {
-    pub at: RawLoc,
+    pub at: RawPlace,
     pub tasks: Vec<PagedTask>,
     /// More tasks than the page holds.
     pub more: bool,
@@ -110,6 +121,13 @@ pub struct PagedTask {
 pub struct AggGroup {
     /// The location as the target names it: file, line, column.
     pub raw: RawLoc,
+    /// The target splits this line by spawner (a generic executor's: see
+    /// the agent's `GroupRow::split`): the group holds the tasks whose
+    /// spawning task was spawned at `spawner` (`None`: outside any task).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawner: Option<RawLoc>,
     pub live: u64,
     pub running: u64,
     pub idle: u64,
@@ -196,6 +214,15 @@ mod ns {
 }
 
 impl AggGroup {
+    /// Its place, to ask the target for its tasks.
+    pub fn place(&self) -> RawPlace {
+        RawPlace {
+            at: self.raw.clone(),
+            split: self.split,
+            spawner: self.spawner.clone(),
+        }
+    }
+
     /// The group with every count held to what it can be, from the wire
     /// and from files alike (a broken or hostile target sends anything):
     /// running and idle at most live, terminated at most spawned, waits at

@@ -221,7 +221,7 @@ impl Model {
                 let raw = origins
                     .iter()
                     .find(|(t, _)| *t == i)
-                    .and_then(|(_, k)| Some(m.state.hooks.as_ref()?.groups.get(k)?.raw.clone()));
+                    .and_then(|(_, k)| Some(m.state.hooks.as_ref()?.groups.get(k)?.place()));
                 m.requests.open(raw);
             }
         }

@@ -30,7 +30,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::capture::Slot;
 
+mod site;
 mod waits;
+pub(crate) use site::spawn_as;
+pub use site::{AGE_BUCKETS, Site, SplitRules};
+use site::{age_bucket, spawned_as};
 pub use waits::{Budget, CaptureStats, Coverage, TaskWait, Waits};
 
 const SHARDS: usize = 64;
@@ -72,87 +76,6 @@ impl Hasher for IdHasher {
 
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
-/// Counts for one spawn call site, made once and kept for the process's
-/// life (there are as many as the code has spawn sites).
-pub struct Site {
-    pub location: &'static Location<'static>,
-    /// Counters striped by thread: workers spawning and ending tasks of one
-    /// site at once would otherwise fight over one cache line.
-    stripes: [Stripe; STRIPES],
-}
-
-const STRIPES: usize = 8;
-
-#[derive(Default)]
-#[repr(align(64))]
-struct Stripe {
-    spawned: AtomicU64,
-    terminated: AtomicU64,
-    /// Summed lifetimes of the terminated tasks.
-    lifetime_ns: AtomicU64,
-    /// Summed time in poll of the terminated tasks.
-    busy_ns: AtomicU64,
-    /// The terminated tasks by lifetime, in the age buckets: how long
-    /// this site's tasks can live, tail included (a mean hides the tail).
-    lifetimes: [AtomicU64; AGE_BUCKETS],
-}
-
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-}
-
-impl Site {
-    fn stripe(&self) -> &Stripe {
-        &self.stripes[STRIPE.with(|s| *s)]
-    }
-
-    fn sum(&self, f: impl Fn(&Stripe) -> &AtomicU64) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| f(s).load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
-    }
-
-    /// Tasks spawned here since the recorder began.
-    pub fn spawned(&self) -> u64 {
-        self.sum(|s| &s.spawned)
-    }
-
-    pub fn terminated(&self) -> u64 {
-        self.sum(|s| &s.terminated)
-    }
-
-    /// Summed lifetimes of the terminated tasks.
-    pub fn lifetime_ns(&self) -> u64 {
-        self.sum(|s| &s.lifetime_ns)
-    }
-
-    /// The terminated tasks by lifetime (see [`AGE_BUCKETS`]).
-    pub fn lifetimes(&self) -> [u64; AGE_BUCKETS] {
-        std::array::from_fn(|i| self.sum(|s| &s.lifetimes[i]))
-    }
-
-    /// Summed time in poll of the terminated tasks.
-    pub fn terminated_busy_ns(&self) -> u64 {
-        self.sum(|s| &s.busy_ns)
-    }
-}
-
-/// Age buckets per group: under 1 s, then powers of two up to 2^18 s
-/// (three days), then older.
-pub const AGE_BUCKETS: usize = 20;
-
-fn age_bucket(age_ns: u64) -> usize {
-    let secs = age_ns / 1_000_000_000;
-    if secs == 0 {
-        0
-    } else {
-        ((64 - secs.leading_zeros()) as usize).min(AGE_BUCKETS - 1)
-    }
-}
-
 /// One live task.
 #[derive(Clone)]
 struct Rec {
@@ -192,7 +115,11 @@ pub struct Recorder {
 struct Inner {
     id: usize,
     shards: Box<[Shard]>,
-    sites: Box<[Mutex<HashMap<usize, &'static Site>>]>,
+    /// Sites by (location, spawner) address (the spawner 0 unless the
+    /// location is split: see `site`).
+    sites: Box<[Mutex<HashMap<(usize, usize), &'static Site>>]>,
+    /// Which locations are split by spawner.
+    split: SplitRules,
     workers: Mutex<Vec<Arc<WorkerSlot>>>,
     epoch: Instant,
     /// The coarse clock's reading at `epoch` (see [`coarse_ns`]).
@@ -237,8 +164,28 @@ pub(crate) fn polling_a_task() -> bool {
     POLLING.get().is_some()
 }
 
-/// (recorder id, location address, its counters).
-type CachedSite = (usize, usize, &'static Site);
+/// Runs `poll` (a task's poll, or part of it) as a poll of a task placed
+/// at `at`: the tasks it spawns record `at` as their spawner's location,
+/// not the line that spawned it (a task the agent spawned with
+/// [`spawn_as`], whose `spawned_at` is in the agent's source).
+pub(crate) fn polling_as<R>(at: &'static Location<'static>, poll: impl FnOnce() -> R) -> R {
+    let Some(was) = POLLING.get() else {
+        return poll();
+    };
+    struct Restore(&'static Location<'static>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            POLLING.set(Some(self.0));
+        }
+    }
+    let _restore = Restore(was);
+    POLLING.set(Some(at));
+    poll()
+}
+
+/// (recorder id, location address, spawner's location address, its
+/// counters).
+type CachedSite = (usize, usize, usize, &'static Site);
 
 static NEXT_RECORDER: AtomicUsize = AtomicUsize::new(1);
 
@@ -277,6 +224,7 @@ impl Recorder {
                 id: NEXT_RECORDER.fetch_add(1, Ordering::Relaxed),
                 shards: (0..SHARDS).map(|_| Shard(Mutex::default())).collect(),
                 sites: (0..LOC_SHARDS).map(|_| Mutex::default()).collect(),
+                split: SplitRules::from_env(),
                 workers: Mutex::default(),
                 epoch: Instant::now(),
                 epoch_coarse: coarse_ns(),
@@ -351,33 +299,47 @@ impl Recorder {
         &self.inner.shards[(id as usize) % SHARDS].0
     }
 
-    /// The counters of a call site, made on its first spawn.
-    fn site(&self, loc: &'static Location<'static>) -> &'static Site {
+    /// The counters of a place (see [`site`]): the call site `loc`, and
+    /// `spawner` when `split` or the rules split `loc`; made on its first
+    /// spawn, found again in a per-thread cache.
+    fn site(
+        &self,
+        loc: &'static Location<'static>,
+        split: bool,
+        spawner: Option<&'static Location<'static>>,
+    ) -> &'static Site {
         let key = loc as *const Location<'static> as usize;
+        let by = spawner.map_or(0, |l| l as *const Location<'static> as usize);
         let me = self.inner.id;
         let mut cache = SITE_CACHE.get();
-        if let Some((_, _, site)) = cache
+        if let Some((_, _, _, site)) = cache
             .iter()
             .flatten()
-            .find(|(r, k, _)| *r == me && *k == key)
+            .find(|(r, k, b, _)| *r == me && *k == key && *b == by)
         {
             return site;
         }
-        let site = self.site_locked(loc, key);
+        let site = self.site_locked(loc, key, split, spawner, by);
         cache.rotate_right(1);
-        cache[0] = Some((me, key, site));
+        cache[0] = Some((me, key, by, site));
         SITE_CACHE.set(cache);
         site
     }
 
-    fn site_locked(&self, loc: &'static Location<'static>, key: usize) -> &'static Site {
+    fn site_locked(
+        &self,
+        loc: &'static Location<'static>,
+        key: usize,
+        split: bool,
+        spawner: Option<&'static Location<'static>>,
+        by: usize,
+    ) -> &'static Site {
+        let split = split || self.inner.split.splits(loc);
+        let by = if split { by } else { 0 };
         let mut sites = lock(&self.inner.sites[(key >> 4) % LOC_SHARDS]);
-        sites.entry(key).or_insert_with(|| {
-            Box::leak(Box::new(Site {
-                location: loc,
-                stripes: Default::default(),
-            }))
-        })
+        sites
+            .entry((key, by))
+            .or_insert_with(|| Box::leak(Box::new(Site::new(loc, split, spawner))))
     }
 
     /// This thread's slot (made on its first poll).
@@ -397,11 +359,12 @@ impl Recorder {
 
     pub fn spawned(&self, id: tokio::task::Id, at: &'static Location<'static>) {
         let id = task_id(id);
-        let site = self.site(at);
-        site.stripe().spawned.fetch_add(1, Ordering::Relaxed);
+        let (at, split) = spawned_as(at);
         let parent = tokio::task::try_id().map_or(0, task_id);
         // The spawning task is the one polled on this thread right now.
         let parent_site = if parent != 0 { POLLING.get() } else { None };
+        let site = self.site(at, split, parent_site);
+        site.stripe().spawned.fetch_add(1, Ordering::Relaxed);
         let rec = Rec {
             site,
             parent_site,
@@ -556,16 +519,23 @@ impl Recorder {
         }
     }
 
-    /// Up to `limit` live tasks spawned at `location` (file, line, col),
-    /// ids above `after`, in id order, and the id to continue after.
-    pub fn tasks(&self, location: (&str, u32, u32), after: u64, limit: usize) -> Page {
+    /// Up to `limit` live tasks of the place `location` (file, line, col)
+    /// and `spawner` (for a split line, see [`Site`]), ids above `after`,
+    /// in id order, and the id to continue after.
+    pub fn tasks(
+        &self,
+        location: (&str, u32, u32),
+        split: bool,
+        spawner: Option<(&str, u32, u32)>,
+        after: u64,
+        limit: usize,
+    ) -> Page {
         let running = self.in_poll();
         let mut rows: Vec<TaskRow> = Vec::new();
         for shard in self.inner.shards.iter() {
             let tasks = lock(&shard.0);
             for (&id, rec) in tasks.iter() {
-                let l = rec.site.location;
-                if id <= after || (l.file(), l.line(), l.column()) != location {
+                if id <= after || !rec.site.is(location, split, spawner) {
                     continue;
                 }
                 rows.push(TaskRow {
@@ -622,11 +592,11 @@ impl Recorder {
 
     /// The kept history: per site, `(unix second, spawned, terminated)`
     /// totals, oldest first.
-    pub fn history(&self) -> Vec<(&'static Location<'static>, Vec<Sample>)> {
+    pub fn history(&self) -> Vec<(&'static Site, Vec<Sample>)> {
         lock(&self.inner.history)
             .sites
             .values()
-            .map(|r| (r.site.location, r.samples.iter().copied().collect()))
+            .map(|r| (r.site, r.samples.iter().copied().collect()))
             .collect()
     }
 
@@ -656,7 +626,7 @@ pub type Callback = Box<dyn Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync>;
 
 #[derive(Default)]
 struct History {
-    sites: HashMap<usize, Ring>,
+    sites: HashMap<(usize, usize), Ring>,
 }
 
 struct Ring {
@@ -760,17 +730,6 @@ impl Aggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ages_fall_in_power_of_two_buckets() {
-        let s = 1_000_000_000;
-        assert_eq!(age_bucket(0), 0);
-        assert_eq!(age_bucket(s - 1), 0);
-        assert_eq!(age_bucket(s), 1);
-        assert_eq!(age_bucket(3 * s), 2);
-        assert_eq!(age_bucket(4 * s), 3);
-        assert_eq!(age_bucket(u64::MAX), AGE_BUCKETS - 1);
-    }
 
     #[test]
     fn task_ids_read_as_their_numbers() {

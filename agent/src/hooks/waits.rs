@@ -8,7 +8,6 @@
 use super::{Rec, Recorder, Site, lock};
 use crate::capture::Slot;
 use std::collections::HashMap;
-use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -32,8 +31,9 @@ impl Default for Budget {
 /// One task's capture that still holds.
 pub struct TaskWait {
     pub id: u64,
-    /// Its spawn location, under the hooks source.
-    pub location: Option<&'static Location<'static>>,
+    /// Where it counts (its spawn location, and its spawner's for a split
+    /// line), under the hooks source.
+    pub site: Option<&'static Site>,
     pub stack: u32,
     /// When it was taken, on the wall clock.
     pub at_unix_ns: i64,
@@ -158,7 +158,7 @@ impl Recorder {
                 }
                 w.tasks.push(TaskWait {
                     id: *id,
-                    location: Some(rec.site.location),
+                    site: Some(rec.site),
                     stack,
                     at_unix_ns: at,
                 });
@@ -167,12 +167,12 @@ impl Recorder {
         w
     }
 
-    /// How many live tasks of each spawn location hold a capture of each
-    /// stack (location, stack, tasks): what a task profile needs, with no
-    /// list of tasks. Walks every task once.
-    pub fn held_stacks(&self) -> Vec<(&'static Location<'static>, u32, u64)> {
+    /// How many live tasks of each place hold a capture of each stack
+    /// (site, stack, tasks): what a task profile needs, with no list of
+    /// tasks. Walks every task once.
+    pub fn held_stacks(&self) -> Vec<(&'static Site, u32, u64)> {
         let running = self.in_poll();
-        let mut counts: HashMap<(usize, u32), (&'static Location<'static>, u64)> = HashMap::new();
+        let mut counts: HashMap<(usize, u32), (&'static Site, u64)> = HashMap::new();
         for shard in self.inner.shards.iter() {
             let tasks = lock(&shard.0);
             for (id, rec) in tasks.iter() {
@@ -181,7 +181,7 @@ impl Recorder {
                 };
                 if let Some((stack, _)) = holding(slot, running.contains_key(id)) {
                     let key = (rec.site as *const Site as usize, stack);
-                    counts.entry(key).or_insert((rec.site.location, 0)).1 += 1;
+                    counts.entry(key).or_insert((rec.site, 0)).1 += 1;
                 }
             }
         }

@@ -134,6 +134,13 @@ pub struct TaskTrace {
     /// an agent that took whole-runtime dumps (`DumpReply::taken_unix_ns`).
     #[prost(int64, tag = "4")]
     pub captured_unix_ns: i64,
+    /// Whether the task's group is a split one (`GroupRow::split`), and
+    /// then its spawner's location, as `location` (1 + an index into
+    /// `DumpReply::locations`; 0: spawned outside any task).
+    #[prost(uint32, tag = "5")]
+    pub spawner: u32,
+    #[prost(bool, tag = "6")]
+    pub split: bool,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct WatchRequest {}
@@ -223,6 +230,16 @@ pub struct GroupRow {
     /// long this site's tasks can live, tail included.
     #[prost(uint64, repeated, tag = "19")]
     pub lifetimes: ::prost::alloc::vec::Vec<u64>,
+    /// `location` only spawns on others' behalf (a generic executor:
+    /// hyper-util's `TokioExecutor`, hyper's executor bounds, the agent's
+    /// executor, a service's spawn helper), so the agent counts its tasks
+    /// per spawner: this row holds those whose spawning task was spawned at
+    /// `spawner` (unset: spawned outside any task). Ask for its tasks with
+    /// both.
+    #[prost(bool, tag = "20")]
+    pub split: bool,
+    #[prost(message, optional, tag = "21")]
+    pub spawner: ::core::option::Option<Loc>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ParentCount {
@@ -236,6 +253,11 @@ pub struct ParentCount {
 pub struct SiteHistory {
     #[prost(message, optional, tag = "1")]
     pub location: ::core::option::Option<Loc>,
+    /// A split group's spawner (`GroupRow::split`, `GroupRow::spawner`).
+    #[prost(bool, tag = "5")]
+    pub split: bool,
+    #[prost(message, optional, tag = "6")]
+    pub spawner: ::core::option::Option<Loc>,
     #[prost(uint64, tag = "2")]
     pub first_unix_sec: u64,
     #[prost(uint64, repeated, tag = "3")]
@@ -247,6 +269,11 @@ pub struct SiteHistory {
 pub struct PageRequest {
     #[prost(message, optional, tag = "1")]
     pub location: ::core::option::Option<Loc>,
+    /// A split group's spawner (`GroupRow::split`, `GroupRow::spawner`).
+    #[prost(bool, tag = "4")]
+    pub split: bool,
+    #[prost(message, optional, tag = "5")]
+    pub spawner: ::core::option::Option<Loc>,
     /// Tasks with ids above this (0: from the start).
     #[prost(uint64, tag = "2")]
     pub after_id: u64,

@@ -131,7 +131,7 @@ impl State {
         let key = agg
             .groups
             .iter()
-            .find(|(_, g)| g.raw == page.at)
+            .find(|(_, g)| g.place() == page.at)
             .map(|(k, _)| *k);
         agg.page = key.map(|k| (k, page));
     }
