@@ -22,6 +22,8 @@ mod metrics;
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod production;
 #[cfg(all(target_os = "linux", tokio_unstable))]
+mod servers;
+#[cfg(all(target_os = "linux", tokio_unstable))]
 mod waits;
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod wire;
