@@ -68,6 +68,7 @@ mod service;
 mod spawn;
 mod stacks;
 mod tasks_service;
+mod untraced;
 
 pub use capture::{Traced, traced};
 pub use server::{axum, tonic};

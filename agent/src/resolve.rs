@@ -29,8 +29,11 @@ fn machinery(f: &Frame) -> bool {
     f.name.starts_with("taskscope_agent::capture::")
         || f.name.contains("tokio::runtime::task::trace::trace_with")
         || f.name.contains("core::future::poll_fn::PollFn")
-        || (file.ends_with("src/capture.rs")
-            && (file.contains("taskscope-agent") || file.ends_with("agent/src/capture.rs")))
+        || f.name.starts_with("taskscope_agent::untraced::")
+        || ((file.ends_with("src/capture.rs") || file.ends_with("src/untraced.rs"))
+            && (file.contains("taskscope-agent")
+                || file.ends_with("agent/src/capture.rs")
+                || file.ends_with("agent/src/untraced.rs")))
         || file.ends_with("src/runtime/task/trace/mod.rs")
         || file.ends_with("core/src/future/poll_fn.rs")
 }

@@ -24,6 +24,8 @@ mod production;
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod servers;
 #[cfg(all(target_os = "linux", tokio_unstable))]
+mod strand;
+#[cfg(all(target_os = "linux", tokio_unstable))]
 mod waits;
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod wire;
