@@ -306,7 +306,7 @@ pub struct ScenarioArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "idle-conn,full-channel,sleepers,oneshot,healthy"
+        default_value = "idle-conn,full-channel,sleepers,oneshot,axum-idle,grpc-streams,http-no-timeout,healthy"
     )]
     pub scenarios: Vec<Scenario>,
     /// One new leaked task per leak scenario this often.

@@ -270,11 +270,11 @@ fn tonic_connections_count_at_the_serve_line_and_know_their_peer() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let routes = tonic::service::Routes::new(TaskDumpsServer::new(Echo));
-        let serve_line = line!() + 1;
-        let server =
-            taskscope_agent::tonic::serve(listener, routes).with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            });
+        let server = taskscope_agent::tonic::serve(listener, routes);
+        let serve_line = line!() - 1;
+        let server = server.with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        });
         (
             addr,
             serve_line,
@@ -361,8 +361,9 @@ fn a_pooled_clients_connections_split_by_the_tasks_that_opened_them() {
         tokio::spawn(std::future::IntoFuture::into_future(
             taskscope_agent::axum::serve(listener, app),
         ));
-        let exec_line = line!() + 1;
-        let client = Client::builder(taskscope_agent::TracedExecutor::new()).build_http::<String>();
+        let exec = taskscope_agent::TracedExecutor::new();
+        let exec_line = line!() - 1;
+        let client = Client::builder(exec).build_http::<String>();
         let url: http::Uri = format!("http://{addr}/").parse().unwrap();
         let (c, u) = (client.clone(), url.clone());
         let fetch_line = line!() + 1;

@@ -51,14 +51,19 @@ fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Params) -> Gro
             reason: Reason::Running,
             tasks: g.running,
             longest: a.longest_poll,
-            from_dump: 0,
+            ..ReasonCount::default()
         });
     }
-    // The agent's captures name the waits: the captured tasks of this
-    // location by stack, at most as many as are idle now (exact, marked
-    // `*`). The reachable idle tasks not captured yet run the same code
-    // from the same spawn site: they are counted in the captured tasks'
-    // proportions, as inferred (not marked). The rest stay `idle`.
+    // How the idle tasks' waits are known, three ways never mixed up:
+    // - exact: the agent's captures, by stack, at most as many as are idle
+    //   now (marked `*`);
+    // - inferred: the reachable idle tasks not captured yet run the same
+    //   code from the same place, so they count in the captured ones'
+    //   proportions; and a library's site whose tasks are out of reach
+    //   has a known shape (`sites.rs`): both marked inferred;
+    // - not known: reachable but not captured yet with nothing to infer
+    //   from (`not captured yet`), or out of reach (`out of reach`).
+    // `idle` is a state, never a stand-in for a wait.
     let longest = g.longest_idle.unwrap_or_default();
     let mut unnamed = g.idle;
     let mut exact: HashMap<Reason, u32> = HashMap::new();
@@ -90,39 +95,61 @@ fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Params) -> Gro
     let captured: u32 = exact.values().sum();
     let reachable_idle = clamp(a.reachable).min(g.idle);
     let rest = reachable_idle.saturating_sub(captured).min(unnamed);
-    let inferred = if captured > 0 {
+    let mut inferred = if captured > 0 {
         share(&exact, rest)
     } else {
         HashMap::new()
     };
-    unnamed -= inferred.values().sum::<u32>();
-    let mut all: Vec<Reason> = exact.keys().copied().collect();
+    let from_site: u32 = inferred.values().sum();
+    unnamed -= from_site;
+    let uncaptured = rest - from_site;
+    unnamed -= uncaptured;
+    // The rest are out of reach.
+    let known = super::sites::known(&g.location);
+    let out_of_reach = unnamed;
+    let mut unknown = out_of_reach;
+    if let Some(shape) = known.and_then(|k| k.shape)
+        && out_of_reach > 0
+    {
+        *inferred.entry(shape).or_default() += out_of_reach;
+        unknown = 0;
+    }
+    let mut all: Vec<Reason> = exact.keys().chain(inferred.keys()).copied().collect();
     all.sort();
+    all.dedup();
     for reason in all {
-        let n = exact[&reason];
+        let n = exact.get(&reason).copied().unwrap_or(0);
+        let i = inferred.get(&reason).copied().unwrap_or(0);
         reasons.push(ReasonCount {
             reason,
-            tasks: n + inferred.get(&reason).copied().unwrap_or(0),
+            tasks: n + i,
             longest,
             from_dump: n,
+            inferred: i,
         });
     }
     if a.reachable > 0 || a.live > 0 {
         g.waits = Some(WaitCoverage {
             reachable: clamp(a.reachable),
             captured,
-            inferred: inferred.values().sum(),
-            out_of_reach: g.idle.saturating_sub(reachable_idle),
+            inferred: from_site,
+            out_of_reach,
             newest: a.newest_wait.map(|t| now.since(t)),
+            site: known,
         });
     }
-    if unnamed > 0 {
-        reasons.push(ReasonCount {
-            reason: Reason::Idle,
-            tasks: unnamed,
-            longest,
-            from_dump: 0,
-        });
+    for (reason, tasks) in [
+        (Reason::Uncaptured, uncaptured),
+        (Reason::OutOfReach, unknown),
+    ] {
+        if tasks > 0 {
+            reasons.push(ReasonCount {
+                reason,
+                tasks,
+                longest,
+                ..ReasonCount::default()
+            });
+        }
     }
     reasons.sort_by(|x, y| y.tasks.cmp(&x.tasks).then(x.reason.cmp(&y.reason)));
     g.reasons = reasons;
@@ -192,7 +219,8 @@ fn row(t: &PagedTask, frame: &Frame<'_>) -> TaskRow {
             (TaskState::Running, Reason::StuckInPoll, Some(s))
         }
         (Some(s), _) => (TaskState::Running, Reason::Running, Some(s)),
-        (None, s) => (TaskState::Idle, Reason::Idle, s),
+        (None, s) if t.reachable => (TaskState::Idle, Reason::Uncaptured, s),
+        (None, s) => (TaskState::Idle, Reason::OutOfReach, s),
     };
     let mut verdict = Verdict::new(state, reason, since);
     if state == TaskState::Idle

@@ -165,7 +165,7 @@ mod tests {
             reason,
             tasks: live,
             longest: Duration::ZERO,
-            from_dump: 0,
+            ..ReasonCount::default()
         }];
         g
     }

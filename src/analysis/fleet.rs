@@ -199,6 +199,7 @@ fn merge_reasons(a: &[ReasonCount], b: &[ReasonCount]) -> Vec<ReasonCount> {
             Some(o) => {
                 o.tasks += r.tasks;
                 o.from_dump += r.from_dump;
+                o.inferred += r.inferred;
                 o.longest = o.longest.max(r.longest);
             }
             None => out.push(*r),

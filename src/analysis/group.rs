@@ -113,6 +113,9 @@ pub struct WaitCoverage {
     pub out_of_reach: u32,
     /// Age of the newest capture behind the group.
     pub newest: Option<Duration>,
+    /// The library site the group's place is, when taskscope knows it:
+    /// what its tasks are and how to reach them.
+    pub site: Option<super::sites::KnownSite>,
 }
 
 impl Group {
@@ -186,6 +189,7 @@ impl Group {
             percent: wording::percent(r.tasks, total),
             label: r.reason.short(),
             from_dump: wording::mostly_from_dump(r.from_dump, r.tasks),
+            inferred: wording::mostly_inferred(r.inferred, r.tasks),
         });
         wording::mix(parts, max_parts, self.reasons.len() > max_parts)
     }
@@ -349,7 +353,7 @@ fn console_groups<'a>(
                 reason: verdict.reason,
                 tasks: 0,
                 longest: Duration::ZERO,
-                from_dump: 0,
+                ..ReasonCount::default()
             });
         rc.tasks += 1;
         rc.longest = rc.longest.max(dur);

@@ -9,6 +9,7 @@ pub mod group;
 pub mod health;
 pub mod lint;
 pub mod reason;
+pub mod sites;
 mod sleeps;
 pub mod stack;
 pub mod suspect;

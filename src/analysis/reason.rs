@@ -88,14 +88,38 @@ pub enum Reason {
     UntrackedWithTimeout,
     /// Idle and nothing holds its waker: it can never be woken.
     NoWaker,
-    /// Idle, on a source that does not say on what (the hooks source
-    /// without a task dump).
+    /// Idle, on a source that does not say on what (an older release's
+    /// files; taskscope no longer reads a wait as `idle`).
     Idle,
     Completed,
+    // Named waits of the HTTP and gRPC stack (from captures, or inferred
+    // from a library's known shape: `sites.rs`).
+    /// A server connection waiting to read a request: an idle keep-alive
+    /// connection, or a client that never sends.
+    RequestRead,
+    /// A client connection reading from its server: a response not yet
+    /// come, or idle in its pool.
+    ResponseRead,
+    /// Awaiting the response of a reqwest call.
+    ReqwestResponse,
+    /// Awaiting the response of a hyper (or hyper-util) client call.
+    HyperResponse,
+    /// Awaiting the response of a tonic (gRPC) call.
+    GrpcResponse,
+    /// Awaiting a child process.
+    Process,
+    /// Awaiting a signal.
+    Signal,
+    /// Idle, and the agent can capture the task but has not yet (it asks
+    /// each second while someone watches).
+    Uncaptured,
+    /// Idle, and its wait is out of the agent's reach: a library spawned
+    /// the task itself, unwrapped. Counted exactly; its wait unknown.
+    OutOfReach,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 28] = [
+    pub const ALL: [Reason; 37] = [
         Reason::Running,
         Reason::Scheduled,
         Reason::StuckInPoll,
@@ -124,6 +148,15 @@ impl Reason {
         Reason::NoWaker,
         Reason::Idle,
         Reason::Completed,
+        Reason::RequestRead,
+        Reason::ResponseRead,
+        Reason::ReqwestResponse,
+        Reason::HyperResponse,
+        Reason::GrpcResponse,
+        Reason::Process,
+        Reason::Signal,
+        Reason::Uncaptured,
+        Reason::OutOfReach,
     ];
 
     /// A stable identifier for files (snapshots, JSON reports).
@@ -157,6 +190,15 @@ impl Reason {
             Reason::NoWaker => "no_waker",
             Reason::Idle => "idle",
             Reason::Completed => "completed",
+            Reason::RequestRead => "request_read",
+            Reason::ResponseRead => "response_read",
+            Reason::ReqwestResponse => "reqwest_response",
+            Reason::HyperResponse => "hyper_response",
+            Reason::GrpcResponse => "grpc_response",
+            Reason::Process => "process",
+            Reason::Signal => "signal",
+            Reason::Uncaptured => "uncaptured",
+            Reason::OutOfReach => "out_of_reach",
         }
     }
 
@@ -195,6 +237,15 @@ impl Reason {
             Reason::NoWaker => "lost waker",
             Reason::Idle => "idle",
             Reason::Completed => "completed",
+            Reason::RequestRead => "request read",
+            Reason::ResponseRead => "response read",
+            Reason::ReqwestResponse => "reqwest response",
+            Reason::HyperResponse => "hyper response",
+            Reason::GrpcResponse => "gRPC response",
+            Reason::Process => "child process",
+            Reason::Signal => "signal",
+            Reason::Uncaptured => "not captured yet",
+            Reason::OutOfReach => "out of reach",
         }
     }
 
@@ -229,8 +280,25 @@ impl Reason {
                 "untracked wait with a timeout (socket I/O, channel recv…)"
             }
             Reason::NoWaker => "idle with no waker: a lost waker, nothing can wake it again",
-            Reason::Idle => "idle (a task dump, `t`, says on what)",
+            Reason::Idle => "idle (on what, this file does not say)",
             Reason::Completed => "completed",
+            Reason::RequestRead => {
+                "a server connection waiting to read a request (idle keep-alive, or a client that never sends)"
+            }
+            Reason::ResponseRead => {
+                "a client connection reading from its server (a response not come, or idle in its pool)"
+            }
+            Reason::ReqwestResponse => "awaiting an HTTP response (a reqwest call)",
+            Reason::HyperResponse => "awaiting an HTTP response (a hyper client call)",
+            Reason::GrpcResponse => "awaiting a gRPC response (a tonic call)",
+            Reason::Process => "waiting for a child process",
+            Reason::Signal => "waiting for a signal",
+            Reason::Uncaptured => {
+                "idle; its wait is not captured yet (the agent asks each second while someone watches)"
+            }
+            Reason::OutOfReach => {
+                "idle; its wait is out of the agent's reach (a library spawned it, not wrapped for captures)"
+            }
         }
     }
 
@@ -242,7 +310,11 @@ impl Reason {
         let untracked = |r: Reason| {
             matches!(
                 r,
-                Reason::Untracked | Reason::UntrackedWithTimeout | Reason::Idle
+                Reason::Untracked
+                    | Reason::UntrackedWithTimeout
+                    | Reason::Idle
+                    | Reason::Uncaptured
+                    | Reason::OutOfReach
             )
         };
         let seen_only_in_dumps = |r: Reason| {
@@ -259,6 +331,29 @@ impl Reason {
                     | Reason::OtherLeaf
                     | Reason::NotTokio
                     | Reason::Sleep
+                    | Reason::RequestRead
+                    | Reason::ResponseRead
+                    | Reason::ReqwestResponse
+                    | Reason::HyperResponse
+                    | Reason::GrpcResponse
+                    | Reason::Process
+                    | Reason::Signal
+            )
+        };
+        // A read named by what it reads, a response by its client.
+        let socket = |r: Reason| {
+            matches!(
+                r,
+                Reason::SocketRead | Reason::RequestRead | Reason::ResponseRead
+            )
+        };
+        let response = |r: Reason| {
+            matches!(
+                r,
+                Reason::Oneshot
+                    | Reason::ReqwestResponse
+                    | Reason::HyperResponse
+                    | Reason::GrpcResponse
             )
         };
         let on_semaphore =
@@ -268,6 +363,8 @@ impl Reason {
             || (untracked(other) && seen_only_in_dumps(self))
             || (self == Reason::Semaphore && on_semaphore(other))
             || (other == Reason::Semaphore && on_semaphore(self))
+            || (socket(self) && socket(other))
+            || (response(self) && response(other))
     }
 
     /// True when the task is waiting rather than working.
@@ -282,7 +379,7 @@ impl Reason {
 crate::keyed::keyed!(Reason, key, "blocked-on reason");
 
 /// A reason and how many tasks of a group share it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReasonCount {
     pub reason: Reason,
     pub tasks: u32,
@@ -291,4 +388,13 @@ pub struct ReasonCount {
     /// How many of them have this reason from a task dump (a fact) rather
     /// than from console data.
     pub from_dump: u32,
+    /// How many of them have it inferred (not seen): from their site's
+    /// captured tasks, or from a library's known shape.
+    pub inferred: u32,
+}
+
+impl Default for Reason {
+    fn default() -> Self {
+        Reason::Idle
+    }
 }

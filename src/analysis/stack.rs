@@ -48,6 +48,9 @@ fn is_cancellation_watch(leaf: &[Frame]) -> bool {
 /// readiness; an mpsc send also acquires a semaphore).
 const RULES: &[(&str, &[&str], Reason)] = &[
     ("tokio/net/", &["accept"], Reason::Accept),
+    // Signals and processes are built on channels and `watch`.
+    ("tokio/signal", &[], Reason::Signal),
+    ("tokio/process", &[], Reason::Process),
     ("tokio/sync/mpsc/", &["recv"], Reason::ChannelRecv),
     (
         "tokio/sync/mpsc/",
@@ -81,9 +84,15 @@ const RULES: &[(&str, &[&str], Reason)] = &[
     ("tokio/net/", &["read", "recv", "peek"], Reason::SocketRead),
     (
         "tokio/net/",
-        &["write", "flush", "send", "shutdown"],
+        &["write", "writable", "flush", "send", "shutdown"],
         Reason::SocketWrite,
     ),
+    // A readiness wait tokio does not trace, captured where it registered
+    // its waker (`ScheduledIo::poll_readiness`), outside `tokio/net`
+    // (`AsyncFd`).
+    ("tokio/runtime/io/", &["read"], Reason::SocketRead),
+    ("tokio/io/async_fd", &["read"], Reason::SocketRead),
+    ("tokio/io/async_fd", &["writ"], Reason::SocketWrite),
 ];
 
 /// A frame as the rules see it: its tokio module (`tokio/time/sleep`, or
@@ -127,6 +136,82 @@ fn leaf_reason(frames: &[Frame]) -> Reason {
     if frames.is_empty() {
         return Reason::NotTokio;
     }
+    refine(tokio_reason(frames), frames)
+}
+
+/// What the HTTP and gRPC libraries a leaf passes through make of its
+/// tokio wait: a caller awaiting a reqwest, hyper or tonic call awaits a
+/// response (whatever channel carries it); a server connection reading
+/// its socket waits for a request, a client connection for its server.
+fn refine(base: Reason, frames: &[Frame]) -> Reason {
+    let lib = |krate: &str, path: &str| frames.iter().any(|f| in_library(f, krate, path));
+    let named = |word: &str| frames.iter().any(|f| f.name.contains(word));
+    if lib("reqwest", "src/") {
+        return Reason::ReqwestResponse;
+    }
+    if lib("tonic", "src/client/") {
+        return Reason::GrpcResponse;
+    }
+    let server = named("dispatch::Server")
+        || lib("hyper", "src/server/")
+        || lib("hyper", "src/proto/h2/server.rs")
+        || lib("hyper-util", "src/server/")
+        || lib("h2", "src/server.rs");
+    let client_conn = named("dispatch::Client")
+        || lib("hyper", "src/proto/h2/client.rs")
+        || lib("h2", "src/client.rs")
+        || named("client::conn::http1::Connection")
+        || named("client::conn::http2::Connection");
+    match base {
+        Reason::SocketRead if server => Reason::RequestRead,
+        Reason::SocketRead if client_conn => Reason::ResponseRead,
+        Reason::Oneshot
+            if lib("hyper-util", "src/client/legacy/")
+                || lib("hyper", "src/client/conn/")
+                || named("ResponseFuture")
+                || named("SendRequest") =>
+        {
+            Reason::HyperResponse
+        }
+        other => other,
+    }
+}
+
+/// Whether `frame` is in crate `krate`, under `path` (`src/client/`): by
+/// its file (`hyper-1.12.0/src/client/…`), or in debug builds without one,
+/// by its name's path (`hyper::client::…`).
+fn in_library(frame: &Frame, krate: &str, path: &str) -> bool {
+    match frame.file.as_deref() {
+        Some(file) => {
+            let Some((dir, rest)) = file.split_once("/src/") else {
+                return false;
+            };
+            let dir = dir.rsplit('/').next().unwrap_or(dir);
+            let same = dir == krate
+                || dir
+                    .strip_prefix(krate)
+                    .and_then(|v| v.strip_prefix('-'))
+                    .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+            same && format!("src/{rest}").starts_with(path)
+        }
+        None => {
+            let name = plain_name(&frame.name);
+            let name = name.trim_start_matches('<');
+            let module = format!(
+                "{}::{}",
+                krate.replace('-', "_"),
+                path.trim_start_matches("src/")
+                    .trim_end_matches(".rs")
+                    .trim_end_matches('/')
+                    .replace('/', "::")
+            );
+            name.starts_with(module.trim_end_matches("::"))
+        }
+    }
+}
+
+/// The tokio wait a leaf's frames show.
+fn tokio_reason(frames: &[Frame]) -> Reason {
     let keys: Vec<Key> = frames.iter().map(key).collect();
     // A bounded channel's send (or reserve) waits for a permit of the
     // channel's semaphore; a receive never does. Builds whose debug info is

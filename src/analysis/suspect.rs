@@ -189,7 +189,7 @@ mod tests {
             reason: Reason::NoWaker,
             tasks: 2,
             longest: Duration::from_secs(secs),
-            from_dump: 0,
+            ..ReasonCount::default()
         };
         let ctx = Context {
             window: Duration::from_secs(60),

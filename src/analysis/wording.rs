@@ -20,10 +20,21 @@ pub fn mostly_from_dump(from_dump: u32, tasks: u32) -> bool {
     u64::from(from_dump) * 2 > u64::from(tasks)
 }
 
+/// Whether most of `tasks` have their reason inferred (from their site's
+/// captured tasks, or a library's known shape), not seen: marked `~`.
+pub fn mostly_inferred(inferred: u32, tasks: u32) -> bool {
+    u64::from(inferred) * 2 > u64::from(tasks)
+}
+
 /// Where most of the tasks' reason comes from, in words.
-pub fn source(from_dump: u32, tasks: u32) -> &'static str {
+pub fn source(from_dump: u32, inferred: u32, tasks: u32, reason: super::Reason) -> &'static str {
+    use super::Reason;
     if mostly_from_dump(from_dump, tasks) {
         "task dump"
+    } else if mostly_inferred(inferred, tasks) {
+        "inferred"
+    } else if matches!(reason, Reason::Uncaptured | Reason::OutOfReach) {
+        "agent"
     } else {
         "console data"
     }
@@ -130,6 +141,8 @@ pub struct MixPart<'a> {
     pub label: &'a str,
     /// Marked `*`: known from a task dump.
     pub from_dump: bool,
+    /// Marked `~`: inferred, not seen.
+    pub inferred: bool,
 }
 
 /// "97% chan send*, 3% running": the first `max_parts` parts, then "…"
@@ -143,7 +156,11 @@ pub fn mix<'a>(
         .into_iter()
         .take(max_parts)
         .map(|p| {
-            let mark = if p.from_dump { "*" } else { "" };
+            let mark = match (p.from_dump, p.inferred) {
+                (true, _) => "*",
+                (false, true) => "~",
+                _ => "",
+            };
             format!("{}% {}{mark}", p.percent, p.label)
         })
         .collect();
@@ -154,10 +171,25 @@ pub fn mix<'a>(
 }
 
 /// How a hooks-source group's waits are known: "waits captured for 12
-/// tasks, 28 more inferred from them, 3 out of reach; newest 1.2s ago".
+/// tasks, 28 more inferred from them, 3 out of reach; newest 1.2s ago";
+/// for a library's site out of reach, what its tasks are and how to reach
+/// them.
 pub fn coverage(w: &super::group::WaitCoverage) -> String {
     if w.reachable == 0 {
-        return "waits out of reach (spawned without taskscope_agent::spawn or traced)".into();
+        return match w.site {
+            Some(site) => {
+                let shape = if site.shape.is_some() {
+                    "; wait inferred from the library's shape"
+                } else {
+                    ""
+                };
+                format!(
+                    "{}: waits out of reach{shape}; to capture them, {}",
+                    site.what, site.reach
+                )
+            }
+            None => "waits out of reach (a library spawned these tasks, not wrapped for captures); to capture them, spawn with taskscope_agent::spawn or wrap the future in taskscope_agent::traced".into(),
+        };
     }
     let mut s = format!("waits captured for {} of {} tasks", w.captured, w.reachable);
     if w.inferred > 0 {
@@ -271,16 +303,27 @@ mod tests {
     fn a_mix_reads_largest_first_with_marks() {
         let parts = [
             MixPart {
-                percent: 97,
+                percent: 90,
                 label: "chan send",
                 from_dump: true,
+                inferred: false,
+            },
+            MixPart {
+                percent: 7,
+                label: "socket read",
+                from_dump: false,
+                inferred: true,
             },
             MixPart {
                 percent: 3,
                 label: "running",
                 from_dump: false,
+                inferred: false,
             },
         ];
-        assert_eq!(mix(parts, 2, true), "97% chan send*, 3% running, …");
+        assert_eq!(
+            mix(parts, 3, true),
+            "90% chan send*, 7% socket read~, 3% running, …"
+        );
     }
 }

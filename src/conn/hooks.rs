@@ -132,6 +132,7 @@ pub async fn pages(
                     .take(LIMIT as usize)
                     .map(|t| PagedTask {
                         id: t.id,
+                        reachable: t.reachable,
                         parent: t.parent_id,
                         parent_location: t.parent_location.map(|l| location(Some(l))),
                         created: ts(t.created_unix_ns),

@@ -41,6 +41,9 @@ pub(super) async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
             Scenario::Heartbeat => heartbeat(),
             Scenario::SlowLeaks => super::leaks::slow_leaks(every, max),
+            Scenario::AxumIdle => super::web::axum_idle(every, max).await?,
+            Scenario::GrpcStreams => super::web::grpc_streams(every, max).await?,
+            Scenario::HttpNoTimeout => super::web::http_no_timeout(every, max).await?,
         }
     }
     park().await;
@@ -319,7 +322,7 @@ fn loop_sleepers(every: Duration, max: usize, round: Duration) {
 /// hold none: a lost waker, which taskscope flags as a leak, as
 /// tokio-console warns. Not a timer either: a `Sleep` created as the
 /// spawner's last tasks first run could be linked to one of them by time.
-async fn park() {
+pub(super) async fn park() {
     tokio::sync::Notify::new().notified().await;
 }
 

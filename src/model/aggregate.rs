@@ -103,6 +103,8 @@ pub struct Page {
 pub struct PagedTask {
     /// tokio's task id.
     pub id: u64,
+    /// Whether the agent can capture its waits.
+    pub reachable: bool,
     /// The spawning task's id (0: none) and its spawn location.
     pub parent: u64,
     pub parent_location: Option<String>,

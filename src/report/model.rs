@@ -244,6 +244,7 @@ fn group_out(
                 percent: wording::percent(r.tasks, g.live),
                 longest_secs: secs(r.longest),
                 from_dump: r.from_dump,
+                inferred: r.inferred,
             })
             .collect(),
         stacks: g

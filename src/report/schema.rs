@@ -266,15 +266,20 @@ pub struct MixOut {
     pub tasks: u32,
     pub percent: u32,
     pub longest_secs: f64,
-    /// How many of them have this reason from a task dump (the rest from
-    /// console data).
+    /// How many of them have this reason from a task dump (a capture: a
+    /// fact).
     pub from_dump: u32,
+    /// How many of them have it inferred, not seen: from their site's
+    /// captured tasks, or from a library's known shape. The rest have it
+    /// from what the source itself says (console data, or the agent's
+    /// counts: running, not captured yet, out of reach).
+    pub inferred: u32,
 }
 
 impl MixOut {
     /// Where most of these tasks' reason comes from.
     pub fn source(&self) -> &'static str {
-        wording::source(self.from_dump, self.tasks)
+        wording::source(self.from_dump, self.inferred, self.tasks, self.reason)
     }
 }
 

@@ -540,6 +540,7 @@ impl Recorder {
                 }
                 rows.push(TaskRow {
                     id,
+                    reachable: rec.slot.is_some(),
                     parent: rec.parent,
                     parent_location: rec.parent_site,
                     created_unix_ns: self.unix_ns(rec.created),
@@ -705,6 +706,8 @@ impl Group {
 /// One live task, for a group's task list.
 pub struct TaskRow {
     pub id: u64,
+    /// Whether the agent can capture its waits (its future is wrapped).
+    pub reachable: bool,
     pub parent: u64,
     pub parent_location: Option<&'static Location<'static>>,
     pub created_unix_ns: i64,

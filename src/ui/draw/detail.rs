@@ -239,6 +239,11 @@ fn stacks_text(app: &App, g: &crate::analysis::Group) -> String {
         }
         return parts.join(" · ");
     }
+    // Out of the agent's reach: `t` cannot help, the line above says
+    // what would.
+    if g.waits.is_some_and(|w| w.reachable == 0) {
+        return "none: out of the agent's reach (see above)".into();
+    }
     let agent = app.analysis.as_ref().map(|a| &a.dumps.agent);
     match agent {
         Some(Agent::Ready { .. }) => "none in the last task dump (t takes one)".into(),

@@ -141,7 +141,7 @@ fn dumps(app: &App) -> Option<Span<'static>> {
         }
         (Agent::Ready { .. }, Some(c)) if c.per_task => Span::styled(
             format!(
-                "◆ waits of {} tasks, captured per task (never paused){} (* = captured, t = now)",
+                "◆ waits of {} tasks, captured per task (never paused){} (* = captured, ~ = inferred, t = now)",
                 text::count(c.tasks as u64),
                 c.newest
                     .map(|n| format!(", newest {} ago", text::duration(a.now.since(n))))
