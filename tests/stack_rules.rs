@@ -17,10 +17,16 @@ use taskscope::model::{Frame, Trace};
 
 /// The scenarios, by name, and the reason each must read as.
 const EXPECTED: &[(&str, Reason)] = &[
-    ("hyper-client-conn", Reason::SocketRead),
+    ("hyper-client-conn", Reason::ResponseRead),
     ("watch-receiver", Reason::Watch),
     ("oneshot-reply", Reason::Oneshot),
     ("read-or-closed", Reason::SocketRead),
+    ("hyper-call", Reason::HyperResponse),
+    ("reqwest-call", Reason::ReqwestResponse),
+    ("axum-idle-conn", Reason::RequestRead),
+    ("accept-loop", Reason::Accept),
+    ("udp-recv", Reason::SocketRead),
+    ("grpc-call", Reason::GrpcResponse),
 ];
 
 fn trace(t: &taskscope_agent::proto::Trace) -> Trace {
@@ -76,9 +82,54 @@ fn record() -> HashMap<&'static str, Trace> {
         });
         ids.insert("hyper-client-conn", h.id());
         let req = hyper::Request::get("/").body(Empty::new()).unwrap();
-        tokio::spawn(async move {
+        // Its caller, awaiting the response.
+        let h = taskscope_agent::spawn(async move {
             let _ = sender.send_request(req).await;
         });
+        ids.insert("hyper-call", h.id());
+        // A reqwest call to the same silent peer, with no timeout.
+        let h = taskscope_agent::spawn(async move {
+            let _ = reqwest::Client::new()
+                .get(format!("http://{addr}/"))
+                .send()
+                .await;
+        });
+        ids.insert("reqwest-call", h.id());
+        // An accept loop, and a UDP receive: waits tokio does not trace,
+        // captured where they register their waker.
+        let idle = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let h = taskscope_agent::spawn(async move {
+            while let Ok((s, _)) = idle.accept().await {
+                drop(s);
+            }
+        });
+        ids.insert("accept-loop", h.id());
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let h = taskscope_agent::spawn(async move {
+            let mut buf = [0u8; 64];
+            let _ = udp.recv_from(&mut buf).await;
+        });
+        ids.insert("udp-recv", h.id());
+        // A gRPC call the server never answers (the agent's own `Dump`
+        // on a server whose handler never returns).
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc_addr = grpc.local_addr().unwrap();
+        let routes = tonic::service::Routes::new(
+            taskscope_proto::task_dumps_server::TaskDumpsServer::new(Silent),
+        );
+        tokio::spawn(std::future::IntoFuture::into_future(
+            taskscope_agent::tonic::serve(grpc, routes),
+        ));
+        let h = taskscope_agent::spawn(async move {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc_addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut client = taskscope_proto::task_dumps_client::TaskDumpsClient::new(channel);
+            let _ = client.dump(taskscope_proto::DumpRequest::default()).await;
+        });
+        ids.insert("grpc-call", h.id());
         // A watch receiver whose sender never sends.
         let (wtx, mut wrx) = tokio::sync::watch::channel(0u32);
         let h = taskscope_agent::spawn(async move {
@@ -108,6 +159,32 @@ fn record() -> HashMap<&'static str, Trace> {
         });
         ids.insert("read-or-closed", h.id());
         std::mem::forget(_orx2);
+        // An axum server through the agent's drop-in, with graceful
+        // shutdown, and a client that asked once and went quiet: its
+        // connection task waits to read the next request.
+        let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let web_addr = web.local_addr().unwrap();
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        tokio::spawn(std::future::IntoFuture::into_future(
+            taskscope_agent::axum::serve(web, app)
+                .with_graceful_shutdown(std::future::pending::<()>()),
+        ));
+        let mut quiet = tokio::net::TcpStream::connect(web_addr).await.unwrap();
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            quiet
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while !got.ends_with(b"ok") {
+                let n = quiet.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        std::mem::forget(quiet);
         ids
     });
     // The tasks capture themselves when asked: ask until each has.
@@ -115,6 +192,21 @@ fn record() -> HashMap<&'static str, Trace> {
         .values()
         .map(|&id| taskscope_agent::hooks::task_id(id))
         .collect();
+    // The axum connection's task, which the server spawned: by its place
+    // (this file, not one of the tasks spawned here by id).
+    let conn_at = |r: &taskscope_agent::proto::DumpReply| -> Option<u32> {
+        r.tasks
+            .iter()
+            .find(|t| {
+                t.location > 0
+                    && !t.split
+                    && r.locations[t.location as usize - 1]
+                        .file
+                        .ends_with("stack_rules.rs")
+                    && !wanted.contains(&t.id)
+            })
+            .map(|t| t.trace)
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let reply = loop {
         let reply = rt
@@ -123,7 +215,7 @@ fn record() -> HashMap<&'static str, Trace> {
         let all = wanted
             .iter()
             .all(|id| reply.tasks.iter().any(|t| t.id == *id));
-        if all || std::time::Instant::now() > deadline {
+        if (all && conn_at(&reply).is_some()) || std::time::Instant::now() > deadline {
             break reply;
         }
     };
@@ -137,7 +229,29 @@ fn record() -> HashMap<&'static str, Trace> {
             .unwrap_or_else(|| panic!("{name} not in the dump"));
         out.insert(name, trace(&reply.traces[t.trace as usize]));
     }
+    let conn = conn_at(&reply).expect("the axum connection in the dump");
+    out.insert("axum-idle-conn", trace(&reply.traces[conn as usize]));
     out
+}
+
+/// A gRPC service whose `Dump` never answers.
+struct Silent;
+
+#[tonic::async_trait]
+impl taskscope_proto::task_dumps_server::TaskDumps for Silent {
+    async fn info(
+        &self,
+        _: tonic::Request<taskscope_proto::InfoRequest>,
+    ) -> Result<tonic::Response<taskscope_proto::InfoReply>, tonic::Status> {
+        Ok(tonic::Response::new(Default::default()))
+    }
+
+    async fn dump(
+        &self,
+        _: tonic::Request<taskscope_proto::DumpRequest>,
+    ) -> Result<tonic::Response<taskscope_proto::DumpReply>, tonic::Status> {
+        std::future::pending().await
+    }
 }
 
 fn check(stacks: &HashMap<String, Trace>, build: &str) {

@@ -163,7 +163,13 @@ impl Group {
     /// Names, then where the spawning tasks were spawned (hooks source).
     pub fn names_suffix(&self) -> String {
         let names = self.names.iter().map(|(n, _)| &**n);
-        let parents = self.spawned_from.iter().map(|(l, n)| (&**l, *n));
+        // A place split by spawner names its spawner already.
+        let (_, spawner) = taskscope_proto::names::unsplit_location(&self.location);
+        let parents = self
+            .spawned_from
+            .iter()
+            .filter(|(l, _)| Some(&**l) != spawner)
+            .map(|(l, n)| (&**l, *n));
         let shares = self.shares.iter().map(|s| (&*s.target, s.live, s.suspect));
         let lints = self.lints.iter().map(|(l, n)| (l.label(), u64::from(*n)));
         wording::names(names, self.distinct_names, 1, 24, str::to_string)

@@ -48,6 +48,10 @@ fn is_cancellation_watch(leaf: &[Frame]) -> bool {
 /// readiness; an mpsc send also acquires a semaphore).
 const RULES: &[(&str, &[&str], Reason)] = &[
     ("tokio/net/", &["accept"], Reason::Accept),
+    // A listener's only wait is an accept (release builds name its async
+    // fn `{async_fn#0}`).
+    ("tokio/net/tcp/listener", &[], Reason::Accept),
+    ("tokio/net/unix/listener", &[], Reason::Accept),
     // Signals and processes are built on channels and `watch`.
     ("tokio/signal", &[], Reason::Signal),
     ("tokio/process", &[], Reason::Process),
@@ -90,16 +94,29 @@ const RULES: &[(&str, &[&str], Reason)] = &[
     // A readiness wait tokio does not trace, captured where it registered
     // its waker (`ScheduledIo::poll_readiness`), outside `tokio/net`
     // (`AsyncFd`).
-    ("tokio/runtime/io/", &["read"], Reason::SocketRead),
+    ("tokio/runtime/io/", &["read", "recv", "peek"], Reason::SocketRead),
+    ("tokio/runtime/io/", &["writ", "send"], Reason::SocketWrite),
     ("tokio/io/async_fd", &["read"], Reason::SocketRead),
     ("tokio/io/async_fd", &["writ"], Reason::SocketWrite),
 ];
 
 /// A frame as the rules see it: its tokio module (`tokio/time/sleep`, or
-/// empty outside tokio) and its function name without generics.
+/// empty outside tokio), its function name without generics, and its name
+/// as sent (release builds name an inlined async fn `{async_fn#0}`, and
+/// only the generic arguments of the frames around it still say which:
+/// `…::accept::{async_fn#0}::{closure_env#0}>`).
 struct Key {
     module: String,
     name: String,
+    raw: String,
+}
+
+impl Key {
+    /// Whether the function's name holds `word`, or a path in its generic
+    /// arguments names a function starting with it (`::recv`).
+    fn says(&self, word: &str) -> bool {
+        self.name.contains(word) || self.raw.contains(&format!("::{word}"))
+    }
 }
 
 fn key(frame: &Frame) -> Key {
@@ -113,7 +130,11 @@ fn key(frame: &Frame) -> Key {
             .join("/"),
         None => String::new(),
     };
-    Key { module, name }
+    Key {
+        module,
+        name,
+        raw: frame.name.clone(),
+    }
 }
 
 /// `tokio-1.54.1/src/time/sleep.rs` → `tokio/time/sleep`.
@@ -223,8 +244,7 @@ fn tokio_reason(frames: &[Frame]) -> Reason {
     }
     for (module, words, reason) in RULES {
         let hit = keys.iter().any(|k| {
-            k.module.starts_with(module)
-                && (words.is_empty() || words.iter().any(|w| k.name.contains(w)))
+            k.module.starts_with(module) && (words.is_empty() || words.iter().any(|w| k.says(w)))
         });
         if hit {
             return *reason;
