@@ -50,10 +50,11 @@ fn every_leak_is_counted_exactly_at_its_spawn_line_with_its_spawner() {
         assert_eq!(g.live, 12, "{leak}");
         assert_eq!(g.running + g.idle, 12, "{leak}");
         assert!(g.oldest.is_some(), "{leak}");
-        // All idle (waiting), known as idle only without a dump.
+        // All idle (waiting); without a dump, their waits are not
+        // captured yet, and say so (never `idle`).
         assert_eq!(
             g.reasons.first().map(|r| r.reason),
-            Some(Reason::Idle),
+            Some(Reason::Uncaptured),
             "{leak}"
         );
         // Spawn ancestry: all twelve were spawned by one loop task, itself

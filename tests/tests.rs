@@ -48,3 +48,4 @@ mod suspects;
 mod task_details;
 mod tmux_e2e;
 mod verdicts;
+mod web_e2e;

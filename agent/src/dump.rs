@@ -37,10 +37,7 @@ pub fn frame(name: &str, file: Option<&str>, line: Option<u32>) -> Frame {
 fn own_path(file: &str) -> String {
     let here = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
     match file.strip_prefix(here) {
-        Some(rest) => format!(
-            "taskscope-agent-{}/src/{rest}",
-            env!("CARGO_PKG_VERSION")
-        ),
+        Some(rest) => format!("taskscope-agent-{}/src/{rest}", env!("CARGO_PKG_VERSION")),
         None => short_path(file).to_string(),
     }
 }

@@ -94,7 +94,11 @@ const RULES: &[(&str, &[&str], Reason)] = &[
     // A readiness wait tokio does not trace, captured where it registered
     // its waker (`ScheduledIo::poll_readiness`), outside `tokio/net`
     // (`AsyncFd`).
-    ("tokio/runtime/io/", &["read", "recv", "peek"], Reason::SocketRead),
+    (
+        "tokio/runtime/io/",
+        &["read", "recv", "peek"],
+        Reason::SocketRead,
+    ),
     ("tokio/runtime/io/", &["writ", "send"], Reason::SocketWrite),
     ("tokio/io/async_fd", &["read"], Reason::SocketRead),
     ("tokio/io/async_fd", &["writ"], Reason::SocketWrite),

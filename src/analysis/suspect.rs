@@ -93,9 +93,15 @@ pub fn judge(g: &Facts, growth: &Growth, ctx: &Context) -> Option<Suspect> {
         });
     }
     let share = percent(main.tasks, g.live);
+    // A wait nobody saw says so.
+    let inferred = if super::wording::mostly_inferred(main.inferred, main.tasks) {
+        " (inferred)"
+    } else {
+        ""
+    };
     let mix = if main.reason.is_wait() {
         format!(
-            "{share}% {}, idle up to {}",
+            "{share}% {}{inferred}, idle up to {}",
             main.reason.short(),
             text::duration(main.longest)
         )

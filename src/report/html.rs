@@ -172,6 +172,9 @@ fn suspect(o: &mut String, g: &GroupOut) {
         );
     }
     let _ = writeln!(o, "</table>");
+    if let Some(w) = &g.waits {
+        let _ = writeln!(o, "<p class=\"waits\">Waits: {}</p>", escape(w));
+    }
     if !g.stacks.is_empty() {
         let _ = writeln!(o, "<p>Async stacks (task dump):</p><ul class=\"stacks\">");
         for st in &g.stacks {

@@ -173,6 +173,9 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
             m.source()
         );
     }
+    if let Some(w) = &g.waits {
+        let _ = writeln!(o, "\nWaits: {}", escape(w));
+    }
     if !g.stacks.is_empty() {
         let _ = writeln!(o, "\nAsync stacks (task dump):\n");
         for st in &g.stacks {

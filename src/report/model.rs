@@ -247,6 +247,7 @@ fn group_out(
                 inferred: r.inferred,
             })
             .collect(),
+        waits: g.waits_text(),
         stacks: g
             .stacks
             .iter()

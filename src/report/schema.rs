@@ -135,6 +135,11 @@ pub struct GroupOut {
     pub oldest_secs: Option<f64>,
     pub longest_idle_secs: Option<f64>,
     pub blocked_on: Vec<MixOut>,
+    /// How the group's waits are known (the hooks source): captured,
+    /// inferred, out of reach; for a library's site out of reach, what its
+    /// tasks are and how to capture them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits: Option<String>,
     /// Live tasks split by identical async stack, largest first (empty
     /// without a task dump).
     pub stacks: Vec<StackOut>,

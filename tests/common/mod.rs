@@ -100,6 +100,23 @@ pub fn spawn_line_in(src: &str, path: &str, name: &str) -> String {
     format!("{path}:{}:", spawn + 1)
 }
 
+/// The exact `src/demo/web.rs:LINE:` of the site marked `// KIND: NAME`
+/// (`spawn`: the next `.spawn(`; `serve`: the next `serve(`).
+pub fn web_line(kind: &str, name: &str) -> String {
+    let src = include_str!("../../src/demo/web.rs");
+    let lines: Vec<&str> = src.lines().collect();
+    let marker = format!("// {kind}: {name} ");
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&marker))
+        .unwrap_or_else(|| panic!("no marker {kind}: {name}"));
+    let call = if kind == "serve" { "serve(" } else { ".spawn(" };
+    let line = (at + 1..lines.len())
+        .find(|&i| lines[i].contains(call))
+        .expect("the call after the marker");
+    format!("src/demo/web.rs:{}:", line + 1)
+}
+
 /// `taskscope watch ADDR --format json ARGS…`: its exit code and report.
 pub fn watch_json(addr: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
     let out = Command::new(BIN)
