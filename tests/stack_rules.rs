@@ -165,10 +165,10 @@ fn record() -> HashMap<&'static str, Trace> {
         let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let web_addr = web.local_addr().unwrap();
         let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
-        tokio::spawn(std::future::IntoFuture::into_future(
-            taskscope_agent::axum::serve(web, app)
-                .with_graceful_shutdown(std::future::pending::<()>()),
-        ));
+        let server = taskscope_agent::axum::serve(web, app);
+        AXUM_LINE.store(line!() - 1, std::sync::atomic::Ordering::Relaxed);
+        let server = server.with_graceful_shutdown(std::future::pending::<()>());
+        tokio::spawn(std::future::IntoFuture::into_future(server));
         let mut quiet = tokio::net::TcpStream::connect(web_addr).await.unwrap();
         {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -194,16 +194,18 @@ fn record() -> HashMap<&'static str, Trace> {
         .collect();
     // The axum connection's task, which the server spawned: by its place
     // (this file, not one of the tasks spawned here by id).
+    let axum_line = AXUM_LINE.load(std::sync::atomic::Ordering::Relaxed);
     let conn_at = |r: &taskscope_agent::proto::DumpReply| -> Option<u32> {
         r.tasks
             .iter()
             .find(|t| {
-                t.location > 0
-                    && !t.split
-                    && r.locations[t.location as usize - 1]
-                        .file
-                        .ends_with("stack_rules.rs")
-                    && !wanted.contains(&t.id)
+                let Some(l) = (t.location as usize)
+                    .checked_sub(1)
+                    .and_then(|i| r.locations.get(i))
+                else {
+                    return false;
+                };
+                !t.split && l.file.ends_with("stack_rules.rs") && l.line == axum_line
             })
             .map(|t| t.trace)
     };
@@ -233,6 +235,9 @@ fn record() -> HashMap<&'static str, Trace> {
     out.insert("axum-idle-conn", trace(&reply.traces[conn as usize]));
     out
 }
+
+/// The line of the axum server's `serve` call, where its connections count.
+static AXUM_LINE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// A gRPC service whose `Dump` never answers.
 struct Silent;
