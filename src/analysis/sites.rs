@@ -39,8 +39,8 @@ const TONIC: KnownSite = KnownSite {
 /// hyper-util's `TokioExecutor` spawning for a user's task: the pooled
 /// connections of hyper-util's client (reqwest's, or one built directly).
 const CLIENT: KnownSite = KnownSite {
-    what: "HTTP client connections (hyper-util's pooled client: reqwest's, or yours)",
-    reach: "reqwest spawns them itself, out of reach; a hyper-util Client::builder(taskscope_agent::TracedExecutor::new()) reaches them",
+    what: "HTTP client connections (hyper-util's pool, as reqwest's)",
+    reach: "reqwest spawns them itself; a hyper-util client built with taskscope_agent::TracedExecutor::new() is reachable",
     shape: Some(Reason::ResponseRead),
 };
 

@@ -175,20 +175,36 @@ pub fn mix<'a>(
 /// for a library's site out of reach, what its tasks are and how to reach
 /// them.
 pub fn coverage(w: &super::group::WaitCoverage) -> String {
+    match reach(w) {
+        Some(reach) => format!("{}; to capture them: {reach}", coverage_head(w)),
+        None => coverage_head(w),
+    }
+}
+
+/// How to capture a group's waits that are out of reach, when none is.
+pub fn reach(w: &super::group::WaitCoverage) -> Option<&'static str> {
+    if w.reachable > 0 {
+        return None;
+    }
+    Some(match w.site {
+        Some(site) => site.reach,
+        None => {
+            "spawn them with taskscope_agent::spawn, or wrap the future in taskscope_agent::traced"
+        }
+    })
+}
+
+/// [`coverage`] without how to reach the waits out of reach.
+pub fn coverage_head(w: &super::group::WaitCoverage) -> String {
     if w.reachable == 0 {
         return match w.site {
-            Some(site) => {
-                let shape = if site.shape.is_some() {
-                    "; wait inferred from the library's shape"
-                } else {
-                    ""
-                };
-                format!(
-                    "{}: waits out of reach{shape}; to capture them, {}",
-                    site.what, site.reach
-                )
-            }
-            None => "waits out of reach (a library spawned these tasks, not wrapped for captures); to capture them, spawn with taskscope_agent::spawn or wrap the future in taskscope_agent::traced".into(),
+            Some(site) if site.shape.is_some() => format!(
+                "{}: waits out of reach, the wait shown inferred from the library",
+                site.what
+            ),
+            Some(site) => format!("{}: waits out of reach", site.what),
+            None => "waits out of reach (a library spawned these tasks, not wrapped for captures)"
+                .into(),
         };
     }
     let mut s = format!("waits captured for {} of {} tasks", w.captured, w.reachable);
@@ -206,13 +222,12 @@ pub fn coverage(w: &super::group::WaitCoverage) -> String {
 }
 
 /// How fresh a hooks-source group's waits are, for the groups view's
-/// blocked-on column: the newest capture's age ("2s old"), or that its
-/// tasks can be captured and none is yet ("waits pending"); nothing for
-/// waits out of reach or other sources.
+/// blocked-on column: the newest capture's age ("2s old"); nothing before
+/// the first capture (the reason says `not captured yet`), for waits out
+/// of reach or other sources.
 pub fn freshness(w: Option<&super::group::WaitCoverage>) -> Option<String> {
     let w = w?;
     match (w.captured, w.newest) {
-        (0, _) if w.reachable > 0 => Some("waits pending".into()),
         (1.., Some(age)) => Some(format!("{} old", crate::text::duration(age))),
         // Captured, but none of those captures holds now (the tasks have
         // run since): the marked reasons say enough.
@@ -256,7 +271,7 @@ mod tests {
             reachable: 10,
             ..WaitCoverage::default()
         };
-        assert_eq!(freshness(Some(&w)).as_deref(), Some("waits pending"));
+        assert_eq!(freshness(Some(&w)), None);
         w.captured = 3;
         w.newest = Some(Duration::from_secs(2));
         assert_eq!(freshness(Some(&w)).as_deref(), Some("2s old"));

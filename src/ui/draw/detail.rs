@@ -10,7 +10,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-pub const HEADER_ROWS: u16 = 6;
+pub const HEADER_ROWS: u16 = 7;
 pub const FOOTER_ROWS: u16 = 4;
 
 pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
@@ -69,13 +69,13 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
             g.idle,
             g.finished
         )),
-        Line::from(format!(
-            " blocked on: {}{}",
-            g.mix_text(6),
-            g.waits_text()
-                .map(|w| format!("   ({w})"))
-                .unwrap_or_default()
-        )),
+        Line::from(format!(" blocked on: {}", g.mix_text(6))),
+        Line::from(match g.waits {
+            Some(w) => format!(" waits: {}", crate::analysis::wording::coverage_head(&w)),
+            None => {
+                " waits: from console-subscriber's data, and captures where marked *".to_string()
+            }
+        }),
         Line::from(format!(
             " names: {names}{}",
             crate::analysis::wording::lints(
@@ -86,7 +86,14 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
             " trend: {}",
             crate::text::sparkline_gaps(&g.spark, 60)
         )),
-        Line::from(format!(" stacks: {}", stacks_text(app, g))),
+        // Out of the agent's reach, no stack can be shown: how to reach
+        // them instead.
+        Line::from(
+            match g.waits.and_then(|w| crate::analysis::wording::reach(&w)) {
+                Some(reach) => format!(" to capture them: {reach}"),
+                None => format!(" stacks: {}", stacks_text(app, g)),
+            },
+        ),
     ];
     f.render_widget(Paragraph::new(head_lines), head);
 
@@ -238,11 +245,6 @@ fn stacks_text(app: &App, g: &crate::analysis::Group) -> String {
             parts.push(format!("… {} distinct", g.stacks.len()));
         }
         return parts.join(" · ");
-    }
-    // Out of the agent's reach: `t` cannot help, the line above says
-    // what would.
-    if g.waits.is_some_and(|w| w.reachable == 0) {
-        return "none: out of the agent's reach (see above)".into();
     }
     let agent = app.analysis.as_ref().map(|a| &a.dumps.agent);
     match agent {
