@@ -264,6 +264,16 @@ fn check(stacks: &HashMap<String, Trace>, build: &str) {
         let t = stacks
             .get(*name)
             .unwrap_or_else(|| panic!("{build}: no {name} stack"));
+        // The task's own frame is named, in release builds too (where an
+        // inlined async body is only `{async_fn#0}`: the agent names it by
+        // the task's future type).
+        for leaf in &t.leaves {
+            let first = leaf.first().map(|f| f.name.as_str()).unwrap_or_default();
+            assert!(
+                !first.starts_with('{'),
+                "{build} {name}: the task's own frame is unnamed: {first}"
+            );
+        }
         let leaves: Vec<String> = t
             .leaves
             .iter()

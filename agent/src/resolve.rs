@@ -52,13 +52,78 @@ impl Resolver {
                     leaf.iter().flat_map(|&ip| c.frames(ip).to_vec()).collect();
                 frames.reverse();
                 let skip = frames.iter().take_while(|f| machinery(f)).count();
+                let task = frames[..skip].iter().find_map(|f| task_future(&f.name));
                 frames.drain(..skip);
+                if let (Some(path), Some(first)) = (task, frames.first_mut()) {
+                    name_async_body(first, &path);
+                }
                 Leaf { frames }
             })
             .collect();
         let t = Arc::new(Trace { leaves });
         c.traces.insert(id, t.clone());
         t
+    }
+}
+
+/// The task's future type as the wrapper's frames name it in release
+/// builds (`poll<app::server::handle_conn::{async_fn_env#0}>` in the
+/// agent's `capture.rs`): the task's own async fn, which the same build
+/// names only `{async_fn#0}` where its body was inlined.
+fn task_future(name: &str) -> Option<String> {
+    let (_, args) = name.split_once('<')?;
+    let args = args.strip_suffix('>')?;
+    // The first generic argument, at depth 0.
+    let mut depth = 0;
+    let end = args
+        .char_indices()
+        .find(|&(_, c)| {
+            match c {
+                '<' => depth += 1,
+                '>' => depth -= 1,
+                ',' if depth == 0 => return true,
+                _ => {}
+            }
+            false
+        })
+        .map_or(args.len(), |(i, _)| i);
+    let ty = args[..end].trim();
+    let body = ["{async_fn_env#", "{async_block_env#", "{closure_env#"];
+    (ty.contains("::") && body.iter().any(|b| ty.contains(b))).then(|| ty.to_string())
+}
+
+/// Names a frame of an inlined async body (`{async_fn#0}`) by the task's
+/// future type path when it is that body: `app::server::handle_conn`.
+fn name_async_body(frame: &mut Frame, future: &str) {
+    let bare = frame.name.split('<').next().unwrap_or(&frame.name);
+    let unnamed = ["{async_fn#", "{async_block#", "{closure#"]
+        .iter()
+        .any(|p| bare.starts_with(p));
+    if !unnamed {
+        return;
+    }
+    // The future's own body: `…::handle_conn::{async_fn_env#0}` names
+    // `…::handle_conn`; a block or closure keeps its place in its fn.
+    let future = &taskscope_proto::names::plain(future);
+    let named = match future.rsplit_once("::{async_fn_env#") {
+        Some((path, _)) => path.to_string(),
+        None => future
+            .replace("{async_block_env#", "{async_block#")
+            .replace("{closure_env#", "{closure#"),
+    };
+    // Only when the kinds agree (an async fn's body, a block's …).
+    let kind = |s: &str| {
+        if s.contains("{async_fn") {
+            "fn"
+        } else if s.contains("{async_block") {
+            "block"
+        } else {
+            "closure"
+        }
+    };
+    let last = future.rsplit("::").next().unwrap_or(future);
+    if kind(bare) == kind(last) {
+        frame.name = named;
     }
 }
 
@@ -105,6 +170,34 @@ mod tests {
             file: file.into(),
             line: 1,
         }
+    }
+
+    #[test]
+    fn an_inlined_async_body_is_named_by_the_tasks_future() {
+        let fut =
+            task_future("poll<app::server::handle_conn::{async_fn_env#0}<tokio::net::TcpStream>>")
+                .expect("a future");
+        assert_eq!(
+            fut,
+            "app::server::handle_conn::{async_fn_env#0}<tokio::net::TcpStream>"
+        );
+        let mut first = f("{async_fn#0}", "src/server.rs");
+        name_async_body(&mut first, &fut);
+        assert_eq!(first.name, "app::server::handle_conn");
+        // A block keeps its place in its function.
+        let fut = task_future("capture<app::main::{async_block_env#3}, u8>").expect("a future");
+        let mut first = f("{async_block#3}", "src/main.rs");
+        name_async_body(&mut first, &fut);
+        assert_eq!(first.name, "app::main::{async_block#3}");
+        // Named frames, other kinds and other wrappers stay as they are.
+        let mut named = f("app::f", "src/main.rs");
+        name_async_body(&mut named, &fut);
+        assert_eq!(named.name, "app::f");
+        let mut other = f("{async_fn#0}", "src/main.rs");
+        name_async_body(&mut other, &fut);
+        assert_eq!(other.name, "{async_fn#0}");
+        assert_eq!(task_future("poll<u32>"), None);
+        assert_eq!(task_future("poll"), None);
     }
 
     #[test]
