@@ -393,5 +393,29 @@ fn a_pooled_clients_connections_split_by_the_tasks_that_opened_them() {
         |v| by(v, fetch_line) && by(v, health_line),
     );
     assert_none_in_agent(&agent);
+    // `/metrics` and the task profile name each split place alike:
+    // `LINE ← SPAWNER`.
+    let metrics = rt.block_on(agent.metrics(false)).0;
+    let profile = rt.block_on(agent.task_profile(false, false));
+    let profile = {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&profile[..])
+            .read_to_end(&mut out)
+            .expect("gzip");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let at = format!("{}:{exec_line}:", file!());
+    for spawner in [fetch_line, health_line] {
+        let by = format!(" ← {}:{spawner}:", file!());
+        let series = metrics
+            .lines()
+            .find(|l| l.starts_with("taskscope_tasks_live") && l.contains(&at) && l.contains(&by));
+        assert!(series.is_some(), "{spawner} in /metrics:\n{metrics}");
+        assert!(
+            profile.contains(&at) && profile.contains(&by),
+            "{spawner} in the task profile"
+        );
+    }
     drop(client);
 }

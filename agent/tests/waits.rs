@@ -162,6 +162,22 @@ fn each_wait_is_captured_by_the_task_itself() {
                     let _ = set.join_next().await;
                 });
                 ids.insert("join set", id(&h));
+                let mut child = tokio::process::Command::new("sleep")
+                    .arg("3600")
+                    .kill_on_drop(true)
+                    .spawn()
+                    .unwrap();
+                let h = taskscope_agent::spawn(async move {
+                    let _ = child.wait().await;
+                });
+                ids.insert("process", id(&h));
+                let mut usr1 =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+                        .unwrap();
+                let h = taskscope_agent::spawn(async move {
+                    let _ = usr1.recv().await;
+                });
+                ids.insert("signal", id(&h));
                 // Not wrapped: counted, but out of the agent's reach.
                 let h = tokio::spawn(async {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -202,6 +218,8 @@ fn each_wait_is_captured_by_the_task_itself() {
             ("semaphore", "sync/semaphore.rs"),
             ("join", "runtime/task/join.rs"),
             ("join set", "task/join_set.rs"),
+            ("process", "src/process/"),
+            ("signal", "src/signal/"),
         ];
         for (name, leaf) in expect {
             let got = by_id

@@ -459,6 +459,39 @@ mod tests {
     }
 
     #[test]
+    fn processes_signals_and_udp_read_as_themselves_in_release_builds() {
+        let t = "tokio-1.54.1/src";
+        let process = [
+            "app::{async_block#0} (src/main.rs:9)".to_string(),
+            format!("{{async_fn#0}} ({t}/process/mod.rs:1130)"),
+            format!("poll ({t}/process/unix/mod.rs:242)"),
+        ];
+        let refs: Vec<&str> = process.iter().map(String::as_str).collect();
+        assert_eq!(reason(&release(&refs)), Reason::Process);
+        // A signal's receiver is a `watch` underneath: the signal wins.
+        let signal = [
+            "app::{async_block#1} (src/main.rs:12)".to_string(),
+            format!("{{async_fn#0}} ({t}/signal/unix.rs:427)"),
+            format!("{{async_fn#0}}<()> ({t}/sync/watch.rs:1017)"),
+        ];
+        let refs: Vec<&str> = signal.iter().map(String::as_str).collect();
+        assert_eq!(reason(&release(&refs)), Reason::Signal);
+        // A UDP receive registers its waker through `async_io`, whose
+        // generic arguments say which call made it.
+        let udp = [
+            "app::{async_block#2} (src/main.rs:15)".to_string(),
+            format!("{{async_fn#0}} ({t}/net/udp.rs:1332)"),
+            format!(
+                "{{async_fn#0}}<usize, tokio::net::udp::{{impl#0}}::recv_from::{{async_fn#0}}::{{closure_env#0}}> ({t}/runtime/io/registration.rs:231)"
+            ),
+            format!("poll ({t}/runtime/io/scheduled_io.rs:539)"),
+            "clone (library/core/src/task/wake.rs:619)".to_string(),
+        ];
+        let refs: Vec<&str> = udp.iter().map(String::as_str).collect();
+        assert_eq!(reason(&release(&refs)), Reason::SocketRead);
+    }
+
+    #[test]
     fn release_frames_are_read_by_their_files() {
         let t = "tokio-1.54.1/src";
         let read = [
