@@ -314,6 +314,55 @@ fn real_stacks_read_as_what_really_stops_the_task() {
     check(&stacks, "this build");
 }
 
+/// Each real stack, as a suspect group's, gets the fix its wait calls for.
+#[test]
+fn real_stacks_get_their_fix() {
+    use taskscope::analysis::advice::advise;
+    use taskscope::analysis::{Group, ReasonCount, StackCount, Suspect, SuspectKind};
+    let stacks: HashMap<String, Vec<Vec<Frame>>> =
+        serde_json::from_str(include_str!("fixtures/frames/release.json")).unwrap();
+    for (name, word) in [
+        ("hyper-call", "send_request"),
+        ("reqwest-call", "ClientBuilder::timeout"),
+        ("grpc-call", "Endpoint::timeout"),
+        ("hyper-client-conn", "pool_idle_timeout"),
+        ("axum-idle-conn", "header_read_timeout"),
+        ("read-or-closed", "stream.read"),
+        ("oneshot-reply", "drop the Sender"),
+    ] {
+        let trace = std::sync::Arc::new(Trace {
+            leaves: stacks[name].clone(),
+        });
+        let reason = stack::reason(&trace);
+        let mut g = Group::new(
+            taskscope::model::GroupKey {
+                loc: taskscope::model::LocId(0),
+                kind: taskscope::model::TaskKind::Task,
+            },
+            "src/app.rs:1:1".into(),
+        );
+        g.live = 5;
+        g.reasons = vec![ReasonCount {
+            reason,
+            tasks: 5,
+            from_dump: 5,
+            ..ReasonCount::default()
+        }];
+        g.stacks = vec![StackCount {
+            label: stack::label(&trace),
+            trace,
+            reason,
+            tasks: 5,
+        }];
+        g.suspect = Some(Suspect {
+            kind: SuspectKind::Growing,
+            reason: String::new(),
+        });
+        let fix = advise(&g).map(|a| a.fix).unwrap_or_default();
+        assert!(fix.contains(word), "{name} ({reason:?}): {fix}");
+    }
+}
+
 #[test]
 fn recorded_release_and_debug_stacks_read_the_same() {
     for (build, json) in [

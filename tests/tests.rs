@@ -17,6 +17,7 @@
 mod common;
 
 mod access_e2e;
+mod advice_e2e;
 mod classification;
 mod cli_errors;
 mod console_sleepers;

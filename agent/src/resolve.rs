@@ -87,9 +87,21 @@ fn task_future(name: &str) -> Option<String> {
             false
         })
         .map_or(args.len(), |(i, _)| i);
-    let ty = args[..end].trim();
+    let mut ty = args[..end].trim();
+    // Through the agent's own wrappers to the task's future.
+    for wrapper in ["taskscope_agent::capture::Traced<", "taskscope_agent::spawn::Placed<"] {
+        if let Some(inner) = ty.strip_prefix(wrapper).and_then(|t| t.strip_suffix('>')) {
+            ty = inner;
+        }
+    }
+    // The capture's own closures and tokio's and core's types are not the
+    // task's future.
+    let machinery = ["taskscope_agent::", "tokio::", "core::", "std::", "alloc::"];
     let body = ["{async_fn_env#", "{async_block_env#", "{closure_env#"];
-    (ty.contains("::") && body.iter().any(|b| ty.contains(b))).then(|| ty.to_string())
+    (ty.contains("::")
+        && !machinery.iter().any(|m| ty.starts_with(m))
+        && body.iter().any(|b| ty.contains(b)))
+    .then(|| ty.to_string())
 }
 
 /// Names a frame of an inlined async body (`{async_fn#0}`) by the task's
@@ -197,6 +209,16 @@ mod tests {
         name_async_body(&mut other, &fut);
         assert_eq!(other.name, "{async_fn#0}");
         assert_eq!(task_future("poll<u32>"), None);
+        // Through the wrapper; never the capture's own machinery.
+        assert_eq!(
+            task_future("{closure#0}<taskscope_agent::capture::Traced<app::f::{async_fn_env#0}>>")
+                .as_deref(),
+            Some("app::f::{async_fn_env#0}")
+        );
+        assert_eq!(
+            task_future("poll<core::future::poll_fn::PollFn<taskscope_agent::capture::capture::{closure_env#0}<app::f::{async_fn_env#0}>>>"),
+            None
+        );
         assert_eq!(task_future("poll"), None);
     }
 

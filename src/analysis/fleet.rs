@@ -77,6 +77,7 @@ impl Merger {
             .map(|mut g| {
                 g.shares
                     .sort_by(|a, b| b.live.cmp(&a.live).then_with(|| a.target.cmp(&b.target)));
+                g.advice = super::advice::advise(&g);
                 g
             })
             .collect();

@@ -96,6 +96,8 @@ pub struct Group {
     /// With the hooks source: how much of the group's waits the agent's
     /// captures cover.
     pub waits: Option<WaitCoverage>,
+    /// A suspect's likely cause and its fix, when a rule fits its evidence.
+    pub advice: Option<super::advice::Advice>,
 }
 
 /// How a hooks-source group's waits are known.
@@ -146,6 +148,7 @@ impl Group {
             shares: Vec::new(),
             lints: Vec::new(),
             waits: None,
+            advice: None,
         }
     }
 
@@ -539,4 +542,5 @@ pub(super) fn judge(
             .flatten(),
     };
     g.suspect = suspect::judge(&facts, &g.growth, &ctx);
+    g.advice = super::advice::advise(g);
 }

@@ -1,6 +1,7 @@
 //! Pure functions over the model: grouping, what tasks wait on, trends.
 //! No I/O and no clock reads: `now` is always passed in.
 
+pub mod advice;
 mod aggregated;
 pub mod blocked;
 pub mod diff;

@@ -155,6 +155,14 @@ fn suspect(o: &mut String, g: &GroupOut) {
         s.kind.key(),
         escape(&s.reason)
     );
+    if let Some(a) = &g.advice {
+        let _ = writeln!(
+            o,
+            "<p class=\"advice\"><b>Likely cause:</b> {}.<br><b>Fix:</b> {}.</p>",
+            escape(&a.cause),
+            escape(&a.fix)
+        );
+    }
     o.push_str(&chart(&g.history));
     let _ = writeln!(
         o,

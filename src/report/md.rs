@@ -147,6 +147,14 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
         s.kind.key()
     );
     let _ = writeln!(o, "**{}**\n", escape(&s.reason));
+    if let Some(a) = &g.advice {
+        let _ = writeln!(
+            o,
+            "Likely cause: {}.  \nFix: {}.\n",
+            escape(&a.cause),
+            escape(&a.fix)
+        );
+    }
     let counts: Vec<u64> = g.history.iter().map(|(_, c)| (*c).max(0) as u64).collect();
     if let (Some(first), Some(last)) = (g.history.first(), g.history.last()) {
         let _ = writeln!(

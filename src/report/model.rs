@@ -228,6 +228,10 @@ fn group_out(
             kind: s.kind,
             reason: s.reason.clone(),
         }),
+        advice: g.advice.as_ref().map(|a| super::schema::AdviceOut {
+            cause: a.cause.clone(),
+            fix: a.fix.clone(),
+        }),
         running: g.running,
         scheduled: g.scheduled,
         idle: g.idle,

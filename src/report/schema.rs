@@ -129,6 +129,10 @@ pub struct GroupOut {
     pub change_over_window: i64,
     pub per_minute: f64,
     pub suspect: Option<SuspectOut>,
+    /// A suspect's likely cause and its fix, when a rule fits its
+    /// evidence (what it waits on, where it was spawned, its stacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<AdviceOut>,
     pub running: u32,
     pub scheduled: u32,
     pub idle: u32,
@@ -158,6 +162,12 @@ pub struct GroupOut {
     /// tokio-console's warnings on the group's live tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<WarningOut>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct AdviceOut {
+    pub cause: String,
+    pub fix: String,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]

@@ -59,6 +59,9 @@ pub fn groups_table(a: &Analysis, target: &str, max_rows: usize) -> String {
                 text::sanitize(&g.location, 200),
                 s.reason
             );
+            if let Some(a) = &g.advice {
+                let _ = writeln!(out, "   likely cause: {}\n   fix: {}", a.cause, a.fix);
+            }
         }
     }
     out

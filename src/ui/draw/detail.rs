@@ -11,6 +11,17 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 pub const HEADER_ROWS: u16 = 7;
+
+/// The header's rows for group `g`: two more for a suspect's likely cause
+/// and fix.
+pub fn header_rows(g: Option<&crate::analysis::Group>) -> u16 {
+    HEADER_ROWS
+        + if g.is_some_and(|g| g.advice.is_some()) {
+            2
+        } else {
+            0
+        }
+}
 pub const FOOTER_ROWS: u16 = 4;
 
 pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
@@ -25,7 +36,7 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
         .position(|x| x.key == g.key)
         .unwrap_or(usize::MAX);
     let [head, list, foot] = Layout::vertical([
-        Constraint::Length(HEADER_ROWS),
+        Constraint::Length(header_rows(Some(g))),
         Constraint::Min(2),
         Constraint::Length(FOOTER_ROWS),
     ])

@@ -78,9 +78,9 @@ pub fn list_rows(app: &App, height: u16) -> usize {
     let body = height.saturating_sub(3);
     match app.view {
         View::Groups => body.saturating_sub(1) as usize,
-        View::Detail(_) => {
-            body.saturating_sub(detail::HEADER_ROWS + detail::FOOTER_ROWS + 1) as usize
-        }
+        View::Detail(_) => body
+            .saturating_sub(detail::header_rows(app.detail_group()) + detail::FOOTER_ROWS + 1)
+            as usize,
         View::Diff => body.saturating_sub(diff::HEADER_ROWS + 1) as usize,
         View::Tasks => body.saturating_sub(1) as usize,
         View::Task(..) => 1,

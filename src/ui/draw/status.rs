@@ -84,9 +84,13 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
         Line::from(vec![
             Span::styled(" !! suspect: ", style::bad(app)),
             Span::raw(format!(
-                "{} — {}",
+                "{} — {}{}",
                 text::sanitize(&g.location, 80),
-                sus.reason
+                sus.reason,
+                g.advice
+                    .as_ref()
+                    .map(|a| format!(" · fix: {}", a.fix))
+                    .unwrap_or_default()
             )),
         ])
     } else {
