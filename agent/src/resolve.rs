@@ -89,14 +89,23 @@ fn task_future(name: &str) -> Option<String> {
         .map_or(args.len(), |(i, _)| i);
     let mut ty = args[..end].trim();
     // Through the agent's own wrappers to the task's future.
-    for wrapper in ["taskscope_agent::capture::Traced<", "taskscope_agent::spawn::Placed<"] {
+    for wrapper in [
+        "taskscope_agent::capture::Traced<",
+        "taskscope_agent::spawn::Placed<",
+    ] {
         if let Some(inner) = ty.strip_prefix(wrapper).and_then(|t| t.strip_suffix('>')) {
             ty = inner;
         }
     }
     // The capture's own closures and tokio's and core's types are not the
     // task's future.
-    let machinery = ["taskscope_agent::", "tokio::", "core::", "std::", "alloc::"];
+    let machinery = [
+        "taskscope_agent::capture::",
+        "tokio::",
+        "core::",
+        "std::",
+        "alloc::",
+    ];
     let body = ["{async_fn_env#", "{async_block_env#", "{closure_env#"];
     (ty.contains("::")
         && !machinery.iter().any(|m| ty.starts_with(m))
@@ -216,7 +225,9 @@ mod tests {
             Some("app::f::{async_fn_env#0}")
         );
         assert_eq!(
-            task_future("poll<core::future::poll_fn::PollFn<taskscope_agent::capture::capture::{closure_env#0}<app::f::{async_fn_env#0}>>>"),
+            task_future(
+                "poll<core::future::poll_fn::PollFn<taskscope_agent::capture::capture::{closure_env#0}<app::f::{async_fn_env#0}>>>"
+            ),
             None
         );
         assert_eq!(task_future("poll"), None);

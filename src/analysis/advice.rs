@@ -142,6 +142,10 @@ fn rule(e: &Evidence) -> Option<(String, String)> {
             "tasks queued for a lock or permit that its holder does not release (held across an await that never completes)",
             "find the holder (its group waits on something else) and drop the guard before awaiting; bound the wait: tokio::time::timeout around lock() / acquire()",
         ),
+        Reason::NoWaker => s(
+            "futures that returned Pending without keeping the waker they were given (a hand-written poll, or a wrapper that drops cx): nothing can wake them again",
+            "in every poll that returns Pending, register cx.waker() with what will complete (or wake it at once to be polled again); a future that is never woken is a bug, not a wait",
+        ),
         Reason::JoinHandle => s(
             "tasks awaiting other tasks that never finish",
             "fix the awaited tasks (their group says what they wait on), or await them with a timeout and abort() on expiry",
@@ -257,6 +261,7 @@ mod tests {
             (Reason::Notify, "notify_one"),
             (Reason::Mutex, "drop the guard"),
             (Reason::JoinHandle, "abort()"),
+            (Reason::NoWaker, "cx.waker()"),
         ] {
             let a = advise(&suspect("src/a.rs:1:1", reason, 10, 10)).expect("advice");
             assert!(a.fix.contains(word), "{reason:?}: {a:?}");
