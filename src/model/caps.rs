@@ -112,38 +112,40 @@ impl Capped {
         };
         say(
             self.groups,
-            format!("groups over the {MAX_GROUPS} a message may hold"),
+            format!("groups over the {MAX_GROUPS} a message may hold: not kept"),
         );
         say(
             self.strings,
-            format!("locations or frame names over {MAX_PATH} B (frames: {MAX_FRAME_TEXT} B): cut"),
+            format!("locations or frame names over {MAX_PATH} B (frames {MAX_FRAME_TEXT} B): cut"),
         );
         say(
             self.parents,
-            format!("spawning locations over the {MAX_PARENTS} a group keeps"),
+            format!("spawning locations over the {MAX_PARENTS} a group keeps: not kept"),
         );
         say(
             self.buckets,
-            format!("age buckets over the {MAX_BUCKETS} a group keeps"),
+            format!("age buckets over the {MAX_BUCKETS} a group keeps: not kept"),
         );
         say(
             self.history,
-            format!("history seconds over the {MAX_HISTORY_SECS} a site keeps"),
+            format!("history seconds over the {MAX_HISTORY_SECS} a site keeps: not kept"),
         );
         say(
             self.traces,
             format!(
-                "traces over the {MAX_TRACES} (or {MAX_DUMP_FRAMES} frames) a reply for waits may hold"
+                "traces over the {MAX_TRACES} (or {MAX_DUMP_FRAMES} frames) a reply for waits keeps: not kept"
             ),
         );
         say(
             self.frames,
-            format!("frames over the {MAX_FRAMES} a leaf keeps (or leaves over {MAX_LEAVES})"),
+            format!(
+                "frames over the {MAX_FRAMES} a leaf keeps (or leaves over {MAX_LEAVES}): not kept"
+            ),
         );
         say(
             self.tasks,
             format!(
-                "tasks over what a page ({MAX_PAGE_TASKS}) or a reply for waits ({MAX_DUMP_TASKS}) holds"
+                "tasks over what a page ({MAX_PAGE_TASKS}) or a reply for waits ({MAX_DUMP_TASKS}) keeps: not kept"
             ),
         );
         out

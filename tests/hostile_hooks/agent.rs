@@ -1,0 +1,509 @@
+//! A hostile taskscope-agent of our own: the generated `taskscope.agent.v1`
+//! `Tasks` server (a real tonic server on an ephemeral loopback port) that
+//! speaks the hooks source's wire but sends what no real agent would, and a
+//! `TaskDumps` service whose replies are written as raw bytes (a flood of
+//! 50 000 traces cannot be built as prost structs in the test process).
+//!
+//! Beside the liars runs one honest group, as a real agent would report it:
+//! a site that has spawned 3 tasks a second since the service started 60 s
+//! before the server, none ending, with the history of those seconds in
+//! the first message. Against the honest group alone the viewer flags it
+//! (`tests::the_honest_leak_alone_is_flagged`); the liars must not change
+//! that.
+
+use prost::Message;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use taskscope_proto::tasks_server::{Tasks, TasksServer};
+use taskscope_proto::{
+    self as proto, GroupRow, Groups, Loc, PageRequest, ParentCount, SiteHistory, TaskPage, TaskRow,
+    WatchRequest,
+};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// Terminal escapes: a new window title, a clipboard write (OSC 52), a
+/// cleared screen, red text.
+pub const EVIL: &str = "\u{1b}]0;pwned\u{7}\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2J\u{1b}[31m";
+/// The honest site and the one that spawns its tasks.
+pub const HONEST: (&str, u32, u32) = ("src/honest/server.rs", 88, 9);
+pub const HONEST_PARENT: (&str, u32, u32) = ("src/honest/server.rs", 61, 5);
+/// The honest site's tasks a second (none ends), and how long the service
+/// ran before the server started.
+const RATE: f64 = 3.0;
+const UPTIME_AT_START: Duration = Duration::from_secs(60);
+const YEAR_NS: i64 = 365 * 86_400 * 1_000_000_000;
+
+/// What the hostile agent sends.
+#[derive(Clone, Debug)]
+pub struct Lies {
+    /// Liar groups in every message, beside the honest one.
+    pub liars: usize,
+    /// New locations in every message (else the same ones).
+    pub fresh: bool,
+    /// Bytes of each liar's file name, full of escapes.
+    pub loc_len: usize,
+    /// How often a message is sent.
+    pub every: Duration,
+    /// The clock jumps back a year every third second.
+    pub clock: bool,
+    /// The first message's history: for this many liars, an hour of
+    /// seconds at `u64::MAX` a year ago, beside the honest site's true one.
+    pub history_sites: usize,
+    pub dump: DumpLie,
+    /// Rows of every page; its `next_after_id` never ends.
+    pub page_rows: usize,
+}
+
+/// What a request for waits gets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DumpLie {
+    /// A small, well-formed reply (the honest group's tasks idle on a
+    /// socket read).
+    Small,
+    /// `traces` traces of `frames` empty frames each, and tasks pointing
+    /// at traces and locations that do not exist.
+    Flood { traces: usize, frames: usize },
+    /// No reply, ever (the call is held open).
+    Never,
+}
+
+impl Lies {
+    /// The honest group alone, as a real agent sends it.
+    pub fn none() -> Lies {
+        Lies {
+            liars: 0,
+            fresh: false,
+            loc_len: 0,
+            every: Duration::from_millis(500),
+            clock: false,
+            history_sites: 0,
+            dump: DumpLie::Small,
+            page_rows: 10,
+        }
+    }
+
+    /// Every lie at once, sized to stay within the default message limit
+    /// (a larger message is refused whole, which is another test).
+    pub fn all() -> Lies {
+        Lies {
+            liars: 2_500,
+            fresh: true,
+            loc_len: 2_048,
+            every: Duration::from_millis(500),
+            clock: true,
+            history_sites: 50,
+            dump: DumpLie::Flood {
+                traces: 8_000,
+                frames: 500,
+            },
+            page_rows: 20_000,
+        }
+    }
+}
+
+fn unix_ns(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn loc((file, line, column): (&str, u32, u32)) -> Option<Loc> {
+    Some(Loc {
+        file: file.into(),
+        line,
+        column,
+    })
+}
+
+/// The server's state: when the honest service started.
+struct Agent {
+    lies: Lies,
+    since: i64,
+}
+
+impl Agent {
+    /// The honest site's row at `now` (its `i`-th task was spawned at
+    /// `since + i/3 s`, i from 1).
+    fn honest(&self, now: i64) -> (GroupRow, u64) {
+        let up = (now - self.since).max(0) as f64 / 1e9;
+        let live = (up * RATE).floor() as u64;
+        let mut ages = vec![0u64; 20];
+        for i in 1..=live {
+            let age = up - i as f64 / RATE;
+            let b = if age < 1.0 {
+                0
+            } else {
+                ((age.floor() as u64).ilog2() as usize + 1).min(19)
+            };
+            ages[b] += 1;
+        }
+        let first = self.since + (1e9 / RATE) as i64;
+        let row = GroupRow {
+            location: loc(HONEST),
+            live,
+            idle: live,
+            spawned: live,
+            polls: live,
+            busy_ns: live * 20_000,
+            oldest_created_unix_ns: if live > 0 { first } else { 0 },
+            earliest_idle_unix_ns: if live > 0 { first } else { 0 },
+            parents: vec![ParentCount {
+                location: loc(HONEST_PARENT),
+                tasks: live,
+            }],
+            ages,
+            ..GroupRow::default()
+        };
+        (row, live)
+    }
+
+    /// A liar's location: `n` in a file name of `len` bytes.
+    fn liar_loc(&self, n: u64, len: usize) -> Loc {
+        let mut file = format!("src/{EVIL}/liar-{n}-");
+        while file.len() < len {
+            file.push_str(EVIL);
+        }
+        Loc {
+            file,
+            line: u32::MAX,
+            column: n as u32,
+        }
+    }
+
+    fn liar(&self, n: u64, flip: bool) -> GroupRow {
+        GroupRow {
+            location: Some(self.liar_loc(n, self.lies.loc_len)),
+            live: u64::MAX,
+            running: u64::MAX,
+            idle: u64::MAX,
+            spawned: u64::MAX,
+            terminated: if flip { u64::MAX } else { 0 },
+            polls: u64::MAX,
+            busy_ns: u64::MAX,
+            oldest_created_unix_ns: 1,
+            earliest_idle_unix_ns: i64::MAX,
+            longest_poll_ns: u64::MAX,
+            parents: (0..3)
+                .map(|p| ParentCount {
+                    location: Some(self.liar_loc(u64::MAX - p, self.lies.loc_len / 16)),
+                    tasks: u64::MAX,
+                })
+                .collect(),
+            unparented: u64::MAX,
+            ages: vec![u64::MAX; 64],
+            terminated_lifetime_ns: u64::MAX,
+            reachable: u64::MAX,
+            waits_held: u64::MAX,
+            newest_wait_unix_ns: i64::MAX,
+            lifetimes: vec![u64::MAX; 64],
+        }
+    }
+
+    /// The `n`-th message.
+    fn groups(&self, n: u64) -> Groups {
+        let real = unix_ns(SystemTime::now());
+        let (honest, _) = self.honest(real);
+        let l = &self.lies;
+        let base = if l.fresh { n * l.liars as u64 } else { 0 };
+        let mut groups: Vec<GroupRow> = (0..l.liars as u64)
+            .map(|i| self.liar(base + i, n % 2 == 1))
+            .collect();
+        // The honest row among the liars, not first.
+        groups.insert(groups.len() / 2, honest);
+        let third = (real - self.since) / 1_000_000_000 % 3 == 2;
+        let now = if l.clock && third {
+            real - YEAR_NS
+        } else {
+            real
+        };
+        let mut history = Vec::new();
+        if n == 0 {
+            let (first, last) = (self.since / 1_000_000_000 + 1, real / 1_000_000_000);
+            let totals: Vec<u64> = (first..=last)
+                .map(|s| ((s * 1_000_000_000 - self.since) as f64 / 1e9 * RATE) as u64)
+                .collect();
+            history.push(SiteHistory {
+                location: loc(HONEST),
+                first_unix_sec: first as u64,
+                terminated: vec![0; totals.len()],
+                spawned: totals,
+            });
+            if l.history_sites > 0 {
+                history.extend((0..l.history_sites as u64).map(|i| SiteHistory {
+                    location: Some(self.liar_loc(base + i, self.lies.loc_len)),
+                    first_unix_sec: (real / 1_000_000_000 - 365 * 86_400) as u64,
+                    spawned: vec![u64::MAX; 3_600],
+                    terminated: (0..3_600).map(|s| s * 7_919 % 1_000).collect(),
+                }));
+            }
+        }
+        Groups {
+            now_unix_ns: now,
+            groups,
+            history,
+            since_unix_ns: self.since,
+        }
+    }
+}
+
+type GroupsStream = Pin<Box<dyn Stream<Item = Result<Groups, Status>> + Send>>;
+
+struct TasksSvc(Arc<Agent>);
+
+#[tonic::async_trait]
+impl Tasks for TasksSvc {
+    type WatchStream = GroupsStream;
+
+    async fn watch(&self, _: Request<WatchRequest>) -> Result<Response<GroupsStream>, Status> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let agent = self.0.clone();
+        tokio::spawn(async move {
+            for n in 0.. {
+                let a = agent.clone();
+                let Ok(msg) = tokio::task::spawn_blocking(move || a.groups(n)).await else {
+                    return;
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(agent.lies.every).await;
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    /// Rows with ids counting down, never ending: the next page always
+    /// starts again after the last id asked for.
+    async fn page(&self, req: Request<PageRequest>) -> Result<Response<TaskPage>, Status> {
+        let after = req.get_ref().after_id;
+        let now = unix_ns(SystemTime::now());
+        let tasks = (0..self.0.lies.page_rows as u64)
+            .map(|i| TaskRow {
+                id: u64::MAX - i,
+                parent_id: u64::MAX,
+                parent_location: Some(self.0.liar_loc(i, 256)),
+                created_unix_ns: if i % 2 == 0 { i64::MAX } else { i64::MIN },
+                polls: u64::MAX,
+                busy_ns: u64::MAX,
+                running_since_unix_ns: if i % 3 == 0 { now - YEAR_NS } else { 0 },
+                idle_since_unix_ns: i64::MAX,
+            })
+            .collect();
+        Ok(Response::new(TaskPage {
+            tasks,
+            next_after_id: after.wrapping_add(1).max(1),
+        }))
+    }
+}
+
+/// `TaskDumps`, answered with bytes written by hand.
+#[derive(Clone)]
+struct Dumps(Arc<Agent>);
+
+impl tonic::server::NamedService for Dumps {
+    const NAME: &'static str = taskscope_proto::SERVICE;
+}
+
+/// A codec that sends the bytes it is given as the message.
+struct Raw;
+
+struct RawEncoder;
+struct AnyDecoder;
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = bytes::Bytes;
+    type Error = Status;
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for AnyDecoder {
+    type Item = ();
+    type Error = Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<()>, Status> {
+        let n = bytes::Buf::remaining(src);
+        bytes::Buf::advance(src, n);
+        Ok(Some(()))
+    }
+}
+
+impl tonic::codec::Codec for Raw {
+    type Encode = bytes::Bytes;
+    type Decode = ();
+    type Encoder = RawEncoder;
+    type Decoder = AnyDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> AnyDecoder {
+        AnyDecoder
+    }
+}
+
+struct Reply(Arc<Agent>, bool);
+
+impl tonic::server::UnaryService<()> for Reply {
+    type Response = bytes::Bytes;
+    type Future = tonic::codegen::BoxFuture<Response<bytes::Bytes>, Status>;
+
+    fn call(&mut self, _: Request<()>) -> Self::Future {
+        let (agent, info) = (self.0.clone(), self.1);
+        Box::pin(async move {
+            if info {
+                return Ok(Response::new(info_reply().into()));
+            }
+            match agent.lies.dump {
+                DumpLie::Never => std::future::pending().await,
+                DumpLie::Small => Ok(Response::new(small_dump().into())),
+                DumpLie::Flood { traces, frames } => {
+                    let body = tokio::task::spawn_blocking(move || flood(traces, frames))
+                        .await
+                        .map_err(|e| Status::internal(e.to_string()))?;
+                    Ok(Response::new(body.into()))
+                }
+            }
+        })
+    }
+}
+
+fn info_reply() -> Vec<u8> {
+    proto::InfoReply {
+        agent_version: format!("0.1.0{EVIL}"),
+        dumps_supported: true,
+        why_not: String::new(),
+        min_interval_ms: 0,
+        recent_dumps: vec![
+            proto::DumpWindow {
+                start_unix_ns: i64::MAX,
+                end_unix_ns: i64::MIN,
+            };
+            1_000
+        ],
+        holds_wakers: false,
+    }
+    .encode_to_vec()
+}
+
+fn small_dump() -> Vec<u8> {
+    let now = unix_ns(SystemTime::now());
+    proto::DumpReply {
+        traces: vec![proto::Trace {
+            leaves: vec![proto::Leaf {
+                frames: vec![proto::Frame {
+                    name: "tokio::net::tcp::stream::TcpStream::read".into(),
+                    file: "tokio-1.54.1/src/net/tcp/stream.rs".into(),
+                    line: 1,
+                }],
+            }],
+        }],
+        tasks: vec![proto::TaskTrace {
+            id: 1,
+            trace: 0,
+            location: 1,
+            captured_unix_ns: now,
+        }],
+        taken_unix_ns: now,
+        locations: vec![Loc {
+            file: HONEST.0.into(),
+            line: HONEST.1,
+            column: HONEST.2,
+        }],
+        ..proto::DumpReply::default()
+    }
+    .encode_to_vec()
+}
+
+/// `traces` copies of a trace of `frames` empty frames, then one task per
+/// trace pointing past the traces and the (absent) locations.
+fn flood(traces: usize, frames: usize) -> Vec<u8> {
+    let trace = proto::Trace {
+        leaves: vec![proto::Leaf {
+            frames: vec![proto::Frame::default(); frames],
+        }],
+    }
+    .encode_to_vec();
+    let mut out = Vec::with_capacity(traces * (trace.len() + 4) + traces * 16 + 64);
+    for _ in 0..traces {
+        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut out);
+        prost::encoding::encode_varint(trace.len() as u64, &mut out);
+        out.extend_from_slice(&trace);
+    }
+    for i in 0..traces as u64 {
+        let t = proto::TaskTrace {
+            id: i + 1,
+            trace: u32::MAX - i as u32,
+            location: u32::MAX,
+            captured_unix_ns: i64::MAX,
+        };
+        prost::encoding::message::encode(2, &t, &mut out);
+    }
+    prost::encoding::int64::encode(5, &unix_ns(SystemTime::now()), &mut out);
+    prost::encoding::uint64::encode(3, &u64::MAX, &mut out);
+    out
+}
+
+impl tonic::codegen::Service<tonic::codegen::http::Request<tonic::body::Body>> for Dumps {
+    type Response = tonic::codegen::http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: tonic::codegen::http::Request<tonic::body::Body>) -> Self::Future {
+        let agent = self.0.clone();
+        Box::pin(async move {
+            let info = req.uri().path() == taskscope_proto::INFO_PATH;
+            let mut grpc = tonic::server::Grpc::new(Raw).max_encoding_message_size(usize::MAX);
+            Ok(grpc.unary(Reply(agent, info), req).await)
+        })
+    }
+}
+
+/// A running hostile agent; stops when dropped.
+pub struct Served {
+    pub addr: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// Serves `lies` on an ephemeral loopback port, on a runtime of its own.
+pub fn serve(lies: Lies) -> Served {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let since = unix_ns(SystemTime::now() - UPTIME_AT_START);
+    let agent = Arc::new(Agent { lies, since });
+    rt.spawn(
+        tonic::transport::Server::builder()
+            .add_service(
+                TasksServer::new(TasksSvc(agent.clone())).max_encoding_message_size(usize::MAX),
+            )
+            .add_service(Dumps(agent))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    Served { addr, _rt: rt }
+}
+
+/// The honest site as the viewer names it.
+pub fn honest_location() -> String {
+    format!("{}:{}:{}", HONEST.0, HONEST.1, HONEST.2)
+}
