@@ -29,10 +29,8 @@ pub const EVIL: &str = "\u{1b}]0;pwned\u{7}\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2J\u{
 /// The honest site and the one that spawns its tasks.
 pub const HONEST: (&str, u32, u32) = ("src/honest/server.rs", 88, 9);
 pub const HONEST_PARENT: (&str, u32, u32) = ("src/honest/server.rs", 61, 5);
-/// The honest site's tasks a second (none ends), and how long the service
-/// ran before the server started.
+/// The honest site's tasks a second (none ends).
 const RATE: f64 = 3.0;
-const UPTIME_AT_START: Duration = Duration::from_secs(60);
 const YEAR_NS: i64 = 365 * 86_400 * 1_000_000_000;
 
 /// What the hostile agent sends.
@@ -44,6 +42,9 @@ pub struct Lies {
     pub fresh: bool,
     /// Bytes of each liar's file name, full of escapes.
     pub loc_len: usize,
+    /// Spawning locations of each liar, and the bytes of their file names.
+    pub parents: usize,
+    pub parent_len: usize,
     /// How often a message is sent.
     pub every: Duration,
     /// The clock jumps back a year every third second.
@@ -54,6 +55,10 @@ pub struct Lies {
     pub dump: DumpLie,
     /// Rows of every page; its `next_after_id` never ends.
     pub page_rows: usize,
+    /// How long the honest service ran before the server started (its
+    /// leak began with it; the first message's history holds those
+    /// seconds). Zero: the leak begins as the viewer attaches.
+    pub uptime: Duration,
 }
 
 /// What a request for waits gets.
@@ -76,11 +81,14 @@ impl Lies {
             liars: 0,
             fresh: false,
             loc_len: 0,
+            parents: 0,
+            parent_len: 0,
             every: Duration::from_millis(500),
             clock: false,
             history_sites: 0,
             dump: DumpLie::Small,
             page_rows: 10,
+            uptime: Duration::from_secs(60),
         }
     }
 
@@ -91,6 +99,8 @@ impl Lies {
             liars: 2_500,
             fresh: true,
             loc_len: 2_048,
+            parents: 3,
+            parent_len: 128,
             every: Duration::from_millis(500),
             clock: true,
             history_sites: 50,
@@ -99,6 +109,23 @@ impl Lies {
                 frames: 500,
             },
             page_rows: 20_000,
+            uptime: Duration::from_secs(60),
+        }
+    }
+
+    /// The issue's (#33): 5 000 liars every 500 ms with 2 KiB locations and
+    /// 8 spawners of 2 KiB each (messages of about 100 MB), and a flood of
+    /// 50 000 traces of 500 frames for waits.
+    pub fn issue() -> Lies {
+        Lies {
+            liars: 5_000,
+            parents: 8,
+            parent_len: 2_048,
+            dump: DumpLie::Flood {
+                traces: 50_000,
+                frames: 500,
+            },
+            ..Lies::all()
         }
     }
 }
@@ -184,9 +211,9 @@ impl Agent {
             oldest_created_unix_ns: 1,
             earliest_idle_unix_ns: i64::MAX,
             longest_poll_ns: u64::MAX,
-            parents: (0..3)
+            parents: (0..self.lies.parents as u64)
                 .map(|p| ParentCount {
-                    location: Some(self.liar_loc(u64::MAX - p, self.lies.loc_len / 16)),
+                    location: Some(self.liar_loc(u64::MAX - p, self.lies.parent_len)),
                     tasks: u64::MAX,
                 })
                 .collect(),
@@ -490,7 +517,7 @@ pub fn serve(lies: Lies) -> Served {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
-    let since = unix_ns(SystemTime::now() - UPTIME_AT_START);
+    let since = unix_ns(SystemTime::now() - lies.uptime);
     let agent = Arc::new(Agent { lies, since });
     rt.spawn(
         tonic::transport::Server::builder()
@@ -501,6 +528,47 @@ pub fn serve(lies: Lies) -> Served {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     Served { addr, _rt: rt }
+}
+
+/// Serves `TASKSCOPE_HOSTILE=all|issue|none` for measurements by hand
+/// (PERFORMANCE.md), the honest service up `TASKSCOPE_HOSTILE_UPTIME`
+/// seconds (default 60), without the lies `TASKSCOPE_HOSTILE_WITHOUT`
+/// names (`clock,history,liars,fresh`): prints `hostile=ADDR` and serves for
+/// `TASKSCOPE_HOSTILE_SECS` (default 120).
+#[test]
+#[ignore = "a server for measurements by hand"]
+fn serve_by_hand() {
+    let mut lies = match std::env::var("TASKSCOPE_HOSTILE").as_deref() {
+        Ok("issue") => Lies::issue(),
+        Ok("none") => Lies::none(),
+        _ => Lies::all(),
+    };
+    if let Some(s) = std::env::var("TASKSCOPE_HOSTILE_UPTIME")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        lies.uptime = Duration::from_secs(s);
+    }
+    // One lie at a time left out, to tell which one did what.
+    for without in std::env::var("TASKSCOPE_HOSTILE_WITHOUT")
+        .unwrap_or_default()
+        .split(',')
+    {
+        match without {
+            "clock" => lies.clock = false,
+            "history" => lies.history_sites = 0,
+            "liars" => lies.liars = 0,
+            "fresh" => lies.fresh = false,
+            _ => {}
+        }
+    }
+    let secs = std::env::var("TASKSCOPE_HOSTILE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let served = serve(lies);
+    println!("hostile={}", served.addr);
+    std::thread::sleep(Duration::from_secs(secs));
 }
 
 /// The honest site as the viewer names it.

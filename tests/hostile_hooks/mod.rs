@@ -97,15 +97,24 @@ fn suspects(rep: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The honest leak starts as the viewer attaches (no history to lean on):
+/// a 10 s watch flags it when it is alone.
+fn fresh(lies: Lies) -> Lies {
+    Lies {
+        uptime: Duration::ZERO,
+        ..lies
+    }
+}
+
 #[test]
 fn the_honest_leak_alone_is_flagged() {
-    let target = agent::serve(Lies::none());
+    let target = agent::serve(fresh(Lies::none()));
     let r = run(
         &[
             "watch",
             &target.addr,
             "--duration",
-            "2s",
+            "10s",
             "--format",
             "json",
             "--fail-on-suspect",
@@ -119,14 +128,14 @@ fn the_honest_leak_alone_is_flagged() {
 
 #[test]
 fn liars_neither_hold_nor_swell_the_viewer_nor_hide_the_honest_leak() {
-    let target = agent::serve(Lies::all());
-    let duration = Duration::from_secs(6);
+    let target = agent::serve(fresh(Lies::all()));
+    let duration = Duration::from_secs(10);
     let r = run(
         &[
             "watch",
             &target.addr,
             "--duration",
-            "6s",
+            "10s",
             "--format",
             "json",
             "--fail-on-suspect",
@@ -134,7 +143,7 @@ fn liars_neither_hold_nor_swell_the_viewer_nor_hide_the_honest_leak() {
         Duration::from_secs(120),
     );
     println!(
-        "watch --duration 6s against every lie: {:?}, peak RSS {} KiB, exit {:?}",
+        "watch --duration 10s against every lie: {:?}, peak RSS {} KiB, exit {:?}",
         r.took, r.peak_kib, r.code
     );
     let rep = report(&r);
@@ -147,7 +156,7 @@ fn liars_neither_hold_nor_swell_the_viewer_nor_hide_the_honest_leak() {
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(
         r.took <= duration + PAST_DURATION,
-        "watch --duration 6s took {:?}",
+        "watch --duration 10s took {:?}",
         r.took
     );
     assert!(r.peak_kib < 128 * 1024, "peak RSS {} KiB", r.peak_kib);
