@@ -57,6 +57,10 @@ impl TargetClock {
         received: Option<Instant>,
         new_agent: bool,
     ) -> Verdict {
+        // An agent cannot have started after its own `now`.
+        if since > now.plus(BACK) {
+            return Verdict::SetAside;
+        }
         if new_agent || self.since.is_none() {
             self.since = Some(since);
             self.anchor = received.map(|r| (r, now));
@@ -66,7 +70,7 @@ impl TargetClock {
             self.last = Some(at);
             return Verdict::Accept(at);
         }
-        if self.since != Some(since) || since > now.plus(BACK) {
+        if self.since != Some(since) {
             return Verdict::SetAside;
         }
         let last = self.last.unwrap_or(now);
@@ -169,12 +173,18 @@ mod tests {
 
     #[test]
     fn a_first_message_that_lied_is_outvoted() {
-        // The first message a year back, then an honest clock: after three
-        // that agree, the honest clock is the anchor.
-        let v = run(|i| if i == 0 { -YEAR } else { i });
+        // The first message 40 s back (still after the agent's start),
+        // then an honest clock: after three that agree, the honest clock
+        // is the reference.
+        let v = run(|i| if i == 0 { -40 } else { i });
+        assert_eq!(v[0], Verdict::Accept(at(-40)));
         assert_eq!(&v[1..3], &[Verdict::SetAside, Verdict::SetAside]);
         assert_eq!(v[3], Verdict::Accept(at(3)));
         assert_eq!(v[11], Verdict::Accept(at(11)));
+        // A year back is before the agent's start: set aside at once.
+        let v = run(|i| if i == 0 { -YEAR } else { i });
+        assert_eq!(v[0], Verdict::SetAside);
+        assert!(v[1..].iter().all(|v| matches!(v, Verdict::Accept(_))));
     }
 
     #[test]
@@ -187,6 +197,14 @@ mod tests {
         assert_eq!(
             c.judge(at(1), at(-30), Some(t0 + Duration::from_secs(1)), false),
             Verdict::SetAside
+        );
+        // Nor can an agent start after its own now, even in its first
+        // message.
+        let mut c = TargetClock::default();
+        assert_eq!(c.judge(at(0), at(60), Some(t0), true), Verdict::SetAside);
+        assert_eq!(
+            c.judge(at(1), at(-60), Some(t0), true),
+            Verdict::Accept(at(1))
         );
     }
 }
