@@ -4,6 +4,7 @@
 //! the liars stand beside. The TUI against it is in `tui.rs`.
 
 mod agent;
+mod dumps;
 mod real_agent;
 mod tui;
 

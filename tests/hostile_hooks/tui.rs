@@ -25,6 +25,24 @@ fn title(t: &Tmux) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Peak resident memory (KiB) of the program the pane's shell runs.
+fn viewer_peak_kib(t: &Tmux) -> Option<u64> {
+    let out = t.cmd(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let children = std::process::Command::new("pgrep")
+        .args(["-P", &shell])
+        .output()
+        .ok()?;
+    let pid = String::from_utf8_lossy(&children.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .to_string();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// What the pane wrote to the clipboard (tmux keeps OSC 52 writes as paste
 /// buffers with `set-clipboard on`).
 fn clipboard(t: &Tmux) -> String {
@@ -96,6 +114,9 @@ fn the_view_stays_responsive_and_inert_against_every_lie_and_q_exits_0() {
     answers(&t, "Escape", "the groups again", quick, |s| {
         s.contains("Tasks▼")
     });
+    let peak = viewer_peak_kib(&t).expect("the viewer's peak memory");
+    println!("the live view against every lie: peak RSS {peak} KiB");
+    assert!(peak < 128 * 1024, "peak RSS {peak} KiB");
     answers(&t, "q", "the exit code", Duration::from_secs(5), |s| {
         s.contains("EXIT=")
     });
