@@ -210,9 +210,12 @@ pub struct WatchArgs {
 /// How a headless command reaches a live target.
 #[derive(Debug, Args, Clone)]
 pub struct GatherArgs {
-    /// Largest update accepted from the target, e.g. 256MiB.
+    /// Largest console-subscriber update accepted from the target, e.g. 256MiB.
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    /// Largest message accepted from the target's taskscope-agent (its groups, a page of tasks, its waits); a real agent's largest at 1 000 000 tasks is under 4 MiB.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub max_agent_message_size: usize,
     /// Wait up to this long (default 60s) for a target that is not up yet,
     /// instead of failing at the first refused connection: for CI jobs that
     /// start the service and taskscope together.
@@ -249,7 +252,8 @@ pub struct DumpArgs {
     /// Never ask the target's taskscope-agent for task dumps.
     #[arg(long)]
     pub no_dumps: bool,
-    /// How long a dump may wait for the target's runtime to pause.
+    /// How long a request for the tasks' waits may take, reply included
+    /// (the agent itself waits at most 2 s for the tasks it asks).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub dump_timeout: Duration,
 }
@@ -273,9 +277,12 @@ pub struct ViewArgs {
     /// Trend window: the change column and growth test look this far back.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub window: Duration,
-    /// Largest update accepted from the target, e.g. 256MiB (tonic's default, 4MiB, is too small for large targets).
+    /// Largest console-subscriber update accepted from the target, e.g. 256MiB (tonic's default, 4MiB, is too small for large targets).
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    /// Largest message accepted from the target's taskscope-agent (its groups, a page of tasks, its waits); a real agent's largest at 1 000 000 tasks is under 4 MiB.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub max_agent_message_size: usize,
     /// Disable colors (also when the NO_COLOR environment variable is set).
     #[arg(long)]
     pub no_color: bool,
@@ -374,6 +381,7 @@ impl ViewArgs {
     pub fn gather_args(&self) -> GatherArgs {
         GatherArgs {
             max_message_size: self.max_message_size,
+            max_agent_message_size: self.max_agent_message_size,
             wait_for_target: None,
             source: self.source,
             token_file: self.token_file.clone(),
@@ -390,6 +398,7 @@ impl ViewArgs {
             },
             conn: conn::Options {
                 max_message_size: self.max_message_size,
+                max_agent_message_size: self.max_agent_message_size,
                 dumps: conn::DumpOptions {
                     enabled: !self.dumps.no_dumps,
                     on_connect: true,

@@ -93,7 +93,9 @@ pub async fn gather_fleet(
     let mut opts = opts;
     opts.dumps.on_connect = false;
     opts.dumps.interval = None;
-    let dump_wait = opts.dumps.timeout * 6;
+    // The request for waits ends within its timeout, answered or not; the
+    // second is for its event to reach the session.
+    let dump_wait = opts.dumps.timeout + Duration::from_secs(1);
     let mut watches: Vec<Watch> = targets
         .iter()
         .map(|t| Watch {

@@ -837,6 +837,8 @@ fn hooks_app() -> App {
             row("src/jobs.rs:7:9", 5, 5, "src/main.rs:20:5"),
         ],
         history: Vec::new(),
+        received: None,
+        capped: Default::default(),
     };
     let st = &mut app.local[0];
     st.begin_stream();

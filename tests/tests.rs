@@ -27,6 +27,7 @@ mod fleet_e2e;
 mod fleet_tools;
 mod hooks_e2e;
 mod hostile;
+mod hostile_hooks;
 mod hostile_server;
 mod layering;
 mod lints;

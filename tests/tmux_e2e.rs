@@ -7,12 +7,13 @@ use crate::common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Tmux {
+/// A tmux server of its own, with one session (`e2e`) running bash.
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn start(name: &str, width: u16, height: u16) -> Tmux {
+    pub(crate) fn start(name: &str, width: u16, height: u16) -> Tmux {
         let socket = format!("taskscope-e2e-{}-{name}", std::process::id());
         let t = Tmux { socket };
         let ok = t
@@ -41,7 +42,7 @@ impl Tmux {
         t
     }
 
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn cmd(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .args(["-L", &self.socket])
             .args(args)
@@ -49,13 +50,13 @@ impl Tmux {
             .expect("tmux is required for this test (.ci/run installs it)")
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "e2e"];
         args.extend_from_slice(keys);
         assert!(self.cmd(&args).status.success());
     }
 
-    fn literal(&self, text: &str) {
+    pub(crate) fn literal(&self, text: &str) {
         assert!(
             self.cmd(&["send-keys", "-t", "e2e", "-l", text])
                 .status
@@ -63,16 +64,16 @@ impl Tmux {
         );
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).to_string()
     }
 
-    fn alternate_on(&self) -> bool {
+    pub(crate) fn alternate_on(&self) -> bool {
         let out = self.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 
-    fn wait_screen(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_screen(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
@@ -95,7 +96,7 @@ impl Drop for Tmux {
 }
 
 /// The tests look at the process table, so they run one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The demo targets started by the `taskscope demo` whose command line
 /// contains `marker` (its child processes, so other demos on the machine

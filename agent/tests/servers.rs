@@ -18,7 +18,12 @@ use crate::common::{hooked_runtime, wait_until};
 const WITHIN: Duration = Duration::from_secs(30);
 
 /// A live group's place: (file, line, split, spawner's line).
-fn place(g: &Group) -> (String, u32, bool, Option<u32>) {
+type Place = (String, u32, bool, Option<u32>);
+
+/// Each live group's place, live tasks and reachable tasks.
+type Places = Vec<(Place, u64, u64)>;
+
+fn place(g: &Group) -> Place {
     (
         g.site.location.file().to_string(),
         g.site.location.line(),
@@ -27,7 +32,7 @@ fn place(g: &Group) -> (String, u32, bool, Option<u32>) {
     )
 }
 
-fn live_places(agent: &Agent) -> Vec<((String, u32, bool, Option<u32>), u64, u64)> {
+fn live_places(agent: &Agent) -> Places {
     let r = agent.recorder().expect("recorder");
     let mut v: Vec<_> = r
         .groups()
@@ -163,7 +168,7 @@ fn axum_connections_count_at_the_serve_line_and_capture_themselves() {
             idle.push(c);
         }
     });
-    let here = |p: &(String, u32, bool, Option<u32>)| p.0 == file!() && p.1 == serve_line;
+    let here = |p: &Place| p.0 == file!() && p.1 == serve_line;
     wait_until(
         "the five connections at the serve line, all reachable",
         WITHIN,
@@ -306,7 +311,7 @@ fn tonic_connections_count_at_the_serve_line_and_know_their_peer() {
             );
         (client, call)
     });
-    let here = |p: &(String, u32, bool, Option<u32>)| p.0 == file!() && p.1 == serve_line;
+    let here = |p: &Place| p.0 == file!() && p.1 == serve_line;
     wait_until(
         "the gRPC connection at the serve line and its open call at hyper's, split by it",
         WITHIN,
@@ -376,7 +381,7 @@ fn a_pooled_clients_connections_split_by_the_tasks_that_opened_them() {
         (client, (exec_line, fetch_line, health_line))
     });
     let (exec_line, fetch_line, health_line) = lines;
-    let by = |v: &Vec<((String, u32, bool, Option<u32>), u64, u64)>, spawner: u32| {
+    let by = |v: &Places, spawner: u32| {
         v.iter().any(|(p, live, reach)| {
             p.0 == file!()
                 && p.1 == exec_line

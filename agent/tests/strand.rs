@@ -43,7 +43,7 @@ enum Driver {
 /// children of the round have just been woken.
 async fn child(i: usize) -> usize {
     for step in 0..4 {
-        if (i + step) % 3 == 0 {
+        if (i + step).is_multiple_of(3) {
             tokio::task::yield_now().await;
         } else {
             tokio::time::sleep(Duration::from_millis(1 + (i % 3) as u64)).await;

@@ -58,7 +58,7 @@ struct Evidence<'a> {
 
 impl Evidence<'_> {
     /// Whether a captured frame is in `krate` (`tonic`, `h2`), by its file
-    /// (`tonic-0.14.5/src/…`) or its path (`tonic::…`).
+    /// (`tonic-0.14.5/src/…`) or its path (`tonic` and two colons).
     fn passes(&self, krate: &str) -> bool {
         let under = krate.replace('-', "_");
         self.frames.iter().any(|f| {
@@ -88,7 +88,7 @@ fn rule(e: &Evidence) -> Option<(String, String)> {
     match e.reason {
         Reason::RequestRead if http2 => s(
             "HTTP/2 connections held open by clients that went quiet: the server sends no keepalive pings and has no idle limit",
-            "HTTP/2 keepalive finds dead peers and a maximum connection age ends old ones: tonic's Server::builder().http2_keepalive_interval(Some(d)).http2_keepalive_timeout(Some(t)).max_connection_age(age); with taskscope_agent::tonic::serve, .configure(|b| { b.http2().timer(TokioTimer::new()).keep_alive_interval(d).keep_alive_timeout(t); })",
+            "HTTP/2 keepalive finds dead peers and a maximum connection age ends old ones: tonic's Server::builder().http2_keepalive_interval(Some(d)).http2_keepalive_timeout(Some(t)).max_connection_age(age); with the agent's tonic drop-in, .configure(|b| { b.http2().timer(TokioTimer::new()).keep_alive_interval(d).keep_alive_timeout(t); })",
         ),
         Reason::RequestRead => s(
             "keep-alive connections of clients that went quiet: the server has no header-read timeout (hyper's needs a timer, and axum::serve sets none)",
@@ -108,7 +108,7 @@ fn rule(e: &Evidence) -> Option<(String, String)> {
         ),
         Reason::GrpcResponse => s(
             "gRPC calls to a server that does not answer, with no deadline",
-            "a deadline on the channel, tonic::transport::Endpoint::timeout(d), or per call, request.set_timeout(d) (sent as grpc-timeout)",
+            "a deadline on the channel, Endpoint::timeout(d) (tonic's transport), or per call, request.set_timeout(d) (sent as grpc-timeout)",
         ),
         Reason::ResponseRead => s(
             "client connections waiting on a server that does not answer: the calls that opened them have no timeout (each stuck call keeps its pooled connection)",

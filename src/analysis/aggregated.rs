@@ -26,9 +26,9 @@ pub(super) fn groups(
     let mut out = Vec::new();
     for (key, a) in &agg.groups {
         let g = group(*key, a, frame, params);
-        totals.live += g.live;
-        totals.running += g.running;
-        totals.idle += g.idle;
+        totals.live = totals.live.saturating_add(g.live);
+        totals.running = totals.running.saturating_add(g.running);
+        totals.idle = totals.idle.saturating_add(g.idle);
         if g.live > 0 || g.delta != 0 {
             out.push(g);
         }

@@ -84,11 +84,11 @@ impl Merger {
         groups.sort_by(super::group::display_order);
         let mut totals = Totals::default();
         for (_, a) in parts {
-            totals.live += a.totals.live;
-            totals.running += a.totals.running;
-            totals.scheduled += a.totals.scheduled;
-            totals.idle += a.totals.idle;
-            totals.finished += a.totals.finished;
+            totals.live = totals.live.saturating_add(a.totals.live);
+            totals.running = totals.running.saturating_add(a.totals.running);
+            totals.scheduled = totals.scheduled.saturating_add(a.totals.scheduled);
+            totals.idle = totals.idle.saturating_add(a.totals.idle);
+            totals.finished = totals.finished.saturating_add(a.totals.finished);
         }
         totals.groups = groups.len() as u32;
         totals.suspects = groups.iter().filter(|g| g.suspect.is_some()).count() as u32;
@@ -288,7 +288,7 @@ mod tests {
     fn analysis(groups: Vec<Group>) -> Analysis {
         let mut totals = Totals::default();
         for g in &groups {
-            totals.live += g.live;
+            totals.live = totals.live.saturating_add(g.live);
         }
         Analysis {
             now: Ts::from_nanos(1),

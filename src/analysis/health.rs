@@ -62,10 +62,51 @@ pub fn warnings(h: &Health) -> Vec<String> {
     for (n, what) in counted.into_iter().filter(|(n, _)| *n > 0) {
         out.push(format!("target sent {} {what}", text::count(n)));
     }
+    out.extend(set_aside(h));
     if h.restarts > 0 {
         out.push(format!(
             "target restarted {}×: task ids restarted",
             h.restarts
+        ));
+    }
+    out
+}
+
+/// What the hooks source sent that was not kept (over the viewer's caps)
+/// or set aside (it cannot be true), in words.
+fn set_aside(h: &Health) -> Vec<String> {
+    let mut out = Vec::new();
+    let s = &h.set_aside;
+    let reports = [
+        (
+            s.counts,
+            "group reports with counts it cannot have (above what it spawned): set aside",
+        ),
+        (
+            s.ages,
+            "group reports with times outside its life: set aside",
+        ),
+        (
+            s.backwards,
+            "group reports whose totals went backwards: set aside",
+        ),
+        (
+            s.clock,
+            "messages whose clock ran backwards or ahead: set aside",
+        ),
+        (s.history, "site histories it cannot have kept: set aside"),
+    ];
+    for (n, what) in reports.into_iter().filter(|(n, _)| *n > 0) {
+        out.push(format!("target sent {} {what}", text::count(n)));
+    }
+    for (n, what) in h.capped.described() {
+        out.push(format!("target sent {} {what}", text::count(n)));
+    }
+    if h.forgotten > 0 {
+        out.push(format!(
+            "{} spawn locations no longer followed, to follow newer ones (at most {} at once)",
+            text::count(h.forgotten),
+            crate::model::caps::MAX_TRACKED
         ));
     }
     out

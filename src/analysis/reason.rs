@@ -36,7 +36,7 @@ impl TaskState {
 crate::keyed::keyed!(TaskState, key, "task state");
 
 /// Why a task is where it is: one vocabulary for TUI, report and CLI.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
     /// Inside a poll right now, or polled again and again (CPU-bound).
     Running,
@@ -90,6 +90,7 @@ pub enum Reason {
     NoWaker,
     /// Idle, on a source that does not say on what (an older release's
     /// files; taskscope no longer reads a wait as `idle`).
+    #[default]
     Idle,
     Completed,
     // Named waits of the HTTP and gRPC stack (from captures, or inferred
@@ -391,10 +392,4 @@ pub struct ReasonCount {
     /// How many of them have it inferred (not seen): from their site's
     /// captured tasks, or from a library's known shape.
     pub inferred: u32,
-}
-
-impl Default for Reason {
-    fn default() -> Self {
-        Reason::Idle
-    }
 }

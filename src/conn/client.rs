@@ -140,7 +140,7 @@ async fn stream_once(
     if opts.source != SourceChoice::Console {
         let opened = timeout(
             opts.connect_timeout,
-            super::hooks::watch(channel.clone(), opts.max_message_size),
+            super::hooks::watch(channel.clone(), opts.max_agent_message_size),
         )
         .await;
         match opened {
@@ -151,19 +151,29 @@ async fn stream_once(
                 ));
             }
             Ok(Ok(stream)) => {
-                let events =
-                    stream.map(|m| m.map(|g| Event::Groups(Box::new(super::hooks::convert(g)))));
+                let events = stream.map(|m| {
+                    m.map(|g| {
+                        let at = std::time::Instant::now();
+                        Event::Groups(Box::new(super::hooks::convert(g, at)))
+                    })
+                });
                 let _pages = AbortOnDrop(tokio::spawn(super::hooks::pages(
                     channel.clone(),
                     dumps.clone(),
                     tx.clone(),
+                    opts.max_agent_message_size,
+                    opts.connect_timeout,
                 )));
-                return read_stream(events, &channel, name, opts, tx, backoff, dumps).await;
+                return read_stream(events, &channel, name, opts, tx, backoff, dumps)
+                    .await
+                    .map_err(ConnError::for_agent);
             }
             Ok(Err(status))
                 if status.code() == tonic::Code::Unimplemented
                     && opts.source == SourceChoice::Auto => {}
-            Ok(Err(status)) => return Err(ConnError::from_status(name, &status, false)),
+            Ok(Err(status)) => {
+                return Err(ConnError::from_status(name, &status, false).for_agent());
+            }
         }
     }
     let mut client =

@@ -4,6 +4,8 @@
 
 pub mod addr;
 pub mod agent;
+pub mod calls;
+pub mod capped;
 pub mod chan;
 pub mod client;
 pub mod convert;
@@ -23,9 +25,15 @@ use tokio::time::Instant;
 /// How the connection behaves.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Largest update accepted. tonic's default of 4 MiB is too small for
-    /// large targets, whose first deltas run to tens of MiB.
+    /// Largest console-subscriber update accepted. tonic's default of
+    /// 4 MiB is too small for large targets, whose first deltas run to
+    /// tens of MiB.
     pub max_message_size: usize,
+    /// Largest message accepted from taskscope-agent (its groups, a page
+    /// of tasks, its waits), each decoded within the caps of
+    /// [`crate::model::caps`]: sized for real agents (a million tasks: a
+    /// few MiB), so that a hostile one cannot make the viewer hold more.
+    pub max_agent_message_size: usize,
     /// Limit for TCP connect and for the first response to arrive.
     pub connect_timeout: Duration,
     /// A stream that sends nothing for this long is treated as stalled
@@ -134,6 +142,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             max_message_size: 256 << 20,
+            max_agent_message_size: DEFAULT_MAX_AGENT_MESSAGE,
             connect_timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(60),
             keepalive_interval: Duration::from_secs(10),
@@ -147,6 +156,11 @@ impl Default for Options {
         }
     }
 }
+
+/// The default of `--max-agent-message-size`: a real agent's largest
+/// message at 1 000 000 tasks (its reply for waits, 200 000 tasks listed)
+/// is under a quarter of it (PERFORMANCE.md, "A hostile hooks source").
+pub const DEFAULT_MAX_AGENT_MESSAGE: usize = 16 << 20;
 
 /// Connection state, as the status line shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,6 +203,8 @@ pub enum Event {
     ConsolePaused(bool),
     /// The watched task's details (`WatchTaskDetails`).
     Details(Box<crate::model::details::TaskDetails>),
+    /// What a page or a reply for waits held beyond the viewer's caps.
+    Capped(crate::model::caps::Capped),
 }
 
 impl Event {
@@ -292,6 +308,7 @@ pub fn apply(state: &mut crate::model::State, ev: Event) -> Option<Status> {
         Event::Dump(d) => state.apply_dump(d.map(|d| *d)),
         Event::ConsolePaused(p) => state.log.health.console_paused = p,
         Event::Details(d) => state.console.details = Some(*d),
+        Event::Capped(c) => state.log.health.capped.add(&c),
     }
     None
 }

@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Most age and lifetime buckets a group keeps (the agent sends 20).
-pub const MAX_BUCKETS: usize = 64;
-/// Most spawning locations a group keeps.
-pub const MAX_PARENTS: usize = 8;
+/// Most age and lifetime buckets, and spawning locations, a group keeps
+/// (see `caps`).
+pub use super::caps::{MAX_BUCKETS, MAX_PARENTS};
 
 /// Age buckets of a group's live tasks: entry 0 under 1 s, entry i from
 /// 2^(i-1) to 2^i s, the last one everything older.
@@ -50,6 +49,12 @@ pub struct GroupsUpdate {
     pub groups: Vec<AggRow>,
     /// Per-location totals at each past second (first message only).
     pub history: Vec<SiteHistory>,
+    /// When the viewer received it (its own monotonic clock; `None` in
+    /// tests): a target's clock may not run ahead of the time that passed
+    /// here.
+    pub received: Option<std::time::Instant>,
+    /// What the message held beyond the viewer's caps (not kept).
+    pub capped: super::caps::Capped,
 }
 
 /// A spawn location exactly as the target names it (file, line, column),
@@ -347,9 +352,24 @@ impl AggGroup {
 pub struct Aggregates {
     /// When the agent started recording.
     pub since: Option<Ts>,
+    /// The groups of the last message, those that held together.
     pub groups: std::collections::HashMap<super::GroupKey, AggGroup>,
     /// The tasks of the group a view has open.
     pub page: Option<(super::GroupKey, Page)>,
+    /// Every location followed (at most [`super::caps::MAX_TRACKED`]): its
+    /// last accepted totals (spawned, terminated) and when a message last
+    /// named it; its count history is in the stream log.
+    pub tracked: std::collections::HashMap<super::GroupKey, Tracked>,
+    /// The target's clock, judged message by message.
+    pub clock: super::target_clock::TargetClock,
+}
+
+/// A location the model follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tracked {
+    pub spawned: u64,
+    pub terminated: u64,
+    pub seen: Ts,
 }
 
 #[cfg(test)]

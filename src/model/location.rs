@@ -63,11 +63,38 @@ pub struct GroupKey {
     pub kind: TaskKind,
 }
 
-/// Interned location strings in `file:line:col` form.
+/// Interned location strings in `file:line:col` form. A location can be
+/// forgotten (the hooks source follows a bounded number of them); its slot
+/// is then reused under a new generation, so an id kept from before names
+/// no other location: it reads as [`FORGOTTEN_LOCATION`].
 #[derive(Default, Debug, Clone)]
 pub struct Locations {
     ids: HashMap<Arc<str>, LocId>,
-    names: Vec<Arc<str>>,
+    /// Each slot's name and generation.
+    names: Vec<(Arc<str>, u8)>,
+    /// Slots of forgotten locations, to reuse.
+    free: Vec<u32>,
+}
+
+/// What an id of a forgotten location reads as.
+pub const FORGOTTEN_LOCATION: &str = "<forgotten location>";
+
+/// An id is a slot (low 24 bits) and the slot's generation (high 8).
+const SLOT_BITS: u32 = 24;
+const MAX_SLOTS: usize = 1 << SLOT_BITS;
+
+impl LocId {
+    fn slot(self) -> usize {
+        (self.0 & ((1 << SLOT_BITS) - 1)) as usize
+    }
+
+    fn generation(self) -> u8 {
+        (self.0 >> SLOT_BITS) as u8
+    }
+
+    fn new(slot: usize, generation: u8) -> LocId {
+        LocId(slot as u32 | (u32::from(generation) << SLOT_BITS))
+    }
 }
 
 impl Locations {
@@ -83,30 +110,65 @@ impl Locations {
         if let Some(id) = self.ids.get(text) {
             return *id;
         }
-        let id = LocId(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
         let name: Arc<str> = Arc::from(text);
-        self.ids.insert(name.clone(), id);
-        self.names.push(name);
+        let id = match self.free.pop() {
+            Some(slot) => {
+                let entry = &mut self.names[slot as usize];
+                entry.0 = name.clone();
+                LocId::new(slot as usize, entry.1)
+            }
+            // Past 16 million locations (a hostile console), the last slot
+            // takes every new one.
+            None if self.names.len() >= MAX_SLOTS => {
+                let slot = MAX_SLOTS - 1;
+                self.forget(LocId::new(slot, self.names[slot].1));
+                return self.intern_str(text);
+            }
+            None => {
+                self.names.push((name.clone(), 0));
+                LocId::new(self.names.len() - 1, 0)
+            }
+        };
+        self.ids.insert(name, id);
         id
+    }
+
+    /// Forgets a location: its id names nothing from now on (see the type).
+    pub fn forget(&mut self, id: LocId) {
+        let Some(entry) = self.names.get_mut(id.slot()) else {
+            return;
+        };
+        if entry.1 != id.generation() || self.free.contains(&(id.slot() as u32)) {
+            return;
+        }
+        self.ids.remove(&entry.0);
+        static GONE: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+        entry.0 = GONE.get_or_init(|| Arc::from(FORGOTTEN_LOCATION)).clone();
+        entry.1 = entry.1.wrapping_add(1);
+        self.free.push(id.slot() as u32);
     }
 
     pub fn name(&self, id: LocId) -> &Arc<str> {
         static UNKNOWN: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
-        self.names
-            .get(id.0 as usize)
-            .unwrap_or_else(|| UNKNOWN.get_or_init(|| Arc::from(UNKNOWN_LOCATION)))
+        static GONE: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+        match self.names.get(id.slot()) {
+            Some((name, generation)) if *generation == id.generation() => name,
+            Some(_) => GONE.get_or_init(|| Arc::from(FORGOTTEN_LOCATION)),
+            None => UNKNOWN.get_or_init(|| Arc::from(UNKNOWN_LOCATION)),
+        }
     }
 
     pub fn get(&self, text: &str) -> Option<LocId> {
         self.ids.get(text).copied()
     }
 
+    /// Locations known now.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.ids.is_empty()
     }
 }
 
@@ -160,6 +222,24 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!(&**l.name(a), "src/server.rs:88:5");
         assert_eq!(&**l.name(c), UNKNOWN_LOCATION);
+    }
+
+    #[test]
+    fn a_forgotten_location_s_id_names_no_other() {
+        let mut l = Locations::default();
+        let a = l.intern_str("src/a.rs:1:1");
+        l.forget(a);
+        assert_eq!(l.get("src/a.rs:1:1"), None);
+        assert_eq!(l.len(), 0);
+        // Its slot is reused, under another generation.
+        let b = l.intern_str("src/b.rs:2:2");
+        assert_ne!(a, b);
+        assert_eq!(&**l.name(b), "src/b.rs:2:2");
+        assert_eq!(&**l.name(a), FORGOTTEN_LOCATION);
+        // Forgetting a stale id does nothing.
+        l.forget(a);
+        assert_eq!(&**l.name(b), "src/b.rs:2:2");
+        assert_eq!(l.intern_str("src/a.rs:1:1"), LocId::new(1, 0));
     }
 
     #[test]

@@ -2,15 +2,18 @@
 //! converts wire messages into [`Update`], and [`State::apply`] folds them in.
 
 pub mod aggregate;
+pub mod caps;
 pub mod details;
 pub mod dump;
 pub mod history;
 pub mod intern;
 pub mod late;
 pub mod location;
+pub mod plausible;
 pub mod resource;
 pub mod sanity;
 pub mod state;
+pub mod target_clock;
 pub mod task;
 pub mod time;
 pub mod update;

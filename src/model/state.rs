@@ -93,6 +93,13 @@ pub struct Health {
     pub console_paused: bool,
     /// Values no sane subscriber sends (clamped or cut), counted.
     pub implausible: Implausible,
+    /// What the hooks source sent beyond the viewer's caps (not kept).
+    pub capped: super::caps::Capped,
+    /// What the hooks source sent that cannot be true (set aside).
+    pub set_aside: super::plausible::SetAside,
+    /// Locations no longer followed, to follow newer ones (over
+    /// [`super::caps::MAX_TRACKED`]).
+    pub forgotten: u64,
 }
 
 /// Updates carrying at least this many new entities suggest the

@@ -94,6 +94,9 @@ struct Rec {
     slot: Option<Arc<Slot>>,
 }
 
+/// Sites by (location, spawner) address.
+type SiteMap = HashMap<(usize, usize), &'static Site>;
+
 /// A worker thread's poll in progress.
 #[derive(Default)]
 struct WorkerSlot {
@@ -117,7 +120,7 @@ struct Inner {
     shards: Box<[Shard]>,
     /// Sites by (location, spawner) address (the spawner 0 unless the
     /// location is split: see `site`).
-    sites: Box<[Mutex<HashMap<(usize, usize), &'static Site>>]>,
+    sites: Box<[Mutex<SiteMap>]>,
     /// Which locations are split by spawner.
     split: SplitRules,
     workers: Mutex<Vec<Arc<WorkerSlot>>>,

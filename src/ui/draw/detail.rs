@@ -106,6 +106,11 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
             },
         ),
     ];
+    let mut head_lines = head_lines;
+    if let Some(a) = &g.advice {
+        head_lines.push(Line::from(format!(" likely cause: {}", a.cause)));
+        head_lines.push(Line::from(format!(" fix: {}", a.fix)));
+    }
     f.render_widget(Paragraph::new(head_lines), head);
 
     let rows_fit = list.height.saturating_sub(1) as usize;
