@@ -28,6 +28,7 @@ edition = "2021"
 [dependencies]
 console-subscriber = "=0.5.0"
 tokio = { version = "1", features = ["full", "tracing"] }
+tracing = "0.1"
 TOML
 printf '[build]\nrustflags = ["--cfg", "tokio_unstable"]\n' > "$work/.cargo/config.toml"
 (cd "$work" && cargo build --release --quiet)

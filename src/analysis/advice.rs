@@ -10,20 +10,10 @@
 //! a library's known shape), never `untracked`, `not captured yet` or `out
 //! of reach`. Otherwise nothing is said rather than a guess.
 
-use super::group::Group;
 use super::reason::Reason;
 use super::sites::{self, KnownSite};
+use super::types::{Advice, Group, percent};
 use crate::model::Frame;
-
-/// A suspect's likely cause and its fix.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Advice {
-    /// What most likely keeps these tasks: "clients that went quiet keep
-    /// their connections, and the server has no header-read timeout".
-    pub cause: String,
-    /// What to change, in the user's own stack.
-    pub fix: String,
-}
 
 /// Share of a group's live tasks the main wait must hold for a rule to
 /// speak.
@@ -33,7 +23,7 @@ const MIN_SHARE: u32 = 60;
 pub fn advise(g: &Group) -> Option<Advice> {
     g.suspect.as_ref()?;
     let main = g.main_reason()?;
-    if super::wording::percent(main.tasks, g.live.max(1)) < MIN_SHARE {
+    if percent(main.tasks, g.live.max(1)) < MIN_SHARE {
         return None;
     }
     let e = Evidence {
@@ -158,7 +148,7 @@ fn rule(e: &Evidence) -> Option<(String, String)> {
 mod tests {
     use super::*;
     use crate::analysis::reason::ReasonCount;
-    use crate::analysis::{Suspect, SuspectKind};
+    use crate::analysis::types::{Suspect, SuspectKind};
     use crate::model::{GroupKey, LocId, TaskKind, Trace};
     use std::sync::Arc;
 

@@ -8,20 +8,11 @@
 //! in its own target's model.
 
 use super::reason::ReasonCount;
+use super::types::{Share, display_order};
 use super::{Analysis, Group, StackCount, Suspect, Totals};
 use crate::model::{GroupKey, Locations};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// One target's part of a merged group.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Share {
-    pub target: Arc<str>,
-    pub live: u32,
-    /// Change over the window on that target.
-    pub delta: i64,
-    pub suspect: bool,
-}
 
 /// What stays the same between merges: the merged groups' keys (so the
 /// view's selection survives a refresh).
@@ -81,7 +72,7 @@ impl Merger {
                 g
             })
             .collect();
-        groups.sort_by(super::group::display_order);
+        groups.sort_by(display_order);
         let mut totals = Totals::default();
         for (_, a) in parts {
             totals.live = totals.live.saturating_add(a.totals.live);

@@ -2,12 +2,13 @@
 //! No I/O and no clock reads: `now` is always passed in.
 
 pub mod advice;
-mod aggregated;
 pub mod blocked;
+pub mod console_groups;
 pub mod diff;
 pub mod fleet;
-pub mod group;
 pub mod health;
+mod hooks_groups;
+pub mod judge;
 pub mod lint;
 pub mod reason;
 pub mod sites;
@@ -15,13 +16,15 @@ mod sleeps;
 pub mod stack;
 pub mod suspect;
 pub mod trend;
+pub mod types;
 pub mod wording;
 
 pub use blocked::{Reason, TaskState, Verdict, WaitIndex};
-pub use group::{Group, Params, StackCount, TaskRow, Totals, group_tasks};
+pub use console_groups::group_tasks;
 pub use reason::ReasonCount;
-pub use suspect::{Suspect, SuspectKind};
 pub use trend::Growth;
+pub use types::{Group, Params, StackCount, TaskRow, Totals};
+pub use types::{Suspect, SuspectKind};
 
 use crate::model::{Agent, Health, State, Ts};
 use std::time::Duration;

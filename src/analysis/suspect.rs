@@ -3,45 +3,9 @@
 
 use super::reason::{Reason, ReasonCount};
 use super::trend::Growth;
-use super::wording::percent;
+use super::types::{Suspect, SuspectKind, percent};
 use crate::text;
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SuspectKind {
-    /// The count keeps growing (see `trend`).
-    Growing,
-    /// Most tasks wait on one thing far longer than the group's tasks live.
-    Stuck,
-    /// Tasks idle with no waker: nothing can ever wake them (tokio-console's
-    /// "lost waker" warning). A proven leak, whatever the count does.
-    LostWaker,
-}
-
-impl SuspectKind {
-    pub const ALL: [SuspectKind; 3] = [
-        SuspectKind::Growing,
-        SuspectKind::Stuck,
-        SuspectKind::LostWaker,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            SuspectKind::Growing => "growing",
-            SuspectKind::Stuck => "stuck",
-            SuspectKind::LostWaker => "lost_waker",
-        }
-    }
-}
-
-crate::keyed::keyed!(SuspectKind, key, "suspect kind");
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Suspect {
-    pub kind: SuspectKind,
-    /// A sentence a person can check against the numbers on screen.
-    pub reason: String,
-}
 
 /// Share of live tasks that must share one wait for the `Stuck` rule.
 const STUCK_SHARE: u32 = 80;
@@ -94,7 +58,7 @@ pub fn judge(g: &Facts, growth: &Growth, ctx: &Context) -> Option<Suspect> {
     }
     let share = percent(main.tasks, g.live);
     // A wait nobody saw says so.
-    let inferred = if super::wording::mostly_inferred(main.inferred, main.tasks) {
+    let inferred = if super::types::mostly_inferred(main.inferred, main.tasks) {
         " (inferred)"
     } else {
         ""

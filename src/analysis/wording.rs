@@ -3,28 +3,59 @@
 //! The TUI, the reports, the diff and `watch` all word groups through
 //! these, so the rules cannot drift apart.
 
+use super::types::Group;
 use crate::model::TaskKind;
 
-/// `part` of `total` as a rounded percentage (0 when `total` is 0).
-pub fn percent(part: u32, total: u32) -> u32 {
-    if total == 0 {
-        0
-    } else {
-        ((u64::from(part) * 100 + u64::from(total) / 2) / u64::from(total)) as u32
+/// A group's own words: what its row, its detail and reports show.
+impl Group {
+    /// " (blocking)" for tasks that are not plain tasks, else "".
+    pub fn kind_suffix(&self) -> String {
+        kind_suffix(self.kind)
+    }
+
+    /// " [conn-handler]" or " [pool-worker-0 +3 names]": the names a row shows.
+    /// Names, then where the spawning tasks were spawned (hooks source).
+    pub fn names_suffix(&self) -> String {
+        let names = self.names.iter().map(|(n, _)| &**n);
+        // A place split by spawner names its spawner already.
+        let (_, spawner) = taskscope_proto::names::unsplit_location(&self.location);
+        let parents = self
+            .spawned_from
+            .iter()
+            .filter(|(l, _)| Some(&**l) != spawner)
+            .map(|(l, n)| (&**l, *n));
+        let shares = self.shares.iter().map(|s| (&*s.target, s.live, s.suspect));
+        let lints = self.lints.iter().map(|(l, n)| (l.label(), u64::from(*n)));
+        self::names(names, self.distinct_names, 1, 24, str::to_string)
+            + &targets(shares, 3, str::to_string)
+            + &ancestry(parents, 1, str::to_string)
+            + &self::lints(lints)
+    }
+
+    /// How the group's waits are known, in words (the hooks source): "waits
+    /// captured for 12 of 40 tasks, 28 inferred from them, newest 1.2s
+    /// ago"; `None` on the console source.
+    pub fn waits_text(&self) -> Option<String> {
+        self.waits.map(|w| coverage(&w))
+    }
+
+    /// "97% chan send, 3% running" — the mix as text, largest first.
+    pub fn mix_text(&self, max_parts: usize) -> String {
+        let total: u32 = self.reasons.iter().map(|r| r.tasks).sum();
+        if total == 0 {
+            return String::new();
+        }
+        let parts = self.reasons.iter().map(|r| MixPart {
+            percent: percent(r.tasks, total),
+            label: r.reason.short(),
+            from_dump: mostly_from_dump(r.from_dump, r.tasks),
+            inferred: mostly_inferred(r.inferred, r.tasks),
+        });
+        mix(parts, max_parts, self.reasons.len() > max_parts)
     }
 }
 
-/// Whether most of `tasks` have their reason from a task dump (a fact)
-/// rather than from console data: such a reason is marked `*`.
-pub fn mostly_from_dump(from_dump: u32, tasks: u32) -> bool {
-    u64::from(from_dump) * 2 > u64::from(tasks)
-}
-
-/// Whether most of `tasks` have their reason inferred (from their site's
-/// captured tasks, or a library's known shape), not seen: marked `~`.
-pub fn mostly_inferred(inferred: u32, tasks: u32) -> bool {
-    u64::from(inferred) * 2 > u64::from(tasks)
-}
+pub use super::types::{mostly_from_dump, mostly_inferred, percent};
 
 /// Where most of the tasks' reason comes from, in words.
 pub fn source(from_dump: u32, inferred: u32, tasks: u32, reason: super::Reason) -> &'static str {
@@ -174,7 +205,7 @@ pub fn mix<'a>(
 /// tasks, 28 more inferred from them, 3 out of reach; newest 1.2s ago";
 /// for a library's site out of reach, what its tasks are and how to reach
 /// them.
-pub fn coverage(w: &super::group::WaitCoverage) -> String {
+pub fn coverage(w: &super::types::WaitCoverage) -> String {
     match reach(w) {
         Some(reach) => format!("{}; to capture them: {reach}", coverage_head(w)),
         None => coverage_head(w),
@@ -182,7 +213,7 @@ pub fn coverage(w: &super::group::WaitCoverage) -> String {
 }
 
 /// How to capture a group's waits that are out of reach, when none is.
-pub fn reach(w: &super::group::WaitCoverage) -> Option<&'static str> {
+pub fn reach(w: &super::types::WaitCoverage) -> Option<&'static str> {
     if w.reachable > 0 {
         return None;
     }
@@ -195,7 +226,7 @@ pub fn reach(w: &super::group::WaitCoverage) -> Option<&'static str> {
 }
 
 /// [`coverage`] without how to reach the waits out of reach.
-pub fn coverage_head(w: &super::group::WaitCoverage) -> String {
+pub fn coverage_head(w: &super::types::WaitCoverage) -> String {
     if w.reachable == 0 {
         return match w.site {
             Some(site) if site.shape.is_some() => format!(
@@ -225,7 +256,7 @@ pub fn coverage_head(w: &super::group::WaitCoverage) -> String {
 /// blocked-on column: the newest capture's age ("2s old"); nothing before
 /// the first capture (the reason says `not captured yet`), for waits out
 /// of reach or other sources.
-pub fn freshness(w: Option<&super::group::WaitCoverage>) -> Option<String> {
+pub fn freshness(w: Option<&super::types::WaitCoverage>) -> Option<String> {
     let w = w?;
     match (w.captured, w.newest) {
         (1.., Some(age)) => Some(format!("{} old", crate::text::duration(age))),
@@ -265,7 +296,7 @@ mod tests {
 
     #[test]
     fn groups_say_how_fresh_their_waits_are() {
-        use crate::analysis::group::WaitCoverage;
+        use crate::analysis::types::WaitCoverage;
         use std::time::Duration;
         let mut w = WaitCoverage {
             reachable: 10,

@@ -322,7 +322,7 @@ fn loop_sleepers(every: Duration, max: usize, round: Duration) {
 /// hold none: a lost waker, which taskscope flags as a leak, as
 /// tokio-console warns. Not a timer either: a `Sleep` created as the
 /// spawner's last tasks first run could be linked to one of them by time.
-pub(super) async fn park() {
+async fn park() {
     tokio::sync::Notify::new().notified().await;
 }
 

@@ -44,7 +44,7 @@ async fn quiet_clients(addr: SocketAddr, every: Duration, max: usize) {
             open.push(c);
         }
     }
-    super::target::park().await;
+    tokio::sync::Notify::new().notified().await;
 }
 
 /// One `GET /` on a keep-alive connection, its response read.
@@ -100,7 +100,7 @@ pub async fn grpc_streams(every: Duration, max: usize) -> anyhow::Result<()> {
                 open.push(stream);
             }
         }
-        super::target::park().await;
+        tokio::sync::Notify::new().notified().await;
         // The reporter lives as long as the streams.
         drop(_reporter);
     })?;

@@ -2,7 +2,8 @@
 //! with the same grouping code the live view uses.
 
 use super::format::*;
-use crate::analysis::group::{Classified, Frame, build_groups};
+use crate::analysis::console_groups::{Classified, build_groups};
+use crate::analysis::judge::Frame;
 use crate::analysis::{Analysis, Params, Verdict, WaitIndex};
 use crate::model::aggregate::Aggregates;
 use crate::model::history::{Bucket, HistoryParts};

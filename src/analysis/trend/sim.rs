@@ -278,7 +278,7 @@ fn verdicts(site: &Site, source: Source, seed: u64) -> Vec<(u64, Growth)> {
                         .map(|l| Duration::from_secs_f64(*l))
                         .collect();
                     // As `group::build_groups` reads them.
-                    let lives = crate::analysis::group::Lifetimes::of_sorted(&sorted);
+                    let lives = crate::analysis::judge::Lifetimes::of_sorted(&sorted);
                     let grace = grace(lives.typical, lives.tail);
                     let mut ages: Vec<Duration> = live
                         .map(|t| Duration::from_secs_f64(now - t.born))

@@ -2,8 +2,9 @@
 //! the open group's page of tasks.
 
 use super::blocked::{Reason, TaskState, Verdict};
-use super::group::{Frame, Group, Params, StackCount, TaskRow, WaitCoverage, judge};
+use super::judge::{Frame, Lifetimes, judge};
 use super::reason::ReasonCount;
+use super::types::{Group, Params, StackCount, TaskRow, WaitCoverage};
 use crate::model::GroupKey;
 use crate::model::aggregate::{AggGroup, PagedTask, age_bucket_edge};
 use std::collections::HashMap;
@@ -163,7 +164,7 @@ fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Params) -> Gro
         g.tasks
             .sort_unstable_by_key(|r| (r.verdict.since.is_none(), r.verdict.since, r.id));
     }
-    let lives = super::group::Lifetimes {
+    let lives = Lifetimes {
         typical: a.mean_lifetime(),
         tail: a.lifetime_quantile(super::trend::TAIL),
     };
