@@ -29,7 +29,6 @@ mod hooks_e2e;
 mod hostile;
 mod hostile_hooks;
 mod hostile_server;
-mod layering;
 mod lints;
 mod looping_sleepers;
 // glibc's tunables exist only there.

@@ -2,10 +2,12 @@
 //! as Markdown, JSON or HTML. The report's types are in `schema`.
 
 pub use super::schema::*;
-use crate::analysis::{Analysis, Group, health, wording};
+use crate::analysis::{Analysis, Group, health};
 use crate::model::{CountHistory, GroupKey, State};
 use crate::snapshot::Loaded;
 use crate::text;
+use crate::wording;
+use crate::wording::Words;
 use std::time::Duration;
 
 pub const FORMAT: &str = "taskscope-report";

@@ -4,10 +4,11 @@
 //! it from an analysis.
 
 use crate::analysis::diff::Diff;
-use crate::analysis::{DataSource, Reason, SuspectKind, TaskState, wording};
+use crate::analysis::{DataSource, Reason, SuspectKind, TaskState};
 use crate::model::{Frame, TaskKind};
 use crate::report::diff::Side;
 use crate::text;
+use crate::wording;
 use schemars::JsonSchema;
 use serde::Serialize;
 

@@ -2,6 +2,7 @@
 
 use crate::analysis::Analysis;
 use crate::text;
+use crate::wording::Words;
 use std::fmt::Write;
 
 /// The groups table, largest first, with a header line of totals.

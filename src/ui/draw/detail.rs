@@ -5,6 +5,7 @@ use crate::analysis::TaskState;
 use crate::session::Page;
 use crate::text;
 use crate::ui::app::App;
+use crate::wording::Words;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -60,7 +61,7 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
         .as_ref()
         .map(|s| format!("   !! suspect: {}", s.reason))
         .unwrap_or_default();
-    let on_targets = crate::analysis::wording::targets(
+    let on_targets = crate::wording::targets(
         g.shares.iter().map(|s| (&*s.target, s.live, s.suspect)),
         8,
         str::to_string,
@@ -82,16 +83,14 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
         )),
         Line::from(format!(" blocked on: {}", g.mix_text(6))),
         Line::from(match g.waits {
-            Some(w) => format!(" waits: {}", crate::analysis::wording::coverage_head(&w)),
+            Some(w) => format!(" waits: {}", crate::wording::coverage_head(&w)),
             None => {
                 " waits: from console-subscriber's data, and captures where marked *".to_string()
             }
         }),
         Line::from(format!(
             " names: {names}{}",
-            crate::analysis::wording::lints(
-                g.lints.iter().map(|(l, n)| (l.label(), u64::from(*n)))
-            )
+            crate::wording::lints(g.lints.iter().map(|(l, n)| (l.label(), u64::from(*n))))
         )),
         Line::from(format!(
             " trend: {}",
@@ -99,12 +98,10 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
         )),
         // Out of the agent's reach, no stack can be shown: how to reach
         // them instead.
-        Line::from(
-            match g.waits.and_then(|w| crate::analysis::wording::reach(&w)) {
-                Some(reach) => format!(" to capture them: {reach}"),
-                None => format!(" stacks: {}", stacks_text(app, g)),
-            },
-        ),
+        Line::from(match g.waits.and_then(|w| crate::wording::reach(&w)) {
+            Some(reach) => format!(" to capture them: {reach}"),
+            None => format!(" stacks: {}", stacks_text(app, g)),
+        }),
     ];
     let mut head_lines = head_lines;
     if let Some(a) = &g.advice {
@@ -198,7 +195,7 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
     let text_lines = match selected {
         Some((row, t)) => {
             let mut phrase = row.verdict.reason.phrase().to_string();
-            if let Some(guess) = crate::analysis::wording::guess(&row.verdict) {
+            if let Some(guess) = crate::wording::guess(&row.verdict) {
                 phrase.push_str(&format!(" ({guess})"));
             }
             if row.verdict.from_dump {

@@ -1,21 +1,34 @@
-//! How a group is worded, in one place: shares as percentages, the kind
+//! How a group is worded for people, in one place: shares as percentages, the kind
 //! suffix, the blocked-on mix and the "mostly from the task dump" rule.
 //! The TUI, the reports, the diff and `watch` all word groups through
 //! these, so the rules cannot drift apart.
 
-use super::types::Group;
+use crate::analysis::Group;
 use crate::model::TaskKind;
 
 /// A group's own words: what its row, its detail and reports show.
-impl Group {
+pub trait Words {
     /// " (blocking)" for tasks that are not plain tasks, else "".
-    pub fn kind_suffix(&self) -> String {
+    fn kind_suffix(&self) -> String;
+    /// " [conn-handler]" or " [pool-worker-0 +3 names]", then where the
+    /// spawning tasks were spawned (hooks source), targets and warnings.
+    fn names_suffix(&self) -> String;
+    /// How the group's waits are known (the hooks source); `None` on the
+    /// console source.
+    fn waits_text(&self) -> Option<String>;
+    /// "97% chan send*, 3% running": the mix, largest first.
+    fn mix_text(&self, max_parts: usize) -> String;
+}
+
+impl Words for Group {
+    /// " (blocking)" for tasks that are not plain tasks, else "".
+    fn kind_suffix(&self) -> String {
         kind_suffix(self.kind)
     }
 
     /// " [conn-handler]" or " [pool-worker-0 +3 names]": the names a row shows.
     /// Names, then where the spawning tasks were spawned (hooks source).
-    pub fn names_suffix(&self) -> String {
+    fn names_suffix(&self) -> String {
         let names = self.names.iter().map(|(n, _)| &**n);
         // A place split by spawner names its spawner already.
         let (_, spawner) = taskscope_proto::names::unsplit_location(&self.location);
@@ -35,31 +48,26 @@ impl Group {
     /// How the group's waits are known, in words (the hooks source): "waits
     /// captured for 12 of 40 tasks, 28 inferred from them, newest 1.2s
     /// ago"; `None` on the console source.
-    pub fn waits_text(&self) -> Option<String> {
+    fn waits_text(&self) -> Option<String> {
         self.waits.map(|w| coverage(&w))
     }
 
     /// "97% chan send, 3% running" — the mix as text, largest first.
-    pub fn mix_text(&self, max_parts: usize) -> String {
-        let total: u32 = self.reasons.iter().map(|r| r.tasks).sum();
-        if total == 0 {
-            return String::new();
-        }
-        let parts = self.reasons.iter().map(|r| MixPart {
-            percent: percent(r.tasks, total),
-            label: r.reason.short(),
-            from_dump: mostly_from_dump(r.from_dump, r.tasks),
-            inferred: mostly_inferred(r.inferred, r.tasks),
-        });
-        mix(parts, max_parts, self.reasons.len() > max_parts)
+    fn mix_text(&self, max_parts: usize) -> String {
+        crate::analysis::reason::mix_text(&self.reasons, max_parts)
     }
 }
 
-pub use super::types::{mostly_from_dump, mostly_inferred, percent};
+pub use crate::analysis::reason::{MixPart, mix, mostly_from_dump, mostly_inferred, percent};
 
 /// Where most of the tasks' reason comes from, in words.
-pub fn source(from_dump: u32, inferred: u32, tasks: u32, reason: super::Reason) -> &'static str {
-    use super::Reason;
+pub fn source(
+    from_dump: u32,
+    inferred: u32,
+    tasks: u32,
+    reason: crate::analysis::Reason,
+) -> &'static str {
+    use crate::analysis::Reason;
     if mostly_from_dump(from_dump, tasks) {
         "task dump"
     } else if mostly_inferred(inferred, tasks) {
@@ -166,46 +174,11 @@ pub fn targets<'a>(
     format!(" @ {}", first_of(parts, all.len(), shown))
 }
 
-/// One part of a blocked-on mix.
-pub struct MixPart<'a> {
-    pub percent: u32,
-    pub label: &'a str,
-    /// Marked `*`: known from a task dump.
-    pub from_dump: bool,
-    /// Marked `~`: inferred, not seen.
-    pub inferred: bool,
-}
-
-/// "97% chan send*, 3% running": the first `max_parts` parts, then "…"
-/// when `more` were left out.
-pub fn mix<'a>(
-    parts: impl IntoIterator<Item = MixPart<'a>>,
-    max_parts: usize,
-    more: bool,
-) -> String {
-    let mut out: Vec<String> = parts
-        .into_iter()
-        .take(max_parts)
-        .map(|p| {
-            let mark = match (p.from_dump, p.inferred) {
-                (true, _) => "*",
-                (false, true) => "~",
-                _ => "",
-            };
-            format!("{}% {}{mark}", p.percent, p.label)
-        })
-        .collect();
-    if more {
-        out.push("…".into());
-    }
-    out.join(", ")
-}
-
 /// How a hooks-source group's waits are known: "waits captured for 12
 /// tasks, 28 more inferred from them, 3 out of reach; newest 1.2s ago";
 /// for a library's site out of reach, what its tasks are and how to reach
 /// them.
-pub fn coverage(w: &super::types::WaitCoverage) -> String {
+pub fn coverage(w: &crate::analysis::types::WaitCoverage) -> String {
     match reach(w) {
         Some(reach) => format!("{}; to capture them: {reach}", coverage_head(w)),
         None => coverage_head(w),
@@ -213,7 +186,7 @@ pub fn coverage(w: &super::types::WaitCoverage) -> String {
 }
 
 /// How to capture a group's waits that are out of reach, when none is.
-pub fn reach(w: &super::types::WaitCoverage) -> Option<&'static str> {
+pub fn reach(w: &crate::analysis::types::WaitCoverage) -> Option<&'static str> {
     if w.reachable > 0 {
         return None;
     }
@@ -226,7 +199,7 @@ pub fn reach(w: &super::types::WaitCoverage) -> Option<&'static str> {
 }
 
 /// [`coverage`] without how to reach the waits out of reach.
-pub fn coverage_head(w: &super::types::WaitCoverage) -> String {
+pub fn coverage_head(w: &crate::analysis::types::WaitCoverage) -> String {
     if w.reachable == 0 {
         return match w.site {
             Some(site) if site.shape.is_some() => format!(
@@ -256,7 +229,7 @@ pub fn coverage_head(w: &super::types::WaitCoverage) -> String {
 /// blocked-on column: the newest capture's age ("2s old"); nothing before
 /// the first capture (the reason says `not captured yet`), for waits out
 /// of reach or other sources.
-pub fn freshness(w: Option<&super::types::WaitCoverage>) -> Option<String> {
+pub fn freshness(w: Option<&crate::analysis::types::WaitCoverage>) -> Option<String> {
     let w = w?;
     match (w.captured, w.newest) {
         (1.., Some(age)) => Some(format!("{} old", crate::text::duration(age))),
@@ -268,7 +241,7 @@ pub fn freshness(w: Option<&super::types::WaitCoverage>) -> Option<String> {
 
 /// What a task's verdict is worth, when it is a guess: said after the
 /// reason in the task's detail.
-pub fn guess(v: &super::Verdict) -> Option<&'static str> {
+pub fn guess(v: &crate::analysis::Verdict) -> Option<&'static str> {
     match (v.ambiguous, v.resource) {
         (false, _) => None,
         (true, Some(_)) => Some("linked by time; several tasks could own this sleep"),

@@ -236,23 +236,4 @@ pub struct Advice {
     pub fix: String,
 }
 
-/// `part` of `total` as a rounded percentage (0 when `total` is 0).
-pub fn percent(part: u32, total: u32) -> u32 {
-    if total == 0 {
-        0
-    } else {
-        ((u64::from(part) * 100 + u64::from(total) / 2) / u64::from(total)) as u32
-    }
-}
-
-/// Whether most of `tasks` have their reason from a task dump (a fact)
-/// rather than from console data: such a reason is marked `*`.
-pub fn mostly_from_dump(from_dump: u32, tasks: u32) -> bool {
-    u64::from(from_dump) * 2 > u64::from(tasks)
-}
-
-/// Whether most of `tasks` have their reason inferred (from their site's
-/// captured tasks, or a library's known shape), not seen: marked `~`.
-pub fn mostly_inferred(inferred: u32, tasks: u32) -> bool {
-    u64::from(inferred) * 2 > u64::from(tasks)
-}
+pub use super::reason::{mostly_from_dump, mostly_inferred, percent};

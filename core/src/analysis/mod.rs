@@ -17,7 +17,6 @@ pub mod stack;
 pub mod suspect;
 pub mod trend;
 pub mod types;
-pub mod wording;
 
 pub use blocked::{Reason, TaskState, Verdict, WaitIndex};
 pub use console_groups::group_tasks;

@@ -393,3 +393,75 @@ pub struct ReasonCount {
     /// captured tasks, or from a library's known shape.
     pub inferred: u32,
 }
+
+/// `part` of `total` as a rounded percentage (0 when `total` is 0).
+pub fn percent(part: u32, total: u32) -> u32 {
+    if total == 0 {
+        0
+    } else {
+        ((u64::from(part) * 100 + u64::from(total) / 2) / u64::from(total)) as u32
+    }
+}
+
+/// Whether most of `tasks` have their reason from a task dump (a fact)
+/// rather than from console data: such a reason is marked `*`.
+pub fn mostly_from_dump(from_dump: u32, tasks: u32) -> bool {
+    u64::from(from_dump) * 2 > u64::from(tasks)
+}
+
+/// Whether most of `tasks` have their reason inferred (from their site's
+/// captured tasks, or a library's known shape), not seen: marked `~`.
+pub fn mostly_inferred(inferred: u32, tasks: u32) -> bool {
+    u64::from(inferred) * 2 > u64::from(tasks)
+}
+
+/// One part of a blocked-on mix.
+pub struct MixPart<'a> {
+    pub percent: u32,
+    pub label: &'a str,
+    /// Marked `*`: known from a task dump.
+    pub from_dump: bool,
+    /// Marked `~`: inferred, not seen.
+    pub inferred: bool,
+}
+
+/// "97% chan send*, 3% running": the first `max_parts` parts, then "…"
+/// when `more` were left out.
+pub fn mix<'a>(
+    parts: impl IntoIterator<Item = MixPart<'a>>,
+    max_parts: usize,
+    more: bool,
+) -> String {
+    let mut out: Vec<String> = parts
+        .into_iter()
+        .take(max_parts)
+        .map(|p| {
+            let mark = match (p.from_dump, p.inferred) {
+                (true, _) => "*",
+                (false, true) => "~",
+                _ => "",
+            };
+            format!("{}% {}{mark}", p.percent, p.label)
+        })
+        .collect();
+    if more {
+        out.push("…".into());
+    }
+    out.join(", ")
+}
+
+/// "97% chan send*, 3% running": a group's blocked-on mix, largest first,
+/// the first `max_parts` parts (`*` from a task dump, `~` inferred).
+pub fn mix_text(reasons: &[ReasonCount], max_parts: usize) -> String {
+    let total: u32 = reasons.iter().map(|r| r.tasks).sum();
+    if total == 0 {
+        return String::new();
+    }
+    let parts = reasons.iter().map(|r| MixPart {
+        percent: percent(r.tasks, total),
+        label: r.reason.short(),
+        from_dump: mostly_from_dump(r.from_dump, r.tasks),
+        inferred: mostly_inferred(r.inferred, r.tasks),
+    });
+    mix(parts, max_parts, reasons.len() > max_parts)
+}

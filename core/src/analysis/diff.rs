@@ -125,8 +125,12 @@ pub fn diff(old: &Analysis, new: &Analysis) -> Diff {
             } else {
                 0.0
             },
-            mix_before: b.map(|g| g.mix_text(3)).unwrap_or_default(),
-            mix_after: a.map(|g| g.mix_text(3)).unwrap_or_default(),
+            mix_before: b
+                .map(|g| super::reason::mix_text(&g.reasons, 3))
+                .unwrap_or_default(),
+            mix_after: a
+                .map(|g| super::reason::mix_text(&g.reasons, 3))
+                .unwrap_or_default(),
             suspect: a.and_then(|g| g.suspect.as_ref()).map(|s| s.reason.clone()),
         });
     }
