@@ -232,7 +232,7 @@ pub struct GatherArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
-    pub dumps: DumpArgs,
+    pub waits: WaitsArgs,
 }
 
 /// The agent's token: from `--token-file`, else `TASKSCOPE_TOKEN_FILE`.
@@ -246,27 +246,28 @@ pub fn load_token(flag: Option<&std::path::Path>) -> anyhow::Result<Option<conn:
     }
 }
 
-/// Task dumps from the target's `taskscope-agent` (ignored without one).
+/// The tasks' waits, captured by the target's `taskscope-agent` (ignored
+/// without one).
 #[derive(Debug, Args, Clone)]
-pub struct DumpArgs {
-    /// Never ask the target's taskscope-agent for task dumps.
-    #[arg(long)]
-    pub no_dumps: bool,
+pub struct WaitsArgs {
+    /// Never ask the target's taskscope-agent for the tasks' waits.
+    #[arg(long, alias = "no-dumps")]
+    pub no_waits: bool,
     /// How long a request for the tasks' waits may take, reply included
     /// (the agent itself waits at most 2 s for the tasks it asks).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub dump_timeout: Duration,
+    #[arg(long, default_value = "5s", value_parser = parse_duration, alias = "dump-timeout")]
+    pub waits_timeout: Duration,
 }
 
-impl DumpArgs {
-    /// One dump, at the end of a headless run.
-    pub fn once(&self) -> conn::DumpOptions {
-        conn::DumpOptions {
-            enabled: !self.no_dumps,
+impl WaitsArgs {
+    /// One request for waits, at the end of a headless run.
+    pub fn once(&self) -> conn::WaitsOptions {
+        conn::WaitsOptions {
+            enabled: !self.no_waits,
             on_connect: false,
             first_after: Duration::ZERO,
             interval: None,
-            timeout: self.dump_timeout,
+            timeout: self.waits_timeout,
         }
     }
 }
@@ -288,10 +289,9 @@ pub struct ViewArgs {
     pub no_color: bool,
     /// With taskscope-agent in the target: fetch the tasks' waits this
     /// often, besides on connect and with `t`. The agent captures them one
-    /// task at a time and never pauses the runtime, so this is cheap (an
-    /// older agent that takes whole-runtime dumps allows one per 10 s).
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub dump_every: Duration,
+    /// task at a time and never pauses the runtime, so this is cheap.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, alias = "dump-every")]
+    pub waits_every: Duration,
     /// Which source to read: the hooks source of taskscope-agent when the
     /// target serves it (exact counts, cheap at scale), else
     /// console-subscriber; or only one of them.
@@ -303,7 +303,7 @@ pub struct ViewArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
-    pub dumps: DumpArgs,
+    pub waits: WaitsArgs,
 }
 
 /// What the demo target runs, for `demo` and `demo-target` alike.
@@ -329,7 +329,7 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub load: ScenarioArgs,
     /// What the demo target serves: taskscope-agent's hooks source (with
-    /// task dumps), console-subscriber (with task dumps: task names and
+    /// captures), console-subscriber (with captures: task names and
     /// fields, per-task classification from console data), or both.
     #[arg(long = "demo-source", value_enum, default_value_t = crate::demo::target::DemoSource::Hooks)]
     pub demo_source: crate::demo::target::DemoSource,
@@ -368,7 +368,7 @@ pub struct DemoTargetArgs {
     /// Exit when standard input closes.
     #[arg(long)]
     pub exit_on_stdin_close: bool,
-    /// Serve the console alone, without the task-dump agent.
+    /// Serve the console alone, without the capture agent.
     #[arg(long)]
     pub no_agent: bool,
     /// What to serve: console-subscriber, taskscope-agent's hooks source, or both.
@@ -385,7 +385,7 @@ impl ViewArgs {
             wait_for_target: None,
             source: self.source,
             token_file: self.token_file.clone(),
-            dumps: self.dumps.clone(),
+            waits: self.waits.clone(),
         }
     }
 
@@ -399,12 +399,12 @@ impl ViewArgs {
             conn: conn::Options {
                 max_message_size: self.max_message_size,
                 max_agent_message_size: self.max_agent_message_size,
-                dumps: conn::DumpOptions {
-                    enabled: !self.dumps.no_dumps,
+                waits: conn::WaitsOptions {
+                    enabled: !self.waits.no_waits,
                     on_connect: true,
                     first_after: Duration::ZERO,
-                    interval: Some(self.dump_every),
-                    timeout: self.dumps.dump_timeout,
+                    interval: Some(self.waits_every),
+                    timeout: self.waits.waits_timeout,
                 },
                 source: self.source,
                 token: load_token(self.token_file.as_deref())?,

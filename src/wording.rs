@@ -1,5 +1,5 @@
 //! How a group is worded for people, in one place: shares as percentages, the kind
-//! suffix, the blocked-on mix and the "mostly from the task dump" rule.
+//! suffix, the blocked-on mix and the "mostly from the capture" rule.
 //! The TUI, the reports, the diff and `watch` all word groups through
 //! these, so the rules cannot drift apart.
 
@@ -58,18 +58,18 @@ impl Words for Group {
     }
 }
 
-pub use crate::analysis::reason::{MixPart, mix, mostly_from_dump, mostly_inferred, percent};
+pub use crate::analysis::reason::{MixPart, mix, mostly_captured, mostly_inferred, percent};
 
 /// Where most of the tasks' reason comes from, in words.
 pub fn source(
-    from_dump: u32,
+    captured: u32,
     inferred: u32,
     tasks: u32,
     reason: crate::analysis::Reason,
 ) -> &'static str {
     use crate::analysis::Reason;
-    if mostly_from_dump(from_dump, tasks) {
-        "task dump"
+    if mostly_captured(captured, tasks) {
+        "capture"
     } else if mostly_inferred(inferred, tasks) {
         "inferred"
     } else if matches!(reason, Reason::Uncaptured | Reason::OutOfReach) {
@@ -291,8 +291,8 @@ mod tests {
         assert_eq!(percent(2, 3), 67);
         assert_eq!(percent(5, 0), 0);
         assert_eq!(percent(u32::MAX, u32::MAX), 100);
-        assert!(mostly_from_dump(u32::MAX, u32::MAX));
-        assert!(!mostly_from_dump(1, 2));
+        assert!(mostly_captured(u32::MAX, u32::MAX));
+        assert!(!mostly_captured(1, 2));
     }
 
     #[test]
@@ -324,19 +324,19 @@ mod tests {
             MixPart {
                 percent: 90,
                 label: "chan send",
-                from_dump: true,
+                captured: true,
                 inferred: false,
             },
             MixPart {
                 percent: 7,
                 label: "socket read",
-                from_dump: false,
+                captured: false,
                 inferred: true,
             },
             MixPart {
                 percent: 3,
                 label: "running",
-                from_dump: false,
+                captured: false,
                 inferred: false,
             },
         ];

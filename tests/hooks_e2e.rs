@@ -50,7 +50,7 @@ fn every_leak_is_counted_exactly_at_its_spawn_line_with_its_spawner() {
         assert_eq!(g.live, 12, "{leak}");
         assert_eq!(g.running + g.idle, 12, "{leak}");
         assert!(g.oldest.is_some(), "{leak}");
-        // All idle (waiting); without a dump, their waits are not
+        // All idle (waiting); without a capture, their waits are not
         // captured yet, and say so (never `idle`).
         assert_eq!(
             g.reasons.first().map(|r| r.reason),
@@ -139,7 +139,7 @@ fn watch_gates_on_the_hooks_source() {
             "{leak} ({line}) not among the suspects: {suspects:?}"
         );
     }
-    // The final task dump names each leak's wait, put in its group by the
+    // The final capture names each leak's wait, put in its group by the
     // spawn location the agent recorded.
     for (leak, reason) in [
         ("idle-conn", "socket_read"),
@@ -156,7 +156,7 @@ fn watch_gates_on_the_hooks_source() {
             .expect("suspect");
         let main = &g["blocked_on"][0];
         assert_eq!(main["reason"], reason, "{leak}: {g:#}");
-        assert!(main["from_dump"].as_u64() > Some(0), "{leak}: {main}");
+        assert!(main["captured"].as_u64() > Some(0), "{leak}: {main}");
         assert!(
             g["spawned_from"][0]["name"]
                 .as_str()

@@ -400,11 +400,11 @@ fn a_diff_across_a_target_restart_says_so() {
     );
 }
 
-/// The fixture after a task dump that caught the connection handlers in a
+/// The fixture after a capture that caught the connection handlers in a
 /// socket read (as `taskscope-agent` reports it) and the pool in a recv.
-fn app_with_dump() -> App {
+fn app_with_captures() -> App {
     use std::sync::Arc;
-    use taskscope::model::{Agent, TaskDump, Trace};
+    use taskscope::model::{Agent, Captures, Trace};
     let mut app = app();
     let read = Arc::new(Trace {
         leaves: vec![vec![
@@ -433,7 +433,7 @@ fn app_with_dump() -> App {
             },
             &[],
         );
-        st.apply_dump(Ok(TaskDump {
+        st.apply_captures(Ok(Captures {
             taken_at: ts(299.9).expect("ts"),
             capture: Duration::from_millis(3),
             round: Duration::ZERO,
@@ -452,12 +452,12 @@ fn app_with_dump() -> App {
 
 #[test]
 fn task_dump_reasons_are_marked_and_stacks_shown() {
-    let mut app = app_with_dump();
+    let mut app = app_with_captures();
     let screen = render(&app, 160, 14);
     assert!(screen.contains("100% socket read*"), "{screen}");
     assert!(screen.contains("100% chan recv*"), "{screen}");
     assert!(
-        screen.contains("◆ task dump 100ms ago: 44 tasks, paused 3ms (* = from dump, t = new)"),
+        screen.contains("◆ waits captured 100ms ago: 44 tasks, paused 3ms (* = captured, t = new)"),
         "{screen}"
     );
     // The detail view: grouped stack, and the selected task's stack.
@@ -468,10 +468,7 @@ fn task_dump_reasons_are_marked_and_stacks_shown() {
         screen.contains(" stacks: 40 @ server::handle::{closure} → Read::poll"),
         "{screen}"
     );
-    assert!(
-        screen.contains("(from its stack in the task dump)"),
-        "{screen}"
-    );
+    assert!(screen.contains("(from its captured stack)"), "{screen}");
     assert!(
         screen.contains(" stack: server::handle::{closure} → Read::poll → TcpStream::poll_read_priv → Registration::poll_read_ready"),
         "{screen}"
@@ -491,7 +488,7 @@ fn without_an_agent_the_status_line_says_how_to_get_exact_waits() {
     key(&mut app, KeyCode::Char('t'));
     let screen = render(&app, 160, 14);
     assert!(
-        screen.contains("the target serves no task dumps: add taskscope-agent to it (see README)"),
+        screen.contains("the target captures no waits: add taskscope-agent to it (see README)"),
         "{screen}"
     );
 }
@@ -794,7 +791,7 @@ fn the_resources_views() {
 fn hooks_app() -> App {
     use std::sync::Arc;
     use taskscope::model::aggregate::{AggGroup, AggRow, GroupsUpdate};
-    use taskscope::model::{Agent, TaskDump, Trace};
+    use taskscope::model::{Agent, Captures, Trace};
     let mut app = App::new("127.0.0.1:6669".into(), Params::default(), false);
     app.conn.status = Status::Connected;
     let raw = |l: &str| {
@@ -862,7 +859,7 @@ fn hooks_app() -> App {
     });
     let mut by_location = std::collections::HashMap::new();
     by_location.insert("src/main.rs:42:5".to_string(), vec![(0u32, 20u32)]);
-    st.apply_dump(Ok(TaskDump {
+    st.apply_captures(Ok(Captures {
         taken_at: ts(299.0).expect("ts"),
         capture: Duration::ZERO,
         round: Duration::from_millis(20),

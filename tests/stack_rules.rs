@@ -48,7 +48,7 @@ fn trace(t: &taskscope_agent::proto::Trace) -> Trace {
     }
 }
 
-/// Runs each scenario in a real runtime, dumps it, and returns each
+/// Runs each scenario in a real runtime, captures it, and returns each
 /// scenario's stack.
 fn record() -> HashMap<&'static str, Trace> {
     use http_body_util::Empty;
@@ -110,7 +110,7 @@ fn record() -> HashMap<&'static str, Trace> {
             let _ = udp.recv_from(&mut buf).await;
         });
         ids.insert("udp-recv", h.id());
-        // A gRPC call the server never answers (the agent's own `Dump`
+        // A gRPC call the server never answers (the agent's own `Capture`
         // on a server whose handler never returns).
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc_addr = grpc.local_addr().unwrap();
@@ -228,10 +228,10 @@ fn record() -> HashMap<&'static str, Trace> {
             .tasks
             .iter()
             .find(|t| t.id == id)
-            .unwrap_or_else(|| panic!("{name} not in the dump"));
+            .unwrap_or_else(|| panic!("{name} not in the capture"));
         out.insert(name, trace(&reply.traces[t.trace as usize]));
     }
-    let conn = conn_at(&reply).expect("the axum connection in the dump");
+    let conn = conn_at(&reply).expect("the axum connection in the capture");
     out.insert("axum-idle-conn", trace(&reply.traces[conn as usize]));
     out
 }
@@ -239,7 +239,7 @@ fn record() -> HashMap<&'static str, Trace> {
 /// The line of the axum server's `serve` call, where its connections count.
 static AXUM_LINE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// A gRPC service whose `Dump` never answers.
+/// A gRPC service whose `Capture` never answers.
 struct Silent;
 
 #[tonic::async_trait]
@@ -345,7 +345,7 @@ fn real_stacks_get_their_fix() {
         g.reasons = vec![ReasonCount {
             reason,
             tasks: 5,
-            from_dump: 5,
+            captured: 5,
             ..ReasonCount::default()
         }];
         g.stacks = vec![StackCount {

@@ -42,7 +42,7 @@ mod schemas;
 mod snapshot_diff_e2e;
 mod snapshot_errors;
 mod snapshot_roundtrip;
-// Task dumps: Linux with tokio_unstable.
+// Captures: Linux with tokio_unstable.
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod stack_rules;
 mod suspects;

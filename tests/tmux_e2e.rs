@@ -339,11 +339,11 @@ fn the_hooks_demo_in_a_real_terminal() {
         s.contains("Tasks▼") && s.contains("← spawned by src/demo/target.rs")
     });
     assert!(s.contains("Tasks▼"), "{s}");
-    // The first task dump (20 s after start) names the waits; meanwhile
+    // The first capture (20 s after start) names the waits; meanwhile
     // `t` takes one now, once the agent is known.
     t.wait_screen("the agent detected", |s| s.contains("◆ agent ready"));
     t.keys(&["t"]);
-    let s = t.wait_screen("the dump's reasons on the hooks source", |s| {
+    let s = t.wait_screen("the capture's reasons on the hooks source", |s| {
         s.contains("socket read*")
     });
     let row = s
@@ -354,7 +354,7 @@ fn the_hooks_demo_in_a_real_terminal() {
     assert!(row.contains("← spawned by"), "{s}");
     // Open the idle connections' group (filtered by its spawn line, so the
     // order of equal-sized groups does not matter): its tasks are fetched
-    // from the target, each with its wait from the dump by its tokio id.
+    // from the target, each with its wait from the capture by its tokio id.
     let idle_conn = common::spawn_line("idle-conn");
     t.keys(&["/"]);
     t.literal(&idle_conn);
@@ -369,8 +369,8 @@ fn the_hooks_demo_in_a_real_terminal() {
             && s.contains("spawned by task")
     });
     assert!(s.contains("ID"), "{s}");
-    t.wait_screen("per-task waits from the dump", |s| {
-        s.contains("blocked on socket read (from its stack in the task dump)")
+    t.wait_screen("per-task waits from the capture", |s| {
+        s.contains("blocked on socket read (from its captured stack)")
     });
     t.keys(&["Escape"]);
     t.wait_screen("the filtered groups view", |s| s.contains("filter:"));

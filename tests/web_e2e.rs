@@ -24,13 +24,13 @@ fn group<'a>(
         .unwrap_or_else(|| panic!("no such group in {key}: {doc:#}"))
 }
 
-/// The group's main reason, and how its tasks have it (task dump,
+/// The group's main reason, and how its tasks have it (capture,
 /// inferred…).
 fn main_wait(g: &serde_json::Value) -> (String, u64, u64) {
     let m = &g["blocked_on"][0];
     (
         m["reason"].as_str().unwrap_or_default().to_string(),
-        m["from_dump"].as_u64().unwrap_or(0),
+        m["captured"].as_u64().unwrap_or(0),
         m["inferred"].as_u64().unwrap_or(0),
     )
 }

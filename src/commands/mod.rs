@@ -410,10 +410,10 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
     ];
     let child = demo::spawn_child(&exe, &args).await?;
     let mut opts = a.view.tui_options()?;
-    // The first dump once the leaks have had time to pile up (the target
-    // starts with taskscope). No periodic dumps: see README on tokio's
-    // dump hangs.
-    opts.conn.dumps.first_after = Duration::from_secs(20);
+    // The first capture once the leaks have had time to pile up (the target
+    // starts with taskscope). No periodic captures: see README on tokio's
+    // capture hangs.
+    opts.conn.waits.first_after = Duration::from_secs(20);
     let result = ui::run(child.target.clone(), opts).await;
     child.stop().await;
     result.map(|()| exit::OK)

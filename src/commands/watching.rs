@@ -13,7 +13,7 @@ fn options(how: &GatherArgs) -> anyhow::Result<conn::Options> {
     Ok(conn::Options {
         max_message_size: how.max_message_size,
         max_agent_message_size: how.max_agent_message_size,
-        dumps: how.dumps.once(),
+        waits: how.waits.once(),
         source: how.source,
         token: crate::cli::load_token(how.token_file.as_deref())?,
         ..conn::Options::default()

@@ -1,11 +1,11 @@
-//! The opt-in task-dump agent (`taskscope-agent`), served beside the
-//! console on the target's port: detection, and dumps on request or at a
+//! The opt-in capture agent (`taskscope-agent`), served beside the
+//! console on the target's port: detection, and captures on request or at a
 //! low rate. Runs beside each stream, on the same HTTP/2 connection.
 
 use super::capped::Decoded;
 use super::chan::Chan as Channel;
 use super::{Event, Options, Requests};
-use crate::model::{Agent, Frame, TaskDump, Trace, Ts};
+use crate::model::{Agent, Captures, Frame, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,12 +20,12 @@ fn said(s: &str) -> String {
     crate::text::sanitize(s, super::error::MAX_REASON)
 }
 
-/// A dump is never asked for sooner than this many times its last
-/// capture took (a 50 ms pause allows at most one dump per 5 s).
+/// A capture is never asked for sooner than this many times its last
+/// capture took (a 50 ms pause allows at most one capture per 5 s).
 const COST_FACTOR: u32 = 100;
 
-/// Detects the agent, then takes dumps: one right away (when
-/// `opts.dumps.on_connect`), then every `opts.dumps.interval` and on each
+/// Detects the agent, then takes captures: one right away (when
+/// `opts.captures.on_connect`), then every `opts.captures.interval` and on each
 /// trigger. Ends when the receiver is gone.
 pub(crate) async fn run(
     channel: Channel,
@@ -69,36 +69,36 @@ pub(crate) async fn run(
         Agent::Ready { min_interval, .. } => *min_interval,
         _ => Duration::ZERO,
     };
-    if tx.send(Event::Agent(agent, recent)).await.is_err() || !ready || !opts.dumps.enabled {
+    if tx.send(Event::Agent(agent, recent)).await.is_err() || !ready || !opts.waits.enabled {
         return;
     }
-    let mut now = opts.dumps.on_connect;
+    let mut now = opts.waits.on_connect;
     let mut least = min_interval;
-    if now && !opts.dumps.first_after.is_zero() {
-        // Wait, unless asked for a dump sooner.
+    if now && !opts.waits.first_after.is_zero() {
+        // Wait, unless asked for a capture sooner.
         tokio::select! {
             _ = trigger.notified() => {}
-            _ = tokio::time::sleep(opts.dumps.first_after) => {}
+            _ = tokio::time::sleep(opts.waits.first_after) => {}
         }
     }
     loop {
         if !now {
-            let wait = opts.dumps.interval.map(|i| i.max(least));
+            let wait = opts.waits.interval.map(|i| i.max(least));
             tokio::select! {
                 _ = trigger.notified() => {}
                 _ = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {}
             }
         }
         now = false;
-        if tx.send(Event::DumpStarted).await.is_err() {
+        if tx.send(Event::WaitsAsked).await.is_err() {
             return;
         }
         // The agent waits at most 2 s for the tasks it asks; half the time
         // this request may take leaves the rest for its reply.
         let req = DumpRequest {
-            timeout_ms: (opts.dumps.timeout / 2).as_millis() as u64,
+            timeout_ms: (opts.waits.timeout / 2).as_millis() as u64,
         };
-        let ev = match dump_retrying_while_busy(&channel, req, &opts).await {
+        let ev = match waits_retrying_while_busy(&channel, req, &opts).await {
             Ok(Decoded { msg, cut }) => {
                 if cut.any() && tx.send(Event::Capped(cut)).await.is_err() {
                     return;
@@ -108,12 +108,12 @@ pub(crate) async fn run(
                         least = min_interval.max(d.capture * COST_FACTOR);
                         Ok(Box::new(d))
                     }
-                    None => Err("the agent's dump had no timestamp".to_string()),
+                    None => Err("the agent's capture had no timestamp".to_string()),
                 }
             }
             Err(s) => Err(why_failed(&s, &opts)),
         };
-        if tx.send(Event::Dump(ev)).await.is_err() {
+        if tx.send(Event::Captures(ev)).await.is_err() {
             return;
         }
     }
@@ -126,17 +126,17 @@ fn why_failed(s: &tonic::Status, opts: &Options) -> String {
             "the agent's reply was {size} bytes, over the limit of {limit} (--max-agent-message-size)"
         ),
         _ if s.code() == tonic::Code::DeadlineExceeded => format!(
-            "the agent did not answer within {} (--dump-timeout)",
-            crate::text::duration(opts.dumps.timeout)
+            "the agent did not answer within {} (--waits-timeout)",
+            crate::text::duration(opts.waits.timeout)
         ),
         _ => said(s.message()),
     }
 }
 
-/// Asks for a dump; while another client's dump is being taken the agent
+/// Asks for a capture; while another client's capture is being taken the agent
 /// answers `RESOURCE_EXHAUSTED` at once (it queues nothing), so ask again
-/// shortly. The whole, reply included, takes at most `--dump-timeout`.
-async fn dump_retrying_while_busy(
+/// shortly. The whole, reply included, takes at most `--waits-timeout`.
+async fn waits_retrying_while_busy(
     channel: &Channel,
     req: DumpRequest,
     opts: &Options,
@@ -145,7 +145,7 @@ async fn dump_retrying_while_busy(
     let asking = async {
         let mut pause = Duration::from_millis(100);
         loop {
-            match super::calls::dump(channel.clone(), limit, req).await {
+            match super::calls::captures(channel.clone(), limit, req).await {
                 Err(s) if s.code() == tonic::Code::ResourceExhausted => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
@@ -154,7 +154,7 @@ async fn dump_retrying_while_busy(
             }
         }
     };
-    within(opts.dumps.timeout, asking).await
+    within(opts.waits.timeout, asking).await
 }
 
 /// `Info`: whether the target has an agent, and what it can do.
@@ -185,8 +185,8 @@ fn frame(f: proto::Frame) -> Frame {
     }
 }
 
-/// The wire reply as the model's plain dump.
-pub(crate) fn convert(mut reply: DumpReply) -> Option<TaskDump> {
+/// The wire reply as the model's plain capture.
+pub(crate) fn convert(mut reply: DumpReply) -> Option<Captures> {
     let bytes = prost::Message::encoded_len(&reply);
     let agent_wakers = std::mem::take(&mut reply.agent_wakers);
     let taken_at = (reply.taken_unix_ns > 0).then(|| Ts::from_nanos(reply.taken_unix_ns))?;
@@ -243,7 +243,7 @@ pub(crate) fn convert(mut reply: DumpReply) -> Option<TaskDump> {
         };
         by_location.entry(name).or_default().push((trace, n));
     }
-    Some(TaskDump {
+    Some(Captures {
         taken_at,
         capture: Duration::from_nanos(reply.capture_ns),
         round: Duration::from_nanos(reply.round_ns.min(60_000_000_000)),

@@ -1,5 +1,5 @@
 //! The agent's four calls (`Tasks.Watch`, `Tasks.Page`, `TaskDumps.Info`,
-//! `TaskDumps.Dump`), made with the capped decoders of `capped.rs` instead
+//! `TaskDumps.Capture`), made with the capped decoders of `capped.rs` instead
 //! of the generated clients (which decode with prost, whole): each reply is
 //! at most `limit` bytes on the wire and at most the caps in memory.
 
@@ -63,8 +63,8 @@ pub async fn info(channel: Chan, limit: usize) -> Result<Decoded<proto::InfoRepl
     .map(tonic::Response::into_inner)
 }
 
-/// `TaskDumps.Dump`: the tasks' waits.
-pub async fn dump(
+/// `TaskDumps.Capture`: the tasks' waits.
+pub async fn captures(
     channel: Chan,
     limit: usize,
     req: proto::DumpRequest,
@@ -73,7 +73,7 @@ pub async fn dump(
     grpc.unary(
         tonic::Request::new(req),
         PathAndQuery::from_static(proto::DUMP_PATH),
-        Codec::new(capped::dump),
+        Codec::new(capped::captures),
     )
     .await
     .map(tonic::Response::into_inner)

@@ -266,7 +266,7 @@ fn task_row(b: &[u8], cut: &mut Capped) -> Result<proto::TaskRow> {
 
 /// A reply for waits. Traces are kept as a prefix (tasks name them by
 /// index), within [`caps::MAX_TRACES`] and [`caps::MAX_DUMP_FRAMES`].
-pub fn dump(b: &[u8], cut: &mut Capped) -> Result<proto::DumpReply> {
+pub fn captures(b: &[u8], cut: &mut Capped) -> Result<proto::DumpReply> {
     let mut d = proto::DumpReply::default();
     let mut frames_left = caps::MAX_DUMP_FRAMES;
     let mut full = false;

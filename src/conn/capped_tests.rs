@@ -88,7 +88,7 @@ fn a_message_within_the_caps_reads_as_prost_reads_it() {
         round_ns: 7,
         agent_wakers: vec![4, 5],
     };
-    assert_eq!(dump(&d.encode_to_vec(), &mut cut).unwrap(), d);
+    assert_eq!(captures(&d.encode_to_vec(), &mut cut).unwrap(), d);
     let p = proto::TaskPage {
         tasks: vec![proto::TaskRow {
             id: 1,
@@ -162,7 +162,7 @@ fn a_flood_of_frames_keeps_the_innermost_within_the_budget() {
         ..proto::DumpReply::default()
     };
     let mut cut = Capped::default();
-    let got = dump(&d.encode_to_vec(), &mut cut).unwrap();
+    let got = captures(&d.encode_to_vec(), &mut cut).unwrap();
     let per_trace = caps::MAX_LEAVES * caps::MAX_FRAMES;
     assert_eq!(got.traces.len(), caps::MAX_DUMP_FRAMES / per_trace);
     let leaf = &got.traces[0].leaves[0];
@@ -189,7 +189,7 @@ fn broken_messages_are_errors() {
     // A length-delimited field claiming more bytes than follow.
     assert!(groups(&[0x12, 0x40, 0x00], &mut cut).is_err());
     // A deprecated group.
-    assert!(dump(&[0x0b], &mut cut).is_err());
+    assert!(captures(&[0x0b], &mut cut).is_err());
     // A varint that never ends.
     assert!(page(&[0x10, 0xff, 0xff], &mut cut).is_err());
 }
@@ -199,7 +199,7 @@ proptest! {
     fn any_bytes_decode_or_fail_without_panicking(b in proptest::collection::vec(any::<u8>(), 0..512)) {
         let mut cut = Capped::default();
         let _ = groups(&b, &mut cut);
-        let _ = dump(&b, &mut cut);
+        let _ = captures(&b, &mut cut);
         let _ = page(&b, &mut cut);
         let _ = info(&b, &mut cut);
     }

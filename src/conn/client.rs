@@ -44,7 +44,7 @@ impl Backoff {
 
 /// Runs until the receiver is dropped, or (without `reconnect`) until the
 /// first failure.
-pub async fn run(target: Target, mut opts: Options, tx: mpsc::Sender<Event>, dumps: Requests) {
+pub async fn run(target: Target, mut opts: Options, tx: mpsc::Sender<Event>, waits: Requests) {
     let mut backoff = Backoff::new(opts.backoff_initial, opts.backoff_max);
     let mut attempt = 0u32;
     loop {
@@ -56,7 +56,7 @@ pub async fn run(target: Target, mut opts: Options, tx: mpsc::Sender<Event>, dum
         {
             return;
         }
-        let err = match stream_once(&target, &opts, &tx, &mut backoff, &dumps).await {
+        let err = match stream_once(&target, &opts, &tx, &mut backoff, &waits).await {
             Ok(()) => return, // receiver gone
             Err(e) => e,
         };
@@ -92,7 +92,7 @@ async fn stream_once(
     opts: &Options,
     tx: &mpsc::Sender<Event>,
     backoff: &mut Backoff,
-    dumps: &Requests,
+    waits: &Requests,
 ) -> Result<(), ConnError> {
     let name = target.display.as_str();
     let endpoint = Endpoint::from_shared(target.uri.clone())
@@ -159,12 +159,12 @@ async fn stream_once(
                 });
                 let _pages = AbortOnDrop(tokio::spawn(super::hooks::pages(
                     channel.clone(),
-                    dumps.clone(),
+                    waits.clone(),
                     tx.clone(),
                     opts.max_agent_message_size,
                     opts.connect_timeout,
                 )));
-                return read_stream(events, &channel, name, opts, tx, backoff, dumps)
+                return read_stream(events, &channel, name, opts, tx, backoff, waits)
                     .await
                     .map_err(ConnError::for_agent);
             }
@@ -204,10 +204,10 @@ async fn stream_once(
     let _paused = AbortOnDrop(tokio::spawn(watch_state(client.clone(), tx.clone())));
     let _details = AbortOnDrop(tokio::spawn(watch_details(
         client.clone(),
-        dumps.clone(),
+        waits.clone(),
         tx.clone(),
     )));
-    read_stream(events, &channel, name, opts, tx, backoff, dumps).await
+    read_stream(events, &channel, name, opts, tx, backoff, waits).await
 }
 
 /// Streams the details of the task the view has open (`WatchTaskDetails`:
@@ -275,7 +275,7 @@ async fn watch_state(mut client: InstrumentClient<super::chan::Chan>, tx: mpsc::
 }
 
 /// Reads a stream of either source until it fails: announces it, starts
-/// the agent task (dumps) on its first message, and forwards each message
+/// the agent task (captures) on its first message, and forwards each message
 /// as an event. Ok(()) only when the receiver went away.
 async fn read_stream(
     mut stream: impl Stream<Item = Result<Event, tonic::Status>> + Unpin,
@@ -284,7 +284,7 @@ async fn read_stream(
     opts: &Options,
     tx: &mpsc::Sender<Event>,
     backoff: &mut Backoff,
-    dumps: &Requests,
+    waits: &Requests,
 ) -> Result<(), ConnError> {
     // Stops the agent task when this stream ends.
     let mut _agent_task: Option<AbortOnDrop> = None;
@@ -321,7 +321,7 @@ async fn read_stream(
                 channel.clone(),
                 opts.clone(),
                 tx.clone(),
-                dumps.clone(),
+                waits.clone(),
             ))));
         }
         if tx.send(msg).await.is_err() {

@@ -47,8 +47,8 @@ pub struct Options {
     pub backoff_max: Duration,
     /// Keep retrying after failures (the TUI); `false` stops at the first.
     pub reconnect: bool,
-    /// When to take task dumps, if the target serves the agent.
-    pub dumps: DumpOptions,
+    /// When to take captures, if the target serves the agent.
+    pub waits: WaitsOptions,
     /// Which source to read when the target serves both.
     pub source: hooks::SourceChoice,
     /// The agent's token, presented on every call (`--token-file`).
@@ -110,14 +110,14 @@ impl Token {
     }
 }
 
-/// When task dumps are taken (only with `taskscope-agent` in the target).
+/// When captures are taken (only with `taskscope-agent` in the target).
 #[derive(Clone, Debug)]
-pub struct DumpOptions {
-    /// Ask for dumps at all (the agent is still detected).
+pub struct WaitsOptions {
+    /// Ask for captures at all (the agent is still detected).
     pub enabled: bool,
     /// One as soon as the agent is detected (after `first_after`).
     pub on_connect: bool,
-    /// How long after connecting that first dump is taken.
+    /// How long after connecting that first capture is taken.
     pub first_after: Duration,
     /// Then one every `interval` (never sooner than 100× the last capture
     /// took, nor than the agent allows); `None`: only on request.
@@ -126,9 +126,9 @@ pub struct DumpOptions {
     pub timeout: Duration,
 }
 
-impl Default for DumpOptions {
+impl Default for WaitsOptions {
     fn default() -> Self {
-        DumpOptions {
+        WaitsOptions {
             enabled: true,
             on_connect: true,
             first_after: Duration::ZERO,
@@ -150,7 +150,7 @@ impl Default for Options {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
             reconnect: true,
-            dumps: DumpOptions::default(),
+            waits: WaitsOptions::default(),
             source: hooks::SourceChoice::default(),
             token: None,
         }
@@ -188,16 +188,16 @@ pub enum Event {
     Groups(Box<crate::model::aggregate::GroupsUpdate>),
     /// A page of an open group's tasks (the hooks source).
     Page(Box<crate::model::aggregate::Page>),
-    /// What the target's task-dump agent can do (once per stream), and the
-    /// capture windows of its recent dumps (by any client).
+    /// What the target's capture agent can do (once per stream), and the
+    /// capture windows of its recent captures (by any client).
     Agent(
         crate::model::Agent,
         Vec<(crate::model::Ts, crate::model::Ts)>,
     ),
-    /// A task dump was asked for (its polls are on their way).
-    DumpStarted,
-    /// A task dump, or why it failed.
-    Dump(Result<Box<crate::model::TaskDump>, String>),
+    /// A capture was asked for (its polls are on their way).
+    WaitsAsked,
+    /// A capture, or why it failed.
+    Captures(Result<Box<crate::model::Captures>, String>),
     /// The target's console aggregator was paused (true) or resumed by
     /// some client (console-subscriber's `WatchState`).
     ConsolePaused(bool),
@@ -215,7 +215,7 @@ impl Event {
     }
 }
 
-/// What the view asks of the connection: a task dump now (the `t` key; at
+/// What the view asks of the connection: a capture now (the `t` key; at
 /// most one pending), and the tasks of the group it has open (the hooks
 /// source fetches them a page at a time).
 #[derive(Clone, Debug, Default)]
@@ -223,7 +223,7 @@ pub struct Requests(Arc<RequestsInner>);
 
 #[derive(Debug, Default)]
 struct RequestsInner {
-    dump: Notify,
+    captures: Notify,
     open: std::sync::Mutex<Option<crate::model::aggregate::RawPlace>>,
     opened: Notify,
     /// The task whose details the view shows (console span id).
@@ -233,12 +233,12 @@ struct RequestsInner {
 
 impl Requests {
     pub fn request(&self) {
-        self.0.dump.notify_one();
+        self.0.captures.notify_one();
     }
 
-    /// Resolves at the next dump request (or at once for one already made).
+    /// Resolves at the next capture request (or at once for one already made).
     pub(crate) async fn notified(&self) {
-        self.0.dump.notified().await;
+        self.0.captures.notified().await;
     }
 
     /// The group whose tasks the view shows (`None`: none open).
@@ -279,10 +279,10 @@ impl Requests {
     }
 }
 
-/// A running connection: its events, and a handle to ask for task dumps.
+/// A running connection: its events, and a handle to ask for captures.
 pub struct Connection {
     pub events: mpsc::Receiver<Event>,
-    pub dumps: Requests,
+    pub waits: Requests,
 }
 
 /// Starts the connection task; events arrive on `events`.
@@ -290,9 +290,9 @@ pub fn spawn(target: Target, opts: Options) -> Connection {
     // Small: an update can be megabytes, and a model that falls behind
     // should hold the stream back (the target buffers), not queue copies.
     let (tx, rx) = mpsc::channel(4);
-    let dumps = Requests::default();
-    tokio::spawn(run(target, opts, tx, dumps.clone()));
-    Connection { events: rx, dumps }
+    let waits = Requests::default();
+    tokio::spawn(run(target, opts, tx, waits.clone()));
+    Connection { events: rx, waits }
 }
 
 /// Folds an event's data into `state`; hands status changes back.
@@ -304,8 +304,8 @@ pub fn apply(state: &mut crate::model::State, ev: Event) -> Option<Status> {
         Event::Groups(up) => state.apply_groups(*up),
         Event::Page(p) => state.apply_page(*p),
         Event::Agent(a, recent) => state.set_agent(a, &recent),
-        Event::DumpStarted => state.dump_started(),
-        Event::Dump(d) => state.apply_dump(d.map(|d| *d)),
+        Event::WaitsAsked => state.waits_asked(),
+        Event::Captures(d) => state.apply_captures(d.map(|d| *d)),
         Event::ConsolePaused(p) => state.log.health.console_paused = p,
         Event::Details(d) => state.console.details = Some(*d),
         Event::Capped(c) => state.log.health.capped.add(&c),

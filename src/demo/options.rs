@@ -82,7 +82,7 @@ impl Scenario {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum DemoSource {
     /// console-subscriber (tokio-console's protocol), with the agent's
-    /// task dumps unless `--no-agent`.
+    /// captures unless `--no-agent`.
     #[default]
     Console,
     /// taskscope-agent's hooks source alone (no console-subscriber).
@@ -116,7 +116,7 @@ pub struct Options {
     pub retention: Duration,
     /// Exit when standard input closes (the parent went away).
     pub exit_on_stdin_close: bool,
-    /// Serve task dumps with `taskscope-agent` beside the console.
+    /// Serve captures with `taskscope-agent` beside the console.
     pub agent: bool,
     pub source: DemoSource,
 }

@@ -72,10 +72,10 @@ pub fn render(r: &Report) -> String {
     ] {
         let _ = writeln!(o, "<tr><td>{k}</td><td>{v}</td></tr>");
     }
-    if let Some(d) = &r.task_dumps {
+    if let Some(d) = &r.waits {
         let _ = writeln!(
             o,
-            "<tr><td>Task dumps</td><td>{}</td></tr>",
+            "<tr><td>Captures</td><td>{}</td></tr>",
             escape(&d.describe())
         );
     }
@@ -184,7 +184,7 @@ fn suspect(o: &mut String, g: &GroupOut) {
         let _ = writeln!(o, "<p class=\"waits\">Waits: {}</p>", escape(w));
     }
     if !g.stacks.is_empty() {
-        let _ = writeln!(o, "<p>Async stacks (task dump):</p><ul class=\"stacks\">");
+        let _ = writeln!(o, "<p>Async stacks (captured):</p><ul class=\"stacks\">");
         for st in &g.stacks {
             let frames: Vec<String> = st
                 .leaves

@@ -65,8 +65,8 @@ pub fn render(r: &Report) -> String {
         t.scheduled,
         t.idle
     );
-    if let Some(d) = &r.task_dumps {
-        let _ = writeln!(o, "| Task dumps | {} |", escape(&d.describe()));
+    if let Some(d) = &r.waits {
+        let _ = writeln!(o, "| Captures | {} |", escape(&d.describe()));
     }
     let _ = writeln!(o, "| Suspect groups | {} |\n", t.suspects);
     for w in &r.warnings {
@@ -185,7 +185,7 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
         let _ = writeln!(o, "\nWaits: {}", escape(w));
     }
     if !g.stacks.is_empty() {
-        let _ = writeln!(o, "\nAsync stacks (task dump):\n");
+        let _ = writeln!(o, "\nAsync stacks (captured):\n");
         for st in &g.stacks {
             let _ = writeln!(o, "- {} @ `{}`", st.tasks, code(&st.label));
         }

@@ -123,10 +123,10 @@ pub fn build(a: &Analysis, src: &dyn Source, ctx: &Context, changes: Option<Chan
             scheduled: a.totals.scheduled,
             idle: a.totals.idle,
         },
-        task_dumps: task_dumps(a),
+        waits: waits(a),
         warnings: health::warnings(&a.health)
             .into_iter()
-            .chain(health::dump_warnings(&a.dumps))
+            .chain(health::waits_warnings(&a.waits))
             .collect(),
         suspects: a
             .groups
@@ -150,19 +150,19 @@ pub fn build(a: &Analysis, src: &dyn Source, ctx: &Context, changes: Option<Chan
     }
 }
 
-fn task_dumps(a: &Analysis) -> Option<TaskDumpsOut> {
+fn waits(a: &Analysis) -> Option<WaitsOut> {
     use crate::model::Agent;
-    let d = &a.dumps;
+    let d = &a.waits;
     let (agent, note) = match &d.agent {
         Agent::Unknown => return None,
         Agent::Absent => (AgentStatus::Absent, None),
         Agent::Unavailable(why) => (AgentStatus::Unavailable, Some(why.clone())),
         Agent::Ready { .. } => (AgentStatus::Ready, d.error.clone()),
     };
-    Some(TaskDumpsOut {
+    Some(WaitsOut {
         agent,
         note,
-        last: d.last.map(|c| DumpCostOut {
+        last: d.last.map(|c| CaptureCostOut {
             age_secs: secs(a.now.since(c.taken_at)),
             tasks: c.tasks as u64,
             distinct_stacks: c.traces as u64,
@@ -249,7 +249,7 @@ fn group_out(
                 tasks: r.tasks,
                 percent: wording::percent(r.tasks, g.live),
                 longest_secs: secs(r.longest),
-                from_dump: r.from_dump,
+                captured: r.captured,
                 inferred: r.inferred,
             })
             .collect(),

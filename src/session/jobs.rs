@@ -1,6 +1,6 @@
 //! The work a session runs on its own thread for a front end: snapshots
 //! and reports of the whole state (per target, or the merged fleet), task
-//! dumps, the lens the front end looks through.
+//! captures, the lens the front end looks through.
 
 use super::page::Lens;
 use crate::analysis::Analysis;
@@ -23,13 +23,13 @@ pub enum Job {
         analysis: Arc<Analysis>,
         path: PathBuf,
     },
-    /// Ask the target's agent for a task dump (`t`).
-    Dump,
+    /// Ask the target's agent for a capture (`t`).
+    Waits,
     /// The end of a headless run: ask these targets (by index) for a last
-    /// task dump, those whose agent serves them and whose connection is
-    /// up; answered by [`ToUi::DumpsAsked`], then a [`ToUi::Dumped`] for
+    /// capture, those whose agent serves them and whose connection is
+    /// up; answered by [`ToUi::WaitsAsked`], then a [`ToUi::Captured`] for
     /// each as it arrives.
-    FinalDumps(Vec<usize>),
+    FinalWaits(Vec<usize>),
     /// What the front end now looks at. On the hooks source an open
     /// group's tasks are fetched from the target while it is open; on the
     /// console source an open task's details are streamed. The session
@@ -63,7 +63,7 @@ impl Job {
                 let report = crate::report::model::build(&analysis, state, &ctx, None);
                 written(&path, format, &report)
             }
-            Job::Dump | Job::FinalDumps(_) => "task dumps are taken of live targets".into(),
+            Job::Waits | Job::FinalWaits(_) => "waits are captured on live targets only".into(),
             Job::Lens { .. } => String::new(),
         }
     }

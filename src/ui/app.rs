@@ -370,7 +370,7 @@ impl App {
                 true
             }
             // The headless front end's.
-            ToUi::DumpsAsked(_) | ToUi::Dumped(_) => false,
+            ToUi::WaitsAsked(_) | ToUi::Captured(_) => false,
             ToUi::Died(m) => {
                 self.fatal = Some(m);
                 self.should_quit = true;

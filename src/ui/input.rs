@@ -144,7 +144,7 @@ fn apply(app: &mut App, key: KeyEvent, now: Instant) -> bool {
         KeyCode::Char('e') => app.export_report(crate::report::Format::Md, now),
         KeyCode::Char('E') => app.export_report(crate::report::Format::Html, now),
         KeyCode::Char('b') => app.mark_baseline(now),
-        KeyCode::Char('t') => app.request_dump(now),
+        KeyCode::Char('t') => app.request_waits(now),
         KeyCode::Char('d') => match app.view {
             View::Diff if app.offline.is_none() => app.view = View::Groups,
             View::Diff => return false,

@@ -156,10 +156,10 @@ pub fn watch_until(
     watch(target, deadline, params, None, done)
 }
 
-/// As [`watch_until`], with one task dump from the target's agent, taken
+/// As [`watch_until`], with one capture from the target's agent, taken
 /// `after` the connection (once the scenarios' tasks exist). One, because
-/// repeated dumps can hang tokio 1.54's runtime (README).
-pub fn watch_until_with_dump(
+/// repeated captures can hang tokio 1.54's runtime (README).
+pub fn watch_until_with_waits(
     target: Target,
     deadline: Duration,
     params: Params,
@@ -173,7 +173,7 @@ fn watch(
     target: Target,
     deadline: Duration,
     params: Params,
-    dump_after: Option<Duration>,
+    waits_after: Option<Duration>,
     mut done: impl FnMut(&Analysis) -> bool,
 ) -> (State, Analysis) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -183,10 +183,10 @@ fn watch(
         .expect("runtime");
     rt.block_on(async move {
         let opts = conn::Options {
-            dumps: conn::DumpOptions {
-                enabled: dump_after.is_some(),
+            waits: conn::WaitsOptions {
+                enabled: waits_after.is_some(),
                 on_connect: true,
-                first_after: dump_after.unwrap_or_default(),
+                first_after: waits_after.unwrap_or_default(),
                 interval: None,
                 timeout: Duration::from_secs(5),
             },

@@ -1,7 +1,7 @@
 //! A hostile taskscope-agent of our own: the generated `taskscope.agent.v1`
 //! `Tasks` server (a real tonic server on an ephemeral loopback port) that
 //! speaks the hooks source's wire but sends what no real agent would, and a
-//! `TaskDumps` service whose replies are written as raw bytes (`dumps.rs`).
+//! `TaskDumps` service whose replies are written as raw bytes (`captures.rs`).
 //!
 //! Beside the liars runs one honest group, as a real agent would report it:
 //! a site that spawns 3 tasks a second, none ending, since the service
@@ -49,7 +49,7 @@ pub struct Lies {
     /// The first message's history: for this many liars, an hour of
     /// seconds at `u64::MAX` a year ago, beside the honest site's true one.
     pub history_sites: usize,
-    pub dump: DumpLie,
+    pub captures: WaitsLie,
     /// Rows of every page; its `next_after_id` never ends.
     pub page_rows: usize,
     /// How long the honest service ran before the server started (its
@@ -60,7 +60,7 @@ pub struct Lies {
 
 /// What a request for waits gets.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum DumpLie {
+pub enum WaitsLie {
     /// A small, well-formed reply (the honest group's tasks idle on a
     /// socket read).
     Small,
@@ -83,7 +83,7 @@ impl Lies {
             every: Duration::from_millis(500),
             clock: false,
             history_sites: 0,
-            dump: DumpLie::Small,
+            captures: WaitsLie::Small,
             page_rows: 10,
             uptime: Duration::from_secs(60),
         }
@@ -101,7 +101,7 @@ impl Lies {
             every: Duration::from_millis(500),
             clock: true,
             history_sites: 50,
-            dump: DumpLie::Flood {
+            captures: WaitsLie::Flood {
                 traces: 8_000,
                 frames: 500,
             },
@@ -118,7 +118,7 @@ impl Lies {
             liars: 5_000,
             parents: 8,
             parent_len: 2_048,
-            dump: DumpLie::Flood {
+            captures: WaitsLie::Flood {
                 traces: 50_000,
                 frames: 500,
             },
@@ -356,7 +356,7 @@ pub fn serve(lies: Lies) -> Served {
             .add_service(
                 TasksServer::new(TasksSvc(agent.clone())).max_encoding_message_size(usize::MAX),
             )
-            .add_service(super::dumps::Dumps(agent))
+            .add_service(super::waits::Dumps(agent))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     Served { addr, _rt: rt }

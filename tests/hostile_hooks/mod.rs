@@ -4,18 +4,18 @@
 //! the liars stand beside. The TUI against it is in `tui.rs`.
 
 mod agent;
-mod dumps;
 mod real_agent;
 mod tui;
+mod waits;
 
 use crate::common;
-use agent::{DumpLie, Lies};
+use agent::{Lies, WaitsLie};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long past `--duration` a headless command may run, whatever the
 /// target does (README, "A hostile hooks source"): up to 11 s for the
-/// first data, up to `--dump-timeout` (5 s) for the final request for
+/// first data, up to `--waits-timeout` (5 s) for the final request for
 /// waits, 1 s to finish.
 const PAST_DURATION: Duration = Duration::from_secs(17);
 
@@ -186,12 +186,12 @@ fn every_headless_command_ends_on_time_when_the_waits_never_come_or_are_huge() {
         ..Lies::all()
     };
     let silent = agent::serve(Lies {
-        dump: DumpLie::Never,
+        captures: WaitsLie::Never,
         ..light.clone()
     });
     // The flood: 50 000 traces of 500 frames, about 50 MB.
     let huge = agent::serve(Lies {
-        dump: DumpLie::Flood {
+        captures: WaitsLie::Flood {
             traces: 50_000,
             frames: 500,
         },
@@ -241,7 +241,7 @@ fn every_headless_command_ends_on_time_when_the_waits_never_come_or_are_huge() {
             r.took
         );
         let said = match i {
-            0 => "the agent did not answer within 5s (--dump-timeout)",
+            0 => "the agent did not answer within 5s (--waits-timeout)",
             1 => "over the limit of 16777216 (--max-agent-message-size)",
             _ => continue,
         };

@@ -37,7 +37,7 @@ fn a_real_agent_s_largest_messages_fit_the_default_limit() {
     ]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let uri = format!("http://{}", target.addr);
-    let (groups, page, dump) = rt.block_on(async {
+    let (groups, page, captures) = rt.block_on(async {
         let channel = tonic::transport::Endpoint::from_shared(uri)
             .expect("uri")
             .connect()
@@ -79,26 +79,26 @@ fn a_real_agent_s_largest_messages_fit_the_default_limit() {
                         Err(s) => panic!("page: {s}"),
                     }
                 }
-                let mut dumps = TaskDumpsClient::new(channel).max_decoding_message_size(1 << 30);
+                let mut waits = TaskDumpsClient::new(channel).max_decoding_message_size(1 << 30);
                 let asked = Instant::now();
-                let dump = loop {
-                    match dumps.dump(taskscope_proto::DumpRequest { timeout_ms: 2_000 }).await {
+                let captures = loop {
+                    match waits.dump(taskscope_proto::DumpRequest { timeout_ms: 2_000 }).await {
                         Ok(d) => break d.into_inner(),
                         Err(s) if s.code() == tonic::Code::ResourceExhausted => {}
-                        Err(s) => panic!("dump: {s}"),
+                        Err(s) => panic!("capture: {s}"),
                     }
                 };
                 println!(
                     "{tasks} tasks: groups first {} B, largest {largest} B; page {} B; waits {} B ({} tasks listed, {} unlisted, {} traces) in {:?}",
                     first.unwrap_or(0),
                     page.unwrap_or(0),
-                    dump.encoded_len(),
-                    dump.tasks.len(),
-                    dump.unlisted,
-                    dump.traces.len(),
+                    captures.encoded_len(),
+                    captures.tasks.len(),
+                    captures.unlisted,
+                    captures.traces.len(),
                     asked.elapsed()
                 );
-                return (largest, page.unwrap_or(0), dump.encoded_len());
+                return (largest, page.unwrap_or(0), captures.encoded_len());
             }
             assert!(
                 started.elapsed() < Duration::from_secs(120),
@@ -107,7 +107,7 @@ fn a_real_agent_s_largest_messages_fit_the_default_limit() {
         }
     });
     let limit = taskscope::conn::Options::default().max_agent_message_size;
-    for (what, n) in [("groups", groups), ("page", page), ("waits", dump)] {
+    for (what, n) in [("groups", groups), ("page", page), ("waits", captures)] {
         assert!(
             n * 2 <= limit,
             "a real agent's {what} ({n} B) is not within half the limit ({limit} B)"

@@ -164,7 +164,7 @@ mod tests {
         g.reasons = vec![ReasonCount {
             reason,
             tasks,
-            from_dump: tasks,
+            captured: tasks,
             ..ReasonCount::default()
         }];
         g.suspect = Some(Suspect {

@@ -1,5 +1,5 @@
 //! What a task is doing or waiting on: from console data, or from its stack
-//! when a task dump covers it (the stack rules are in `stack.rs`).
+//! when a capture covers it (the stack rules are in `stack.rs`).
 //!
 //! Rules (see README "How taskscope tells what a task waits on"):
 //! tracked waits come from live async ops (`AsyncOp` stats `task == task`,
@@ -29,10 +29,10 @@ pub struct Verdict {
     /// set), or inferred from the task's group while the target's console
     /// lags (no `resource`; see `model::late`).
     pub ambiguous: bool,
-    /// The reason comes from the task's stack in a task dump (a fact at
-    /// the dump's time), not from console data.
-    pub from_dump: bool,
-    /// The task's trace in the model's dump, plus one (see [`Self::trace`]).
+    /// The reason comes from the task's stack in a capture (a fact at
+    /// the capture's time), not from console data.
+    pub captured: bool,
+    /// The task's trace in the model's capture, plus one (see [`Self::trace`]).
     trace: Option<NonZeroU32>,
 }
 
@@ -45,7 +45,7 @@ impl Verdict {
             since,
             resource: None,
             ambiguous: false,
-            from_dump: false,
+            captured: false,
             trace: None,
         }
     }
@@ -55,7 +55,7 @@ impl Verdict {
         self.since.map(|s| now.since(s))
     }
 
-    /// The index of the task's trace in the model's dump.
+    /// The index of the task's trace in the model's capture.
     pub fn trace(&self) -> Option<u32> {
         self.trace.map(|t| t.get() - 1)
     }
@@ -82,8 +82,8 @@ const BUSY_RATIO: f64 = 0.3;
 pub struct WaitIndex<'a> {
     op_by_task: HashMap<u64, &'a AsyncOp>,
     sleep_by_task: HashMap<u64, (u64, bool)>,
-    /// The reason each trace of the model's dump shows.
-    dump_reasons: Vec<Reason>,
+    /// The reason each trace of the model's capture shows.
+    captured_reasons: Vec<Reason>,
     /// Groups whose tasks the target's agent wraps for captures (console
     /// mode): a task of one spawned since the agent's last reply is
     /// wrapped too (one spawn line wraps all its tasks or none).
@@ -121,12 +121,12 @@ impl<'a> WaitIndex<'a> {
             }
         }
         let sleep_by_task = super::sleeps::link_sleeps(state, &op_by_task);
-        let dump_reasons = state
-            .dump
+        let captured_reasons = state
+            .captures
             .as_ref()
             .map(|d| d.traces.iter().map(|t| super::stack::reason(t)).collect())
             .unwrap_or_default();
-        let wrapped_groups = match &state.dump {
+        let wrapped_groups = match &state.captures {
             Some(d) if !d.agent_wakers.is_empty() => state
                 .console
                 .tasks
@@ -142,7 +142,7 @@ impl<'a> WaitIndex<'a> {
         WaitIndex {
             op_by_task,
             sleep_by_task,
-            dump_reasons,
+            captured_reasons,
             wrapped_groups,
             state,
         }
@@ -179,10 +179,10 @@ impl<'a> WaitIndex<'a> {
             };
             return v;
         }
-        // A dump wakes every task it traced; that wake is not the task's.
+        // A capture wakes every task it traced; that wake is not the task's.
         let own_wake = s
             .last_wake
-            .filter(|w| !self.state.console.dump_windows.covers(*w));
+            .filter(|w| !self.state.console.capture_windows.covers(*w));
         let woken = match (own_wake, s.last_poll_started) {
             (Some(w), Some(p)) => w > p,
             (Some(_), None) => true,
@@ -207,16 +207,19 @@ impl<'a> WaitIndex<'a> {
             return v;
         }
         self.idle_reason(task, &mut v);
-        // A dump taken since the task last ran shows its stack: a fact.
-        if let (Some(dump), Some(id)) = (&self.state.dump, task.tokio_id)
-            && task.own_poll.0.is_none_or(|p| dump.holds_for(id.get(), p))
-            && s.created_at.is_none_or(|c| c <= dump.taken_at)
-            && let Some((i, _)) = dump.trace_of(id.get())
-            && let Some(reason) = self.dump_reasons.get(i as usize)
+        // A capture taken since the task last ran shows its stack: a fact.
+        if let (Some(captures), Some(id)) = (&self.state.captures, task.tokio_id)
+            && task
+                .own_poll
+                .0
+                .is_none_or(|p| captures.holds_for(id.get(), p))
+            && s.created_at.is_none_or(|c| c <= captures.taken_at)
+            && let Some((i, _)) = captures.trace_of(id.get())
+            && let Some(reason) = self.captured_reasons.get(i as usize)
         {
             // In release builds a bounded send or a lock often shows only
             // the semaphore underneath (the frames above it are inlined):
-            // the console's tracked op then says which, and the dump
+            // the console's tracked op then says which, and the capture
             // confirms the wait.
             let console_is_finer = matches!(*reason, Reason::Semaphore | Reason::OtherLeaf)
                 && matches!(
@@ -227,7 +230,7 @@ impl<'a> WaitIndex<'a> {
                 v.reason = *reason;
                 v.ambiguous = false;
             }
-            v.from_dump = true;
+            v.captured = true;
             v.set_trace(Some(i));
         }
         v
@@ -246,13 +249,13 @@ impl<'a> WaitIndex<'a> {
                 ..
             }
         );
-        if may_hold && self.state.dump.is_none() {
+        if may_hold && self.state.captures.is_none() {
             // No reply names the wrapped tasks (fetches off, or none yet):
             // any task may carry one waker of the agent's. Two are then not
             // read as a timeout; none is still none.
             return (if live >= 2 { live - 1 } else { live }, false);
         }
-        let held = self.state.dump.as_ref().is_some_and(|d| {
+        let held = self.state.captures.as_ref().is_some_and(|d| {
             let wrapped = task
                 .tokio_id
                 .is_some_and(|id| d.agent_wakers.contains(&id.get()))

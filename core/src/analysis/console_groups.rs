@@ -44,9 +44,13 @@ pub fn group_tasks(state: &State, now: Ts, params: &Params) -> (Vec<Group>, Tota
         horizon: state.log.health.horizon.unwrap_or(now),
         counts_since: state.log.health.counts_since,
         gaps: &state.log.gaps,
-        traces: state.dump.as_ref().map(|d| &d.traces[..]).unwrap_or(&[]),
+        traces: state
+            .captures
+            .as_ref()
+            .map(|d| &d.traces[..])
+            .unwrap_or(&[]),
         aggregates: state.hooks.as_ref(),
-        dump: state.dump.as_ref(),
+        captures: state.captures.as_ref(),
     };
     build_groups(tasks, &frame, params)
 }
@@ -140,8 +144,8 @@ fn console_groups<'a>(
             });
         rc.tasks += 1;
         rc.longest = rc.longest.max(dur);
-        if verdict.from_dump {
-            rc.from_dump += 1;
+        if verdict.captured {
+            rc.captured += 1;
         }
         if let Some(t) = verdict.trace() {
             *stacks.entry(task.group).or_default().entry(t).or_default() += 1;

@@ -183,7 +183,7 @@ mod tests {
             },
             groups,
             health: Default::default(),
-            dumps: Default::default(),
+            waits: Default::default(),
             source: None,
             agent_version: None,
         }
@@ -242,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn a_task_dump_naming_an_untracked_wait_is_not_a_change() {
+    fn a_capture_naming_an_untracked_wait_is_not_a_change() {
         let old = analysis(0, vec![group("conn.rs:1:1", 5, Reason::Untracked)]);
         let new = analysis(60, vec![group("conn.rs:1:1", 5, Reason::SocketRead)]);
         assert!(diff(&old, &new).rows.is_empty());

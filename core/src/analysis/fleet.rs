@@ -88,7 +88,7 @@ impl Merger {
             groups,
             totals,
             health: first.health.clone(),
-            dumps: first.dumps.clone(),
+            waits: first.waits.clone(),
             source: super::DataSource::common(parts.iter().map(|(_, a)| a.source)),
             agent_version: first.agent_version.clone(),
         })
@@ -190,7 +190,7 @@ fn merge_reasons(a: &[ReasonCount], b: &[ReasonCount]) -> Vec<ReasonCount> {
         match out.iter_mut().find(|o| o.reason == r.reason) {
             Some(o) => {
                 o.tasks += r.tasks;
-                o.from_dump += r.from_dump;
+                o.captured += r.captured;
                 o.inferred += r.inferred;
                 o.longest = o.longest.max(r.longest);
             }
@@ -286,7 +286,7 @@ mod tests {
             groups,
             totals,
             health: Default::default(),
-            dumps: Default::default(),
+            waits: Default::default(),
             source: None,
             agent_version: None,
         }

@@ -112,15 +112,15 @@ fn set_aside(h: &Health) -> Vec<String> {
     out
 }
 
-/// What limits the task-dump reasons, in words (empty when all is well or
+/// What limits the capture reasons, in words (empty when all is well or
 /// the target has no agent).
-pub fn dump_warnings(d: &super::DumpStatus) -> Vec<String> {
+pub fn waits_warnings(d: &super::WaitsStatus) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(e) = &d.error {
-        out.push(format!("the last task dump failed: {e}"));
+        out.push(format!("the last capture failed: {e}"));
     }
     if let crate::model::Agent::Unavailable(why) = &d.agent {
-        out.push(format!("the target's agent cannot take task dumps: {why}"));
+        out.push(format!("the target's agent cannot take captures: {why}"));
     }
     out
 }

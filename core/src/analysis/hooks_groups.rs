@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// A group the target counted itself (the hooks source): counts, states
 /// and ages from the agent; `running` and `idle` are the only reasons it
-/// knows (a task dump names the waits). The typical lifetime is the mean
+/// knows (a capture names the waits). The typical lifetime is the mean
 /// of the terminated tasks', and the tasks that persist are counted
 /// between bucket bounds.
 /// The hooks source's groups: the target's own count per spawn location.
@@ -68,7 +68,7 @@ fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Params) -> Gro
     let longest = g.longest_idle.unwrap_or_default();
     let mut unnamed = g.idle;
     let mut exact: HashMap<Reason, u32> = HashMap::new();
-    if let Some(d) = frame.dump
+    if let Some(d) = frame.captures
         && let Some(counts) = d.by_location.get(&*g.location)
     {
         let mut stacks: Vec<StackCount> = Vec::new();
@@ -125,7 +125,7 @@ fn group(key: GroupKey, a: &AggGroup, frame: &Frame<'_>, params: &Params) -> Gro
             reason,
             tasks: n + i,
             longest,
-            from_dump: n,
+            captured: n,
             inferred: i,
         });
     }
@@ -212,8 +212,8 @@ fn share(by: &HashMap<Reason, u32>, n: u32) -> HashMap<Reason, u32> {
 
 /// A task of the open group's page (the hooks source): running since its
 /// poll began (stuck after a second in one poll), else idle since its
-/// last poll ended, with its wait from the dump when the dump covers it
-/// and it has not run since (other than for the dump's own polls).
+/// last poll ended, with its wait from the capture when the capture covers it
+/// and it has not run since (other than for the capture's own polls).
 fn row(t: &PagedTask, frame: &Frame<'_>) -> TaskRow {
     let (state, reason, since) = match (t.running_since, t.idle_since) {
         (Some(s), _) if frame.now.since(s) >= Duration::from_secs(1) => {
@@ -225,14 +225,14 @@ fn row(t: &PagedTask, frame: &Frame<'_>) -> TaskRow {
     };
     let mut verdict = Verdict::new(state, reason, since);
     if state == TaskState::Idle
-        && let Some(d) = frame.dump
+        && let Some(d) = frame.captures
         // Captured after its last real poll (the capture's own polls are
         // not the task's).
         && since.is_some_and(|s| d.holds_for(t.id, s))
         && let Some((i, trace)) = d.trace_of(t.id)
     {
         verdict.reason = super::stack::reason(trace);
-        verdict.from_dump = true;
+        verdict.captured = true;
         verdict.set_trace(Some(i));
     }
     TaskRow {

@@ -7,7 +7,7 @@ use super::suspect;
 use super::trend;
 use super::types::{Group, Params};
 use crate::model::aggregate::Aggregates;
-use crate::model::{CountHistory, GroupKey, Locations, TaskDump, TaskKind, Trace, Ts};
+use crate::model::{Captures, CountHistory, GroupKey, Locations, TaskKind, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,12 +25,12 @@ pub struct Frame<'a> {
     pub counts_since: Option<Ts>,
     /// Target-time spans without data (while disconnected).
     pub gaps: &'a [(Ts, Ts)],
-    /// The traces verdicts refer to (`Verdict::trace`), from a task dump.
+    /// The traces verdicts refer to (`Verdict::trace`), from a capture.
     pub traces: &'a [Arc<Trace>],
     /// Groups the target counted itself (the hooks source).
     pub aggregates: Option<&'a Aggregates>,
-    /// The task dump, for the hooks source's groups (by location).
-    pub dump: Option<&'a TaskDump>,
+    /// The capture, for the hooks source's groups (by location).
+    pub captures: Option<&'a Captures>,
 }
 
 /// The count history's verdicts on a group: change over the window,

@@ -35,7 +35,7 @@ pub struct Analysis {
     pub groups: Vec<Group>,
     pub totals: Totals,
     pub health: Health,
-    pub dumps: DumpStatus,
+    pub waits: WaitsStatus,
     /// Which of the target's sources the groups come from, and the
     /// version of its taskscope-agent when one answered.
     pub source: Option<DataSource>,
@@ -124,19 +124,19 @@ impl Analysis {
     }
 }
 
-/// What the views say about task dumps.
+/// What the views say about captures.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct DumpStatus {
+pub struct WaitsStatus {
     pub agent: Agent,
-    /// The dump in use: its time (target clock), capture pause, symbol
+    /// The capture in use: its time (target clock), capture pause, symbol
     /// resolution time, size on the wire and task count.
-    pub last: Option<DumpCost>,
-    /// Why the last dump failed, when it did.
+    pub last: Option<CaptureCost>,
+    /// Why the last capture failed, when it did.
     pub error: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DumpCost {
+pub struct CaptureCost {
     pub taken_at: Ts,
     pub capture: Duration,
     pub resolve: Duration,
@@ -149,11 +149,11 @@ pub struct DumpCost {
     pub newest: Option<Ts>,
 }
 
-impl DumpStatus {
-    pub fn of(state: &State) -> DumpStatus {
-        DumpStatus {
+impl WaitsStatus {
+    pub fn of(state: &State) -> WaitsStatus {
+        WaitsStatus {
             agent: state.agent.clone(),
-            last: state.dump.as_ref().map(|d| DumpCost {
+            last: state.captures.as_ref().map(|d| CaptureCost {
                 taken_at: d.taken_at,
                 capture: d.capture,
                 resolve: d.resolve,
@@ -163,7 +163,7 @@ impl DumpStatus {
                 per_task: d.per_task(),
                 newest: d.newest(),
             }),
-            error: state.dump_error.clone(),
+            error: state.waits_error.clone(),
         }
     }
 }
@@ -176,7 +176,7 @@ impl Analysis {
             groups,
             totals,
             health: state.log.health.clone(),
-            dumps: DumpStatus::of(state),
+            waits: WaitsStatus::of(state),
             source: DataSource::of(state),
             agent_version: state.agent_version(),
         }

@@ -1,6 +1,6 @@
 //! The vocabulary of what a task is doing or waiting on: one set of
 //! words for the TUI, reports, snapshots and the CLI. How a task gets its
-//! reason is in `blocked.rs` (console data) and `stack.rs` (task dumps).
+//! reason is in `blocked.rs` (console data) and `stack.rs` (captures).
 
 /// Coarse scheduler state of a live task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,7 +60,7 @@ pub enum Reason {
     Sleep,
     /// A tracked op of a kind taskscope has no name for.
     OtherResource,
-    // From task dumps (the agent): waits console data cannot see.
+    // From captures (the agent): waits console data cannot see.
     /// Reading a socket (TCP, Unix, UDP receive).
     SocketRead,
     /// Writing or flushing a socket.
@@ -304,9 +304,9 @@ impl Reason {
     }
 
     /// Whether the two name the same wait, one more precisely: an untracked
-    /// wait and what a task dump shows it to be, or a bare semaphore and the
+    /// wait and what a capture shows it to be, or a bare semaphore and the
     /// channel send or lock built on one. A diff between a snapshot with a
-    /// task dump and one without does not call that a change.
+    /// capture and one without does not call that a change.
     pub fn same_wait(self, other: Reason) -> bool {
         let untracked = |r: Reason| {
             matches!(
@@ -318,7 +318,7 @@ impl Reason {
                     | Reason::OutOfReach
             )
         };
-        let seen_only_in_dumps = |r: Reason| {
+        let seen_only_in_captures = |r: Reason| {
             matches!(
                 r,
                 Reason::SocketRead
@@ -360,8 +360,8 @@ impl Reason {
         let on_semaphore =
             |r: Reason| matches!(r, Reason::ChannelSend | Reason::Mutex | Reason::RwLock);
         self == other
-            || (untracked(self) && seen_only_in_dumps(other))
-            || (untracked(other) && seen_only_in_dumps(self))
+            || (untracked(self) && seen_only_in_captures(other))
+            || (untracked(other) && seen_only_in_captures(self))
             || (self == Reason::Semaphore && on_semaphore(other))
             || (other == Reason::Semaphore && on_semaphore(self))
             || (socket(self) && socket(other))
@@ -386,9 +386,9 @@ pub struct ReasonCount {
     pub tasks: u32,
     /// The longest time any of them has been in it.
     pub longest: std::time::Duration,
-    /// How many of them have this reason from a task dump (a fact) rather
+    /// How many of them have this reason from a capture (a fact) rather
     /// than from console data.
-    pub from_dump: u32,
+    pub captured: u32,
     /// How many of them have it inferred (not seen): from their site's
     /// captured tasks, or from a library's known shape.
     pub inferred: u32,
@@ -403,10 +403,10 @@ pub fn percent(part: u32, total: u32) -> u32 {
     }
 }
 
-/// Whether most of `tasks` have their reason from a task dump (a fact)
+/// Whether most of `tasks` have their reason from a capture (a fact)
 /// rather than from console data: such a reason is marked `*`.
-pub fn mostly_from_dump(from_dump: u32, tasks: u32) -> bool {
-    u64::from(from_dump) * 2 > u64::from(tasks)
+pub fn mostly_captured(captured: u32, tasks: u32) -> bool {
+    u64::from(captured) * 2 > u64::from(tasks)
 }
 
 /// Whether most of `tasks` have their reason inferred (from their site's
@@ -419,8 +419,8 @@ pub fn mostly_inferred(inferred: u32, tasks: u32) -> bool {
 pub struct MixPart<'a> {
     pub percent: u32,
     pub label: &'a str,
-    /// Marked `*`: known from a task dump.
-    pub from_dump: bool,
+    /// Marked `*`: known from a capture.
+    pub captured: bool,
     /// Marked `~`: inferred, not seen.
     pub inferred: bool,
 }
@@ -436,7 +436,7 @@ pub fn mix<'a>(
         .into_iter()
         .take(max_parts)
         .map(|p| {
-            let mark = match (p.from_dump, p.inferred) {
+            let mark = match (p.captured, p.inferred) {
                 (true, _) => "*",
                 (false, true) => "~",
                 _ => "",
@@ -451,7 +451,7 @@ pub fn mix<'a>(
 }
 
 /// "97% chan send*, 3% running": a group's blocked-on mix, largest first,
-/// the first `max_parts` parts (`*` from a task dump, `~` inferred).
+/// the first `max_parts` parts (`*` from a capture, `~` inferred).
 pub fn mix_text(reasons: &[ReasonCount], max_parts: usize) -> String {
     let total: u32 = reasons.iter().map(|r| r.tasks).sum();
     if total == 0 {
@@ -460,7 +460,7 @@ pub fn mix_text(reasons: &[ReasonCount], max_parts: usize) -> String {
     let parts = reasons.iter().map(|r| MixPart {
         percent: percent(r.tasks, total),
         label: r.reason.short(),
-        from_dump: mostly_from_dump(r.from_dump, r.tasks),
+        captured: mostly_captured(r.captured, r.tasks),
         inferred: mostly_inferred(r.inferred, r.tasks),
     });
     mix(parts, max_parts, reasons.len() > max_parts)

@@ -1,4 +1,4 @@
-//! Reading a task's async stack from a task dump: what it waits on, and a
+//! Reading a task's async stack from a capture: what it waits on, and a
 //! one-line label for grouping tasks with the same stack.
 
 use super::reason::Reason;
@@ -400,7 +400,7 @@ mod tests {
         }
     }
 
-    // Frames as tokio 1.54.1 resolves them in a real dump (x86_64 Linux).
+    // Frames as tokio 1.54.1 resolves them in a real capture (x86_64 Linux).
     const READ: &[&str] = &[
         "app::main::{{closure}}::{{closure}}",
         "<tokio::io::util::read::Read<R> as core::future::future::Future>::poll",

@@ -40,7 +40,7 @@ pub struct TaskRow {
     pub created: Option<Ts>,
 }
 
-/// Tasks of a group that share one async stack (from a task dump), as
+/// Tasks of a group that share one async stack (from a capture), as
 /// pprof's `N @ stack`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StackCount {
@@ -80,7 +80,7 @@ pub struct Group {
     pub tasks: Vec<TaskRow>,
     pub growth: Growth,
     pub suspect: Option<Suspect>,
-    /// Live tasks split by identical stack (when a dump covers them),
+    /// Live tasks split by identical stack (when a capture covers them),
     /// largest first.
     pub stacks: Vec<StackCount>,
     /// Where the tasks that spawned these were spawned, most first, with
@@ -236,4 +236,4 @@ pub struct Advice {
     pub fix: String,
 }
 
-pub use super::reason::{mostly_from_dump, mostly_inferred, percent};
+pub use super::reason::{mostly_captured, mostly_inferred, percent};

@@ -3,8 +3,8 @@
 
 pub mod aggregate;
 pub mod caps;
+pub mod captures;
 pub mod details;
-pub mod dump;
 pub mod history;
 pub mod intern;
 pub mod late;
@@ -18,7 +18,7 @@ pub mod task;
 pub mod time;
 pub mod update;
 
-pub use dump::{Agent, DumpWindows, Frame, TaskDump, Trace};
+pub use captures::{Agent, CaptureWindows, Captures, Frame, Trace};
 pub use history::CountHistory;
 pub use location::{GroupKey, LocId, Locations, TaskKind, UNKNOWN_LOCATION};
 pub use resource::{AsyncOp, PendingPoll, Resource};

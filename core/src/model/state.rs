@@ -7,8 +7,8 @@
 //!   lags (`update_freshness`); and once a second, `prune` (both in
 //!   `state/tasks.rs`).
 //! - The hooks source's groups and pages of tasks: `state/hooks.rs`.
-//! - Task dumps: `set_agent`, `dump_started`, `apply_dump` here; what a dump
-//!   holds: `dump.rs`.
+//! - Captures: `set_agent`, `waits_asked`, `apply_captures` here; what a capture
+//!   holds: `capture.rs`.
 //! - What one record holds: `task.rs`, `resource.rs`; values many records
 //!   share: `intern.rs`; sleeps that arrive late: `late.rs`.
 
@@ -17,7 +17,7 @@ mod resources;
 mod tasks;
 
 use super::aggregate::Aggregates;
-use super::dump::{Agent, DumpWindows, TaskDump};
+use super::captures::{Agent, CaptureWindows, Captures};
 use super::history::CountHistory;
 use super::location::{GroupKey, Locations};
 use super::resource::{AsyncOp, Interner, PendingPoll, Resource};
@@ -121,12 +121,12 @@ pub struct State {
     /// The groups the target counted itself (the hooks source), when it
     /// serves them.
     pub hooks: Option<Aggregates>,
-    /// The latest task dump from the target's agent, and what is known of
+    /// The latest capture from the target's agent, and what is known of
     /// the agent.
-    pub dump: Option<TaskDump>,
+    pub captures: Option<Captures>,
     pub agent: Agent,
-    /// The last dump that failed, and why.
-    pub dump_error: Option<String>,
+    /// The last capture that failed, and why.
+    pub waits_error: Option<String>,
 }
 
 /// What both sources write: the target's clock, its spawn locations, the
@@ -169,16 +169,16 @@ pub struct ConsoleState {
     pub pending_polls: HashMap<u64, PendingPoll>,
     /// The details of the task the view has open.
     pub details: Option<super::details::TaskDetails>,
-    /// When dumps polled the tasks (so those polls are not taken for the
+    /// When captures polled the tasks (so those polls are not taken for the
     /// tasks' own).
-    pub dump_windows: DumpWindows,
+    pub capture_windows: CaptureWindows,
     /// Stats for task ids we have no record of, live ones only.
     pub(super) orphan_stats: HashMap<u64, TaskStats>,
 }
 
 impl State {
     /// The version of the target's taskscope-agent, when one answered
-    /// (with dumps or without).
+    /// (with captures or without).
     pub fn agent_version(&self) -> Option<String> {
         match &self.agent {
             super::Agent::Ready { version, .. } => Some(version.clone()),
@@ -200,36 +200,36 @@ impl State {
             return;
         }
         for (start, end) in recent_dumps {
-            self.console.dump_windows.add(*start, *end);
+            self.console.capture_windows.add(*start, *end);
         }
-        // Polls seen before these windows were known may be a dump's: the
+        // Polls seen before these windows were known may be a capture's: the
         // task's own last poll is then unknown (idle times count from its
         // creation until it is polled again).
         for t in self.console.tasks.values_mut() {
             if t.own_poll
                 .0
-                .is_some_and(|p| self.console.dump_windows.covers(p))
+                .is_some_and(|p| self.console.capture_windows.covers(p))
             {
                 Arc::make_mut(t).own_poll = (None, None);
             }
         }
     }
 
-    /// Keeps the newest dump, or the reason the last one failed.
-    pub fn apply_dump(&mut self, dump: Result<TaskDump, String>) {
-        self.console.dump_windows.finish(dump.as_ref().ok());
-        match dump {
+    /// Keeps the newest capture, or the reason the last one failed.
+    pub fn apply_captures(&mut self, captures: Result<Captures, String>) {
+        self.console.capture_windows.finish(captures.as_ref().ok());
+        match captures {
             Ok(d) => {
-                self.dump = Some(d);
-                self.dump_error = None;
+                self.captures = Some(d);
+                self.waits_error = None;
             }
-            Err(e) => self.dump_error = Some(e),
+            Err(e) => self.waits_error = Some(e),
         }
     }
 
-    /// A dump was asked for: polls from now on may be its own.
-    pub fn dump_started(&mut self) {
-        self.console.dump_windows.inflight = self.log.now;
+    /// A capture was asked for: polls from now on may be its own.
+    pub fn waits_asked(&mut self) {
+        self.console.capture_windows.inflight = self.log.now;
     }
 
     /// Call when a new stream begins (first connect or reconnect): its first
@@ -237,8 +237,8 @@ impl State {
     pub fn begin_stream(&mut self) {
         self.log.new_stream = true;
         self.log.health.console_paused = false;
-        // A dump asked for on the old stream will not be answered.
-        self.console.dump_windows.inflight = None;
+        // A capture asked for on the old stream will not be answered.
+        self.console.capture_windows.inflight = None;
     }
 
     pub fn apply(&mut self, mut up: Update) {
@@ -318,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dump_lost_with_its_stream_stops_covering_polls() {
+    fn captures_lost_with_their_stream_stop_covering_polls() {
         let mut st = State::default();
         st.begin_stream();
         st.apply(Update {
@@ -326,11 +326,11 @@ mod tests {
             has_metadata: true,
             ..Update::default()
         });
-        st.dump_started();
-        assert!(st.console.dump_windows.covers(ts(11.0).expect("ts")));
+        st.waits_asked();
+        assert!(st.console.capture_windows.covers(ts(11.0).expect("ts")));
         // The connection broke before the reply came.
         st.begin_stream();
-        assert!(!st.console.dump_windows.covers(ts(11.0).expect("ts")));
+        assert!(!st.console.capture_windows.covers(ts(11.0).expect("ts")));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A task as the model keeps it: compact, since there may be 100 000+.
 
-use super::dump::DumpWindows;
+use super::captures::CaptureWindows;
 use super::location::{GroupKey, Locations, TaskKind};
 use super::time::Ts;
 use super::update::{NewTask, TaskStats};
@@ -23,7 +23,7 @@ pub struct Task {
     /// messages, to tell a CPU-bound task from one that is polled often
     /// but mostly waits.
     busy_share: Option<f32>,
-    /// Start and end of the task's last poll that a task dump did not
+    /// Start and end of the task's last poll that a capture did not
     /// cause (see [`DumpWindows`]): what idle times are measured from.
     pub own_poll: (Option<Ts>, Option<Ts>),
 }
@@ -131,10 +131,10 @@ impl Task {
 
     /// Applies a new stats message, remembering the busy share since the
     /// previous one.
-    pub fn set_stats(&mut self, stats: TaskStats, at: Option<Ts>, dumps: &DumpWindows) {
+    pub fn set_stats(&mut self, stats: TaskStats, at: Option<Ts>, waits: &CaptureWindows) {
         match stats.last_poll_started {
-            // A dump's poll: the task's own last poll stays what it was.
-            Some(t) if dumps.covers(t) && self.own_poll.0 != Some(t) => {}
+            // A capture's poll: the task's own last poll stays what it was.
+            Some(t) if waits.covers(t) && self.own_poll.0 != Some(t) => {}
             _ => self.own_poll = (stats.last_poll_started, stats.last_poll_ended),
         }
         self.busy_share = match (self.stats_at, at) {

@@ -198,8 +198,8 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
             if let Some(guess) = crate::wording::guess(&row.verdict) {
                 phrase.push_str(&format!(" ({guess})"));
             }
-            if row.verdict.from_dump {
-                phrase.push_str(" (from its stack in the task dump)");
+            if row.verdict.captured {
+                phrase.push_str(" (from its captured stack)");
             }
             let mut lines = vec![Line::from(format!(
                 " task {} · span {} · {phrase}",
@@ -224,8 +224,8 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
                     " task {} · {parent} · {}{}",
                     p.id,
                     row.verdict.reason.phrase(),
-                    if row.verdict.from_dump {
-                        " (from its stack in the task dump)"
+                    if row.verdict.captured {
+                        " (from its captured stack)"
                     } else {
                         ""
                     }
@@ -259,12 +259,12 @@ fn stacks_text(app: &App, g: &crate::analysis::Group) -> String {
         }
         return parts.join(" · ");
     }
-    let agent = app.analysis.as_ref().map(|a| &a.dumps.agent);
+    let agent = app.analysis.as_ref().map(|a| &a.waits.agent);
     match agent {
-        Some(Agent::Ready { .. }) => "none in the last task dump (t takes one)".into(),
+        Some(Agent::Ready { .. }) => "none captured yet (t asks now)".into(),
         Some(Agent::Absent) => "need taskscope-agent in the target".into(),
         Some(Agent::Unavailable(why)) => text::sanitize(why, 100),
-        _ => "no task dump".into(),
+        _ => "none captured".into(),
     }
 }
 
@@ -305,7 +305,7 @@ fn paged_cells<'a>(
     ]
 }
 
-/// The selected task's stack from the dump, a line per leaf.
+/// The selected task's stack from the capture, a line per leaf.
 pub(super) fn stack_lines<'a>(page: &Page, row: &crate::analysis::TaskRow) -> Vec<Line<'a>> {
     let trace = row
         .verdict

@@ -52,7 +52,7 @@ pub fn footer(app: &App) -> Vec<Line<'static>> {
 
 pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
     let mut first: Vec<Span> = vec![connection(app, now)];
-    if let Some(d) = dumps(app) {
+    if let Some(d) = waits(app) {
         first.push(Span::raw("  "));
         first.push(d);
     }
@@ -101,7 +101,7 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
             View::Detail(_) => " ↑↓/jk move · Esc back · space freeze · ? help · q quit",
             View::Diff if app.offline.is_some() => " ↑↓/jk move · ? help · q quit",
             View::Diff => " ↑↓/jk move · d/Esc back · b new baseline · ? help · q quit",
-            View::Task(..) => " Esc back · t task dump · space freeze · ? help · q quit",
+            View::Task(..) => " Esc back · t capture waits · space freeze · ? help · q quit",
             View::Resources => {
                 " ↑↓/jk move · Enter its resources · f one per row · r/Esc tasks · ? help · q quit"
             }
@@ -116,17 +116,17 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
     vec![Line::from(first), second]
 }
 
-/// What the agent gives: dumps and their cost, or why there are none.
-fn dumps(app: &App) -> Option<Span<'static>> {
+/// What the agent gives: captures and their cost, or why there are none.
+fn waits(app: &App) -> Option<Span<'static>> {
     use crate::model::Agent;
     if app.offline.is_some() || !matches!(app.conn.status, Status::Connected) {
         return None;
     }
     let a = app.analysis.as_ref()?;
-    let d = &a.dumps;
+    let d = &a.waits;
     if let Some(e) = &d.error {
         return Some(Span::styled(
-            format!("◆ task dump failed: {}", text::sanitize(e, 100)),
+            format!("◆ request for waits failed: {}", text::sanitize(e, 100)),
             style::warn(app),
         ));
     }
@@ -137,7 +137,7 @@ fn dumps(app: &App) -> Option<Span<'static>> {
             style::dim(app),
         ),
         (Agent::Unavailable(why), _) => Span::styled(
-            format!("◇ agent without dumps: {}", text::sanitize(why, 100)),
+            format!("◇ agent without captures: {}", text::sanitize(why, 100)),
             style::warn(app),
         ),
         (Agent::Ready { .. }, None) => {
@@ -155,7 +155,7 @@ fn dumps(app: &App) -> Option<Span<'static>> {
         ),
         (Agent::Ready { .. }, Some(c)) => Span::styled(
             format!(
-                "◆ task dump {} ago: {} tasks, paused {} (* = from dump, t = new)",
+                "◆ waits captured {} ago: {} tasks, paused {} (* = captured, t = new)",
                 text::duration(a.now.since(c.taken_at)),
                 text::count(c.tasks as u64),
                 text::duration(c.capture)

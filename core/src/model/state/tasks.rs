@@ -109,7 +109,7 @@ impl State {
                     &stats,
                     at,
                 );
-                task.set_stats(stats, now, &self.console.dump_windows);
+                task.set_stats(stats, now, &self.console.capture_windows);
             }
         }
         for (id, stats) in &up.task_stats {
@@ -141,7 +141,7 @@ impl State {
                         self.console.late.span_arrived(c);
                     }
                     let before = task.own_poll;
-                    task.set_stats(*stats, now, &self.console.dump_windows);
+                    task.set_stats(*stats, now, &self.console.capture_windows);
                     if let (true, (Some(start), Some(end))) =
                         (task.own_poll != before, task.own_poll)
                     {

@@ -1,8 +1,8 @@
-//! The hostile agent's `TaskDumps` (`Info`, `Dump`), answered with bytes
+//! The hostile agent's `TaskDumps` (`Info`, `Capture`), answered with bytes
 //! written by hand: a flood of 50 000 traces of 500 frames is 50 MB on the
 //! wire and would be 1.4 GB as prost structs in the test process.
 
-use super::agent::{Agent, DumpLie, EVIL, HONEST, unix_ns};
+use super::agent::{Agent, EVIL, HONEST, WaitsLie, unix_ns};
 use prost::Message;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -71,10 +71,10 @@ impl tonic::server::UnaryService<()> for Reply {
             if info {
                 return Ok(Response::new(info_reply().into()));
             }
-            match agent.lies.dump {
-                DumpLie::Never => std::future::pending().await,
-                DumpLie::Small => Ok(Response::new(small_dump().into())),
-                DumpLie::Flood { traces, frames } => {
+            match agent.lies.captures {
+                WaitsLie::Never => std::future::pending().await,
+                WaitsLie::Small => Ok(Response::new(small_captures().into())),
+                WaitsLie::Flood { traces, frames } => {
                     let body = tokio::task::spawn_blocking(move || flood(traces, frames))
                         .await
                         .map_err(|e| Status::internal(e.to_string()))?;
@@ -103,7 +103,7 @@ fn info_reply() -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn small_dump() -> Vec<u8> {
+fn small_captures() -> Vec<u8> {
     let now = unix_ns(SystemTime::now());
     proto::DumpReply {
         traces: vec![proto::Trace {

@@ -1,4 +1,4 @@
-//! Task dumps from the opt-in agent (`taskscope-agent`), as plain data:
+//! Captures from the opt-in agent (`taskscope-agent`), as plain data:
 //! each task's async stack at one instant, by tokio task id.
 
 use super::time::Ts;
@@ -54,9 +54,9 @@ impl std::fmt::Display for Frame {
     }
 }
 
-/// A dump as the model keeps it.
+/// A capture as the model keeps it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct TaskDump {
+pub struct Captures {
     /// The target's clock when the capture began.
     pub taken_at: Ts,
     /// How long the target's workers were held (0: the agent captures one
@@ -81,14 +81,14 @@ pub struct TaskDump {
     /// console counts it as one of the task's.
     pub agent_wakers: std::collections::HashSet<u64>,
     /// With the hooks source (no per-task stream): spawn location → how
-    /// many dumped tasks of it have each trace (`(trace, tasks)`).
+    /// many captured tasks of it have each trace (`(trace, tasks)`).
     pub by_location: HashMap<String, Vec<(u32, u32)>>,
 }
 
-impl TaskDump {
+impl Captures {
     /// Whether the task's trace still says what it waits on, for a task
     /// idle since `idle_since`: captured after that (a per-task capture),
-    /// or in a whole dump whose own polls ended after it.
+    /// or in a whole capture whose own polls ended after it.
     pub fn holds_for(&self, tokio_id: u64, idle_since: Ts) -> bool {
         match self.captured_at.get(&tokio_id) {
             Some(&at) => idle_since <= at,
@@ -110,9 +110,9 @@ pub enum Agent {
     Unknown,
     /// The target serves no agent: console data only.
     Absent,
-    /// An agent that cannot dump (platform, cfg, no runtime), and why.
+    /// An agent that cannot capture (platform, cfg, no runtime), and why.
     Unavailable(String),
-    /// Dumps available; the least interval the agent allows between them,
+    /// Captures available; the least interval the agent allows between them,
     /// and whether console-subscriber's waker counts include wakers the
     /// agent holds for captures.
     Ready {
@@ -122,30 +122,30 @@ pub enum Agent {
     },
 }
 
-/// A dump polls every task once (and wakes it for another poll right
+/// A capture polls every task once (and wakes it for another poll right
 /// after), which console data records as ordinary polls. These windows let
 /// the model tell those polls from the task's own, so idle times and
-/// sleep links survive a dump.
+/// sleep links survive a capture.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct DumpWindows {
-    /// A dump was asked for when the target's clock read this; no reply yet.
+pub struct CaptureWindows {
+    /// A capture was asked for when the target's clock read this; no reply yet.
     pub inflight: Option<Ts>,
-    /// Recent dumps' windows (at most 8).
+    /// Recent captures' windows (at most 8).
     pub done: Vec<(Ts, Ts)>,
 }
 
-/// Polls this long after a capture still count as the dump's (the
+/// Polls this long after a capture still count as the capture's (the
 /// deferred wake-ups it leaves behind).
 pub const AFTER_CAPTURE: Duration = Duration::from_millis(500);
 
-impl DumpWindows {
+impl CaptureWindows {
     pub fn covers(&self, t: Ts) -> bool {
         self.inflight.is_some_and(|s| t >= s) || self.done.iter().any(|(a, b)| t >= *a && t <= *b)
     }
 
-    pub fn finish(&mut self, dump: Option<&TaskDump>) {
+    pub fn finish(&mut self, captures: Option<&Captures>) {
         self.inflight = None;
-        if let Some(d) = dump {
+        if let Some(d) = captures {
             self.add(d.taken_at, d.taken_at.plus(d.capture.max(d.round)));
         }
     }
@@ -166,15 +166,15 @@ impl DumpWindows {
     }
 }
 
-impl TaskDump {
-    /// The end of the polls this dump caused.
+impl Captures {
+    /// The end of the polls this capture caused.
     pub fn window_end(&self) -> Ts {
         self.taken_at
             .plus(self.capture.max(self.round) + AFTER_CAPTURE)
     }
 
     /// Whether the agent captured each task by itself (no pause at all)
-    /// rather than stopping the runtime for a whole dump.
+    /// rather than stopping the runtime for a whole capture.
     pub fn per_task(&self) -> bool {
         self.capture.is_zero()
     }
