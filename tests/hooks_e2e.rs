@@ -176,8 +176,8 @@ fn watch_gates_on_the_hooks_source() {
 #[test]
 fn snapshots_of_the_hooks_source_load_and_diff() {
     let target = DemoTarget::start(&["--source", "hooks", "--leak-every", "200ms"]);
-    let dir = std::env::temp_dir().join(format!("taskscope-hooks-snap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
     let (a, b) = (dir.join("a.json"), dir.join("b.json.gz"));
     let snap = |path: &std::path::Path| {
         let out = Command::new(common::BIN)

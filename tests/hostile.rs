@@ -9,7 +9,6 @@ use console_api as api;
 use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use taskscope::analysis::{Analysis, Params};
 use taskscope::model::State;
@@ -385,7 +384,8 @@ fn exercise(state: &State, dir: &std::path::Path) {
 }
 
 fn run(updates: Vec<(bool, api::instrument::Update)>) {
-    let dir = tempdir();
+    let dir_dir = tempdir();
+    let dir = dir_dir.path();
     let before = LIVE.with(Cell::get);
     PEAK.with(|p| p.set(before));
     let mut state = State::default();
@@ -409,19 +409,11 @@ fn run(updates: Vec<(bool, api::instrument::Update)>) {
     let peak = (PEAK.with(Cell::get) - before).max(0) as usize;
     assert!(peak <= 256 << 20, "peak heap {peak} bytes");
     drop(state);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn tempdir() -> std::path::PathBuf {
-    use std::sync::atomic::AtomicU64;
-    static N: AtomicU64 = AtomicU64::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "taskscope-hostile-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+/// A directory of its own, removed when dropped.
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
 }
 
 proptest! {

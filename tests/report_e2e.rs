@@ -4,7 +4,7 @@
 //! the leaks and 0 on a healthy-only run.
 
 use crate::common::{self, DemoTarget, spawn_line};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 // The demo target serves captures (taskscope-agent): each headless run
@@ -82,10 +82,9 @@ fn check_json(doc: &serde_json::Value) {
     );
 }
 
-fn tmp() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("taskscope-report-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+/// A directory of its own, removed when dropped.
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
 }
 
 fn read(p: &Path) -> String {
@@ -103,7 +102,8 @@ fn reports_and_the_leak_gate_against_the_demo() {
         "40",
     ]);
     let healthy = DemoTarget::start(&["--scenarios", "healthy", "--healthy-rate", "40"]);
-    let d = tmp();
+    let d_dir = tmp();
+    let d = d_dir.path();
     let (html, snap) = (d.join("live.html"), d.join("snap.json"));
     let watch_args = ["--duration", "25s", "--window", "20s"];
     // Four headless runs at once, so the test takes one watch's time.

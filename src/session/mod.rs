@@ -443,8 +443,8 @@ mod tests {
             .count();
         assert_eq!(listed, 5);
 
-        let dir = std::env::temp_dir().join(format!("taskscope-worker-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
         let path = dir.join("snap.json");
         let meta = crate::snapshot::Meta {
             target: "t".into(),
@@ -465,7 +465,6 @@ mod tests {
         };
         assert_eq!(notice, format!("saved snapshot {}", path.display()));
         assert!(crate::snapshot::load(&path).is_ok());
-        std::fs::remove_dir_all(&dir).ok();
         // Dropping the connection ends the thread, which closes its channel.
         drop(conn_tx);
         while w.rx.recv().await.is_some() {}
