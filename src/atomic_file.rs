@@ -57,7 +57,7 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(std::fs::read(&path).expect("read"), b"old");
-        let leftovers = std::fs::read_dir(&dir).expect("ls").count();
+        let leftovers = std::fs::read_dir(dir).expect("ls").count();
         assert_eq!(leftovers, 1, "no temporary file left behind");
         super::write(&path, b"new").expect("write");
         assert_eq!(std::fs::read(&path).expect("read"), b"new");

@@ -397,7 +397,7 @@ fn run(updates: Vec<(bool, api::instrument::Update)>) {
         let bytes = prost::Message::encoded_len(&msg);
         input += bytes;
         state.apply(taskscope::conn::convert::update(msg, bytes));
-        exercise(&state, &dir);
+        exercise(&state, dir);
     }
     // The state costs at most a small multiple of what was sent (strings
     // are capped), and no hostile time sizes anything.

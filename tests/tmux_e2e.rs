@@ -206,7 +206,7 @@ fn demo_in_a_real_terminal() {
     // Save a snapshot; the status line names the file, and it loads.
     t.keys(&["s"]);
     let s = t.wait_screen("the saved notice", |s| s.contains("saved snapshot"));
-    let saved: Vec<_> = std::fs::read_dir(&cwd)
+    let saved: Vec<_> = std::fs::read_dir(cwd)
         .expect("read cwd")
         .flatten()
         .map(|e| e.path())
