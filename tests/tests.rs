@@ -9,10 +9,8 @@
 //! tests that need a process of their own run the `taskscope` binary
 //! (`common::BIN`), with the environment and directory they need.
 //!
-//! The binary's global allocator is `hostile`'s: it counts the heap bytes
-//! of each thread, so that test measures only what its own thread
-//! allocates, and every other test just pays a thread-local add per
-//! allocation.
+//! `hostile.rs` is a binary of its own (`hostile_input`): its counting
+//! allocator is not this binary's.
 
 mod common;
 
@@ -26,7 +24,6 @@ mod demo_groups;
 mod fleet_e2e;
 mod fleet_tools;
 mod hooks_e2e;
-mod hostile;
 mod hostile_hooks;
 mod hostile_server;
 mod lints;
