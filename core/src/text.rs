@@ -67,40 +67,31 @@ pub fn delta(d: i64) -> String {
     }
 }
 
-/// UTC calendar time of a Unix timestamp: (year, month, day, h, m, s).
-fn civil(unix_secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = unix_secs.div_euclid(86_400);
-    let rem = unix_secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
+/// A Unix timestamp as RFC 3339 UTC, to the second ("2026-11-24T01:15:00Z"),
+/// held to the years 1970..=9999 that the format and the wall clock share
+/// (a target's clock can say anything).
+fn rfc3339(unix_ns: i64) -> String {
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let secs = unix_ns.div_euclid(1_000_000_000).clamp(0, LAST) as u64;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// "2026-11-24T01:15:00Z".
 pub fn utc_iso(unix_ns: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(unix_ns.div_euclid(1_000_000_000));
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    rfc3339(unix_ns)
 }
 
 /// "20261124-011500", for file names.
 pub fn utc_stamp(unix_ns: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(unix_ns.div_euclid(1_000_000_000));
-    format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}")
+    let t = rfc3339(unix_ns);
+    // YYYY-MM-DDTHH:MM:SSZ → YYYYMMDD-HHMMSS
+    let (date, time) = t.split_once('T').unwrap_or((&t, ""));
+    format!(
+        "{}-{}",
+        date.replace('-', ""),
+        time.trim_end_matches('Z').replace(':', "")
+    )
 }
 
 /// The local clock as Unix nanoseconds.
@@ -270,6 +261,9 @@ mod tests {
         assert_eq!(utc_iso(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc_iso(1_795_482_900_000_000_000), "2026-11-24T01:15:00Z");
         assert_eq!(utc_stamp(951_782_400_000_000_000), "20000229-000000");
+        // A target's clock at the ends of the range.
+        assert_eq!(utc_iso(i64::MIN), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_iso(i64::MAX), "2262-04-11T23:47:16Z");
         assert_eq!(file_safe("[::1]:6669"), "1-6669");
         assert_eq!(file_safe("127.0.0.1:6669"), "127.0.0.1-6669");
     }
