@@ -236,10 +236,10 @@ pub struct GatherArgs {
 }
 
 /// The agent's token: from `--token-file`, else `TASKSCOPE_TOKEN_FILE`.
-pub fn load_token(flag: Option<&std::path::Path>) -> anyhow::Result<Option<conn::Token>> {
+pub fn load_token(flag: Option<&std::path::Path>) -> anyhow::Result<Option<conn::Credential>> {
     let env = std::env::var_os("TASKSCOPE_TOKEN_FILE").map(std::path::PathBuf::from);
     match flag.map(std::path::Path::to_path_buf).or(env) {
-        Some(path) => conn::Token::from_file(&path)
+        Some(path) => conn::Credential::from_file(&path)
             .map(Some)
             .map_err(|e| anyhow::anyhow!(e)),
         None => Ok(None),

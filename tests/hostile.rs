@@ -307,14 +307,14 @@ fn exercise(state: &State, dir: &std::path::Path) {
     let Some(now) = state.log.now else { return };
     let params = Params::default();
     let analysis = Analysis::run(state, now, &params);
-    let ctx = taskscope::report::model::Context {
+    let ctx = taskscope::report::build::Context {
         target: "hostile".into(),
         source: "live".into(),
         watched: Duration::from_secs(20),
         window: params.window,
         generated_at_unix_ns: 1,
     };
-    let report = taskscope::report::model::build(&analysis, state, &ctx, None);
+    let report = taskscope::report::build::build(&analysis, state, &ctx, None);
     for f in [
         taskscope::report::Format::Md,
         taskscope::report::Format::Json,

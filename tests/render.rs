@@ -790,7 +790,7 @@ fn the_resources_views() {
 /// a group of the service's own tasks not captured yet.
 fn hooks_app() -> App {
     use std::sync::Arc;
-    use taskscope::model::aggregate::{AggGroup, AggRow, GroupsUpdate};
+    use taskscope::model::counted::{AggGroup, AggRow, GroupsUpdate};
     use taskscope::model::{Agent, Captures, Trace};
     let mut app = App::new("127.0.0.1:6669".into(), Params::default(), false);
     app.conn.status = Status::Connected;

@@ -58,10 +58,10 @@ pub(super) struct Watched {
 
 impl Watched {
     /// Where the report reads task details and histories.
-    pub(super) fn source(&self) -> Box<dyn report::model::Source + '_> {
+    pub(super) fn source(&self) -> Box<dyn report::build::Source + '_> {
         match self.targets.as_slice() {
             [(_, g)] => Box::new(&g.state),
-            all => Box::new(report::model::FleetSource {
+            all => Box::new(report::build::FleetSource {
                 states: all.iter().map(|(_, g)| &g.state).collect(),
                 merger: &self.merger,
             }),

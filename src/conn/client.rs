@@ -63,7 +63,7 @@ pub async fn run(target: Target, mut opts: Options, tx: mpsc::Sender<Event>, wai
         // Refused: unless the token file now holds another token (the
         // secret was rotated), asking again cannot help.
         if err.is_permanent()
-            && let Some(rotated) = opts.token.as_ref().and_then(super::Token::reread)
+            && let Some(rotated) = opts.token.as_ref().and_then(super::Credential::reread)
         {
             opts.token = Some(rotated);
             continue;

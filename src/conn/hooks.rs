@@ -5,10 +5,10 @@
 use super::capped::Decoded;
 use super::chan::Chan as Channel;
 use crate::model::Ts;
-use crate::model::aggregate::{
-    AggGroup, AggRow, GroupsUpdate, Page, PagedTask, RawLoc, SiteHistory,
-};
 use crate::model::caps::{MAX_PAGE_TASKS, MAX_PATH};
+use crate::model::counted::{
+    AggGroup, AggRow, GroupsUpdate, PagedTask, RawLoc, SiteHistory, TaskPage,
+};
 use crate::model::location::format_location;
 use crate::model::update::SourceLoc;
 use std::time::Duration;
@@ -107,7 +107,7 @@ pub async fn pages(
         };
         let reply = tokio::time::timeout(within, super::calls::page(channel.clone(), limit, req));
         if let Ok(Ok(Decoded { msg: page, cut })) = reply.await {
-            let page = Page {
+            let page = TaskPage {
                 at,
                 more: page.next_after_id != 0,
                 tasks: page
@@ -174,7 +174,7 @@ pub fn convert(d: Decoded<Groups>, received: std::time::Instant) -> GroupsUpdate
                     parents: r
                         .parents
                         .into_iter()
-                        .take(crate::model::aggregate::MAX_PARENTS)
+                        .take(crate::model::counted::MAX_PARENTS)
                         .map(|p| (std::sync::Arc::from(location(p.location)), p.tasks))
                         .collect(),
                     unparented: r.unparented,

@@ -52,29 +52,29 @@ pub struct Options {
     /// Which source to read when the target serves both.
     pub source: hooks::SourceChoice,
     /// The agent's token, presented on every call (`--token-file`).
-    pub token: Option<Token>,
+    pub token: Option<Credential>,
 }
 
 /// The token a target's agent asks of inspection requests: the contents
 /// of a file (`--token-file`, or `TASKSCOPE_TOKEN_FILE`), without the
 /// surrounding whitespace. Never printed. The file is read again when the
-/// agent refuses it ([`Token::reread`]): a rotated secret is taken up
+/// agent refuses it ([`Credential::reread`]): a rotated secret is taken up
 /// without restarting the viewer.
 #[derive(Clone)]
-pub struct Token {
+pub struct Credential {
     secret: Arc<str>,
     path: Option<Arc<std::path::Path>>,
 }
 
-impl std::fmt::Debug for Token {
+impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(…)")
+        f.write_str("Credential(…)")
     }
 }
 
-impl Token {
+impl Credential {
     /// Reads the token from `path`.
-    pub fn from_file(path: &std::path::Path) -> Result<Token, String> {
+    pub fn from_file(path: &std::path::Path) -> Result<Credential, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
         let t = text.trim();
@@ -87,7 +87,7 @@ impl Token {
                 path.display()
             ));
         }
-        Ok(Token {
+        Ok(Credential {
             secret: Arc::from(t),
             path: Some(Arc::from(path)),
         })
@@ -95,8 +95,8 @@ impl Token {
 
     /// The file's token if it now holds another one (the secret was
     /// rotated), else `None`.
-    pub fn reread(&self) -> Option<Token> {
-        let now = Token::from_file(self.path.as_deref()?).ok()?;
+    pub fn reread(&self) -> Option<Credential> {
+        let now = Credential::from_file(self.path.as_deref()?).ok()?;
         (now.secret != self.secret).then_some(now)
     }
 
@@ -185,9 +185,9 @@ pub enum Event {
     StreamStarted,
     Update(Box<Update>),
     /// The target's own groups (the hooks source).
-    Groups(Box<crate::model::aggregate::GroupsUpdate>),
+    Groups(Box<crate::model::counted::GroupsUpdate>),
     /// A page of an open group's tasks (the hooks source).
-    Page(Box<crate::model::aggregate::Page>),
+    Page(Box<crate::model::counted::TaskPage>),
     /// What the target's capture agent can do (once per stream), and the
     /// capture windows of its recent captures (by any client).
     Agent(
@@ -224,7 +224,7 @@ pub struct Requests(Arc<RequestsInner>);
 #[derive(Debug, Default)]
 struct RequestsInner {
     captures: Notify,
-    open: std::sync::Mutex<Option<crate::model::aggregate::RawPlace>>,
+    open: std::sync::Mutex<Option<crate::model::counted::RawPlace>>,
     opened: Notify,
     /// The task whose details the view shows (console span id).
     details: std::sync::Mutex<Option<u64>>,
@@ -242,12 +242,12 @@ impl Requests {
     }
 
     /// The group whose tasks the view shows (`None`: none open).
-    pub fn open(&self, at: Option<crate::model::aggregate::RawPlace>) {
+    pub fn open(&self, at: Option<crate::model::counted::RawPlace>) {
         *self.0.open.lock().unwrap_or_else(|e| e.into_inner()) = at;
         self.0.opened.notify_one();
     }
 
-    pub(crate) fn opened(&self) -> Option<crate::model::aggregate::RawPlace> {
+    pub(crate) fn opened(&self) -> Option<crate::model::counted::RawPlace> {
         self.0
             .open
             .lock()

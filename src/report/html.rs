@@ -2,7 +2,7 @@
 //! chart per suspect group, no external assets, every target-supplied
 //! string escaped.
 
-use super::model::{GroupOut, Report};
+use super::build::{GroupOut, Report};
 use crate::text;
 use std::fmt::Write;
 

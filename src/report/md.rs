@@ -1,7 +1,7 @@
 //! The report as Markdown: tables that render on common code hosts, no raw
 //! HTML, every target-supplied string escaped.
 
-use super::model::{GroupOut, Report};
+use super::build::{GroupOut, Report};
 use crate::text;
 use std::fmt::Write;
 

@@ -19,7 +19,7 @@ pub enum Job {
     },
     Report {
         format: crate::report::Format,
-        ctx: crate::report::model::Context,
+        ctx: crate::report::build::Context,
         analysis: Arc<Analysis>,
         path: PathBuf,
     },
@@ -60,7 +60,7 @@ impl Job {
                 analysis,
                 path,
             } => {
-                let report = crate::report::model::build(&analysis, state, &ctx, None);
+                let report = crate::report::build::build(&analysis, state, &ctx, None);
                 written(&path, format, &report)
             }
             Job::Waits | Job::FinalWaits(_) => "waits are captured on live targets only".into(),
@@ -103,11 +103,11 @@ impl Job {
                 analysis,
                 path,
             } => {
-                let src = crate::report::model::FleetSource {
+                let src = crate::report::build::FleetSource {
                     states: states.to_vec(),
                     merger,
                 };
-                let report = crate::report::model::build(&analysis, &src, &ctx, None);
+                let report = crate::report::build::build(&analysis, &src, &ctx, None);
                 written(&path, format, &report)
             }
             other => other.run(states.first().copied().unwrap_or(&State::default())),
@@ -119,7 +119,7 @@ impl Job {
 fn written(
     path: &std::path::Path,
     format: crate::report::Format,
-    report: &crate::report::model::Report,
+    report: &crate::report::build::Report,
 ) -> String {
     match crate::report::write_out(path, &format.render(report)) {
         Ok(()) => format!("report written to {}", path.display()),

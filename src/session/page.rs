@@ -7,8 +7,8 @@
 
 use super::resources::{self, ResGroup, ResRow, Waiter};
 use crate::analysis::{Analysis, TaskState};
-use crate::model::aggregate::PagedTask;
 use crate::model::captures::Trace;
+use crate::model::counted::PagedTask;
 use crate::model::details::TaskDetails;
 use crate::model::{GroupKey, State, Task};
 use std::collections::HashMap;

@@ -5,7 +5,7 @@ use super::format::*;
 use crate::analysis::console_groups::{Classified, build_groups};
 use crate::analysis::judge::Frame;
 use crate::analysis::{Analysis, Params, Verdict, WaitIndex};
-use crate::model::aggregate::Aggregates;
+use crate::model::counted::Aggregates;
 use crate::model::history::{Bucket, HistoryParts};
 use crate::model::update::DroppedEvents;
 use crate::model::{

@@ -58,7 +58,7 @@ pub struct Snapshot {
 pub struct AggregateRecord {
     pub location: String,
     #[serde(flatten)]
-    pub group: crate::model::aggregate::AggGroup,
+    pub group: crate::model::counted::AggGroup,
     /// `[trace, tasks]`: the captured tasks of this location by stack
     /// (indexes into `traces`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -3,7 +3,7 @@
 //! it has open (whose details the connections stream), and other jobs for
 //! the model thread.
 
-use super::app::{App, View};
+use super::app::{App, Screen};
 use crate::model::GroupKey;
 use crate::report::diff::Side;
 use crate::session::Job;
@@ -51,7 +51,7 @@ impl App {
             return;
         };
         let taken = crate::text::unix_now_ns();
-        let ctx = crate::report::model::Context {
+        let ctx = crate::report::build::Context {
             target: self.target.clone(),
             source: "live".into(),
             watched: now.duration_since(self.started),
@@ -131,13 +131,13 @@ impl App {
     /// Opens one task's view (its details are streamed while it is open:
     /// see [`App::sync_lens`]).
     pub fn open_task(&mut self, key: GroupKey, target: usize, id: u64) {
-        self.task_back = Some(self.view);
-        self.view = View::Task(key, target, id);
+        self.task_back = Some(self.screen);
+        self.screen = Screen::Task(key, target, id);
     }
 
     /// Leaves the task view for where it was opened from.
     pub fn close_task(&mut self) {
-        self.view = self.task_back.take().unwrap_or(View::Groups);
+        self.screen = self.task_back.take().unwrap_or(Screen::Groups);
     }
 
     /// Hands a job to the session (its outcome comes back as a notice), or

@@ -227,7 +227,7 @@ fn watch(
 pub fn describe(a: Option<&Analysis>) -> String {
     match a {
         None => "<no update received>".into(),
-        Some(a) => taskscope::report::text::groups_table(a, "target", 50),
+        Some(a) => taskscope::report::plain::groups_table(a, "target", 50),
     }
 }
 

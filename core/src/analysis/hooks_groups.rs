@@ -6,7 +6,7 @@ use super::judge::{Frame, Lifetimes, judge};
 use super::reason::ReasonCount;
 use super::types::{Group, Params, StackCount, TaskRow, WaitCoverage};
 use crate::model::GroupKey;
-use crate::model::aggregate::{AggGroup, PagedTask, age_bucket_edge};
+use crate::model::counted::{AggGroup, PagedTask, age_bucket_edge};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use std::time::Duration;
 /// Sites whose tasks all ended long ago show only while their count
 /// still changed within the window.
 pub(super) fn groups(
-    agg: &crate::model::aggregate::Aggregates,
+    agg: &crate::model::counted::Aggregates,
     frame: &Frame<'_>,
     params: &Params,
     totals: &mut super::Totals,

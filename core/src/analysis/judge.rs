@@ -6,7 +6,7 @@ use super::blocked::Reason;
 use super::suspect;
 use super::trend;
 use super::types::{Group, Params};
-use crate::model::aggregate::Aggregates;
+use crate::model::counted::Aggregates;
 use crate::model::{Captures, CountHistory, GroupKey, Locations, TaskKind, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,9 +1,9 @@
 //! The target's state, from plain updates. No UI, no network: `conn`
 //! converts wire messages into [`Update`], and [`State::apply`] folds them in.
 
-pub mod aggregate;
 pub mod caps;
 pub mod captures;
+pub mod counted;
 pub mod details;
 pub mod history;
 pub mod intern;

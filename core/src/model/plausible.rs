@@ -12,7 +12,7 @@
 //! spawn or end meanwhile may be counted on one side only: the counting
 //! rules allow for that ([`slack`]); the time rules allow 2 s.
 
-use super::aggregate::{AggGroup, SiteHistory, age_bucket_bounds};
+use super::counted::{AggGroup, SiteHistory, age_bucket_bounds};
 use super::time::Ts;
 use std::time::Duration;
 

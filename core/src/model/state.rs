@@ -16,8 +16,8 @@ mod hooks;
 mod resources;
 mod tasks;
 
-use super::aggregate::Aggregates;
 use super::captures::{Agent, CaptureWindows, Captures};
+use super::counted::Aggregates;
 use super::history::CountHistory;
 use super::location::{GroupKey, Locations};
 use super::resource::{AsyncOp, Interner, PendingPoll, Resource};

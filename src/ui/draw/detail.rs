@@ -280,7 +280,7 @@ pub(super) fn fields_text(t: &crate::model::Task, max: usize) -> String {
 /// The row of a paged task: no name or wakers on that source; the busy
 /// time where the console shows fields.
 fn paged_cells<'a>(
-    p: &crate::model::aggregate::PagedTask,
+    p: &crate::model::counted::PagedTask,
     row: &crate::analysis::TaskRow,
     now: crate::model::Ts,
 ) -> Vec<Cell<'a>> {

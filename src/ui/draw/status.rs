@@ -3,7 +3,7 @@
 use super::style;
 use crate::conn::Status;
 use crate::text;
-use crate::ui::app::{App, View};
+use crate::ui::app::{App, Screen};
 use ratatui::text::{Line, Span};
 use std::time::Instant;
 
@@ -24,19 +24,19 @@ pub fn header(app: &App) -> Line<'static> {
         }
     }
     if matches!(
-        app.view,
-        View::Resources | View::ResourceList | View::Resource(..)
+        app.screen,
+        Screen::Resources | Screen::ResourceList | Screen::Resource(..)
     ) {
         s.push_str(" · resources");
     }
-    if let View::Tasks = app.view {
+    if let Screen::Tasks = app.screen {
         s.push_str(&format!(
             " · all tasks ({}) · sort: {}",
             text::count(app.task_order.len() as u64),
             app.task_col.label()
         ));
     }
-    if let View::Groups = app.view {
+    if let Screen::Groups = app.screen {
         s.push_str(&format!(" · sort: {}", app.sort.label()));
     }
     if app.frozen {
@@ -78,7 +78,7 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
         Line::from(Span::raw(format!(" {msg}")))
     } else if let Some((g, sus)) = app
         .selected_group()
-        .filter(|_| app.view == View::Groups)
+        .filter(|_| app.screen == Screen::Groups)
         .and_then(|g| Some((g, g.suspect.as_ref()?)))
     {
         Line::from(vec![
@@ -94,20 +94,22 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
             )),
         ])
     } else {
-        let hints = match app.view {
-            View::Groups => {
+        let hints = match app.screen {
+            Screen::Groups => {
                 " ↑↓/jk move · Enter open · h/l sort · i invert · / filter · space freeze · ? help · q quit"
             }
-            View::Detail(_) => " ↑↓/jk move · Esc back · space freeze · ? help · q quit",
-            View::Diff if app.offline.is_some() => " ↑↓/jk move · ? help · q quit",
-            View::Diff => " ↑↓/jk move · d/Esc back · b new baseline · ? help · q quit",
-            View::Task(..) => " Esc back · t capture waits · space freeze · ? help · q quit",
-            View::Resources => {
+            Screen::Detail(_) => " ↑↓/jk move · Esc back · space freeze · ? help · q quit",
+            Screen::Diff if app.offline.is_some() => " ↑↓/jk move · ? help · q quit",
+            Screen::Diff => " ↑↓/jk move · d/Esc back · b new baseline · ? help · q quit",
+            Screen::Task(..) => " Esc back · t capture waits · space freeze · ? help · q quit",
+            Screen::Resources => {
                 " ↑↓/jk move · Enter its resources · f one per row · r/Esc tasks · ? help · q quit"
             }
-            View::ResourceList => " ↑↓/jk move · Enter open · f/Esc grouped · ? help · q quit",
-            View::Resource(..) => " ↑↓/jk move · Enter open the task · Esc back · ? help · q quit",
-            View::Tasks => {
+            Screen::ResourceList => " ↑↓/jk move · Enter open · f/Esc grouped · ? help · q quit",
+            Screen::Resource(..) => {
+                " ↑↓/jk move · Enter open the task · Esc back · ? help · q quit"
+            }
+            Screen::Tasks => {
                 " ↑↓/jk move · Enter its group · h/l sort · i invert · / filter · a/Esc groups · ? help · q quit"
             }
         };

@@ -11,7 +11,7 @@
 //! churn, spikes, load that rises and falls, and pools must never be.
 
 use super::{Ages, ExactAges, Growth, TAIL, grace, growth_over};
-use crate::model::aggregate::{AggGroup, age_bucket_bounds, age_bucket_edge};
+use crate::model::counted::{AggGroup, age_bucket_bounds, age_bucket_edge};
 use crate::model::{CountHistory, Ts};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};

@@ -7,8 +7,8 @@
 //! there. At most [`caps::MAX_TRACKED`] locations are followed.
 
 use super::State;
-use crate::model::aggregate::{AggGroup, Aggregates, GroupsUpdate, Page, Tracked};
 use crate::model::caps;
+use crate::model::counted::{AggGroup, Aggregates, GroupsUpdate, TaskPage, Tracked};
 use crate::model::plausible;
 use crate::model::target_clock::Verdict;
 use crate::model::{CountHistory, GroupKey, TaskKind, Ts};
@@ -133,7 +133,7 @@ impl State {
     /// counted as set aside.
     fn judge_rows(
         &mut self,
-        rows: Vec<crate::model::aggregate::AggRow>,
+        rows: Vec<crate::model::counted::AggRow>,
         now: Ts,
         since: Ts,
     ) -> Vec<(String, AggGroup)> {
@@ -215,7 +215,7 @@ impl State {
     /// kept (the first message only), those that hold together.
     fn backfill(
         &mut self,
-        history: &[crate::model::aggregate::SiteHistory],
+        history: &[crate::model::counted::SiteHistory],
         rows: &[(String, AggGroup)],
         now: Ts,
         since: Ts,
@@ -264,7 +264,7 @@ impl State {
 
     /// A page of a group's tasks (the hooks source): kept for the group
     /// whose location it names.
-    pub fn apply_page(&mut self, page: Page) {
+    pub fn apply_page(&mut self, page: TaskPage) {
         let Some(agg) = self.hooks.as_mut() else {
             return;
         };

@@ -3,7 +3,7 @@
 //! is judged as it would be alone.
 
 use super::*;
-use crate::model::aggregate::AggRow;
+use crate::model::counted::AggRow;
 use crate::model::state::Config;
 
 fn at(s: i64) -> Ts {
@@ -129,7 +129,7 @@ fn feed(liars: bool) -> State {
             }
             if s == 1 {
                 history = (0..50)
-                    .map(|i| crate::model::aggregate::SiteHistory {
+                    .map(|i| crate::model::counted::SiteHistory {
                         location: format!("src/liar-1-{i}.rs:1:1"),
                         first_unix_sec: at(-YEAR).nanos() / 1_000_000_000,
                         spawned: vec![u64::MAX; 900],

@@ -97,7 +97,7 @@ pub struct SiteHistory {
 
 /// A page of one place's live tasks.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Page {
+pub struct TaskPage {
     pub at: RawPlace,
     pub tasks: Vec<PagedTask>,
     /// More tasks than the page holds.
@@ -355,7 +355,7 @@ pub struct Aggregates {
     /// The groups of the last message, those that held together.
     pub groups: std::collections::HashMap<super::GroupKey, AggGroup>,
     /// The tasks of the group a view has open.
-    pub page: Option<(super::GroupKey, Page)>,
+    pub page: Option<(super::GroupKey, TaskPage)>,
     /// Every location followed (at most [`super::caps::MAX_TRACKED`]): its
     /// last accepted totals (spawned, terminated) and when a message last
     /// named it; its count history is in the stream log.
