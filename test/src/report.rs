@@ -183,7 +183,11 @@ fn group(tasks: &[&LiveTask], caps: &Captures, root: Option<u64>) -> LeakedGroup
         location,
         tasks: tasks.len(),
         ids: tasks.iter().map(|t| t.id).collect(),
-        stack: stacks.first().map(|(t, _)| stack::label(t)),
+        // A stack with no tokio leaf says nothing its wait does not.
+        stack: stacks
+            .first()
+            .filter(|(t, _)| !t.leaves.is_empty())
+            .map(|(t, _)| stack::label(t)),
         waits,
         spawned_by: most_first(spawned_by),
         advice,
