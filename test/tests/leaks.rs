@@ -152,7 +152,7 @@ fn a_oneshot_reply_that_never_comes_is_named() {
     let at = line!() + 3;
     let _reply = rt.block_on(async {
         let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
-        taskscope_agent::spawn(async move { rx.await });
+        taskscope_agent::spawn(rx);
         tx
     });
     let leaks = leaks(&check, &rt);
@@ -231,8 +231,10 @@ fn an_http_call_with_no_deadline_is_named() {
 fn a_task_spawned_unwrapped_is_out_of_reach_never_idle() {
     let check = check();
     let rt = check.runtime_current_thread().unwrap();
-    let at = line!() + 1;
-    rt.block_on(async { tokio::spawn(std::future::pending::<()>()) });
+    let at = line!() + 2;
+    rt.block_on(async {
+        tokio::spawn(std::future::pending::<()>());
+    });
     let leaks = leaks(&check, &rt);
     let g = group(&leaks, file!(), at);
     assert_eq!(g.main_wait(), Some(&Wait::OutOfReach));

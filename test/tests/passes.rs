@@ -101,7 +101,9 @@ fn another_runtimes_tasks_are_not_the_tests() {
     // A second checked runtime's tasks are its own, too.
     let second = Check::new().grace(GRACE);
     let rt2 = second.runtime_current_thread().unwrap();
-    rt2.block_on(async { tokio::spawn(std::future::pending::<()>()) });
+    rt2.block_on(async {
+        tokio::spawn(std::future::pending::<()>());
+    });
     check.verify(&rt).unwrap();
     assert!(second.verify(&rt2).is_err());
 }
@@ -143,7 +145,9 @@ fn tasks_alive_before_the_test_can_be_left_alone() {
     let check = Check::new().grace(GRACE);
     let rt = check.runtime_current_thread().unwrap();
     // A fixture the test does not own.
-    rt.block_on(async { taskscope_agent::spawn(background_loop()) });
+    rt.block_on(async {
+        taskscope_agent::spawn(background_loop());
+    });
     check.ignore_current();
     rt.block_on(async {
         tokio::spawn(async { tokio::task::yield_now().await });
@@ -169,6 +173,8 @@ fn a_runtime_of_your_own_can_be_checked() {
     builder.worker_threads(1).enable_io();
     check.install(&mut builder);
     let rt = builder.build().unwrap();
-    rt.block_on(async { tokio::spawn(std::future::pending::<()>()) });
+    rt.block_on(async {
+        tokio::spawn(std::future::pending::<()>());
+    });
     assert!(check.verify(&rt).is_err());
 }
