@@ -217,27 +217,51 @@ fn expand(o: Options, item: ItemFn) -> syn::Result<Tokens> {
     let grace = o
         .grace_ms
         .map(|ms| quote!(.grace(::core::time::Duration::from_millis(#ms))));
-    let run = match o.flavor {
-        Flavor::CurrentThread => {
-            quote!(::taskscope_test::__private::run_current_thread::<#ret, _>(__check, __body))
-        }
+    // The body as one type per output type (`Pin<&mut dyn Future>`, as
+    // #[tokio::test] does): a suite of many tests does not compile a copy
+    // of the runtime's `block_on` for each. It also gives the body's `?`
+    // its error type.
+    let (body, run) = match o.flavor {
+        Flavor::CurrentThread => (
+            quote!(
+                let __body = async move #block;
+                let __body = ::core::pin::pin!(__body);
+                let __body: ::core::pin::Pin<&mut dyn ::core::future::Future<Output = #ret>> = __body;
+            ),
+            quote!(::taskscope_test::__private::run_current_thread(
+                __check, __body
+            )),
+        ),
         Flavor::MultiThread(w) => {
             let w = match w {
                 Some(n) => quote!(::core::option::Option::Some(#n)),
                 None => quote!(::core::option::Option::None),
             };
-            quote!(::taskscope_test::__private::run_multi_thread::<#ret, _>(__check, #w, __body))
+            (
+                quote!(
+                    let __body = async move #block;
+                    let __body = ::core::pin::pin!(__body);
+                    let __body: ::core::pin::Pin<&mut dyn ::core::future::Future<Output = #ret>> = __body;
+                ),
+                quote!(::taskscope_test::__private::run_multi_thread(__check, #w, __body)),
+            )
         }
-        Flavor::Shared => {
-            quote!(::taskscope_test::__private::run_shared::<#ret, _>(__check, __body))
-        }
+        // A task of the shared runtime: `Send + 'static`, boxed.
+        Flavor::Shared => (
+            quote!(
+                let __body: ::core::pin::Pin<::std::boxed::Box<
+                    dyn ::core::future::Future<Output = #ret> + ::core::marker::Send + 'static,
+                >> = ::std::boxed::Box::pin(async move #block);
+            ),
+            quote!(::taskscope_test::__private::run_shared(__check, __body)),
+        ),
     };
     Ok(quote! {
         #(#attrs)*
         #[::core::prelude::v1::test]
         #vis fn #name() #output {
             let __check = ::taskscope_test::Check::new() #(#ignores)* #grace;
-            let __body = async move #block;
+            #body
             #run
         }
     })

@@ -67,3 +67,19 @@ async fn the_bodys_panic_is_the_tests() {
     tokio::spawn(std::future::pending::<()>());
     panic!("the body's own panic");
 }
+
+#[taskscope_test::test(shared)]
+async fn a_shared_test_can_return_a_boxed_error() -> Result<(), Box<dyn std::error::Error + Send>> {
+    let n: u32 = "7"
+        .parse()
+        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send>)?;
+    assert_eq!(n, 7);
+    Ok(())
+}
+
+#[taskscope_test::test(flavor = "multi_thread")]
+async fn a_test_can_return_a_boxed_error() -> Result<(), Box<dyn std::error::Error>> {
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse()?;
+    tokio::net::TcpListener::bind(addr).await?;
+    Ok(())
+}
