@@ -269,7 +269,84 @@ fn expand(o: Options, item: ItemFn) -> syn::Result<Tokens> {
 
 #[cfg(test)]
 mod tests {
-    use super::millis;
+    use super::{Flavor, ItemFn, Meta, Options, Punctuated, Token, Tokens, expand, millis};
+    use quote::quote;
+    use syn::parse::Parser;
+
+    fn options(args: Tokens) -> Result<Options, String> {
+        let args = Punctuated::<Meta, Token![,]>::parse_terminated
+            .parse2(args)
+            .map_err(|e| e.to_string())?;
+        Options::parse(args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn arguments_read_as_tokio_test_reads_them() {
+        let o = options(quote!()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(o.flavor, Flavor::CurrentThread));
+        let o = options(quote!(
+            flavor = "multi_thread",
+            worker_threads = 2,
+            ignore = ["a.rs", "b::c"],
+            grace = "200ms"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(o.flavor, Flavor::MultiThread(Some(2))));
+        assert_eq!(o.ignore, ["a.rs", "b::c"]);
+        assert_eq!(o.grace_ms, Some(200));
+        let o = options(quote!(shared, ignore = "x.rs")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(o.flavor, Flavor::Shared));
+        assert_eq!(o.ignore, ["x.rs"]);
+    }
+
+    #[test]
+    fn wrong_arguments_are_told_what_to_write() {
+        for (args, says) in [
+            (
+                quote!(worker_threads = 2),
+                "needs flavor = \"multi_thread\"",
+            ),
+            (quote!(shared, flavor = "multi_thread"), "takes no flavor"),
+            (
+                quote!(flavor = "local"),
+                "\"current_thread\" or \"multi_thread\"",
+            ),
+            (quote!(grace = "soon"), "like \"200ms\""),
+            (quote!(start_paused = true), "#[tokio::test] option"),
+            (quote!(timeout = "1s"), "unknown argument"),
+            (
+                quote!(flavor = "multi_thread", worker_threads = 0),
+                "at least 1",
+            ),
+        ] {
+            match options(args.clone()) {
+                Ok(_) => panic!("{args} accepted"),
+                Err(e) => assert!(e.contains(says), "{args}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_an_async_fn_without_arguments_is_a_test() {
+        let o = || options(quote!()).unwrap_or_else(|e| panic!("{e}"));
+        let sync: ItemFn = syn::parse_quote!(
+            fn t() {}
+        );
+        assert!(expand(o(), sync).is_err());
+        let args: ItemFn = syn::parse_quote!(
+            async fn t(x: u8) {}
+        );
+        assert!(expand(o(), args).is_err());
+        let ok: ItemFn = syn::parse_quote!(
+            async fn t() -> Result<(), E> {
+                Ok(())
+            }
+        );
+        let out = expand(o(), ok)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_string();
+        assert!(out.contains("run_current_thread"), "{out}");
+    }
 
     #[test]
     fn graces_read_as_people_write_them() {

@@ -82,8 +82,10 @@ impl Check {
     /// against the stack's function paths on segment boundaries
     /// (`my_crate::background` matches that function, its closures and
     /// async blocks; `background::run` matches `my_crate::background::run`).
-    /// Functions need the task's stack: only tasks spawned through
-    /// `taskscope_agent::spawn` or `traced` have one.
+    /// Functions need the task's captured stack: only tasks spawned
+    /// through `taskscope_agent::spawn` or `traced` have one, on Linux, and
+    /// it holds the frames down to the tokio wait (a task waiting on a
+    /// future outside tokio has none to match: name its place instead).
     pub fn ignore(mut self, pattern: impl AsRef<str>) -> Check {
         self.ignore.add(pattern.as_ref());
         self
@@ -214,7 +216,8 @@ impl Check {
                 .filter(|t| owned(t) && !self.ignore.place(&t.site.name()))
                 .collect();
             if !left.is_empty() && self.ignore.has_functions() {
-                let ids: Vec<u64> = left.iter().map(|t| t.id).collect();
+                let mut ids: Vec<u64> = left.iter().map(|t| t.id).collect();
+                ids.sort_unstable();
                 if caps.as_ref().is_none_or(|(seen, _)| *seen != ids) {
                     caps = Some((ids, census::captures(agent).await));
                 }
