@@ -96,8 +96,20 @@
 //!   the report names places and ancestry, and says that waits are not
 //!   known there.
 //! - A test that leaks nothing pays for the hooks on its runtime and one
-//!   look at its live tasks (PERFORMANCE.md, "The leak check for tests");
-//!   a leak costs the grace period and one round of captures.
+//!   look at its live tasks: +65 µs a test in the profile `cargo test`
+//!   builds (45 µs with plain `#[tokio::test]`; PERFORMANCE.md, "The leak
+//!   check for tests"). A leak costs the grace period and one round of
+//!   captures (a few ms; the first in a process also loads the symbols).
+//!
+//! ## What it does not see
+//!
+//! - Tasks of a `LocalSet` (`spawn_local`): tokio's hooks do not cover
+//!   them yet.
+//! - `spawn_blocking` closures: not tasks the hooks see, and nothing could
+//!   cancel them anyway.
+//! - On the shared runtime, tasks spawned from outside the test's own tasks
+//!   (another thread with a `Handle`): they belong to no test, and only
+//!   [`main`]'s check at the binary's end sees them.
 #![forbid(unsafe_code)]
 
 include!("gate.rs");

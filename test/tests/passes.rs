@@ -178,3 +178,18 @@ fn a_runtime_of_your_own_can_be_checked() {
     });
     assert!(check.verify(&rt).is_err());
 }
+
+/// A limit, pinned so that it is noticed when tokio lifts it: its task
+/// hooks do not cover a `LocalSet`'s tasks, so the check cannot see them
+/// (the crate's docs say so).
+#[test]
+fn a_local_sets_tasks_are_not_seen_yet() {
+    let check = Check::new().grace(GRACE);
+    let rt = check.runtime_current_thread().unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        tokio::task::spawn_local(std::future::pending::<()>());
+        tokio::task::yield_now().await;
+    });
+    check.verify(&rt).unwrap();
+}
