@@ -209,7 +209,11 @@ fn main() {
     }
 
     println!("naming a leak (one sleeper spawned with taskscope_agent::spawn)");
-    for (grace, rounds) in [(Duration::ZERO, 4), (taskscope_test::DEFAULT_GRACE, 2)] {
+    let (zero, full) = if quick { (2, 1) } else { (4, 2) };
+    for (grace, rounds) in [
+        (Duration::ZERO, zero),
+        (taskscope_test::DEFAULT_GRACE, full),
+    ] {
         let mut seen = Vec::new();
         for _ in 0..rounds {
             let check = Check::new().grace(grace);
