@@ -56,6 +56,7 @@ pub enum Command {
 pub struct ConnectArgs {
     /// Target console address: HOST:PORT, http://HOST:PORT, [IPv6]:PORT or file:///PATH for a Unix socket (port defaults to 6669). Several (replicas of one service): one view, groups merged by spawn location with each target's share, each target connected (and reconnected) on its own.
     #[arg(default_value = "127.0.0.1:6669", num_args = 1..)]
+    #[allow(rustdoc::broken_intra_doc_links)] // "[IPv6]" is help text, not a link
     pub addrs: Vec<String>,
     /// Print the groups table once and exit instead of opening the TUI (exit 2 if the target cannot be reached).
     #[arg(long)]

@@ -1,9 +1,11 @@
-//! taskscope: a live task inspector for tokio services instrumented with
-//! `console-subscriber`.
+//! taskscope: a live task inspector for tokio services, fed by
+//! taskscope-agent's hooks source or by tokio-console's `console-subscriber`.
 //!
-//! Data flows one way: [`conn`] (gRPC, reconnects) produces plain
-//! [`model::Update`]s; [`model::State`] accumulates them; [`analysis`] turns
-//! the state into groups, reasons and trends; [`ui`] draws them.
+//! Data flows one way (ARCHITECTURE.md walks it): [`conn`] (gRPC,
+//! reconnects) produces plain updates; [`model::State`] (taskscope-core)
+//! accumulates them; [`analysis`] (taskscope-core) turns the state into
+//! groups, reasons, trends and suspects; the [`session`] publishes views of
+//! it that [`ui`] draws and [`headless`] commands gather.
 #![forbid(unsafe_code)]
 
 pub mod atomic_file;

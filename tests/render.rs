@@ -425,17 +425,13 @@ fn app_with_captures() -> App {
     by_task.extend((10..14).map(|id| (id, 1)));
     {
         let st = &mut app.local[0];
-        st.set_agent(
-            Agent::Ready {
-                version: "0.1.0".into(),
-                min_interval: Duration::from_secs(10),
-                holds_wakers: false,
-            },
-            &[],
-        );
+        st.set_agent(Agent::Ready {
+            version: "0.1.0".into(),
+            min_interval: Duration::from_secs(10),
+            holds_wakers: false,
+        });
         st.apply_captures(Ok(Captures {
             taken_at: ts(299.9).expect("ts"),
-            capture: Duration::from_millis(3),
             round: Duration::ZERO,
             resolve: Duration::from_millis(40),
             bytes: 2048,
@@ -451,13 +447,13 @@ fn app_with_captures() -> App {
 }
 
 #[test]
-fn task_dump_reasons_are_marked_and_stacks_shown() {
+fn captured_reasons_are_marked_and_stacks_shown() {
     let mut app = app_with_captures();
     let screen = render(&app, 160, 14);
     assert!(screen.contains("100% socket read*"), "{screen}");
     assert!(screen.contains("100% chan recv*"), "{screen}");
     assert!(
-        screen.contains("◆ waits captured 100ms ago: 44 tasks, paused 3ms (* = captured, t = new)"),
+        screen.contains("◆ waits of 44 tasks, captured per task (never paused) (* = captured"),
         "{screen}"
     );
     // The detail view: grouped stack, and the selected task's stack.
@@ -478,7 +474,7 @@ fn task_dump_reasons_are_marked_and_stacks_shown() {
 #[test]
 fn without_an_agent_the_status_line_says_how_to_get_exact_waits() {
     let mut app = app();
-    app.local[0].set_agent(taskscope::model::Agent::Absent, &[]);
+    app.local[0].set_agent(taskscope::model::Agent::Absent);
     app.recompute();
     let screen = render(&app, 160, 14);
     assert!(
@@ -840,14 +836,11 @@ fn hooks_app() -> App {
     let st = &mut app.local[0];
     st.begin_stream();
     st.apply_groups(up);
-    st.set_agent(
-        Agent::Ready {
-            version: "0.1.0".into(),
-            min_interval: Duration::from_millis(250),
-            holds_wakers: false,
-        },
-        &[],
-    );
+    st.set_agent(Agent::Ready {
+        version: "0.1.0".into(),
+        min_interval: Duration::from_millis(250),
+        holds_wakers: false,
+    });
     let read = Arc::new(Trace {
         leaves: vec![vec![
             "<hyper::server::conn::http1::UpgradeableConnection<I,S> as core::future::future::Future>::poll".into(),
@@ -861,7 +854,6 @@ fn hooks_app() -> App {
     by_location.insert("src/main.rs:42:5".to_string(), vec![(0u32, 20u32)]);
     st.apply_captures(Ok(Captures {
         taken_at: ts(299.0).expect("ts"),
-        capture: Duration::ZERO,
         round: Duration::from_millis(20),
         resolve: Duration::from_millis(1),
         bytes: 512,

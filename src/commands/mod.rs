@@ -410,9 +410,8 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
     ];
     let child = demo::spawn_child(&exe, &args).await?;
     let mut opts = a.view.tui_options()?;
-    // The first capture once the leaks have had time to pile up (the target
-    // starts with taskscope). No periodic captures: see README on tokio's
-    // capture hangs.
+    // The first request for waits once the leaks have had time to pile up
+    // (the target starts with taskscope); then every --waits-every.
     opts.conn.waits.first_after = Duration::from_secs(20);
     let result = ui::run(child.target.clone(), opts).await;
     child.stop().await;

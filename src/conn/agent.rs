@@ -1,6 +1,7 @@
-//! The opt-in capture agent (`taskscope-agent`), served beside the
-//! console on the target's port: detection, and captures on request or at a
-//! low rate. Runs beside each stream, on the same HTTP/2 connection.
+//! The target's `taskscope-agent`, on the port the viewer connected to:
+//! detection (`Info`), then requests for the tasks' waits (`Dump` on the
+//! wire) when connected, every `--waits-every` and on each trigger. Runs
+//! beside each stream, on the same HTTP/2 connection.
 
 use super::capped::Decoded;
 use super::chan::Chan as Channel;
@@ -20,10 +21,6 @@ fn said(s: &str) -> String {
     crate::text::sanitize(s, super::error::MAX_REASON)
 }
 
-/// A capture is never asked for sooner than this many times its last
-/// capture took (a 50 ms pause allows at most one capture per 5 s).
-const COST_FACTOR: u32 = 100;
-
 /// Detects the agent, then takes captures: one right away (when
 /// `opts.captures.on_connect`), then every `opts.captures.interval` and on each
 /// trigger. Ends when the receiver is gone.
@@ -34,26 +31,6 @@ pub(crate) async fn run(
     trigger: Requests,
 ) {
     let info = info(&channel, &opts).await;
-    let recent: Vec<(Ts, Ts)> = match &info {
-        Ok(r) => r
-            .recent_dumps
-            .iter()
-            // A capture holds the runtime for milliseconds; a window of
-            // more than a minute is not one (and would hide every poll).
-            .filter(|w| {
-                w.start_unix_ns > 0
-                    && w.end_unix_ns >= w.start_unix_ns
-                    && w.end_unix_ns - w.start_unix_ns <= 60_000_000_000
-            })
-            .map(|w| {
-                (
-                    Ts::from_nanos(w.start_unix_ns),
-                    Ts::from_nanos(w.end_unix_ns),
-                )
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
     let agent = match info {
         Ok(r) if r.dumps_supported => Agent::Ready {
             version: said(&r.agent_version),
@@ -69,11 +46,10 @@ pub(crate) async fn run(
         Agent::Ready { min_interval, .. } => *min_interval,
         _ => Duration::ZERO,
     };
-    if tx.send(Event::Agent(agent, recent)).await.is_err() || !ready || !opts.waits.enabled {
+    if tx.send(Event::Agent(agent)).await.is_err() || !ready || !opts.waits.enabled {
         return;
     }
     let mut now = opts.waits.on_connect;
-    let mut least = min_interval;
     if now && !opts.waits.first_after.is_zero() {
         // Wait, unless asked for a capture sooner.
         tokio::select! {
@@ -83,7 +59,7 @@ pub(crate) async fn run(
     }
     loop {
         if !now {
-            let wait = opts.waits.interval.map(|i| i.max(least));
+            let wait = opts.waits.interval.map(|i| i.max(min_interval));
             tokio::select! {
                 _ = trigger.notified() => {}
                 _ = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {}
@@ -104,10 +80,7 @@ pub(crate) async fn run(
                     return;
                 }
                 match convert(msg) {
-                    Some(d) => {
-                        least = min_interval.max(d.capture * COST_FACTOR);
-                        Ok(Box::new(d))
-                    }
+                    Some(d) => Ok(Box::new(d)),
                     None => Err("the agent's capture had no timestamp".to_string()),
                 }
             }
@@ -245,7 +218,6 @@ pub(crate) fn convert(mut reply: DumpReply) -> Option<Captures> {
     }
     Some(Captures {
         taken_at,
-        capture: Duration::from_nanos(reply.capture_ns),
         round: Duration::from_nanos(reply.round_ns.min(60_000_000_000)),
         resolve: Duration::from_nanos(reply.resolve_ns),
         bytes,

@@ -284,7 +284,6 @@ pub fn captures(b: &[u8], cut: &mut Capped) -> Result<proto::DumpReply> {
             },
             2 if d.tasks.len() < caps::MAX_DUMP_TASKS => d.tasks.push(task_trace(bytes(&v))?),
             2 => cut.tasks += 1,
-            3 => d.capture_ns = n,
             4 => d.resolve_ns = n,
             5 => d.taken_unix_ns = n as i64,
             6 if d.locations.len() < caps::MAX_GROUPS => d.locations.push(loc(bytes(&v), cut)?),
@@ -385,17 +384,6 @@ pub fn info(b: &[u8], cut: &mut Capped) -> Result<proto::InfoReply> {
             2 => i.dumps_supported = n != 0,
             3 => i.why_not = text(&v, super::error::MAX_REASON, cut),
             4 => i.min_interval_ms = n,
-            5 if i.recent_dumps.len() < caps::MAX_RECENT_DUMPS => {
-                let mut w = proto::DumpWindow::default();
-                for f in Fields(bytes(&v)) {
-                    match f? {
-                        (1, x) => w.start_unix_ns = varint(&x) as i64,
-                        (2, x) => w.end_unix_ns = varint(&x) as i64,
-                        _ => {}
-                    }
-                }
-                i.recent_dumps.push(w);
-            }
             6 => i.holds_wakers = n != 0,
             _ => {}
         }

@@ -119,10 +119,11 @@ pub struct WaitsOptions {
     pub on_connect: bool,
     /// How long after connecting that first capture is taken.
     pub first_after: Duration,
-    /// Then one every `interval` (never sooner than 100× the last capture
-    /// took, nor than the agent allows); `None`: only on request.
+    /// Then one every `interval` (never sooner than the agent allows);
+    /// `None`: only on request.
     pub interval: Option<Duration>,
-    /// How long the agent may wait for the runtime to pause.
+    /// How long the agent may wait for the tasks it asks to capture
+    /// themselves (it answers with the captures that hold by then).
     pub timeout: Duration,
 }
 
@@ -188,12 +189,8 @@ pub enum Event {
     Groups(Box<crate::model::counted::GroupsUpdate>),
     /// A page of an open group's tasks (the hooks source).
     Page(Box<crate::model::counted::TaskPage>),
-    /// What the target's capture agent can do (once per stream), and the
-    /// capture windows of its recent captures (by any client).
-    Agent(
-        crate::model::Agent,
-        Vec<(crate::model::Ts, crate::model::Ts)>,
-    ),
+    /// What the target's agent can do (once per stream).
+    Agent(crate::model::Agent),
     /// A capture was asked for (its polls are on their way).
     WaitsAsked,
     /// A capture, or why it failed.
@@ -303,7 +300,7 @@ pub fn apply(state: &mut crate::model::State, ev: Event) -> Option<Status> {
         Event::Update(up) => state.apply(*up),
         Event::Groups(up) => state.apply_groups(*up),
         Event::Page(p) => state.apply_page(*p),
-        Event::Agent(a, recent) => state.set_agent(a, &recent),
+        Event::Agent(a) => state.set_agent(a),
         Event::WaitsAsked => state.waits_asked(),
         Event::Captures(d) => state.apply_captures(d.map(|d| *d)),
         Event::ConsolePaused(p) => state.log.health.console_paused = p,

@@ -166,7 +166,6 @@ fn waits(a: &Analysis) -> Option<WaitsOut> {
             age_secs: secs(a.now.since(c.taken_at)),
             tasks: c.tasks as u64,
             distinct_stacks: c.traces as u64,
-            paused_secs: secs(c.capture),
             resolve_secs: secs(c.resolve),
             bytes: c.bytes as u64,
         }),

@@ -78,12 +78,11 @@ pub struct WaitsOut {
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct CaptureCostOut {
-    /// Seconds between the capture and the end of the watch (target clock).
+    /// Seconds between the round of captures and the end of the watch
+    /// (target clock).
     pub age_secs: f64,
     pub tasks: u64,
     pub distinct_stacks: u64,
-    /// How long the target's runtime was held for the capture.
-    pub paused_secs: f64,
     pub resolve_secs: f64,
     pub bytes: u64,
 }
@@ -93,11 +92,10 @@ impl WaitsOut {
     pub fn describe(&self) -> String {
         let last = match &self.last {
             Some(c) => format!(
-                "reasons marked from a capture taken {} before the end: {} tasks, {} distinct stacks, the target paused {}",
+                "reasons marked from captures {} before the end: {} tasks, {} distinct stacks (each task captured itself; the target never paused)",
                 text::secs(Some(c.age_secs)),
                 text::count(c.tasks),
                 c.distinct_stacks,
-                text::secs(Some(c.paused_secs))
             ),
             None => "no capture taken".into(),
         };

@@ -27,13 +27,13 @@ pub enum Job {
     Waits,
     /// The end of a headless run: ask these targets (by index) for a last
     /// capture, those whose agent serves them and whose connection is
-    /// up; answered by [`ToUi::WaitsAsked`], then a [`ToUi::Captured`] for
+    /// up; answered by [`ToUi::WaitsAsked`](super::ToUi::WaitsAsked), then a [`ToUi::Captured`](super::ToUi::Captured) for
     /// each as it arrives.
     FinalWaits(Vec<usize>),
     /// What the front end now looks at. On the hooks source an open
     /// group's tasks are fetched from the target while it is open; on the
     /// console source an open task's details are streamed. The session
-    /// answers with a [`View`] at once: built on `frozen` when the front
+    /// answers with a [`View`](super::View) at once: built on `frozen` when the front
     /// end holds that analysis still, else on the newest.
     Lens {
         lens: Lens,

@@ -365,7 +365,6 @@ fn loaded_aggregates(
     }
     let captures = (!by_location.is_empty()).then(|| Captures {
         taken_at: Ts::from_nanos(snapshot.target_now_ns),
-        capture: Duration::ZERO,
         round: Duration::ZERO,
         resolve: Duration::ZERO,
         bytes: 0,

@@ -101,24 +101,11 @@ impl App {
         }
         let agent = self.analysis.as_ref().map(|a| a.waits.agent.clone());
         match agent.unwrap_or_default() {
-            Agent::Ready { min_interval, .. } => {
-                let per_task = self
-                    .analysis
-                    .as_ref()
-                    .and_then(|a| a.waits.last.as_ref())
-                    .is_some_and(|c| c.per_task);
-                let msg = if per_task {
-                    "waits requested: tasks not captured yet capture themselves (the target never pauses)"
-                        .to_string()
-                } else {
-                    // Within the agent's interval the last capture comes back again.
-                    format!(
-                        "waits asked for (the agent captures at most once per {})",
-                        crate::text::duration(min_interval)
-                    )
-                };
-                self.submit(Job::Waits, &msg, now)
-            }
+            Agent::Ready { .. } => self.submit(
+                Job::Waits,
+                "waits requested: tasks not captured yet capture themselves (the target never pauses)",
+                now,
+            ),
             Agent::Unknown => self.notify("not connected yet: no agent to ask", now),
             Agent::Absent => self.notify(
                 "the target captures no waits: add taskscope-agent to it (see README)",

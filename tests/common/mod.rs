@@ -156,9 +156,9 @@ pub fn watch_until(
     watch(target, deadline, params, None, done)
 }
 
-/// As [`watch_until`], with one capture from the target's agent, taken
-/// `after` the connection (once the scenarios' tasks exist). One, because
-/// repeated captures can hang tokio 1.54's runtime (README).
+/// As [`watch_until`], with the target's agent asked for waits `after` the
+/// connection (once the scenarios' tasks exist), and not again: the
+/// tests' verdicts then rest on one known round of captures.
 pub fn watch_until_with_waits(
     target: Target,
     deadline: Duration,

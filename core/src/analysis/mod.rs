@@ -128,7 +128,7 @@ impl Analysis {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WaitsStatus {
     pub agent: Agent,
-    /// The capture in use: its time (target clock), capture pause, symbol
+    /// The captures in use: when their round began (target clock), symbol
     /// resolution time, size on the wire and task count.
     pub last: Option<CaptureCost>,
     /// Why the last capture failed, when it did.
@@ -138,14 +138,11 @@ pub struct WaitsStatus {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CaptureCost {
     pub taken_at: Ts,
-    pub capture: Duration,
     pub resolve: Duration,
     pub bytes: usize,
     pub tasks: usize,
     pub traces: usize,
-    /// Captured one task at a time by the tasks themselves (the runtime
-    /// never paused), and the newest capture.
-    pub per_task: bool,
+    /// The newest capture.
     pub newest: Option<Ts>,
 }
 
@@ -155,12 +152,10 @@ impl WaitsStatus {
             agent: state.agent.clone(),
             last: state.captures.as_ref().map(|d| CaptureCost {
                 taken_at: d.taken_at,
-                capture: d.capture,
                 resolve: d.resolve,
                 bytes: d.bytes,
                 tasks: d.by_task.len(),
                 traces: d.traces.len(),
-                per_task: d.per_task(),
                 newest: d.newest(),
             }),
             error: state.waits_error.clone(),

@@ -40,8 +40,6 @@ pub const MAX_FRAME_TEXT: usize = 1_024;
 /// Tasks of a reply for waits (the agent lists at most 200 000), and the
 /// wrapped tasks it names (console mode).
 pub const MAX_DUMP_TASKS: usize = 200_000;
-/// Entries of the agent's recent capture windows (`Info`; it keeps 8).
-pub const MAX_RECENT_DUMPS: usize = 16;
 
 /// What the viewer did not keep of a target's messages because it was
 /// over a cap, counted since attaching (each count is of items left out).

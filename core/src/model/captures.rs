@@ -57,13 +57,10 @@ impl std::fmt::Display for Frame {
 /// A capture as the model keeps it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Captures {
-    /// The target's clock when the capture began.
+    /// The target's clock when the round of captures began.
     pub taken_at: Ts,
-    /// How long the target's workers were held (0: the agent captures one
-    /// task at a time and never pauses), how long the capture round took
-    /// (its polls fall in it), and how long symbol resolution took on the
-    /// agent's thread.
-    pub capture: Duration,
+    /// How long the round of captures took (the polls it caused fall in
+    /// it), and how long symbol resolution took on the agent's thread.
     pub round: Duration,
     pub resolve: Duration,
     /// Size of the reply on the wire.
@@ -72,9 +69,8 @@ pub struct Captures {
     pub traces: Vec<Arc<Trace>>,
     /// tokio task id → index into `traces`.
     pub by_task: HashMap<u64, u32>,
-    /// tokio task id → when its stack was captured, from an agent that
-    /// captures one task at a time (each capture holds until the task runs
-    /// again); empty from one that took whole-runtime dumps (`taken_at`).
+    /// tokio task id → when its stack was captured (each capture holds
+    /// until the task runs again).
     pub captured_at: HashMap<u64, Ts>,
     /// Console mode: the tasks wrapped for captures (tokio ids). The agent
     /// holds such a task's waker whenever no capture of it holds, and the
@@ -122,8 +118,8 @@ pub enum Agent {
     },
 }
 
-/// A capture polls every task once (and wakes it for another poll right
-/// after), which console data records as ordinary polls. These windows let
+/// A round of captures polls each task it asks once (the task's own poll
+/// follows), which console data records as ordinary polls. These windows let
 /// the model tell those polls from the task's own, so idle times and
 /// sleep links survive a capture.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -146,7 +142,7 @@ impl CaptureWindows {
     pub fn finish(&mut self, captures: Option<&Captures>) {
         self.inflight = None;
         if let Some(d) = captures {
-            self.add(d.taken_at, d.taken_at.plus(d.capture.max(d.round)));
+            self.add(d.taken_at, d.taken_at.plus(d.round));
         }
     }
 
@@ -169,17 +165,10 @@ impl CaptureWindows {
 impl Captures {
     /// The end of the polls this capture caused.
     pub fn window_end(&self) -> Ts {
-        self.taken_at
-            .plus(self.capture.max(self.round) + AFTER_CAPTURE)
+        self.taken_at.plus(self.round + AFTER_CAPTURE)
     }
 
-    /// Whether the agent captured each task by itself (no pause at all)
-    /// rather than stopping the runtime for a whole capture.
-    pub fn per_task(&self) -> bool {
-        self.capture.is_zero()
-    }
-
-    /// The newest capture's time, per-task captures only.
+    /// The newest capture's time.
     pub fn newest(&self) -> Option<Ts> {
         self.captured_at.values().copied().max()
     }

@@ -194,25 +194,8 @@ impl State {
     }
 
     /// What the target's agent can do (told once per stream).
-    pub fn set_agent(&mut self, agent: Agent, recent_dumps: &[(Ts, Ts)]) {
+    pub fn set_agent(&mut self, agent: Agent) {
         self.agent = agent;
-        if recent_dumps.is_empty() {
-            return;
-        }
-        for (start, end) in recent_dumps {
-            self.console.capture_windows.add(*start, *end);
-        }
-        // Polls seen before these windows were known may be a capture's: the
-        // task's own last poll is then unknown (idle times count from its
-        // creation until it is polled again).
-        for t in self.console.tasks.values_mut() {
-            if t.own_poll
-                .0
-                .is_some_and(|p| self.console.capture_windows.covers(p))
-            {
-                Arc::make_mut(t).own_poll = (None, None);
-            }
-        }
     }
 
     /// Keeps the newest capture, or the reason the last one failed.

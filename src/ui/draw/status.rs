@@ -145,22 +145,13 @@ fn waits(app: &App) -> Option<Span<'static>> {
         (Agent::Ready { .. }, None) => {
             Span::styled("◆ agent ready, waits pending", style::dim(app))
         }
-        (Agent::Ready { .. }, Some(c)) if c.per_task => Span::styled(
+        (Agent::Ready { .. }, Some(c)) => Span::styled(
             format!(
                 "◆ waits of {} tasks, captured per task (never paused){} (* = captured, ~ = inferred, t = now)",
                 text::count(c.tasks as u64),
                 c.newest
                     .map(|n| format!(", newest {} ago", text::duration(a.now.since(n))))
                     .unwrap_or_default(),
-            ),
-            style::good(app),
-        ),
-        (Agent::Ready { .. }, Some(c)) => Span::styled(
-            format!(
-                "◆ waits captured {} ago: {} tasks, paused {} (* = captured, t = new)",
-                text::duration(a.now.since(c.taken_at)),
-                text::count(c.tasks as u64),
-                text::duration(c.capture)
             ),
             style::good(app),
         ),
