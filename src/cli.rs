@@ -8,7 +8,7 @@ use crate::{report, ui};
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
 
-/// Exit codes, as documented in the README.
+/// Exit codes, as documented in docs/guide.md ("Exit codes").
 pub mod exit {
     pub const OK: u8 = 0;
     pub const SUSPECTS: u8 = 1;

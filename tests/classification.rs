@@ -1,6 +1,5 @@
 //! Each blocking primitive, run under a real console-subscriber, is
-//! classified as what it is (README: "How taskscope tells what a task
-//! waits on"). One row of that table per assertion: first from console
+//! classified as what it is (docs/waits.md, "Reading the reasons"). One row of that table per assertion: first from console
 //! data alone (a target without the agent), then with `taskscope-agent`'s
 //! captures, which name the waits console data cannot see.
 

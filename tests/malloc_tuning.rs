@@ -1,4 +1,4 @@
-//! The viewer runs with glibc's allocator tuned (README: "Memory"): it
+//! The viewer runs with glibc's allocator tuned (PERFORMANCE.md, "The allocator"): it
 //! executes itself again once with `GLIBC_TUNABLES` set, unless told not
 //! to; the demo target keeps glibc's defaults.
 

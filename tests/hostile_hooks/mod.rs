@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long past `--duration` a headless command may run, whatever the
-/// target does (README, "A hostile hooks source"): up to 11 s for the
+/// target does (docs/security.md, "A hostile hooks source"): up to 11 s for the
 /// first data, up to `--waits-timeout` (5 s) for the final request for
 /// waits, 1 s to finish.
 const PAST_DURATION: Duration = Duration::from_secs(17);

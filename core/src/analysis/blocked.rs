@@ -1,7 +1,7 @@
 //! What a task is doing or waiting on: from console data, or from its stack
 //! when a capture covers it (the stack rules are in `stack.rs`).
 //!
-//! Rules (see README "How taskscope tells what a task waits on"):
+//! Rules (see docs/waits.md, "Reading the reasons"):
 //! tracked waits come from live async ops (`AsyncOp` stats `task == task`,
 //! not dropped), outermost op first; sleeps are linked by their own op
 //! when the target's tokio sends one, else by time (a `Sleep` resource
