@@ -221,10 +221,10 @@ pub struct Requests(Arc<RequestsInner>);
 #[derive(Debug, Default)]
 struct RequestsInner {
     captures: Notify,
-    open: std::sync::Mutex<Option<crate::model::counted::RawPlace>>,
+    open: parking_lot::Mutex<Option<crate::model::counted::RawPlace>>,
     opened: Notify,
     /// The task whose details the view shows (console span id).
-    details: std::sync::Mutex<Option<u64>>,
+    details: parking_lot::Mutex<Option<u64>>,
     details_changed: Notify,
 }
 
@@ -240,16 +240,12 @@ impl Requests {
 
     /// The group whose tasks the view shows (`None`: none open).
     pub fn open(&self, at: Option<crate::model::counted::RawPlace>) {
-        *self.0.open.lock().unwrap_or_else(|e| e.into_inner()) = at;
+        *self.0.open.lock() = at;
         self.0.opened.notify_one();
     }
 
     pub(crate) fn opened(&self) -> Option<crate::model::counted::RawPlace> {
-        self.0
-            .open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.0.open.lock().clone()
     }
 
     /// Resolves when the open group changes.
@@ -260,7 +256,7 @@ impl Requests {
     /// The task whose details (histograms) the view shows, by its console
     /// id (`None`: none).
     pub fn details(&self, task: Option<u64>) {
-        let mut cur = self.0.details.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cur = self.0.details.lock();
         if *cur != task {
             *cur = task;
             self.0.details_changed.notify_one();
@@ -268,7 +264,7 @@ impl Requests {
     }
 
     pub(crate) fn details_of(&self) -> Option<u64> {
-        *self.0.details.lock().unwrap_or_else(|e| e.into_inner())
+        *self.0.details.lock()
     }
 
     pub(crate) async fn details_changed(&self) {

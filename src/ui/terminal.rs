@@ -9,10 +9,10 @@
 //! terminal whichever thread panics.
 
 use crossterm::{cursor, execute, terminal};
+use parking_lot::Mutex;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use std::io::{self, Stdout};
-use std::sync::Mutex;
 use std::thread::ThreadId;
 
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -31,7 +31,7 @@ pub struct TerminalGuard {
 impl TerminalGuard {
     pub fn enter() -> io::Result<TerminalGuard> {
         install_panic_hook();
-        *lock(&UI_THREAD) = Some(std::thread::current().id());
+        *UI_THREAD.lock() = Some(std::thread::current().id());
         terminal::enable_raw_mode()?;
         let mut out = io::stdout();
         if let Err(e) = execute!(out, terminal::EnterAlternateScreen, cursor::Hide) {
@@ -57,18 +57,14 @@ impl Drop for TerminalGuard {
 
 /// Leaves raw mode and the alternate screen; safe to call twice.
 pub fn restore() {
-    *lock(&UI_THREAD) = None;
+    *UI_THREAD.lock() = None;
     let _ = terminal::disable_raw_mode();
     let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
 }
 
 /// The message of a panic in a thread other than the view's, taken once.
 pub fn take_other_panic() -> Option<String> {
-    lock(&OTHER_PANIC).take()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    OTHER_PANIC.lock().take()
 }
 
 fn install_panic_hook() {
@@ -76,7 +72,7 @@ fn install_panic_hook() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let ui = *lock(&UI_THREAD);
+            let ui = *UI_THREAD.lock();
             match ui {
                 // The view is up and another thread panicked: keep the
                 // message for the view, print nothing over it.
@@ -86,7 +82,7 @@ fn install_panic_hook() {
                         .location()
                         .map(|l| format!(" at {}:{}", l.file(), l.line()))
                         .unwrap_or_default();
-                    *lock(&OTHER_PANIC) = Some(format!("{what}{at}"));
+                    *OTHER_PANIC.lock() = Some(format!("{what}{at}"));
                 }
                 Some(_) => {
                     restore();

@@ -3,9 +3,9 @@
 //! root, at spawn time (so a task whose parent has ended still knows its
 //! test). Kept by two more callbacks on the agent's hooks.
 
+use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use taskscope_agent::hooks::task_id;
 use tokio::runtime::TaskMeta;
 
@@ -38,8 +38,8 @@ impl Drop for RootSpawn {
 }
 
 impl Ancestry {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
-        self.root_of.lock().unwrap_or_else(|e| e.into_inner())
+    fn map(&self) -> parking_lot::MutexGuard<'_, HashMap<u64, u64>> {
+        self.root_of.lock()
     }
 
     /// The spawn hook: runs on the spawning thread, inside the spawn, with

@@ -6,9 +6,10 @@ use crate::census::{self, Captures, LiveTask};
 use crate::error::Error;
 use crate::ignore::Ignore;
 use crate::report::{self, Leaks, Scope};
+use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
 use tokio::runtime::{Builder, Runtime};
@@ -149,10 +150,7 @@ impl Check {
             return;
         };
         let ids = census::live_tasks(&r).into_iter().map(|t| t.id);
-        self.before
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(ids);
+        self.before.lock().extend(ids);
     }
 
     /// Fails when tasks of the watched runtime `rt` are still alive once
@@ -164,11 +162,7 @@ impl Check {
             Some(a) if a.recorder().is_some() => a,
             _ => return Err(Error::NotInstalled),
         };
-        let before = self
-            .before
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let before = self.before.lock().clone();
         let owned = |t: &LiveTask| !before.contains(&t.id);
         rt.block_on(self.settle(agent, owned, Scope::Test, None))
             .map_err(Error::Leaks)
