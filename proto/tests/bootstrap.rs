@@ -1,16 +1,28 @@
-//! The wire contract is `proto/taskscope/agent/v1/agent.proto`; the Rust
-//! code generated from it is committed (`src/generated/`), so that neither
-//! the agent's users nor the viewer's builds need `protoc`. This test
-//! generates the code again from the `.proto` (with `protoc` and
-//! tonic-prost-build) and fails when it differs from the committed file. To
-//! update the file after changing the `.proto`:
+//! The wire contract is `proto/taskscope/agent/v1/agent.proto`, and the
+//! part of pprof's format a task profile writes is `proto/pprof/
+//! profile.proto`; the Rust code generated from them is committed
+//! (`src/generated/`), so that neither the agent's users nor the viewer's
+//! builds need `protoc`. This test generates the code again from the
+//! `.proto`s (with `protoc` and tonic-prost-build) and fails when it differs
+//! from the committed files. To update them after changing a `.proto`:
 //! `TASKSCOPE_BLESS=1 cargo test -p taskscope-proto --test bootstrap`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PROTO: &str = "proto/taskscope/agent/v1/agent.proto";
-const GENERATED: &str = "src/generated/taskscope.agent.v1.rs";
+/// Each `.proto` and the file its generated code is committed in.
+const PROTOS: [(&str, &str, &str); 2] = [
+    (
+        "proto/taskscope/agent/v1/agent.proto",
+        "taskscope.agent.v1.rs",
+        "src/generated/taskscope.agent.v1.rs",
+    ),
+    (
+        "proto/pprof/profile.proto",
+        "perftools.profiles.rs",
+        "src/generated/perftools.profiles.rs",
+    ),
+];
 const BLESS: &str = "TASKSCOPE_BLESS=1 cargo test -p taskscope-proto --test bootstrap";
 
 #[test]
@@ -32,27 +44,37 @@ fn generated_code_is_the_protos() {
         .type_attribute(".taskscope.agent.v1.Trace", "#[derive(Eq, Hash)]")
         .type_attribute(".taskscope.agent.v1.Leaf", "#[derive(Eq, Hash)]")
         .out_dir(&out)
-        .compile_protos(&[root.join(PROTO)], &[root.join("proto")]);
+        .compile_protos(
+            &PROTOS.map(|(proto, _, _)| root.join(proto)),
+            &[root.join("proto")],
+        );
     if let Err(e) = built {
-        panic!("{PROTO} did not compile with {}: {e}", protoc.display());
+        panic!("the .protos did not compile with {}: {e}", protoc.display());
     }
-    let generated = std::fs::read_to_string(out.join("taskscope.agent.v1.rs"))
-        .unwrap_or_else(|e| panic!("tonic-prost-build wrote no taskscope.agent.v1.rs: {e}"));
+    let mut stale = Vec::new();
+    for (proto, written, committed) in PROTOS {
+        let generated = std::fs::read_to_string(out.join(written))
+            .unwrap_or_else(|e| panic!("tonic-prost-build wrote no {written}: {e}"));
+        let committed_path = root.join(committed);
+        let current = std::fs::read_to_string(&committed_path).unwrap_or_default();
+        if current == generated {
+            continue;
+        }
+        if std::env::var_os("TASKSCOPE_BLESS").is_some() {
+            std::fs::write(&committed_path, &generated)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", committed_path.display()));
+            continue;
+        }
+        let line = first_difference(&current, &generated);
+        stale.push(format!(
+            "{committed} is not what {proto} generates (first difference at line {line})"
+        ));
+    }
     let _ = std::fs::remove_dir_all(&out);
-
-    let committed_path = root.join(GENERATED);
-    let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
-    if committed == generated {
-        return;
-    }
-    if std::env::var_os("TASKSCOPE_BLESS").is_some() {
-        std::fs::write(&committed_path, &generated)
-            .unwrap_or_else(|e| panic!("writing {}: {e}", committed_path.display()));
-        return;
-    }
-    let line = first_difference(&committed, &generated);
-    panic!(
-        "{GENERATED} is not what {PROTO} generates (first difference at line {line}); regenerate it: {BLESS}"
+    assert!(
+        stale.is_empty(),
+        "{}; regenerate: {BLESS}",
+        stale.join("; ")
     );
 }
 
