@@ -189,7 +189,7 @@ fn reports_and_the_leak_gate_against_the_demo() {
     assert!(
         page.contains("Async stacks (captured)")
             && page.contains("<td>capture</td>")
-            && page.contains("<td>Captures</td><td>reasons marked from a capture taken"),
+            && page.contains("<td>Captures</td><td>reasons marked from captures "),
         "the report says which reasons come from the capture"
     );
     assert_eq!(page.matches("<svg").count(), 4, "one chart per suspect");
