@@ -437,9 +437,9 @@ impl Builder {
         }
         let token = match self.token {
             None => None,
-            Some(TokenSetting::Text { origin, text }) => Some(
-                Token::new(&text).map_err(|source| ConfigError::Token { origin, source })?,
-            ),
+            Some(TokenSetting::Text { origin, text }) => {
+                Some(Token::new(&text).map_err(|source| ConfigError::Token { origin, source })?)
+            }
             Some(TokenSetting::File { origin, path }) => {
                 let t = Token::from_file(&path)
                     .map_err(|source| ConfigError::Token { origin, source })?;
@@ -514,7 +514,10 @@ mod tests {
             (var::SPLIT_SITES, "src/spawn.rs"),
         ])));
         assert_eq!(c.bind.to_string(), "127.0.0.1:7000");
-        assert!(c.token.is_some_and(|t| t.admits(Some(b"Bearer 0123456789abcdef"))));
+        assert!(
+            c.token
+                .is_some_and(|t| t.admits(Some(b"Bearer 0123456789abcdef")))
+        );
         // Clamped to the most a round may ask.
         assert_eq!((c.budget.per_site, c.budget.total), (8, 65_536));
         assert_eq!(c.metrics_max_locations, 10);
@@ -608,8 +611,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
-                .expect("chmod");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         }
         let said = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
         let heard = said.clone();

@@ -66,15 +66,16 @@ fn idle_line() -> String {
 
 #[test]
 fn the_hooks_source_exports_exact_counts_per_location() {
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build()
+        .expect("agent");
     let mut b = tokio::runtime::Builder::new_multi_thread();
     b.worker_threads(2).enable_all();
     agent.install_hooks(&mut b);
     let rt = b.build().unwrap();
-    agent.attach(rt.handle().clone());
-    let addr = agent
-        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("serve");
+    let addr = agent.serve().expect("serve").to_string();
     let loc = idle_line();
 
     let mut keep = rt.block_on(async { spawn_idle(300) });
@@ -130,24 +131,26 @@ fn the_hooks_source_exports_exact_counts_per_location() {
 #[test]
 fn the_console_mode_exports_counts_from_the_task_spans() {
     use tracing_subscriber::prelude::*;
-    let agent = Agent::with_min_interval(Duration::ZERO);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let layer = agent.spawn(
-        console_subscriber::ConsoleLayer::builder().event_buffer_capacity(1 << 16),
-        addr.into(),
-    );
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .bind(addr)
+        .build()
+        .expect("agent");
+    let layer = agent
+        .serve_console(console_subscriber::ConsoleLayer::builder().event_buffer_capacity(1 << 16))
+        .expect("console server");
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let _guard = tracing::dispatcher::set_default(&dispatch);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    agent.attach(rt.handle().clone());
     let loc = idle_line();
     let keep = rt.block_on(async {
         let keep = spawn_idle(50);

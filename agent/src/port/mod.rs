@@ -8,10 +8,10 @@ mod http;
 mod tasks_service;
 mod waits_service;
 
+use crate::Agent;
 use crate::access::{Policy, TOKEN_RECHECK, Token};
 use crate::config::ServerAddr;
 use crate::limits::{Admitted, MAX_BLOCKING_THREADS};
-use crate::Agent;
 use http::{HttpLayer, PolicyCell};
 use std::io;
 use std::sync::mpsc;
@@ -195,10 +195,7 @@ fn console_filter(meta: &tracing::Metadata<'_>) -> bool {
 /// console-subscriber's `Instrument`, the waits and, with a hooks
 /// recorder, the `Tasks` service, on one server.
 #[cfg(feature = "console")]
-async fn serve_console(
-    server: console_subscriber::Server,
-    agent: Agent,
-) -> Result<(), ServeError> {
+async fn serve_console(server: console_subscriber::Server, agent: Agent) -> Result<(), ServeError> {
     let console_subscriber::ServerParts {
         instrument_server,
         aggregator,
