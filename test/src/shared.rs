@@ -9,7 +9,6 @@ use crate::report::Scope;
 use std::future::Future;
 use std::process::{ExitCode, Termination};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 use taskscope_agent::Agent;
 use taskscope_agent::OtherHooks;
 use taskscope_agent::live::task_id;
