@@ -343,14 +343,17 @@ mod tests {
         write("second-token-0123456789\n");
         // Until the file is looked at again, the last read holds.
         assert!(t.admits(Some(b"Bearer first-token-0123456789")));
-        t.refresh();
+        let said = t.refresh().expect("a change is said");
+        assert!(said.contains("its token is in force"), "{said}");
+        assert!(t.refresh().is_none(), "unchanged: nothing to say");
         assert!(
             !t.admits(Some(b"Bearer first-token-0123456789")),
             "rotated away"
         );
         assert!(t.admits(Some(b"Bearer second-token-0123456789")));
         write("short");
-        t.refresh();
+        let said = t.refresh().expect("a change is said");
+        assert!(said.contains("inspection is refused"), "{said}");
         assert!(
             !t.admits(Some(b"Bearer second-token-0123456789")),
             "fails closed"

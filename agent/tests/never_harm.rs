@@ -229,7 +229,7 @@ async fn hammer(addr: String) -> [usize; 5] {
         }
         n
     };
-    let dump = async {
+    let waits = async {
         let mut n = 0;
         for _ in 0..REQUESTS {
             let r: Result<proto::DumpReply, _> = unary(
@@ -279,16 +279,16 @@ async fn hammer(addr: String) -> [usize; 5] {
         }
         n
     };
-    let (a, b, c, d, e) = tokio::join!(info, dump, watch, page, scrape);
+    let (a, b, c, d, e) = tokio::join!(info, waits, watch, page, scrape);
     [a, b, c, d, e]
 }
 
 /// One scenario at a time: two at once on two cores would measure each
 /// other.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::const_mutex(());
 
 fn scenario(n: usize, every: Duration, burst: Burst) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock();
     let svc = service(n, every, burst);
     let dog = watchdog(svc.beats.clone());
     let client = tokio::runtime::Builder::new_multi_thread()
@@ -333,7 +333,7 @@ fn bursts_of_300_timers_every_100_ms_never_stop_the_service() {
 fn a_large_service_is_never_paused_by_its_clients() {
     const TASKS: usize = 200_000;
     const ASKS: usize = 20;
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock();
     let agent = Agent::builder()
         .min_interval(Duration::ZERO)
         .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))

@@ -50,8 +50,8 @@ fn served() -> Served {
 fn the_generated_clients_reach_both_services() {
     let s = served();
     s.client.block_on(async {
-        let mut dumps = TaskDumpsClient::new(s.channel.clone());
-        let info = dumps.info(InfoRequest {}).await.expect("info").into_inner();
+        let mut waits = TaskDumpsClient::new(s.channel.clone());
+        let info = waits.info(InfoRequest {}).await.expect("info").into_inner();
         assert_eq!(info.agent_version, env!("CARGO_PKG_VERSION"));
         assert!(info.dumps_supported, "{}", info.why_not);
 

@@ -64,7 +64,7 @@ pub fn counter(body: &str, name: &str) -> u64 {
 }
 
 /// The tests of this file measure the whole process: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SERIAL: parking_lot::Mutex<()> = parking_lot::const_mutex(());
 
 /// A runtime with the hooks source and a heartbeat ticking every 1 ms,
 /// whose longest gap (µs) is kept in the returned counter.
@@ -106,7 +106,7 @@ pub struct Attacked {
     threads: (u64, u64),
     names: Vec<String>,
     rss_kib: u64,
-    _one: std::sync::MutexGuard<'static, ()>,
+    _one: parking_lot::MutexGuard<'static, ()>,
 }
 
 impl Attacked {
@@ -115,7 +115,7 @@ impl Attacked {
     }
 
     pub fn start_with(limits: Limits, token: Option<&str>) -> Attacked {
-        let one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let one = SERIAL.lock();
         let mut builder = Agent::builder()
             .limits(limits)
             .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
