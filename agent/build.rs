@@ -1,5 +1,6 @@
-//! Sets `cfg(taskdumps)` where tokio can take task dumps: Linux on x86,
-//! x86_64, aarch64 or s390x, built with `--cfg tokio_unstable`.
+//! Sets `cfg(taskdumps)` where tokio's `taskdump` feature (its tracing
+//! mode, which the agent's captures use) exists: Linux on x86, x86_64,
+//! aarch64 or s390x, built with `--cfg tokio_unstable`.
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(taskdumps)");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

@@ -53,7 +53,10 @@ fn trace(t: &taskscope_agent::proto::Trace) -> Trace {
 fn record() -> HashMap<&'static str, Trace> {
     use http_body_util::Empty;
     use hyper_util::rt::TokioIo;
-    let agent = taskscope_agent::Agent::with_min_interval(Duration::ZERO);
+    let agent = taskscope_agent::Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let mut b = tokio::runtime::Builder::new_multi_thread();
     b.worker_threads(2).enable_all();
     agent.install_hooks(&mut b);
@@ -190,7 +193,7 @@ fn record() -> HashMap<&'static str, Trace> {
     // The tasks capture themselves when asked: ask until each has.
     let wanted: Vec<u64> = ids
         .values()
-        .map(|&id| taskscope_agent::hooks::task_id(id))
+        .map(|&id| taskscope_agent::live::task_id(id))
         .collect();
     // The axum connection's task, which the server spawned: by its place
     // (this file, not one of the tasks spawned here by id).
@@ -212,7 +215,7 @@ fn record() -> HashMap<&'static str, Trace> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let reply = loop {
         let reply = rt
-            .block_on(agent.dump(Duration::from_secs(1)))
+            .block_on(agent.waits(Duration::from_secs(1)))
             .expect("waits");
         let all = wanted
             .iter()
@@ -223,7 +226,7 @@ fn record() -> HashMap<&'static str, Trace> {
     };
     let mut out = HashMap::new();
     for (name, id) in ids {
-        let id = taskscope_agent::hooks::task_id(id);
+        let id = taskscope_agent::live::task_id(id);
         let t = reply
             .tasks
             .iter()

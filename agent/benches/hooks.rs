@@ -110,7 +110,7 @@ fn run(mode: &str, n: usize) {
     let (source, what) = mode.split_once(':').expect("mode:what");
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
-    let recorder = taskscope_agent::hooks::Recorder::new();
+    let recorder = taskscope_agent::testing::Recorder::new();
     let traced = source == "traced";
     match source {
         "plain" | "plain+tracing" => {}
@@ -227,7 +227,7 @@ mod naive {
     }
 
     fn shard(id: tokio::task::Id) -> usize {
-        taskscope_agent::hooks::task_id(id) as usize % 64
+        taskscope_agent::live::task_id(id) as usize % 64
     }
 
     pub fn install(b: &mut tokio::runtime::Builder) {

@@ -146,7 +146,11 @@ async fn load(addr: std::net::SocketAddr, secs: Duration) -> (f64, Duration) {
 fn serve(mode: &str) {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
-    let agent = taskscope_agent::Agent::new();
+    // TASKSCOPE_AGENT_BIND, else TOKIO_CONSOLE_BIND, else 127.0.0.1:6669.
+    let agent = taskscope_agent::Agent::builder()
+        .with_default_env()
+        .build()
+        .expect("agent");
     let traced = mode == "traced" || mode == "watched";
     match mode {
         "plain" => {}
@@ -157,19 +161,16 @@ fn serve(mode: &str) {
     }
     let rt = builder.build().expect("runtime");
     if mode == "watched" {
-        let recorder = agent.recorder().expect("hooks");
+        let recorder = taskscope_agent::testing::recorder(&agent).expect("hooks");
         std::thread::spawn(move || {
             loop {
                 std::thread::sleep(Duration::from_secs(1));
-                recorder.request_captures(taskscope_agent::hooks::Budget::default());
+                recorder.request_captures(taskscope_agent::testing::Budget::default());
             }
         });
     }
     if mode == "hooks" || traced {
-        agent.attach(rt.handle().clone());
-        agent
-            .serve(taskscope_agent::bind_address())
-            .expect("agent serves");
+        agent.serve().expect("agent serves");
     }
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
-use taskscope_agent::metrics::{AgentHealth, Exporter, SiteStat};
+use taskscope_agent::testing::{AgentHealth, Exporter, SiteStat};
 
 /// Counts every byte allocated, on every thread.
 struct Counting;
@@ -68,16 +68,16 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// `n` idle tasks over eight spawn sites, scraped `rounds` times.
 #[cfg(tokio_unstable)]
 fn live_tasks(n: usize, rounds: usize) {
-    let agent = Agent::new();
-    agent.set_token(TOKEN).unwrap();
+    let agent = Agent::builder()
+        .token(TOKEN)
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build()
+        .unwrap();
     let mut b = tokio::runtime::Builder::new_multi_thread();
     b.worker_threads(2).enable_all();
     agent.install_hooks(&mut b);
     let rt = b.build().unwrap();
-    agent.attach(rt.handle().clone());
-    let addr = agent
-        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("serve");
+    let addr = agent.serve().expect("serve").to_string();
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
     rt.block_on(async {
         for i in 0..n {
@@ -173,7 +173,7 @@ fn info_round_trips(addr: &str, n: usize) {
 /// The access check every inspection request passes: the token compared
 /// in constant time with what the request presents.
 fn access_check(rounds: usize) {
-    use taskscope_agent::access::{Policy, Token};
+    use taskscope_agent::testing::{Policy, Token};
     let policy = Policy {
         token: Some(Token::new("a-token-of-thirty-two-characters").unwrap()),
         local: false,

@@ -282,22 +282,24 @@ impl TaskDumps for Svc {
 fn serve(mode: &str) {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
-    let agent = taskscope_agent::Agent::new();
+    // TASKSCOPE_AGENT_BIND, else TOKIO_CONSOLE_BIND, else 127.0.0.1:6669.
+    let agent = taskscope_agent::Agent::builder()
+        .with_default_env()
+        .build()
+        .expect("agent");
     let with_agent = mode.ends_with("+agent");
     if with_agent {
         agent.install_hooks(&mut builder);
     }
     let rt = builder.build().expect("runtime");
     if with_agent {
-        agent
-            .serve(taskscope_agent::bind_address())
-            .expect("agent serves");
+        agent.serve().expect("agent serves");
         // A round of captures every second, as while taskscope watches.
-        let recorder = agent.recorder().expect("hooks");
+        let recorder = taskscope_agent::testing::recorder(&agent).expect("hooks");
         std::thread::spawn(move || {
             loop {
                 std::thread::sleep(Duration::from_secs(1));
-                recorder.request_captures(taskscope_agent::hooks::Budget::default());
+                recorder.request_captures(taskscope_agent::testing::Budget::default());
             }
         });
     }

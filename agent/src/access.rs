@@ -9,24 +9,48 @@
 //!   task and resource data in console mode): anything that reveals what
 //!   tasks hold or costs the service work. With a token configured
 //!   (`TASKSCOPE_TOKEN_FILE`, `TASKSCOPE_TOKEN`, or
-//!   [`crate::Agent::set_token`]), only requests that carry it
+//!   [`crate::Builder::token`]), only requests that carry it
 //!   (`authorization: Bearer TOKEN`, compared in constant time) get it,
 //!   wherever the agent listens. Without one, it is served on a loopback
 //!   address or a Unix socket (development as easy as before) and refused
 //!   on any other address, which then serves read-only only and says so
 //!   when it starts.
+//!
+//! Nothing here prints: what a token file's owner should hear of (it can
+//! be read by others, it changed) is returned to the caller, which says
+//! it through the agent's warnings (`Builder::on_warning`).
 
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Tokens shorter than this are refused: a guessable token is no lock.
-pub const MIN_TOKEN_LEN: usize = 16;
+pub(crate) const MIN_TOKEN_LEN: usize = 16;
+
+/// Why a token is not one the agent accepts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Shorter than 16 bytes (surrounding whitespace aside): a guessable
+    /// token is no lock.
+    #[error("the token is {len} bytes long; at least {MIN_TOKEN_LEN} are needed")]
+    TooShort {
+        /// Its length.
+        len: usize,
+    },
+    /// Not printable ASCII, or with spaces inside.
+    #[error("the token must be printable ASCII without spaces")]
+    NotPrintable,
+    /// The token file cannot be read.
+    #[error("cannot read it: {0}")]
+    Unreadable(#[source] std::io::Error),
+}
 
 /// How often the agent's server looks at a token file again (on a blocking
 /// thread of its own: a hung file system holds that check, never a
 /// request): a rotated secret is in force within this long.
-pub const TOKEN_RECHECK: Duration = Duration::from_secs(5);
+pub(crate) const TOKEN_RECHECK: Duration = Duration::from_secs(5);
 
 /// A shared secret, kept out of `Debug` output: fixed (set in code or in
 /// `TASKSCOPE_TOKEN`), or read from a file and read again when the file
@@ -77,28 +101,25 @@ impl std::fmt::Debug for Token {
 
 /// The secret in `text` (surrounding whitespace, such as a file's final
 /// newline, is not part of it).
-fn secret(text: &str) -> Result<Arc<[u8]>, String> {
+fn secret(text: &str) -> Result<Arc<[u8]>, TokenError> {
     let t = text.trim();
     if t.len() < MIN_TOKEN_LEN {
-        return Err(format!(
-            "the token is {} bytes long; at least {MIN_TOKEN_LEN} are needed",
-            t.len()
-        ));
+        return Err(TokenError::TooShort { len: t.len() });
     }
     if !t.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err("the token must be printable ASCII without spaces".into());
+        return Err(TokenError::NotPrintable);
     }
     Ok(Arc::from(t.as_bytes()))
 }
 
-fn read_secret(path: &Path) -> Result<Arc<[u8]>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+fn read_secret(path: &Path) -> Result<Arc<[u8]>, TokenError> {
+    let text = std::fs::read_to_string(path).map_err(TokenError::Unreadable)?;
     secret(&text)
 }
 
 /// The warning for a token file other users may read (`mode`: its
 /// permission bits), if they may.
-pub fn loose_mode_warning(path: &Path, mode: u32) -> Option<String> {
+fn loose_mode_warning(path: &Path, mode: u32) -> Option<String> {
     (mode & 0o077 != 0).then(|| {
         format!(
             "taskscope-agent: warning: the token file {} can be read by other users (mode {:04o}): chmod 600 it (Kubernetes: defaultMode: 0400 on the secret's volume)",
@@ -108,9 +129,26 @@ pub fn loose_mode_warning(path: &Path, mode: u32) -> Option<String> {
     })
 }
 
+/// The warning for the token file at `path` if other users may read it.
+pub(crate) fn file_mode_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        let m = std::fs::metadata(path).ok()?;
+        loose_mode_warning(
+            path,
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 impl Token {
     /// A fixed token from its text.
-    pub fn new(text: &str) -> Result<Token, String> {
+    pub fn new(text: &str) -> Result<Token, TokenError> {
         Ok(Token(Arc::new(Source::Fixed(secret(text)?))))
     }
 
@@ -119,18 +157,9 @@ impl Token {
     /// [`TOKEN_RECHECK`]). A file that cannot be read or holds no valid
     /// token now is an error (nothing is served); one that later does
     /// admits nothing until it holds a valid token again.
-    pub fn from_file(path: &Path) -> Result<Token, String> {
+    pub(crate) fn from_file(path: &Path) -> Result<Token, TokenError> {
         let stamp = stamp(path);
         let secret = read_secret(path)?;
-        #[cfg(unix)]
-        if let Ok(m) = std::fs::metadata(path)
-            && let Some(w) = loose_mode_warning(
-                path,
-                std::os::unix::fs::PermissionsExt::mode(&m.permissions()),
-            )
-        {
-            eprintln!("{w}");
-        }
         Ok(Token(Arc::new(Source::File(FileToken {
             path: path.to_path_buf(),
             state: Mutex::new(FileState {
@@ -140,27 +169,9 @@ impl Token {
         }))))
     }
 
-    /// The token from `TASKSCOPE_TOKEN_FILE` (a file holding it, followed
-    /// as it changes), else `TASKSCOPE_TOKEN`; `Ok(None)` when neither is
-    /// set.
-    pub fn from_env() -> Result<Option<Token>, String> {
-        if let Some(path) = std::env::var_os("TASKSCOPE_TOKEN_FILE") {
-            let path = PathBuf::from(path);
-            return Token::from_file(&path)
-                .map(Some)
-                .map_err(|e| format!("TASKSCOPE_TOKEN_FILE={}: {e}", path.display()));
-        }
-        match std::env::var("TASKSCOPE_TOKEN") {
-            Ok(t) => Token::new(&t)
-                .map(Some)
-                .map_err(|e| format!("TASKSCOPE_TOKEN: {e}")),
-            Err(_) => Ok(None),
-        }
-    }
-
     /// Whether an `authorization` header's value presents this token, in
     /// time that does not depend on where the two differ.
-    pub fn admits(&self, header: Option<&[u8]>) -> bool {
+    pub(crate) fn admits(&self, header: Option<&[u8]>) -> bool {
         let Some(presented) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
             return false;
         };
@@ -171,15 +182,18 @@ impl Token {
     }
 
     /// Whether this token follows a file (and wants [`Token::refresh`]).
-    pub fn follows_a_file(&self) -> bool {
+    pub(crate) fn follows_a_file(&self) -> bool {
         matches!(&*self.0, Source::File(_))
     }
 
     /// Looks at the token file again and reads it if it changed; blocking
     /// file I/O, so off the server's thread. Nothing for a fixed token.
-    pub fn refresh(&self) {
-        if let Source::File(f) = &*self.0 {
-            f.refresh();
+    /// Returns what the service's owner should hear of the change, if
+    /// anything.
+    pub(crate) fn refresh(&self) -> Option<String> {
+        match &*self.0 {
+            Source::File(f) => f.refresh(),
+            Source::Fixed(_) => None,
         }
     }
 }
@@ -187,38 +201,35 @@ impl Token {
 impl FileToken {
     /// The secret in force (no I/O: a request never waits on the file).
     fn current(&self) -> Option<Arc<[u8]>> {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .secret
-            .clone()
+        self.state.lock().secret.clone()
     }
 
-    fn refresh(&self) {
+    fn refresh(&self) -> Option<String> {
         let now = stamp(&self.path);
         let was = {
-            let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let st = self.state.lock();
             if now == st.stamp && now.is_some() {
-                return;
+                return None;
             }
             st.secret.is_some()
         };
         // Read without the lock held: requests go on meanwhile.
         let read = read_secret(&self.path);
-        match &read {
-            Ok(_) => eprintln!(
+        let said = match &read {
+            Ok(_) => Some(format!(
                 "taskscope-agent: the token file {} changed: its token is in force",
                 self.path.display()
-            ),
-            Err(e) if was => eprintln!(
+            )),
+            Err(e) if was => Some(format!(
                 "taskscope-agent: the token file {} changed and {e}: inspection is refused until it holds a token",
                 self.path.display()
-            ),
-            Err(_) => {}
-        }
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            )),
+            Err(_) => None,
+        };
+        let mut st = self.state.lock();
         st.stamp = now;
         st.secret = read.ok();
+        said
     }
 }
 
@@ -251,7 +262,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Refusal::Unauthenticated => {
                 "taskscope-agent: this needs the agent's token (taskscope connect --token-file FILE); only GET /metrics and the task profile's counts are open"
@@ -276,7 +287,7 @@ impl Policy {
     }
 
     /// The line the agent prints when it starts listening, if any.
-    pub fn announcement(&self, bound: &str) -> Option<String> {
+    pub(crate) fn announcement(&self, bound: &str) -> Option<String> {
         match (&self.token, self.local) {
             (None, false) => Some(format!(
                 "taskscope-agent: serving read-only on {bound} (GET /metrics and /debug/pprof/tasks: counts per spawn location): inspection (tasks, waits, stacks, console data) is refused on a non-loopback address without a token; set TASKSCOPE_TOKEN_FILE to a file holding a secret of at least {MIN_TOKEN_LEN} characters to allow it to clients that present it (taskscope connect --token-file FILE)"
@@ -295,8 +306,14 @@ mod tests {
 
     #[test]
     fn tokens_are_checked_whole_and_short_ones_refused() {
-        assert!(Token::new("short").is_err());
-        assert!(Token::new("has a space in it, long enough").is_err());
+        assert!(matches!(
+            Token::new("short"),
+            Err(TokenError::TooShort { len: 5 })
+        ));
+        assert!(matches!(
+            Token::new("has a space in it, long enough"),
+            Err(TokenError::NotPrintable)
+        ));
         let t = Token::new("  0123456789abcdef\n").expect("token");
         assert!(t.admits(Some(b"Bearer 0123456789abcdef")));
         assert!(!t.admits(Some(b"Bearer 0123456789abcdeg")));
@@ -310,8 +327,8 @@ mod tests {
 
     #[test]
     fn a_token_file_is_followed_as_it_changes_and_fails_closed() {
-        let dir = std::env::temp_dir().join(format!("taskscope-token-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
         let path = dir.join("token");
         let write = |text: &str| {
             // A new file moved in place, as a rotated secret arrives.
@@ -326,14 +343,17 @@ mod tests {
         write("second-token-0123456789\n");
         // Until the file is looked at again, the last read holds.
         assert!(t.admits(Some(b"Bearer first-token-0123456789")));
-        t.refresh();
+        let said = t.refresh().expect("a change is said");
+        assert!(said.contains("its token is in force"), "{said}");
+        assert!(t.refresh().is_none(), "unchanged: nothing to say");
         assert!(
             !t.admits(Some(b"Bearer first-token-0123456789")),
             "rotated away"
         );
         assert!(t.admits(Some(b"Bearer second-token-0123456789")));
         write("short");
-        t.refresh();
+        let said = t.refresh().expect("a change is said");
+        assert!(said.contains("inspection is refused"), "{said}");
         assert!(
             !t.admits(Some(b"Bearer second-token-0123456789")),
             "fails closed"
@@ -366,8 +386,10 @@ mod tests {
         // A file that holds no token at the start serves nothing.
         write("short");
         assert!(Token::from_file(&path).is_err());
-        assert!(Token::from_file(&dir.join("missing")).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(
+            Token::from_file(&dir.join("missing")),
+            Err(TokenError::Unreadable(_))
+        ));
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl Slot {
 
     pub(crate) fn store(&self, stack: u32) {
         self.at
-            .store(crate::dump::unix_now_ns().max(0) as u64, Ordering::Relaxed);
+            .store(crate::wire::unix_now_ns().max(0) as u64, Ordering::Relaxed);
         self.ran.store(false, Ordering::Release);
         self.stack.store(stack.saturating_add(1), Ordering::Release);
     }

@@ -1,14 +1,15 @@
 //! Per-location task counts from tokio's `runtime.spawn` spans, for the
-//! console-subscriber mode (`taskscope_agent::init`, [`crate::Agent::spawn`]),
+//! console-subscriber mode (`taskscope_agent::init`, [`crate::Agent::serve_console`]),
 //! where the runtime was built before the agent and its hooks cannot be
 //! installed. A `tracing` layer beside console-subscriber's: a span opens
 //! when a task is spawned, is entered for each poll and closes when the
 //! task ends. It keeps only counters per spawn location and each live
 //! task's creation time, so `/metrics` works on that source too.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tracing::field::{Field, Visit};
 use tracing::span;
@@ -20,7 +21,7 @@ use crate::metrics::SiteStat;
 
 /// The census: cheap to clone (one `Arc`).
 #[derive(Clone, Default)]
-pub struct Census {
+pub(crate) struct Census {
     inner: Arc<Inner>,
 }
 
@@ -91,25 +92,24 @@ impl Census {
     }
 
     fn site(&self, location: String) -> Arc<Site> {
-        let mut sites = self.inner.sites.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sites = self.inner.sites.lock();
         sites.entry(location).or_default().clone()
     }
 
     /// Every spawn location seen so far, with its counts now.
-    pub fn stats(&self) -> Vec<SiteStat> {
+    pub(crate) fn stats(&self) -> Vec<SiteStat> {
         let now = self.now();
         let sites: Vec<(String, Arc<Site>)> = self
             .inner
             .sites
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         sites
             .into_iter()
             .map(|(location, site)| {
-                let live = site.live.lock().unwrap_or_else(|e| e.into_inner());
+                let live = site.live.lock();
                 SiteStat {
                     location,
                     live: live.len() as u64,
@@ -127,13 +127,13 @@ impl Census {
     }
 
     /// The layer that feeds this census.
-    pub fn layer(&self) -> CensusLayer {
+    pub(crate) fn layer(&self) -> CensusLayer {
         CensusLayer(self.clone())
     }
 }
 
 /// The `tracing` layer of a [`Census`].
-pub struct CensusLayer(Census);
+pub(crate) struct CensusLayer(Census);
 
 fn is_spawn(meta: &tracing::Metadata<'_>) -> bool {
     meta.name() == "runtime.spawn" && meta.target() == "tokio::task"
@@ -159,10 +159,7 @@ where
         let site = census.site(location);
         let created = census.now();
         site.spawned.fetch_add(1, Ordering::Relaxed);
-        site.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((created, id.into_u64()));
+        site.live.lock().insert((created, id.into_u64()));
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(TaskSpan {
                 site,
@@ -206,11 +203,7 @@ where
         let Some(t) = span.extensions_mut().remove::<TaskSpan>() else {
             return;
         };
-        t.site
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(t.created, id.into_u64()));
+        t.site.live.lock().remove(&(t.created, id.into_u64()));
         if t.entered.is_some() {
             t.site.running.fetch_sub(1, Ordering::Relaxed);
         }

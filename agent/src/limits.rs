@@ -12,22 +12,62 @@
 //! is out of file descriptors: the connection stays queued, and accepting
 //! again fails at once) the agent waits before the next try, 10 ms doubling
 //! to 1 s, instead of spinning a core on a loop of failures.
+//!
+//! The bounds on the agent's own work are here too: the threads it runs
+//! walks on ([`MAX_BLOCKING_THREADS`]) and the size of a reply
+//! ([`MAX_REPLY`]).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
-/// The agent's bounds on its clients.
-#[derive(Clone, Copy, Debug)]
+/// Most threads the agent's server runs blocking work on, beside its own
+/// thread: one each for a scrape (`/metrics` or the task profile), a
+/// request for waits' walk, a gRPC walk, the groups' publisher and the
+/// token file's check. Each holds its slot until the work ends, even when
+/// the client that asked has gone (the next one is busy meanwhile), so
+/// they never queue behind each other. Idle ones end after tokio's 10 s.
+pub const MAX_BLOCKING_THREADS: usize = 5;
+
+/// Most bytes in one gRPC message the agent sends (a reply for waits
+/// lists up to 200 000 tasks; the groups of a large service): the
+/// console's own limit does not apply to them.
+pub(crate) const MAX_REPLY: usize = 256 * 1024 * 1024;
+
+/// The agent's bounds on its clients, set with
+/// [`Builder::limits`](crate::Builder::limits).
+///
+/// A connection over [`connections`](Limits::connections) (or over its
+/// peer's share, [`per_peer`](Limits::per_peer)) is closed as it is
+/// accepted; one the agent has not answered within
+/// [`first_reply`](Limits::first_reply) of opening, or that moves no byte
+/// either way for [`idle`](Limits::idle), is closed. A watching viewer is
+/// never idle: the agent writes to it every second.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use taskscope_agent::Limits;
+///
+/// let limits = Limits {
+///     connections: 16,
+///     idle: Duration::from_secs(30),
+///     ..Limits::default()
+/// };
+/// assert_eq!(limits.per_peer, 16);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Connections open at once; more are closed when accepted.
     pub connections: usize,
@@ -57,13 +97,13 @@ impl Default for Limits {
 
 /// Counts of what the bounds did, for `/metrics`.
 #[derive(Debug, Default)]
-pub struct Counters {
-    pub open: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) open: AtomicU64,
     /// Closed as accepted: over the cap, or over the peer's share.
-    pub refused: AtomicU64,
-    pub timed_out: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
     /// Accepts that failed (out of file descriptors, mostly).
-    pub accept_failed: AtomicU64,
+    pub(crate) accept_failed: AtomicU64,
 }
 
 /// The address a peer's share is counted under: an IPv4 address (also
@@ -82,7 +122,7 @@ fn peer_key(ip: IpAddr) -> IpAddr {
 }
 
 /// Where a connection comes from, for the per-peer share.
-pub trait Peer {
+pub(crate) trait Peer {
     fn peer_ip(&self) -> Option<IpAddr>;
 }
 
@@ -101,7 +141,7 @@ impl Peer for tokio::net::UnixStream {
 
 /// Hands out connection slots.
 #[derive(Clone)]
-pub struct Gate {
+pub(crate) struct Gate {
     limits: Limits,
     slots: Arc<Semaphore>,
     counters: Arc<Counters>,
@@ -116,7 +156,7 @@ struct PeerShare {
 
 impl Drop for PeerShare {
     fn drop(&mut self) {
-        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut peers = self.peers.lock();
         if let Some(n) = peers.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -127,7 +167,7 @@ impl Drop for PeerShare {
 }
 
 impl Gate {
-    pub fn new(limits: Limits, counters: Arc<Counters>) -> Gate {
+    pub(crate) fn new(limits: Limits, counters: Arc<Counters>) -> Gate {
         Gate {
             limits,
             slots: Arc::new(Semaphore::new(limits.connections.max(1))),
@@ -138,14 +178,14 @@ impl Gate {
 
     /// The accepted connection, bounded; `None` (and it is dropped, so
     /// closed) when every slot is taken, or its peer holds its share.
-    pub fn admit<T: Peer>(&self, io: T) -> Option<Bounded<T>> {
+    pub(crate) fn admit<T: Peer>(&self, io: T) -> Option<Bounded<T>> {
         let refuse = || {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             None
         };
         let share = match io.peer_ip().map(peer_key) {
             Some(ip) => {
-                let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+                let mut peers = self.peers.lock();
                 let n = peers.entry(ip).or_default();
                 if *n >= self.limits.per_peer.max(1) {
                     return refuse();
@@ -176,7 +216,7 @@ impl Gate {
 }
 
 /// A connection holding one slot; closed when silent too long.
-pub struct Bounded<T> {
+pub(crate) struct Bounded<T> {
     io: T,
     _permit: OwnedSemaphorePermit,
     _share: Option<PeerShare>,
@@ -317,7 +357,7 @@ impl<T: tonic::transport::server::Connected> tonic::transport::server::Connected
 /// accepted), waiting after a failed accept rather than trying again at
 /// once. Never ends while the listener does not, and yields no errors:
 /// tonic would only log them.
-pub struct Admitted<S> {
+pub(crate) struct Admitted<S> {
     incoming: S,
     gate: Gate,
     backoff: Option<Pin<Box<Sleep>>>,
@@ -328,7 +368,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 impl<S> Admitted<S> {
-    pub fn new(gate: Gate, incoming: S) -> Admitted<S> {
+    pub(crate) fn new(gate: Gate, incoming: S) -> Admitted<S> {
         Admitted {
             incoming,
             gate,

@@ -6,7 +6,8 @@
 //! Cardinality: one series per spawn location and metric. Locations are
 //! call sites in the code (static), so their number is bounded by the
 //! program; on top of that, at most `max_locations` (default 1 000,
-//! `TASKSCOPE_METRICS_MAX_LOCATIONS`) get a series of their own, the first
+//! `TASKSCOPE_METRICS_MAX_LOCATIONS`, [`crate::Builder::metrics_max_locations`])
+//! get a series of their own, the first
 //! ones seen keeping theirs for the life of the process (so no series
 //! jumps between a location and the bucket), and any further ones are
 //! summed under `location="other"`.
@@ -15,6 +16,7 @@
 //! a scrape walks the tasks): each series' last value is kept and a lower
 //! reading is reported as the last one, so `rate()` never sees a reset.
 
+use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -22,14 +24,13 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The default number of locations with a series of their own.
-pub const DEFAULT_MAX_LOCATIONS: usize = 1000;
+pub(crate) const DEFAULT_MAX_LOCATIONS: usize = 1000;
 
 /// The bucket for locations past the cap.
-pub const OTHER: &str = "other";
+const OTHER: &str = "other";
 
 /// One spawn location's counts, from whichever source the agent runs.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -63,8 +64,9 @@ impl SiteStat {
 pub struct AgentHealth {
     /// `hooks` or `console`.
     pub source: &'static str,
-    pub dumps: u64,
-    pub dump_failures: u64,
+    /// Requests for the tasks' waits answered, and refused.
+    pub waits_replies: u64,
+    pub waits_refused: u64,
     /// Inspection requests refused for want of the token (or on a
     /// read-only address).
     pub inspection_refused: u64,
@@ -74,9 +76,6 @@ pub struct AgentHealth {
     pub connections_timed_out: u64,
     /// Accepts that failed (out of file descriptors, mostly).
     pub accept_failed: u64,
-    /// How long the last dump held the runtime's workers (the agent takes
-    /// no whole-runtime dumps: always none).
-    pub last_dump_pause: Option<Duration>,
     /// Per-task captures: what they cost the service.
     pub captures: crate::hooks::CaptureStats,
 }
@@ -115,8 +114,8 @@ impl Counters {
 }
 
 /// The `Content-Type`s served.
-pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl Exporter {
     pub fn new(max_locations: usize) -> Exporter {
@@ -124,15 +123,6 @@ impl Exporter {
             max_locations,
             state: Mutex::new(ExportState::default()),
         }
-    }
-
-    /// From `TASKSCOPE_METRICS_MAX_LOCATIONS`, else the default.
-    pub fn from_env() -> Exporter {
-        let max = std::env::var("TASKSCOPE_METRICS_MAX_LOCATIONS")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(DEFAULT_MAX_LOCATIONS);
-        Exporter::new(max)
     }
 
     /// The exposition of `stats`, OpenMetrics or the Prometheus text
@@ -146,7 +136,7 @@ impl Exporter {
         let started = Instant::now();
         // A stable order: admission by first sight, ties by name.
         stats.sort_unstable_by(|a, b| a.location.cmp(&b.location));
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock();
         let mut rows = Vec::with_capacity(stats.len().min(self.max_locations) + 1);
         let mut other = SiteStat {
             location: OTHER.into(),
@@ -200,10 +190,7 @@ impl Exporter {
         if res.is_err() {
             out = "# the exposition could not be encoded\n".into();
         }
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .last_scrape = Some(started.elapsed());
+        self.state.lock().last_scrape = Some(started.elapsed());
         (
             out,
             if openmetrics {
@@ -340,17 +327,17 @@ impl Collector for Exposition {
         )?;
         single(
             &mut enc,
-            "taskscope_agent_dumps",
-            "Requests for the tasks' waits served (per-task captures; the runtime is never paused).",
+            "taskscope_agent_waits_replies",
+            "Requests for the tasks' waits answered (per-task captures; the runtime is never paused).",
             None,
-            ConstCounter::new(h.dumps),
+            ConstCounter::new(h.waits_replies),
         )?;
         single(
             &mut enc,
-            "taskscope_agent_dump_failures",
-            "Requests for the tasks' waits refused (busy, unsupported, no hooks source).",
+            "taskscope_agent_waits_refused",
+            "Requests for the tasks' waits refused (another client's being served, or no captures on this build).",
             None,
-            ConstCounter::new(h.dump_failures),
+            ConstCounter::new(h.waits_refused),
         )?;
         single(
             &mut enc,
@@ -389,13 +376,6 @@ impl Collector for Exposition {
         )?;
         single(
             &mut enc,
-            "taskscope_agent_last_dump_pause",
-            "How long the last task dump held the runtime's workers (the agent takes none: 0).",
-            Some(&Unit::Seconds),
-            ConstGauge::new(h.last_dump_pause.map_or(0.0, |d| d.as_secs_f64())),
-        )?;
-        single(
-            &mut enc,
             "taskscope_agent_captures_asked",
             "Tasks asked to capture their own stack (one task at a time, never a pause).",
             None,
@@ -427,7 +407,7 @@ impl Collector for Exposition {
 }
 
 /// Whether an `Accept` header asks for OpenMetrics.
-pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+pub(crate) fn wants_openmetrics(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| a.contains("application/openmetrics-text"))
 }
 

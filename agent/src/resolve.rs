@@ -2,15 +2,16 @@
 //! of the service's runtime), each stack and each address resolved once.
 
 use crate::proto::{Frame, Leaf, Trace};
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Most addresses whose names are kept (a service has as many as its
 /// stacks have distinct frames).
 const MAX_ADDRESSES: usize = 65_536;
 
 #[derive(Default)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     inner: Mutex<Cache>,
 }
 
@@ -40,8 +41,8 @@ fn machinery(f: &Frame) -> bool {
 
 impl Resolver {
     /// The trace of stack `id` (`ips`: leaf after leaf, each ended by 0).
-    pub fn trace(&self, id: u32, ips: &[usize]) -> Arc<Trace> {
-        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+    pub(crate) fn trace(&self, id: u32, ips: &[usize]) -> Arc<Trace> {
+        let mut c = self.inner.lock();
         if let Some(t) = c.traces.get(&id) {
             return t.clone();
         }
@@ -159,7 +160,7 @@ impl Cache {
         backtrace::resolve(ip as *mut std::ffi::c_void, |s| {
             if let Some(name) = s.name() {
                 let name = format!("{name:#}");
-                out.push(crate::dump::frame(
+                out.push(crate::wire::frame(
                     &name,
                     s.filename().and_then(|f| f.to_str()),
                     s.lineno(),

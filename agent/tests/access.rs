@@ -5,21 +5,22 @@
 
 use std::io::{Read, Write};
 use std::time::Duration;
-use taskscope_agent::Agent;
 use taskscope_agent::proto::{self, InfoReply, InfoRequest};
+use taskscope_agent::{Agent, Builder};
 
 const TOKEN: &str = "s3cret-token-for-the-tests";
 
-/// A runtime with the hooks source and a few tasks, served on `addr`.
-fn serve(agent: &Agent, addr: std::net::SocketAddr) -> (tokio::runtime::Runtime, String) {
+/// An agent built by `builder`, on `addr`, and a runtime with its hooks
+/// source and a few tasks, served.
+fn serve(builder: Builder, addr: std::net::SocketAddr) -> (Agent, tokio::runtime::Runtime, String) {
+    let agent = builder.bind(addr).build().expect("agent");
     let mut b = tokio::runtime::Builder::new_multi_thread();
     b.worker_threads(1).enable_all();
     agent.install_hooks(&mut b);
     let rt = b.build().expect("runtime");
-    agent.attach(rt.handle().clone());
     rt.spawn(async { tokio::time::sleep(Duration::from_secs(3600)).await });
-    let bound = agent.serve(addr.into()).expect("serve");
-    (rt, bound)
+    let bound = agent.serve().expect("serve").to_string();
+    (agent, rt, bound)
 }
 
 /// One plain HTTP/1.1 GET: the status line and the body.
@@ -116,9 +117,7 @@ fn info(addr: &str, authorization: Option<&str>) -> Result<InfoReply, tonic::Sta
 
 #[test]
 fn with_a_token_inspection_needs_it_and_metrics_do_not() {
-    let agent = Agent::new();
-    agent.set_token(TOKEN).expect("token");
-    let (_rt, addr) = serve(&agent, ([127, 0, 0, 1], 0).into());
+    let (_agent, _rt, addr) = serve(Agent::builder().token(TOKEN), ([127, 0, 0, 1], 0).into());
     assert!(
         http_get(&addr, "/metrics").contains("200"),
         "metrics are open"
@@ -148,13 +147,11 @@ fn with_a_token_inspection_needs_it_and_metrics_do_not() {
 
 #[test]
 fn without_a_token_only_loopback_is_inspected() {
-    let agent = Agent::new();
-    let (_rt, addr) = serve(&agent, ([127, 0, 0, 1], 0).into());
+    let (_agent, _rt, addr) = serve(Agent::builder(), ([127, 0, 0, 1], 0).into());
     info(&addr, None).expect("loopback, no token: as easy as before");
 
     // Every address of the host: not loopback, so read-only.
-    let exposed = Agent::new();
-    let (_rt2, bound) = serve(&exposed, ([0, 0, 0, 0], 0).into());
+    let (_exposed, _rt2, bound) = serve(Agent::builder(), ([0, 0, 0, 0], 0).into());
     let port = bound.rsplit(':').next().unwrap();
     let addr = format!("127.0.0.1:{port}");
     assert!(http_get(&addr, "/metrics").contains("200"));
@@ -168,8 +165,20 @@ fn without_a_token_only_loopback_is_inspected() {
 
 #[test]
 fn short_tokens_are_refused() {
-    let agent = Agent::new();
-    assert!(agent.set_token("short").is_err());
+    let e = Agent::builder()
+        .token("short")
+        .build()
+        .expect_err("refused");
+    assert!(
+        matches!(
+            e,
+            taskscope_agent::ConfigError::Token {
+                source: taskscope_agent::TokenError::TooShort { len: 5 },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[cfg(unix)]
@@ -179,15 +188,13 @@ fn a_unix_socket_is_the_service_user_s_only() {
     let dir_dir = tempdir();
     let dir = dir_dir.path();
     let path = dir.join("agent.sock");
-    let agent = Agent::new();
+    let agent = Agent::builder().bind(path.clone()).build().expect("agent");
     let mut b = tokio::runtime::Builder::new_multi_thread();
     b.worker_threads(1).enable_all();
     agent.install_hooks(&mut b);
     let rt = b.build().expect("runtime");
-    agent.attach(rt.handle().clone());
-    agent
-        .serve(taskscope_agent::ServerAddr::Unix(path.clone()))
-        .expect("serve");
+    let bound = agent.serve().expect("serve");
+    assert_eq!(bound, taskscope_agent::ServerAddr::Unix(path.clone()));
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{mode:o}");
     drop(rt);
@@ -204,9 +211,7 @@ fn tempdir() -> tempfile::TempDir {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_task_profile_shows_stacks_only_to_the_token() {
-    let agent = Agent::new();
-    agent.set_token(TOKEN).expect("token");
-    let (rt, addr) = serve(&agent, ([127, 0, 0, 1], 0).into());
+    let (agent, rt, addr) = serve(Agent::builder().token(TOKEN), ([127, 0, 0, 1], 0).into());
     rt.block_on(async {
         for _ in 0..3 {
             drop(taskscope_agent::spawn(async {
@@ -225,7 +230,7 @@ fn the_task_profile_shows_stacks_only_to_the_token() {
     );
     // Without the token: counts only, and no captures asked of the
     // service for it.
-    let asked = agent.health().captures.asked;
+    let asked = taskscope_agent::testing::health(&agent).captures.asked;
     let (status, strings) = profile(&addr, None);
     assert!(status.contains("200"), "{status}");
     assert!(
@@ -243,7 +248,7 @@ fn the_task_profile_shows_stacks_only_to_the_token() {
     let (status, _) = profile(&addr, Some("Bearer not-the-token-at-all"));
     assert!(status.contains("401"), "{status}");
     assert_eq!(
-        agent.health().captures.asked,
+        taskscope_agent::testing::health(&agent).captures.asked,
         asked,
         "captures asked without the token"
     );
@@ -252,8 +257,7 @@ fn the_task_profile_shows_stacks_only_to_the_token() {
     // token it does not have.
     // (Its tasks can be captured: only the access decision keeps their
     // stacks out.)
-    let exposed = Agent::new();
-    let (rt2, bound) = serve(&exposed, ([0, 0, 0, 0], 0).into());
+    let (_exposed, rt2, bound) = serve(Agent::builder(), ([0, 0, 0, 0], 0).into());
     rt2.block_on(async {
         for _ in 0..3 {
             drop(taskscope_agent::spawn(async {

@@ -4,7 +4,7 @@
 use crate::common::wait_until;
 use std::panic::Location;
 use std::time::Duration;
-use taskscope_agent::hooks::Recorder;
+use taskscope_agent::testing::Recorder;
 
 /// How long a condition the tests wait on may take on a loaded machine.
 const WITHIN: Duration = Duration::from_secs(20);
@@ -17,9 +17,9 @@ fn runtime(recorder: &Recorder) -> tokio::runtime::Runtime {
 }
 
 fn group<'a>(
-    a: &'a taskscope_agent::hooks::Aggregate,
+    a: &'a taskscope_agent::testing::Aggregate,
     loc: &Location<'static>,
-) -> Option<&'a taskscope_agent::hooks::Group> {
+) -> Option<&'a taskscope_agent::testing::Group> {
     a.groups.iter().find(|g| g.site.location == loc)
 }
 

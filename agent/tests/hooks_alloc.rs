@@ -6,7 +6,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use taskscope_agent::hooks::Recorder;
+use taskscope_agent::testing::Recorder;
 
 struct Counting;
 

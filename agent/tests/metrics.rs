@@ -66,15 +66,16 @@ fn idle_line() -> String {
 
 #[test]
 fn the_hooks_source_exports_exact_counts_per_location() {
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build()
+        .expect("agent");
     let mut b = tokio::runtime::Builder::new_multi_thread();
     b.worker_threads(2).enable_all();
     agent.install_hooks(&mut b);
     let rt = b.build().unwrap();
-    agent.attach(rt.handle().clone());
-    let addr = agent
-        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("serve");
+    let addr = agent.serve().expect("serve").to_string();
     let loc = idle_line();
 
     let mut keep = rt.block_on(async { spawn_idle(300) });
@@ -97,11 +98,13 @@ fn the_hooks_source_exports_exact_counts_per_location() {
     assert!(body.contains("taskscope_agent_info{version=\"0.1.0\",source=\"hooks\"} 1"));
 
     // 100 end: live goes down, the counters go on; the oldest's age grows.
+    // The 100 that end are the oldest, so the age read after is that of a
+    // task spawned a little later: wait for twice the age checked below.
     wait_until(
-        "the oldest task to be 0.25 s old",
+        "the oldest task to be 0.5 s old",
         Duration::from_secs(20),
         || Exposition(get(&addr, "/metrics", Some("application/openmetrics-text")).1),
-        |b| value(&b.0, "taskscope_tasks_oldest_age_seconds", &loc).is_some_and(|a| a >= 0.25),
+        |b| value(&b.0, "taskscope_tasks_oldest_age_seconds", &loc).is_some_and(|a| a >= 0.5),
     );
     for tx in keep.drain(..100) {
         let _ = tx.send(());
@@ -130,24 +133,26 @@ fn the_hooks_source_exports_exact_counts_per_location() {
 #[test]
 fn the_console_mode_exports_counts_from_the_task_spans() {
     use tracing_subscriber::prelude::*;
-    let agent = Agent::with_min_interval(Duration::ZERO);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let layer = agent.spawn(
-        console_subscriber::ConsoleLayer::builder().event_buffer_capacity(1 << 16),
-        addr.into(),
-    );
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .bind(addr)
+        .build()
+        .expect("agent");
+    let layer = agent
+        .serve_console(console_subscriber::ConsoleLayer::builder().event_buffer_capacity(1 << 16))
+        .expect("console server");
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let _guard = tracing::dispatcher::set_default(&dispatch);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    agent.attach(rt.handle().clone());
     let loc = idle_line();
     let keep = rt.block_on(async {
         let keep = spawn_idle(50);

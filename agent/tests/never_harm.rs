@@ -50,12 +50,13 @@ struct Service {
 }
 
 fn service(n: usize, every: Duration, burst: Burst) -> Service {
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build()
+        .expect("agent");
     let rt = common::hooked_runtime(&agent, false);
-    agent.attach(rt.handle().clone());
-    let addr = agent
-        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("serve");
+    let addr = agent.serve().expect("serve").to_string();
     let beats = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (b2, s2) = (beats.clone(), stop.clone());
@@ -228,7 +229,7 @@ async fn hammer(addr: String) -> [usize; 5] {
         }
         n
     };
-    let dump = async {
+    let waits = async {
         let mut n = 0;
         for _ in 0..REQUESTS {
             let r: Result<proto::DumpReply, _> = unary(
@@ -278,16 +279,16 @@ async fn hammer(addr: String) -> [usize; 5] {
         }
         n
     };
-    let (a, b, c, d, e) = tokio::join!(info, dump, watch, page, scrape);
+    let (a, b, c, d, e) = tokio::join!(info, waits, watch, page, scrape);
     [a, b, c, d, e]
 }
 
 /// One scenario at a time: two at once on two cores would measure each
 /// other.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::const_mutex(());
 
 fn scenario(n: usize, every: Duration, burst: Burst) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock();
     let svc = service(n, every, burst);
     let dog = watchdog(svc.beats.clone());
     let client = tokio::runtime::Builder::new_multi_thread()
@@ -332,12 +333,14 @@ fn bursts_of_300_timers_every_100_ms_never_stop_the_service() {
 fn a_large_service_is_never_paused_by_its_clients() {
     const TASKS: usize = 200_000;
     const ASKS: usize = 20;
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let _one = ONE_AT_A_TIME.lock();
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build()
+        .expect("agent");
     let rt = common::hooked_runtime(&agent, false);
-    let addr = agent
-        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("serve");
+    let addr = agent.serve().expect("serve").to_string();
     let beats = Arc::new(AtomicU64::new(0));
     let b = beats.clone();
     let spawned = rt.block_on(async move {
@@ -353,7 +356,7 @@ fn a_large_service_is_never_paused_by_its_clients() {
         }
         TASKS
     });
-    let recorder = agent.recorder().expect("hooks");
+    let recorder = taskscope_agent::testing::recorder(&agent).expect("hooks");
     // Every task has been polled once (its first poll made its slot).
     common::wait_until(
         "every task's first poll",
@@ -405,6 +408,6 @@ fn a_large_service_is_never_paused_by_its_clients() {
     assert!(longest < PAUSE, "the service paused for {longest:?}");
     // Each round asked the budget's share of the one spawn location, and
     // the captures hold (the tasks have not run since).
-    let per_round = agent.budget().per_site;
+    let per_round = taskscope_agent::testing::budget(&agent).per_site;
     assert!(held >= per_round * ASKS, "{held} waits held");
 }

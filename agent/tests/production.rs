@@ -51,24 +51,28 @@ fn spawn_waiters(n: usize) -> Vec<tokio::sync::oneshot::Sender<()>> {
 
 #[test]
 fn a_second_request_while_one_is_served_fails_fast() {
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let (_keep, _stop) = target(&agent, false, || spawn_waiters(2_000));
     let rt = client();
     let (a, b) = rt.block_on(async {
-        let first = agent.dump(Duration::from_secs(1));
+        let first = agent.waits(Duration::from_secs(1));
         let second = async {
             // Asked while the first is under way.
             tokio::task::yield_now().await;
             let t = Instant::now();
-            (agent.dump(Duration::from_secs(1)).await, t.elapsed())
+            (agent.waits(Duration::from_secs(1)).await, t.elapsed())
         };
         tokio::join!(first, second)
     });
     assert!(a.is_ok(), "{:?}", a.err());
     let (second, waited) = b;
-    assert_eq!(
-        second.expect_err("refused"),
-        taskscope_agent::DumpError::Busy
+    let refused = second.expect_err("refused");
+    assert!(
+        matches!(refused, taskscope_agent::WaitsError::Busy),
+        "{refused:?}"
     );
     assert!(waited < Duration::from_millis(100), "waited {waited:?}");
 }
@@ -79,7 +83,10 @@ fn a_stuck_runtime_cannot_hold_a_request_longer_than_the_agent_allows() {
     // tasks asked for a capture: the request is answered when the agent's
     // own bound passes (a client asking for an hour gets that bound), with
     // the captures that hold (none here), not an error.
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let (_keep, _stop) = target(&agent, true, || {
         let keep = spawn_waiters(10);
         tokio::spawn(async {
@@ -90,11 +97,11 @@ fn a_stuck_runtime_cannot_hold_a_request_longer_than_the_agent_allows() {
     });
     let started = Instant::now();
     let reply = client()
-        .block_on(agent.dump(Duration::from_secs(3600)))
+        .block_on(agent.waits(Duration::from_secs(3600)))
         .expect("answered");
     let waited = started.elapsed();
     assert!(
-        waited < taskscope_agent::MAX_DUMP_TIMEOUT + Duration::from_secs(1),
+        waited < taskscope_agent::testing::MAX_TIMEOUT + Duration::from_secs(1),
         "answered after {waited:?}"
     );
     assert_eq!(reply.capture_ns, 0);
@@ -102,17 +109,20 @@ fn a_stuck_runtime_cannot_hold_a_request_longer_than_the_agent_allows() {
 
 #[test]
 fn a_capture_holds_until_its_task_runs_and_the_agents_polls_are_not_the_tasks() {
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let ((tx, id), _stop) = target(&agent, false, || {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
         let h = taskscope_agent::spawn(async move {
             let _ = rx.recv().await;
             tokio::time::sleep(Duration::from_secs(3600)).await;
         });
-        (tx, taskscope_agent::hooks::task_id(h.id()))
+        (tx, taskscope_agent::live::task_id(h.id()))
     });
     let rt = client();
-    let recorder = agent.recorder().expect("hooks");
+    let recorder = taskscope_agent::testing::recorder(&agent).expect("hooks");
     let leaf = |reply: &taskscope_agent::proto::DumpReply| -> Option<String> {
         let t = reply.tasks.iter().find(|t| t.id == id)?;
         let trace = &reply.traces[t.trace as usize];
@@ -128,7 +138,7 @@ fn a_capture_holds_until_its_task_runs_and_the_agents_polls_are_not_the_tasks() 
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let r = rt
-                .block_on(agent.dump(Duration::from_secs(1)))
+                .block_on(agent.waits(Duration::from_secs(1)))
                 .expect("waits");
             if f(&r) || Instant::now() > deadline {
                 return r;
@@ -160,7 +170,7 @@ fn a_capture_holds_until_its_task_runs_and_the_agents_polls_are_not_the_tasks() 
     let before = page();
     // Many more captures: the task's own record does not move.
     for _ in 0..20 {
-        rt.block_on(agent.dump(Duration::from_secs(1)))
+        rt.block_on(agent.waits(Duration::from_secs(1)))
             .expect("waits");
     }
     let after = page();

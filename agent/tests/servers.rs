@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 use taskscope_agent::Agent;
-use taskscope_agent::hooks::Group;
+use taskscope_agent::testing::Group;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{hooked_runtime, wait_until};
@@ -33,7 +33,7 @@ fn place(g: &Group) -> Place {
 }
 
 fn live_places(agent: &Agent) -> Places {
-    let r = agent.recorder().expect("recorder");
+    let r = taskscope_agent::testing::recorder(agent).expect("recorder");
     let mut v: Vec<_> = r
         .groups()
         .groups
@@ -66,7 +66,7 @@ fn captured_at(agent: &Agent, line: u32, n: usize) -> Vec<String> {
     let deadline = std::time::Instant::now() + WITHIN;
     while std::time::Instant::now() < deadline {
         let reply = client
-            .block_on(agent.dump(Duration::from_secs(1)))
+            .block_on(agent.waits(Duration::from_secs(1)))
             .expect("waits");
         last = reply
             .tasks
@@ -133,7 +133,10 @@ async fn get(conn: &mut tokio::net::TcpStream, path: &str) -> String {
 fn axum_connections_count_at_the_serve_line_and_capture_themselves() {
     use axum::extract::ConnectInfo;
     use axum::routing::get as route;
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let rt = hooked_runtime(&agent, false);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr, serve_line, served) = rt.block_on(async {
@@ -268,7 +271,10 @@ impl taskscope_agent::proto::task_dumps_server::TaskDumps for Echo {
 fn tonic_connections_count_at_the_serve_line_and_know_their_peer() {
     use taskscope_agent::proto::task_dumps_client::TaskDumpsClient;
     use taskscope_agent::proto::task_dumps_server::TaskDumpsServer;
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let rt = hooked_runtime(&agent, false);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr, serve_line, served) = rt.block_on(async {
@@ -345,7 +351,10 @@ fn tonic_connections_count_at_the_serve_line_and_know_their_peer() {
 #[test]
 fn a_pooled_clients_connections_split_by_the_tasks_that_opened_them() {
     use hyper_util::client::legacy::Client;
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let rt = hooked_runtime(&agent, false);
     // The client is kept: its pool (and connections) live as long.
     let (client, lines) = rt.block_on(async {
@@ -400,8 +409,10 @@ fn a_pooled_clients_connections_split_by_the_tasks_that_opened_them() {
     assert_none_in_agent(&agent);
     // `/metrics` and the task profile name each split place alike:
     // `LINE ← SPAWNER`.
-    let metrics = rt.block_on(agent.metrics(false)).0;
-    let profile = rt.block_on(agent.task_profile(false, false));
+    let metrics = rt
+        .block_on(taskscope_agent::testing::metrics(&agent, false))
+        .0;
+    let profile = rt.block_on(taskscope_agent::testing::task_profile(&agent, false, false));
     let profile = {
         use std::io::Read;
         let mut out = Vec::new();

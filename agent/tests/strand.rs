@@ -113,7 +113,10 @@ async fn round(driver: Driver) {
 }
 
 fn drive(driver: Driver, current_thread: bool) {
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let rt = hooked_runtime(&agent, current_thread);
     let rounds = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -143,7 +146,7 @@ fn drive(driver: Driver, current_thread: bool) {
     let mut captured = 0u64;
     while asked < REQUESTS {
         let reply = client
-            .block_on(agent.dump(Duration::from_millis(100)))
+            .block_on(agent.waits(Duration::from_millis(100)))
             .expect("waits");
         asked += 1;
         captured += reply.tasks.len() as u64;

@@ -44,7 +44,7 @@ fn waits_of(
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let reply = client
-            .block_on(agent.dump(Duration::from_secs(1)))
+            .block_on(agent.waits(Duration::from_secs(1)))
             .expect("waits");
         let by_id = leaves(&reply);
         if ids.iter().all(|id| by_id.contains_key(id)) || Instant::now() > deadline {
@@ -55,13 +55,16 @@ fn waits_of(
 }
 
 fn id(h: &tokio::task::JoinHandle<()>) -> u64 {
-    taskscope_agent::hooks::task_id(h.id())
+    taskscope_agent::live::task_id(h.id())
 }
 
 #[test]
 fn each_wait_is_captured_by_the_task_itself() {
     for current_thread in [false, true] {
-        let agent = Agent::with_min_interval(Duration::ZERO);
+        let agent = Agent::builder()
+            .min_interval(Duration::ZERO)
+            .build()
+            .expect("agent");
         let rt = runtime(&agent, current_thread);
         let (ids_tx, ids_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -243,7 +246,10 @@ fn each_wait_is_captured_by_the_task_itself() {
 #[test]
 fn executors_and_join_sets_reach_their_tasks() {
     use hyper::rt::Executor;
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let rt = runtime(&agent, false);
     let (tx, rx) = std::sync::mpsc::channel();
     let (exec_tx, exec_rx) = std::sync::mpsc::channel();
@@ -253,7 +259,7 @@ fn executors_and_join_sets_reach_their_tasks() {
         taskscope_agent::TracedExecutor::new().execute(async move {
             // Its id, known only inside: the executor hands back no handle.
             exec_tx
-                .send(taskscope_agent::hooks::task_id(tokio::task::id()))
+                .send(taskscope_agent::live::task_id(tokio::task::id()))
                 .expect("id");
             let _ = wait.await;
             drop(_keep);
@@ -261,8 +267,7 @@ fn executors_and_join_sets_reach_their_tasks() {
         let h = set.spawn(taskscope_agent::traced(async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }));
-        tx.send(taskscope_agent::hooks::task_id(h.id()))
-            .expect("id");
+        tx.send(taskscope_agent::live::task_id(h.id())).expect("id");
     });
     let built = rx.recv().expect("id");
     let executed = exec_rx

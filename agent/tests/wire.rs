@@ -19,15 +19,15 @@ struct Served {
 }
 
 fn served() -> Served {
-    let agent = Agent::new();
+    let agent = Agent::builder()
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build()
+        .expect("agent");
     let target = super::common::hooked_runtime(&agent, false);
-    agent.attach(target.handle().clone());
     for _ in 0..3 {
         target.spawn(async { tokio::time::sleep(Duration::from_secs(3600)).await });
     }
-    let bound = agent
-        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("serve");
+    let bound = agent.serve().expect("serve").to_string();
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -50,8 +50,8 @@ fn served() -> Served {
 fn the_generated_clients_reach_both_services() {
     let s = served();
     s.client.block_on(async {
-        let mut dumps = TaskDumpsClient::new(s.channel.clone());
-        let info = dumps.info(InfoRequest {}).await.expect("info").into_inner();
+        let mut waits = TaskDumpsClient::new(s.channel.clone());
+        let info = waits.info(InfoRequest {}).await.expect("info").into_inner();
         assert_eq!(info.agent_version, env!("CARGO_PKG_VERSION"));
         assert!(info.dumps_supported, "{}", info.why_not);
 

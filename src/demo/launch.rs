@@ -39,16 +39,23 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     // With the agent (the default), captures are served on the same port;
     // the hooks source needs it.
     let hooks = opts.source != DemoSource::Console;
-    let agent = (opts.agent || hooks).then(taskscope_agent::Agent::new);
+    let agent = match opts.agent || hooks {
+        true => Some(
+            taskscope_agent::Agent::builder()
+                .bind(addr.clone())
+                .build()?,
+        ),
+        false => None,
+    };
     if let (Some(agent), true) = (&agent, hooks) {
         agent.install_hooks(&mut rt_builder);
     }
     match (&agent, opts.source) {
         (Some(agent), DemoSource::Hooks) => {
-            agent.serve(addr.clone())?;
+            agent.serve()?;
         }
         (Some(agent), _) => tracing_subscriber::registry()
-            .with(agent.spawn(builder, addr.clone()))
+            .with(agent.serve_console(builder)?)
             .init(),
         (None, _) => builder
             .server_addr(console_subscriber::ServerAddr::from(addr.clone()))
@@ -70,9 +77,6 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         });
     }
     let rt = rt_builder.build()?;
-    if let Some(agent) = &agent {
-        agent.attach(rt.handle().clone());
-    }
     rt.block_on(super::target::workloads(opts))
 }
 

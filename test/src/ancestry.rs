@@ -6,7 +6,7 @@
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::HashMap;
-use taskscope_agent::hooks::task_id;
+use taskscope_agent::live::task_id;
 use tokio::runtime::TaskMeta;
 
 /// Live tasks of the shared runtime spawned by a test, and the root task

@@ -3,67 +3,14 @@
 //! captured) and the waits of those it can reach (the agent's captures).
 
 use std::collections::HashMap;
-use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use taskscope_agent::hooks::{Recorder, Site};
-use taskscope_agent::{Agent, DumpError, proto};
+use taskscope_agent::{Agent, WaitsError, proto};
 use taskscope_core::model::{Frame, Trace};
 
-/// One live task of the watched runtime.
-#[derive(Clone)]
-pub struct LiveTask {
-    /// tokio's task id.
-    pub id: u64,
-    /// Where it counts, as the agent and the view name it.
-    pub site: &'static Site,
-    /// The task that spawned it (0: spawned outside any task).
-    pub parent: u64,
-    /// Where that task was spawned.
-    pub parent_location: Option<&'static Location<'static>>,
-    /// Whether its wait can be captured (spawned through the agent).
-    pub reachable: bool,
-    /// Inside a poll right now.
-    pub running: bool,
-}
-
-fn parts(l: &'static Location<'static>) -> (&'static str, u32, u32) {
-    (l.file(), l.line(), l.column())
-}
-
-/// Tasks listed per request to the recorder.
-const PAGE: usize = 4096;
-
-/// Every live task of the runtime `recorder` watches.
-pub fn live_tasks(recorder: &Recorder) -> Vec<LiveTask> {
-    let mut out = Vec::new();
-    for g in recorder.groups().groups.iter().filter(|g| g.live > 0) {
-        let site = g.site;
-        let mut after = 0;
-        loop {
-            let page = recorder.tasks(
-                parts(site.location),
-                site.split,
-                site.spawner.map(parts),
-                after,
-                PAGE,
-            );
-            out.extend(page.tasks.iter().map(|t| LiveTask {
-                id: t.id,
-                site,
-                parent: t.parent,
-                parent_location: t.parent_location,
-                reachable: t.reachable,
-                running: t.running_since_unix_ns.is_some(),
-            }));
-            match page.next {
-                Some(next) => after = next,
-                None => break,
-            }
-        }
-    }
-    out
-}
+/// One live task of the watched runtime: where it counts, who spawned it,
+/// whether its wait can be captured.
+pub use taskscope_agent::live::LiveTask;
 
 /// The captured waits of the tasks the agent can reach, by task id; or why
 /// there are none (a platform without captures).
@@ -81,9 +28,9 @@ const BUSY_FOR: Duration = Duration::from_secs(5);
 pub async fn captures(agent: &Agent) -> Captures {
     let started = Instant::now();
     loop {
-        match agent.dump(ROUND).await {
+        match agent.waits(ROUND).await {
             Ok(reply) => return Ok(traces(&reply)),
-            Err(DumpError::Busy) if started.elapsed() < BUSY_FOR => {
+            Err(WaitsError::Busy) if started.elapsed() < BUSY_FOR => {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             Err(e) => return Err(e.to_string()),

@@ -12,7 +12,19 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use taskscope_agent::Agent;
+use taskscope_agent::live::LiveTasks;
 use tokio::runtime::{Builder, Runtime};
+
+/// An agent for a check: a round of captures whenever asked (a check asks
+/// rarely, and a leak's report wants its waits now).
+pub(crate) fn agent_for_checks() -> Agent {
+    Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        // Only a token or the environment can fail a build: neither is
+        // given here.
+        .expect("an agent without a token or environment builds")
+}
 
 /// How long tasks may take to end after the test, by default (goleak's
 /// retries add up to about as much).
@@ -111,8 +123,7 @@ impl Check {
     }
 
     fn agent(&self) -> &Agent {
-        self.agent
-            .get_or_init(|| Agent::with_min_interval(Duration::ZERO))
+        self.agent.get_or_init(agent_for_checks)
     }
 
     /// Installs the check's hooks on a runtime builder of your own, and
@@ -146,10 +157,10 @@ impl Check {
     /// `IgnoreCurrent`): call it after the fixtures a test does not own
     /// are up.
     pub fn ignore_current(&self) {
-        let Some(r) = self.agent.get().and_then(Agent::recorder) else {
+        let Some(live) = self.agent.get().and_then(Agent::live_tasks) else {
             return;
         };
-        let ids = census::live_tasks(&r).into_iter().map(|t| t.id);
+        let ids = live.list().into_iter().map(|t| t.id);
         self.before.lock().extend(ids);
     }
 
@@ -159,7 +170,7 @@ impl Check {
     /// after `rt.block_on(test)`, outside any runtime.
     pub fn verify(&self, rt: &Runtime) -> Result<(), Error> {
         let agent = match self.agent.get() {
-            Some(a) if a.recorder().is_some() => a,
+            Some(a) if a.live_tasks().is_some() => a,
             _ => return Err(Error::NotInstalled),
         };
         let before = self.before.lock().clone();
@@ -197,7 +208,7 @@ impl Check {
         scope: Scope,
         root: Option<u64>,
     ) -> Result<(), Leaks> {
-        let Some(recorder) = agent.recorder() else {
+        let Some(live) = agent.live_tasks() else {
             return Ok(());
         };
         let started = Instant::now();
@@ -205,7 +216,8 @@ impl Check {
         // The last captures taken for function ignores, and of which tasks.
         let mut caps: Option<(Vec<u64>, Captures)> = None;
         loop {
-            let mut left: Vec<LiveTask> = census::live_tasks(&recorder)
+            let mut left: Vec<LiveTask> = live
+                .list()
                 .into_iter()
                 .filter(|t| owned(t) && !self.ignore.place(&t.site.name()))
                 .collect();
@@ -224,7 +236,7 @@ impl Check {
             }
             let elapsed = started.elapsed();
             if elapsed >= self.grace {
-                return match self.name(agent, &recorder, left, scope, root).await {
+                return match self.name(agent, &live, left, scope, root).await {
                     Some(leaks) => Err(leaks),
                     None => Ok(()),
                 };
@@ -239,14 +251,15 @@ impl Check {
     async fn name(
         &self,
         agent: &Agent,
-        recorder: &taskscope_agent::hooks::Recorder,
+        live: &LiveTasks,
         left: Vec<LiveTask>,
         scope: Scope,
         root: Option<u64>,
     ) -> Option<Leaks> {
         let caps = census::captures(agent).await;
         let ids: HashSet<u64> = left.iter().map(|t| t.id).collect();
-        let left: Vec<LiveTask> = census::live_tasks(recorder)
+        let left: Vec<LiveTask> = live
+            .list()
             .into_iter()
             .filter(|t| ids.contains(&t.id))
             .filter(|t| match &caps {

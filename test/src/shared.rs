@@ -9,9 +9,9 @@ use crate::report::Scope;
 use std::future::Future;
 use std::process::{ExitCode, Termination};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 use taskscope_agent::Agent;
-use taskscope_agent::hooks::{OtherHooks, task_id};
+use taskscope_agent::OtherHooks;
+use taskscope_agent::live::task_id;
 use tokio::runtime::{Builder, Runtime};
 
 /// The binary's shared runtime and what watches it.
@@ -24,7 +24,7 @@ struct Shared {
 static SHARED: OnceLock<Result<Shared, Arc<std::io::Error>>> = OnceLock::new();
 
 fn build() -> Result<Shared, Arc<std::io::Error>> {
-    let agent = Agent::with_min_interval(Duration::ZERO);
+    let agent = crate::check::agent_for_checks();
     let ancestry = Arc::new(Ancestry::default());
     let mut b = Builder::new_multi_thread();
     b.enable_all().thread_name("taskscope-test-shared");

@@ -217,6 +217,11 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn new() -> Recorder {
+        Recorder::with_split(SplitRules::default())
+    }
+
+    /// A recorder that also splits the lines `split` names by spawner.
+    pub(crate) fn with_split(split: SplitRules) -> Recorder {
         crate::capture::enable();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -227,7 +232,7 @@ impl Recorder {
                 id: NEXT_RECORDER.fetch_add(1, Ordering::Relaxed),
                 shards: (0..SHARDS).map(|_| Shard(Mutex::default())).collect(),
                 sites: (0..LOC_SHARDS).map(|_| Mutex::default()).collect(),
-                split: SplitRules::from_env(),
+                split,
                 workers: Mutex::default(),
                 epoch: Instant::now(),
                 epoch_coarse: coarse_ns(),

@@ -213,15 +213,10 @@ pub struct SplitRules {
 }
 
 impl SplitRules {
-    /// From `TASKSCOPE_SPLIT_SITES`: comma-separated `FILE` or `FILE:LINE`
-    /// (e.g. `src/spawn.rs,src/pool.rs:88`), for a service's own spawn
-    /// helpers that only call `tokio::spawn`.
-    pub fn from_env() -> SplitRules {
-        std::env::var("TASKSCOPE_SPLIT_SITES")
-            .map(|v| SplitRules::parse(&v))
-            .unwrap_or_default()
-    }
-
+    /// Comma-separated `FILE` or `FILE:LINE` (e.g.
+    /// `src/spawn.rs,src/pool.rs:88`), for a service's own spawn helpers
+    /// that only call `tokio::spawn` (`TASKSCOPE_SPLIT_SITES`, read by the
+    /// agent's builder).
     pub fn parse(spec: &str) -> SplitRules {
         let own = spec
             .split(',')

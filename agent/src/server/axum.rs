@@ -19,8 +19,8 @@
 //! your own, implement `Connected<taskscope_agent::axum::IncomingStream<'_,
 //! L>>` for it, as you would for axum's own `IncomingStream`.
 
-pub use crate::server::IncomingStream;
-use crate::server::{ConnBuilder, Setup, run};
+pub use crate::server::{ConnBuilder, IncomingStream};
+use crate::server::{Setup, run};
 use ::axum::Router;
 use ::axum::extract::Request;
 use ::axum::extract::connect_info::Connected;
@@ -37,6 +37,22 @@ use tower::Service;
 
 /// Serves `make_service` on `listener` like `axum::serve`, with each
 /// connection's task wrapped for captures and counted at this call's line.
+///
+/// # Errors
+///
+/// None today: the `io::Result` is `axum::serve`'s (a listener's accept
+/// errors are handled by the listener, as axum's `Listener` does).
+///
+/// # Panics
+///
+/// Awaited outside a tokio runtime: each connection is a task of its own,
+/// spawned with `tokio::spawn`.
+///
+/// # Cancel safety
+///
+/// Dropping the future stops accepting; connections already accepted run
+/// on in their own tasks until they end. For a shutdown that waits for
+/// them, use [`Serve::with_graceful_shutdown`].
 ///
 /// # Examples
 ///

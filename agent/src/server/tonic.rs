@@ -19,8 +19,9 @@
 //! `Server` builder held go to [`Serve::configure`]; tower layers go on
 //! the routes (`Routes::into_axum_router().layer(…)`).
 
+pub use crate::server::WithExtension;
 use crate::server::axum::Serve;
-use crate::server::{IncomingStream, Setup, WithExtension};
+use crate::server::{IncomingStream, Setup};
 use ::axum::Router;
 use ::axum::serve::Listener;
 use ::tonic::service::Routes;
@@ -31,6 +32,10 @@ use tower::Service;
 
 /// Serves `routes` on `listener` as a tonic server would, with each
 /// connection's task wrapped for captures and counted at this call's line.
+/// The server is [`axum::serve`](crate::axum::serve)'s: see there for its
+/// errors, panics and cancel safety, and for
+/// [`with_graceful_shutdown`](crate::axum::Serve::with_graceful_shutdown)
+/// and [`configure`](crate::axum::Serve::configure).
 ///
 /// # Examples
 ///

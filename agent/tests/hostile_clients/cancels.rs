@@ -7,7 +7,7 @@
 
 use crate::{Attacked, scrape_from};
 use std::time::{Duration, Instant};
-use taskscope_agent::limits::Limits;
+use taskscope_agent::Limits;
 
 /// A gRPC message's body: the length-prefixed message.
 fn grpc_body(msg: &impl prost::Message) -> bytes::Bytes {

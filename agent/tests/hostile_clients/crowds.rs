@@ -5,7 +5,7 @@ use crate::common::wait_until;
 use crate::{Attacked, counter, metrics, scrape_from};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-use taskscope_agent::limits::Limits;
+use taskscope_agent::Limits;
 
 #[test]
 fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
@@ -40,7 +40,7 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
     wait_until(
         "the slow clients connected",
         Duration::from_secs(10),
-        || agent.health().connections,
+        || taskscope_agent::testing::health(agent).connections,
         |&n| n >= 16,
     );
     let silent: Vec<_> = (0..300)
@@ -55,7 +55,7 @@ fn silent_and_slow_clients_are_bounded_and_the_service_never_notices() {
         "every hostile connection closed",
         Duration::from_secs(30),
         || {
-            let h = agent.health();
+            let h = taskscope_agent::testing::health(agent);
             most_open = most_open.max(h.connections);
             h
         },
@@ -166,7 +166,7 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
     let h = wait_until(
         "the flood over the peer's share closed",
         Duration::from_secs(30),
-        || agent.health(),
+        || taskscope_agent::testing::health(agent),
         |h| h.connections_refused as usize >= flood.len() - 16,
     );
     assert!(h.connections <= 16, "one peer's share: {h:?}");
@@ -180,7 +180,7 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
     wait_until(
         "the flood's connections gone",
         Duration::from_secs(30),
-        || agent.health().connections,
+        || taskscope_agent::testing::health(agent).connections,
         |&n| n == 0,
     );
 
@@ -202,13 +202,13 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
             while let Ok(s) = std::net::TcpStream::connect(&addr) {
                 held.push(s);
             }
-            if agent.health().accept_failed == 0 && held.len() > 1 {
+            if taskscope_agent::testing::health(agent).accept_failed == 0 && held.len() > 1 {
                 held.swap_remove(0);
                 if let Ok(s) = std::net::TcpStream::connect(&addr) {
                     held.push(s);
                 }
             }
-            agent.health().accept_failed
+            taskscope_agent::testing::health(agent).accept_failed
         },
         |&n| n > 0,
     );
@@ -221,7 +221,7 @@ fn thousands_of_connections_get_their_peer_s_share_and_no_descriptors_left_is_no
         |t| *t >= Duration::from_secs(1),
     );
     let spent = cpu_time().saturating_sub(cpu);
-    let failures = agent.health().accept_failed - failed;
+    let failures = taskscope_agent::testing::health(agent).accept_failed - failed;
     drop(restore_flood);
     drop(held);
     let served = wait_until(

@@ -19,8 +19,9 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use taskscope_agent::limits::Limits;
-use taskscope_agent::{Agent, MAX_BLOCKING_THREADS};
+use taskscope_agent::Agent;
+use taskscope_agent::Limits;
+use taskscope_agent::testing::MAX_BLOCKING_THREADS;
 
 pub fn proc_status(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -63,7 +64,7 @@ pub fn counter(body: &str, name: &str) -> u64 {
 }
 
 /// The tests of this file measure the whole process: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SERIAL: parking_lot::Mutex<()> = parking_lot::const_mutex(());
 
 /// A runtime with the hooks source and a heartbeat ticking every 1 ms,
 /// whose longest gap (µs) is kept in the returned counter.
@@ -72,7 +73,6 @@ pub fn service(agent: &Agent) -> (tokio::runtime::Runtime, Arc<AtomicU64>, Arc<A
     b.worker_threads(2).enable_all().thread_name("service");
     agent.install_hooks(&mut b);
     let rt = b.build().expect("runtime");
-    agent.attach(rt.handle().clone());
     let beats = Arc::new(AtomicU64::new(0));
     let worst = Arc::new(AtomicU64::new(0));
     {
@@ -106,7 +106,7 @@ pub struct Attacked {
     threads: (u64, u64),
     names: Vec<String>,
     rss_kib: u64,
-    _one: std::sync::MutexGuard<'static, ()>,
+    _one: parking_lot::MutexGuard<'static, ()>,
 }
 
 impl Attacked {
@@ -115,12 +115,14 @@ impl Attacked {
     }
 
     pub fn start_with(limits: Limits, token: Option<&str>) -> Attacked {
-        let one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let agent = Agent::new();
-        agent.set_limits(limits);
+        let one = SERIAL.lock();
+        let mut builder = Agent::builder()
+            .limits(limits)
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         if let Some(t) = token {
-            agent.set_token(t).expect("token");
+            builder = builder.token(t);
         }
+        let agent = builder.build().expect("agent");
         let (rt, beats, worst) = service(&agent);
         // A new thread takes its name a moment after it starts: count
         // from when the service's two workers carry theirs.
@@ -130,9 +132,7 @@ impl Attacked {
             thread_names,
             |names| names.iter().filter(|n| *n == "service").count() >= 2,
         );
-        let addr = agent
-            .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-            .expect("serve");
+        let addr = agent.serve().expect("serve").to_string();
         assert!(metrics(&addr).is_some(), "served before the attack");
         let a = Attacked {
             agent,

@@ -4,7 +4,7 @@
 use crate::{Attacked, metrics};
 use std::io::{Read, Write};
 use std::time::Duration;
-use taskscope_agent::limits::Limits;
+use taskscope_agent::Limits;
 
 #[test]
 fn protocol_garbage_and_rapid_resets_are_refused_and_bounded() {

@@ -7,7 +7,7 @@
 use crate::{Attacked, metrics, scrape_from};
 use std::io::{Read, Write};
 use std::time::Duration;
-use taskscope_agent::limits::Limits;
+use taskscope_agent::Limits;
 
 /// A connection with small buffers on this side, writing `GET /metrics`
 /// requests without reading a reply until its writes block: the agent's
@@ -106,7 +106,7 @@ fn readers_that_never_read_hold_a_reply_and_are_closed() {
 
     // HTTP/1: 16 connections whose replies fill every buffer.
     let readers: Vec<_> = (0..16).map(|_| stalled_scraper(&rt, &addr)).collect();
-    let before = agent.health();
+    let before = taskscope_agent::testing::health(agent);
 
     // Meanwhile another host scrapes as usual: no scrape permit, thread or
     // slot is held by a reply nobody reads.
@@ -129,7 +129,7 @@ fn readers_that_never_read_hold_a_reply_and_are_closed() {
             }
         }
     }
-    let h = agent.health();
+    let h = taskscope_agent::testing::health(agent);
     assert!(
         h.connections_timed_out >= before.connections_timed_out + 16,
         "closed for their silence: {h:?}"

@@ -5,10 +5,12 @@
 //! holds one message at most and never grows the target's memory.
 
 use crate::hooks::{Aggregate, Budget, Recorder, Sample, Site};
+use crate::limits::MAX_REPLY;
 use crate::proto::tasks_server::{Tasks, TasksServer};
 use crate::proto::{
-    self, GroupRow, Groups, Loc, PageRequest, ParentCount, SiteHistory, TaskPage, WatchRequest,
+    self, GroupRow, Groups, PageRequest, ParentCount, SiteHistory, TaskPage, WatchRequest,
 };
+use crate::wire::loc;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,13 +21,13 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// How often groups are computed while someone watches.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+const INTERVAL: Duration = Duration::from_secs(1);
 /// Most parents listed per group, and most tasks per page.
 const PARENTS: usize = 8;
 const MAX_PAGE: u32 = 10_000;
 
 /// The generated `Tasks` server's implementation (`tasks_server::Tasks`).
-pub struct TasksService {
+pub(crate) struct TasksService {
     recorder: Recorder,
     latest: watch::Receiver<Option<Arc<Groups>>>,
     /// Open `Watch` streams: the producer works only while there are any
@@ -78,7 +80,7 @@ impl TasksService {
     /// samples the history every second and, while anyone watches,
     /// computes the groups and asks a round of captures (within `budget`),
     /// so every group's waits stay current without anyone asking.
-    pub fn new(
+    pub(crate) fn new(
         recorder: Recorder,
         budget: Budget,
     ) -> (TasksServer<TasksService>, impl Future<Output = ()> + Send) {
@@ -114,16 +116,8 @@ impl TasksService {
             watchers,
             walks: Arc::new(tokio::sync::Semaphore::new(1)),
         };
-        let server = TasksServer::new(svc).max_encoding_message_size(crate::service::MAX_REPLY);
+        let server = TasksServer::new(svc).max_encoding_message_size(MAX_REPLY);
         (server, producer)
-    }
-}
-
-pub(crate) fn loc(l: &'static Location<'static>) -> Loc {
-    Loc {
-        file: l.file().to_string(),
-        line: l.line(),
-        column: l.column(),
     }
 }
 

@@ -1,19 +1,15 @@
-//! Frames as the wire carries them, and whether this build can capture
-//! stacks at all. (The agent takes no whole-runtime dumps: see `capture`.)
+//! The agent's facts as the wire carries them (`taskscope-proto`): spawn
+//! locations, stack frames, instants (ns since the Unix epoch).
 
-use crate::proto::Frame;
+use crate::proto::{Frame, Loc};
+use std::panic::Location;
 
-/// Whether this build can capture tasks' stacks, and if not, why.
-pub fn support() -> Result<(), &'static str> {
-    #[cfg(taskdumps)]
-    {
-        Ok(())
-    }
-    #[cfg(not(taskdumps))]
-    {
-        Err(
-            "capturing waits needs Linux on x86, x86_64, aarch64 or s390x and a build with --cfg tokio_unstable",
-        )
+/// A spawn location.
+pub(crate) fn loc(l: &'static Location<'static>) -> Loc {
+    Loc {
+        file: l.file().to_string(),
+        line: l.line(),
+        column: l.column(),
     }
 }
 
@@ -22,7 +18,7 @@ pub fn support() -> Result<(), &'static str> {
 /// is what says which type a frame belongs to. Files inside the cargo
 /// registry or the standard library keep only the part from the crate's
 /// directory on (`tokio-1.54.1/src/time/sleep.rs`).
-pub fn frame(name: &str, file: Option<&str>, line: Option<u32>) -> Frame {
+pub(crate) fn frame(name: &str, file: Option<&str>, line: Option<u32>) -> Frame {
     Frame {
         name: strip_hash(name),
         file: file.map(own_path).unwrap_or_default(),
@@ -72,7 +68,8 @@ fn strip_hash(name: &str) -> String {
     }
 }
 
-pub fn unix_now_ns() -> i64 {
+/// Now, in ns since the Unix epoch (0 on a clock before it).
+pub(crate) fn unix_now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -130,14 +127,5 @@ mod tests {
         );
         assert_eq!(strip_hash("a::hello"), "a::hello");
         assert_eq!(strip_hash("a::hxyz"), "a::hxyz");
-    }
-
-    #[test]
-    fn this_build_can_capture_or_says_why_not() {
-        let built_for_it = cfg!(taskdumps);
-        match support() {
-            Ok(()) => assert!(built_for_it),
-            Err(why) => assert!(!built_for_it && why.contains("Linux"), "{why}"),
-        }
     }
 }

@@ -7,7 +7,7 @@
 //! round's wall time, symbol resolution and reply size, and the longest
 //! gap of a heartbeat task ticking every millisecond meanwhile: a
 //! capture never stops the runtime. `cargo bench -p taskscope-agent
-//! --bench dump`; `-- --quick` runs 1 000 tasks only (CI smoke mode).
+//! --bench waits`; `-- --quick` runs 1 000 tasks only (CI smoke mode).
 
 use prost::Message;
 use std::sync::Arc;
@@ -31,12 +31,15 @@ fn main() {
 }
 
 fn bench(n: usize) {
-    let agent = taskscope_agent::Agent::with_min_interval(Duration::ZERO);
+    let agent = taskscope_agent::Agent::builder()
+        .min_interval(Duration::ZERO)
+        .build()
+        .expect("agent");
     let mut b = tokio::runtime::Builder::new_multi_thread();
     b.worker_threads(2).enable_all();
     agent.install_hooks(&mut b);
     let rt = b.build().expect("runtime");
-    let recorder = agent.recorder().expect("hooks");
+    let recorder = taskscope_agent::testing::recorder(&agent).expect("hooks");
     let beats = Arc::new(AtomicU64::new(0));
     let keep = rt.block_on(async {
         let b = beats.clone();
@@ -104,7 +107,7 @@ fn bench(n: usize) {
     };
     let before = recorder.capture_stats();
     let t = Instant::now();
-    let asked = recorder.request_captures(taskscope_agent::hooks::Budget {
+    let asked = recorder.request_captures(taskscope_agent::testing::Budget {
         per_site: n,
         total: n,
     });
@@ -118,7 +121,7 @@ fn bench(n: usize) {
         .build()
         .expect("client");
     let reply = client
-        .block_on(agent.dump(Duration::from_millis(100)))
+        .block_on(agent.waits(Duration::from_millis(100)))
         .expect("waits");
     stop.store(true, Ordering::Relaxed);
     let gap = dog.join().expect("watchdog");
