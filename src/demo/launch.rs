@@ -41,7 +41,10 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let hooks = opts.source != DemoSource::Console;
     let agent = match opts.agent || hooks {
         true => Some(
+            // The agent's environment (its token, its capture budgets),
+            // as a service's would be read; the demo's own address wins.
             taskscope_agent::Agent::builder()
+                .with_default_env()
                 .bind(addr.clone())
                 .build()?,
         ),
