@@ -102,9 +102,9 @@ impl Slot {
             .then(|| (s - 1, self.at.load(Ordering::Relaxed) as i64))
     }
 
-    pub(crate) fn store(&self, stack: u32) {
-        self.at
-            .store(crate::dump::unix_now_ns().max(0) as u64, Ordering::Relaxed);
+    /// Keeps a capture of `stack` taken at `at_unix_ns`.
+    pub(crate) fn store(&self, stack: u32, at_unix_ns: i64) {
+        self.at.store(at_unix_ns.max(0) as u64, Ordering::Relaxed);
         self.ran.store(false, Ordering::Release);
         self.stack.store(stack.saturating_add(1), Ordering::Release);
     }
@@ -132,7 +132,7 @@ pub struct Mail {
     pub synthetic: bool,
     /// The task that posted it (a future polled inside another task's
     /// poll, in a `LocalSet`, is not that task: its mail is dropped).
-    pub task: u64,
+    pub task: Option<tokio::task::Id>,
 }
 
 thread_local! {
@@ -141,7 +141,7 @@ thread_local! {
 }
 
 fn post(f: impl FnOnce(&mut Mail)) {
-    let task = tokio::task::try_id().map_or(0, crate::hooks::task_id);
+    let task = tokio::task::try_id();
     let pending = HAS_MAIL.get();
     MAIL.with(|m| {
         let mut m = m.borrow_mut();
@@ -250,7 +250,7 @@ impl<F: Future> Future for Traced<F> {
                         m.synthetic = true;
                     });
                 } else if let Some(stack) = crate::stacks::intern(ips) {
-                    slot.store(stack);
+                    slot.store(stack, crate::dump::unix_now_ns());
                 }
                 // Captured: the agent lets go of the task's waker until
                 // the task really runs again.

@@ -263,6 +263,7 @@ async fn hammer(addr: String) -> [usize; 5] {
                     }),
                     after_id: 0,
                     limit: 100,
+                    ..Default::default()
                 },
             )
             .await;

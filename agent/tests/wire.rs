@@ -82,6 +82,7 @@ fn the_generated_clients_reach_both_services() {
                 location: sleepers.location.clone(),
                 after_id: 0,
                 limit: 2,
+                ..Default::default()
             })
             .await
             .expect("page")

@@ -34,6 +34,7 @@ fn requests() -> [(&'static str, bytes::Bytes); 2] {
                 }),
                 after_id: 0,
                 limit: 10,
+                ..Default::default()
             }),
         ),
         (

@@ -1,0 +1,333 @@
+//! The task table: every live task's record, made by folding the threads'
+//! event logs (see `log`) under one lock that the hooks never wait for.
+//!
+//! A fold reads, for each thread, the chunks it handed over and then its
+//! current chunk, in order, so one thread's events are applied in the
+//! order it wrote them. Threads' logs are folded one after another, so a
+//! task's poll or end can be read before its spawn (spawned on one thread,
+//! polled or ended on another): such an event waits in `pending` and is
+//! applied once the spawn is folded. The spawn happened before it, so a
+//! fold that starts after it was read sees the spawn; an event still
+//! unmatched after such a complete fold belongs to a task never spawned
+//! under the hooks (a blocking task's end: tokio runs no spawn hook for
+//! those) and is dropped.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::task::Id;
+
+use super::Inner;
+use super::log::{Chunk, Event, ThreadLog};
+use super::places::NONE;
+use super::site::{Site, age_bucket};
+use crate::capture::{Mail, Slot};
+
+/// One live task: 56 bytes, and its id as the key.
+pub(super) struct Rec {
+    pub(super) parent: Option<Id>,
+    /// Nanoseconds since the recorder's epoch.
+    pub(super) created: u64,
+    /// End of the last poll (0: never polled).
+    pub(super) last_poll_end: u64,
+    pub(super) busy: u64,
+    pub(super) polls: u64,
+    /// Its place's number, and its spawner's location's (see `places`).
+    pub(super) site: u32,
+    pub(super) parent_loc: u32,
+    /// The task's link with the agent, when its future is wrapped in
+    /// [`crate::capture::Traced`].
+    pub(super) slot: Option<Arc<Slot>>,
+}
+
+/// Hashes task ids: a folded multiply of the id with a per-process random
+/// key (ids are not promised to be sequential, nor anything else).
+#[derive(Clone, Copy)]
+pub(super) struct IdHash(u64);
+
+impl Default for IdHash {
+    fn default() -> Self {
+        IdHash(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1)
+    }
+}
+
+impl BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(self.0)
+    }
+}
+
+pub(super) struct IdHasher(u64);
+
+impl IdHasher {
+    #[inline]
+    fn mix(&mut self, n: u64) {
+        let m = u128::from(self.0 ^ n) * 0x9E37_79B9_7F4A_7C15_u128;
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.mix(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+}
+
+pub(super) type Tasks = HashMap<Id, Rec, IdHash>;
+
+/// The folded state (behind `Inner::table`).
+#[derive(Default)]
+pub struct Table {
+    pub(super) tasks: Tasks,
+    /// Events read before their task's spawn, with the fold that read them.
+    pending: Vec<(u64, Event, Option<Mail>)>,
+    /// Folds so far.
+    folds: u64,
+    /// Events dropped as belonging to no task spawned under the hooks.
+    pub(super) strays: u64,
+    /// The places by number (see `places`).
+    pub(super) sites: Vec<&'static Site>,
+    pub(super) locations: Vec<&'static Location<'static>>,
+    /// Scratch: the logs, and a log's handed-over chunks, of one fold.
+    logs: Vec<Arc<ThreadLog>>,
+    chunks: Vec<Arc<Chunk>>,
+}
+
+/// How much one fold may take on: all of it (a reader), or a bounded
+/// share of the chunks others handed over (a thread whose chunk filled,
+/// which must get back to its tasks).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Share {
+    All,
+    Bounded,
+}
+
+/// Chunks handed over that a bounded fold takes on, at most.
+const BOUNDED_CHUNKS: usize = 4;
+
+fn add(a: &AtomicU64, n: u64) {
+    // One writer (the folder, under the fold lock): no read-modify-write.
+    a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl Table {
+    /// Folds every published event into the table.
+    pub(super) fn fold(&mut self, inner: &Inner, share: Share) {
+        self.folds += 1;
+        let fold = self.folds;
+        let mut logs = std::mem::take(&mut self.logs);
+        logs.clear();
+        {
+            let mut all = inner.logs.lock().unwrap_or_else(|e| e.into_inner());
+            // Logs of ended threads, once folded, go.
+            all.retain(|l| {
+                let done = l.ended.load(Ordering::Acquire) && {
+                    let c = l.chunks.lock().unwrap_or_else(|e| e.into_inner());
+                    c.full.is_empty() && c.current.as_ref().is_none_or(|c| c.folded())
+                };
+                !done
+            });
+            logs.extend(all.iter().cloned());
+        }
+        let mut complete = true;
+        let mut budget = match share {
+            Share::All => usize::MAX,
+            Share::Bounded => BOUNDED_CHUNKS,
+        };
+        let mut chunks = std::mem::take(&mut self.chunks);
+        for log in &logs {
+            let current = {
+                let mut c = log.chunks.lock().unwrap_or_else(|e| e.into_inner());
+                let n = c.full.len().min(budget);
+                budget -= n;
+                chunks.extend(c.full.drain(..n));
+                if !c.full.is_empty() {
+                    // The rest of its chunks, and its current one, wait
+                    // for the next fold (in order).
+                    complete = false;
+                    None
+                } else {
+                    c.current.clone()
+                }
+            };
+            for chunk in chunks.drain(..) {
+                self.drain(inner, log, &chunk, fold);
+                recycle(inner, chunk);
+            }
+            if let Some(c) = current {
+                self.drain(inner, log, &c, fold);
+            }
+        }
+        self.chunks = chunks;
+        let stray: Vec<Event> = std::mem::take(&mut *inner.stray.lock().unwrap_or_else(|e| e.into_inner()));
+        for e in stray {
+            self.apply(inner, e, None, fold);
+        }
+        self.retry(inner);
+        if complete {
+            // Read before this fold began and still unmatched: no spawn
+            // will come.
+            let pending = std::mem::take(&mut self.pending);
+            for (f, e, m) in pending {
+                if f >= fold {
+                    self.pending.push((f, e, m));
+                } else if let Event::Spawn { id, at, .. } = e {
+                    // An id used again whose last task's end never came:
+                    // that task ended unseen.
+                    self.end(inner, id, at);
+                    self.apply(inner, e, m, fold);
+                } else {
+                    self.strays += 1;
+                }
+            }
+        }
+        logs.clear();
+        self.logs = logs;
+    }
+
+    fn drain(&mut self, inner: &Inner, log: &ThreadLog, chunk: &Chunk, fold: u64) {
+        chunk.drain(|e| {
+            let mail = match e {
+                Event::Mail { .. } => log.mail.lock().unwrap_or_else(|e| e.into_inner()).pop_front(),
+                _ => None,
+            };
+            self.apply(inner, e, mail, fold);
+        });
+    }
+
+    /// Applies the pending events that can be, in the order they came.
+    fn retry(&mut self, inner: &Inner) {
+        loop {
+            let pending = std::mem::take(&mut self.pending);
+            let before = pending.len();
+            for (f, e, m) in pending {
+                self.apply(inner, e, m, f);
+            }
+            if self.pending.len() == before {
+                return;
+            }
+        }
+    }
+
+    fn site(&mut self, inner: &Inner, n: u32) -> &'static Site {
+        if n as usize >= self.sites.len() {
+            inner.places.catch_up(&mut self.sites, &mut self.locations);
+        }
+        self.sites[n as usize]
+    }
+
+    /// Applies one event, or keeps it pending.
+    fn apply(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
+        match e {
+            Event::Spawn {
+                id,
+                at,
+                site,
+                parent_loc,
+                parent,
+            } => {
+                if self.tasks.contains_key(&id) {
+                    // An id used again (tokio may, once a task ended): its
+                    // last task's end is still to be folded.
+                    self.pending.push((fold, e, mail));
+                    return;
+                }
+                if parent_loc != NONE && parent_loc as usize >= self.locations.len() {
+                    inner.places.catch_up(&mut self.sites, &mut self.locations);
+                }
+                add(&self.site(inner, site).counts.spawned, 1);
+                self.tasks.insert(
+                    id,
+                    Rec {
+                        parent,
+                        created: at,
+                        last_poll_end: 0,
+                        busy: 0,
+                        polls: 0,
+                        site,
+                        parent_loc,
+                        slot: None,
+                    },
+                );
+            }
+            Event::Poll {
+                id,
+                start,
+                end,
+                ended,
+            } => {
+                let Some(rec) = self.tasks.get_mut(&id) else {
+                    self.pending.push((fold, e, mail));
+                    return;
+                };
+                rec.polls += 1;
+                rec.busy = rec.busy.wrapping_add(end.saturating_sub(start));
+                rec.last_poll_end = rec.last_poll_end.max(end);
+                if ended {
+                    self.end(inner, id, end);
+                }
+            }
+            Event::Term { id, at } => {
+                if !self.tasks.contains_key(&id) {
+                    self.pending.push((fold, e, mail));
+                    return;
+                }
+                self.end(inner, id, at);
+            }
+            Event::Mail { id, at } => {
+                let Some(rec) = self.tasks.get_mut(&id) else {
+                    self.pending.push((fold, e, mail));
+                    return;
+                };
+                let Some(m) = mail else { return };
+                if let Some(slot) = m.adopt {
+                    rec.slot = Some(slot);
+                }
+                if let (Some(ips), Some(slot)) = (m.captured, &rec.slot)
+                    && let Some(stack) = crate::stacks::intern(ips)
+                {
+                    slot.store(stack, inner.unix_ns(at));
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, inner: &Inner, id: Id, at: u64) {
+        let Some(rec) = self.tasks.remove(&id) else {
+            return;
+        };
+        let lived = at.saturating_sub(rec.created);
+        let c = &self.site(inner, rec.site).counts;
+        add(&c.lifetime_ns, lived);
+        add(&c.lifetimes[age_bucket(lived)], 1);
+        add(&c.busy_ns, rec.busy);
+        add(&c.terminated, 1);
+    }
+}
+
+/// A handed-over chunk, folded: back to the pool for the next thread that
+/// needs one (a few are kept).
+fn recycle(inner: &Inner, chunk: Arc<Chunk>) {
+    if Arc::strong_count(&chunk) == 1 && chunk.folded() && chunk.capacity() == super::log::SLOTS {
+        chunk.reset();
+        let mut pool = inner.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 16 {
+            pool.push(chunk);
+        }
+    }
+}
