@@ -37,10 +37,18 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    // `TASKSCOPE_BENCH_MODES=plain,hooks` runs those modes only.
+    let chosen: Option<Vec<String>> = std::env::var("TASKSCOPE_BENCH_MODES")
+        .ok()
+        .map(|m| m.split(',').map(str::to_string).collect());
+    let chosen: Option<Vec<&str>> = chosen
+        .as_ref()
+        .map(|v| v.iter().map(String::as_str).collect());
     #[cfg(not(feature = "console"))]
-    let all: &[&str] = &["plain", "naive", "hooks", "traced"];
+    let all: &[&str] = &["plain", "empty", "naive", "hooks", "traced"];
     #[cfg(feature = "console")]
     let all: &[&str] = &["plain+tracing", "console", "agent"];
+    let all: &[&str] = chosen.as_deref().unwrap_or(all);
     let (n, idle, rounds, modes): (usize, usize, usize, &[&str]) = if quick {
         (20_000, 20_000, 1, &all[..all.len().min(2)])
     } else {
@@ -122,6 +130,15 @@ fn run(mode: &str, n: usize) {
         #[cfg(feature = "console")]
         "agent" => taskscope_agent::init(),
         "naive" => naive::install(&mut builder),
+        // The four hooks doing nothing: what tokio's hooks cost by
+        // themselves, the floor of any recorder built on them.
+        "empty" => {
+            builder
+                .on_task_spawn(|_| {})
+                .on_task_terminate(|_| {})
+                .on_before_task_poll(|_| {})
+                .on_after_task_poll(|_| {});
+        }
         other => panic!("unknown mode {other}"),
     }
     let rt = builder.build().expect("runtime");

@@ -155,6 +155,13 @@ fn post(f: impl FnOnce(&mut Mail)) {
     HAS_MAIL.set(true);
 }
 
+/// Whether the poll that just ended on this thread left mail (one
+/// thread-local read).
+#[inline]
+pub fn has_mail() -> bool {
+    HAS_MAIL.get()
+}
+
 /// The mail of the poll that just ended on this thread, if any (one
 /// thread-local read when there is none).
 pub fn take_mail() -> Option<Mail> {

@@ -348,7 +348,7 @@ impl Recorder {
                 .inner
                 .places
                 .number(&self.inner.split, at, split, spawner);
-            lock(&self.inner.stray).push(Event::Spawn {
+            self.stray(Event::Spawn {
                 id,
                 at: now,
                 site,
@@ -375,7 +375,7 @@ impl Recorder {
             local.push(|l| full(l, inner), id, log::TERM, at, 0, None);
         });
         if done.is_none() {
-            lock(&self.inner.stray).push(Event::Term { id, at });
+            self.stray(Event::Term { id, at });
         }
     }
 
@@ -398,7 +398,28 @@ impl Recorder {
             (p.since.get(), p.ended.get())
         });
         // A wrapped task's poll may leave its slot, a capture, or say that
-        // the poll was the agent's (see `capture`).
+        // the poll was the agent's (see `capture`): rare, and apart.
+        if crate::capture::has_mail() {
+            return self.after_poll_with_mail(id, now, since, ended);
+        }
+        let kind = if ended { log::POLL_END } else { log::POLL };
+        let done = self.with_log(|local, inner| {
+            local.log.leave();
+            local.push(|l| full(l, inner), id, kind, now, since, None);
+        });
+        if done.is_none() {
+            self.stray(Event::Poll {
+                id,
+                start: since,
+                end: now,
+                ended,
+            });
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn after_poll_with_mail(&self, id: tokio::task::Id, now: u64, since: u64, ended: bool) {
         let mail = crate::capture::take_mail().filter(|m| m.task == Some(id));
         let synthetic = mail.as_ref().is_some_and(|m| m.synthetic);
         if synthetic {
@@ -406,7 +427,6 @@ impl Recorder {
             self.inner.synthetic_polls.fetch_add(1, Ordering::Relaxed);
             self.inner.synthetic_ns.fetch_add(busy, Ordering::Relaxed);
         }
-        let inner = &*self.inner;
         let done = self.with_log(|local, inner| {
             local.log.leave();
             if let Some(m) = mail
@@ -430,13 +450,18 @@ impl Recorder {
             }
         });
         if done.is_none() && !synthetic {
-            lock(&inner.stray).push(Event::Poll {
+            self.stray(Event::Poll {
                 id,
                 start: since,
                 end: now,
                 ended,
             });
         }
+    }
+
+    #[cold]
+    fn stray(&self, e: Event) {
+        lock(&self.inner.stray).push(e);
     }
 
     /// Folds every event published so far into the table, and holds it.

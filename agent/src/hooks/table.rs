@@ -189,7 +189,9 @@ impl Table {
                 } else if let Event::Spawn { id, at, .. } = e {
                     // An id used again whose last task's end never came:
                     // that task ended unseen.
-                    self.end(inner, id, at);
+                    if let Some(old) = self.tasks.remove(&id) {
+                        self.ended(inner, old, at);
+                    }
                     self.apply(inner, e, m, fold);
                 } else {
                     self.strays += 1;
@@ -241,29 +243,30 @@ impl Table {
                 parent_loc,
                 parent,
             } => {
-                if self.tasks.contains_key(&id) {
-                    // An id used again (tokio may, once a task ended): its
-                    // last task's end is still to be folded.
-                    self.pending.push((fold, e, mail));
-                    return;
-                }
                 if parent_loc != NONE && parent_loc as usize >= self.locations.len() {
                     inner.places.catch_up(&mut self.sites, &mut self.locations);
                 }
+                match self.tasks.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        // An id used again (tokio may, once a task ended):
+                        // its last task's end is still to be folded.
+                        self.pending.push((fold, e, mail));
+                        return;
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(Rec {
+                            parent,
+                            created: at,
+                            last_poll_end: 0,
+                            busy: 0,
+                            polls: 0,
+                            site,
+                            parent_loc,
+                            slot: None,
+                        });
+                    }
+                }
                 add(&self.site(inner, site).counts.spawned, 1);
-                self.tasks.insert(
-                    id,
-                    Rec {
-                        parent,
-                        created: at,
-                        last_poll_end: 0,
-                        busy: 0,
-                        polls: 0,
-                        site,
-                        parent_loc,
-                        slot: None,
-                    },
-                );
             }
             Event::Poll {
                 id,
@@ -271,23 +274,30 @@ impl Table {
                 end,
                 ended,
             } => {
+                let busy = end.saturating_sub(start);
+                if ended {
+                    let Some(mut rec) = self.tasks.remove(&id) else {
+                        self.pending.push((fold, e, mail));
+                        return;
+                    };
+                    rec.busy = rec.busy.wrapping_add(busy);
+                    self.ended(inner, rec, end);
+                    return;
+                }
                 let Some(rec) = self.tasks.get_mut(&id) else {
                     self.pending.push((fold, e, mail));
                     return;
                 };
                 rec.polls += 1;
-                rec.busy = rec.busy.wrapping_add(end.saturating_sub(start));
+                rec.busy = rec.busy.wrapping_add(busy);
                 rec.last_poll_end = rec.last_poll_end.max(end);
-                if ended {
-                    self.end(inner, id, end);
-                }
             }
             Event::Term { id, at } => {
-                if !self.tasks.contains_key(&id) {
+                let Some(rec) = self.tasks.remove(&id) else {
                     self.pending.push((fold, e, mail));
                     return;
-                }
-                self.end(inner, id, at);
+                };
+                self.ended(inner, rec, at);
             }
             Event::Mail { id, at } => {
                 let Some(rec) = self.tasks.get_mut(&id) else {
@@ -307,10 +317,8 @@ impl Table {
         }
     }
 
-    fn end(&mut self, inner: &Inner, id: Id, at: u64) {
-        let Some(rec) = self.tasks.remove(&id) else {
-            return;
-        };
+    /// A task's end: its place's totals.
+    fn ended(&mut self, inner: &Inner, rec: Rec, at: u64) {
         let lived = at.saturating_sub(rec.created);
         let c = &self.site(inner, rec.site).counts;
         add(&c.lifetime_ns, lived);
