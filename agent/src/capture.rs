@@ -102,10 +102,26 @@ impl Slot {
             .then(|| (s - 1, self.at.load(Ordering::Relaxed) as i64))
     }
 
-    /// Keeps a capture of `stack` taken at `at_unix_ns`.
-    pub(crate) fn store(&self, stack: u32, at_unix_ns: i64) {
+    /// Keeps a capture of `stack` taken at `at_unix_ns`, just taken (in
+    /// the task's poll: it has not run since).
+    fn store(&self, stack: u32, at_unix_ns: i64) {
         self.at.store(at_unix_ns.max(0) as u64, Ordering::Relaxed);
         self.ran.store(false, Ordering::Release);
+        self.stack.store(stack.saturating_add(1), Ordering::Release);
+    }
+
+    /// A capture taken in this poll, whose stack the recorder will keep
+    /// (see [`Slot::keep`]): the last one no longer holds, and the task
+    /// has not run since this one.
+    fn captured_now(&self) {
+        self.stack.store(0, Ordering::Release);
+        self.ran.store(false, Ordering::Release);
+    }
+
+    /// The recorder keeps the stack of the capture taken at `at_unix_ns`
+    /// (later: whether the task ran since is the task's to say).
+    pub(crate) fn keep(&self, stack: u32, at_unix_ns: i64) {
+        self.at.store(at_unix_ns.max(0) as u64, Ordering::Relaxed);
         self.stack.store(stack.saturating_add(1), Ordering::Release);
     }
 
@@ -237,7 +253,8 @@ impl<F: Future> Future for Traced<F> {
             }
             return res;
         };
-        if slot.want.swap(false, Ordering::AcqRel) {
+        // A load first: the common poll (nobody asked) writes nothing.
+        if slot.want.load(Ordering::Relaxed) && slot.want.swap(false, Ordering::AcqRel) {
             // The traced poll gets a waker that does nothing: tokio's
             // leaves, in tracing mode, return before registering one (and
             // defer a wake of it, which is then a no-op); anything else the
@@ -252,6 +269,7 @@ impl<F: Future> Future for Traced<F> {
                     return traced;
                 }
                 if hooked {
+                    slot.captured_now();
                     post(|m| {
                         m.captured = Some(ips);
                         m.synthetic = true;
@@ -265,7 +283,9 @@ impl<F: Future> Future for Traced<F> {
                 return this.inner.poll(cx);
             }
         }
-        slot.ran.store(true, Ordering::Release);
+        if !slot.ran.load(Ordering::Relaxed) {
+            slot.ran.store(true, Ordering::Release);
+        }
         let res = this.inner.poll(cx);
         if res.is_pending() && !slot.has_waker.load(Ordering::Acquire) {
             slot.set_waker(cx.waker());

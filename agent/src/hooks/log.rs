@@ -251,9 +251,13 @@ impl Local {
         true
     }
 
-    /// Hands the full chunk over to be folded and goes on in a fresh one.
-    pub(super) fn hand_over(&mut self, pool: &Mutex<Vec<Arc<Chunk>>>) {
-        let fresh = take_chunk(pool);
+    /// Chunks handed over and not yet folded.
+    pub(super) fn waiting(&self) -> usize {
+        self.log.chunks.lock().unwrap_or_else(|e| e.into_inner()).full.len()
+    }
+
+    /// Hands the full chunk over to be folded and goes on in `fresh`.
+    pub(super) fn hand_over(&mut self, fresh: Arc<Chunk>) {
         let mut c = self.log.chunks.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = c.current.replace(fresh.clone()) {
             c.full.push(old);

@@ -482,10 +482,23 @@ impl Recorder {
     }
 }
 
-/// A thread's chunk is full: fold if nobody else is folding (never wait),
-/// else hand the chunk over.
+/// Chunks a thread that runs no tasks may leave to others to fold.
+const MAX_WAITING: usize = 4;
+
+/// A thread's chunk is full. A runtime's worker folds every published
+/// event if nobody else is folding (never waiting for the lock), and goes
+/// on in its chunk; another thread (a `block_on` spawning, a blocking
+/// thread) leaves its chunk to the next fold and goes on in a spare one,
+/// up to a few. Whoever cannot fold hands its chunk over.
 #[cold]
 fn full(local: &mut Local, inner: &Inner) {
+    if tokio::runtime::worker_index().is_none() && local.waiting() < MAX_WAITING {
+        let spare = lock(&inner.pool).pop();
+        if let Some(spare) = spare {
+            local.hand_over(spare);
+            return;
+        }
+    }
     let table = match inner.table.try_lock() {
         Ok(t) => Some(t),
         Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
@@ -497,7 +510,8 @@ fn full(local: &mut Local, inner: &Inner) {
             return;
         }
     }
-    local.hand_over(&inner.pool);
+    let spare = lock(&inner.pool).pop();
+    local.hand_over(spare.unwrap_or_else(|| Chunk::new(log::SLOTS)));
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@ use std::sync::Mutex;
 use super::site::{Site, SplitRules};
 
 /// No location (a task spawned outside any task).
-pub(super) const NONE: u32 = u32::MAX;
+pub(super) const NONE: u32 = (1 << super::table::PLACE_BITS) - 1;
+/// Places numbered at most: the last one stands for every place after it
+/// (a program does not have a million spawn locations).
+const MAX: u32 = NONE - 1;
 
 #[derive(Default)]
 pub(super) struct Places {
@@ -48,6 +51,9 @@ impl Places {
         let by = if split { spawner.map_or(0, addr) } else { 0 };
         let mut r = self.lock();
         let n = r.site_list.len() as u32;
+        if n > MAX {
+            return (MAX, NONE);
+        }
         let site = *r.sites.entry((addr(at), by)).or_insert(n);
         if site == n {
             let s: &'static Site = Box::leak(Box::new(Site::new(at, split, spawner)));
@@ -57,6 +63,9 @@ impl Places {
             None => NONE,
             Some(l) => {
                 let n = r.location_list.len() as u32;
+                if n >= MAX {
+                    return (site, NONE);
+                }
                 let loc = *r.locations.entry(addr(l)).or_insert(n);
                 if loc == n {
                     r.location_list.push(l);

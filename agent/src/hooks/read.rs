@@ -42,12 +42,12 @@ impl Recorder {
         // Parents per place, by location number.
         let mut parents: Vec<HashMap<u32, u64>> = table.sites.iter().map(|_| HashMap::new()).collect();
         for (id, rec) in table.tasks.iter() {
-            let site = rec.site as usize;
+            let site = rec.site() as usize;
             let g = by_site[site].get_or_insert_with(|| Group::new(table.sites[site]));
             g.live += 1;
             g.ages[age_bucket(now.saturating_sub(rec.created))] += 1;
-            g.polls += rec.polls;
-            g.busy_ns += rec.busy;
+            g.polls += rec.polls();
+            g.busy_ns += rec.busy_ns();
             g.oldest_created = g.oldest_created.min(rec.created);
             let in_poll = running.get(id);
             g.waits.add(rec, in_poll.is_some());
@@ -61,10 +61,10 @@ impl Recorder {
                     g.earliest_idle = g.earliest_idle.min(idle_since(rec));
                 }
             }
-            if rec.parent_loc == NONE {
+            if rec.parent_loc() == NONE {
                 g.unparented += 1;
             } else {
-                *parents[site].entry(rec.parent_loc).or_default() += 1;
+                *parents[site].entry(rec.parent_loc()).or_default() += 1;
             }
         }
         let groups = by_site
@@ -111,7 +111,7 @@ impl Recorder {
         let mut found: Vec<(Id, &Rec)> = table
             .tasks
             .iter()
-            .filter(|(_, r)| wanted.contains(&r.site))
+            .filter(|(_, r)| wanted.contains(&r.site()))
             .map(|(id, r)| (*id, r))
             .collect();
         // Ids order as the numbers they show: find `after` by bisection,
@@ -128,11 +128,11 @@ impl Recorder {
                 TaskRow {
                     id: task_id(id),
                     parent: rec.parent.map_or(0, task_id),
-                    parent_location: (rec.parent_loc != NONE)
-                        .then(|| table.locations[rec.parent_loc as usize]),
+                    parent_location: (rec.parent_loc() != NONE)
+                        .then(|| table.locations[rec.parent_loc() as usize]),
                     created_unix_ns: self.inner.unix_ns(rec.created),
-                    polls: rec.polls,
-                    busy_ns: rec.busy,
+                    polls: rec.polls(),
+                    busy_ns: rec.busy_ns(),
                     running_since_unix_ns: in_poll.map(|s| self.inner.unix_ns(s)),
                     idle_since_unix_ns: in_poll
                         .is_none()

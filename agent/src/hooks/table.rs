@@ -25,21 +25,69 @@ use super::places::NONE;
 use super::site::{Site, age_bucket};
 use crate::capture::{Mail, Slot};
 
-/// One live task: 56 bytes, and its id as the key.
+/// One live task: 48 bytes, and its id as the key (56 bytes a task in
+/// the map, before its spare room).
 pub(super) struct Rec {
     pub(super) parent: Option<Id>,
     /// Nanoseconds since the recorder's epoch.
     pub(super) created: u64,
     /// End of the last poll (0: never polled).
     pub(super) last_poll_end: u64,
-    pub(super) busy: u64,
-    pub(super) polls: u64,
-    /// Its place's number, and its spawner's location's (see `places`).
-    pub(super) site: u32,
-    pub(super) parent_loc: u32,
+    /// Time in poll in µs (the coarse clock counts whole ms), above its
+    /// place's number ([`PLACE_BITS`]).
+    busy_site: u64,
+    /// Polls, above its spawner's location's number.
+    polls_parent: u64,
     /// The task's link with the agent, when its future is wrapped in
     /// [`crate::capture::Traced`].
     pub(super) slot: Option<Arc<Slot>>,
+}
+
+/// Bits of a place's or location's number in a record (see `places`).
+pub(super) const PLACE_BITS: u32 = 20;
+const PLACE_MASK: u64 = (1 << PLACE_BITS) - 1;
+/// The most a record counts: 2^44 polls, 2^44 µs (203 days) in poll.
+const COUNT_MAX: u64 = (1 << (64 - PLACE_BITS)) - 1;
+
+impl Rec {
+    fn new(parent: Option<Id>, created: u64, site: u32, parent_loc: u32) -> Rec {
+        Rec {
+            parent,
+            created,
+            last_poll_end: 0,
+            busy_site: u64::from(site) & PLACE_MASK,
+            polls_parent: u64::from(parent_loc) & PLACE_MASK,
+            slot: None,
+        }
+    }
+
+    pub(super) fn site(&self) -> u32 {
+        (self.busy_site & PLACE_MASK) as u32
+    }
+
+    /// Its spawner's location's number ([`NONE`] when spawned outside any
+    /// task).
+    pub(super) fn parent_loc(&self) -> u32 {
+        (self.polls_parent & PLACE_MASK) as u32
+    }
+
+    pub(super) fn polls(&self) -> u64 {
+        self.polls_parent >> PLACE_BITS
+    }
+
+    pub(super) fn busy_ns(&self) -> u64 {
+        (self.busy_site >> PLACE_BITS) * 1000
+    }
+
+    fn add_busy(&mut self, ns: u64) {
+        let us = ((self.busy_site >> PLACE_BITS) + ns / 1000).min(COUNT_MAX);
+        self.busy_site = (us << PLACE_BITS) | (self.busy_site & PLACE_MASK);
+    }
+
+    fn add_poll(&mut self) {
+        let n = (self.polls() + 1).min(COUNT_MAX);
+        self.polls_parent = (n << PLACE_BITS) | (self.polls_parent & PLACE_MASK);
+    }
 }
 
 /// Hashes task ids: a folded multiply of the id with a per-process random
@@ -254,16 +302,7 @@ impl Table {
                         return;
                     }
                     std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(Rec {
-                            parent,
-                            created: at,
-                            last_poll_end: 0,
-                            busy: 0,
-                            polls: 0,
-                            site,
-                            parent_loc,
-                            slot: None,
-                        });
+                        v.insert(Rec::new(parent, at, site, parent_loc));
                     }
                 }
                 add(&self.site(inner, site).counts.spawned, 1);
@@ -280,7 +319,7 @@ impl Table {
                         self.pending.push((fold, e, mail));
                         return;
                     };
-                    rec.busy = rec.busy.wrapping_add(busy);
+                    rec.add_busy(busy);
                     self.ended(inner, rec, end);
                     return;
                 }
@@ -288,8 +327,8 @@ impl Table {
                     self.pending.push((fold, e, mail));
                     return;
                 };
-                rec.polls += 1;
-                rec.busy = rec.busy.wrapping_add(busy);
+                rec.add_poll();
+                rec.add_busy(busy);
                 rec.last_poll_end = rec.last_poll_end.max(end);
             }
             Event::Term { id, at } => {
@@ -311,7 +350,7 @@ impl Table {
                 if let (Some(ips), Some(slot)) = (m.captured, &rec.slot)
                     && let Some(stack) = crate::stacks::intern(ips)
                 {
-                    slot.store(stack, inner.unix_ns(at));
+                    slot.keep(stack, inner.unix_ns(at));
                 }
             }
         }
@@ -320,10 +359,10 @@ impl Table {
     /// A task's end: its place's totals.
     fn ended(&mut self, inner: &Inner, rec: Rec, at: u64) {
         let lived = at.saturating_sub(rec.created);
-        let c = &self.site(inner, rec.site).counts;
+        let c = &self.site(inner, rec.site()).counts;
         add(&c.lifetime_ns, lived);
         add(&c.lifetimes[age_bucket(lived)], 1);
-        add(&c.busy_ns, rec.busy);
+        add(&c.busy_ns, rec.busy_ns());
         add(&c.terminated, 1);
     }
 }

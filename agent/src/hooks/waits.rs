@@ -103,7 +103,7 @@ impl Recorder {
             if running.get(id).is_some() || !slot.askable() {
                 continue;
             }
-            let n = per_site.entry(rec.site).or_default();
+            let n = per_site.entry(rec.site()).or_default();
             if *n < budget.per_site {
                 *n += 1;
                 slots.push(slot.clone());
@@ -150,7 +150,7 @@ impl Recorder {
             }
             w.tasks.push(TaskWait {
                 id: task_id(*id),
-                site: Some(table.sites[rec.site as usize]),
+                site: Some(table.sites[rec.site() as usize]),
                 stack,
                 at_unix_ns: at,
             });
@@ -170,8 +170,8 @@ impl Recorder {
                 continue;
             };
             if let Some((stack, _)) = holding(slot, running.get(id).is_some()) {
-                let site = table.sites[rec.site as usize];
-                counts.entry((rec.site, stack)).or_insert((site, 0)).1 += 1;
+                let site = table.sites[rec.site() as usize];
+                counts.entry((rec.site(), stack)).or_insert((site, 0)).1 += 1;
             }
         }
         counts
