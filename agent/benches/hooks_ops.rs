@@ -57,8 +57,14 @@ fn main() {
             black_box(Instant::now());
         }
     });
-    println!("{:<44} {:>7.1}", "clock: CLOCK_MONOTONIC_COARSE (vDSO)", coarse);
-    println!("{:<44} {:>7.1}", "clock: Instant::now (CLOCK_MONOTONIC)", precise);
+    println!(
+        "{:<44} {:>7.1}",
+        "clock: CLOCK_MONOTONIC_COARSE (vDSO)", coarse
+    );
+    println!(
+        "{:<44} {:>7.1}",
+        "clock: Instant::now (CLOCK_MONOTONIC)", precise
+    );
 
     let r = Recorder::new();
     // Each batch: spawn every task, poll each four times (the last ends
@@ -110,8 +116,20 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3
     };
     println!("{:<44} {:>7.1}", "spawn (on_task_spawn)", spawn);
-    println!("{:<44} {:>7.1}", "poll (on_before_task_poll + on_after_task_poll)", poll);
-    println!("{:<44} {:>7.1}", "end outside a poll (on_task_terminate)", end);
-    println!("{:<44} {:>7.1}", "a short task: spawn, 4 polls, end in the last", whole);
-    println!("{:<44} {:>7.2} ms", "groups() over 100 000 live tasks, 1 place", read);
+    println!(
+        "{:<44} {:>7.1}",
+        "poll (on_before_task_poll + on_after_task_poll)", poll
+    );
+    println!(
+        "{:<44} {:>7.1}",
+        "end outside a poll (on_task_terminate)", end
+    );
+    println!(
+        "{:<44} {:>7.1}",
+        "a short task: spawn, 4 polls, end in the last", whole
+    );
+    println!(
+        "{:<44} {:>7.2} ms",
+        "groups() over 100 000 live tasks, 1 place", read
+    );
 }

@@ -65,6 +65,7 @@ mod profile;
 mod resolve;
 mod server;
 mod service;
+mod slot;
 mod spawn;
 mod stacks;
 mod tasks_service;

@@ -81,7 +81,11 @@ impl Chunk {
         let mut i = self.consumed.load(Ordering::Relaxed) as usize;
         while i < len {
             let s = &self.slots[i];
-            let (id, word, data) = (s.id.load(), s.word.load(Ordering::Relaxed), s.data.load(Ordering::Relaxed));
+            let (id, word, data) = (
+                s.id.load(),
+                s.word.load(Ordering::Relaxed),
+                s.data.load(Ordering::Relaxed),
+            );
             i += 1;
             let Some(id) = id else { continue };
             let at = word >> KIND_BITS;
@@ -217,7 +221,15 @@ impl Local {
 
     /// Appends an event of one slot, or two (a spawn and its parent).
     #[inline]
-    pub(super) fn push(&mut self, full: impl FnOnce(&mut Local), id: Id, kind: u64, at: u64, data: u64, second: Option<Option<Id>>) {
+    pub(super) fn push(
+        &mut self,
+        full: impl FnOnce(&mut Local),
+        id: Id,
+        kind: u64,
+        at: u64,
+        data: u64,
+        second: Option<Option<Id>>,
+    ) {
         let n = 1 + usize::from(second.is_some());
         if self.len + n > self.chunk.slots.len() {
             full(self);
@@ -253,7 +265,12 @@ impl Local {
 
     /// Chunks handed over and not yet folded.
     pub(super) fn waiting(&self) -> usize {
-        self.log.chunks.lock().unwrap_or_else(|e| e.into_inner()).full.len()
+        self.log
+            .chunks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .full
+            .len()
     }
 
     /// Hands the full chunk over to be folded and goes on in `fresh`.

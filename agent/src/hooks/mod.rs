@@ -344,10 +344,10 @@ impl Recorder {
             local.push(|l| full(l, inner), id, log::SPAWN, now, data, Some(parent));
         });
         if done.is_none() {
-            let (site, parent_loc) = self
-                .inner
-                .places
-                .number(&self.inner.split, at, split, spawner);
+            let (site, parent_loc) =
+                self.inner
+                    .places
+                    .number(&self.inner.split, at, split, spawner);
             self.stray(Event::Spawn {
                 id,
                 at: now,

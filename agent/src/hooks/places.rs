@@ -89,10 +89,14 @@ impl Places {
     }
 }
 
-/// A thread's last places: (location, spawner, split) → numbers.
+/// (location, spawner, split) addresses, and the place's and spawner's
+/// numbers.
+type Cached = (usize, usize, bool, u32, u32);
+
+/// A thread's last places.
 #[derive(Default)]
 pub(super) struct Cache {
-    entries: [Option<(usize, usize, bool, u32, u32)>; 8],
+    entries: [Option<Cached>; 8],
     next: usize,
 }
 

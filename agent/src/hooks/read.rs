@@ -40,7 +40,8 @@ impl Recorder {
         let running = self.in_poll();
         let mut by_site: Vec<Option<Group>> = table.sites.iter().map(|_| None).collect();
         // Parents per place, by location number.
-        let mut parents: Vec<HashMap<u32, u64>> = table.sites.iter().map(|_| HashMap::new()).collect();
+        let mut parents: Vec<HashMap<u32, u64>> =
+            table.sites.iter().map(|_| HashMap::new()).collect();
         for (id, rec) in table.tasks.iter() {
             let site = rec.site() as usize;
             let g = by_site[site].get_or_insert_with(|| Group::new(table.sites[site]));
@@ -140,7 +141,11 @@ impl Recorder {
                 }
             })
             .collect();
-        let next = if more { tasks.last().map(|r| r.id) } else { None };
+        let next = if more {
+            tasks.last().map(|r| r.id)
+        } else {
+            None
+        };
         Page { tasks, next }
     }
 
@@ -302,4 +307,3 @@ impl Aggregate {
         (at != u64::MAX).then(|| self.epoch_unix_ns.saturating_add(at as i64))
     }
 }
-

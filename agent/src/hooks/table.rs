@@ -222,7 +222,8 @@ impl Table {
             }
         }
         self.chunks = chunks;
-        let stray: Vec<Event> = std::mem::take(&mut *inner.stray.lock().unwrap_or_else(|e| e.into_inner()));
+        let stray: Vec<Event> =
+            std::mem::take(&mut *inner.stray.lock().unwrap_or_else(|e| e.into_inner()));
         for e in stray {
             self.apply(inner, e, None, fold);
         }
@@ -253,7 +254,11 @@ impl Table {
     fn drain(&mut self, inner: &Inner, log: &ThreadLog, chunk: &Chunk, fold: u64) {
         chunk.drain(|e| {
             let mail = match e {
-                Event::Mail { .. } => log.mail.lock().unwrap_or_else(|e| e.into_inner()).pop_front(),
+                Event::Mail { .. } => log
+                    .mail
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pop_front(),
                 _ => None,
             };
             self.apply(inner, e, mail, fold);
