@@ -30,7 +30,10 @@ pub(super) const SLOTS: usize = 1024;
 
 /// What an event says (the low bits of its second word; the rest is a
 /// time, ns since the recorder's epoch).
+/// A task spawned inside another's poll: its second slot is the parent.
 pub(super) const SPAWN: u64 = 1;
+/// A task spawned outside any task's poll (one slot).
+pub(super) const SPAWN_ROOT: u64 = 6;
 /// A poll ended: the third word is when it began.
 pub(super) const POLL: u64 = 2;
 /// The task's last poll: it ended inside it (the terminate hook ran within
@@ -90,10 +93,14 @@ impl Chunk {
             let Some(id) = id else { continue };
             let at = word >> KIND_BITS;
             let ev = match word & KIND_MASK {
-                SPAWN => {
-                    // Its second slot: the parent.
-                    let parent = self.slots.get(i).and_then(|s| s.id.load());
-                    i += 1;
+                SPAWN | SPAWN_ROOT => {
+                    // A child's second slot: its parent.
+                    let parent = if word & KIND_MASK == SPAWN {
+                        i += 1;
+                        self.slots.get(i - 1).and_then(|s| s.id.load())
+                    } else {
+                        None
+                    };
                     Event::Spawn {
                         id,
                         at,
@@ -219,7 +226,7 @@ impl Local {
         }
     }
 
-    /// Appends an event of one slot, or two (a spawn and its parent).
+    /// Appends an event of one slot, or two (a spawn, and its `parent`).
     #[inline]
     pub(super) fn push(
         &mut self,
@@ -228,9 +235,9 @@ impl Local {
         kind: u64,
         at: u64,
         data: u64,
-        second: Option<Option<Id>>,
+        parent: Option<Id>,
     ) {
-        let n = 1 + usize::from(second.is_some());
+        let n = 1 + usize::from(parent.is_some());
         if self.len + n > self.chunk.slots.len() {
             full(self);
         }
@@ -238,8 +245,8 @@ impl Local {
         s.id.store(Some(id));
         s.word.store((at << KIND_BITS) | kind, Ordering::Relaxed);
         s.data.store(data, Ordering::Relaxed);
-        if let Some(parent) = second {
-            self.chunk.slots[self.len + 1].id.store(parent);
+        if let Some(parent) = parent {
+            self.chunk.slots[self.len + 1].id.store(Some(parent));
         }
         self.len += n;
         self.chunk.len.store(self.len as u32, Ordering::Release);

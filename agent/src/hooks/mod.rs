@@ -341,7 +341,10 @@ impl Recorder {
                 .cache
                 .get(&inner.places, &inner.split, at, split, spawner);
             let data = u64::from(site) | (u64::from(loc) << 32);
-            local.push(|l| full(l, inner), id, log::SPAWN, now, data, Some(parent));
+            match parent {
+                Some(p) => local.push(|l| full(l, inner), id, log::SPAWN, now, data, Some(p)),
+                None => local.push(|l| full(l, inner), id, log::SPAWN_ROOT, now, data, None),
+            }
         });
         if done.is_none() {
             let (site, parent_loc) =

@@ -198,27 +198,35 @@ impl Table {
             Share::Bounded => BOUNDED_CHUNKS,
         };
         let mut chunks = std::mem::take(&mut self.chunks);
-        for log in &logs {
-            let current = {
-                let mut c = log.chunks.lock().unwrap_or_else(|e| e.into_inner());
-                let n = c.full.len().min(budget);
-                budget -= n;
-                chunks.extend(c.full.drain(..n));
-                if !c.full.is_empty() {
-                    // The rest of its chunks, and its current one, wait
-                    // for the next fold (in order).
-                    complete = false;
-                    None
-                } else {
-                    c.current.clone()
-                }
-            };
-            for chunk in chunks.drain(..) {
-                self.drain(inner, log, &chunk, fold);
-                recycle(inner, chunk);
+        // A second pass, when some events came before their spawn: the
+        // spawns published while the first pass ran (most such events'),
+        // so they wait for no later fold.
+        for pass in 0..2 {
+            if pass == 1 && (self.pending.is_empty() || !complete) {
+                break;
             }
-            if let Some(c) = current {
-                self.drain(inner, log, &c, fold);
+            for log in &logs {
+                let current = {
+                    let mut c = log.chunks.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = c.full.len().min(budget);
+                    budget -= n;
+                    chunks.extend(c.full.drain(..n));
+                    if !c.full.is_empty() {
+                        // The rest of its chunks, and its current one,
+                        // wait for the next fold (in order).
+                        complete = false;
+                        None
+                    } else {
+                        c.current.clone()
+                    }
+                };
+                for chunk in chunks.drain(..) {
+                    self.drain(inner, log, &chunk, fold);
+                    recycle(inner, chunk);
+                }
+                if let Some(c) = current {
+                    self.drain(inner, log, &c, fold);
+                }
             }
         }
         self.chunks = chunks;
