@@ -136,7 +136,44 @@ impl Hasher for IdHasher {
     }
 }
 
-pub(super) type Tasks = HashMap<Id, Rec, IdHash>;
+/// Live tasks by id: 64 maps, a task's chosen by its hash, so that the
+/// table grows a 64th at a time (one map of a million tasks would hold
+/// its old and new arrays at once while it grows: ~170 MB at its peak).
+pub(super) struct Tasks {
+    maps: Box<[HashMap<Id, Rec, IdHash>]>,
+    hash: IdHash,
+}
+
+const MAPS: usize = 64;
+
+impl Default for Tasks {
+    fn default() -> Self {
+        let hash = IdHash::default();
+        Tasks {
+            maps: (0..MAPS).map(|_| HashMap::with_hasher(hash)).collect(),
+            hash,
+        }
+    }
+}
+
+impl Tasks {
+    #[inline]
+    fn map(&mut self, id: &Id) -> &mut HashMap<Id, Rec, IdHash> {
+        // Other bits than the map's own (its buckets take the low ones,
+        // its control bytes the top ones).
+        let h = self.hash.hash_one(id);
+        let m = (h ^ (h >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 58;
+        &mut self.maps[m as usize % MAPS]
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.maps.iter().map(HashMap::len).sum()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&Id, &Rec)> {
+        self.maps.iter().flat_map(|m| m.iter())
+    }
+}
 
 /// The folded state (behind `Inner::table`).
 #[derive(Default)]
@@ -246,7 +283,7 @@ impl Table {
                 } else if let Event::Spawn { id, at, .. } = e {
                     // An id used again whose last task's end never came:
                     // that task ended unseen.
-                    if let Some(old) = self.tasks.remove(&id) {
+                    if let Some(old) = self.tasks.map(&id).remove(&id) {
                         self.ended(inner, old, at);
                     }
                     self.apply(inner, e, m, fold);
@@ -307,7 +344,7 @@ impl Table {
                 if parent_loc != NONE && parent_loc as usize >= self.locations.len() {
                     inner.places.catch_up(&mut self.sites, &mut self.locations);
                 }
-                match self.tasks.entry(id) {
+                match self.tasks.map(&id).entry(id) {
                     std::collections::hash_map::Entry::Occupied(_) => {
                         // An id used again (tokio may, once a task ended):
                         // its last task's end is still to be folded.
@@ -328,7 +365,7 @@ impl Table {
             } => {
                 let busy = end.saturating_sub(start);
                 if ended {
-                    let Some(mut rec) = self.tasks.remove(&id) else {
+                    let Some(mut rec) = self.tasks.map(&id).remove(&id) else {
                         self.pending.push((fold, e, mail));
                         return;
                     };
@@ -336,7 +373,7 @@ impl Table {
                     self.ended(inner, rec, end);
                     return;
                 }
-                let Some(rec) = self.tasks.get_mut(&id) else {
+                let Some(rec) = self.tasks.map(&id).get_mut(&id) else {
                     self.pending.push((fold, e, mail));
                     return;
                 };
@@ -345,14 +382,14 @@ impl Table {
                 rec.last_poll_end = rec.last_poll_end.max(end);
             }
             Event::Term { id, at } => {
-                let Some(rec) = self.tasks.remove(&id) else {
+                let Some(rec) = self.tasks.map(&id).remove(&id) else {
                     self.pending.push((fold, e, mail));
                     return;
                 };
                 self.ended(inner, rec, at);
             }
             Event::Mail { id, at } => {
-                let Some(rec) = self.tasks.get_mut(&id) else {
+                let Some(rec) = self.tasks.map(&id).get_mut(&id) else {
                     self.pending.push((fold, e, mail));
                     return;
                 };
