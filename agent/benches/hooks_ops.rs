@@ -82,10 +82,6 @@ fn main() {
         }
     });
     assert_eq!(r.live(), 0);
-    if std::env::var("ONLY_WHOLE").is_ok() {
-        println!("whole {whole:.1}");
-        return;
-    }
     let spawn = per_op(batches, N, || {
         for &id in &ids {
             r.spawned(id, at);
