@@ -6,9 +6,10 @@
 //! Cost is what decides the structure (PERFORMANCE.md, "The hooks source
 //! near zero", has the measurements behind it):
 //! - **The hooks only write down what happened**, in their own thread's
-//!   log (see [`log`]): a spawn (two slots: the task, its place and
-//!   spawner's numbers, its parent), the end of a poll (the task, when
-//!   the poll began and ended), an end. No lock, no hash lookup, no
+//!   log (see [`log`]): a spawn (the task, the time, its place's and
+//!   spawner's numbers; a second slot for its parent when a task spawned
+//!   it), the end of a poll (the task, when the poll began and ended), an
+//!   end. No lock, no hash lookup, no
 //!   read-modify-write, no allocation: a few plain stores and a release
 //!   store of the log's length. Before a poll, the hook notes the task and
 //!   the time in its thread's "in poll" slot, which readers use for the
