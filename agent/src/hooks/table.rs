@@ -136,21 +136,29 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Live tasks by id: 64 maps, a task's chosen by its hash, so that the
-/// table grows a 64th at a time (one map of a million tasks would hold
-/// its old and new arrays at once while it grows: ~170 MB at its peak).
+/// Live tasks by id: 8 maps, a task's chosen by its hash, so that the
+/// table grows an eighth at a time (one map of a million tasks holds its
+/// old and new arrays at once while it grows: ~170 MB at its peak). Each
+/// starts with room for 3 584 tasks, so that every array a map ever frees
+/// is large enough for the allocator to give back to the system (smaller
+/// ones, freed while a map grows, stayed in the process: +16 B a task at
+/// 100 000 with 64 maps that started empty); pages not yet written are
+/// not resident.
 pub(super) struct Tasks {
     maps: Box<[HashMap<Id, Rec, IdHash>]>,
     hash: IdHash,
 }
 
-const MAPS: usize = 64;
+const MAPS: usize = 8;
+const MAP_START: usize = 3_584;
 
 impl Default for Tasks {
     fn default() -> Self {
         let hash = IdHash::default();
         Tasks {
-            maps: (0..MAPS).map(|_| HashMap::with_hasher(hash)).collect(),
+            maps: (0..MAPS)
+                .map(|_| HashMap::with_capacity_and_hasher(MAP_START, hash))
+                .collect(),
             hash,
         }
     }
@@ -162,7 +170,7 @@ impl Tasks {
         // Other bits than the map's own (its buckets take the low ones,
         // its control bytes the top ones).
         let h = self.hash.hash_one(id);
-        let m = (h ^ (h >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 58;
+        let m = (h ^ (h >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 61;
         &mut self.maps[m as usize % MAPS]
     }
 
@@ -180,7 +188,7 @@ impl Tasks {
 pub struct Table {
     pub(super) tasks: Tasks,
     /// Events read before their task's spawn, with the fold that read them.
-    pending: Vec<(u64, Event, Option<Mail>)>,
+    pending: Vec<(u64, Event, Option<Box<Mail>>)>,
     /// Folds so far.
     folds: u64,
     /// Events dropped as belonging to no task spawned under the hooks.
@@ -193,26 +201,18 @@ pub struct Table {
     chunks: Vec<Arc<Chunk>>,
 }
 
-/// How much one fold may take on: all of it (a reader), or a bounded
-/// share of the chunks others handed over (a thread whose chunk filled,
-/// which must get back to its tasks).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Share {
-    All,
-    Bounded,
-}
-
-/// Chunks handed over that a bounded fold takes on, at most.
-const BOUNDED_CHUNKS: usize = 4;
-
 fn add(a: &AtomicU64, n: u64) {
     // One writer (the folder, under the fold lock): no read-modify-write.
     a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
 impl Table {
-    /// Folds every published event into the table.
-    pub(super) fn fold(&mut self, inner: &Inner, share: Share) {
+    /// Folds every published event into the table: all of it, whoever
+    /// folds (a reader, or a thread whose chunk filled). A backlog is only
+    /// what came while the last fold ran; leaving part of it for later
+    /// would only hold other threads' events for those tasks as pending,
+    /// at twice the memory.
+    pub(super) fn fold(&mut self, inner: &Inner) {
         self.folds += 1;
         let fold = self.folds;
         let mut logs = std::mem::take(&mut self.logs);
@@ -229,33 +229,19 @@ impl Table {
             });
             logs.extend(all.iter().cloned());
         }
-        let mut complete = true;
-        let mut budget = match share {
-            Share::All => usize::MAX,
-            Share::Bounded => BOUNDED_CHUNKS,
-        };
         let mut chunks = std::mem::take(&mut self.chunks);
         // A second pass, when some events came before their spawn: the
         // spawns published while the first pass ran (most such events'),
         // so they wait for no later fold.
         for pass in 0..2 {
-            if pass == 1 && (self.pending.is_empty() || !complete) {
+            if pass == 1 && self.pending.is_empty() {
                 break;
             }
             for log in &logs {
                 let current = {
                     let mut c = log.chunks.lock().unwrap_or_else(|e| e.into_inner());
-                    let n = c.full.len().min(budget);
-                    budget -= n;
-                    chunks.extend(c.full.drain(..n));
-                    if !c.full.is_empty() {
-                        // The rest of its chunks, and its current one,
-                        // wait for the next fold (in order).
-                        complete = false;
-                        None
-                    } else {
-                        c.current.clone()
-                    }
+                    chunks.append(&mut c.full);
+                    c.current.clone()
                 };
                 for chunk in chunks.drain(..) {
                     self.drain(inner, log, &chunk, fold);
@@ -273,7 +259,7 @@ impl Table {
             self.apply(inner, e, None, fold);
         }
         self.retry(inner);
-        if complete {
+        {
             // Read before this fold began and still unmatched: no spawn
             // will come.
             let pending = std::mem::take(&mut self.pending);
@@ -303,7 +289,8 @@ impl Table {
                     .mail
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .pop_front(),
+                    .pop_front()
+                    .map(Box::new),
                 _ => None,
             };
             self.apply(inner, e, mail, fold);
@@ -332,7 +319,7 @@ impl Table {
     }
 
     /// Applies one event, or keeps it pending.
-    fn apply(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
+    fn apply(&mut self, inner: &Inner, e: Event, mail: Option<Box<Mail>>, fold: u64) {
         match e {
             Event::Spawn {
                 id,
@@ -393,7 +380,7 @@ impl Table {
                     self.pending.push((fold, e, mail));
                     return;
                 };
-                let Some(m) = mail else { return };
+                let Some(m) = mail.map(|m| *m) else { return };
                 if let Some(slot) = m.adopt {
                     rec.slot = Some(slot);
                 }
