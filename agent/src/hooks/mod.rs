@@ -158,6 +158,7 @@ pub fn coarse_ns() -> u64 {
 }
 
 /// Whether this thread is inside a task's poll under a recorder's hooks.
+#[inline]
 pub(crate) fn polling_a_task() -> bool {
     POLL.with(|p| p.at.get().is_some())
 }

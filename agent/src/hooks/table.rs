@@ -272,7 +272,7 @@ impl Table {
                     if let Some(old) = self.tasks.map(&id).remove(&id) {
                         self.ended(inner, old, at);
                     }
-                    self.apply(inner, e, m, fold);
+                    self.apply(inner, e, m.map(|m| *m), fold);
                 } else {
                     self.strays += 1;
                 }
@@ -289,8 +289,7 @@ impl Table {
                     .mail
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .pop_front()
-                    .map(Box::new),
+                    .pop_front(),
                 _ => None,
             };
             self.apply(inner, e, mail, fold);
@@ -303,7 +302,7 @@ impl Table {
             let pending = std::mem::take(&mut self.pending);
             let before = pending.len();
             for (f, e, m) in pending {
-                self.apply(inner, e, m, f);
+                self.apply(inner, e, m.map(|m| *m), f);
             }
             if self.pending.len() == before {
                 return;
@@ -319,7 +318,7 @@ impl Table {
     }
 
     /// Applies one event, or keeps it pending.
-    fn apply(&mut self, inner: &Inner, e: Event, mail: Option<Box<Mail>>, fold: u64) {
+    fn apply(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
         match e {
             Event::Spawn {
                 id,
@@ -335,7 +334,7 @@ impl Table {
                     std::collections::hash_map::Entry::Occupied(_) => {
                         // An id used again (tokio may, once a task ended):
                         // its last task's end is still to be folded.
-                        self.pending.push((fold, e, mail));
+                        self.pending.push((fold, e, mail.map(Box::new)));
                         return;
                     }
                     std::collections::hash_map::Entry::Vacant(v) => {
@@ -353,7 +352,7 @@ impl Table {
                 let busy = end.saturating_sub(start);
                 if ended {
                     let Some(mut rec) = self.tasks.map(&id).remove(&id) else {
-                        self.pending.push((fold, e, mail));
+                        self.pending.push((fold, e, mail.map(Box::new)));
                         return;
                     };
                     rec.add_busy(busy);
@@ -361,7 +360,7 @@ impl Table {
                     return;
                 }
                 let Some(rec) = self.tasks.map(&id).get_mut(&id) else {
-                    self.pending.push((fold, e, mail));
+                    self.pending.push((fold, e, mail.map(Box::new)));
                     return;
                 };
                 rec.add_poll();
@@ -370,17 +369,17 @@ impl Table {
             }
             Event::Term { id, at } => {
                 let Some(rec) = self.tasks.map(&id).remove(&id) else {
-                    self.pending.push((fold, e, mail));
+                    self.pending.push((fold, e, mail.map(Box::new)));
                     return;
                 };
                 self.ended(inner, rec, at);
             }
             Event::Mail { id, at } => {
                 let Some(rec) = self.tasks.map(&id).get_mut(&id) else {
-                    self.pending.push((fold, e, mail));
+                    self.pending.push((fold, e, mail.map(Box::new)));
                     return;
                 };
-                let Some(m) = mail.map(|m| *m) else { return };
+                let Some(m) = mail else { return };
                 if let Some(slot) = m.adopt {
                     rec.slot = Some(slot);
                 }
