@@ -38,7 +38,9 @@ fn main() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!("churn: 200000 tasks (yield 3x, 2 000 in flight); idle: 100000 tasks on a Sleep; 2 workers; medians of {rounds}");
+    println!(
+        "churn: 200000 tasks (yield 3x, 2 000 in flight); idle: 100000 tasks on a Sleep; 2 workers; medians of {rounds}"
+    );
     let mut plain = (0.0, 0.0, 0.0);
     for (m, [mut w, mut c, mut b]) in modes.iter().zip(r) {
         let (w, c, b) = (med(&mut w), med(&mut c), med(&mut b));
@@ -70,7 +72,10 @@ fn child(mode: &str, what: &str) -> (f64, f64) {
     };
     match field("result=") {
         Some(r) => (r, field("cpu=").unwrap_or(0.0)),
-        None => panic!("{mode}:{what}: {text}{}", String::from_utf8_lossy(&out.stderr)),
+        None => panic!(
+            "{mode}:{what}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }
 
@@ -78,18 +83,28 @@ fn run(mode: &str) {
     let (source, what) = mode.split_once(':').expect("mode:what");
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
-    let options = || TokioAttachOptions::builder().task_tracking_enabled(true).build();
+    let options = || {
+        TokioAttachOptions::builder()
+            .task_tracking_enabled(true)
+            .build()
+    };
     let (_recorder, rt) = match source {
         "plain" => (None, builder.build().expect("runtime")),
         "dial9" => {
             let path = format!("/tmp/dial9-churn-{}.bin", std::process::id());
             let rec = recorder(DiskBuffer::single_file(&path).expect("trace file")).build();
-            let rt = rec.handle().attach_tokio_runtime(builder, options()).expect("attach");
+            let rt = rec
+                .handle()
+                .attach_tokio_runtime(builder, options())
+                .expect("attach");
             (Some((rec, Some(path))), rt)
         }
         "dial9-mem" => {
             let rec = recorder(MemoryBuffer::new(16 * 1024 * 1024).expect("buffer")).build();
-            let rt = rec.handle().attach_tokio_runtime(builder, options()).expect("attach");
+            let rt = rec
+                .handle()
+                .attach_tokio_runtime(builder, options())
+                .expect("attach");
             (Some((rec, None)), rt)
         }
         other => panic!("unknown mode {other}"),
