@@ -29,22 +29,24 @@
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod handoff;
 mod log;
 mod places;
 mod read;
 mod site;
 mod table;
 mod waits;
-pub use read::{Aggregate, Group, Page, Sample, TaskRow};
+pub use read::{Aggregate, Group, Page, Sample, TaskRow, task_id};
 #[cfg(tokio_unstable)]
 pub use read::{Callback, OtherHooks};
 pub(crate) use site::spawn_as;
 pub use site::{AGE_BUCKETS, Site, SplitRules};
 pub use waits::{Budget, CaptureStats, Coverage, TaskWait, Waits};
 
+use handoff::full;
 use log::{Chunk, Event, Local, ThreadLog};
 use places::Places;
 use site::spawned_as;
@@ -53,44 +55,6 @@ use table::Table;
 /// Seconds of per-location history the agent keeps (for a viewer that
 /// attaches late to see the trend at once).
 pub const HISTORY_SECS: usize = 300;
-
-/// A tokio task id as the number tokio shows (`Id`'s `Display`), for the
-/// wire and the tests. Never on the hooks' path: the record keys tasks by
-/// `tokio::task::Id` itself.
-pub fn task_id(id: tokio::task::Id) -> u64 {
-    use std::fmt::Write;
-    /// Digits written into a buffer on the stack.
-    struct Digits {
-        buf: [u8; 20],
-        len: usize,
-    }
-    impl Write for Digits {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let end = self.len + s.len();
-            self.buf
-                .get_mut(self.len..end)
-                .ok_or(std::fmt::Error)?
-                .copy_from_slice(s.as_bytes());
-            self.len = end;
-            Ok(())
-        }
-    }
-    let mut d = Digits {
-        buf: [0; 20],
-        len: 0,
-    };
-    if write!(d, "{id}").is_err() {
-        return 0;
-    }
-    d.buf[..d.len]
-        .iter()
-        .try_fold(0u64, |n, &c| {
-            c.is_ascii_digit()
-                .then(|| n.checked_mul(10)?.checked_add(u64::from(c - b'0')))
-                .flatten()
-        })
-        .unwrap_or(0)
-}
 
 /// The record the hooks keep. Cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -485,49 +449,6 @@ impl Recorder {
     pub fn uptime(&self) -> Duration {
         self.inner.epoch.elapsed()
     }
-}
-
-/// Chunks a thread that runs no tasks may leave to others to fold before
-/// it waits to fold them itself.
-const MAX_WAITING: usize = 4;
-
-/// A thread's chunk is full. A runtime's worker folds every published
-/// event if nobody else is folding (never waiting for the lock) and goes
-/// on in its chunk, else hands it over and goes on in a spare (or new)
-/// one. Another thread (a `block_on` spawning, a blocking thread) hands
-/// it over for a spare when there is one, else does as a worker does, up
-/// to [`MAX_WAITING`] chunks left to others; then it waits for the lock
-/// and folds: it runs no tasks, and a spawner that outruns the folds
-/// would otherwise pile chunks up (a million spawns from `block_on`
-/// queued hundreds, and the process peaked 5-14 % higher).
-#[cold]
-fn full(local: &mut Local, inner: &Inner) {
-    let worker = tokio::runtime::worker_index().is_some();
-    let waiting = local.waiting();
-    if !worker && waiting < MAX_WAITING {
-        let spare = lock(&inner.pool).pop();
-        if let Some(spare) = spare {
-            local.hand_over(spare);
-            return;
-        }
-    }
-    let table = if worker || waiting < MAX_WAITING {
-        match inner.table.try_lock() {
-            Ok(t) => Some(t),
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
-    } else {
-        Some(lock(&inner.table))
-    };
-    if let Some(mut t) = table {
-        t.fold(inner);
-        if local.after_fold(&inner.pool) {
-            return;
-        }
-    }
-    let spare = lock(&inner.pool).pop();
-    local.hand_over(spare.unwrap_or_else(|| Chunk::new(log::SLOTS)));
 }
 
 #[cfg(test)]

@@ -9,8 +9,46 @@ use super::places::NONE;
 use super::site::{AGE_BUCKETS, Site, age_bucket};
 use super::table::Rec;
 use super::waits::Coverage;
-use super::{HISTORY_SECS, Recorder, lock, task_id};
+use super::{HISTORY_SECS, Recorder, lock};
 use tokio::task::Id;
+
+/// A tokio task id as the number tokio shows (`Id`'s `Display`), for the
+/// wire and the tests. Never on the hooks' path: the record keys tasks by
+/// `tokio::task::Id` itself.
+pub fn task_id(id: tokio::task::Id) -> u64 {
+    use std::fmt::Write;
+    /// Digits written into a buffer on the stack.
+    struct Digits {
+        buf: [u8; 20],
+        len: usize,
+    }
+    impl Write for Digits {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            self.buf
+                .get_mut(self.len..end)
+                .ok_or(std::fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    let mut d = Digits {
+        buf: [0; 20],
+        len: 0,
+    };
+    if write!(d, "{id}").is_err() {
+        return 0;
+    }
+    d.buf[..d.len]
+        .iter()
+        .try_fold(0u64, |n, &c| {
+            c.is_ascii_digit()
+                .then(|| n.checked_mul(10)?.checked_add(u64::from(c - b'0')))
+                .flatten()
+        })
+        .unwrap_or(0)
+}
 
 /// The tasks in a poll now, and when each poll began (a handful: one per
 /// thread polling).
