@@ -2,8 +2,6 @@
 //! Prints the median of several runs per case. `-- --quick` runs one
 //! iteration of each (CI smoke mode).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use taskscope::analysis::trend::{Cohort, TrendInput, assess};
 use taskscope::analysis::{Analysis, Params};
@@ -14,28 +12,8 @@ use taskscope::model::update::{
 use taskscope::model::{State, Ts};
 
 /// Counts live heap bytes, for the model's bytes per task.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size(), Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new, Ordering::Relaxed);
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: taskscope_count_alloc::Counting = taskscope_count_alloc::Counting;
 
 const T0: i64 = 1_800_000_000_000_000_000;
 
@@ -132,12 +110,12 @@ fn update(tasks: u64, locations: u64, sleeps: bool) -> Update {
 fn memory(n: u64) {
     for sleeps in [false, true] {
         // The update is consumed by `apply`, so what stays is the model's.
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = taskscope_count_alloc::live();
         let up = update(n, 10, sleeps);
         let mut st = State::default();
         st.begin_stream();
         st.apply(up);
-        let bytes = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+        let bytes = taskscope_count_alloc::live().saturating_sub(before);
         println!(
             "model heap for {n} idle tasks{}: {:.1} MiB ({:.0} B/task)",
             if sleeps { " each with its Sleep" } else { "" },

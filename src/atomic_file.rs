@@ -47,8 +47,8 @@ fn sync_dir(_: &Path) -> io::Result<()> {
 mod tests {
     #[test]
     fn failed_writes_leave_nothing() {
-        let dir = std::env::temp_dir().join(format!("taskscope-atomic-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
         let path = dir.join("out.txt");
         std::fs::write(&path, b"old").expect("seed");
         let r = super::write_with(&path, |w| {
@@ -57,7 +57,7 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(std::fs::read(&path).expect("read"), b"old");
-        let leftovers = std::fs::read_dir(&dir).expect("ls").count();
+        let leftovers = std::fs::read_dir(dir).expect("ls").count();
         assert_eq!(leftovers, 1, "no temporary file left behind");
         super::write(&path, b"new").expect("write");
         assert_eq!(std::fs::read(&path).expect("read"), b"new");

@@ -210,9 +210,12 @@ pub struct WatchArgs {
 /// How a headless command reaches a live target.
 #[derive(Debug, Args, Clone)]
 pub struct GatherArgs {
-    /// Largest update accepted from the target, e.g. 256MiB.
+    /// Largest console-subscriber update accepted from the target, e.g. 256MiB.
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    /// Largest message accepted from the target's taskscope-agent (its groups, a page of tasks, its waits); a real agent's largest at 1 000 000 tasks is under 4 MiB.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub max_agent_message_size: usize,
     /// Wait up to this long (default 60s) for a target that is not up yet,
     /// instead of failing at the first refused connection: for CI jobs that
     /// start the service and taskscope together.
@@ -229,40 +232,42 @@ pub struct GatherArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
-    pub dumps: DumpArgs,
+    pub waits: WaitsArgs,
 }
 
 /// The agent's token: from `--token-file`, else `TASKSCOPE_TOKEN_FILE`.
-pub fn load_token(flag: Option<&std::path::Path>) -> anyhow::Result<Option<conn::Token>> {
+pub fn load_token(flag: Option<&std::path::Path>) -> anyhow::Result<Option<conn::Credential>> {
     let env = std::env::var_os("TASKSCOPE_TOKEN_FILE").map(std::path::PathBuf::from);
     match flag.map(std::path::Path::to_path_buf).or(env) {
-        Some(path) => conn::Token::from_file(&path)
+        Some(path) => conn::Credential::from_file(&path)
             .map(Some)
             .map_err(|e| anyhow::anyhow!(e)),
         None => Ok(None),
     }
 }
 
-/// Task dumps from the target's `taskscope-agent` (ignored without one).
+/// The tasks' waits, captured by the target's `taskscope-agent` (ignored
+/// without one).
 #[derive(Debug, Args, Clone)]
-pub struct DumpArgs {
-    /// Never ask the target's taskscope-agent for task dumps.
-    #[arg(long)]
-    pub no_dumps: bool,
-    /// How long a dump may wait for the target's runtime to pause.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub dump_timeout: Duration,
+pub struct WaitsArgs {
+    /// Never ask the target's taskscope-agent for the tasks' waits.
+    #[arg(long, alias = "no-dumps")]
+    pub no_waits: bool,
+    /// How long a request for the tasks' waits may take, reply included
+    /// (the agent itself waits at most 2 s for the tasks it asks).
+    #[arg(long, default_value = "5s", value_parser = parse_duration, alias = "dump-timeout")]
+    pub waits_timeout: Duration,
 }
 
-impl DumpArgs {
-    /// One dump, at the end of a headless run.
-    pub fn once(&self) -> conn::DumpOptions {
-        conn::DumpOptions {
-            enabled: !self.no_dumps,
+impl WaitsArgs {
+    /// One request for waits, at the end of a headless run.
+    pub fn once(&self) -> conn::WaitsOptions {
+        conn::WaitsOptions {
+            enabled: !self.no_waits,
             on_connect: false,
             first_after: Duration::ZERO,
             interval: None,
-            timeout: self.dump_timeout,
+            timeout: self.waits_timeout,
         }
     }
 }
@@ -273,18 +278,20 @@ pub struct ViewArgs {
     /// Trend window: the change column and growth test look this far back.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub window: Duration,
-    /// Largest update accepted from the target, e.g. 256MiB (tonic's default, 4MiB, is too small for large targets).
+    /// Largest console-subscriber update accepted from the target, e.g. 256MiB (tonic's default, 4MiB, is too small for large targets).
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    /// Largest message accepted from the target's taskscope-agent (its groups, a page of tasks, its waits); a real agent's largest at 1 000 000 tasks is under 4 MiB.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub max_agent_message_size: usize,
     /// Disable colors (also when the NO_COLOR environment variable is set).
     #[arg(long)]
     pub no_color: bool,
     /// With taskscope-agent in the target: fetch the tasks' waits this
     /// often, besides on connect and with `t`. The agent captures them one
-    /// task at a time and never pauses the runtime, so this is cheap (an
-    /// older agent that takes whole-runtime dumps allows one per 10 s).
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub dump_every: Duration,
+    /// task at a time and never pauses the runtime, so this is cheap.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, alias = "dump-every")]
+    pub waits_every: Duration,
     /// Which source to read: the hooks source of taskscope-agent when the
     /// target serves it (exact counts, cheap at scale), else
     /// console-subscriber; or only one of them.
@@ -296,7 +303,7 @@ pub struct ViewArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
-    pub dumps: DumpArgs,
+    pub waits: WaitsArgs,
 }
 
 /// What the demo target runs, for `demo` and `demo-target` alike.
@@ -306,7 +313,7 @@ pub struct ScenarioArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "idle-conn,full-channel,sleepers,oneshot,healthy"
+        default_value = "idle-conn,full-channel,sleepers,oneshot,axum-idle,grpc-streams,http-no-timeout,healthy"
     )]
     pub scenarios: Vec<Scenario>,
     /// One new leaked task per leak scenario this often.
@@ -322,7 +329,7 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub load: ScenarioArgs,
     /// What the demo target serves: taskscope-agent's hooks source (with
-    /// task dumps), console-subscriber (with task dumps: task names and
+    /// captures), console-subscriber (with captures: task names and
     /// fields, per-task classification from console data), or both.
     #[arg(long = "demo-source", value_enum, default_value_t = crate::demo::target::DemoSource::Hooks)]
     pub demo_source: crate::demo::target::DemoSource,
@@ -361,7 +368,7 @@ pub struct DemoTargetArgs {
     /// Exit when standard input closes.
     #[arg(long)]
     pub exit_on_stdin_close: bool,
-    /// Serve the console alone, without the task-dump agent.
+    /// Serve the console alone, without the capture agent.
     #[arg(long)]
     pub no_agent: bool,
     /// What to serve: console-subscriber, taskscope-agent's hooks source, or both.
@@ -374,10 +381,11 @@ impl ViewArgs {
     pub fn gather_args(&self) -> GatherArgs {
         GatherArgs {
             max_message_size: self.max_message_size,
+            max_agent_message_size: self.max_agent_message_size,
             wait_for_target: None,
             source: self.source,
             token_file: self.token_file.clone(),
-            dumps: self.dumps.clone(),
+            waits: self.waits.clone(),
         }
     }
 
@@ -390,12 +398,13 @@ impl ViewArgs {
             },
             conn: conn::Options {
                 max_message_size: self.max_message_size,
-                dumps: conn::DumpOptions {
-                    enabled: !self.dumps.no_dumps,
+                max_agent_message_size: self.max_agent_message_size,
+                waits: conn::WaitsOptions {
+                    enabled: !self.waits.no_waits,
                     on_connect: true,
                     first_after: Duration::ZERO,
-                    interval: Some(self.dump_every),
-                    timeout: self.dumps.dump_timeout,
+                    interval: Some(self.waits_every),
+                    timeout: self.waits.waits_timeout,
                 },
                 source: self.source,
                 token: load_token(self.token_file.as_deref())?,

@@ -2,7 +2,7 @@
 //! the session the TUI uses ([`crate::session`]), for a fixed time. The
 //! session folds the connections' events into the models and analyses
 //! them; this decides when a target counts as reached or lost, asks for
-//! one last task dump, and takes the models back at the end.
+//! one last capture, and takes the models back at the end.
 
 use crate::analysis::{Analysis, Params};
 use crate::conn::{self, ConnError, Status, Target};
@@ -86,14 +86,16 @@ pub async fn gather_fleet(
     // first attempt's own timeouts (connect, first response), or the time
     // the user allowed it to come up.
     let give_up = wait_for_target.unwrap_or(opts.connect_timeout * 2 + Duration::from_secs(1));
-    // One dump at the end of the run (the caller's `dumps` options choose
+    // One capture at the end of the run (the caller's `captures` options choose
     // whether; a headless run never takes one on connect or periodically),
     // so the reasons describe the tasks as they are when the run ends.
-    let dumps_enabled = opts.dumps.enabled;
+    let waits_enabled = opts.waits.enabled;
     let mut opts = opts;
-    opts.dumps.on_connect = false;
-    opts.dumps.interval = None;
-    let dump_wait = opts.dumps.timeout * 6;
+    opts.waits.on_connect = false;
+    opts.waits.interval = None;
+    // The request for waits ends within its timeout, answered or not; the
+    // second is for its event to reach the session.
+    let waits_wait = opts.waits.timeout + Duration::from_secs(1);
     let mut watches: Vec<Watch> = targets
         .iter()
         .map(|t| Watch {
@@ -117,9 +119,9 @@ pub async fn gather_fleet(
     let started = Instant::now();
     let mut last_progress = started;
     let mut latest: Option<std::sync::Arc<Analysis>> = None;
-    // Once asked: when, and the targets whose dump has not arrived yet
+    // Once asked: when, and the targets whose capture has not arrived yet
     // (`None` until the session says whom it asked).
-    let mut final_dump: Option<(Instant, Option<Vec<usize>>)> = None;
+    let mut final_waits: Option<(Instant, Option<Vec<usize>>)> = None;
     let mut died = None;
     loop {
         let now = Instant::now();
@@ -135,8 +137,8 @@ pub async fn gather_fleet(
             .map(|w| w.deadline(started, duration, give_up))
             .filter(|d| *d > now)
             .min();
-        let deadline = match (&final_dump, open) {
-            (Some((asked, _)), _) => *asked + dump_wait,
+        let deadline = match (&final_waits, open) {
+            (Some((asked, _)), _) => *asked + waits_wait,
             (None, Some(d)) => d,
             (None, None) => {
                 let ask: Vec<usize> = (0..watches.len())
@@ -145,10 +147,10 @@ pub async fn gather_fleet(
                         !w.ended && w.connected && w.first_update.is_some()
                     })
                     .collect();
-                if !dumps_enabled || ask.is_empty() || s.jobs.send(Job::FinalDumps(ask)).is_err() {
+                if !waits_enabled || ask.is_empty() || s.jobs.send(Job::FinalWaits(ask)).is_err() {
                     break;
                 }
-                final_dump = Some((now, None));
+                final_waits = Some((now, None));
                 continue;
             }
         };
@@ -179,17 +181,17 @@ pub async fn gather_fleet(
                 latest = Some(v.analysis);
                 continue;
             }
-            ToUi::DumpsAsked(asked) => {
+            ToUi::WaitsAsked(asked) => {
                 if asked.is_empty() {
                     break;
                 }
-                if let Some((_, pending)) = &mut final_dump {
+                if let Some((_, pending)) = &mut final_waits {
                     *pending = Some(asked);
                 }
                 continue;
             }
-            ToUi::Dumped(i) => {
-                if let Some((_, Some(pending))) = &mut final_dump {
+            ToUi::Captured(i) => {
+                if let Some((_, Some(pending))) = &mut final_waits {
                     pending.retain(|&t| t != i);
                     if pending.is_empty() {
                         break;

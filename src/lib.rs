@@ -6,19 +6,20 @@
 //! the state into groups, reasons and trends; [`ui`] draws them.
 #![forbid(unsafe_code)]
 
-pub mod analysis;
 pub mod atomic_file;
 pub mod cli;
 pub mod commands;
 pub mod conn;
 pub mod demo;
 pub mod headless;
-mod keyed;
 pub mod malloc;
-pub mod model;
 pub mod report;
 pub mod schemas;
 pub mod session;
 pub mod snapshot;
-pub mod text;
 pub mod ui;
+pub mod wording;
+
+/// The model and the analysis (the `taskscope-core` crate, pure: no
+/// network, no terminal), and its text helpers.
+pub use taskscope_core::{analysis, model, text};

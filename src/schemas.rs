@@ -32,7 +32,7 @@ impl Document {
     pub fn schema(self) -> String {
         let value = match self {
             Document::Snapshot => generate::<crate::snapshot::format::Snapshot>("snapshot"),
-            Document::Report => generate::<crate::report::model::Report>("report"),
+            Document::Report => generate::<crate::report::build::Report>("report"),
             Document::Diff => generate::<crate::report::diff::DiffJson>("diff"),
         };
         let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();

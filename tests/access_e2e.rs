@@ -144,7 +144,7 @@ fn the_viewer_takes_up_a_rotated_token_when_refused() {
         .unwrap();
     rt.block_on(async {
         let opts = conn::Options {
-            token: Some(conn::Token::from_file(&viewer_file).expect("token")),
+            token: Some(conn::Credential::from_file(&viewer_file).expect("token")),
             backoff_max: std::time::Duration::from_secs(1),
             ..conn::Options::default()
         };

@@ -2,7 +2,7 @@
 //! classified as what it is (README: "How taskscope tells what a task
 //! waits on"). One row of that table per assertion: first from console
 //! data alone (a target without the agent), then with `taskscope-agent`'s
-//! task dumps, which name the waits console data cannot see.
+//! captures, which name the waits console data cannot see.
 
 use crate::common::{self, DemoTarget, group, spawn_line, watch_until};
 use std::time::Duration;
@@ -64,12 +64,12 @@ fn with_the_agent_every_wait_is_named_from_task_dumps() {
         ("notify", Reason::Notify),            // Notify::notified
         ("join", Reason::JoinHandle),          // awaiting a JoinHandle
         ("sleepers", Reason::Sleep),           // tokio::time::sleep
-        ("full-channel", Reason::ChannelSend), // confirmed by the dump
+        ("full-channel", Reason::ChannelSend), // confirmed by the capture
         ("mutex-wait", Reason::Mutex),
         ("oneshot", Reason::Oneshot),
     ];
-    // One dump, once the 40 tasks exist (5 per scenario, 50 ms apart).
-    let (_state, a) = common::watch_until_with_dump(
+    // One capture, once the 40 tasks exist (5 per scenario, 50 ms apart).
+    let (_state, a) = common::watch_until_with_waits(
         target.target(),
         Duration::from_secs(60),
         Params::default(),
@@ -78,7 +78,7 @@ fn with_the_agent_every_wait_is_named_from_task_dumps() {
             expected.iter().all(|(l, reason)| {
                 group(a, &spawn_line(l)).is_some_and(|g| {
                     g.live == 5
-                        && g.reasons.first().map(|r| (r.reason, r.tasks, r.from_dump))
+                        && g.reasons.first().map(|r| (r.reason, r.tasks, r.captured))
                             == Some((*reason, 5, 5))
                 })
             })
@@ -87,11 +87,11 @@ fn with_the_agent_every_wait_is_named_from_task_dumps() {
     for (l, reason) in expected {
         let g = group(&a, &spawn_line(l)).expect("group");
         let main = g.main_reason().expect("a reason");
-        assert_eq!((main.reason, main.from_dump), (reason, 5), "{l}");
+        assert_eq!((main.reason, main.captured), (reason, 5), "{l}");
         // The group's stack names the tokio call it waits in.
         assert_eq!(g.stacks.len(), 1, "{l}: {:?}", g.stacks);
         assert_eq!(g.stacks[0].tasks, 5, "{l}");
         assert_eq!(g.stacks[0].reason, reason, "{l}");
     }
-    assert!(a.dumps.last.is_some_and(|c| c.tasks >= 40), "{:?}", a.dumps);
+    assert!(a.waits.last.is_some_and(|c| c.tasks >= 40), "{:?}", a.waits);
 }

@@ -182,7 +182,7 @@ fn wait_for_target_rides_out_a_target_that_is_not_up_yet() {
             "1s",
             "--wait-for-target",
             "60s",
-            "--no-dumps",
+            "--no-waits",
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -19,7 +19,7 @@ async fn temporality(client: &mut InstrumentClient<tonic::transport::Channel>) -
 
 fn watch(addr: &str) -> String {
     let out = Command::new(BIN)
-        .args(["watch", addr, "--duration", "2s", "--no-dumps"])
+        .args(["watch", addr, "--duration", "2s", "--no-waits"])
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -53,8 +53,8 @@ fn demo_leaks_arrive_grouped_by_spawn_location_with_exact_counts() {
 
 #[test]
 fn a_target_on_a_unix_socket_is_reached_with_a_file_url() {
-    let sock = std::env::temp_dir().join(format!("taskscope-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&sock);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let sock = tmp.path().join("demo.sock");
     let sock_arg = sock.to_str().expect("path").to_string();
     let target = DemoTarget::start(&[
         "--unix",

@@ -163,11 +163,22 @@ fn location_of(v: &serde_json::Value) -> String {
 }
 
 const LEAKS: [&str; 4] = ["idle-conn", "full-channel", "sleepers", "oneshot"];
+/// The demo's first four leaks and its healthy workload (the web leaks
+/// have a test of their own: `web_e2e`).
+const CLASSIC: &str = "idle-conn,full-channel,sleepers,oneshot,healthy";
 const HEALTHY: [&str; 2] = ["healthy-request", "pool-worker"];
 
 #[test]
+#[ignore = "end-to-end tier (needs Prometheus): scripts/test.sh runs it"]
 fn prometheus_scrapes_the_agent_and_the_alert_fires_for_the_leaks_only() {
-    let demo = DemoTarget::start(&["--source", "hooks", "--leak-every", "100ms"]);
+    let demo = DemoTarget::start(&[
+        "--source",
+        "hooks",
+        "--scenarios",
+        CLASSIC,
+        "--leak-every",
+        "100ms",
+    ]);
     let prom = start_prometheus(&demo.addr);
     let leaks: Vec<String> = LEAKS.iter().map(|n| spawn_line(n)).collect();
     let healthy: Vec<String> = HEALTHY.iter().map(|n| spawn_line(n)).collect();
@@ -300,8 +311,16 @@ fn taskscope(args: &[&str]) {
 }
 
 #[test]
+#[ignore = "end-to-end tier (needs Go's pprof): scripts/test.sh runs it"]
 fn go_tool_pprof_reads_task_profiles_with_taskscope_s_counts() {
-    let demo = DemoTarget::start(&["--source", "hooks", "--leak-every", "50ms"]);
+    let demo = DemoTarget::start(&[
+        "--source",
+        "hooks",
+        "--scenarios",
+        CLASSIC,
+        "--leak-every",
+        "50ms",
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old.pb.gz");
     let snap = dir.path().join("new.json");
@@ -374,6 +393,7 @@ fn go_tool_pprof_reads_task_profiles_with_taskscope_s_counts() {
 /// (inspection without a token), their captured stacks; `-diff_base`
 /// between two pulls shows each leak growing.
 #[test]
+#[ignore = "end-to-end tier (needs Go's pprof): scripts/test.sh runs it"]
 fn go_tool_pprof_pulls_the_agent_s_task_profile_over_http() {
     // The path the shipped Alloy config scrapes, as a complete profile.
     let alloy = std::fs::read_to_string(
@@ -402,7 +422,14 @@ fn go_tool_pprof_pulls_the_agent_s_task_profile_over_http() {
             .any(|l| l.split_whitespace().collect::<String>() == "delta=false"),
         "each pull is a whole profile: {block}"
     );
-    let demo = DemoTarget::start(&["--source", "hooks", "--leak-every", "50ms"]);
+    let demo = DemoTarget::start(&[
+        "--source",
+        "hooks",
+        "--scenarios",
+        CLASSIC,
+        "--leak-every",
+        "50ms",
+    ]);
     let url = format!("http://{}{path}", demo.addr);
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old.pb.gz");

@@ -50,10 +50,11 @@ fn every_leak_is_counted_exactly_at_its_spawn_line_with_its_spawner() {
         assert_eq!(g.live, 12, "{leak}");
         assert_eq!(g.running + g.idle, 12, "{leak}");
         assert!(g.oldest.is_some(), "{leak}");
-        // All idle (waiting), known as idle only without a dump.
+        // All idle (waiting); without a capture, their waits are not
+        // captured yet, and say so (never `idle`).
         assert_eq!(
             g.reasons.first().map(|r| r.reason),
-            Some(Reason::Idle),
+            Some(Reason::Uncaptured),
             "{leak}"
         );
         // Spawn ancestry: all twelve were spawned by one loop task, itself
@@ -138,7 +139,7 @@ fn watch_gates_on_the_hooks_source() {
             "{leak} ({line}) not among the suspects: {suspects:?}"
         );
     }
-    // The final task dump names each leak's wait, put in its group by the
+    // The final capture names each leak's wait, put in its group by the
     // spawn location the agent recorded.
     for (leak, reason) in [
         ("idle-conn", "socket_read"),
@@ -155,7 +156,7 @@ fn watch_gates_on_the_hooks_source() {
             .expect("suspect");
         let main = &g["blocked_on"][0];
         assert_eq!(main["reason"], reason, "{leak}: {g:#}");
-        assert!(main["from_dump"].as_u64() > Some(0), "{leak}: {main}");
+        assert!(main["captured"].as_u64() > Some(0), "{leak}: {main}");
         assert!(
             g["spawned_from"][0]["name"]
                 .as_str()
@@ -175,8 +176,8 @@ fn watch_gates_on_the_hooks_source() {
 #[test]
 fn snapshots_of_the_hooks_source_load_and_diff() {
     let target = DemoTarget::start(&["--source", "hooks", "--leak-every", "200ms"]);
-    let dir = std::env::temp_dir().join(format!("taskscope-hooks-snap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
     let (a, b) = (dir.join("a.json"), dir.join("b.json.gz"));
     let snap = |path: &std::path::Path| {
         let out = Command::new(common::BIN)

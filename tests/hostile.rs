@@ -7,47 +7,14 @@
 
 use console_api as api;
 use proptest::prelude::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use taskscope::analysis::{Analysis, Params};
 use taskscope::model::State;
 
-/// Counts live and peak heap bytes of the current thread, to bound what
-/// hostile input costs (other tests' threads allocate meanwhile).
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn add(n: isize) {
-    let _ = LIVE.try_with(|l| {
-        let now = l.get() + n;
-        l.set(now);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        add(l.size() as isize);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        add(-(l.size() as isize));
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        add(new as isize - l.size() as isize);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
+/// Live and peak heap bytes of the test's own thread bound what hostile
+/// input costs (this binary's allocator counts them).
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: taskscope_count_alloc::Counting = taskscope_count_alloc::Counting;
 
 const NOW: i64 = 1_800_000_000;
 const YEAR: i64 = 365 * 86_400;
@@ -340,14 +307,14 @@ fn exercise(state: &State, dir: &std::path::Path) {
     let Some(now) = state.log.now else { return };
     let params = Params::default();
     let analysis = Analysis::run(state, now, &params);
-    let ctx = taskscope::report::model::Context {
+    let ctx = taskscope::report::build::Context {
         target: "hostile".into(),
         source: "live".into(),
         watched: Duration::from_secs(20),
         window: params.window,
         generated_at_unix_ns: 1,
     };
-    let report = taskscope::report::model::build(&analysis, state, &ctx, None);
+    let report = taskscope::report::build::build(&analysis, state, &ctx, None);
     for f in [
         taskscope::report::Format::Md,
         taskscope::report::Format::Json,
@@ -385,9 +352,10 @@ fn exercise(state: &State, dir: &std::path::Path) {
 }
 
 fn run(updates: Vec<(bool, api::instrument::Update)>) {
-    let dir = tempdir();
-    let before = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(before));
+    let dir_dir = tempdir();
+    let dir = dir_dir.path();
+    let before = taskscope_count_alloc::thread_live();
+    taskscope_count_alloc::reset_thread_peak();
     let mut state = State::default();
     let mut input = 0usize;
     for (reconnect, msg) in updates {
@@ -397,31 +365,23 @@ fn run(updates: Vec<(bool, api::instrument::Update)>) {
         let bytes = prost::Message::encoded_len(&msg);
         input += bytes;
         state.apply(taskscope::conn::convert::update(msg, bytes));
-        exercise(&state, &dir);
+        exercise(&state, dir);
     }
     // The state costs at most a small multiple of what was sent (strings
     // are capped), and no hostile time sizes anything.
-    let kept = (LIVE.with(Cell::get) - before).max(0) as usize;
+    let kept = (taskscope_count_alloc::thread_live() - before).max(0) as usize;
     assert!(
         kept <= (4 << 20) + 4 * input.min(1 << 20),
         "state holds {kept} bytes after {input} bytes of input"
     );
-    let peak = (PEAK.with(Cell::get) - before).max(0) as usize;
+    let peak = (taskscope_count_alloc::thread_peak() - before).max(0) as usize;
     assert!(peak <= 256 << 20, "peak heap {peak} bytes");
     drop(state);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn tempdir() -> std::path::PathBuf {
-    use std::sync::atomic::AtomicU64;
-    static N: AtomicU64 = AtomicU64::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "taskscope-hostile-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+/// A directory of its own, removed when dropped.
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
 }
 
 proptest! {

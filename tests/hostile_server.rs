@@ -298,6 +298,6 @@ fn watch_ends_on_time_with_valid_output_against_a_hostile_target() {
     // The texts arrived, made inert.
     assert!(stderr.contains("broke"), "{stderr}");
     assert!(stderr.contains("red"), "{stderr}");
-    assert!(warnings.contains("cannot take task dumps"), "{warnings}");
+    assert!(warnings.contains("cannot take captures"), "{warnings}");
     assert!(!stdout.contains('\u{1b}'), "raw escape on stdout");
 }

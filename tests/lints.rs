@@ -10,7 +10,7 @@ fn a_lost_waker_is_a_proven_leak() {
     let demo = DemoTarget::start(&["--scenarios", "lost-waker,healthy", "--leak-every", "100ms"]);
     let (code, rep) = watch_json(
         &demo.addr,
-        &["--duration", "7s", "--fail-on-suspect", "--no-dumps"],
+        &["--duration", "7s", "--fail-on-suspect", "--no-waits"],
     );
     assert_eq!(code, Some(1), "suspects found");
     let line = spawn_line("lost-waker");
@@ -44,7 +44,7 @@ fn a_lost_waker_is_a_proven_leak() {
 #[test]
 fn tokio_console_s_warnings_show_on_their_groups() {
     let demo = DemoTarget::start(&["--scenarios", "lints"]);
-    let (code, rep) = watch_json(&demo.addr, &["--duration", "3s", "--no-dumps"]);
+    let (code, rep) = watch_json(&demo.addr, &["--duration", "3s", "--no-waits"]);
     assert_eq!(code, Some(0));
     let warnings = |name: &str| -> Vec<(String, u64)> {
         report_group(&rep, name)["warnings"]
@@ -72,7 +72,7 @@ fn tokio_console_s_warnings_show_on_their_groups() {
     // The Markdown report says them on the rows.
     let md = std::process::Command::new(common::BIN)
         .args(["watch", &demo.addr, "--duration", "1s", "--format", "md"])
-        .args(["--no-dumps"])
+        .args(["--no-waits"])
         .output()
         .unwrap();
     let md = String::from_utf8_lossy(&md.stdout);

@@ -38,7 +38,7 @@ fn a_group_that_only_sleeps_reads_sleep_under_churn() {
     // Two rounds of every looper's sleep.
     let (code, rep) = watch_json(
         &demo.addr,
-        &["--duration", "8s", "--no-dumps", "--source", "console"],
+        &["--duration", "8s", "--no-waits", "--source", "console"],
     );
     assert_eq!(code, Some(0));
     let (sleeping, tasks) = sleeping(&rep, "loop-sleepers");

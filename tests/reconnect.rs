@@ -125,7 +125,8 @@ fn snapshot_keeps_what_it_gathered_when_the_target_dies() {
         "--max-per-leak",
         "8",
     ]);
-    let path = std::env::temp_dir().join(format!("taskscope-dying-{}.json", std::process::id()));
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let path = tmp.path().join("dying.json");
     // All eight sleepers exist before the snapshot starts...
     let sleepers = spawn_line("sleepers");
     common::watch_until(

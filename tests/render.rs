@@ -400,11 +400,11 @@ fn a_diff_across_a_target_restart_says_so() {
     );
 }
 
-/// The fixture after a task dump that caught the connection handlers in a
+/// The fixture after a capture that caught the connection handlers in a
 /// socket read (as `taskscope-agent` reports it) and the pool in a recv.
-fn app_with_dump() -> App {
+fn app_with_captures() -> App {
     use std::sync::Arc;
-    use taskscope::model::{Agent, TaskDump, Trace};
+    use taskscope::model::{Agent, Captures, Trace};
     let mut app = app();
     let read = Arc::new(Trace {
         leaves: vec![vec![
@@ -433,7 +433,7 @@ fn app_with_dump() -> App {
             },
             &[],
         );
-        st.apply_dump(Ok(TaskDump {
+        st.apply_captures(Ok(Captures {
             taken_at: ts(299.9).expect("ts"),
             capture: Duration::from_millis(3),
             round: Duration::ZERO,
@@ -452,12 +452,12 @@ fn app_with_dump() -> App {
 
 #[test]
 fn task_dump_reasons_are_marked_and_stacks_shown() {
-    let mut app = app_with_dump();
+    let mut app = app_with_captures();
     let screen = render(&app, 160, 14);
     assert!(screen.contains("100% socket read*"), "{screen}");
     assert!(screen.contains("100% chan recv*"), "{screen}");
     assert!(
-        screen.contains("◆ task dump 100ms ago: 44 tasks, paused 3ms (* = from dump, t = new)"),
+        screen.contains("◆ waits captured 100ms ago: 44 tasks, paused 3ms (* = captured, t = new)"),
         "{screen}"
     );
     // The detail view: grouped stack, and the selected task's stack.
@@ -468,10 +468,7 @@ fn task_dump_reasons_are_marked_and_stacks_shown() {
         screen.contains(" stacks: 40 @ server::handle::{closure} → Read::poll"),
         "{screen}"
     );
-    assert!(
-        screen.contains("(from its stack in the task dump)"),
-        "{screen}"
-    );
+    assert!(screen.contains("(from its captured stack)"), "{screen}");
     assert!(
         screen.contains(" stack: server::handle::{closure} → Read::poll → TcpStream::poll_read_priv → Registration::poll_read_ready"),
         "{screen}"
@@ -491,7 +488,7 @@ fn without_an_agent_the_status_line_says_how_to_get_exact_waits() {
     key(&mut app, KeyCode::Char('t'));
     let screen = render(&app, 160, 14);
     assert!(
-        screen.contains("the target serves no task dumps: add taskscope-agent to it (see README)"),
+        screen.contains("the target captures no waits: add taskscope-agent to it (see README)"),
         "{screen}"
     );
 }
@@ -785,4 +782,138 @@ fn the_resources_views() {
     key(&mut app, KeyCode::Enter);
     let screen = render(&app, 140, 20);
     assert!(screen.contains("task 100 · conn-handler"), "{screen}");
+}
+
+/// A hooks-source target: a drop-in server's connections captured (exact),
+/// axum's own connections and reqwest's client connections out of reach
+/// (a library's shape, inferred), the executor line split by spawner, and
+/// a group of the service's own tasks not captured yet.
+fn hooks_app() -> App {
+    use std::sync::Arc;
+    use taskscope::model::counted::{AggGroup, AggRow, GroupsUpdate};
+    use taskscope::model::{Agent, Captures, Trace};
+    let mut app = App::new("127.0.0.1:6669".into(), Params::default(), false);
+    app.conn.status = Status::Connected;
+    let raw = |l: &str| {
+        let mut p = l.rsplitn(3, ':');
+        let col = p.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        let line = p.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        (p.next().unwrap_or("").to_string(), line, col)
+    };
+    let row = |location: &str, live: u64, reachable: u64, parent: &str| AggRow {
+        location: location.into(),
+        group: AggGroup {
+            raw: raw(location.split(" ← ").next().unwrap_or(location)),
+            split: location.contains(" ← "),
+            spawner: location.split(" ← ").nth(1).map(raw),
+            live,
+            idle: live,
+            spawned: live,
+            oldest_created: ts(10.0),
+            earliest_idle: ts(20.0),
+            parents: vec![(Arc::from(parent), live)],
+            ages: vec![0, 0, 0, 0, 0, 0, 0, 0, live],
+            reachable,
+            newest_wait: ts(299.0),
+            ..AggGroup::default()
+        },
+    };
+    let reqwest = "hyper-util-0.1.21/src/rt/tokio.rs:127:9 ← src/fetch.rs:40:13";
+    let up = GroupsUpdate {
+        now: ts(300.0).expect("ts"),
+        since: ts(0.0).expect("ts"),
+        groups: vec![
+            row("src/main.rs:42:5", 30, 30, "src/main.rs:20:5"),
+            row(
+                "axum-0.8.9/src/serve/mod.rs:389:5",
+                12,
+                0,
+                "src/admin.rs:9:5",
+            ),
+            row(reqwest, 25, 0, "src/fetch.rs:40:13"),
+            row("src/jobs.rs:7:9", 5, 5, "src/main.rs:20:5"),
+        ],
+        history: Vec::new(),
+        received: None,
+        capped: Default::default(),
+    };
+    let st = &mut app.local[0];
+    st.begin_stream();
+    st.apply_groups(up);
+    st.set_agent(
+        Agent::Ready {
+            version: "0.1.0".into(),
+            min_interval: Duration::from_millis(250),
+            holds_wakers: false,
+        },
+        &[],
+    );
+    let read = Arc::new(Trace {
+        leaves: vec![vec![
+            "<hyper::server::conn::http1::UpgradeableConnection<I,S> as core::future::future::Future>::poll".into(),
+            "<hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T> as core::future::future::Future>::poll".into(),
+            "hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T>::poll_read_head".into(),
+            "tokio::net::tcp::stream::TcpStream::poll_read_priv".into(),
+            "tokio::runtime::io::registration::Registration::poll_read_ready".into(),
+        ]],
+    });
+    let mut by_location = std::collections::HashMap::new();
+    by_location.insert("src/main.rs:42:5".to_string(), vec![(0u32, 20u32)]);
+    st.apply_captures(Ok(Captures {
+        taken_at: ts(299.0).expect("ts"),
+        capture: Duration::ZERO,
+        round: Duration::from_millis(20),
+        resolve: Duration::from_millis(1),
+        bytes: 512,
+        traces: vec![read],
+        by_task: Default::default(),
+        captured_at: Default::default(),
+        agent_wakers: Default::default(),
+        by_location,
+    }));
+    app.recompute();
+    app
+}
+
+#[test]
+fn hooks_groups_say_how_their_waits_are_known() {
+    let mut app = hooks_app();
+    let screen = render(&app, 180, 14);
+    // Exact (captured, `*`), inferred from the captured ones (no mark on
+    // the rest of the share: the detail says it), a library's shape
+    // inferred (`~`), not captured yet; never `idle`.
+    assert!(screen.contains("request read*"), "{screen}");
+    assert!(screen.contains("request read~"), "{screen}");
+    assert!(screen.contains("response read~"), "{screen}");
+    assert!(screen.contains("not captured yet"), "{screen}");
+    assert!(!screen.contains("% idle"), "{screen}");
+    assert!(
+        screen.contains("hyper-util-0.1.21/src/rt/tokio.rs:127:9 ← src/fetch.rs:40:13"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("hooks_groups_waits", screen);
+    // The reqwest connections' detail: what they are, how to reach them,
+    // and no offer of `t`.
+    app.page_rows = draw::list_rows(&app, 20);
+    let at = app
+        .analysis
+        .as_ref()
+        .and_then(|a| {
+            a.groups
+                .iter()
+                .position(|g| g.location.contains("fetch.rs"))
+        })
+        .expect("the reqwest group");
+    for _ in 0..at {
+        key(&mut app, KeyCode::Down);
+    }
+    key(&mut app, KeyCode::Enter);
+    let detail = render(&app, 180, 20);
+    assert!(detail.contains("HTTP client connections"), "{detail}");
+    assert!(
+        detail.contains("to capture them: reqwest spawns them itself; a hyper-util client built with taskscope_agent::TracedExecutor::new() is reachable"),
+        "{detail}"
+    );
+    assert!(!detail.contains("t takes one"), "{detail}");
+    insta::assert_snapshot!("hooks_group_out_of_reach", detail);
 }

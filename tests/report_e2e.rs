@@ -4,10 +4,10 @@
 //! the leaks and 0 on a healthy-only run.
 
 use crate::common::{self, DemoTarget, spawn_line};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-// The demo target serves task dumps (taskscope-agent): each headless run
+// The demo target serves captures (taskscope-agent): each headless run
 // takes one at its end, so even the socket read is named exactly.
 const LEAKS: [(&str, &str); 4] = [
     ("idle-conn", "socket_read"),
@@ -58,8 +58,8 @@ fn check_json(doc: &serde_json::Value) {
             .unwrap_or_else(|| panic!("{leak} is not a suspect: {doc:#}"));
         assert_eq!(g["blocked_on"][0]["reason"], reason, "{leak}");
         assert!(
-            g["blocked_on"][0]["from_dump"].as_u64() > Some(0),
-            "{leak}: the reason comes from the task dump: {g:#}"
+            g["blocked_on"][0]["captured"].as_u64() > Some(0),
+            "{leak}: the reason comes from the capture: {g:#}"
         );
         assert!(
             !g["stacks"].as_array().expect("stacks").is_empty(),
@@ -82,10 +82,9 @@ fn check_json(doc: &serde_json::Value) {
     );
 }
 
-fn tmp() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("taskscope-report-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+/// A directory of its own, removed when dropped.
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
 }
 
 fn read(p: &Path) -> String {
@@ -103,7 +102,8 @@ fn reports_and_the_leak_gate_against_the_demo() {
         "40",
     ]);
     let healthy = DemoTarget::start(&["--scenarios", "healthy", "--healthy-rate", "40"]);
-    let d = tmp();
+    let d_dir = tmp();
+    let d = d_dir.path();
     let (html, snap) = (d.join("live.html"), d.join("snap.json"));
     let watch_args = ["--duration", "25s", "--window", "20s"];
     // Four headless runs at once, so the test takes one watch's time.
@@ -152,15 +152,11 @@ fn reports_and_the_leak_gate_against_the_demo() {
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("watch prints JSON");
     check_json(&doc);
-    assert_eq!(
-        doc["task_dumps"]["agent"], "ready",
-        "{:#}",
-        doc["task_dumps"]
-    );
+    assert_eq!(doc["waits"]["agent"], "ready", "{:#}", doc["waits"]);
     assert!(
-        doc["task_dumps"]["last"]["tasks"].as_u64() > Some(50),
-        "the run's dump covered the target: {:#}",
-        doc["task_dumps"]
+        doc["waits"]["last"]["tasks"].as_u64() > Some(50),
+        "the run's capture covered the target: {:#}",
+        doc["waits"]
     );
     let out = finish(gate_healthy);
     assert_eq!(
@@ -191,10 +187,10 @@ fn reports_and_the_leak_gate_against_the_demo() {
     );
     assert!(!page.contains('\u{1b}'), "no escape sequences");
     assert!(
-        page.contains("Async stacks (task dump)")
-            && page.contains("<td>task dump</td>")
-            && page.contains("<td>Task dumps</td><td>reasons marked from a task dump taken"),
-        "the report says which reasons come from the task dump"
+        page.contains("Async stacks (captured)")
+            && page.contains("<td>capture</td>")
+            && page.contains("<td>Captures</td><td>reasons marked from a capture taken"),
+        "the report says which reasons come from the capture"
     );
     assert_eq!(page.matches("<svg").count(), 4, "one chart per suspect");
     for (leak, _) in LEAKS {

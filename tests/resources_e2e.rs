@@ -9,7 +9,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::time::{Duration, Instant};
 use taskscope::analysis::Params;
-use taskscope::ui::app::{App, View};
+use taskscope::ui::app::{App, Screen};
 use taskscope::ui::{draw, input};
 
 fn render(app: &App) -> String {
@@ -88,11 +88,15 @@ async fn a_held_mutex_and_a_full_channel_show_their_waiters() {
         key(&mut app, KeyCode::Down);
     }
     key(&mut app, KeyCode::Enter);
-    assert_eq!(app.view, View::ResourceList);
+    assert_eq!(app.screen, Screen::ResourceList);
     let screen = render(&app);
     assert!(screen.contains("Attributes"), "{screen}");
     key(&mut app, KeyCode::Enter);
-    assert!(matches!(app.view, View::Resource(..)), "{:?}", app.view);
+    assert!(
+        matches!(app.screen, Screen::Resource(..)),
+        "{:?}",
+        app.screen
+    );
     let screen = render(&app);
     assert!(
         screen.contains(&format!(
@@ -105,11 +109,11 @@ async fn a_held_mutex_and_a_full_channel_show_their_waiters() {
     // Enter jumps to the waiting task; Esc comes back.
     key(&mut app, KeyCode::Enter);
     let screen = render(&app);
-    assert!(matches!(app.view, View::Task(..)), "{screen}");
+    assert!(matches!(app.screen, Screen::Task(..)), "{screen}");
     assert!(
         screen.contains("lock-waiter") && screen.contains(&mutex_line),
         "{screen}"
     );
     key(&mut app, KeyCode::Esc);
-    assert!(matches!(app.view, View::Resource(..)));
+    assert!(matches!(app.screen, Screen::Resource(..)));
 }

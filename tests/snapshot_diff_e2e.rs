@@ -27,8 +27,8 @@ fn snapshot(addr: &str, path: &std::path::Path) {
 #[test]
 fn leaks_grow_between_snapshots_and_healthy_groups_stay_flat() {
     let target = DemoTarget::start(&["--leak-every", "500ms", "--healthy-rate", "40"]);
-    let dir = std::env::temp_dir().join(format!("taskscope-e2e-diff-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
     let (a, b) = (dir.join("before.json"), dir.join("after.json.gz"));
     // Every scenario has started before the first snapshot.
     let lines: Vec<String> = [

@@ -4,13 +4,12 @@
 use crate::common;
 
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("taskscope-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+/// A directory of its own, removed when dropped.
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
 }
 
 /// A small valid snapshot, written by the real code path.
@@ -66,7 +65,8 @@ fn diff_error(bad: &Path, good: &Path) -> String {
 
 #[test]
 fn each_kind_of_bad_file_gets_its_own_message() {
-    let d = dir();
+    let d_dir = dir();
+    let d = d_dir.path();
     let good = d.join("good.json");
     valid(&good, "127.0.0.1:6669");
     let text = std::fs::read_to_string(&good).expect("read");
@@ -116,7 +116,8 @@ fn each_kind_of_bad_file_gets_its_own_message() {
 
 #[test]
 fn truncated_gzip_is_reported_as_truncated() {
-    let d = dir();
+    let d_dir = dir();
+    let d = d_dir.path();
     let gz = d.join("full.json.gz");
     valid(&gz, "127.0.0.1:6669");
     let bytes = std::fs::read(&gz).expect("read");
@@ -128,7 +129,8 @@ fn truncated_gzip_is_reported_as_truncated() {
 
 #[test]
 fn different_targets_are_compared_with_a_warning() {
-    let d = dir();
+    let d_dir = dir();
+    let d = d_dir.path();
     let (a, b) = (d.join("a.json"), d.join("b.json"));
     valid(&a, "10.0.0.1:6669");
     valid(&b, "10.0.0.2:6669");
@@ -156,7 +158,8 @@ proptest! {
 
     #[test]
     fn mutated_snapshots_never_panic(pos in 0usize..10_000, byte in any::<u8>(), cut in any::<bool>()) {
-        let d = dir();
+        let d_dir = dir();
+        let d = d_dir.path();
         let good = d.join("mut-src.json");
         if !good.exists() {
             valid(&good, "127.0.0.1:6669");

@@ -184,8 +184,8 @@ proptest! {
             window: params.window,
         };
         let snap = snapshot::take(&st, &meta).expect("snapshot");
-        let dir = std::env::temp_dir().join(format!("taskscope-rt-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
         for name in ["s.json", "s.json.gz"] {
             let path = dir.join(name);
             snapshot::save(&snap, &path).expect("save");

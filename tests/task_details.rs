@@ -38,7 +38,7 @@ async fn the_open_task_s_histograms_stream_from_the_target() {
                 .find(|t| t.name() == Some("busy-loop"))
                 .map(|t| t.id);
             // The view opens the busy task.
-            conn.dumps.details(busy);
+            conn.waits.details(busy);
         }
     }
     let d = details.expect("the busy task's histograms");
@@ -54,7 +54,7 @@ async fn the_open_task_s_histograms_stream_from_the_target() {
     // Closing it stops the stream, after what was already on its way: the
     // target's updates go on (one each publish interval, as the details
     // came) with no details among them.
-    conn.dumps.details(None);
+    conn.waits.details(None);
     const QUIET: usize = 20;
     let (mut details, mut updates) = (0, 0);
     let until = Instant::now() + Duration::from_secs(20);

@@ -9,14 +9,13 @@
 //! tests that need a process of their own run the `taskscope` binary
 //! (`common::BIN`), with the environment and directory they need.
 //!
-//! The binary's global allocator is `hostile`'s: it counts the heap bytes
-//! of each thread, so that test measures only what its own thread
-//! allocates, and every other test just pays a thread-local add per
-//! allocation.
+//! `hostile.rs` is a binary of its own (`hostile_input`): its counting
+//! allocator is not this binary's.
 
 mod common;
 
 mod access_e2e;
+mod advice_e2e;
 mod classification;
 mod cli_errors;
 mod console_sleepers;
@@ -25,9 +24,8 @@ mod demo_groups;
 mod fleet_e2e;
 mod fleet_tools;
 mod hooks_e2e;
-mod hostile;
+mod hostile_hooks;
 mod hostile_server;
-mod layering;
 mod lints;
 mod looping_sleepers;
 // glibc's tunables exist only there.
@@ -41,10 +39,11 @@ mod schemas;
 mod snapshot_diff_e2e;
 mod snapshot_errors;
 mod snapshot_roundtrip;
-// Task dumps: Linux with tokio_unstable.
+// Captures: Linux with tokio_unstable.
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod stack_rules;
 mod suspects;
 mod task_details;
 mod tmux_e2e;
 mod verdicts;
+mod web_e2e;

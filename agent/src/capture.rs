@@ -321,16 +321,19 @@ pub(crate) mod registry {
 }
 
 /// Polls `inner` once in tracing mode and returns what it returned and
-/// the stacks of the leaves it reached.
+/// the stacks of the leaves it reached: tokio's trace leaves, or where it
+/// registered its waker when it reached none (a wait tokio cannot trace:
+/// see `crate::untraced`).
 #[cfg(taskdumps)]
 fn capture<F: Future>(
     mut inner: Pin<&mut F>,
-    cx: &mut Context<'_>,
+    _: &mut Context<'_>,
 ) -> Option<(Poll<F::Output>, Vec<usize>)> {
     use tokio::runtime::dump::{Trace, trace_with};
     let mut ips = Vec::new();
     let mut leaves = 0;
-    let res = {
+    let (res, registered) = crate::untraced::root(&mut |waker| {
+        let mut cx = Context::from_waker(waker);
         let root = Trace::root(std::future::poll_fn(|cx| {
             trace_with(
                 || inner.as_mut().poll(cx),
@@ -338,8 +341,11 @@ fn capture<F: Future>(
             )
         }));
         let mut root = std::pin::pin!(root);
-        root.as_mut().poll(cx)
-    };
+        root.as_mut().poll(&mut cx)
+    });
+    if leaves == 0 {
+        ips = registered;
+    }
     Some((res, ips))
 }
 

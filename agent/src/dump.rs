@@ -25,8 +25,20 @@ pub fn support() -> Result<(), &'static str> {
 pub fn frame(name: &str, file: Option<&str>, line: Option<u32>) -> Frame {
     Frame {
         name: strip_hash(name),
-        file: file.map(short_path).unwrap_or_default().to_string(),
+        file: file.map(own_path).unwrap_or_default(),
         line: line.unwrap_or(0),
+    }
+}
+
+/// A file of this crate as the published crate names it
+/// (`taskscope-agent-0.1.0/src/server/mod.rs`), wherever it was built
+/// from: the agent's own frames (its servers' connection loop) are a
+/// library's to the viewer, not the service's own code.
+fn own_path(file: &str) -> String {
+    let here = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+    match file.strip_prefix(here) {
+        Some(rest) => format!("taskscope-agent-{}/src/{rest}", env!("CARGO_PKG_VERSION")),
+        None => short_path(file).to_string(),
     }
 }
 

@@ -69,6 +69,7 @@ mod slot;
 mod spawn;
 mod stacks;
 mod tasks_service;
+mod untraced;
 
 pub use capture::{Traced, traced};
 pub use server::{axum, tonic};

@@ -235,6 +235,7 @@ impl Tasks for TasksService {
                 .into_iter()
                 .map(|t| proto::TaskRow {
                     id: t.id,
+                    reachable: t.reachable,
                     parent_id: t.parent,
                     parent_location: t.parent_location.map(loc),
                     created_unix_ns: t.created_unix_ns,

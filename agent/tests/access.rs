@@ -176,7 +176,8 @@ fn short_tokens_are_refused() {
 #[test]
 fn a_unix_socket_is_the_service_user_s_only() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempdir();
+    let dir_dir = tempdir();
+    let dir = dir_dir.path();
     let path = dir.join("agent.sock");
     let agent = Agent::new();
     let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -190,18 +191,11 @@ fn a_unix_socket_is_the_service_user_s_only() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{mode:o}");
     drop(rt);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[cfg(unix)]
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "taskscope-access-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
 }
 
 /// The task profile reveals counts per spawn location to anyone, and the

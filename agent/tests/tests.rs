@@ -22,6 +22,10 @@ mod metrics;
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod production;
 #[cfg(all(target_os = "linux", tokio_unstable))]
+mod servers;
+#[cfg(all(target_os = "linux", tokio_unstable))]
+mod strand;
+#[cfg(all(target_os = "linux", tokio_unstable))]
 mod waits;
 #[cfg(all(target_os = "linux", tokio_unstable))]
 mod wire;

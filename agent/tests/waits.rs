@@ -101,6 +101,83 @@ fn each_wait_is_captured_by_the_task_itself() {
                     let _ = rrx.recv().await;
                 });
                 ids.insert("recv", id(&h));
+                // Waits tokio cannot trace (no trace leaf): an accept,
+                // a UDP receive, a future outside tokio. Their captures
+                // are where they registered their waker.
+                let idle_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let h = taskscope_agent::spawn(async move {
+                    let _ = idle_listener.accept().await;
+                });
+                ids.insert("accept", id(&h));
+                let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                let h = taskscope_agent::spawn(async move {
+                    let mut buf = [0u8; 16];
+                    let _ = udp.recv(&mut buf).await;
+                });
+                ids.insert("udp", id(&h));
+                let h = taskscope_agent::spawn(async {
+                    let waker = futures_util::task::AtomicWaker::new();
+                    std::future::poll_fn(|cx| {
+                        waker.register(cx.waker());
+                        std::task::Poll::<()>::Pending
+                    })
+                    .await
+                });
+                ids.insert("not tokio", id(&h));
+                let (wtx, mut wrx) = tokio::sync::watch::channel(0u8);
+                let h = taskscope_agent::spawn(async move {
+                    let _ = wrx.changed().await;
+                });
+                ids.insert("watch", id(&h));
+                let (btx, mut brx) = tokio::sync::broadcast::channel::<u8>(4);
+                let h = taskscope_agent::spawn(async move {
+                    let _ = brx.recv().await;
+                });
+                ids.insert("broadcast", id(&h));
+                let (utx, mut urx) = tokio::sync::mpsc::unbounded_channel::<u8>();
+                let h = taskscope_agent::spawn(async move {
+                    let _ = urx.recv().await;
+                });
+                ids.insert("unbounded recv", id(&h));
+                let rw = std::sync::Arc::new(tokio::sync::RwLock::new(0u8));
+                let held = rw.clone().read_owned().await;
+                let h = taskscope_agent::spawn(async move {
+                    *rw.write().await += 1;
+                });
+                ids.insert("rwlock", id(&h));
+                let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+                let s2 = sem.clone();
+                let h = taskscope_agent::spawn(async move {
+                    let _ = s2.acquire().await;
+                });
+                ids.insert("semaphore", id(&h));
+                let forever = tokio::spawn(std::future::pending::<()>());
+                let h = taskscope_agent::spawn(async move {
+                    let _ = forever.await;
+                });
+                ids.insert("join", id(&h));
+                let h = taskscope_agent::spawn(async move {
+                    let mut set = tokio::task::JoinSet::new();
+                    set.spawn(std::future::pending::<()>());
+                    let _ = set.join_next().await;
+                });
+                ids.insert("join set", id(&h));
+                let mut child = tokio::process::Command::new("sleep")
+                    .arg("3600")
+                    .kill_on_drop(true)
+                    .spawn()
+                    .unwrap();
+                let h = taskscope_agent::spawn(async move {
+                    let _ = child.wait().await;
+                });
+                ids.insert("process", id(&h));
+                let mut usr1 =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+                        .unwrap();
+                let h = taskscope_agent::spawn(async move {
+                    let _ = usr1.recv().await;
+                });
+                ids.insert("signal", id(&h));
                 // Not wrapped: counted, but out of the agent's reach.
                 let h = tokio::spawn(async {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -112,6 +189,7 @@ fn each_wait_is_captured_by_the_task_itself() {
                 // `block_on`) until the test is done.
                 let _ = stop_rx.await;
                 drop((client, otx, rx, notify, rtx));
+                drop((wtx, btx, utx, held, sem));
             })
         });
         let ids = ids_rx.recv().expect("tasks spawned");
@@ -130,6 +208,18 @@ fn each_wait_is_captured_by_the_task_itself() {
             ("send", "sync/batch_semaphore.rs"),
             ("notify", "sync/notify.rs"),
             ("recv", "sync/mpsc/chan.rs"),
+            ("accept", "net/tcp/listener.rs"),
+            ("udp", "net/udp.rs"),
+            ("not tokio", "atomic_waker.rs"),
+            ("watch", "sync/watch.rs"),
+            ("broadcast", "sync/broadcast.rs"),
+            ("unbounded recv", "sync/mpsc/unbounded.rs"),
+            ("rwlock", "sync/rwlock.rs"),
+            ("semaphore", "sync/semaphore.rs"),
+            ("join", "runtime/task/join.rs"),
+            ("join set", "task/join_set.rs"),
+            ("process", "src/process/"),
+            ("signal", "src/signal/"),
         ];
         for (name, leaf) in expect {
             let got = by_id

@@ -26,13 +26,16 @@ pub mod pprof;
 
 /// The code generated from `proto/taskscope/agent/v1/agent.proto`, also
 /// re-exported at the crate root.
+#[cfg(feature = "grpc")]
 pub mod v1 {
     include!("generated/taskscope.agent.v1.rs");
 }
 
+#[cfg(feature = "grpc")]
 pub use v1::*;
 
 /// The gRPC service name of the waits.
+#[cfg(feature = "grpc")]
 pub const SERVICE: &str = task_dumps_server::SERVICE_NAME;
 /// `TaskDumps.Info`, unary: cheap, used to detect the agent.
 pub const INFO_PATH: &str = "/taskscope.agent.v1.TaskDumps/Info";
@@ -40,6 +43,7 @@ pub const INFO_PATH: &str = "/taskscope.agent.v1.TaskDumps/Info";
 pub const DUMP_PATH: &str = "/taskscope.agent.v1.TaskDumps/Dump";
 
 /// The gRPC service name of the hooks source.
+#[cfg(feature = "grpc")]
 pub const TASKS_SERVICE: &str = tasks_server::SERVICE_NAME;
 /// `Tasks.Watch`, server streaming: every spawn location's aggregate,
 /// every interval.
@@ -47,7 +51,7 @@ pub const WATCH_PATH: &str = "/taskscope.agent.v1.Tasks/Watch";
 /// `Tasks.Page`, unary: a group's live tasks.
 pub const PAGE_PATH: &str = "/taskscope.agent.v1.Tasks/Page";
 
-#[cfg(test)]
+#[cfg(all(test, feature = "grpc"))]
 mod tests {
     use super::*;
 

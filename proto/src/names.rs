@@ -58,12 +58,29 @@ pub fn unsplit_location(name: &str) -> (&str, Option<&str>) {
 /// watches its caller's `poll_closed`), such a leaf is not what the task
 /// waits on; the agent's profiles and the viewer both pass it over.
 pub fn is_cancellation_watch(name: &str, file: Option<&str>) -> bool {
+    const WATCHES: [&str; 5] = [
+        "closed",
+        "poll_closed",
+        "poll_canceled",
+        "cancelled",
+        "cancelled_owned",
+    ];
+    let raw = name;
     let name = plain(name);
-    let last = name.rsplit("::").next().unwrap_or(&name);
-    matches!(
-        last,
-        "closed" | "poll_closed" | "poll_canceled" | "cancelled" | "cancelled_owned"
-    ) || name.contains("WaitForCancellationFuture")
+    // The last segment that names a function (an async fn's body is a
+    // closure of it: `Sender::closed::{closure}`).
+    let last = name
+        .rsplit("::")
+        .find(|s| !s.starts_with('{'))
+        .unwrap_or(&name);
+    // Release builds name an inlined async fn `{async_fn#0}`; the frames
+    // around it name it in their generic arguments
+    // (`poll<…::closed::{async_fn#0}…>`).
+    WATCHES.contains(&last)
+        || WATCHES
+            .iter()
+            .any(|w| raw.contains(&format!("::{w}::{{async_fn")))
+        || name.contains("WaitForCancellationFuture")
         || file.is_some_and(|file| file.contains("/sync/cancellation_token"))
 }
 

@@ -67,7 +67,7 @@ pub async fn connect(a: ConnectArgs) -> anyhow::Result<u8> {
         let w = watch_many(&a.addrs, a.duration, &gather, "table", None, &opts.params).await?;
         print!(
             "{}",
-            report::text::groups_table(&w.analysis, &w.display, usize::MAX)
+            report::plain::groups_table(&w.analysis, &w.display, usize::MAX)
         );
         return Ok(exit::OK);
     }
@@ -188,7 +188,7 @@ fn params(window: Duration) -> Params {
 }
 
 pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
-    use crate::report::model::{self, ChangesOut, Context};
+    use crate::report::build::{ChangesOut, Context};
     let format = match crate::cli::ReportFormat::choose(a.format, &a.output) {
         Some(f) => f,
         None if a.output.as_os_str() == "-" => crate::cli::ReportFormat::Md,
@@ -231,7 +231,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
             window: a.window,
             generated_at_unix_ns: crate::text::unix_now_ns(),
         };
-        model::build(&analysis, newest, &ctx, changes)
+        report::build::build(&analysis, newest, &ctx, changes)
     } else {
         runtime()?.block_on(async {
             let w = watch_inputs(&a).await?;
@@ -242,7 +242,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<u8> {
                 window: a.window,
                 generated_at_unix_ns: crate::text::unix_now_ns(),
             };
-            anyhow::Ok(model::build(&w.analysis, &*w.source(), &ctx, None))
+            anyhow::Ok(report::build::build(&w.analysis, &*w.source(), &ctx, None))
         })?
     };
     report::write_out(&a.output, &format.render(&report))
@@ -346,17 +346,17 @@ pub async fn watch(a: WatchArgs) -> anyhow::Result<u8> {
     let ignored = crate::analysis::suspect::ignore(&mut w.analysis, &a.ignore);
     let analysis = &w.analysis;
     let watched = w.watched;
-    let ctx = crate::report::model::Context {
+    let ctx = crate::report::build::Context {
         target: w.display.clone(),
         source: "live".into(),
         watched,
         window: a.window,
         generated_at_unix_ns: crate::text::unix_now_ns(),
     };
-    let rep = crate::report::model::build(analysis, &*w.source(), &ctx, None);
+    let rep = crate::report::build::build(analysis, &*w.source(), &ctx, None);
     match a.format {
-        WatchFormat::Text => print!("{}", report::text::groups_table(analysis, &w.display, 30)),
-        WatchFormat::Json => println!("{}", report::model::to_json(&rep)),
+        WatchFormat::Text => print!("{}", report::plain::groups_table(analysis, &w.display, 30)),
+        WatchFormat::Json => println!("{}", report::build::to_json(&rep)),
         WatchFormat::Md => print!("{}", report::md::render(&rep)),
     }
     if matches!(a.format, WatchFormat::Text) {
@@ -410,10 +410,10 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<u8> {
     ];
     let child = demo::spawn_child(&exe, &args).await?;
     let mut opts = a.view.tui_options()?;
-    // The first dump once the leaks have had time to pile up (the target
-    // starts with taskscope). No periodic dumps: see README on tokio's
-    // dump hangs.
-    opts.conn.dumps.first_after = Duration::from_secs(20);
+    // The first capture once the leaks have had time to pile up (the target
+    // starts with taskscope). No periodic captures: see README on tokio's
+    // capture hangs.
+    opts.conn.waits.first_after = Duration::from_secs(20);
     let result = ui::run(child.target.clone(), opts).await;
     child.stop().await;
     result.map(|()| exit::OK)

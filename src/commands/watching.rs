@@ -12,7 +12,8 @@ use std::time::Duration;
 fn options(how: &GatherArgs) -> anyhow::Result<conn::Options> {
     Ok(conn::Options {
         max_message_size: how.max_message_size,
-        dumps: how.dumps.once(),
+        max_agent_message_size: how.max_agent_message_size,
+        waits: how.waits.once(),
         source: how.source,
         token: crate::cli::load_token(how.token_file.as_deref())?,
         ..conn::Options::default()
@@ -57,10 +58,10 @@ pub(super) struct Watched {
 
 impl Watched {
     /// Where the report reads task details and histories.
-    pub(super) fn source(&self) -> Box<dyn report::model::Source + '_> {
+    pub(super) fn source(&self) -> Box<dyn report::build::Source + '_> {
         match self.targets.as_slice() {
             [(_, g)] => Box::new(&g.state),
-            all => Box::new(report::model::FleetSource {
+            all => Box::new(report::build::FleetSource {
                 states: all.iter().map(|(_, g)| &g.state).collect(),
                 merger: &self.merger,
             }),

@@ -1,16 +1,15 @@
-//! The opt-in task-dump agent (`taskscope-agent`), served beside the
-//! console on the target's port: detection, and dumps on request or at a
+//! The opt-in capture agent (`taskscope-agent`), served beside the
+//! console on the target's port: detection, and captures on request or at a
 //! low rate. Runs beside each stream, on the same HTTP/2 connection.
 
+use super::capped::Decoded;
 use super::chan::Chan as Channel;
 use super::{Event, Options, Requests};
-use crate::model::{Agent, Frame, TaskDump, Trace, Ts};
-use prost::Message;
+use crate::model::{Agent, Captures, Frame, Trace, Ts};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use taskscope_proto::task_dumps_client::TaskDumpsClient;
-use taskscope_proto::{self as proto, DumpReply, DumpRequest, InfoReply, InfoRequest};
+use taskscope_proto::{self as proto, DumpReply, DumpRequest, InfoReply};
 use tokio::sync::mpsc;
 
 /// The longest minimum interval believed from an agent (an hour).
@@ -21,12 +20,12 @@ fn said(s: &str) -> String {
     crate::text::sanitize(s, super::error::MAX_REASON)
 }
 
-/// A dump is never asked for sooner than this many times its last
-/// capture took (a 50 ms pause allows at most one dump per 5 s).
+/// A capture is never asked for sooner than this many times its last
+/// capture took (a 50 ms pause allows at most one capture per 5 s).
 const COST_FACTOR: u32 = 100;
 
-/// Detects the agent, then takes dumps: one right away (when
-/// `opts.dumps.on_connect`), then every `opts.dumps.interval` and on each
+/// Detects the agent, then takes captures: one right away (when
+/// `opts.captures.on_connect`), then every `opts.captures.interval` and on each
 /// trigger. Ends when the receiver is gone.
 pub(crate) async fn run(
     channel: Channel,
@@ -70,111 +69,106 @@ pub(crate) async fn run(
         Agent::Ready { min_interval, .. } => *min_interval,
         _ => Duration::ZERO,
     };
-    if tx.send(Event::Agent(agent, recent)).await.is_err() || !ready || !opts.dumps.enabled {
+    if tx.send(Event::Agent(agent, recent)).await.is_err() || !ready || !opts.waits.enabled {
         return;
     }
-    let mut now = opts.dumps.on_connect;
+    let mut now = opts.waits.on_connect;
     let mut least = min_interval;
-    if now && !opts.dumps.first_after.is_zero() {
-        // Wait, unless asked for a dump sooner.
+    if now && !opts.waits.first_after.is_zero() {
+        // Wait, unless asked for a capture sooner.
         tokio::select! {
             _ = trigger.notified() => {}
-            _ = tokio::time::sleep(opts.dumps.first_after) => {}
+            _ = tokio::time::sleep(opts.waits.first_after) => {}
         }
     }
     loop {
         if !now {
-            let wait = opts.dumps.interval.map(|i| i.max(least));
+            let wait = opts.waits.interval.map(|i| i.max(least));
             tokio::select! {
                 _ = trigger.notified() => {}
                 _ = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {}
             }
         }
         now = false;
-        if tx.send(Event::DumpStarted).await.is_err() {
+        if tx.send(Event::WaitsAsked).await.is_err() {
             return;
         }
+        // The agent waits at most 2 s for the tasks it asks; half the time
+        // this request may take leaves the rest for its reply.
         let req = DumpRequest {
-            timeout_ms: opts.dumps.timeout.as_millis() as u64,
+            timeout_ms: (opts.waits.timeout / 2).as_millis() as u64,
         };
-        let ev = match dump_retrying_while_busy(&channel, req, &opts).await {
-            Ok(reply) => match convert(reply) {
-                Some(d) => {
-                    least = min_interval.max(d.capture * COST_FACTOR);
-                    Ok(Box::new(d))
+        let ev = match waits_retrying_while_busy(&channel, req, &opts).await {
+            Ok(Decoded { msg, cut }) => {
+                if cut.any() && tx.send(Event::Capped(cut)).await.is_err() {
+                    return;
                 }
-                None => Err("the agent's dump had no timestamp".to_string()),
-            },
-            Err(s) => Err(said(s.message())),
+                match convert(msg) {
+                    Some(d) => {
+                        least = min_interval.max(d.capture * COST_FACTOR);
+                        Ok(Box::new(d))
+                    }
+                    None => Err("the agent's capture had no timestamp".to_string()),
+                }
+            }
+            Err(s) => Err(why_failed(&s, &opts)),
         };
-        if tx.send(Event::Dump(ev)).await.is_err() {
+        if tx.send(Event::Captures(ev)).await.is_err() {
             return;
         }
     }
 }
 
-/// Asks for a dump; while another client's dump is being taken the agent
+/// Why a request for waits failed, in words.
+fn why_failed(s: &tonic::Status, opts: &Options) -> String {
+    match super::error::ConnError::from_status("", s, true).for_agent() {
+        super::error::ConnError::TooLarge { size, limit, .. } => format!(
+            "the agent's reply was {size} bytes, over the limit of {limit} (--max-agent-message-size)"
+        ),
+        _ if s.code() == tonic::Code::DeadlineExceeded => format!(
+            "the agent did not answer within {} (--waits-timeout)",
+            crate::text::duration(opts.waits.timeout)
+        ),
+        _ => said(s.message()),
+    }
+}
+
+/// Asks for a capture; while another client's capture is being taken the agent
 /// answers `RESOURCE_EXHAUSTED` at once (it queues nothing), so ask again
-/// shortly, within the time a dump may take.
-async fn dump_retrying_while_busy(
+/// shortly. The whole, reply included, takes at most `--waits-timeout`.
+async fn waits_retrying_while_busy(
     channel: &Channel,
     req: DumpRequest,
     opts: &Options,
-) -> Result<DumpReply, tonic::Status> {
-    let give_up = tokio::time::Instant::now() + opts.dumps.timeout * 6;
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match dump(channel, req, opts).await {
-            Err(s)
-                if s.code() == tonic::Code::ResourceExhausted
-                    && tokio::time::Instant::now() + pause < give_up =>
-            {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
+) -> Result<Decoded<DumpReply>, tonic::Status> {
+    let limit = opts.max_agent_message_size;
+    let asking = async {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match super::calls::captures(channel.clone(), limit, req).await {
+                Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                other => return other,
             }
-            other => return other,
         }
-    }
+    };
+    within(opts.waits.timeout, asking).await
 }
 
 /// `Info`: whether the target has an agent, and what it can do.
 async fn info(channel: &Channel, opts: &Options) -> Result<InfoReply, tonic::Status> {
-    let mut client = client(channel, opts).await?;
-    within_dump_time(opts, client.info(InfoRequest {})).await
+    let call = super::calls::info(channel.clone(), opts.max_agent_message_size);
+    within(opts.connect_timeout, call).await.map(|d| d.msg)
 }
 
-/// One `Dump`.
-async fn dump(
-    channel: &Channel,
-    req: DumpRequest,
-    opts: &Options,
-) -> Result<DumpReply, tonic::Status> {
-    let mut client = client(channel, opts).await?;
-    within_dump_time(opts, client.dump(req)).await
-}
-
-/// The agent's client, once the channel takes a call; replies up to
-/// `opts.max_message_size`.
-async fn client(
-    channel: &Channel,
-    opts: &Options,
-) -> Result<TaskDumpsClient<Channel>, tonic::Status> {
-    let channel = channel
-        .clone()
-        .ready()
-        .await
-        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    Ok(TaskDumpsClient::new(channel).max_decoding_message_size(opts.max_message_size))
-}
-
-async fn within_dump_time<T>(
-    opts: &Options,
-    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+async fn within<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, tonic::Status>>,
 ) -> Result<T, tonic::Status> {
-    // The agent's own timeout covers the capture; resolving and sending
-    // 100 000 tasks' traces takes longer.
-    match tokio::time::timeout(opts.dumps.timeout * 6, call).await {
-        Ok(r) => r.map(tonic::Response::into_inner),
+    match tokio::time::timeout(limit, call).await {
+        Ok(r) => r,
         Err(_) => Err(tonic::Status::deadline_exceeded(
             "the agent did not answer in time",
         )),
@@ -183,7 +177,7 @@ async fn within_dump_time<T>(
 
 /// A wire frame, sanitized (names and paths come from the target).
 fn frame(f: proto::Frame) -> Frame {
-    let clean = |s: &str| crate::text::sanitize(s, super::convert::MAX_STRING);
+    let clean = |s: &str| crate::text::sanitize(s, crate::model::caps::MAX_FRAME_TEXT);
     Frame {
         name: clean(&f.name),
         file: (!f.file.is_empty()).then(|| clean(&f.file)),
@@ -191,9 +185,9 @@ fn frame(f: proto::Frame) -> Frame {
     }
 }
 
-/// The wire reply as the model's plain dump.
-pub(crate) fn convert(mut reply: DumpReply) -> Option<TaskDump> {
-    let bytes = reply.encoded_len();
+/// The wire reply as the model's plain capture.
+pub(crate) fn convert(mut reply: DumpReply) -> Option<Captures> {
+    let bytes = prost::Message::encoded_len(&reply);
     let agent_wakers = std::mem::take(&mut reply.agent_wakers);
     let taken_at = (reply.taken_unix_ns > 0).then(|| Ts::from_nanos(reply.taken_unix_ns))?;
     let traces = reply
@@ -249,7 +243,7 @@ pub(crate) fn convert(mut reply: DumpReply) -> Option<TaskDump> {
         };
         by_location.entry(name).or_default().push((trace, n));
     }
-    Some(TaskDump {
+    Some(Captures {
         taken_at,
         capture: Duration::from_nanos(reply.capture_ns),
         round: Duration::from_nanos(reply.round_ns.min(60_000_000_000)),
@@ -258,7 +252,7 @@ pub(crate) fn convert(mut reply: DumpReply) -> Option<TaskDump> {
         traces,
         by_task,
         captured_at,
-        agent_wakers: agent_wakers.into_iter().take(1_000_000).collect(),
+        agent_wakers: agent_wakers.into_iter().collect(),
         by_location,
     })
 }

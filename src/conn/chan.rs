@@ -14,10 +14,10 @@ pub struct Chan {
 }
 
 impl Chan {
-    pub fn new(inner: Channel, token: Option<&super::Token>) -> Chan {
+    pub fn new(inner: Channel, token: Option<&super::Credential>) -> Chan {
         Chan {
             inner,
-            auth: token.map(super::Token::header),
+            auth: token.map(super::Credential::header),
         }
     }
 

@@ -44,7 +44,7 @@ impl Backoff {
 
 /// Runs until the receiver is dropped, or (without `reconnect`) until the
 /// first failure.
-pub async fn run(target: Target, mut opts: Options, tx: mpsc::Sender<Event>, dumps: Requests) {
+pub async fn run(target: Target, mut opts: Options, tx: mpsc::Sender<Event>, waits: Requests) {
     let mut backoff = Backoff::new(opts.backoff_initial, opts.backoff_max);
     let mut attempt = 0u32;
     loop {
@@ -56,14 +56,14 @@ pub async fn run(target: Target, mut opts: Options, tx: mpsc::Sender<Event>, dum
         {
             return;
         }
-        let err = match stream_once(&target, &opts, &tx, &mut backoff, &dumps).await {
+        let err = match stream_once(&target, &opts, &tx, &mut backoff, &waits).await {
             Ok(()) => return, // receiver gone
             Err(e) => e,
         };
         // Refused: unless the token file now holds another token (the
         // secret was rotated), asking again cannot help.
         if err.is_permanent()
-            && let Some(rotated) = opts.token.as_ref().and_then(super::Token::reread)
+            && let Some(rotated) = opts.token.as_ref().and_then(super::Credential::reread)
         {
             opts.token = Some(rotated);
             continue;
@@ -92,7 +92,7 @@ async fn stream_once(
     opts: &Options,
     tx: &mpsc::Sender<Event>,
     backoff: &mut Backoff,
-    dumps: &Requests,
+    waits: &Requests,
 ) -> Result<(), ConnError> {
     let name = target.display.as_str();
     let endpoint = Endpoint::from_shared(target.uri.clone())
@@ -140,7 +140,7 @@ async fn stream_once(
     if opts.source != SourceChoice::Console {
         let opened = timeout(
             opts.connect_timeout,
-            super::hooks::watch(channel.clone(), opts.max_message_size),
+            super::hooks::watch(channel.clone(), opts.max_agent_message_size),
         )
         .await;
         match opened {
@@ -151,19 +151,29 @@ async fn stream_once(
                 ));
             }
             Ok(Ok(stream)) => {
-                let events =
-                    stream.map(|m| m.map(|g| Event::Groups(Box::new(super::hooks::convert(g)))));
+                let events = stream.map(|m| {
+                    m.map(|g| {
+                        let at = std::time::Instant::now();
+                        Event::Groups(Box::new(super::hooks::convert(g, at)))
+                    })
+                });
                 let _pages = AbortOnDrop(tokio::spawn(super::hooks::pages(
                     channel.clone(),
-                    dumps.clone(),
+                    waits.clone(),
                     tx.clone(),
+                    opts.max_agent_message_size,
+                    opts.connect_timeout,
                 )));
-                return read_stream(events, &channel, name, opts, tx, backoff, dumps).await;
+                return read_stream(events, &channel, name, opts, tx, backoff, waits)
+                    .await
+                    .map_err(ConnError::for_agent);
             }
             Ok(Err(status))
                 if status.code() == tonic::Code::Unimplemented
                     && opts.source == SourceChoice::Auto => {}
-            Ok(Err(status)) => return Err(ConnError::from_status(name, &status, false)),
+            Ok(Err(status)) => {
+                return Err(ConnError::from_status(name, &status, false).for_agent());
+            }
         }
     }
     let mut client =
@@ -194,10 +204,10 @@ async fn stream_once(
     let _paused = AbortOnDrop(tokio::spawn(watch_state(client.clone(), tx.clone())));
     let _details = AbortOnDrop(tokio::spawn(watch_details(
         client.clone(),
-        dumps.clone(),
+        waits.clone(),
         tx.clone(),
     )));
-    read_stream(events, &channel, name, opts, tx, backoff, dumps).await
+    read_stream(events, &channel, name, opts, tx, backoff, waits).await
 }
 
 /// Streams the details of the task the view has open (`WatchTaskDetails`:
@@ -265,7 +275,7 @@ async fn watch_state(mut client: InstrumentClient<super::chan::Chan>, tx: mpsc::
 }
 
 /// Reads a stream of either source until it fails: announces it, starts
-/// the agent task (dumps) on its first message, and forwards each message
+/// the agent task (captures) on its first message, and forwards each message
 /// as an event. Ok(()) only when the receiver went away.
 async fn read_stream(
     mut stream: impl Stream<Item = Result<Event, tonic::Status>> + Unpin,
@@ -274,7 +284,7 @@ async fn read_stream(
     opts: &Options,
     tx: &mpsc::Sender<Event>,
     backoff: &mut Backoff,
-    dumps: &Requests,
+    waits: &Requests,
 ) -> Result<(), ConnError> {
     // Stops the agent task when this stream ends.
     let mut _agent_task: Option<AbortOnDrop> = None;
@@ -311,7 +321,7 @@ async fn read_stream(
                 channel.clone(),
                 opts.clone(),
                 tx.clone(),
-                dumps.clone(),
+                waits.clone(),
             ))));
         }
         if tx.send(msg).await.is_err() {

@@ -21,12 +21,15 @@ pub enum ConnError {
     #[error("{0} speaks gRPC but is not a tokio-console endpoint (no Instrument service)")]
     NotConsole(String),
     #[error(
-        "an update from {target} was {size} bytes, over the limit of {limit} bytes: raise --max-message-size"
+        "an update from {target} was {size} bytes, over the limit of {limit} bytes: raise {flag}"
     )]
     TooLarge {
         target: String,
         size: String,
         limit: String,
+        /// The flag that sets the limit (console-subscriber's updates, or
+        /// taskscope-agent's messages).
+        flag: &'static str,
     },
     #[error("stream from {0} broke: {1}")]
     Broken(String, String),
@@ -54,6 +57,25 @@ impl ConnError {
         })
     }
 
+    /// The same failure of a call to taskscope-agent (the hooks source),
+    /// whose messages have their own size limit.
+    pub fn for_agent(self) -> ConnError {
+        match self {
+            ConnError::TooLarge {
+                target,
+                size,
+                limit,
+                ..
+            } => ConnError::TooLarge {
+                target,
+                size,
+                limit,
+                flag: "--max-agent-message-size",
+            },
+            e => e,
+        }
+    }
+
     /// Classifies a failed call or a failed stream message.
     pub fn from_status(target: &str, status: &tonic::Status, mid_stream: bool) -> ConnError {
         use tonic::Code;
@@ -64,6 +86,7 @@ impl ConnError {
                 target: target.into(),
                 size,
                 limit,
+                flag: "--max-message-size",
             };
         }
         if status.code() == Code::Unimplemented {

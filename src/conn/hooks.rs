@@ -2,17 +2,17 @@
 //! target's own groups, streamed. Target strings are sanitized and capped
 //! here, where they enter, like the console's.
 
+use super::capped::Decoded;
 use super::chan::Chan as Channel;
-use super::convert::MAX_STRING;
 use crate::model::Ts;
-use crate::model::aggregate::{
-    AggGroup, AggRow, GroupsUpdate, Page, PagedTask, RawLoc, SiteHistory,
+use crate::model::caps::{MAX_PAGE_TASKS, MAX_PATH};
+use crate::model::counted::{
+    AggGroup, AggRow, GroupsUpdate, PagedTask, RawLoc, SiteHistory, TaskPage,
 };
 use crate::model::location::format_location;
 use crate::model::update::SourceLoc;
 use std::time::Duration;
-use taskscope_proto::tasks_client::TasksClient;
-use taskscope_proto::{self as proto, Groups, Loc, WatchRequest};
+use taskscope_proto::{self as proto, Groups, Loc};
 
 /// Which source to read when a target serves both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -30,13 +30,14 @@ pub enum SourceChoice {
 /// hooks source. The agent walks its tasks for one client at a time and
 /// refuses the others (`RESOURCE_EXHAUSTED`) meanwhile: those are asked
 /// again shortly (the caller bounds the whole with its connect timeout).
+/// Each message is at most `limit` bytes, decoded within the caps.
 pub async fn watch(
     channel: Channel,
-    max_message_size: usize,
-) -> Result<tonic::Streaming<Groups>, tonic::Status> {
+    limit: usize,
+) -> Result<tonic::Streaming<Decoded<Groups>>, tonic::Status> {
     let mut pause = Duration::from_millis(50);
     loop {
-        match watch_once(channel.clone(), max_message_size).await {
+        match super::calls::watch(channel.clone(), limit).await {
             Err(s) if s.code() == tonic::Code::ResourceExhausted => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
@@ -46,29 +47,14 @@ pub async fn watch(
     }
 }
 
-async fn watch_once(
-    channel: Channel,
-    max_message_size: usize,
-) -> Result<tonic::Streaming<Groups>, tonic::Status> {
-    let channel = channel
-        .ready()
-        .await
-        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    TasksClient::new(channel)
-        .max_decoding_message_size(max_message_size)
-        .watch(WatchRequest {})
-        .await
-        .map(tonic::Response::into_inner)
-}
-
 pub(crate) fn location(l: Option<Loc>) -> String {
     let l = l.unwrap_or_default();
     let text = format_location(&SourceLoc {
-        file: crate::text::sanitize(&l.file, MAX_STRING),
+        file: crate::text::sanitize(&l.file, MAX_PATH),
         line: Some(l.line),
         column: Some(l.column),
     });
-    crate::text::sanitize(&text, MAX_STRING)
+    crate::text::sanitize(&text, MAX_PATH + 32)
 }
 
 /// A group's name in the model: its location, or for a line the target
@@ -81,34 +67,32 @@ pub(crate) fn place(l: Option<Loc>, split: bool, spawner: Option<Loc>) -> String
     let by = spawner.map(|s| location(Some(s))).unwrap_or_default();
     crate::text::sanitize(
         &taskscope_proto::names::split_location(&at, &by),
-        MAX_STRING,
+        2 * MAX_PATH + 64,
     )
 }
 
 fn raw(l: Option<&Loc>) -> RawLoc {
     l.map_or((String::new(), 0, 0), |l| {
-        (l.file.chars().take(MAX_STRING).collect(), l.line, l.column)
+        (l.file.clone(), l.line, l.column)
     })
 }
 
 /// Fetches the open group's tasks, again every two seconds while it stays
-/// open, until the stream ends (the caller aborts this task then).
+/// open, until the stream ends (the caller aborts this task then). Each
+/// request is given `within` (a page that does not come is asked again);
+/// only the first page is asked for, however many the target says follow.
 pub async fn pages(
     channel: Channel,
     requests: super::Requests,
     tx: tokio::sync::mpsc::Sender<super::Event>,
+    limit: usize,
+    within: Duration,
 ) {
-    /// Tasks fetched for a view (the view shows a screenful at a time).
-    const LIMIT: u32 = 2_000;
     loop {
         let Some(at) = requests.opened() else {
             requests.open_changed().await;
             continue;
         };
-        let Ok(ready) = channel.clone().ready().await else {
-            return;
-        };
-        let mut client = TasksClient::new(ready);
         let wire = |l: &RawLoc| Loc {
             file: l.0.clone(),
             line: l.1,
@@ -119,19 +103,19 @@ pub async fn pages(
             split: at.split,
             spawner: at.spawner.as_ref().map(wire),
             after_id: 0,
-            limit: LIMIT,
+            limit: MAX_PAGE_TASKS as u32,
         };
-        if let Ok(reply) = client.page(req).await {
-            let page = reply.into_inner();
-            let page = Page {
+        let reply = tokio::time::timeout(within, super::calls::page(channel.clone(), limit, req));
+        if let Ok(Ok(Decoded { msg: page, cut })) = reply.await {
+            let page = TaskPage {
                 at,
                 more: page.next_after_id != 0,
                 tasks: page
                     .tasks
                     .into_iter()
-                    .take(LIMIT as usize)
                     .map(|t| PagedTask {
                         id: t.id,
+                        reachable: t.reachable,
                         parent: t.parent_id,
                         parent_location: t.parent_location.map(|l| location(Some(l))),
                         created: ts(t.created_unix_ns),
@@ -142,8 +126,14 @@ pub async fn pages(
                     })
                     .collect(),
             };
-            if tx.send(super::Event::Page(Box::new(page))).await.is_err() {
-                return;
+            let events = [
+                cut.any().then_some(super::Event::Capped(cut)),
+                Some(super::Event::Page(Box::new(page))),
+            ];
+            for ev in events.into_iter().flatten() {
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
             }
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), requests.open_changed()).await;
@@ -154,9 +144,12 @@ fn ts(unix_ns: i64) -> Option<Ts> {
     (unix_ns > 0).then(|| Ts::from_nanos(unix_ns))
 }
 
-/// The wire message as the model's update.
-pub fn convert(g: Groups) -> GroupsUpdate {
+/// The wire message as the model's update; `received`: when it arrived.
+pub fn convert(d: Decoded<Groups>, received: std::time::Instant) -> GroupsUpdate {
+    let Decoded { msg: g, cut } = d;
     GroupsUpdate {
+        received: Some(received),
+        capped: cut,
         now: Ts::from_nanos(g.now_unix_ns.max(1)),
         since: Ts::from_nanos(g.since_unix_ns.max(1)),
         groups: g
@@ -181,7 +174,7 @@ pub fn convert(g: Groups) -> GroupsUpdate {
                     parents: r
                         .parents
                         .into_iter()
-                        .take(crate::model::aggregate::MAX_PARENTS)
+                        .take(crate::model::counted::MAX_PARENTS)
                         .map(|p| (std::sync::Arc::from(location(p.location)), p.tasks))
                         .collect(),
                     unparented: r.unparented,
@@ -201,9 +194,9 @@ pub fn convert(g: Groups) -> GroupsUpdate {
             .map(|h| SiteHistory {
                 location: place(h.location, h.split, h.spawner),
                 first_unix_sec: h.first_unix_sec.min(i64::MAX as u64 / 1_000_000_000) as i64,
-                // At most the agent's kept seconds (300), whatever is sent.
-                spawned: h.spawned.into_iter().take(3_600).collect(),
-                terminated: h.terminated.into_iter().take(3_600).collect(),
+                // Within the history cap since decoding.
+                spawned: h.spawned,
+                terminated: h.terminated,
             })
             .collect(),
     }

@@ -4,6 +4,8 @@
 
 pub mod addr;
 pub mod agent;
+pub mod calls;
+pub mod capped;
 pub mod chan;
 pub mod client;
 pub mod convert;
@@ -23,9 +25,15 @@ use tokio::time::Instant;
 /// How the connection behaves.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Largest update accepted. tonic's default of 4 MiB is too small for
-    /// large targets, whose first deltas run to tens of MiB.
+    /// Largest console-subscriber update accepted. tonic's default of
+    /// 4 MiB is too small for large targets, whose first deltas run to
+    /// tens of MiB.
     pub max_message_size: usize,
+    /// Largest message accepted from taskscope-agent (its groups, a page
+    /// of tasks, its waits), each decoded within the caps of
+    /// [`crate::model::caps`]: sized for real agents (a million tasks: a
+    /// few MiB), so that a hostile one cannot make the viewer hold more.
+    pub max_agent_message_size: usize,
     /// Limit for TCP connect and for the first response to arrive.
     pub connect_timeout: Duration,
     /// A stream that sends nothing for this long is treated as stalled
@@ -39,34 +47,34 @@ pub struct Options {
     pub backoff_max: Duration,
     /// Keep retrying after failures (the TUI); `false` stops at the first.
     pub reconnect: bool,
-    /// When to take task dumps, if the target serves the agent.
-    pub dumps: DumpOptions,
+    /// When to take captures, if the target serves the agent.
+    pub waits: WaitsOptions,
     /// Which source to read when the target serves both.
     pub source: hooks::SourceChoice,
     /// The agent's token, presented on every call (`--token-file`).
-    pub token: Option<Token>,
+    pub token: Option<Credential>,
 }
 
 /// The token a target's agent asks of inspection requests: the contents
 /// of a file (`--token-file`, or `TASKSCOPE_TOKEN_FILE`), without the
 /// surrounding whitespace. Never printed. The file is read again when the
-/// agent refuses it ([`Token::reread`]): a rotated secret is taken up
+/// agent refuses it ([`Credential::reread`]): a rotated secret is taken up
 /// without restarting the viewer.
 #[derive(Clone)]
-pub struct Token {
+pub struct Credential {
     secret: Arc<str>,
     path: Option<Arc<std::path::Path>>,
 }
 
-impl std::fmt::Debug for Token {
+impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(…)")
+        f.write_str("Credential(…)")
     }
 }
 
-impl Token {
+impl Credential {
     /// Reads the token from `path`.
-    pub fn from_file(path: &std::path::Path) -> Result<Token, String> {
+    pub fn from_file(path: &std::path::Path) -> Result<Credential, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
         let t = text.trim();
@@ -79,7 +87,7 @@ impl Token {
                 path.display()
             ));
         }
-        Ok(Token {
+        Ok(Credential {
             secret: Arc::from(t),
             path: Some(Arc::from(path)),
         })
@@ -87,8 +95,8 @@ impl Token {
 
     /// The file's token if it now holds another one (the secret was
     /// rotated), else `None`.
-    pub fn reread(&self) -> Option<Token> {
-        let now = Token::from_file(self.path.as_deref()?).ok()?;
+    pub fn reread(&self) -> Option<Credential> {
+        let now = Credential::from_file(self.path.as_deref()?).ok()?;
         (now.secret != self.secret).then_some(now)
     }
 
@@ -102,14 +110,14 @@ impl Token {
     }
 }
 
-/// When task dumps are taken (only with `taskscope-agent` in the target).
+/// When captures are taken (only with `taskscope-agent` in the target).
 #[derive(Clone, Debug)]
-pub struct DumpOptions {
-    /// Ask for dumps at all (the agent is still detected).
+pub struct WaitsOptions {
+    /// Ask for captures at all (the agent is still detected).
     pub enabled: bool,
     /// One as soon as the agent is detected (after `first_after`).
     pub on_connect: bool,
-    /// How long after connecting that first dump is taken.
+    /// How long after connecting that first capture is taken.
     pub first_after: Duration,
     /// Then one every `interval` (never sooner than 100× the last capture
     /// took, nor than the agent allows); `None`: only on request.
@@ -118,9 +126,9 @@ pub struct DumpOptions {
     pub timeout: Duration,
 }
 
-impl Default for DumpOptions {
+impl Default for WaitsOptions {
     fn default() -> Self {
-        DumpOptions {
+        WaitsOptions {
             enabled: true,
             on_connect: true,
             first_after: Duration::ZERO,
@@ -134,6 +142,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             max_message_size: 256 << 20,
+            max_agent_message_size: DEFAULT_MAX_AGENT_MESSAGE,
             connect_timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(60),
             keepalive_interval: Duration::from_secs(10),
@@ -141,12 +150,17 @@ impl Default for Options {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
             reconnect: true,
-            dumps: DumpOptions::default(),
+            waits: WaitsOptions::default(),
             source: hooks::SourceChoice::default(),
             token: None,
         }
     }
 }
+
+/// The default of `--max-agent-message-size`: a real agent's largest
+/// message at 1 000 000 tasks (its reply for waits, 200 000 tasks listed)
+/// is under a quarter of it (PERFORMANCE.md, "A hostile hooks source").
+pub const DEFAULT_MAX_AGENT_MESSAGE: usize = 16 << 20;
 
 /// Connection state, as the status line shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,24 +185,26 @@ pub enum Event {
     StreamStarted,
     Update(Box<Update>),
     /// The target's own groups (the hooks source).
-    Groups(Box<crate::model::aggregate::GroupsUpdate>),
+    Groups(Box<crate::model::counted::GroupsUpdate>),
     /// A page of an open group's tasks (the hooks source).
-    Page(Box<crate::model::aggregate::Page>),
-    /// What the target's task-dump agent can do (once per stream), and the
-    /// capture windows of its recent dumps (by any client).
+    Page(Box<crate::model::counted::TaskPage>),
+    /// What the target's capture agent can do (once per stream), and the
+    /// capture windows of its recent captures (by any client).
     Agent(
         crate::model::Agent,
         Vec<(crate::model::Ts, crate::model::Ts)>,
     ),
-    /// A task dump was asked for (its polls are on their way).
-    DumpStarted,
-    /// A task dump, or why it failed.
-    Dump(Result<Box<crate::model::TaskDump>, String>),
+    /// A capture was asked for (its polls are on their way).
+    WaitsAsked,
+    /// A capture, or why it failed.
+    Captures(Result<Box<crate::model::Captures>, String>),
     /// The target's console aggregator was paused (true) or resumed by
     /// some client (console-subscriber's `WatchState`).
     ConsolePaused(bool),
     /// The watched task's details (`WatchTaskDetails`).
     Details(Box<crate::model::details::TaskDetails>),
+    /// What a page or a reply for waits held beyond the viewer's caps.
+    Capped(crate::model::caps::Capped),
 }
 
 impl Event {
@@ -199,7 +215,7 @@ impl Event {
     }
 }
 
-/// What the view asks of the connection: a task dump now (the `t` key; at
+/// What the view asks of the connection: a capture now (the `t` key; at
 /// most one pending), and the tasks of the group it has open (the hooks
 /// source fetches them a page at a time).
 #[derive(Clone, Debug, Default)]
@@ -207,8 +223,8 @@ pub struct Requests(Arc<RequestsInner>);
 
 #[derive(Debug, Default)]
 struct RequestsInner {
-    dump: Notify,
-    open: std::sync::Mutex<Option<crate::model::aggregate::RawPlace>>,
+    captures: Notify,
+    open: std::sync::Mutex<Option<crate::model::counted::RawPlace>>,
     opened: Notify,
     /// The task whose details the view shows (console span id).
     details: std::sync::Mutex<Option<u64>>,
@@ -217,21 +233,21 @@ struct RequestsInner {
 
 impl Requests {
     pub fn request(&self) {
-        self.0.dump.notify_one();
+        self.0.captures.notify_one();
     }
 
-    /// Resolves at the next dump request (or at once for one already made).
+    /// Resolves at the next capture request (or at once for one already made).
     pub(crate) async fn notified(&self) {
-        self.0.dump.notified().await;
+        self.0.captures.notified().await;
     }
 
     /// The group whose tasks the view shows (`None`: none open).
-    pub fn open(&self, at: Option<crate::model::aggregate::RawPlace>) {
+    pub fn open(&self, at: Option<crate::model::counted::RawPlace>) {
         *self.0.open.lock().unwrap_or_else(|e| e.into_inner()) = at;
         self.0.opened.notify_one();
     }
 
-    pub(crate) fn opened(&self) -> Option<crate::model::aggregate::RawPlace> {
+    pub(crate) fn opened(&self) -> Option<crate::model::counted::RawPlace> {
         self.0
             .open
             .lock()
@@ -263,10 +279,10 @@ impl Requests {
     }
 }
 
-/// A running connection: its events, and a handle to ask for task dumps.
+/// A running connection: its events, and a handle to ask for captures.
 pub struct Connection {
     pub events: mpsc::Receiver<Event>,
-    pub dumps: Requests,
+    pub waits: Requests,
 }
 
 /// Starts the connection task; events arrive on `events`.
@@ -274,9 +290,9 @@ pub fn spawn(target: Target, opts: Options) -> Connection {
     // Small: an update can be megabytes, and a model that falls behind
     // should hold the stream back (the target buffers), not queue copies.
     let (tx, rx) = mpsc::channel(4);
-    let dumps = Requests::default();
-    tokio::spawn(run(target, opts, tx, dumps.clone()));
-    Connection { events: rx, dumps }
+    let waits = Requests::default();
+    tokio::spawn(run(target, opts, tx, waits.clone()));
+    Connection { events: rx, waits }
 }
 
 /// Folds an event's data into `state`; hands status changes back.
@@ -288,10 +304,11 @@ pub fn apply(state: &mut crate::model::State, ev: Event) -> Option<Status> {
         Event::Groups(up) => state.apply_groups(*up),
         Event::Page(p) => state.apply_page(*p),
         Event::Agent(a, recent) => state.set_agent(a, &recent),
-        Event::DumpStarted => state.dump_started(),
-        Event::Dump(d) => state.apply_dump(d.map(|d| *d)),
+        Event::WaitsAsked => state.waits_asked(),
+        Event::Captures(d) => state.apply_captures(d.map(|d| *d)),
         Event::ConsolePaused(p) => state.log.health.console_paused = p,
         Event::Details(d) => state.console.details = Some(*d),
+        Event::Capped(c) => state.log.health.capped.add(&c),
     }
     None
 }

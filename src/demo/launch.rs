@@ -36,7 +36,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     };
     let mut rt_builder = tokio::runtime::Builder::new_multi_thread();
     rt_builder.worker_threads(2).enable_all();
-    // With the agent (the default), task dumps are served on the same port;
+    // With the agent (the default), captures are served on the same port;
     // the hooks source needs it.
     let hooks = opts.source != DemoSource::Console;
     let agent = (opts.agent || hooks).then(taskscope_agent::Agent::new);

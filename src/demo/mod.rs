@@ -8,6 +8,8 @@ mod leaks;
 pub mod target;
 #[cfg(all(tokio_unstable, feature = "demo"))]
 mod traced;
+#[cfg(all(tokio_unstable, feature = "demo"))]
+mod web;
 
 #[cfg(not(all(tokio_unstable, feature = "demo")))]
 pub mod target {

@@ -48,6 +48,18 @@ pub enum Scenario {
     /// another kind of thing: run it beside `healthy` to see slow leaks
     /// flagged in churn, however long you watch.
     SlowLeaks,
+    /// An axum server (through taskscope-agent's drop-in) with no
+    /// header-read timeout, and clients that ask once and keep their
+    /// keep-alive connections open, quiet.
+    AxumIdle,
+    /// A tonic server (through taskscope-agent's drop-in) with a streaming
+    /// RPC (the health service's `Watch`), and a client that opens calls
+    /// and never closes one.
+    GrpcStreams,
+    /// reqwest calls with no timeout to an upstream that never answers
+    /// (each call's task, and reqwest's connection task under it, wait
+    /// forever), beside a healthy poller of a plain axum server.
+    HttpNoTimeout,
     /// The service's own heartbeat: a task ticking every 5 ms that prints
     /// `heartbeat_gap_ms=N` on standard error each second (the longest gap
     /// between two ticks in that second): how long the runtime stopped.
@@ -55,11 +67,14 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const LEAKS: [Scenario; 4] = [
+    pub const LEAKS: [Scenario; 7] = [
         Scenario::IdleConn,
         Scenario::FullChannel,
         Scenario::Sleepers,
         Scenario::Oneshot,
+        Scenario::AxumIdle,
+        Scenario::GrpcStreams,
+        Scenario::HttpNoTimeout,
     ];
 }
 
@@ -67,7 +82,7 @@ impl Scenario {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum DemoSource {
     /// console-subscriber (tokio-console's protocol), with the agent's
-    /// task dumps unless `--no-agent`.
+    /// captures unless `--no-agent`.
     #[default]
     Console,
     /// taskscope-agent's hooks source alone (no console-subscriber).
@@ -101,7 +116,7 @@ pub struct Options {
     pub retention: Duration,
     /// Exit when standard input closes (the parent went away).
     pub exit_on_stdin_close: bool,
-    /// Serve task dumps with `taskscope-agent` beside the console.
+    /// Serve captures with `taskscope-agent` beside the console.
     pub agent: bool,
     pub source: DemoSource,
 }

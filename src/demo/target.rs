@@ -41,6 +41,9 @@ pub(super) async fn workloads(opts: Options) -> anyhow::Result<()> {
             Scenario::Idle => idle(opts.idle_tasks, opts.idle_rate.max(1)),
             Scenario::Heartbeat => heartbeat(),
             Scenario::SlowLeaks => super::leaks::slow_leaks(every, max),
+            Scenario::AxumIdle => super::web::axum_idle(every, max).await?,
+            Scenario::GrpcStreams => super::web::grpc_streams(every, max).await?,
+            Scenario::HttpNoTimeout => super::web::http_no_timeout(every, max).await?,
         }
     }
     park().await;

@@ -63,7 +63,7 @@ pub fn to_text(d: &Diff, old: &Side, new: &Side) -> String {
     );
     for r in &d.rows {
         let mix = r.mix_text();
-        let kind = crate::analysis::wording::kind_suffix(r.kind);
+        let kind = crate::wording::kind_suffix(r.kind);
         let _ = writeln!(
             out,
             "{:2} {:>7} {:>7} {:>7} {:>8.1} {:<6} {:<44} {}{kind}",

@@ -2,7 +2,7 @@
 //! chart per suspect group, no external assets, every target-supplied
 //! string escaped.
 
-use super::model::{GroupOut, Report};
+use super::build::{GroupOut, Report};
 use crate::text;
 use std::fmt::Write;
 
@@ -72,10 +72,10 @@ pub fn render(r: &Report) -> String {
     ] {
         let _ = writeln!(o, "<tr><td>{k}</td><td>{v}</td></tr>");
     }
-    if let Some(d) = &r.task_dumps {
+    if let Some(d) = &r.waits {
         let _ = writeln!(
             o,
-            "<tr><td>Task dumps</td><td>{}</td></tr>",
+            "<tr><td>Captures</td><td>{}</td></tr>",
             escape(&d.describe())
         );
     }
@@ -155,6 +155,14 @@ fn suspect(o: &mut String, g: &GroupOut) {
         s.kind.key(),
         escape(&s.reason)
     );
+    if let Some(a) = &g.advice {
+        let _ = writeln!(
+            o,
+            "<p class=\"advice\"><b>Likely cause:</b> {}.<br><b>Fix:</b> {}.</p>",
+            escape(&a.cause),
+            escape(&a.fix)
+        );
+    }
     o.push_str(&chart(&g.history));
     let _ = writeln!(
         o,
@@ -172,8 +180,11 @@ fn suspect(o: &mut String, g: &GroupOut) {
         );
     }
     let _ = writeln!(o, "</table>");
+    if let Some(w) = &g.waits {
+        let _ = writeln!(o, "<p class=\"waits\">Waits: {}</p>", escape(w));
+    }
     if !g.stacks.is_empty() {
-        let _ = writeln!(o, "<p>Async stacks (task dump):</p><ul class=\"stacks\">");
+        let _ = writeln!(o, "<p>Async stacks (captured):</p><ul class=\"stacks\">");
         for st in &g.stacks {
             let frames: Vec<String> = st
                 .leaves

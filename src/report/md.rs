@@ -1,7 +1,7 @@
 //! The report as Markdown: tables that render on common code hosts, no raw
 //! HTML, every target-supplied string escaped.
 
-use super::model::{GroupOut, Report};
+use super::build::{GroupOut, Report};
 use crate::text;
 use std::fmt::Write;
 
@@ -65,8 +65,8 @@ pub fn render(r: &Report) -> String {
         t.scheduled,
         t.idle
     );
-    if let Some(d) = &r.task_dumps {
-        let _ = writeln!(o, "| Task dumps | {} |", escape(&d.describe()));
+    if let Some(d) = &r.waits {
+        let _ = writeln!(o, "| Captures | {} |", escape(&d.describe()));
     }
     let _ = writeln!(o, "| Suspect groups | {} |\n", t.suspects);
     for w in &r.warnings {
@@ -147,6 +147,14 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
         s.kind.key()
     );
     let _ = writeln!(o, "**{}**\n", escape(&s.reason));
+    if let Some(a) = &g.advice {
+        let _ = writeln!(
+            o,
+            "Likely cause: {}.  \nFix: {}.\n",
+            escape(&a.cause),
+            escape(&a.fix)
+        );
+    }
     let counts: Vec<u64> = g.history.iter().map(|(_, c)| (*c).max(0) as u64).collect();
     if let (Some(first), Some(last)) = (g.history.first(), g.history.last()) {
         let _ = writeln!(
@@ -173,8 +181,11 @@ fn suspect(o: &mut String, n: usize, g: &GroupOut) {
             m.source()
         );
     }
+    if let Some(w) = &g.waits {
+        let _ = writeln!(o, "\nWaits: {}", escape(w));
+    }
     if !g.stacks.is_empty() {
-        let _ = writeln!(o, "\nAsync stacks (task dump):\n");
+        let _ = writeln!(o, "\nAsync stacks (captured):\n");
         for st in &g.stacks {
             let _ = writeln!(o, "- {} @ `{}`", st.tasks, code(&st.label));
         }

@@ -1,12 +1,12 @@
 //! Renderings of an analysis for people and machines outside the TUI.
 
+pub mod build;
 pub mod diff;
 pub mod html;
 pub mod md;
-pub mod model;
+pub mod plain;
 pub mod pprof;
 pub mod schema;
-pub mod text;
 
 use std::path::Path;
 
@@ -29,10 +29,10 @@ impl Format {
         }
     }
 
-    pub fn render(self, r: &model::Report) -> String {
+    pub fn render(self, r: &build::Report) -> String {
         match self {
             Format::Md => md::render(r),
-            Format::Json => model::to_json(r),
+            Format::Json => build::to_json(r),
             Format::Html => html::render(r),
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! One sample per (spawn location, stack, reason, state) with the number
 //! of tasks as its value. A sample's frames, leaf first: the task's async
-//! stack from the last task dump (its leaf that tells the wait, see
+//! stack from the last capture (its leaf that tells the wait, see
 //! `stack::primary_leaf`), or, without a stack, one frame naming the wait
 //! (`(socket read)`); then a root frame for the spawn location,
 //! `spawned@FILE:LINE:COL`. So `-top` ranks waits, `-top -cum` ranks spawn
@@ -110,8 +110,8 @@ fn add_snapshot(b: &mut Builder, target: usize, snap: &Snapshot) {
         })
         .collect();
     if !snap.aggregates.is_empty() {
-        // The hooks source: the target's own counts, with the dumped
-        // tasks' stacks where a dump was taken.
+        // The hooks source: the target's own counts, with the captured
+        // tasks' stacks where a capture was taken.
         for a in &snap.aggregates {
             let mut left = a.group.live;
             for &[trace, n] in &a.stacks {
@@ -191,7 +191,7 @@ fn finish(mut b: Builder, snaps: &[&Snapshot]) -> Profile {
         match key.trace.map(|i| &traces[key.target][i as usize]) {
             Some(trace) if !trace.leaves.is_empty() => {
                 let leaf = stack::primary_leaf(trace).unwrap_or(0);
-                // Outermost first in the dump; pprof wants the leaf first.
+                // Outermost first in the capture; pprof wants the leaf first.
                 for f in trace.leaves[leaf].iter().rev() {
                     let name = stack::qualified(f);
                     ids.push(b.frame(&name, f.file.as_deref(), f.line));

@@ -4,10 +4,11 @@
 //! it from an analysis.
 
 use crate::analysis::diff::Diff;
-use crate::analysis::{DataSource, Reason, SuspectKind, TaskState, wording};
+use crate::analysis::{DataSource, Reason, SuspectKind, TaskState};
 use crate::model::{Frame, TaskKind};
 use crate::report::diff::Side;
 use crate::text;
+use crate::wording;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -17,9 +18,9 @@ use serde::Serialize;
 pub enum AgentStatus {
     /// The target serves no agent: reasons come from console data.
     Absent,
-    /// An agent that cannot dump (platform, cfg); `note` says why.
+    /// An agent that cannot capture (platform, cfg); `note` says why.
     Unavailable,
-    /// Dumps available.
+    /// Captures available.
     Ready,
 }
 
@@ -52,7 +53,7 @@ pub struct Report {
     pub totals: TotalsOut,
     /// What the target's taskscope-agent gave (`None` when not known, e.g.
     /// for reports from snapshots).
-    pub task_dumps: Option<TaskDumpsOut>,
+    pub waits: Option<WaitsOut>,
     pub warnings: Vec<String>,
     pub suspects: Vec<GroupOut>,
     pub top_groups: Vec<GroupOut>,
@@ -67,17 +68,17 @@ impl Report {
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct TaskDumpsOut {
+pub struct WaitsOut {
     pub agent: AgentStatus,
-    /// Why dumps are unavailable, or why the last one failed.
+    /// Why captures are unavailable, or why the last one failed.
     pub note: Option<String>,
-    /// The dump the reasons come from.
-    pub last: Option<DumpCostOut>,
+    /// The capture the reasons come from.
+    pub last: Option<CaptureCostOut>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct DumpCostOut {
-    /// Seconds between the dump and the end of the watch (target clock).
+pub struct CaptureCostOut {
+    /// Seconds between the capture and the end of the watch (target clock).
     pub age_secs: f64,
     pub tasks: u64,
     pub distinct_stacks: u64,
@@ -87,25 +88,25 @@ pub struct DumpCostOut {
     pub bytes: u64,
 }
 
-impl TaskDumpsOut {
+impl WaitsOut {
     /// One sentence for the Markdown and HTML headers.
     pub fn describe(&self) -> String {
         let last = match &self.last {
             Some(c) => format!(
-                "reasons marked from a task dump taken {} before the end: {} tasks, {} distinct stacks, the target paused {}",
+                "reasons marked from a capture taken {} before the end: {} tasks, {} distinct stacks, the target paused {}",
                 text::secs(Some(c.age_secs)),
                 text::count(c.tasks),
                 c.distinct_stacks,
                 text::secs(Some(c.paused_secs))
             ),
-            None => "no dump taken".into(),
+            None => "no capture taken".into(),
         };
         match (self.agent, &self.note) {
             (AgentStatus::Absent, _) => {
                 "none: the target has no taskscope-agent (reasons from console data)".into()
             }
             (AgentStatus::Unavailable, Some(why)) => format!("unavailable: {why}"),
-            (_, Some(err)) => format!("{last}; the last dump failed: {err}"),
+            (_, Some(err)) => format!("{last}; the last capture failed: {err}"),
             _ => last,
         }
     }
@@ -129,14 +130,23 @@ pub struct GroupOut {
     pub change_over_window: i64,
     pub per_minute: f64,
     pub suspect: Option<SuspectOut>,
+    /// A suspect's likely cause and its fix, when a rule fits its
+    /// evidence (what it waits on, where it was spawned, its stacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<AdviceOut>,
     pub running: u32,
     pub scheduled: u32,
     pub idle: u32,
     pub oldest_secs: Option<f64>,
     pub longest_idle_secs: Option<f64>,
     pub blocked_on: Vec<MixOut>,
+    /// How the group's waits are known (the hooks source): captured,
+    /// inferred, out of reach; for a library's site out of reach, what its
+    /// tasks are and how to capture them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits: Option<String>,
     /// Live tasks split by identical async stack, largest first (empty
-    /// without a task dump).
+    /// without a capture).
     pub stacks: Vec<StackOut>,
     pub names: Vec<NameOut>,
     pub distinct_names: u32,
@@ -153,6 +163,12 @@ pub struct GroupOut {
     /// tokio-console's warnings on the group's live tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<WarningOut>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct AdviceOut {
+    pub cause: String,
+    pub fix: String,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -266,19 +282,24 @@ pub struct MixOut {
     pub tasks: u32,
     pub percent: u32,
     pub longest_secs: f64,
-    /// How many of them have this reason from a task dump (the rest from
-    /// console data).
-    pub from_dump: u32,
+    /// How many of them have this reason from a capture (a capture: a
+    /// fact).
+    pub captured: u32,
+    /// How many of them have it inferred, not seen: from their site's
+    /// captured tasks, or from a library's known shape. The rest have it
+    /// from what the source itself says (console data, or the agent's
+    /// counts: running, not captured yet, out of reach).
+    pub inferred: u32,
 }
 
 impl MixOut {
     /// Where most of these tasks' reason comes from.
     pub fn source(&self) -> &'static str {
-        wording::source(self.from_dump, self.tasks)
+        wording::source(self.captured, self.inferred, self.tasks, self.reason)
     }
 }
 
-/// Tasks of a group sharing one async stack (from a task dump).
+/// Tasks of a group sharing one async stack (from a capture).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct StackOut {
     pub tasks: u32,

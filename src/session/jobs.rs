@@ -1,6 +1,6 @@
 //! The work a session runs on its own thread for a front end: snapshots
 //! and reports of the whole state (per target, or the merged fleet), task
-//! dumps, the lens the front end looks through.
+//! captures, the lens the front end looks through.
 
 use super::page::Lens;
 use crate::analysis::Analysis;
@@ -19,17 +19,17 @@ pub enum Job {
     },
     Report {
         format: crate::report::Format,
-        ctx: crate::report::model::Context,
+        ctx: crate::report::build::Context,
         analysis: Arc<Analysis>,
         path: PathBuf,
     },
-    /// Ask the target's agent for a task dump (`t`).
-    Dump,
+    /// Ask the target's agent for a capture (`t`).
+    Waits,
     /// The end of a headless run: ask these targets (by index) for a last
-    /// task dump, those whose agent serves them and whose connection is
-    /// up; answered by [`ToUi::DumpsAsked`], then a [`ToUi::Dumped`] for
+    /// capture, those whose agent serves them and whose connection is
+    /// up; answered by [`ToUi::WaitsAsked`], then a [`ToUi::Captured`] for
     /// each as it arrives.
-    FinalDumps(Vec<usize>),
+    FinalWaits(Vec<usize>),
     /// What the front end now looks at. On the hooks source an open
     /// group's tasks are fetched from the target while it is open; on the
     /// console source an open task's details are streamed. The session
@@ -60,10 +60,10 @@ impl Job {
                 analysis,
                 path,
             } => {
-                let report = crate::report::model::build(&analysis, state, &ctx, None);
+                let report = crate::report::build::build(&analysis, state, &ctx, None);
                 written(&path, format, &report)
             }
-            Job::Dump | Job::FinalDumps(_) => "task dumps are taken of live targets".into(),
+            Job::Waits | Job::FinalWaits(_) => "waits are captured on live targets only".into(),
             Job::Lens { .. } => String::new(),
         }
     }
@@ -103,11 +103,11 @@ impl Job {
                 analysis,
                 path,
             } => {
-                let src = crate::report::model::FleetSource {
+                let src = crate::report::build::FleetSource {
                     states: states.to_vec(),
                     merger,
                 };
-                let report = crate::report::model::build(&analysis, &src, &ctx, None);
+                let report = crate::report::build::build(&analysis, &src, &ctx, None);
                 written(&path, format, &report)
             }
             other => other.run(states.first().copied().unwrap_or(&State::default())),
@@ -119,7 +119,7 @@ impl Job {
 fn written(
     path: &std::path::Path,
     format: crate::report::Format,
-    report: &crate::report::model::Report,
+    report: &crate::report::build::Report,
 ) -> String {
     match crate::report::write_out(path, &format.render(report)) {
         Ok(()) => format!("report written to {}", path.display()),

@@ -40,10 +40,10 @@ pub enum ToUi {
     /// With several targets: target `i`'s update was applied.
     TargetUpdated(usize, Instant),
     View(View),
-    /// Of the targets a [`Job::FinalDumps`] named, those asked.
-    DumpsAsked(Vec<usize>),
-    /// Target `i`'s task dump was folded in.
-    Dumped(usize),
+    /// Of the targets a [`Job::FinalWaits`] named, those asked.
+    WaitsAsked(Vec<usize>),
+    /// Target `i`'s capture was folded in.
+    Captured(usize),
     /// The one-line outcome of a job.
     Notice(String),
     /// The model thread panicked: the view cannot go on.
@@ -106,7 +106,7 @@ pub fn spawn_fleet(
                     let (ev_tx, ev_rx) = mpsc::channel(4);
                     let mut members = Vec::new();
                     for (i, (label, conn)) in targets.into_iter().enumerate() {
-                        let conn::Connection { mut events, dumps } = conn;
+                        let conn::Connection { mut events, waits } = conn;
                         let ev_tx = ev_tx.clone();
                         tokio::spawn(async move {
                             while let Some(e) = events.recv().await {
@@ -118,7 +118,7 @@ pub fn spawn_fleet(
                         members.push(Member {
                             label: label.into(),
                             state: State::default(),
-                            requests: dumps,
+                            requests: waits,
                         });
                     }
                     drop(ev_tx);
@@ -173,14 +173,14 @@ impl Model {
     /// a view to send.
     fn job(&mut self, job: Job) -> Option<ToUi> {
         match job {
-            // The view already said a dump was asked for.
-            Job::Dump => {
+            // The view already said a capture was asked for.
+            Job::Waits => {
                 for m in &self.members {
                     m.requests.request();
                 }
                 None
             }
-            Job::FinalDumps(targets) => {
+            Job::FinalWaits(targets) => {
                 let asked: Vec<usize> = targets
                     .into_iter()
                     .filter(|&i| {
@@ -192,7 +192,7 @@ impl Model {
                 for &i in &asked {
                     self.members[i].requests.request();
                 }
-                Some(ToUi::DumpsAsked(asked))
+                Some(ToUi::WaitsAsked(asked))
             }
             Job::Lens { lens, frozen } => {
                 self.look(lens);
@@ -313,7 +313,7 @@ async fn run(
             panic!("injected fault (TASKSCOPE_FAULT=model-panic)");
         }
         let mut updated = None;
-        let mut dumped = false;
+        let mut captured = false;
         let mut statuses = Vec::new();
         {
             let st = &mut model.members[target].state;
@@ -326,7 +326,7 @@ async fn run(
                 if e.is_data() {
                     updated = Some(Instant::now());
                 }
-                dumped |= matches!(e, conn::Event::Dump(_));
+                captured |= matches!(e, conn::Event::Captures(_));
                 match conn::apply(st, e) {
                     Some(s) => statuses.push(s),
                     None => stale = true,
@@ -358,7 +358,7 @@ async fn run(
                 return;
             }
         }
-        if dumped && tx.send(ToUi::Dumped(target)).await.is_err() {
+        if captured && tx.send(ToUi::Captured(target)).await.is_err() {
             return;
         }
         // The first screen does not wait for the tick.
@@ -387,7 +387,7 @@ mod tests {
         let (conn_tx, conn_rx) = mpsc::channel(8);
         let conn = conn::Connection {
             events: conn_rx,
-            dumps: conn::Requests::default(),
+            waits: conn::Requests::default(),
         };
         let mut w = spawn(conn, Params::default(), Some(Duration::from_millis(20))).expect("spawn");
         conn_tx
@@ -443,8 +443,8 @@ mod tests {
             .count();
         assert_eq!(listed, 5);
 
-        let dir = std::env::temp_dir().join(format!("taskscope-worker-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
         let path = dir.join("snap.json");
         let meta = crate::snapshot::Meta {
             target: "t".into(),
@@ -465,7 +465,6 @@ mod tests {
         };
         assert_eq!(notice, format!("saved snapshot {}", path.display()));
         assert!(crate::snapshot::load(&path).is_ok());
-        std::fs::remove_dir_all(&dir).ok();
         // Dropping the connection ends the thread, which closes its channel.
         drop(conn_tx);
         while w.rx.recv().await.is_some() {}

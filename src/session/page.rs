@@ -7,9 +7,9 @@
 
 use super::resources::{self, ResGroup, ResRow, Waiter};
 use crate::analysis::{Analysis, TaskState};
-use crate::model::aggregate::PagedTask;
+use crate::model::captures::Trace;
+use crate::model::counted::PagedTask;
 use crate::model::details::TaskDetails;
-use crate::model::dump::Trace;
 use crate::model::{GroupKey, State, Task};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -168,13 +168,13 @@ impl Page {
     }
 
     fn copy_trace(&mut self, st: &State, target: usize, i: u32) {
-        if let Some(tr) = st.dump.as_ref().and_then(|d| d.traces.get(i as usize)) {
+        if let Some(tr) = st.captures.as_ref().and_then(|d| d.traces.get(i as usize)) {
             self.traces.insert((target, i), tr.clone());
         }
     }
 
     /// Copies one task: the console's record, or the hooks source's paged
-    /// row; and its stack from the task dump.
+    /// row; and its stack from the capture.
     fn copy_task(&mut self, states: &[&State], target: usize, id: u64, trace: Option<u32>) {
         let Some(st) = states.get(target) else {
             return;
@@ -207,7 +207,7 @@ impl Page {
         self.paged.get(&(target, id))
     }
 
-    /// Trace `index` of target `target`'s task dump.
+    /// Trace `index` of target `target`'s capture.
     pub fn trace(&self, target: usize, index: u32) -> Option<&Trace> {
         self.traces.get(&(target, index)).map(|t| &**t)
     }

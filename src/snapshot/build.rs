@@ -2,13 +2,14 @@
 //! with the same grouping code the live view uses.
 
 use super::format::*;
-use crate::analysis::group::{Classified, Frame, build_groups};
+use crate::analysis::console_groups::{Classified, build_groups};
+use crate::analysis::judge::Frame;
 use crate::analysis::{Analysis, Params, Verdict, WaitIndex};
-use crate::model::aggregate::Aggregates;
+use crate::model::counted::Aggregates;
 use crate::model::history::{Bucket, HistoryParts};
 use crate::model::update::DroppedEvents;
 use crate::model::{
-    CountHistory, GroupKey, Health, Locations, State, TaskDump, TaskKind, Trace, Ts,
+    Captures, CountHistory, GroupKey, Health, Locations, State, TaskKind, Trace, Ts,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,7 +59,7 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
                 live_wakers: t.stats.live_wakers(),
                 for_secs: v.duration(now).map(|d| d.as_secs_f64()),
                 age_secs: t.stats.created_at.map(|c| now.since(c).as_secs_f64()),
-                from_dump: v.from_dump,
+                captured: v.captured,
                 trace: v.trace(),
                 lints: crate::analysis::lint::of_task(t, &v).iter().collect(),
             }
@@ -106,7 +107,7 @@ pub fn take(state: &State, meta: &Meta) -> Option<Snapshot> {
         groups,
         tasks,
         traces: state
-            .dump
+            .captures
             .as_ref()
             .map(|d| d.traces.iter().map(|t| t.leaves.clone()).collect())
             .unwrap_or_default(),
@@ -125,7 +126,7 @@ fn aggregate_records(state: &State) -> Vec<AggregateRecord> {
         .map(|(key, g)| {
             let location = state.log.locations.name(key.loc).to_string();
             let stacks = state
-                .dump
+                .captures
                 .as_ref()
                 .and_then(|d| d.by_location.get(&location))
                 .map(|v| v.iter().map(|&(t, n)| [t, n]).collect())
@@ -191,9 +192,9 @@ pub struct Loaded {
     verdicts: Vec<Verdict>,
     by_id: HashMap<u64, usize>,
     traces: Vec<Arc<Trace>>,
-    /// The hooks source's groups, and the dump's waits by location.
+    /// The hooks source's groups, and the capture's waits by location.
     aggregates: Option<Aggregates>,
-    dump: Option<TaskDump>,
+    captures: Option<Captures>,
 }
 
 impl Loaded {
@@ -220,7 +221,7 @@ impl Loaded {
             let mut v = Verdict::new(t.state, t.reason, t.since_ns.map(Ts::from_nanos));
             v.resource = t.resource.and_then(std::num::NonZeroU64::new);
             v.ambiguous = t.ambiguous;
-            v.from_dump = t.from_dump;
+            v.captured = t.captured;
             v.set_trace(t.trace);
             verdicts.push(v);
             if let Some(i) = t.trace
@@ -244,7 +245,7 @@ impl Loaded {
                 })
             })
             .collect();
-        let (aggregates, dump) = loaded_aggregates(&snapshot, &mut locations, &traces)?;
+        let (aggregates, captures) = loaded_aggregates(&snapshot, &mut locations, &traces)?;
         Ok(Loaded {
             snapshot,
             locations,
@@ -254,7 +255,7 @@ impl Loaded {
             by_id,
             traces,
             aggregates,
-            dump,
+            captures,
         })
     }
 
@@ -316,7 +317,7 @@ impl Loaded {
             gaps: &[],
             traces: &self.traces,
             aggregates: self.aggregates.as_ref(),
-            dump: self.dump.as_ref(),
+            captures: self.captures.as_ref(),
         };
         let (groups, totals) = build_groups(tasks, &frame, params);
         Analysis {
@@ -324,20 +325,20 @@ impl Loaded {
             groups,
             totals,
             health: self.health(),
-            dumps: Default::default(),
+            waits: Default::default(),
             source: self.snapshot.data_source,
             agent_version: self.snapshot.agent_version.clone(),
         }
     }
 }
 
-/// The hooks source's groups from the file, and their dumped waits as a
-/// dump by location (for the same analysis as live).
+/// The hooks source's groups from the file, and their captured waits as a
+/// capture by location (for the same analysis as live).
 fn loaded_aggregates(
     snapshot: &Snapshot,
     locations: &mut Locations,
     traces: &[Arc<Trace>],
-) -> Result<(Option<Aggregates>, Option<TaskDump>), String> {
+) -> Result<(Option<Aggregates>, Option<Captures>), String> {
     if snapshot.aggregates.is_empty() {
         return Ok((None, None));
     }
@@ -362,7 +363,7 @@ fn loaded_aggregates(
         };
         agg.groups.insert(key, r.group.clone().bounded());
     }
-    let dump = (!by_location.is_empty()).then(|| TaskDump {
+    let captures = (!by_location.is_empty()).then(|| Captures {
         taken_at: Ts::from_nanos(snapshot.target_now_ns),
         capture: Duration::ZERO,
         round: Duration::ZERO,
@@ -374,5 +375,5 @@ fn loaded_aggregates(
         captured_at: Default::default(),
         agent_wakers: Default::default(),
     });
-    Ok((Some(agg), dump))
+    Ok((Some(agg), captures))
 }

@@ -41,7 +41,7 @@ pub struct Snapshot {
     pub health: HealthRecord,
     pub groups: Vec<GroupRecord>,
     pub tasks: Vec<TaskRecord>,
-    /// Async stacks from the target's task dump (with `taskscope-agent`):
+    /// Async stacks from the target's capture (with `taskscope-agent`):
     /// each is a list of leaves, each leaf its frames outermost first.
     /// Tasks refer to them by index (`TaskRecord::trace`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -58,8 +58,8 @@ pub struct Snapshot {
 pub struct AggregateRecord {
     pub location: String,
     #[serde(flatten)]
-    pub group: crate::model::aggregate::AggGroup,
-    /// `[trace, tasks]`: the dumped tasks of this location by stack
+    pub group: crate::model::counted::AggGroup,
+    /// `[trace, tasks]`: the captured tasks of this location by stack
     /// (indexes into `traces`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stacks: Vec<[u32; 2]>,
@@ -144,9 +144,14 @@ pub struct TaskRecord {
     /// Informational: seconds in that state and age at `target_now_ns`.
     pub for_secs: Option<f64>,
     pub age_secs: Option<f64>,
-    /// The reason comes from a task dump rather than console data.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub from_dump: bool,
+    /// The reason comes from a capture rather than console data (`from_dump`
+    /// in files written before taskscope said "captures").
+    #[serde(
+        default,
+        alias = "from_dump",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub captured: bool,
     /// Index into `Snapshot::traces`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<u32>,

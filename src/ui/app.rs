@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 /// Which screen is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum View {
+pub enum Screen {
     Groups,
     Detail(GroupKey),
     /// Changes since the baseline.
@@ -138,7 +138,7 @@ pub struct App {
     /// Indices into `analysis.groups`, filtered and sorted as shown.
     pub visible: Vec<usize>,
     pub conn: ConnView,
-    pub view: View,
+    pub screen: Screen,
     pub help: bool,
     pub sort: SortKey,
     pub invert: bool,
@@ -174,7 +174,7 @@ pub struct App {
     pub task_order: Vec<super::tasks::Entry>,
     pub tasks_pos: ListPos,
     /// Where Esc goes from the task view.
-    pub task_back: Option<View>,
+    pub task_back: Option<Screen>,
     /// The resources views: the group the list is narrowed to, and the
     /// cursors of the groups, the list and a resource's waiters.
     pub res_only: Option<crate::session::resources::GroupKey>,
@@ -201,7 +201,7 @@ impl App {
                 last_update: None,
                 last_error: None,
             },
-            view: View::Groups,
+            screen: Screen::Groups,
             help: false,
             sort: SortKey::Tasks,
             invert: false,
@@ -251,14 +251,14 @@ impl App {
 
     /// What the open screen needs of the models.
     pub fn lens(&self) -> Lens {
-        match self.view {
-            View::Groups | View::Diff => Lens::Groups,
-            View::Detail(k) => Lens::Group(k),
-            View::Tasks => Lens::Tasks,
-            View::Task(k, t, id) => Lens::Task(k, t, id),
-            View::Resources => Lens::Resources,
-            View::ResourceList => Lens::ResourceList(self.res_only.clone()),
-            View::Resource(t, id) => Lens::Resource(t, id),
+        match self.screen {
+            Screen::Groups | Screen::Diff => Lens::Groups,
+            Screen::Detail(k) => Lens::Group(k),
+            Screen::Tasks => Lens::Tasks,
+            Screen::Task(k, t, id) => Lens::Task(k, t, id),
+            Screen::Resources => Lens::Resources,
+            Screen::ResourceList => Lens::ResourceList(self.res_only.clone()),
+            Screen::Resource(t, id) => Lens::Resource(t, id),
         }
     }
 
@@ -297,7 +297,7 @@ impl App {
         };
         let states: Vec<&State> = self.local.iter().collect();
         self.page = Arc::new(Page::build(self.lens(), a, &states));
-        if self.view == View::Tasks {
+        if self.screen == Screen::Tasks {
             self.rebuild_tasks();
         }
     }
@@ -354,7 +354,7 @@ impl App {
                     // on the frozen analysis; anything newer waits.
                     if Arc::ptr_eq(held, &v.analysis) {
                         self.page = v.page;
-                        if self.view == View::Tasks {
+                        if self.screen == Screen::Tasks {
                             self.rebuild_tasks();
                         }
                         return true;
@@ -370,7 +370,7 @@ impl App {
                 true
             }
             // The headless front end's.
-            ToUi::DumpsAsked(_) | ToUi::Dumped(_) => false,
+            ToUi::WaitsAsked(_) | ToUi::Captured(_) => false,
             ToUi::Died(m) => {
                 self.fatal = Some(m);
                 self.should_quit = true;
@@ -390,7 +390,7 @@ impl App {
         let selected = self.selected_group().map(|g| g.key);
         self.analysis = Some(a);
         self.rebuild_visible(selected);
-        if self.view == View::Tasks {
+        if self.screen == Screen::Tasks {
             self.rebuild_tasks();
         }
     }
@@ -509,7 +509,7 @@ impl App {
 
     /// The group the detail view shows.
     pub fn detail_group(&self) -> Option<&Group> {
-        let View::Detail(key) = self.view else {
+        let Screen::Detail(key) = self.screen else {
             return None;
         };
         self.analysis.as_ref()?.groups.iter().find(|g| g.key == key)

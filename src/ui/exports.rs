@@ -1,9 +1,9 @@
 //! What the view asks of others and gets back later or on disk: the diff
-//! baseline, report and snapshot exports, task dumps, the group and task
+//! baseline, report and snapshot exports, captures, the group and task
 //! it has open (whose details the connections stream), and other jobs for
 //! the model thread.
 
-use super::app::{App, View};
+use super::app::{App, Screen};
 use crate::model::GroupKey;
 use crate::report::diff::Side;
 use crate::session::Job;
@@ -51,7 +51,7 @@ impl App {
             return;
         };
         let taken = crate::text::unix_now_ns();
-        let ctx = crate::report::model::Context {
+        let ctx = crate::report::build::Context {
             target: self.target.clone(),
             source: "live".into(),
             watched: now.duration_since(self.started),
@@ -92,52 +92,52 @@ impl App {
         self.submit(Job::Snapshot { meta, path }, "saving a snapshot…", now);
     }
 
-    /// `t`: asks the target's agent for a task dump.
-    pub fn request_dump(&mut self, now: Instant) {
+    /// `t`: asks the target's agent for a capture.
+    pub fn request_waits(&mut self, now: Instant) {
         use crate::model::Agent;
         if self.offline.is_some() {
-            self.notify("task dumps are taken of live targets", now);
+            self.notify("waits are captured on live targets only", now);
             return;
         }
-        let agent = self.analysis.as_ref().map(|a| a.dumps.agent.clone());
+        let agent = self.analysis.as_ref().map(|a| a.waits.agent.clone());
         match agent.unwrap_or_default() {
             Agent::Ready { min_interval, .. } => {
                 let per_task = self
                     .analysis
                     .as_ref()
-                    .and_then(|a| a.dumps.last.as_ref())
+                    .and_then(|a| a.waits.last.as_ref())
                     .is_some_and(|c| c.per_task);
                 let msg = if per_task {
                     "waits requested: tasks not captured yet capture themselves (the target never pauses)"
                         .to_string()
                 } else {
-                    // Within the agent's interval the last dump comes back again.
+                    // Within the agent's interval the last capture comes back again.
                     format!(
-                        "task dump requested (the agent takes at most one per {})",
+                        "waits asked for (the agent captures at most once per {})",
                         crate::text::duration(min_interval)
                     )
                 };
-                self.submit(Job::Dump, &msg, now)
+                self.submit(Job::Waits, &msg, now)
             }
             Agent::Unknown => self.notify("not connected yet: no agent to ask", now),
             Agent::Absent => self.notify(
-                "the target serves no task dumps: add taskscope-agent to it (see README)",
+                "the target captures no waits: add taskscope-agent to it (see README)",
                 now,
             ),
-            Agent::Unavailable(why) => self.notify(format!("no task dumps: {why}"), now),
+            Agent::Unavailable(why) => self.notify(format!("no waits captured: {why}"), now),
         }
     }
 
     /// Opens one task's view (its details are streamed while it is open:
     /// see [`App::sync_lens`]).
     pub fn open_task(&mut self, key: GroupKey, target: usize, id: u64) {
-        self.task_back = Some(self.view);
-        self.view = View::Task(key, target, id);
+        self.task_back = Some(self.screen);
+        self.screen = Screen::Task(key, target, id);
     }
 
     /// Leaves the task view for where it was opened from.
     pub fn close_task(&mut self) {
-        self.view = self.task_back.take().unwrap_or(View::Groups);
+        self.screen = self.task_back.take().unwrap_or(Screen::Groups);
     }
 
     /// Hands a job to the session (its outcome comes back as a notice), or

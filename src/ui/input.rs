@@ -1,6 +1,6 @@
 //! Keys, as users of tokio-console, less and vim expect them.
 
-use super::app::{App, SortKey, View};
+use super::app::{App, Screen, SortKey};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::time::Instant;
 
@@ -49,45 +49,51 @@ fn apply(app: &mut App, key: KeyEvent, now: Instant) -> bool {
         }
         KeyCode::Home => move_sel(app, isize::MIN / 2),
         KeyCode::Char('G') | KeyCode::End => move_sel(app, isize::MAX / 2),
-        KeyCode::Char('h') | KeyCode::Left if app.view == View::Tasks => cycle_task_sort(app, -1),
-        KeyCode::Char('l') | KeyCode::Right if app.view == View::Tasks => cycle_task_sort(app, 1),
-        KeyCode::Char('i') if app.view == View::Tasks => {
+        KeyCode::Char('h') | KeyCode::Left if app.screen == Screen::Tasks => {
+            cycle_task_sort(app, -1)
+        }
+        KeyCode::Char('l') | KeyCode::Right if app.screen == Screen::Tasks => {
+            cycle_task_sort(app, 1)
+        }
+        KeyCode::Char('i') if app.screen == Screen::Tasks => {
             app.task_invert = !app.task_invert;
             app.rebuild_tasks();
         }
-        KeyCode::Char('r') => match app.view {
-            View::Resources | View::ResourceList | View::Resource(..) => app.view = View::Groups,
+        KeyCode::Char('r') => match app.screen {
+            Screen::Resources | Screen::ResourceList | Screen::Resource(..) => {
+                app.screen = Screen::Groups
+            }
             _ => {
-                if matches!(app.view, View::Task(..)) {
+                if matches!(app.screen, Screen::Task(..)) {
                     app.close_task();
                 }
-                app.view = View::Resources;
+                app.screen = Screen::Resources;
             }
         },
-        KeyCode::Char('f') if app.view == View::Resources => {
+        KeyCode::Char('f') if app.screen == Screen::Resources => {
             app.res_only = None;
             app.res_list_pos = Default::default();
-            app.view = View::ResourceList;
+            app.screen = Screen::ResourceList;
         }
-        KeyCode::Char('f') if app.view == View::ResourceList => app.view = View::Resources,
-        KeyCode::Enter if app.view == View::Resources => {
+        KeyCode::Char('f') if app.screen == Screen::ResourceList => app.screen = Screen::Resources,
+        KeyCode::Enter if app.screen == Screen::Resources => {
             let sel = app.res_groups_pos.selected;
             let Some(g) = app.page.res_groups.get(sel).cloned() else {
                 return false;
             };
             app.res_only = Some(g.key);
             app.res_list_pos = Default::default();
-            app.view = View::ResourceList;
+            app.screen = Screen::ResourceList;
         }
-        KeyCode::Enter if app.view == View::ResourceList => {
+        KeyCode::Enter if app.screen == Screen::ResourceList => {
             let sel = app.res_list_pos.selected;
             let Some(r) = app.page.res_rows.get(sel).cloned() else {
                 return false;
             };
             app.res_pos = Default::default();
-            app.view = View::Resource(r.target, r.id);
+            app.screen = Screen::Resource(r.target, r.id);
         }
-        KeyCode::Enter if matches!(app.view, View::Resource(..)) => {
+        KeyCode::Enter if matches!(app.screen, Screen::Resource(..)) => {
             let sel = app.res_pos.selected;
             let Some(w) = app.page.waiters.get(sel).cloned() else {
                 return false;
@@ -109,13 +115,13 @@ fn apply(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             };
             app.open_task(key, w.target, w.task);
         }
-        KeyCode::Char('a') => match app.view {
-            View::Tasks => app.view = View::Groups,
+        KeyCode::Char('a') => match app.screen {
+            Screen::Tasks => app.screen = Screen::Groups,
             _ => {
-                if matches!(app.view, View::Task(..)) {
+                if matches!(app.screen, Screen::Task(..)) {
                     app.close_task();
                 }
-                app.view = View::Tasks;
+                app.screen = Screen::Tasks;
                 app.rebuild_tasks();
             }
         },
@@ -144,17 +150,17 @@ fn apply(app: &mut App, key: KeyEvent, now: Instant) -> bool {
         KeyCode::Char('e') => app.export_report(crate::report::Format::Md, now),
         KeyCode::Char('E') => app.export_report(crate::report::Format::Html, now),
         KeyCode::Char('b') => app.mark_baseline(now),
-        KeyCode::Char('t') => app.request_dump(now),
-        KeyCode::Char('d') => match app.view {
-            View::Diff if app.offline.is_none() => app.view = View::Groups,
-            View::Diff => return false,
+        KeyCode::Char('t') => app.request_waits(now),
+        KeyCode::Char('d') => match app.screen {
+            Screen::Diff if app.offline.is_none() => app.screen = Screen::Groups,
+            Screen::Diff => return false,
             _ if app.baseline.is_none() => app.notify("no baseline yet: press b to mark one", now),
             _ => {
-                app.view = View::Diff;
+                app.screen = Screen::Diff;
                 app.diff_pos = Default::default();
             }
         },
-        KeyCode::Enter if app.view == View::Tasks => {
+        KeyCode::Enter if app.screen == Screen::Tasks => {
             // Opens the task.
             let picked = app.task_order.get(app.tasks_pos.selected).copied();
             let Some((e, a)) = picked.zip(app.analysis.clone()) else {
@@ -168,7 +174,7 @@ fn apply(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             };
             app.open_task(g.key, usize::from(row.target), row.id);
         }
-        KeyCode::Enter if matches!(app.view, View::Detail(_)) => {
+        KeyCode::Enter if matches!(app.screen, Screen::Detail(_)) => {
             let picked = app.detail_group().and_then(|g| {
                 let r = g.tasks.get(app.detail_pos.selected)?;
                 Some((g.key, usize::from(r.target), r.id))
@@ -179,29 +185,29 @@ fn apply(app: &mut App, key: KeyEvent, now: Instant) -> bool {
             app.open_task(key, target, id);
         }
         KeyCode::Enter => {
-            if app.view == View::Groups
+            if app.screen == Screen::Groups
                 && let Some(g) = app.selected_group()
             {
                 let key = g.key;
-                app.view = View::Detail(key);
+                app.screen = Screen::Detail(key);
                 app.detail_pos = Default::default();
             }
         }
-        KeyCode::Esc | KeyCode::Backspace => match app.view {
-            View::Detail(_) => app.view = View::Groups,
-            View::Diff if app.offline.is_none() => app.view = View::Groups,
-            View::Diff => return false,
-            View::Tasks => app.view = View::Groups,
-            View::Task(..) => app.close_task(),
-            View::Resource(..) => app.view = View::ResourceList,
-            View::ResourceList => app.view = View::Resources,
-            View::Resources => app.view = View::Groups,
-            View::Groups if !app.filter.is_empty() => {
+        KeyCode::Esc | KeyCode::Backspace => match app.screen {
+            Screen::Detail(_) => app.screen = Screen::Groups,
+            Screen::Diff if app.offline.is_none() => app.screen = Screen::Groups,
+            Screen::Diff => return false,
+            Screen::Tasks => app.screen = Screen::Groups,
+            Screen::Task(..) => app.close_task(),
+            Screen::Resource(..) => app.screen = Screen::ResourceList,
+            Screen::ResourceList => app.screen = Screen::Resources,
+            Screen::Resources => app.screen = Screen::Groups,
+            Screen::Groups if !app.filter.is_empty() => {
                 app.filter.clear();
                 let keep = app.selected_group().map(|g| g.key);
                 app.rebuild_visible(keep);
             }
-            View::Groups => return false,
+            Screen::Groups => return false,
         },
         _ => return false,
     }
@@ -224,7 +230,7 @@ fn on_filter_key(app: &mut App, key: KeyEvent) -> bool {
     let keep = app.selected_group().map(|g| g.key);
     app.rebuild_visible(keep);
     app.groups_pos.selected = 0;
-    if app.view == View::Tasks {
+    if app.screen == Screen::Tasks {
         app.tasks_pos.selected = 0;
         app.rebuild_tasks();
     }
@@ -232,40 +238,40 @@ fn on_filter_key(app: &mut App, key: KeyEvent) -> bool {
 }
 
 fn move_sel(app: &mut App, delta: isize) {
-    match app.view {
-        View::Groups => {
+    match app.screen {
+        Screen::Groups => {
             app.selection_moved = true;
             let len = app.visible.len();
             app.groups_pos.move_by(delta, len);
             app.groups_pos.clamp(len, app.page_rows);
         }
-        View::Detail(_) => {
+        Screen::Detail(_) => {
             let len = app.detail_group().map(|g| g.tasks.len()).unwrap_or(0);
             app.detail_pos.move_by(delta, len);
             app.detail_pos.clamp(len, app.page_rows);
         }
-        View::Diff => {
+        Screen::Diff => {
             let len = app.diff().map(|d| d.rows.len()).unwrap_or(0);
             app.diff_pos.move_by(delta, len);
             app.diff_pos.clamp(len, app.page_rows);
         }
-        View::Tasks => {
+        Screen::Tasks => {
             let len = app.task_order.len();
             app.tasks_pos.move_by(delta, len);
             app.tasks_pos.clamp(len, app.page_rows);
         }
-        View::Task(..) => {}
-        View::Resources => {
+        Screen::Task(..) => {}
+        Screen::Resources => {
             let len = app.page.res_groups.len();
             app.res_groups_pos.move_by(delta, len);
             app.res_groups_pos.clamp(len, app.page_rows);
         }
-        View::ResourceList => {
+        Screen::ResourceList => {
             let len = app.page.res_rows.len();
             app.res_list_pos.move_by(delta, len);
             app.res_list_pos.clamp(len, app.page_rows);
         }
-        View::Resource(..) => {
+        Screen::Resource(..) => {
             let len = app.page.waiters.len();
             app.res_pos.move_by(delta, len);
             app.res_pos.clamp(len, app.page_rows);

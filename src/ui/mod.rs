@@ -84,7 +84,7 @@ pub async fn run_diff(
     app.offline = Some(format!("{} → {}", old_side.describe(), new_side.describe()));
     app.analysis = Some(Arc::new(new));
     app.baseline = Some((Arc::new(old), old_side));
-    app.view = app::View::Diff;
+    app.screen = app::Screen::Diff;
     app.rebuild_visible(None);
     // No connection: a channel whose sender lives as long as the view.
     let (_tx, rx) = mpsc::channel(1);

@@ -100,6 +100,23 @@ pub fn spawn_line_in(src: &str, path: &str, name: &str) -> String {
     format!("{path}:{}:", spawn + 1)
 }
 
+/// The exact `src/demo/web.rs:LINE:` of the site marked `// KIND: NAME`
+/// (`spawn`: the next `.spawn(`; `serve`: the next `serve(`).
+pub fn web_line(kind: &str, name: &str) -> String {
+    let src = include_str!("../../src/demo/web.rs");
+    let lines: Vec<&str> = src.lines().collect();
+    let marker = format!("// {kind}: {name} ");
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&marker))
+        .unwrap_or_else(|| panic!("no marker {kind}: {name}"));
+    let call = if kind == "serve" { "serve(" } else { ".spawn(" };
+    let line = (at + 1..lines.len())
+        .find(|&i| lines[i].contains(call))
+        .expect("the call after the marker");
+    format!("src/demo/web.rs:{}:", line + 1)
+}
+
 /// `taskscope watch ADDR --format json ARGS…`: its exit code and report.
 pub fn watch_json(addr: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
     let out = Command::new(BIN)
@@ -139,10 +156,10 @@ pub fn watch_until(
     watch(target, deadline, params, None, done)
 }
 
-/// As [`watch_until`], with one task dump from the target's agent, taken
+/// As [`watch_until`], with one capture from the target's agent, taken
 /// `after` the connection (once the scenarios' tasks exist). One, because
-/// repeated dumps can hang tokio 1.54's runtime (README).
-pub fn watch_until_with_dump(
+/// repeated captures can hang tokio 1.54's runtime (README).
+pub fn watch_until_with_waits(
     target: Target,
     deadline: Duration,
     params: Params,
@@ -156,7 +173,7 @@ fn watch(
     target: Target,
     deadline: Duration,
     params: Params,
-    dump_after: Option<Duration>,
+    waits_after: Option<Duration>,
     mut done: impl FnMut(&Analysis) -> bool,
 ) -> (State, Analysis) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -166,10 +183,10 @@ fn watch(
         .expect("runtime");
     rt.block_on(async move {
         let opts = conn::Options {
-            dumps: conn::DumpOptions {
-                enabled: dump_after.is_some(),
+            waits: conn::WaitsOptions {
+                enabled: waits_after.is_some(),
                 on_connect: true,
-                first_after: dump_after.unwrap_or_default(),
+                first_after: waits_after.unwrap_or_default(),
                 interval: None,
                 timeout: Duration::from_secs(5),
             },
@@ -210,7 +227,7 @@ fn watch(
 pub fn describe(a: Option<&Analysis>) -> String {
     match a {
         None => "<no update received>".into(),
-        Some(a) => taskscope::report::text::groups_table(a, "target", 50),
+        Some(a) => taskscope::report::plain::groups_table(a, "target", 50),
     }
 }
 

@@ -166,6 +166,7 @@ impl Recorder {
                 let in_poll = running.get(&id);
                 TaskRow {
                     id: task_id(id),
+                    reachable: rec.slot.is_some(),
                     parent: rec.parent.map_or(0, task_id),
                     parent_location: (rec.parent_loc() != NONE)
                         .then(|| table.locations[rec.parent_loc() as usize]),
@@ -324,6 +325,8 @@ impl Group {
 /// One live task, for a group's task list.
 pub struct TaskRow {
     pub id: u64,
+    /// Whether the agent can capture its waits (its future is wrapped).
+    pub reachable: bool,
     pub parent: u64,
     pub parent_location: Option<&'static Location<'static>>,
     pub created_unix_ns: i64,

@@ -131,7 +131,7 @@ pub(crate) async fn run<L, M, S, Sig>(
             let mut conn = pin!(builder.serve_connection_with_upgrades(io, svc));
             tokio::select! {
                 _ = conn.as_mut() => {}
-                _ = signal_tx.closed() => {
+                _ = signal_tx.closed(), if graceful => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.as_mut().await;
                 }

@@ -311,6 +311,9 @@ pub struct TaskRow {
     /// Idle since then (0: running).
     #[prost(int64, tag = "8")]
     pub idle_since_unix_ns: i64,
+    /// Whether the agent can capture its waits (its future is wrapped).
+    #[prost(bool, tag = "9")]
+    pub reachable: bool,
 }
 /// Generated client implementations.
 pub mod task_dumps_client {

@@ -5,12 +5,24 @@ use crate::analysis::TaskState;
 use crate::session::Page;
 use crate::text;
 use crate::ui::app::App;
+use crate::wording::Words;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-pub const HEADER_ROWS: u16 = 6;
+pub const HEADER_ROWS: u16 = 7;
+
+/// The header's rows for group `g`: two more for a suspect's likely cause
+/// and fix.
+pub fn header_rows(g: Option<&crate::analysis::Group>) -> u16 {
+    HEADER_ROWS
+        + if g.is_some_and(|g| g.advice.is_some()) {
+            2
+        } else {
+            0
+        }
+}
 pub const FOOTER_ROWS: u16 = 4;
 
 pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
@@ -25,7 +37,7 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
         .position(|x| x.key == g.key)
         .unwrap_or(usize::MAX);
     let [head, list, foot] = Layout::vertical([
-        Constraint::Length(HEADER_ROWS),
+        Constraint::Length(header_rows(Some(g))),
         Constraint::Min(2),
         Constraint::Length(FOOTER_ROWS),
     ])
@@ -49,7 +61,7 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
         .as_ref()
         .map(|s| format!("   !! suspect: {}", s.reason))
         .unwrap_or_default();
-    let on_targets = crate::analysis::wording::targets(
+    let on_targets = crate::wording::targets(
         g.shares.iter().map(|s| (&*s.target, s.live, s.suspect)),
         8,
         str::to_string,
@@ -69,25 +81,33 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
             g.idle,
             g.finished
         )),
-        Line::from(format!(
-            " blocked on: {}{}",
-            g.mix_text(6),
-            g.waits_text()
-                .map(|w| format!("   ({w})"))
-                .unwrap_or_default()
-        )),
+        Line::from(format!(" blocked on: {}", g.mix_text(6))),
+        Line::from(match g.waits {
+            Some(w) => format!(" waits: {}", crate::wording::coverage_head(&w)),
+            None => {
+                " waits: from console-subscriber's data, and captures where marked *".to_string()
+            }
+        }),
         Line::from(format!(
             " names: {names}{}",
-            crate::analysis::wording::lints(
-                g.lints.iter().map(|(l, n)| (l.label(), u64::from(*n)))
-            )
+            crate::wording::lints(g.lints.iter().map(|(l, n)| (l.label(), u64::from(*n))))
         )),
         Line::from(format!(
             " trend: {}",
             crate::text::sparkline_gaps(&g.spark, 60)
         )),
-        Line::from(format!(" stacks: {}", stacks_text(app, g))),
+        // Out of the agent's reach, no stack can be shown: how to reach
+        // them instead.
+        Line::from(match g.waits.and_then(|w| crate::wording::reach(&w)) {
+            Some(reach) => format!(" to capture them: {reach}"),
+            None => format!(" stacks: {}", stacks_text(app, g)),
+        }),
     ];
+    let mut head_lines = head_lines;
+    if let Some(a) = &g.advice {
+        head_lines.push(Line::from(format!(" likely cause: {}", a.cause)));
+        head_lines.push(Line::from(format!(" fix: {}", a.fix)));
+    }
     f.render_widget(Paragraph::new(head_lines), head);
 
     let rows_fit = list.height.saturating_sub(1) as usize;
@@ -175,11 +195,11 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
     let text_lines = match selected {
         Some((row, t)) => {
             let mut phrase = row.verdict.reason.phrase().to_string();
-            if let Some(guess) = crate::analysis::wording::guess(&row.verdict) {
+            if let Some(guess) = crate::wording::guess(&row.verdict) {
                 phrase.push_str(&format!(" ({guess})"));
             }
-            if row.verdict.from_dump {
-                phrase.push_str(" (from its stack in the task dump)");
+            if row.verdict.captured {
+                phrase.push_str(" (from its captured stack)");
             }
             let mut lines = vec![Line::from(format!(
                 " task {} · span {} · {phrase}",
@@ -204,8 +224,8 @@ pub fn draw(f: &mut Frame, app: &App, page: &Page, area: Rect) {
                     " task {} · {parent} · {}{}",
                     p.id,
                     row.verdict.reason.phrase(),
-                    if row.verdict.from_dump {
-                        " (from its stack in the task dump)"
+                    if row.verdict.captured {
+                        " (from its captured stack)"
                     } else {
                         ""
                     }
@@ -239,12 +259,12 @@ fn stacks_text(app: &App, g: &crate::analysis::Group) -> String {
         }
         return parts.join(" · ");
     }
-    let agent = app.analysis.as_ref().map(|a| &a.dumps.agent);
+    let agent = app.analysis.as_ref().map(|a| &a.waits.agent);
     match agent {
-        Some(Agent::Ready { .. }) => "none in the last task dump (t takes one)".into(),
+        Some(Agent::Ready { .. }) => "none captured yet (t asks now)".into(),
         Some(Agent::Absent) => "need taskscope-agent in the target".into(),
         Some(Agent::Unavailable(why)) => text::sanitize(why, 100),
-        _ => "no task dump".into(),
+        _ => "none captured".into(),
     }
 }
 
@@ -260,7 +280,7 @@ pub(super) fn fields_text(t: &crate::model::Task, max: usize) -> String {
 /// The row of a paged task: no name or wakers on that source; the busy
 /// time where the console shows fields.
 fn paged_cells<'a>(
-    p: &crate::model::aggregate::PagedTask,
+    p: &crate::model::counted::PagedTask,
     row: &crate::analysis::TaskRow,
     now: crate::model::Ts,
 ) -> Vec<Cell<'a>> {
@@ -285,7 +305,7 @@ fn paged_cells<'a>(
     ]
 }
 
-/// The selected task's stack from the dump, a line per leaf.
+/// The selected task's stack from the capture, a line per leaf.
 pub(super) fn stack_lines<'a>(page: &Page, row: &crate::analysis::TaskRow) -> Vec<Line<'a>> {
     let trace = row
         .verdict

@@ -3,6 +3,7 @@
 use super::style;
 use crate::text;
 use crate::ui::app::{App, SortKey};
+use crate::wording::Words;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
@@ -35,7 +36,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .map(|vi| {
             let g = &a.groups[app.visible[vi]];
             let (names, kind) = (g.names_suffix(), g.kind_suffix());
-            let mix = match crate::analysis::wording::freshness(g.waits.as_ref()) {
+            let mix = match crate::wording::freshness(g.waits.as_ref()) {
                 Some(f) => format!("{} · {f}", g.mix_text(2)),
                 None => g.mix_text(2),
             };

@@ -20,7 +20,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("space", "freeze / resume the view (data keeps coming)"),
     ("s", "save a snapshot (file name shown below)"),
     ("e / E", "export the suspect report (Markdown / HTML)"),
-    ("t", "take a task dump now (needs taskscope-agent)"),
+    ("t", "capture the tasks' waits now (needs taskscope-agent)"),
     ("b", "mark the current state as the baseline"),
     ("d", "diff against the baseline / back"),
     ("?", "this help (any key closes it)"),
@@ -32,7 +32,7 @@ pub fn draw(f: &mut Frame, _app: &App, area: Rect) {
     let notes = [
         String::new(),
         " Group rows read: tasks · change over the window · trend".to_string(),
-        " * after a reason: known from a task dump".to_string(),
+        " * after a reason: captured (the task's own stack); ~ inferred".to_string(),
     ];
     // One column when it fits; two side by side in a short, wide
     // terminal; else as many keys as fit and a line saying so.

@@ -11,7 +11,7 @@ pub mod style;
 mod task;
 mod tasks;
 
-use super::app::{App, View};
+use super::app::{App, Screen};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -52,20 +52,20 @@ pub fn draw(f: &mut Frame, app: &App) {
     .areas(area);
     f.render_widget(Paragraph::new(status::header(app)), header);
     let page = &app.page;
-    match app.view {
-        View::Groups => groups::draw(f, app, body),
-        View::Diff => diff::draw(f, app, body),
+    match app.screen {
+        Screen::Groups => groups::draw(f, app, body),
+        Screen::Diff => diff::draw(f, app, body),
         // The session answers a new screen with its rows at once; until
         // then, nothing to show but that.
         _ if !app.page_ready() && app.analysis.is_some() => {
             placeholder(f, body, "reading this screen's rows…")
         }
-        View::Detail(_) => detail::draw(f, app, page, body),
-        View::Tasks => tasks::draw(f, app, page, body),
-        View::Task(key, t, id) => task::draw(f, app, page, key, t, id, body),
-        View::Resources => resources::draw_groups(f, app, page, body),
-        View::ResourceList => resources::draw_list(f, app, page, body),
-        View::Resource(t, id) => resources::draw_one(f, app, page, t, id, body),
+        Screen::Detail(_) => detail::draw(f, app, page, body),
+        Screen::Tasks => tasks::draw(f, app, page, body),
+        Screen::Task(key, t, id) => task::draw(f, app, page, key, t, id, body),
+        Screen::Resources => resources::draw_groups(f, app, page, body),
+        Screen::ResourceList => resources::draw_list(f, app, page, body),
+        Screen::Resource(t, id) => resources::draw_one(f, app, page, t, id, body),
     }
     f.render_widget(Paragraph::new(status::footer(app)), footer);
     if app.help {
@@ -76,16 +76,16 @@ pub fn draw(f: &mut Frame, app: &App) {
 /// Rows a list can show in a terminal of `height` rows (for paging).
 pub fn list_rows(app: &App, height: u16) -> usize {
     let body = height.saturating_sub(3);
-    match app.view {
-        View::Groups => body.saturating_sub(1) as usize,
-        View::Detail(_) => {
-            body.saturating_sub(detail::HEADER_ROWS + detail::FOOTER_ROWS + 1) as usize
-        }
-        View::Diff => body.saturating_sub(diff::HEADER_ROWS + 1) as usize,
-        View::Tasks => body.saturating_sub(1) as usize,
-        View::Task(..) => 1,
-        View::Resources | View::ResourceList => body.saturating_sub(1) as usize,
-        View::Resource(..) => body.saturating_sub(5) as usize,
+    match app.screen {
+        Screen::Groups => body.saturating_sub(1) as usize,
+        Screen::Detail(_) => body
+            .saturating_sub(detail::header_rows(app.detail_group()) + detail::FOOTER_ROWS + 1)
+            as usize,
+        Screen::Diff => body.saturating_sub(diff::HEADER_ROWS + 1) as usize,
+        Screen::Tasks => body.saturating_sub(1) as usize,
+        Screen::Task(..) => 1,
+        Screen::Resources | Screen::ResourceList => body.saturating_sub(1) as usize,
+        Screen::Resource(..) => body.saturating_sub(5) as usize,
     }
 }
 

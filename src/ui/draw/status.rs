@@ -3,7 +3,7 @@
 use super::style;
 use crate::conn::Status;
 use crate::text;
-use crate::ui::app::{App, View};
+use crate::ui::app::{App, Screen};
 use ratatui::text::{Line, Span};
 use std::time::Instant;
 
@@ -24,19 +24,19 @@ pub fn header(app: &App) -> Line<'static> {
         }
     }
     if matches!(
-        app.view,
-        View::Resources | View::ResourceList | View::Resource(..)
+        app.screen,
+        Screen::Resources | Screen::ResourceList | Screen::Resource(..)
     ) {
         s.push_str(" · resources");
     }
-    if let View::Tasks = app.view {
+    if let Screen::Tasks = app.screen {
         s.push_str(&format!(
             " · all tasks ({}) · sort: {}",
             text::count(app.task_order.len() as u64),
             app.task_col.label()
         ));
     }
-    if let View::Groups = app.view {
+    if let Screen::Groups = app.screen {
         s.push_str(&format!(" · sort: {}", app.sort.label()));
     }
     if app.frozen {
@@ -52,7 +52,7 @@ pub fn footer(app: &App) -> Vec<Line<'static>> {
 
 pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
     let mut first: Vec<Span> = vec![connection(app, now)];
-    if let Some(d) = dumps(app) {
+    if let Some(d) = waits(app) {
         first.push(Span::raw("  "));
         first.push(d);
     }
@@ -78,32 +78,38 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
         Line::from(Span::raw(format!(" {msg}")))
     } else if let Some((g, sus)) = app
         .selected_group()
-        .filter(|_| app.view == View::Groups)
+        .filter(|_| app.screen == Screen::Groups)
         .and_then(|g| Some((g, g.suspect.as_ref()?)))
     {
         Line::from(vec![
             Span::styled(" !! suspect: ", style::bad(app)),
             Span::raw(format!(
-                "{} — {}",
+                "{} — {}{}",
                 text::sanitize(&g.location, 80),
-                sus.reason
+                sus.reason,
+                g.advice
+                    .as_ref()
+                    .map(|a| format!(" · fix: {}", a.fix))
+                    .unwrap_or_default()
             )),
         ])
     } else {
-        let hints = match app.view {
-            View::Groups => {
+        let hints = match app.screen {
+            Screen::Groups => {
                 " ↑↓/jk move · Enter open · h/l sort · i invert · / filter · space freeze · ? help · q quit"
             }
-            View::Detail(_) => " ↑↓/jk move · Esc back · space freeze · ? help · q quit",
-            View::Diff if app.offline.is_some() => " ↑↓/jk move · ? help · q quit",
-            View::Diff => " ↑↓/jk move · d/Esc back · b new baseline · ? help · q quit",
-            View::Task(..) => " Esc back · t task dump · space freeze · ? help · q quit",
-            View::Resources => {
+            Screen::Detail(_) => " ↑↓/jk move · Esc back · space freeze · ? help · q quit",
+            Screen::Diff if app.offline.is_some() => " ↑↓/jk move · ? help · q quit",
+            Screen::Diff => " ↑↓/jk move · d/Esc back · b new baseline · ? help · q quit",
+            Screen::Task(..) => " Esc back · t capture waits · space freeze · ? help · q quit",
+            Screen::Resources => {
                 " ↑↓/jk move · Enter its resources · f one per row · r/Esc tasks · ? help · q quit"
             }
-            View::ResourceList => " ↑↓/jk move · Enter open · f/Esc grouped · ? help · q quit",
-            View::Resource(..) => " ↑↓/jk move · Enter open the task · Esc back · ? help · q quit",
-            View::Tasks => {
+            Screen::ResourceList => " ↑↓/jk move · Enter open · f/Esc grouped · ? help · q quit",
+            Screen::Resource(..) => {
+                " ↑↓/jk move · Enter open the task · Esc back · ? help · q quit"
+            }
+            Screen::Tasks => {
                 " ↑↓/jk move · Enter its group · h/l sort · i invert · / filter · a/Esc groups · ? help · q quit"
             }
         };
@@ -112,17 +118,17 @@ pub fn footer_at(app: &App, now: Instant) -> Vec<Line<'static>> {
     vec![Line::from(first), second]
 }
 
-/// What the agent gives: dumps and their cost, or why there are none.
-fn dumps(app: &App) -> Option<Span<'static>> {
+/// What the agent gives: captures and their cost, or why there are none.
+fn waits(app: &App) -> Option<Span<'static>> {
     use crate::model::Agent;
     if app.offline.is_some() || !matches!(app.conn.status, Status::Connected) {
         return None;
     }
     let a = app.analysis.as_ref()?;
-    let d = &a.dumps;
+    let d = &a.waits;
     if let Some(e) = &d.error {
         return Some(Span::styled(
-            format!("◆ task dump failed: {}", text::sanitize(e, 100)),
+            format!("◆ request for waits failed: {}", text::sanitize(e, 100)),
             style::warn(app),
         ));
     }
@@ -133,7 +139,7 @@ fn dumps(app: &App) -> Option<Span<'static>> {
             style::dim(app),
         ),
         (Agent::Unavailable(why), _) => Span::styled(
-            format!("◇ agent without dumps: {}", text::sanitize(why, 100)),
+            format!("◇ agent without captures: {}", text::sanitize(why, 100)),
             style::warn(app),
         ),
         (Agent::Ready { .. }, None) => {
@@ -141,7 +147,7 @@ fn dumps(app: &App) -> Option<Span<'static>> {
         }
         (Agent::Ready { .. }, Some(c)) if c.per_task => Span::styled(
             format!(
-                "◆ waits of {} tasks, captured per task (never paused){} (* = captured, t = now)",
+                "◆ waits of {} tasks, captured per task (never paused){} (* = captured, ~ = inferred, t = now)",
                 text::count(c.tasks as u64),
                 c.newest
                     .map(|n| format!(", newest {} ago", text::duration(a.now.since(n))))
@@ -151,7 +157,7 @@ fn dumps(app: &App) -> Option<Span<'static>> {
         ),
         (Agent::Ready { .. }, Some(c)) => Span::styled(
             format!(
-                "◆ task dump {} ago: {} tasks, paused {} (* = from dump, t = new)",
+                "◆ waits captured {} ago: {} tasks, paused {} (* = captured, t = new)",
                 text::duration(a.now.since(c.taken_at)),
                 text::count(c.tasks as u64),
                 text::duration(c.capture)

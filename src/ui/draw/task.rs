@@ -79,8 +79,8 @@ pub fn draw(
     if let Some(d) = row.verdict.duration(now) {
         wait.push_str(&format!(" for {}", text::duration(d)));
     }
-    if row.verdict.from_dump {
-        wait.push_str(" (from its stack in the task dump)");
+    if row.verdict.captured {
+        wait.push_str(" (from its captured stack)");
     }
     let lints: Vec<&str> = crate::analysis::lint::of_task(t, &row.verdict)
         .iter()
