@@ -1,18 +1,20 @@
 //! What each source costs a tokio service, side by side in one run, each
 //! mode in a fresh process of this same binary (2 worker threads):
 //! - **churn**: 200 000 short tasks, each yielding 3×, at most 2 000 in
-//!   flight: wall time;
+//!   flight, spawned from `block_on`: wall time, and CPU time (user +
+//!   system, every thread of the process);
 //! - **idle memory**: 100 000 idle tasks, each waiting on a `Sleep`: RSS
 //!   growth per task.
 //!
-//! Modes: `plain` (no instrumentation installed), `naive` (the other
-//! structure we tried: a `Mutex<HashMap>` per shard, 64 shards by task id,
-//! locked by all four hooks, the poll hooks included; per-location counts
-//! in one more sharded map), `hooks` (taskscope-agent's hooks recorder:
-//! per-thread poll slots, one shard lock per poll, per-site atomic
-//! counters found through a per-thread cache), `traced` (the same, every
-//! task spawned through `taskscope_agent::traced` so its waits can be
-//! captured).
+//! Modes: `plain` (no instrumentation installed), `empty` (the four hooks
+//! installed, doing nothing: what tokio's hooks cost by themselves, the
+//! floor of any recorder built on them), `naive` (the straightforward
+//! structure: a `Mutex<HashMap>` per shard, 64 shards by task id, locked by
+//! all four hooks; per-location counts in one more sharded map), `hooks`
+//! (taskscope-agent's hooks recorder: each hook appends an event to its
+//! thread's log, folded into the table by whichever thread fills its log,
+//! and by readers), `traced` (the same, every task spawned through
+//! `taskscope_agent::traced` so its waits can be captured).
 //!
 //! Built as `cargo bench -p taskscope-agent --bench hooks`, tokio has no
 //! `tracing` feature: `plain` is what a service has before adding the
@@ -21,8 +23,9 @@
 //! (console-subscriber 0.5 with its defaults, as `console_subscriber::init`)
 //! and `agent` (the same with taskscope-agent beside it, as
 //! `taskscope_agent::init`) beside `plain+tracing`. `scripts/agent-cost.sh`
-//! runs both builds and prints one table. `-- --quick` is the CI smoke run
-//! (20 000 tasks, one round).
+//! runs both builds and prints one table. Rounds alternate the modes
+//! (`TASKSCOPE_BENCH_ROUNDS`, 9 by default); `TASKSCOPE_BENCH_MODES=plain,hooks`
+//! picks modes; `-- --quick` is the CI smoke run (20 000 tasks, one round).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -37,56 +40,77 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    // `TASKSCOPE_BENCH_MODES=plain,hooks` runs those modes only.
+    let chosen: Option<Vec<String>> = std::env::var("TASKSCOPE_BENCH_MODES")
+        .ok()
+        .map(|m| m.split(',').map(str::to_string).collect());
+    let chosen: Option<Vec<&str>> = chosen
+        .as_ref()
+        .map(|v| v.iter().map(String::as_str).collect());
     #[cfg(not(feature = "console"))]
-    let all: &[&str] = &["plain", "naive", "hooks", "traced"];
+    let all: &[&str] = &["plain", "empty", "naive", "hooks", "traced"];
     #[cfg(feature = "console")]
     let all: &[&str] = &["plain+tracing", "console", "agent"];
+    let all: &[&str] = chosen.as_deref().unwrap_or(all);
+    let rounds: usize = std::env::var("TASKSCOPE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(9);
     let (n, idle, rounds, modes): (usize, usize, usize, &[&str]) = if quick {
         (20_000, 20_000, 1, &all[..all.len().min(2)])
     } else {
-        (200_000, 100_000, 5, all)
+        (200_000, 100_000, rounds, all)
     };
     println!(
-        "churn: {n} tasks (yield 3x, 2 000 in flight); idle: {idle} tasks on a Sleep; 2 workers; best and worst of {rounds}"
+        "churn: {n} tasks (yield 3x, 2 000 in flight); idle: {idle} tasks on a Sleep; 2 workers; medians of {rounds} alternating rounds"
     );
     println!(
-        "{:<8} {:>22} {:>12} {:>14} {:>20}",
-        "mode", "churn (best..worst)", "median", "idle B/task", "vs plain best/median"
+        "{:<8} {:>18} {:>9} {:>9} {:>12} {:>20}",
+        "mode", "churn (min..max)", "median", "CPU", "idle B/task", "vs plain: wall, CPU"
     );
     // Rounds interleave the modes, so that drift in the machine's load
     // falls on all of them alike.
-    let mut results: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); modes.len()];
+    let mut results: Vec<[Vec<f64>; 3]> = vec![Default::default(); modes.len()];
     for _ in 0..rounds {
         for (i, mode) in modes.iter().enumerate() {
-            results[i].0.push(child(mode, "churn", n));
-            results[i].1.push(child(mode, "idle", idle));
+            let (wall, cpu) = child(mode, "churn", n);
+            results[i][0].push(wall);
+            results[i][1].push(cpu);
+            results[i][2].push(child(mode, "idle", idle).0);
         }
     }
-    let mut plain_best = None;
-    for (mode, (mut churn, mut per_task)) in modes.iter().zip(results) {
-        churn.sort_by(f64::total_cmp);
-        per_task.sort_by(f64::total_cmp);
-        let (best, median) = (churn[0], churn[churn.len() / 2]);
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut plain = None;
+    for (mode, [mut wall, mut cpu, mut per_task]) in modes.iter().zip(results) {
+        let (w, c, m) = (median(&mut wall), median(&mut cpu), median(&mut per_task));
         if mode.starts_with("plain") {
-            plain_best = Some((best, median));
+            plain = Some((w, c, m));
         }
-        let ratio = plain_best.map_or(String::new(), |(b, m)| {
-            format!("{:.2}x / {:.2}x", best / b, median / m)
+        let ratio = plain.map_or(String::new(), |(pw, pc, _)| {
+            format!("{:.2}x, {:.2}x", w / pw, c / pc)
         });
+        let bytes = match plain {
+            Some((_, _, pm)) if !mode.starts_with("plain") => format!("{m:.0} ({:+.0})", m - pm),
+            _ => format!("{m:.0}"),
+        };
         println!(
-            "{:<8} {:>22} {:>12} {:>14.0} {:>20}",
+            "{:<8} {:>18} {:>9} {:>9} {:>12} {:>20}",
             mode,
-            format!("{:.0}..{:.0} ms", best * 1e3, churn[churn.len() - 1] * 1e3),
-            format!("{:.0} ms", median * 1e3),
-            per_task[per_task.len() / 2],
+            format!("{:.0}..{:.0} ms", wall[0] * 1e3, wall[wall.len() - 1] * 1e3),
+            format!("{:.0} ms", w * 1e3),
+            format!("{:.0} ms", c * 1e3),
+            bytes,
             ratio
         );
     }
 }
 
-/// Runs one measurement in a fresh process; returns seconds (churn) or
-/// bytes per task (idle).
-fn child(mode: &str, what: &str, n: usize) -> f64 {
+/// Runs one measurement in a fresh process; returns seconds of wall and
+/// CPU time (churn) or bytes per task (idle).
+fn child(mode: &str, what: &str, n: usize) -> (f64, f64) {
     let exe = std::env::current_exe().expect("exe");
     let out = Command::new(exe)
         .env("TASKSCOPE_BENCH_MODE", format!("{mode}:{what}"))
@@ -95,15 +119,18 @@ fn child(mode: &str, what: &str, n: usize) -> f64 {
         .output()
         .expect("run bench child");
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("result="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "{mode}:{what} gave no result: {text}{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let cpu = field("cpu=").unwrap_or(0.0);
+    field("result=").map(|r| (r, cpu)).unwrap_or_else(|| {
+        panic!(
+            "{mode}:{what} gave no result: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 fn run(mode: &str, n: usize) {
@@ -122,13 +149,27 @@ fn run(mode: &str, n: usize) {
         #[cfg(feature = "console")]
         "agent" => taskscope_agent::init(),
         "naive" => naive::install(&mut builder),
+        "empty" => {
+            builder
+                .on_task_spawn(|_| {})
+                .on_task_terminate(|_| {})
+                .on_before_task_poll(|_| {})
+                .on_after_task_poll(|_| {});
+        }
         other => panic!("unknown mode {other}"),
     }
     let rt = builder.build().expect("runtime");
     match what {
         "churn" => {
+            let cpu = cpu_time();
             let t = rt.block_on(churn(n, traced));
             println!("result={}", t.as_secs_f64());
+            println!("cpu={}", cpu_time() - cpu);
+            if recorder.live() > 0 {
+                // A last task whose end is not yet published (its join
+                // can be seen before its terminate hook returns).
+                eprintln!("recorder holds {} live tasks", recorder.live());
+            }
         }
         "idle" => {
             // Warm up the allocator and the runtime, then measure.
@@ -144,9 +185,17 @@ fn run(mode: &str, n: usize) {
         }
         other => panic!("unknown measurement {other}"),
     }
-    if recorder.live() > 0 {
-        eprintln!("recorder holds {} live tasks", recorder.live());
-    }
+}
+
+/// User and system CPU time of this process so far (every thread), in
+/// seconds.
+fn cpu_time() -> f64 {
+    // SAFETY: `getrusage` writes into the zeroed struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable rusage; RUSAGE_SELF always exists.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(u.ru_utime) + secs(u.ru_stime)
 }
 
 /// Spawns `f` on `set`, wrapped for captures when `traced`.
@@ -227,7 +276,10 @@ mod naive {
     }
 
     fn shard(id: tokio::task::Id) -> usize {
-        taskscope_agent::live::task_id(id) as usize % 64
+        use std::hash::BuildHasher;
+        static KEYS: std::sync::LazyLock<std::collections::hash_map::RandomState> =
+            std::sync::LazyLock::new(Default::default);
+        KEYS.hash_one(id) as usize % 64
     }
 
     pub fn install(b: &mut tokio::runtime::Builder) {

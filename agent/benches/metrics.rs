@@ -1,6 +1,6 @@
 //! What `GET /metrics` and `GET /debug/pprof/tasks` cost the target: one
 //! scrape's time, response size and allocations, over real HTTP on the
-//! agent's port, with 100 000 and 1 000 000 live tasks on the hooks source
+//! agent's port, with 10 000, 100 000 and 1 000 000 live tasks on the hooks source
 //! (every eighth spawned with `taskscope_agent::spawn`, so the profile has
 //! captured stacks; its scrapes ask a round of captures, as Alloy's do);
 //! the access check per request; and the encoding alone for
@@ -60,6 +60,14 @@ fn get(addr: &str, path: &str) -> usize {
     body
 }
 
+/// Resident set size in bytes (Linux `/proc/self/statm`).
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -79,6 +87,8 @@ fn live_tasks(n: usize, rounds: usize) {
     let rt = b.build().unwrap();
     let addr = agent.serve().expect("serve").to_string();
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let rss_before = rss();
+    let spawning = Instant::now();
     rt.block_on(async {
         for i in 0..n {
             let mut rx = tx.subscribe();
@@ -100,6 +110,11 @@ fn live_tasks(n: usize, rounds: usize) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     });
+    println!(
+        "{n:>9} live tasks: spawned and first polled in {:.0} ms; RSS +{:.0} B a task (task, its broadcast receiver, the agent's record)",
+        (spawning.elapsed().as_secs_f64() - 0.2) * 1e3,
+        rss().saturating_sub(rss_before) as f64 / n as f64
+    );
     for (what, path) in [
         ("/metrics", "/metrics"),
         ("profile", "/debug/pprof/tasks"),
@@ -255,6 +270,7 @@ fn main() {
     access_check(rounds);
     locations(10_000, 1_000, rounds);
     locations(10_000, 10_000, rounds);
+    live_tasks(10_000, rounds);
     live_tasks(100_000, rounds);
     if !quick {
         live_tasks(1_000_000, rounds);

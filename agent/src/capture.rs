@@ -39,8 +39,8 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
 /// Most leaf futures kept per capture (a `select!` over many), and most
@@ -48,77 +48,7 @@ use std::task::{Context, Poll, Waker};
 pub const MAX_LEAVES: usize = 16;
 pub const MAX_FRAMES: usize = 64;
 
-/// One wrapped task's link with the agent.
-#[derive(Default)]
-pub struct Slot {
-    /// The agent asked for a capture.
-    want: AtomicBool,
-    /// The task's waker, from its first real poll that returned `Pending`
-    /// since its last capture: held only until the task is captured (a
-    /// capture that holds needs no refresh), so that a task whose wait is
-    /// known holds no waker of the agent's (console-subscriber counts
-    /// wakers, and reads two as a timeout around a wait).
-    waker: Mutex<Option<Waker>>,
-    has_waker: AtomicBool,
-    /// 1 + the interned stack of the last capture (0: none yet).
-    stack: AtomicU32,
-    /// When it was taken (ns since the Unix epoch).
-    at: AtomicU64,
-    /// The task has really run since that capture: it no longer holds.
-    ran: AtomicBool,
-    /// The task's id where the registry keeps the slot (console mode; 0
-    /// under the hooks source, where the recorder keeps it).
-    id: AtomicU64,
-}
-
-impl Slot {
-    /// Asks the task for a capture: sets its flag and wakes it. Never
-    /// blocks on the runtime (a wake only queues the task).
-    pub fn request(&self) {
-        self.want.store(true, Ordering::Release);
-        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Whether a capture was asked for and not yet taken.
-    pub fn wanted(&self) -> bool {
-        self.want.load(Ordering::Acquire)
-    }
-
-    /// Whether a capture is worth asking for: the task has no capture that
-    /// holds (it ran since, or was never captured), and the agent has its
-    /// waker to ask with.
-    pub fn askable(&self) -> bool {
-        self.has_waker.load(Ordering::Acquire) && !self.wanted() && self.holding().is_none()
-    }
-
-    /// The last capture, while it holds (the task has not really run
-    /// since): (stack id, ns since the Unix epoch).
-    pub fn holding(&self) -> Option<(u32, i64)> {
-        let s = self.stack.load(Ordering::Acquire);
-        (s != 0 && !self.ran.load(Ordering::Acquire))
-            .then(|| (s - 1, self.at.load(Ordering::Relaxed) as i64))
-    }
-
-    pub(crate) fn store(&self, stack: u32) {
-        self.at
-            .store(crate::wire::unix_now_ns().max(0) as u64, Ordering::Relaxed);
-        self.ran.store(false, Ordering::Release);
-        self.stack.store(stack.saturating_add(1), Ordering::Release);
-    }
-
-    fn set_waker(&self, w: &Waker) {
-        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(w.clone());
-        self.has_waker.store(true, Ordering::Release);
-    }
-
-    fn forget_waker(&self) {
-        self.has_waker.store(false, Ordering::Release);
-        self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
-    }
-}
+pub use crate::slot::Slot;
 
 /// What a wrapped task's poll leaves for the recorder's after-poll hook.
 #[derive(Default)]
@@ -132,7 +62,7 @@ pub struct Mail {
     pub synthetic: bool,
     /// The task that posted it (a future polled inside another task's
     /// poll, in a `LocalSet`, is not that task: its mail is dropped).
-    pub task: u64,
+    pub task: Option<tokio::task::Id>,
 }
 
 thread_local! {
@@ -141,7 +71,7 @@ thread_local! {
 }
 
 fn post(f: impl FnOnce(&mut Mail)) {
-    let task = tokio::task::try_id().map_or(0, crate::hooks::task_id);
+    let task = tokio::task::try_id();
     let pending = HAS_MAIL.get();
     MAIL.with(|m| {
         let mut m = m.borrow_mut();
@@ -153,6 +83,13 @@ fn post(f: impl FnOnce(&mut Mail)) {
         f(&mut m)
     });
     HAS_MAIL.set(true);
+}
+
+/// Whether the poll that just ended on this thread left mail (one
+/// thread-local read).
+#[inline]
+pub fn has_mail() -> bool {
+    HAS_MAIL.get()
 }
 
 /// The mail of the poll that just ended on this thread, if any (one
@@ -217,9 +154,7 @@ impl<F: Future> Future for Traced<F> {
                 if hooked {
                     post(|m| m.adopt = Some(slot.clone()));
                 } else if let Some(id) = tokio::task::try_id() {
-                    let id = crate::hooks::task_id(id);
-                    slot.id.store(id, Ordering::Relaxed);
-                    registry::insert(id, slot.clone());
+                    registry::insert(crate::hooks::task_id(id), slot.clone());
                 } else {
                     // Not a task's poll (a `block_on` future): nothing to
                     // capture it by.
@@ -230,7 +165,8 @@ impl<F: Future> Future for Traced<F> {
             }
             return res;
         };
-        if slot.want.swap(false, Ordering::AcqRel) {
+        // A load first: the common poll (nobody asked) writes nothing.
+        if slot.take_request() {
             // The traced poll gets a waker that does nothing: tokio's
             // leaves, in tracing mode, return before registering one (and
             // defer a wake of it, which is then a no-op); anything else the
@@ -245,12 +181,13 @@ impl<F: Future> Future for Traced<F> {
                     return traced;
                 }
                 if hooked {
+                    slot.captured_now();
                     post(|m| {
                         m.captured = Some(ips);
                         m.synthetic = true;
                     });
                 } else if let Some(stack) = crate::stacks::intern(ips) {
-                    slot.store(stack);
+                    slot.store(stack, crate::wire::unix_now_ns());
                 }
                 // Captured: the agent lets go of the task's waker until
                 // the task really runs again.
@@ -258,9 +195,9 @@ impl<F: Future> Future for Traced<F> {
                 return this.inner.poll(cx);
             }
         }
-        slot.ran.store(true, Ordering::Release);
+        slot.ran();
         let res = this.inner.poll(cx);
-        if res.is_pending() && !slot.has_waker.load(Ordering::Acquire) {
+        if res.is_pending() && !slot.has_waker() {
             slot.set_waker(cx.waker());
         }
         res
@@ -282,28 +219,30 @@ pub(crate) fn enable() {
 pub(crate) mod registry {
     use super::Slot;
     use std::collections::HashMap;
-    use std::sync::atomic::Ordering;
     use std::sync::{Arc, LazyLock, Mutex};
 
     const SHARDS: usize = 64;
 
-    type Shard = Mutex<HashMap<u64, Arc<Slot>>>;
+    /// By the slot's address: its task's id, the slot.
+    type Shard = Mutex<HashMap<usize, (u64, Arc<Slot>)>>;
 
     static TASKS: LazyLock<Box<[Shard]>> =
         LazyLock::new(|| (0..SHARDS).map(|_| Mutex::default()).collect());
 
-    fn shard(id: u64) -> std::sync::MutexGuard<'static, HashMap<u64, Arc<Slot>>> {
-        TASKS[(id as usize) % SHARDS]
+    fn addr(slot: &Slot) -> usize {
+        slot as *const Slot as usize
+    }
+
+    fn shard(addr: usize) -> std::sync::MutexGuard<'static, HashMap<usize, (u64, Arc<Slot>)>> {
+        TASKS[(addr >> 4) % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn insert(id: u64, slot: Arc<Slot>) {
-        shard(id).insert(id, slot);
-    }
-
-    pub fn remove(id: u64) {
-        shard(id).remove(&id);
+        slot.list();
+        let a = addr(&slot);
+        shard(a).insert(a, (id, slot));
     }
 
     /// Asks up to `total` tasks for a capture (those with none that
@@ -312,7 +251,7 @@ pub(crate) mod registry {
         let mut slots: Vec<Arc<Slot>> = Vec::new();
         'walk: for s in TASKS.iter() {
             let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
-            for slot in tasks.values() {
+            for (_, slot) in tasks.values() {
                 if slots.len() >= total {
                     break 'walk;
                 }
@@ -333,7 +272,7 @@ pub(crate) mod registry {
         let mut w = crate::hooks::Waits::default();
         for s in TASKS.iter() {
             let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
-            for (&id, slot) in tasks.iter() {
+            for (id, slot) in tasks.values() {
                 let Some((stack, at)) = slot.holding() else {
                     continue;
                 };
@@ -341,7 +280,7 @@ pub(crate) mod registry {
                     w.more += 1;
                 } else {
                     w.tasks.push(crate::hooks::TaskWait {
-                        id,
+                        id: *id,
                         site: None,
                         stack,
                         at_unix_ns: at,
@@ -360,16 +299,24 @@ pub(crate) mod registry {
         let mut out = Vec::new();
         for s in TASKS.iter() {
             let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
-            out.extend(tasks.keys().take(max.saturating_sub(out.len())));
+            out.extend(
+                tasks
+                    .values()
+                    .map(|(id, _)| *id)
+                    .take(max.saturating_sub(out.len())),
+            );
         }
         out
     }
 
+    /// The task ended: its slot goes (a no-op under the hooks source,
+    /// where the recorder keeps the slot).
     pub(super) fn forget(slot: &Slot) {
-        let id = slot.id.load(Ordering::Relaxed);
-        if id != 0 {
-            remove(id);
+        if !slot.listed() {
+            return;
         }
+        let a = addr(slot);
+        shard(a).remove(&a);
     }
 }
 

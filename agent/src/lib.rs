@@ -25,6 +25,7 @@ mod port;
 mod profile;
 mod resolve;
 mod server;
+mod slot;
 mod spawn;
 mod stacks;
 #[doc(hidden)]

@@ -5,7 +5,7 @@
 use crate::Agent;
 
 pub use crate::access::{Policy, Token};
-pub use crate::hooks::{Aggregate, Budget, Group, Recorder, task_id};
+pub use crate::hooks::{Aggregate, Budget, Group, Recorder, coarse_ns, task_id};
 pub use crate::limits::MAX_BLOCKING_THREADS;
 pub use crate::metrics::{AgentHealth, Exporter, SiteStat};
 pub use crate::waits::{MAX_TIMEOUT, MIN_TIMEOUT};

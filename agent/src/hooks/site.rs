@@ -16,7 +16,7 @@
 
 use std::cell::Cell;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counts for one place tasks are spawned (see the module doc), made once
 /// and kept for the process's life (there are as many as the code has
@@ -29,12 +29,10 @@ pub struct Site {
     /// Whether `location` is split by spawner (then `spawner` says by
     /// which, `None` for tasks spawned outside any task).
     pub split: bool,
-    /// Counters striped by thread: workers spawning and ending tasks of one
-    /// site at once would otherwise fight over one cache line.
-    pub(super) stripes: [Stripe; STRIPES],
+    /// Its counters, kept by the fold (one writer at a time, under the
+    /// fold lock; readers fold first).
+    pub(super) counts: Counts,
 }
-
-pub(super) const STRIPES: usize = 8;
 
 /// Age buckets per group: under 1 s, then powers of two up to 2^18 s
 /// (three days), then older.
@@ -50,8 +48,7 @@ pub(super) fn age_bucket(age_ns: u64) -> usize {
 }
 
 #[derive(Default)]
-#[repr(align(64))]
-pub(super) struct Stripe {
+pub(super) struct Counts {
     pub(super) spawned: AtomicU64,
     pub(super) terminated: AtomicU64,
     /// Summed lifetimes of the terminated tasks.
@@ -61,12 +58,6 @@ pub(super) struct Stripe {
     /// The terminated tasks by lifetime, in the age buckets: how long
     /// this site's tasks can live, tail included (a mean hides the tail).
     pub(super) lifetimes: [AtomicU64; AGE_BUCKETS],
-}
-
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
 }
 
 impl Site {
@@ -79,43 +70,36 @@ impl Site {
             location,
             spawner: if split { spawner } else { None },
             split,
-            stripes: Default::default(),
+            counts: Counts::default(),
         }
     }
 
-    pub(super) fn stripe(&self) -> &Stripe {
-        &self.stripes[STRIPE.with(|s| *s)]
-    }
-
-    fn sum(&self, f: impl Fn(&Stripe) -> &AtomicU64) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| f(s).load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
+    fn read(&self, f: impl Fn(&Counts) -> &AtomicU64) -> u64 {
+        f(&self.counts).load(Ordering::Relaxed)
     }
 
     /// Tasks spawned here since the recorder began.
     pub fn spawned(&self) -> u64 {
-        self.sum(|s| &s.spawned)
+        self.read(|s| &s.spawned)
     }
 
     pub fn terminated(&self) -> u64 {
-        self.sum(|s| &s.terminated)
+        self.read(|s| &s.terminated)
     }
 
     /// Summed lifetimes of the terminated tasks.
     pub fn lifetime_ns(&self) -> u64 {
-        self.sum(|s| &s.lifetime_ns)
+        self.read(|s| &s.lifetime_ns)
     }
 
     /// The terminated tasks by lifetime (see [`AGE_BUCKETS`]).
     pub fn lifetimes(&self) -> [u64; AGE_BUCKETS] {
-        std::array::from_fn(|i| self.sum(|s| &s.lifetimes[i]))
+        std::array::from_fn(|i| self.read(|s| &s.lifetimes[i]))
     }
 
     /// Summed time in poll of the terminated tasks.
     pub fn terminated_busy_ns(&self) -> u64 {
-        self.sum(|s| &s.busy_ns)
+        self.read(|s| &s.busy_ns)
     }
 
     /// The place's name as `/metrics`, the task profile and the viewer

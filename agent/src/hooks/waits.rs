@@ -5,7 +5,8 @@
 //! does not count the agent's own polls, so "captured after the task's
 //! last poll ended" is exact.
 
-use super::{Rec, Recorder, Site, lock};
+use super::table::Rec;
+use super::{Recorder, Site, task_id};
 use crate::capture::Slot;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,30 +89,27 @@ impl Recorder {
     /// slots asked (to wait for). Walks every task once; the wakes are made
     /// after the walk, with no lock held.
     pub fn request_captures(&self, budget: Budget) -> Vec<Arc<Slot>> {
+        let table = self.table();
         let running = self.in_poll();
-        let mut per_site: HashMap<usize, usize> = HashMap::new();
+        let mut per_site: HashMap<u32, usize> = HashMap::new();
         let mut slots: Vec<Arc<Slot>> = Vec::new();
-        'walk: for shard in self.inner.shards.iter() {
-            let tasks = lock(&shard.0);
-            for (id, rec) in tasks.iter() {
-                if slots.len() >= budget.total {
-                    break 'walk;
-                }
-                let Some(slot) = &rec.slot else {
-                    continue;
-                };
-                if running.contains_key(id) || !slot.askable() {
-                    continue;
-                }
-                let n = per_site
-                    .entry(rec.site as *const Site as usize)
-                    .or_default();
-                if *n < budget.per_site {
-                    *n += 1;
-                    slots.push(slot.clone());
-                }
+        for (id, rec) in table.tasks.iter() {
+            if slots.len() >= budget.total {
+                break;
+            }
+            let Some(slot) = &rec.slot else {
+                continue;
+            };
+            if running.get(id).is_some() || !slot.askable() {
+                continue;
+            }
+            let n = per_site.entry(rec.site()).or_default();
+            if *n < budget.per_site {
+                *n += 1;
+                slots.push(slot.clone());
             }
         }
+        drop(table);
         for s in &slots {
             s.request();
         }
@@ -124,45 +122,38 @@ impl Recorder {
     /// The wrapped live tasks, at most `max` (for a console served beside
     /// the hooks source: see `capture::registry::wrapped`).
     pub fn wrapped(&self, max: usize) -> Vec<u64> {
-        let mut out = Vec::new();
-        for shard in self.inner.shards.iter() {
-            let tasks = lock(&shard.0);
-            for (&id, rec) in tasks.iter() {
-                if out.len() >= max {
-                    return out;
-                }
-                if rec.slot.is_some() {
-                    out.push(id);
-                }
-            }
-        }
-        out
+        let table = self.table();
+        table
+            .tasks
+            .iter()
+            .filter(|(_, rec)| rec.slot.is_some())
+            .take(max)
+            .map(|(id, _)| task_id(*id))
+            .collect()
     }
 
     /// The captures that hold now, up to `max_tasks` of them listed.
     pub fn waits(&self, max_tasks: usize) -> Waits {
+        let table = self.table();
         let running = self.in_poll();
         let mut w = Waits::default();
-        for shard in self.inner.shards.iter() {
-            let tasks = lock(&shard.0);
-            for (id, rec) in tasks.iter() {
-                let Some(slot) = &rec.slot else {
-                    continue;
-                };
-                let Some((stack, at)) = holding(slot, running.contains_key(id)) else {
-                    continue;
-                };
-                if w.tasks.len() >= max_tasks {
-                    w.more += 1;
-                    continue;
-                }
-                w.tasks.push(TaskWait {
-                    id: *id,
-                    site: Some(rec.site),
-                    stack,
-                    at_unix_ns: at,
-                });
+        for (id, rec) in table.tasks.iter() {
+            let Some(slot) = &rec.slot else {
+                continue;
+            };
+            let Some((stack, at)) = holding(slot, running.get(id).is_some()) else {
+                continue;
+            };
+            if w.tasks.len() >= max_tasks {
+                w.more += 1;
+                continue;
             }
+            w.tasks.push(TaskWait {
+                id: task_id(*id),
+                site: Some(table.sites[rec.site() as usize]),
+                stack,
+                at_unix_ns: at,
+            });
         }
         w
     }
@@ -171,18 +162,16 @@ impl Recorder {
     /// (site, stack, tasks): what a task profile needs, with no list of
     /// tasks. Walks every task once.
     pub fn held_stacks(&self) -> Vec<(&'static Site, u32, u64)> {
+        let table = self.table();
         let running = self.in_poll();
-        let mut counts: HashMap<(usize, u32), (&'static Site, u64)> = HashMap::new();
-        for shard in self.inner.shards.iter() {
-            let tasks = lock(&shard.0);
-            for (id, rec) in tasks.iter() {
-                let Some(slot) = &rec.slot else {
-                    continue;
-                };
-                if let Some((stack, _)) = holding(slot, running.contains_key(id)) {
-                    let key = (rec.site as *const Site as usize, stack);
-                    counts.entry(key).or_insert((rec.site, 0)).1 += 1;
-                }
+        let mut counts: HashMap<(u32, u32), (&'static Site, u64)> = HashMap::new();
+        for (id, rec) in table.tasks.iter() {
+            let Some(slot) = &rec.slot else {
+                continue;
+            };
+            if let Some((stack, _)) = holding(slot, running.get(id).is_some()) {
+                let site = table.sites[rec.site() as usize];
+                counts.entry((rec.site(), stack)).or_insert((site, 0)).1 += 1;
             }
         }
         counts

@@ -1,0 +1,306 @@
+//! Each thread's event log: what the hooks write, and all they write.
+//!
+//! A hook appends one event to its own thread's log (per recorder): three
+//! words written with plain stores, then the log's length published with a
+//! release store. No lock, no shared cache line, no lookup. The log is a
+//! chunk of slots; when it is full, its thread folds every thread's
+//! pending events into the task table if nobody else is folding (a
+//! `try_lock`: it never waits), and reuses its chunk; if someone is
+//! folding, it hands the full chunk over (its own queue, whose lock only
+//! it and a folder take, each for a push or a swap) and goes on in a fresh
+//! one. A reader (see `table`) folds the events every thread has published
+//! so far before it reads.
+//!
+//! A thread's first chunk is small ([`FIRST`] slots): threads that record a
+//! handful of events (a blocking thread ending blocking tasks, a `main`
+//! that spawns a few) cost little. When it first fills, the thread gets a
+//! full-size chunk ([`SLOTS`]), once.
+
+use crossbeam_utils::atomic::AtomicCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::task::Id;
+
+use crate::capture::Mail;
+
+/// Slots in a thread's first chunk, and in every chunk after it.
+pub(super) const FIRST: usize = 64;
+pub(super) const SLOTS: usize = 1024;
+
+/// What an event says (the low bits of its second word; the rest is a
+/// time, ns since the recorder's epoch).
+/// A task spawned inside another's poll: its second slot is the parent.
+pub(super) const SPAWN: u64 = 1;
+/// A task spawned outside any task's poll (one slot).
+pub(super) const SPAWN_ROOT: u64 = 6;
+/// A poll ended: the third word is when it began.
+pub(super) const POLL: u64 = 2;
+/// The task's last poll: it ended inside it (the terminate hook ran within
+/// the poll). The third word is when the poll began.
+pub(super) const POLL_END: u64 = 3;
+/// The task ended outside a poll of its own (aborted while idle, the
+/// runtime shut down, a blocking task), or in a poll the agent caused.
+pub(super) const TERM: u64 = 4;
+/// The wrapped task's poll left mail (see `capture`): the next mail in the
+/// thread's mail queue is this task's.
+pub(super) const MAIL: u64 = 5;
+const KIND_BITS: u32 = 3;
+const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
+
+/// One slot: a task, a time and kind, a word of payload.
+#[derive(Default)]
+pub(super) struct Slot {
+    id: AtomicCell<Option<Id>>,
+    word: AtomicU64,
+    data: AtomicU64,
+}
+
+/// A run of slots. Its owner writes slots below `len` only; a folder reads
+/// `consumed..len` under the fold lock.
+pub(super) struct Chunk {
+    len: AtomicU32,
+    /// How far folders have read (only ever touched under the fold lock).
+    consumed: AtomicU32,
+    slots: Box<[Slot]>,
+}
+
+impl Chunk {
+    pub(super) fn new(slots: usize) -> Arc<Chunk> {
+        Arc::new(Chunk {
+            len: AtomicU32::new(0),
+            consumed: AtomicU32::new(0),
+            slots: (0..slots).map(|_| Slot::default()).collect(),
+        })
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The events published and not yet folded; marks them folded.
+    pub(super) fn drain(&self, mut f: impl FnMut(Event)) {
+        let len = self.len.load(Ordering::Acquire) as usize;
+        let mut i = self.consumed.load(Ordering::Relaxed) as usize;
+        while i < len {
+            let s = &self.slots[i];
+            let (id, word, data) = (
+                s.id.load(),
+                s.word.load(Ordering::Relaxed),
+                s.data.load(Ordering::Relaxed),
+            );
+            i += 1;
+            let Some(id) = id else { continue };
+            let at = word >> KIND_BITS;
+            let ev = match word & KIND_MASK {
+                SPAWN | SPAWN_ROOT => {
+                    // A child's second slot: its parent.
+                    let parent = if word & KIND_MASK == SPAWN {
+                        i += 1;
+                        self.slots.get(i - 1).and_then(|s| s.id.load())
+                    } else {
+                        None
+                    };
+                    Event::Spawn {
+                        id,
+                        at,
+                        site: data as u32,
+                        parent_loc: (data >> 32) as u32,
+                        parent,
+                    }
+                }
+                POLL | POLL_END => Event::Poll {
+                    id,
+                    start: data,
+                    end: at,
+                    ended: word & KIND_MASK == POLL_END,
+                },
+                TERM => Event::Term { id, at },
+                MAIL => Event::Mail { id, at },
+                _ => continue,
+            };
+            f(ev);
+        }
+        self.consumed.store(i as u32, Ordering::Relaxed);
+    }
+
+    /// Whether every published event has been folded.
+    pub(super) fn folded(&self) -> bool {
+        self.consumed.load(Ordering::Relaxed) == self.len.load(Ordering::Acquire)
+    }
+
+    /// Empties a folded chunk for reuse (under the fold lock, by its owner
+    /// or once no thread writes it).
+    pub(super) fn reset(&self) {
+        self.len.store(0, Ordering::Release);
+        self.consumed.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A folded event.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Event {
+    Spawn {
+        id: Id,
+        at: u64,
+        site: u32,
+        parent_loc: u32,
+        parent: Option<Id>,
+    },
+    Poll {
+        id: Id,
+        start: u64,
+        end: u64,
+        /// The task ended in this poll.
+        ended: bool,
+    },
+    Term {
+        id: Id,
+        at: u64,
+    },
+    Mail {
+        id: Id,
+        at: u64,
+    },
+}
+
+/// A thread's log, as the recorder and its folders see it.
+#[derive(Default)]
+pub(super) struct ThreadLog {
+    pub(super) chunks: Mutex<Chunks>,
+    /// The mail of its `MAIL` events, in order.
+    pub(super) mail: Mutex<VecDeque<Mail>>,
+    /// The task this thread is polling (none between polls), and since when.
+    running: AtomicCell<Option<Id>>,
+    since: AtomicU64,
+    /// The thread has ended: once folded, the log can go.
+    pub(super) ended: AtomicBool,
+}
+
+#[derive(Default)]
+pub(super) struct Chunks {
+    /// The chunk the thread writes now.
+    pub(super) current: Option<Arc<Chunk>>,
+    /// Full chunks handed over while someone else folded, oldest first.
+    pub(super) full: Vec<Arc<Chunk>>,
+}
+
+impl ThreadLog {
+    /// The task in a poll on this thread now, and when its poll began.
+    pub(super) fn running(&self) -> Option<(Id, u64)> {
+        let id = self.running.load()?;
+        Some((id, self.since.load(Ordering::Relaxed)))
+    }
+
+    pub(super) fn enter(&self, id: Id, now: u64) {
+        self.since.store(now, Ordering::Relaxed);
+        self.running.store(Some(id));
+    }
+
+    pub(super) fn leave(&self) {
+        self.running.store(None);
+    }
+}
+
+/// A thread's own handle on its log in one recorder.
+pub(super) struct Local {
+    pub(super) recorder: usize,
+    pub(super) log: Arc<ThreadLog>,
+    chunk: Arc<Chunk>,
+    len: usize,
+    /// The last few places this thread spawned at (see `places`).
+    pub(super) cache: super::places::Cache,
+}
+
+impl Local {
+    pub(super) fn new(recorder: usize) -> Local {
+        let chunk = Chunk::new(FIRST);
+        let log = Arc::new(ThreadLog::default());
+        log.chunks.lock().unwrap_or_else(|e| e.into_inner()).current = Some(chunk.clone());
+        Local {
+            recorder,
+            log,
+            chunk,
+            len: 0,
+            cache: Default::default(),
+        }
+    }
+
+    /// Appends an event of one slot, or two (a spawn, and its `parent`).
+    #[inline]
+    pub(super) fn push(
+        &mut self,
+        full: impl FnOnce(&mut Local),
+        id: Id,
+        kind: u64,
+        at: u64,
+        data: u64,
+        parent: Option<Id>,
+    ) {
+        let n = 1 + usize::from(parent.is_some());
+        if self.len + n > self.chunk.slots.len() {
+            full(self);
+        }
+        let s = &self.chunk.slots[self.len];
+        s.id.store(Some(id));
+        s.word.store((at << KIND_BITS) | kind, Ordering::Relaxed);
+        s.data.store(data, Ordering::Relaxed);
+        if let Some(parent) = parent {
+            self.chunk.slots[self.len + 1].id.store(Some(parent));
+        }
+        self.len += n;
+        self.chunk.len.store(self.len as u32, Ordering::Release);
+    }
+
+    /// After a fold by this thread: whether its chunk was folded whole (then
+    /// it is reused, or, the first time, replaced by a full-size one).
+    pub(super) fn after_fold(&mut self, pool: &Mutex<Vec<Arc<Chunk>>>) -> bool {
+        if !self.chunk.folded() {
+            return false;
+        }
+        if self.chunk.capacity() < SLOTS {
+            let big = take_chunk(pool);
+            let mut c = self.log.chunks.lock().unwrap_or_else(|e| e.into_inner());
+            c.current = Some(big.clone());
+            self.chunk = big;
+        } else {
+            self.chunk.reset();
+        }
+        self.len = 0;
+        true
+    }
+
+    /// Chunks handed over and not yet folded.
+    pub(super) fn waiting(&self) -> usize {
+        self.log
+            .chunks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .full
+            .len()
+    }
+
+    /// Hands the full chunk over to be folded and goes on in `fresh`.
+    pub(super) fn hand_over(&mut self, fresh: Arc<Chunk>) {
+        let mut c = self.log.chunks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = c.current.replace(fresh.clone()) {
+            c.full.push(old);
+        }
+        drop(c);
+        self.chunk = fresh;
+        self.len = 0;
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.log.leave();
+        self.log.ended.store(true, Ordering::Release);
+    }
+}
+
+/// A folded chunk from the pool, or a new one.
+fn take_chunk(pool: &Mutex<Vec<Arc<Chunk>>>) -> Arc<Chunk> {
+    let spare = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    spare.unwrap_or_else(|| Chunk::new(SLOTS))
+}

@@ -1,0 +1,416 @@
+//! The task table: every live task's record, made by folding the threads'
+//! event logs (see `log`) under one lock that the hooks never wait for.
+//!
+//! A fold reads, for each thread, the chunks it handed over and then its
+//! current chunk, in order, so one thread's events are applied in the
+//! order it wrote them. Threads' logs are folded one after another, so a
+//! task's poll or end can be read before its spawn (spawned on one thread,
+//! polled or ended on another): such an event waits in `pending` and is
+//! applied once the spawn is folded. The spawn happened before it, so a
+//! fold that starts after it was read sees the spawn; an event still
+//! unmatched after such a complete fold belongs to a task never spawned
+//! under the hooks (a blocking task's end: tokio runs no spawn hook for
+//! those) and is dropped.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::task::Id;
+
+use super::Inner;
+use super::log::{Chunk, Event, ThreadLog};
+use super::places::NONE;
+use super::site::{Site, age_bucket};
+use crate::capture::{Mail, Slot};
+
+/// One live task: 48 bytes, and its id as the key (56 bytes a task in
+/// the map, before its spare room).
+pub(super) struct Rec {
+    pub(super) parent: Option<Id>,
+    /// Nanoseconds since the recorder's epoch.
+    pub(super) created: u64,
+    /// End of the last poll (0: never polled).
+    pub(super) last_poll_end: u64,
+    /// Time in poll in µs (the coarse clock counts whole ms), above its
+    /// place's number ([`PLACE_BITS`]).
+    busy_site: u64,
+    /// Polls, above its spawner's location's number.
+    polls_parent: u64,
+    /// The task's link with the agent, when its future is wrapped in
+    /// [`crate::capture::Traced`].
+    pub(super) slot: Option<Arc<Slot>>,
+}
+
+/// Bits of a place's or location's number in a record (see `places`).
+pub(super) const PLACE_BITS: u32 = 20;
+const PLACE_MASK: u64 = (1 << PLACE_BITS) - 1;
+/// The most a record counts: 2^44 polls, 2^44 µs (203 days) in poll.
+const COUNT_MAX: u64 = (1 << (64 - PLACE_BITS)) - 1;
+
+impl Rec {
+    fn new(parent: Option<Id>, created: u64, site: u32, parent_loc: u32) -> Rec {
+        Rec {
+            parent,
+            created,
+            last_poll_end: 0,
+            busy_site: u64::from(site) & PLACE_MASK,
+            polls_parent: u64::from(parent_loc) & PLACE_MASK,
+            slot: None,
+        }
+    }
+
+    pub(super) fn site(&self) -> u32 {
+        (self.busy_site & PLACE_MASK) as u32
+    }
+
+    /// Its spawner's location's number ([`NONE`] when spawned outside any
+    /// task).
+    pub(super) fn parent_loc(&self) -> u32 {
+        (self.polls_parent & PLACE_MASK) as u32
+    }
+
+    pub(super) fn polls(&self) -> u64 {
+        self.polls_parent >> PLACE_BITS
+    }
+
+    pub(super) fn busy_ns(&self) -> u64 {
+        (self.busy_site >> PLACE_BITS) * 1000
+    }
+
+    fn add_busy(&mut self, ns: u64) {
+        let us = ((self.busy_site >> PLACE_BITS) + ns / 1000).min(COUNT_MAX);
+        self.busy_site = (us << PLACE_BITS) | (self.busy_site & PLACE_MASK);
+    }
+
+    fn add_poll(&mut self) {
+        let n = (self.polls() + 1).min(COUNT_MAX);
+        self.polls_parent = (n << PLACE_BITS) | (self.polls_parent & PLACE_MASK);
+    }
+}
+
+/// Hashes task ids: a folded multiply of the id with a per-process random
+/// key (ids are not promised to be sequential, nor anything else).
+#[derive(Clone, Copy)]
+pub(super) struct IdHash(u64);
+
+impl Default for IdHash {
+    fn default() -> Self {
+        IdHash(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1)
+    }
+}
+
+impl BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(self.0)
+    }
+}
+
+pub(super) struct IdHasher(u64);
+
+impl IdHasher {
+    #[inline]
+    fn mix(&mut self, n: u64) {
+        let m = u128::from(self.0 ^ n) * 0x9E37_79B9_7F4A_7C15_u128;
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.mix(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+}
+
+/// Live tasks by id: 8 maps, a task's chosen by its hash, so that the
+/// table grows an eighth at a time (one map of a million tasks holds its
+/// old and new arrays at once while it grows: ~170 MB at its peak). Each
+/// starts with room for 3 584 tasks, so that every array a map ever frees
+/// is large enough for the allocator to give back to the system (smaller
+/// ones, freed while a map grows, stayed in the process: +16 B a task at
+/// 100 000 with 64 maps that started empty); pages not yet written are
+/// not resident.
+pub(super) struct Tasks {
+    maps: Box<[HashMap<Id, Rec, IdHash>]>,
+    hash: IdHash,
+}
+
+const MAPS: usize = 8;
+const MAP_START: usize = 3_584;
+
+impl Default for Tasks {
+    fn default() -> Self {
+        let hash = IdHash::default();
+        Tasks {
+            maps: (0..MAPS)
+                .map(|_| HashMap::with_capacity_and_hasher(MAP_START, hash))
+                .collect(),
+            hash,
+        }
+    }
+}
+
+impl Tasks {
+    #[inline]
+    fn map(&mut self, id: &Id) -> &mut HashMap<Id, Rec, IdHash> {
+        // Other bits than the map's own (its buckets take the low ones,
+        // its control bytes the top ones).
+        let h = self.hash.hash_one(id);
+        let m = (h ^ (h >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 61;
+        &mut self.maps[m as usize % MAPS]
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.maps.iter().map(HashMap::len).sum()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&Id, &Rec)> {
+        self.maps.iter().flat_map(|m| m.iter())
+    }
+}
+
+/// The folded state (behind `Inner::table`).
+#[derive(Default)]
+pub struct Table {
+    pub(super) tasks: Tasks,
+    /// Events read before their task's spawn, with the fold that read them.
+    pending: Vec<(u64, Event, Option<Box<Mail>>)>,
+    /// Folds so far.
+    folds: u64,
+    /// Events dropped as belonging to no task spawned under the hooks.
+    pub(super) strays: u64,
+    /// The places by number (see `places`).
+    pub(super) sites: Vec<&'static Site>,
+    pub(super) locations: Vec<&'static Location<'static>>,
+    /// Scratch: the logs, and a log's handed-over chunks, of one fold.
+    logs: Vec<Arc<ThreadLog>>,
+    chunks: Vec<Arc<Chunk>>,
+}
+
+fn add(a: &AtomicU64, n: u64) {
+    // One writer (the folder, under the fold lock): no read-modify-write.
+    a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl Table {
+    /// Folds every published event into the table: all of it, whoever
+    /// folds (a reader, or a thread whose chunk filled). A backlog is only
+    /// what came while the last fold ran; leaving part of it for later
+    /// would only hold other threads' events for those tasks as pending,
+    /// at twice the memory.
+    pub(super) fn fold(&mut self, inner: &Inner) {
+        self.folds += 1;
+        let fold = self.folds;
+        let mut logs = std::mem::take(&mut self.logs);
+        logs.clear();
+        {
+            let mut all = inner.logs.lock().unwrap_or_else(|e| e.into_inner());
+            // Logs of ended threads, once folded, go.
+            all.retain(|l| {
+                let done = l.ended.load(Ordering::Acquire) && {
+                    let c = l.chunks.lock().unwrap_or_else(|e| e.into_inner());
+                    c.full.is_empty() && c.current.as_ref().is_none_or(|c| c.folded())
+                };
+                !done
+            });
+            logs.extend(all.iter().cloned());
+        }
+        let mut chunks = std::mem::take(&mut self.chunks);
+        // A second pass, when some events came before their spawn: the
+        // spawns published while the first pass ran (most such events'),
+        // so they wait for no later fold.
+        for pass in 0..2 {
+            if pass == 1 && self.pending.is_empty() {
+                break;
+            }
+            for log in &logs {
+                let current = {
+                    let mut c = log.chunks.lock().unwrap_or_else(|e| e.into_inner());
+                    chunks.append(&mut c.full);
+                    c.current.clone()
+                };
+                for chunk in chunks.drain(..) {
+                    self.drain(inner, log, &chunk, fold);
+                    recycle(inner, chunk);
+                }
+                if let Some(c) = current {
+                    self.drain(inner, log, &c, fold);
+                }
+            }
+        }
+        self.chunks = chunks;
+        let stray: Vec<Event> =
+            std::mem::take(&mut *inner.stray.lock().unwrap_or_else(|e| e.into_inner()));
+        for e in stray {
+            self.apply(inner, e, None, fold);
+        }
+        self.retry(inner);
+        {
+            // Read before this fold began and still unmatched: no spawn
+            // will come.
+            let pending = std::mem::take(&mut self.pending);
+            for (f, e, m) in pending {
+                if f >= fold {
+                    self.pending.push((f, e, m));
+                } else if let Event::Spawn { id, at, .. } = e {
+                    // An id used again whose last task's end never came:
+                    // that task ended unseen.
+                    if let Some(old) = self.tasks.map(&id).remove(&id) {
+                        self.ended(inner, old, at);
+                    }
+                    self.apply(inner, e, m.map(|m| *m), fold);
+                } else {
+                    self.strays += 1;
+                }
+            }
+        }
+        logs.clear();
+        self.logs = logs;
+    }
+
+    fn drain(&mut self, inner: &Inner, log: &ThreadLog, chunk: &Chunk, fold: u64) {
+        chunk.drain(|e| {
+            let mail = match e {
+                Event::Mail { .. } => log
+                    .mail
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pop_front(),
+                _ => None,
+            };
+            self.apply(inner, e, mail, fold);
+        });
+    }
+
+    /// Applies the pending events that can be, in the order they came.
+    fn retry(&mut self, inner: &Inner) {
+        loop {
+            let pending = std::mem::take(&mut self.pending);
+            let before = pending.len();
+            for (f, e, m) in pending {
+                self.apply(inner, e, m.map(|m| *m), f);
+            }
+            if self.pending.len() == before {
+                return;
+            }
+        }
+    }
+
+    fn site(&mut self, inner: &Inner, n: u32) -> &'static Site {
+        if n as usize >= self.sites.len() {
+            inner.places.catch_up(&mut self.sites, &mut self.locations);
+        }
+        self.sites[n as usize]
+    }
+
+    /// Applies one event, or keeps it pending.
+    fn apply(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
+        match e {
+            Event::Spawn {
+                id,
+                at,
+                site,
+                parent_loc,
+                parent,
+            } => {
+                if parent_loc != NONE && parent_loc as usize >= self.locations.len() {
+                    inner.places.catch_up(&mut self.sites, &mut self.locations);
+                }
+                match self.tasks.map(&id).entry(id) {
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        // An id used again (tokio may, once a task ended):
+                        // its last task's end is still to be folded.
+                        self.pending.push((fold, e, mail.map(Box::new)));
+                        return;
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(Rec::new(parent, at, site, parent_loc));
+                    }
+                }
+                add(&self.site(inner, site).counts.spawned, 1);
+            }
+            Event::Poll {
+                id,
+                start,
+                end,
+                ended,
+            } => {
+                let busy = end.saturating_sub(start);
+                if ended {
+                    let Some(mut rec) = self.tasks.map(&id).remove(&id) else {
+                        self.pending.push((fold, e, mail.map(Box::new)));
+                        return;
+                    };
+                    rec.add_busy(busy);
+                    self.ended(inner, rec, end);
+                    return;
+                }
+                let Some(rec) = self.tasks.map(&id).get_mut(&id) else {
+                    self.pending.push((fold, e, mail.map(Box::new)));
+                    return;
+                };
+                rec.add_poll();
+                rec.add_busy(busy);
+                rec.last_poll_end = rec.last_poll_end.max(end);
+            }
+            Event::Term { id, at } => {
+                let Some(rec) = self.tasks.map(&id).remove(&id) else {
+                    self.pending.push((fold, e, mail.map(Box::new)));
+                    return;
+                };
+                self.ended(inner, rec, at);
+            }
+            Event::Mail { id, at } => {
+                let Some(rec) = self.tasks.map(&id).get_mut(&id) else {
+                    self.pending.push((fold, e, mail.map(Box::new)));
+                    return;
+                };
+                let Some(m) = mail else { return };
+                if let Some(slot) = m.adopt {
+                    rec.slot = Some(slot);
+                }
+                if let (Some(ips), Some(slot)) = (m.captured, &rec.slot)
+                    && let Some(stack) = crate::stacks::intern(ips)
+                {
+                    slot.keep(stack, inner.unix_ns(at));
+                }
+            }
+        }
+    }
+
+    /// A task's end: its place's totals.
+    fn ended(&mut self, inner: &Inner, rec: Rec, at: u64) {
+        let lived = at.saturating_sub(rec.created);
+        let c = &self.site(inner, rec.site()).counts;
+        add(&c.lifetime_ns, lived);
+        add(&c.lifetimes[age_bucket(lived)], 1);
+        add(&c.busy_ns, rec.busy_ns());
+        add(&c.terminated, 1);
+    }
+}
+
+/// A handed-over chunk, folded: back to the pool for the next thread that
+/// needs one (a few are kept).
+fn recycle(inner: &Inner, chunk: Arc<Chunk>) {
+    if Arc::strong_count(&chunk) == 1 && chunk.folded() && chunk.capacity() == super::log::SLOTS {
+        chunk.reset();
+        let mut pool = inner.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 16 {
+            pool.push(chunk);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! A wrapped task's link with the agent (see `capture`): 24 bytes behind
+//! one `Arc` (a 48-byte allocation), made on the task's first poll that
+//! returns `Pending`.
+//!
+//! One atomic word holds the flags, the last capture's stack and its
+//! time (whole seconds since the Unix epoch): the task's common poll only
+//! loads it. The task's waker sits in an `AtomicCell` (crossbeam's: a
+//! 16-byte value behind one of its global striped locks, taken for a
+//! store or a take, never on a poll that nobody asked about).
+
+use crossbeam_utils::atomic::AtomicCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
+
+/// The agent asked for a capture.
+const WANT: u64 = 1;
+/// The agent holds the task's waker.
+const HAS_WAKER: u64 = 1 << 1;
+/// The task has really run since its last capture: it no longer holds.
+const RAN: u64 = 1 << 2;
+/// The console mode's registry keeps it (see `capture::registry`).
+const LISTED: u64 = 1 << 3;
+const FLAG_BITS: u32 = 4;
+/// 1 + the interned stack of the last capture (0: none), 28 bits.
+const STACK_BITS: u32 = 28;
+const STACK_SHIFT: u32 = FLAG_BITS;
+const STACK_MASK: u64 = ((1 << STACK_BITS) - 1) << STACK_SHIFT;
+/// When it was taken, in seconds since the Unix epoch (32 bits: 2106).
+const AT_SHIFT: u32 = FLAG_BITS + STACK_BITS;
+
+/// One wrapped task's link with the agent.
+#[derive(Default)]
+pub struct Slot {
+    state: AtomicU64,
+    /// The task's waker, from its first real poll that returned `Pending`
+    /// since its last capture: held only until the task is captured (a
+    /// capture that holds needs no refresh), so that a task whose wait is
+    /// known holds no waker of the agent's (console-subscriber counts
+    /// wakers, and reads two as a timeout around a wait).
+    waker: AtomicCell<Option<Waker>>,
+}
+
+impl Slot {
+    /// Asks the task for a capture: sets its flag and wakes it (the agent
+    /// gives the waker back to the task: its next poll is the capture).
+    /// Never blocks on the runtime (a wake only queues the task).
+    pub fn request(&self) {
+        self.state.fetch_or(WANT, Ordering::AcqRel);
+        if let Some(w) = self.waker.take() {
+            self.state.fetch_and(!HAS_WAKER, Ordering::AcqRel);
+            w.wake();
+        }
+    }
+
+    /// Whether a capture was asked for and not yet taken.
+    pub fn wanted(&self) -> bool {
+        self.state.load(Ordering::Acquire) & WANT != 0
+    }
+
+    /// Takes the request, if any: a load, and a write only when asked.
+    pub(crate) fn take_request(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & WANT != 0
+            && self.state.fetch_and(!WANT, Ordering::AcqRel) & WANT != 0
+    }
+
+    /// Whether a capture is worth asking for: the task has no capture that
+    /// holds (it ran since, or was never captured), and the agent has its
+    /// waker to ask with.
+    pub fn askable(&self) -> bool {
+        let s = self.state.load(Ordering::Acquire);
+        s & HAS_WAKER != 0 && s & WANT == 0 && holding(s).is_none()
+    }
+
+    /// The last capture, while it holds (the task has not really run
+    /// since): (stack id, ns since the Unix epoch).
+    pub fn holding(&self) -> Option<(u32, i64)> {
+        holding(self.state.load(Ordering::Acquire))
+    }
+
+    /// Marks the slot as kept by the console mode's registry.
+    pub(crate) fn list(&self) {
+        self.state.fetch_or(LISTED, Ordering::AcqRel);
+    }
+
+    pub(crate) fn listed(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & LISTED != 0
+    }
+
+    pub(crate) fn has_waker(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & HAS_WAKER != 0
+    }
+
+    /// The task really runs: a capture taken before no longer holds (one
+    /// write per capture, none on later polls).
+    pub(crate) fn ran(&self) {
+        if self.state.load(Ordering::Relaxed) & RAN == 0 {
+            self.state.fetch_or(RAN, Ordering::AcqRel);
+        }
+    }
+
+    /// Keeps a capture of `stack` taken at `at_unix_ns`, just taken (in
+    /// the task's poll: it has not run since).
+    pub(crate) fn store(&self, stack: u32, at_unix_ns: i64) {
+        self.update(|s| {
+            (s & !RAN & !STACK_MASK & !(u64::MAX << AT_SHIFT)) | packed(stack, at_unix_ns)
+        });
+    }
+
+    /// A capture taken in this poll, whose stack the recorder will keep
+    /// (see [`Slot::keep`]): the last one no longer holds, and the task
+    /// has not run since this one.
+    pub(crate) fn captured_now(&self) {
+        self.state.fetch_and(!(RAN | STACK_MASK), Ordering::AcqRel);
+    }
+
+    /// The recorder keeps the stack of the capture taken at `at_unix_ns`
+    /// (later: whether the task ran since is the task's to say).
+    pub(crate) fn keep(&self, stack: u32, at_unix_ns: i64) {
+        self.update(|s| (s & !STACK_MASK & !(u64::MAX << AT_SHIFT)) | packed(stack, at_unix_ns));
+    }
+
+    pub(crate) fn set_waker(&self, w: &Waker) {
+        self.waker.store(Some(w.clone()));
+        self.state.fetch_or(HAS_WAKER, Ordering::AcqRel);
+    }
+
+    pub(crate) fn forget_waker(&self) {
+        self.state.fetch_and(!HAS_WAKER, Ordering::AcqRel);
+        drop(self.waker.take());
+    }
+
+    fn update(&self, f: impl Fn(u64) -> u64) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| Some(f(s)));
+    }
+}
+
+fn packed(stack: u32, at_unix_ns: i64) -> u64 {
+    let stack = u64::from(stack.saturating_add(1)).min((1 << STACK_BITS) - 1);
+    let secs = (at_unix_ns.max(0) / 1_000_000_000).min(i64::from(u32::MAX)) as u64;
+    (stack << STACK_SHIFT) | (secs << AT_SHIFT)
+}
+
+fn holding(s: u64) -> Option<(u32, i64)> {
+    let stack = (s & STACK_MASK) >> STACK_SHIFT;
+    (stack != 0 && s & RAN == 0)
+        .then(|| ((stack - 1) as u32, ((s >> AT_SHIFT) as i64) * 1_000_000_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capture_holds_until_the_task_runs() {
+        let s = Slot::default();
+        assert_eq!(s.holding(), None);
+        s.store(41, 1_700_000_000_500_000_000);
+        assert_eq!(s.holding(), Some((41, 1_700_000_000_000_000_000)));
+        s.ran();
+        assert_eq!(s.holding(), None);
+        // The hooks' way: cleared in the capture poll, kept by the fold.
+        s.captured_now();
+        assert_eq!(s.holding(), None);
+        s.keep(7, 1_800_000_000_000_000_000);
+        assert_eq!(s.holding(), Some((7, 1_800_000_000_000_000_000)));
+        // A task that ran between its capture and the fold: never held.
+        s.captured_now();
+        s.ran();
+        s.keep(8, 1_800_000_001_000_000_000);
+        assert_eq!(s.holding(), None);
+    }
+
+    #[test]
+    fn a_request_wakes_once_and_is_taken_once() {
+        let s = Slot::default();
+        s.set_waker(Waker::noop());
+        assert!(s.askable());
+        s.request();
+        assert!(s.wanted() && !s.has_waker() && !s.askable());
+        assert!(s.take_request());
+        assert!(!s.take_request());
+        assert_eq!(std::mem::size_of::<Slot>(), 24);
+    }
+}
