@@ -100,7 +100,7 @@ impl Agent {
     }
 
     fn with_config(config: Config) -> Agent {
-        crate::capture::enable();
+        crate::slot::enable();
         Agent {
             inner: Arc::new(Inner {
                 waits: Waits::new(config.budget, config.min_interval),

@@ -31,76 +31,18 @@
 //!
 //! The hooks recorder keeps, per wrapped task, a [`Slot`] (the flag, the
 //! waker, the last capture); the wrapper hands its slot and its captures to
-//! the recorder through a thread-local mailbox that the recorder's
-//! after-poll hook empties on the same thread, right after the poll, under
-//! the lock it takes anyway. Without the hooks source the wrapper only
-//! passes polls through.
+//! the recorder through a thread-local mailbox (`slot`'s `Mail`) that the
+//! recorder's after-poll hook empties on the same thread, right after the
+//! poll, into that thread's log. Without an agent in the process the
+//! wrapper only passes polls through.
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
-/// Most leaf futures kept per capture (a `select!` over many), and most
-/// frames per leaf.
-pub const MAX_LEAVES: usize = 16;
-pub const MAX_FRAMES: usize = 64;
-
-pub use crate::slot::Slot;
-
-/// What a wrapped task's poll leaves for the recorder's after-poll hook.
-#[derive(Default)]
-pub struct Mail {
-    /// The task's slot, on its first poll.
-    pub adopt: Option<Arc<Slot>>,
-    /// A capture: instruction pointers, leaf after leaf, each leaf ended
-    /// by a 0.
-    pub captured: Option<Vec<usize>>,
-    /// The poll was the agent's (a capture).
-    pub synthetic: bool,
-    /// The task that posted it (a future polled inside another task's
-    /// poll, in a `LocalSet`, is not that task: its mail is dropped).
-    pub task: Option<tokio::task::Id>,
-}
-
-thread_local! {
-    static HAS_MAIL: Cell<bool> = const { Cell::new(false) };
-    static MAIL: RefCell<Mail> = RefCell::new(Mail::default());
-}
-
-fn post(f: impl FnOnce(&mut Mail)) {
-    let task = tokio::task::try_id();
-    let pending = HAS_MAIL.get();
-    MAIL.with(|m| {
-        let mut m = m.borrow_mut();
-        if pending && m.task != task {
-            // Another task's mail in the same poll: only one task's counts.
-            *m = Mail::default();
-        }
-        m.task = task;
-        f(&mut m)
-    });
-    HAS_MAIL.set(true);
-}
-
-/// Whether the poll that just ended on this thread left mail (one
-/// thread-local read).
-#[inline]
-pub fn has_mail() -> bool {
-    HAS_MAIL.get()
-}
-
-/// The mail of the poll that just ended on this thread, if any (one
-/// thread-local read when there is none).
-pub fn take_mail() -> Option<Mail> {
-    if !HAS_MAIL.get() {
-        return None;
-    }
-    HAS_MAIL.set(false);
-    Some(MAIL.with(|m| std::mem::take(&mut *m.borrow_mut())))
-}
+use crate::limits::{MAX_FRAMES, MAX_LEAVES};
+use crate::slot::{Slot, post};
 
 pin_project_lite::pin_project! {
     /// A future whose waits the agent can capture (see the module doc).
@@ -140,7 +82,7 @@ impl<F: Future> Future for Traced<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
-        if !ENABLED.load(Ordering::Relaxed) {
+        if !crate::slot::enabled() {
             // No agent in this process: nothing will ask.
             return this.inner.poll(cx);
         }
@@ -202,16 +144,6 @@ impl<F: Future> Future for Traced<F> {
         }
         res
     }
-}
-
-/// Whether any agent exists in this process: without one, [`Traced`]
-/// only passes polls through (no slot, no waker kept).
-static ENABLED: AtomicBool = AtomicBool::new(false);
-
-/// Called when an agent is made: from then on wrapped tasks can be
-/// captured.
-pub(crate) fn enable() {
-    ENABLED.store(true, Ordering::Relaxed);
 }
 
 /// The wrapped tasks of runtimes without the hooks source (console mode),

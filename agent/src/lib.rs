@@ -7,7 +7,7 @@
 // what, and how much), `metrics` and `profile` (`/metrics` and
 // `/debug/pprof/tasks`), `hooks` (the record of every task), `capture`,
 // `spawn`, `untraced` and `stacks` (the wrappers that make a task's wait
-// capturable), `server` (the drop-in servers), `live` (the live tasks,
+// capturable), `slot` (where a wrapper and the record meet), `server` (the drop-in servers), `live` (the live tasks,
 // read in-process), `resolve` and `wire` (stacks to names, facts to the
 // wire), `census` (console mode's counts).
 

@@ -1,6 +1,10 @@
-//! A wrapped task's link with the agent (see `capture`): 24 bytes behind
-//! one `Arc` (a 48-byte allocation), made on the task's first poll that
-//! returns `Pending`.
+//! The contract between a wrapped task (`capture`'s `Traced`) and the
+//! recorder (`hooks`), so that neither reaches into the other: the task's
+//! [`Slot`], and the [`Mail`] its poll leaves on its thread for the
+//! recorder's after-poll hook.
+//!
+//! A slot is 24 bytes behind one `Arc` (a 48-byte allocation), made on
+//! the task's first poll that returns `Pending`.
 //!
 //! One atomic word holds the flags, the last capture's stack and its
 //! time (whole seconds since the Unix epoch): the task's common poll only
@@ -9,7 +13,9 @@
 //! store or a take, never on a poll that nobody asked about).
 
 use crossbeam_utils::atomic::AtomicCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Waker;
 
 /// The agent asked for a capture.
@@ -183,4 +189,75 @@ mod tests {
         assert!(!s.take_request());
         assert_eq!(std::mem::size_of::<Slot>(), 24);
     }
+}
+
+// The mailbox: what a wrapped task's poll leaves for the recorder's
+// after-poll hook, on the same thread, right after the poll.
+
+/// What a wrapped task's poll leaves for the recorder's after-poll hook.
+#[derive(Default)]
+pub struct Mail {
+    /// The task's slot, on its first poll.
+    pub adopt: Option<Arc<Slot>>,
+    /// A capture: instruction pointers, leaf after leaf, each leaf ended
+    /// by a 0.
+    pub captured: Option<Vec<usize>>,
+    /// The poll was the agent's (a capture).
+    pub synthetic: bool,
+    /// The task that posted it (a future polled inside another task's
+    /// poll, in a `LocalSet`, is not that task: its mail is dropped).
+    pub task: Option<tokio::task::Id>,
+}
+
+thread_local! {
+    static HAS_MAIL: Cell<bool> = const { Cell::new(false) };
+    static MAIL: RefCell<Mail> = RefCell::new(Mail::default());
+}
+
+pub(crate) fn post(f: impl FnOnce(&mut Mail)) {
+    let task = tokio::task::try_id();
+    let pending = HAS_MAIL.get();
+    MAIL.with(|m| {
+        let mut m = m.borrow_mut();
+        if pending && m.task != task {
+            // Another task's mail in the same poll: only one task's counts.
+            *m = Mail::default();
+        }
+        m.task = task;
+        f(&mut m)
+    });
+    HAS_MAIL.set(true);
+}
+
+/// Whether the poll that just ended on this thread left mail (one
+/// thread-local read).
+#[inline]
+pub fn has_mail() -> bool {
+    HAS_MAIL.get()
+}
+
+/// The mail of the poll that just ended on this thread, if any (one
+/// thread-local read when there is none).
+pub fn take_mail() -> Option<Mail> {
+    if !HAS_MAIL.get() {
+        return None;
+    }
+    HAS_MAIL.set(false);
+    Some(MAIL.with(|m| std::mem::take(&mut *m.borrow_mut())))
+}
+
+/// Whether any agent exists in this process: without one, `Traced`
+/// only passes polls through (no slot, no waker kept).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Called when an agent is made: from then on wrapped tasks can be
+/// captured.
+pub(crate) fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Whether an agent was made (see [`enable`]).
+#[inline]
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
 }

@@ -89,7 +89,7 @@ fn record() {
     else {
         return;
     };
-    if r.stacks < crate::capture::MAX_LEAVES {
+    if r.stacks < crate::limits::MAX_LEAVES {
         r.stacks += 1;
         let leaf = clone as *const () as usize;
         let mut above_leaf = false;
@@ -97,7 +97,7 @@ fn record() {
         let mut step = |frame: &backtrace::Frame| {
             let at = frame.symbol_address() as usize;
             let below_root = at != r.root;
-            if above_leaf && below_root && frames < crate::capture::MAX_FRAMES {
+            if above_leaf && below_root && frames < crate::limits::MAX_FRAMES {
                 r.ips.push(frame.ip() as usize);
                 frames += 1;
             }

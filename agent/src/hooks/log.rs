@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::task::Id;
 
-use crate::capture::Mail;
+use crate::slot::Mail;
 
 /// Slots in a thread's first chunk, and in every chunk after it.
 pub(super) const FIRST: usize = 64;

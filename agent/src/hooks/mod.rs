@@ -197,7 +197,7 @@ impl Recorder {
 
     /// A recorder that also splits the lines `split` names by spawner.
     pub(crate) fn with_split(split: SplitRules) -> Recorder {
-        crate::capture::enable();
+        crate::slot::enable();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
@@ -378,7 +378,7 @@ impl Recorder {
         });
         // A wrapped task's poll may leave its slot, a capture, or say that
         // the poll was the agent's (see `capture`): rare, and apart.
-        if crate::capture::has_mail() {
+        if crate::slot::has_mail() {
             return self.after_poll_with_mail(id, now, since, ended);
         }
         let kind = if ended { log::POLL_END } else { log::POLL };
@@ -399,7 +399,7 @@ impl Recorder {
     #[cold]
     #[inline(never)]
     fn after_poll_with_mail(&self, id: tokio::task::Id, now: u64, since: u64, ended: bool) {
-        let mail = crate::capture::take_mail().filter(|m| m.task == Some(id));
+        let mail = crate::slot::take_mail().filter(|m| m.task == Some(id));
         let synthetic = mail.as_ref().is_some_and(|m| m.synthetic);
         if synthetic {
             let busy = now.saturating_sub(since);

@@ -9,8 +9,11 @@ use std::sync::Mutex;
 
 use super::site::{Site, SplitRules};
 
+/// Bits of a place's or location's number (in an event, and in a task's
+/// record beside a count).
+pub(super) const PLACE_BITS: u32 = 20;
 /// No location (a task spawned outside any task).
-pub(super) const NONE: u32 = (1 << super::table::PLACE_BITS) - 1;
+pub(super) const NONE: u32 = (1 << PLACE_BITS) - 1;
 /// Places numbered at most: the last one stands for every place after it
 /// (a program does not have a million spawn locations).
 const MAX: u32 = NONE - 1;

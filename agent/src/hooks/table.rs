@@ -21,9 +21,9 @@ use tokio::task::Id;
 
 use super::Inner;
 use super::log::{Chunk, Event, ThreadLog};
-use super::places::NONE;
+use super::places::{NONE, PLACE_BITS};
 use super::site::{Site, age_bucket};
-use crate::capture::{Mail, Slot};
+use crate::slot::{Mail, Slot};
 
 /// One live task: 48 bytes, and its id as the key (56 bytes a task in
 /// the map, before its spare room).
@@ -43,8 +43,6 @@ pub(super) struct Rec {
     pub(super) slot: Option<Arc<Slot>>,
 }
 
-/// Bits of a place's or location's number in a record (see `places`).
-pub(super) const PLACE_BITS: u32 = 20;
 const PLACE_MASK: u64 = (1 << PLACE_BITS) - 1;
 /// The most a record counts: 2^44 polls, 2^44 µs (203 days) in poll.
 const COUNT_MAX: u64 = (1 << (64 - PLACE_BITS)) - 1;

@@ -7,7 +7,7 @@
 
 use super::table::Rec;
 use super::{Recorder, Site, task_id};
-use crate::capture::Slot;
+use crate::slot::Slot;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
