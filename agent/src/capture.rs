@@ -202,6 +202,7 @@ pub(crate) mod registry {
     /// only the hooks source knows them).
     pub fn waits(max: usize) -> crate::hooks::Waits {
         let mut w = crate::hooks::Waits::default();
+        let now = crate::wire::unix_now_ns();
         for s in TASKS.iter() {
             let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
             for (id, slot) in tasks.values() {
@@ -215,7 +216,7 @@ pub(crate) mod registry {
                         id: *id,
                         site: None,
                         stack,
-                        at_unix_ns: at,
+                        at_unix_ns: crate::slot::latest_at(at, now),
                     });
                 }
             }

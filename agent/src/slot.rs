@@ -148,6 +148,18 @@ fn packed(stack: u32, at_unix_ns: i64) -> u64 {
     (stack << STACK_SHIFT) | (secs << AT_SHIFT)
 }
 
+/// The latest a capture kept as taken at `at` (the start of its whole
+/// second) may have been taken, and no later than `now`: what a reply
+/// says. A reader takes a capture for a task's wait only when it was
+/// taken after the task's last poll ended; the start of the second would
+/// read a capture made later in the very second of that poll as older
+/// than it, and the task as not captured for as long as it stays idle.
+/// A capture listed holds (the task has not run since), so the latest
+/// time is never one after a poll that would undo it.
+pub(crate) fn latest_at(at: i64, now: i64) -> i64 {
+    (at + 999_999_999).min(now).max(at)
+}
+
 fn holding(s: u64) -> Option<(u32, i64)> {
     let stack = (s & STACK_MASK) >> STACK_SHIFT;
     (stack != 0 && s & RAN == 0)
@@ -157,6 +169,22 @@ fn holding(s: u64) -> Option<(u32, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_says_the_latest_a_capture_may_have_been_taken() {
+        let second = 1_700_000_000_000_000_000;
+        // Kept as its second's start; said as that second's end, or now.
+        assert_eq!(
+            latest_at(second, second + 5_000_000_000),
+            second + 999_999_999
+        );
+        assert_eq!(
+            latest_at(second, second + 400_000_000),
+            second + 400_000_000
+        );
+        // A clock that went back says the second's start, not before.
+        assert_eq!(latest_at(second, second - 1), second);
+    }
 
     #[test]
     fn a_capture_holds_until_the_task_runs() {

@@ -168,6 +168,22 @@ fn a_capture_holds_until_its_task_runs_and_the_agents_polls_are_not_the_tasks() 
         leaf(&first)
     );
     let before = page();
+    // The reply says the capture was taken after the task's last poll
+    // ended, so a reader takes it for the task's wait (its time is kept in
+    // whole seconds: said as the start of its second, a capture made in
+    // the same second as the poll read as older than the poll).
+    let captured = |r: &taskscope_agent::proto::DumpReply| {
+        r.tasks
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.captured_unix_ns)
+    };
+    assert!(
+        captured(&first) >= before.idle_since_unix_ns,
+        "captured {:?}, idle since {:?}",
+        captured(&first),
+        before.idle_since_unix_ns
+    );
     // Many more captures: the task's own record does not move.
     for _ in 0..20 {
         rt.block_on(agent.waits(Duration::from_secs(1)))
@@ -189,5 +205,12 @@ fn a_capture_holds_until_its_task_runs_and_the_agents_polls_are_not_the_tasks() 
         "{:?}",
         leaf(&second)
     );
-    assert!(page().polls > before.polls);
+    let now = page();
+    assert!(now.polls > before.polls);
+    assert!(
+        captured(&second) >= now.idle_since_unix_ns,
+        "captured {:?}, idle since {:?}",
+        captured(&second),
+        now.idle_since_unix_ns
+    );
 }

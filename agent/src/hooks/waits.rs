@@ -136,6 +136,7 @@ impl Recorder {
     pub fn waits(&self, max_tasks: usize) -> Waits {
         let table = self.table();
         let running = self.in_poll();
+        let now = crate::wire::unix_now_ns();
         let mut w = Waits::default();
         for (id, rec) in table.tasks.iter() {
             let Some(slot) = &rec.slot else {
@@ -152,7 +153,7 @@ impl Recorder {
                 id: task_id(*id),
                 site: Some(table.sites[rec.site() as usize]),
                 stack,
-                at_unix_ns: at,
+                at_unix_ns: crate::slot::latest_at(at, now),
             });
         }
         w
