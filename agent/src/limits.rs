@@ -416,6 +416,11 @@ where
     }
 }
 
+/// Most leaf futures kept per capture (a `select!` over many), and most
+/// frames per leaf.
+pub const MAX_LEAVES: usize = 16;
+pub const MAX_FRAMES: usize = 64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,8 +438,3 @@ mod tests {
         assert_eq!(peer_key(v4), v4);
     }
 }
-
-/// Most leaf futures kept per capture (a `select!` over many), and most
-/// frames per leaf.
-pub const MAX_LEAVES: usize = 16;
-pub const MAX_FRAMES: usize = 64;

@@ -387,12 +387,7 @@ impl Recorder {
             local.push(|l| full(l, inner), id, kind, now, since, None);
         });
         if done.is_none() {
-            self.stray(Event::Poll {
-                id,
-                start: since,
-                end: now,
-                ended,
-            });
+            self.stray_poll(id, since, now, ended);
         }
     }
 
@@ -429,18 +424,24 @@ impl Recorder {
             }
         });
         if done.is_none() && !synthetic {
-            self.stray(Event::Poll {
-                id,
-                start: since,
-                end: now,
-                ended,
-            });
+            self.stray_poll(id, since, now, ended);
         }
     }
 
     #[cold]
     fn stray(&self, e: Event) {
         lock(&self.inner.stray).push(e);
+    }
+
+    /// A poll whose thread has no log any more (its locals are torn down).
+    #[cold]
+    fn stray_poll(&self, id: tokio::task::Id, start: u64, end: u64, ended: bool) {
+        self.stray(Event::Poll {
+            id,
+            start,
+            end,
+            ended,
+        });
     }
 
     /// Folds every event published so far into the table, and holds it.
