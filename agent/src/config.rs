@@ -246,11 +246,13 @@ impl Builder {
             match v.into_string() {
                 Ok(s) => Some(s),
                 Err(v) => {
-                    self.env_error.get_or_insert((
-                        name,
-                        v.to_string_lossy().into_owned(),
-                        "UTF-8 text",
-                    ));
+                    // A secret is never repeated in an error (the service
+                    // prints it, or logs it).
+                    let shown = match name {
+                        var::TOKEN => "(the token, not shown)".to_string(),
+                        _ => v.to_string_lossy().into_owned(),
+                    };
+                    self.env_error.get_or_insert((name, shown, "UTF-8 text"));
                     None
                 }
             }
@@ -601,6 +603,24 @@ mod tests {
             .err()
             .expect("refused");
         assert!(e.to_string().starts_with("the token set in code: "), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_that_is_not_text_is_refused_without_being_shown() {
+        use std::os::unix::ffi::OsStringExt;
+        let secret = b"secret-token-\xff-0123456789".to_vec();
+        let e = Builder::default()
+            .with_env(move |name| (name == var::TOKEN).then(|| OsString::from_vec(secret.clone())))
+            .config()
+            .err()
+            .expect("refused");
+        let said = e.to_string();
+        assert!(said.starts_with("TASKSCOPE_TOKEN="), "{said}");
+        assert!(
+            !said.contains("secret-token"),
+            "the token is not repeated: {said}"
+        );
     }
 
     #[test]

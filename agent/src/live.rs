@@ -53,12 +53,15 @@ pub fn task_id(id: tokio::task::Id) -> u64 {
 #[derive(Clone)]
 pub struct LiveTasks(Recorder);
 
-/// Tasks read from the record at a time (its lock is taken per page).
+/// Tasks read from the record at a time (each page is one walk of the
+/// record under its lock).
 const PAGE: usize = 4096;
 
 impl LiveTasks {
-    /// Every live task now, by spawn location. Walks every live task: a
-    /// million take the calling thread a few hundred milliseconds.
+    /// Every live task now, by spawn location. Made for a test's tasks
+    /// (hundreds, thousands): each page of a place's 4 096 tasks walks the
+    /// whole record, so a place of a million tasks would be walked some
+    /// 250 times.
     pub fn list(&self) -> Vec<LiveTask> {
         let parts = |l: &'static Location<'static>| (l.file(), l.line(), l.column());
         let mut out = Vec::new();

@@ -1,5 +1,5 @@
-//! The agent's internals, for its own tests and benches (and the viewer's
-//! stack-rule tests): not part of its API, hidden from its docs, and free
+//! The agent's internals, for its own tests and benches: not part of its
+//! API, hidden from its docs, and free
 //! to change in any release.
 
 use crate::Agent;

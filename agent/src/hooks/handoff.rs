@@ -20,7 +20,12 @@ const MAX_WAITING: usize = 4;
 /// queued hundreds, and the process peaked 5-14 % higher).
 #[cold]
 pub(super) fn full(local: &mut Local, inner: &Inner) {
+    // `worker_index` is stable from tokio 1.54, behind `tokio_unstable`
+    // before; without that cfg there are no hooks, and no log fills.
+    #[cfg(tokio_unstable)]
     let worker = tokio::runtime::worker_index().is_some();
+    #[cfg(not(tokio_unstable))]
+    let worker = false;
     let waiting = local.waiting();
     if !worker && waiting < MAX_WAITING {
         let spare = lock(&inner.pool).pop();

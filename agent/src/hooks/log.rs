@@ -5,8 +5,10 @@
 //! release store. No lock, no shared cache line, no lookup. The log is a
 //! chunk of slots; when it is full, its thread folds every thread's
 //! pending events into the task table if nobody else is folding (a
-//! `try_lock`: it never waits), and reuses its chunk; if someone is
-//! folding, it hands the full chunk over (its own queue, whose lock only
+//! `try_lock`: a runtime's worker never waits; a thread that runs no
+//! tasks waits only once it has left several chunks to others, see
+//! `handoff`), and reuses its chunk; if someone is folding, it hands the
+//! full chunk over (its own queue, whose lock only
 //! it and a folder take, each for a push or a swap) and goes on in a fresh
 //! one. A reader (see `table`) folds the events every thread has published
 //! so far before it reads.
@@ -47,6 +49,12 @@ pub(super) const TERM: u64 = 4;
 pub(super) const MAIL: u64 = 5;
 const KIND_BITS: u32 = 3;
 const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
+
+// A hook writes a task's id into its slot with no lock only while
+// `Option<Id>` fits an atomic word (tokio's `Id` wraps a `NonZeroU64`);
+// were that to change, `AtomicCell` would take a global lock on every
+// hook: the build fails instead.
+const _: () = assert!(AtomicCell::<Option<Id>>::is_lock_free());
 
 /// One slot: a task, a time and kind, a word of payload.
 #[derive(Default)]

@@ -35,7 +35,6 @@ use std::cell::{Cell, RefCell};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod handoff;
 mod log;
@@ -81,8 +80,8 @@ pub(crate) struct Inner {
     places: Places,
     /// Which locations are split by spawner.
     split: SplitRules,
-    epoch: Instant,
-    /// The coarse clock's reading at `epoch` (see [`coarse_ns`]).
+    /// The coarse clock's reading when the recorder was made (see
+    /// [`coarse_ns`]), and the wall clock's then.
     epoch_coarse: u64,
     epoch_unix_ns: i64,
     history: Mutex<read::History>,
@@ -198,10 +197,7 @@ impl Recorder {
     /// A recorder that also splits the lines `split` names by spawner.
     pub(crate) fn with_split(split: SplitRules) -> Recorder {
         crate::slot::enable();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
+        let now = crate::wire::unix_now_ns();
         Recorder {
             inner: Arc::new(Inner {
                 id: NEXT_RECORDER.fetch_add(1, Ordering::Relaxed),
@@ -211,7 +207,6 @@ impl Recorder {
                 stray: Mutex::default(),
                 places: Places::default(),
                 split,
-                epoch: Instant::now(),
                 epoch_coarse: coarse_ns(),
                 epoch_unix_ns: now,
                 history: Mutex::default(),
@@ -423,8 +418,13 @@ impl Recorder {
                 ),
             }
         });
-        if done.is_none() && !synthetic {
-            self.stray_poll(id, since, now, ended);
+        match (done, synthetic, ended) {
+            (Some(()), _, _) => {}
+            (None, false, _) => self.stray_poll(id, since, now, ended),
+            // The agent's poll, in which the task ended: its end still
+            // counts.
+            (None, true, true) => self.stray(Event::Term { id, at: now }),
+            (None, true, false) => {}
         }
     }
 
@@ -454,11 +454,6 @@ impl Recorder {
     /// Live tasks recorded (for tests and the bench).
     pub fn live(&self) -> usize {
         self.table().tasks.len()
-    }
-
-    /// Time since the recorder was made.
-    pub fn uptime(&self) -> Duration {
-        self.inner.epoch.elapsed()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The task table: every live task's record, made by folding the threads'
-//! event logs (see `log`) under one lock that the hooks never wait for.
+//! event logs (see `log`) under one lock that a runtime's worker never
+//! waits for (see `handoff`).
 //!
 //! A fold reads, for each thread, the chunks it handed over and then its
 //! current chunk, in order, so one thread's events are applied in the
