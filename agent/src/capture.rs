@@ -41,6 +41,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+#[cfg(taskdumps)]
 use crate::limits::{MAX_FRAMES, MAX_LEAVES};
 use crate::slot::{Slot, post};
 

@@ -472,6 +472,8 @@ pub(crate) struct Config {
     pub(crate) min_interval: Duration,
     pub(crate) budget: Budget,
     pub(crate) metrics_max_locations: usize,
+    /// Read when the hooks are installed (`--cfg tokio_unstable` only).
+    #[cfg_attr(not(tokio_unstable), allow(dead_code))]
     pub(crate) split: SplitRules,
     pub(crate) warn: Warn,
 }

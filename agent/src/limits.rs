@@ -418,7 +418,9 @@ where
 
 /// Most leaf futures kept per capture (a `select!` over many), and most
 /// frames per leaf.
+#[cfg(taskdumps)]
 pub const MAX_LEAVES: usize = 16;
+#[cfg(taskdumps)]
 pub const MAX_FRAMES: usize = 64;
 
 #[cfg(test)]
