@@ -461,6 +461,70 @@ impl Recorder {
 mod tests {
     use super::*;
 
+    /// A task polled on one thread and then ended in a poll on another:
+    /// both polls' time counts, whichever thread's log a fold reads
+    /// first. (A fold reads the logs in the order their threads first
+    /// recorded; the end, read first, once dropped the earlier poll as
+    /// belonging to no task.)
+    #[test]
+    fn a_task_ended_on_another_thread_keeps_its_earlier_polls_time() {
+        let ids: Vec<tokio::task::Id> = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt")
+            .block_on(async { (0..2).map(|_| tokio::spawn(async {}).id()).collect() });
+        let (other, task) = (ids[0], ids[1]);
+        let recorder = Recorder::new();
+        let r = &recorder;
+        let at = Location::caller();
+        let poll = move |id| {
+            r.before_poll(id, at);
+            let started = coarse_ns();
+            // Long enough for the coarse clock to see it.
+            while coarse_ns() < started + 30_000_000 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        std::thread::scope(|s| {
+            let (to_ender, ender) = std::sync::mpsc::channel::<()>();
+            let (to_main, main) = std::sync::mpsc::channel::<()>();
+            // The thread that will end the task records first: its log is
+            // read first.
+            let end = s.spawn(move || {
+                r.spawned(other, at);
+                to_main.send(()).unwrap();
+                ender.recv().unwrap();
+                poll(task);
+                r.terminated(task);
+                r.after_poll(task);
+            });
+            main.recv().unwrap();
+            s.spawn(|| {
+                r.spawned(task, at);
+                let _ = r.groups(); // folded: the task is in the table
+                poll(task);
+                r.after_poll(task);
+            })
+            .join()
+            .unwrap();
+            to_ender.send(()).unwrap();
+            end.join().unwrap();
+        });
+        // Two folds: what a fold keeps pending is dropped by the next.
+        let _ = r.groups();
+        let g = r.groups();
+        let site = g
+            .groups
+            .iter()
+            .find(|g| g.terminated == 1)
+            .expect("the ended task's place")
+            .site;
+        assert!(
+            site.terminated_busy_ns() >= 50_000_000,
+            "both polls' time: {} ms",
+            site.terminated_busy_ns() / 1_000_000
+        );
+    }
+
     #[test]
     fn task_ids_read_as_their_numbers() {
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -188,6 +188,9 @@ pub struct Table {
     pub(super) tasks: Tasks,
     /// Events read before their task's spawn, with the fold that read them.
     pending: Vec<(u64, Event, Option<Box<Mail>>)>,
+    /// Tasks' ends read in this fold, applied once every log is read (see
+    /// `fold`).
+    ends: Vec<Event>,
     /// Folds so far.
     folds: u64,
     /// Events dropped as belonging to no task spawned under the hooks.
@@ -255,9 +258,19 @@ impl Table {
         let stray: Vec<Event> =
             std::mem::take(&mut *inner.stray.lock().unwrap_or_else(|e| e.into_inner()));
         for e in stray {
-            self.apply(inner, e, None, fold);
+            self.read(inner, e, None, fold);
         }
         self.retry(inner);
+        // The ends last: a task polled on one thread and ended on another
+        // has its earlier polls in a log this fold may read after the
+        // end's, and they must find its record. (Every event of a task's
+        // earlier polls is published before its end can be: tokio runs a
+        // task's poll hooks before another thread may poll it.)
+        let mut ends = std::mem::take(&mut self.ends);
+        for e in ends.drain(..) {
+            self.apply(inner, e, None, fold);
+        }
+        self.ends = ends;
         {
             // Read before this fold began and still unmatched: no spawn
             // will come.
@@ -291,8 +304,17 @@ impl Table {
                     .pop_front(),
                 _ => None,
             };
-            self.apply(inner, e, mail, fold);
+            self.read(inner, e, mail, fold);
         });
+    }
+
+    /// An event as read from a log: a task's end waits for the fold's
+    /// other events (see `fold`), the rest is applied.
+    fn read(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
+        match e {
+            Event::Term { .. } | Event::Poll { ended: true, .. } => self.ends.push(e),
+            _ => self.apply(inner, e, mail, fold),
+        }
     }
 
     /// Applies the pending events that can be, in the order they came.
