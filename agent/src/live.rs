@@ -53,44 +53,22 @@ pub fn task_id(id: tokio::task::Id) -> u64 {
 #[derive(Clone)]
 pub struct LiveTasks(Recorder);
 
-/// Tasks read from the record at a time (each page is one walk of the
-/// record under its lock).
-const PAGE: usize = 4096;
-
 impl LiveTasks {
-    /// Every live task now, by spawn location. Made for a test's tasks
-    /// (hundreds, thousands): each page of a place's 4 096 tasks walks the
-    /// whole record, so a place of a million tasks would be walked some
-    /// 250 times.
+    /// Every live task now, in id order: one walk of the record, and a
+    /// sort.
     pub fn list(&self) -> Vec<LiveTask> {
-        let parts = |l: &'static Location<'static>| (l.file(), l.line(), l.column());
-        let mut out = Vec::new();
-        for g in self.0.groups().groups.iter().filter(|g| g.live > 0) {
-            let site = g.site;
-            let mut after = 0;
-            loop {
-                let page = self.0.tasks(
-                    parts(site.location),
-                    site.split,
-                    site.spawner.map(parts),
-                    after,
-                    PAGE,
-                );
-                out.extend(page.tasks.iter().map(|t| LiveTask {
-                    id: t.id,
-                    site,
-                    parent: t.parent,
-                    parent_location: t.parent_location,
-                    reachable: t.reachable,
-                    running: t.running_since_unix_ns.is_some(),
-                }));
-                match page.next {
-                    Some(next) => after = next,
-                    None => break,
-                }
-            }
-        }
-        out
+        self.0
+            .every_task()
+            .into_iter()
+            .map(|(site, t)| LiveTask {
+                id: t.id,
+                site,
+                parent: t.parent,
+                parent_location: t.parent_location,
+                reachable: t.reachable,
+                running: t.running_since_unix_ns.is_some(),
+            })
+            .collect()
     }
 }
 

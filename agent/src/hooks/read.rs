@@ -7,7 +7,7 @@ use std::panic::Location;
 
 use super::places::NONE;
 use super::site::{AGE_BUCKETS, Site, age_bucket};
-use super::table::Rec;
+use super::table::{Rec, Table};
 use super::waits::Coverage;
 use super::{HISTORY_SECS, Recorder, lock};
 use tokio::task::Id;
@@ -162,23 +162,7 @@ impl Recorder {
         let tasks: Vec<TaskRow> = rest
             .iter()
             .take(limit)
-            .map(|&(id, rec)| {
-                let in_poll = running.get(&id);
-                TaskRow {
-                    id: task_id(id),
-                    reachable: rec.slot.is_some(),
-                    parent: rec.parent.map_or(0, task_id),
-                    parent_location: (rec.parent_loc() != NONE)
-                        .then(|| table.locations[rec.parent_loc() as usize]),
-                    created_unix_ns: self.inner.unix_ns(rec.created),
-                    polls: rec.polls(),
-                    busy_ns: rec.busy_ns(),
-                    running_since_unix_ns: in_poll.map(|s| self.inner.unix_ns(s)),
-                    idle_since_unix_ns: in_poll
-                        .is_none()
-                        .then(|| self.inner.unix_ns(idle_since(rec))),
-                }
-            })
+            .map(|&(id, rec)| self.row(&table, &running, id, rec))
             .collect();
         let next = if more {
             tasks.last().map(|r| r.id)
@@ -186,6 +170,42 @@ impl Recorder {
             None
         };
         Page { tasks, next }
+    }
+
+    /// Every live task with its place, in one walk, in id order (for a
+    /// reader in the process: the leak check).
+    pub(crate) fn every_task(&self) -> Vec<(&'static Site, TaskRow)> {
+        let table = self.table();
+        let running = self.in_poll();
+        let mut all: Vec<(Id, &Rec)> = table.tasks.iter().map(|(id, r)| (*id, r)).collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all.into_iter()
+            .map(|(id, rec)| {
+                (
+                    table.sites[rec.site() as usize],
+                    self.row(&table, &running, id, rec),
+                )
+            })
+            .collect()
+    }
+
+    /// A live task's row.
+    fn row(&self, table: &Table, running: &Running, id: Id, rec: &Rec) -> TaskRow {
+        let in_poll = running.get(&id);
+        TaskRow {
+            id: task_id(id),
+            reachable: rec.slot.is_some(),
+            parent: rec.parent.map_or(0, task_id),
+            parent_location: (rec.parent_loc() != NONE)
+                .then(|| table.locations[rec.parent_loc() as usize]),
+            created_unix_ns: self.inner.unix_ns(rec.created),
+            polls: rec.polls(),
+            busy_ns: rec.busy_ns(),
+            running_since_unix_ns: in_poll.map(|s| self.inner.unix_ns(s)),
+            idle_since_unix_ns: in_poll
+                .is_none()
+                .then(|| self.inner.unix_ns(idle_since(rec))),
+        }
     }
 
     /// Records this second's per-site totals in the history (the server
