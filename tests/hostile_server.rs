@@ -165,18 +165,44 @@ impl tonic::server::NamedService for HostileAgent {
 
 struct Info;
 
+/// `InfoReply` as an older agent sent it: today's fields and tag 5, the
+/// windows of its whole-runtime dumps (reserved now), lied about too.
+#[derive(Clone, PartialEq, prost::Message)]
+struct OlderInfoReply {
+    #[prost(string, tag = "1")]
+    agent_version: String,
+    #[prost(bool, tag = "2")]
+    dumps_supported: bool,
+    #[prost(string, tag = "3")]
+    why_not: String,
+    #[prost(uint64, tag = "4")]
+    min_interval_ms: u64,
+    #[prost(message, repeated, tag = "5")]
+    recent_dumps: Vec<OlderDumpWindow>,
+    #[prost(bool, tag = "6")]
+    holds_wakers: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, prost::Message)]
+struct OlderDumpWindow {
+    #[prost(int64, tag = "1")]
+    start_unix_ns: i64,
+    #[prost(int64, tag = "2")]
+    end_unix_ns: i64,
+}
+
 impl tonic::server::UnaryService<taskscope_proto::InfoRequest> for Info {
-    type Response = taskscope_proto::InfoReply;
+    type Response = OlderInfoReply;
     type Future = tonic::codegen::BoxFuture<Response<Self::Response>, Status>;
 
     fn call(&mut self, _: Request<taskscope_proto::InfoRequest>) -> Self::Future {
         Box::pin(async {
-            Ok(Response::new(taskscope_proto::InfoReply {
+            Ok(Response::new(OlderInfoReply {
                 agent_version: EVIL.into(),
                 dumps_supported: false,
                 why_not: EVIL.into(),
                 min_interval_ms: u64::MAX,
-                recent_dumps: vec![taskscope_proto::DumpWindow {
+                recent_dumps: vec![OlderDumpWindow {
                     start_unix_ns: i64::MAX,
                     end_unix_ns: i64::MIN,
                 }],

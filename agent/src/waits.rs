@@ -284,9 +284,6 @@ fn collect(target: &Target, resolver: &Resolver, started: Instant) -> proto::Dum
         unlisted: waits.more,
         round_ns: round.as_nanos() as u64,
         agent_wakers,
-        // v1's field for a whole-runtime pause stays 0: tasks capture
-        // themselves.
-        ..Default::default()
     }
 }
 

@@ -96,7 +96,7 @@ fn a_stuck_runtime_cannot_hold_a_request_longer_than_the_agent_allows() {
         keep
     });
     let started = Instant::now();
-    let reply = client()
+    client()
         .block_on(agent.waits(Duration::from_secs(3600)))
         .expect("answered");
     let waited = started.elapsed();
@@ -104,7 +104,6 @@ fn a_stuck_runtime_cannot_hold_a_request_longer_than_the_agent_allows() {
         waited < taskscope_agent::testing::MAX_TIMEOUT + Duration::from_secs(1),
         "answered after {waited:?}"
     );
-    assert_eq!(reply.capture_ns, 0);
 }
 
 #[test]

@@ -201,8 +201,7 @@ fn each_wait_is_captured_by_the_task_itself() {
             .filter(|(k, _)| **k != "unwrapped")
             .map(|(_, v)| *v)
             .collect();
-        let (reply, by_id) = waits_of(&agent, &wanted);
-        assert_eq!(reply.capture_ns, 0, "no pause");
+        let (_, by_id) = waits_of(&agent, &wanted);
         let expect = [
             // The file, as any build names it (line tables only: bare names).
             ("read", "net/tcp/stream.rs"),

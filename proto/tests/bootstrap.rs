@@ -40,7 +40,7 @@ fn generated_code_is_the_protos() {
         .emit_rerun_if_changed(false)
         // Distinct traces are found by hashing them. prost-build derives
         // Eq and Hash (and Copy) by itself only for messages without
-        // message fields (`Frame`, `Loc`, `DumpWindow`).
+        // message fields (`Frame`, `Loc`).
         .type_attribute(".taskscope.agent.v1.Trace", "#[derive(Eq, Hash)]")
         .type_attribute(".taskscope.agent.v1.Leaf", "#[derive(Eq, Hash)]")
         .out_dir(&out)

@@ -80,7 +80,6 @@ fn a_message_within_the_caps_reads_as_prost_reads_it() {
             spawner: 1,
             split: true,
         }],
-        capture_ns: 0,
         resolve_ns: 2,
         taken_unix_ns: 3,
         locations: vec![proto::Loc::default()],
@@ -109,19 +108,16 @@ fn a_message_within_the_caps_reads_as_prost_reads_it() {
         dumps_supported: true,
         why_not: String::new(),
         min_interval_ms: 10,
-        recent_dumps: Vec::new(),
         holds_wakers: true,
     };
-    // What the viewer no longer reads (an older agent's windows of
-    // whole-runtime dumps, its pause) is skipped, not kept.
-    let old = proto::InfoReply {
-        recent_dumps: vec![proto::DumpWindow {
-            start_unix_ns: 1,
-            end_unix_ns: 2,
-        }],
-        ..i.clone()
-    };
-    assert_eq!(info(&old.encode_to_vec(), &mut cut).unwrap(), i);
+    // What an older agent sent and the wire has since reserved (tag 5,
+    // the windows of its whole-runtime dumps) is skipped, not kept.
+    let mut old = i.encode_to_vec();
+    let mut window = Vec::new();
+    prost::encoding::int64::encode(1, &1, &mut window);
+    prost::encoding::int64::encode(2, &2, &mut window);
+    prost::encoding::bytes::encode(5, &window, &mut old);
+    assert_eq!(info(&old, &mut cut).unwrap(), i);
     assert!(!cut.any());
 }
 

@@ -85,22 +85,30 @@ impl tonic::server::UnaryService<()> for Reply {
     }
 }
 
+/// An older agent's Info: with 1 000 windows of whole-runtime dumps (tag
+/// 5, reserved now) at impossible times.
 fn info_reply() -> Vec<u8> {
-    proto::InfoReply {
+    let mut out = proto::InfoReply {
         agent_version: format!("0.1.0{EVIL}"),
         dumps_supported: true,
         why_not: String::new(),
         min_interval_ms: 0,
-        recent_dumps: vec![
-            proto::DumpWindow {
-                start_unix_ns: i64::MAX,
-                end_unix_ns: i64::MIN,
-            };
-            1_000
-        ],
         holds_wakers: false,
     }
-    .encode_to_vec()
+    .encode_to_vec();
+    let window = older_dump_window(i64::MAX, i64::MIN);
+    for _ in 0..1_000 {
+        prost::encoding::bytes::encode(5, &window, &mut out);
+    }
+    out
+}
+
+/// An older agent's `DumpWindow` (start and end, ns since the epoch).
+fn older_dump_window(start: i64, end: i64) -> Vec<u8> {
+    let mut w = Vec::new();
+    prost::encoding::int64::encode(1, &start, &mut w);
+    prost::encoding::int64::encode(2, &end, &mut w);
+    w
 }
 
 fn small_captures() -> Vec<u8> {

@@ -38,9 +38,6 @@ impl TaskDumps for WaitsService {
             why_not: ready.err().unwrap_or_default().into(),
             min_interval_ms: agent.inner.waits.min_interval().as_millis() as u64,
             holds_wakers: agent.serves_console(),
-            // v1's list of whole-runtime pauses stays empty: the agent
-            // takes none.
-            ..Default::default()
         }))
     }
 

@@ -24,7 +24,7 @@ pub struct Task {
     /// but mostly waits.
     busy_share: Option<f32>,
     /// Start and end of the task's last poll that a capture did not
-    /// cause (see [`DumpWindows`]): what idle times are measured from.
+    /// cause: what idle times are measured from.
     pub own_poll: (Option<Ts>, Option<Ts>),
 }
 
