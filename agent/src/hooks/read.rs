@@ -308,11 +308,12 @@ pub struct Group {
     /// Live tasks spawned from outside any task (`main`, `block_on`, a
     /// non-runtime thread).
     pub unparented: u64,
-    /// Live tasks by age (see [`AGE_BUCKETS`]).
+    /// Live tasks by age: under 1 s, then powers of two up to 2^18 s (three
+    /// days), then older.
     pub ages: [u64; AGE_BUCKETS],
     /// Summed lifetimes of the terminated tasks.
     pub lifetime_ns: u64,
-    /// The terminated tasks by lifetime (see [`AGE_BUCKETS`]).
+    /// The terminated tasks by lifetime, in the same buckets as `ages`.
     pub lifetimes: [u64; AGE_BUCKETS],
     /// The tasks whose waits the agent can capture, and its captures.
     pub waits: Coverage,

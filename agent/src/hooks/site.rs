@@ -79,26 +79,26 @@ impl Site {
     }
 
     /// Tasks spawned here since the recorder began.
-    pub fn spawned(&self) -> u64 {
+    pub(crate) fn spawned(&self) -> u64 {
         self.read(|s| &s.spawned)
     }
 
-    pub fn terminated(&self) -> u64 {
+    pub(crate) fn terminated(&self) -> u64 {
         self.read(|s| &s.terminated)
     }
 
     /// Summed lifetimes of the terminated tasks.
-    pub fn lifetime_ns(&self) -> u64 {
+    pub(crate) fn lifetime_ns(&self) -> u64 {
         self.read(|s| &s.lifetime_ns)
     }
 
     /// The terminated tasks by lifetime (see [`AGE_BUCKETS`]).
-    pub fn lifetimes(&self) -> [u64; AGE_BUCKETS] {
+    pub(crate) fn lifetimes(&self) -> [u64; AGE_BUCKETS] {
         std::array::from_fn(|i| self.read(|s| &s.lifetimes[i]))
     }
 
     /// Summed time in poll of the terminated tasks.
-    pub fn terminated_busy_ns(&self) -> u64 {
+    pub(crate) fn terminated_busy_ns(&self) -> u64 {
         self.read(|s| &s.busy_ns)
     }
 

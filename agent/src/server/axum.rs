@@ -1,5 +1,5 @@
-//! `axum::serve`, with connection tasks that capture themselves (see
-//! [`crate::server`]). Replace
+//! `axum::serve`, with connection tasks that capture themselves (each is
+//! counted at the line that called `serve`). Replace
 //!
 //! ```text
 //! axum::serve(listener, app).await?;

@@ -35,7 +35,8 @@ use tokio::sync::watch;
 use tower::{Service, ServiceExt};
 
 /// The connection builder the drop-ins serve with (hyper-util's `auto`
-/// builder on the agent's executor), for [`Serve::configure`]-style
+/// builder on the agent's executor), for
+/// [`Serve::configure`](crate::axum::Serve::configure)-style
 /// settings: timeouts, HTTP/2 windows and limits.
 pub type ConnBuilder = Builder<TracedExecutor>;
 

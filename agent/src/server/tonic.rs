@@ -1,5 +1,5 @@
-//! A tonic server whose connection tasks capture themselves (see
-//! [`crate::server`]). Replace
+//! A tonic server whose connection tasks capture themselves (each is
+//! counted at the line that called `serve`). Replace
 //!
 //! ```text
 //! Server::builder().add_service(a).add_service(b).serve(addr).await?;
