@@ -9,8 +9,7 @@
 
 use console_api as api;
 use std::pin::Pin;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -256,51 +255,20 @@ fn serve() -> (String, tokio::runtime::Runtime) {
     (addr, rt)
 }
 
-/// Peak resident memory of a running process, in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[test]
 fn watch_ends_on_time_with_valid_output_against_a_hostile_target() {
     let (addr, _server) = serve();
-    let started = Instant::now();
-    let mut child = Command::new(common::BIN)
-        .args(["watch", &addr, "--duration", "4s", "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start taskscope watch");
-    let pid = child.id();
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = peak_rss_kib(pid) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "watch --duration 4s still running after 40 s (peak RSS {peak} KiB)"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let elapsed = started.elapsed();
-    let stdout = stdout.join().expect("stdout");
-    let stderr = stderr.join().expect("stderr");
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    let common::Run {
+        code,
+        stdout,
+        stderr,
+        took: elapsed,
+        peak_kib: peak,
+    } = common::run(
+        &["watch", &addr, "--duration", "4s", "--format", "json"],
+        Duration::from_secs(40),
+    );
+    assert_eq!(code, Some(0), "stderr: {stderr}");
     assert!(
         elapsed < Duration::from_secs(20),
         "watch --duration 4s took {elapsed:?}"

@@ -8,81 +8,15 @@ mod real_agent;
 mod tui;
 mod waits;
 
-use crate::common;
+use crate::common::{Run, run};
 use agent::{Lies, WaitsLie};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long past `--duration` a headless command may run, whatever the
 /// target does (docs/security.md, "A hostile hooks source"): up to 11 s for the
 /// first data, up to `--waits-timeout` (5 s) for the final request for
 /// waits, 1 s to finish.
 const PAST_DURATION: Duration = Duration::from_secs(17);
-
-/// What a run of the binary gave.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-    /// Peak resident memory (VmHWM), KiB.
-    peak_kib: u64,
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Runs `taskscope ARGS…`, reading its peak memory as it runs; gives up
-/// (and fails) after `limit`.
-fn run(args: &[&str], limit: Duration) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(common::BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start taskscope");
-    let pid = child.id();
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = peak_rss_kib(pid) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "taskscope {args:?} still running after {limit:?} (peak RSS {peak} KiB); stderr: {}",
-                stderr.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        code: status.code(),
-        took: started.elapsed(),
-        stdout: stdout.join().expect("stdout"),
-        stderr: stderr.join().expect("stderr"),
-        peak_kib: peak,
-    }
-}
 
 fn report(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout)
