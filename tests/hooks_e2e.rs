@@ -126,12 +126,7 @@ fn watch_gates_on_the_hooks_source() {
         String::from_utf8_lossy(&leaky_out.stderr)
     );
     let doc: serde_json::Value = serde_json::from_slice(&leaky_out.stdout).expect("json");
-    let suspects: Vec<&str> = doc["suspects"]
-        .as_array()
-        .expect("suspects")
-        .iter()
-        .filter_map(|g| g["location"].as_str())
-        .collect();
+    let suspects = common::suspect_locations(&doc);
     for leak in LEAKS {
         let line = spawn_line(leak);
         assert!(

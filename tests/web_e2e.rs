@@ -68,12 +68,7 @@ fn web_leaks_are_flagged_with_exact_waits_or_honest_labels() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let suspects: Vec<&str> = doc["suspects"]
-        .as_array()
-        .expect("suspects")
-        .iter()
-        .filter_map(|g| g["location"].as_str())
-        .collect();
+    let suspects = common::suspect_locations(&doc);
 
     // The idle connections of an axum server, at the line that started
     // it, waiting to read a request: captured.

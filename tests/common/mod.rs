@@ -133,6 +133,16 @@ pub fn watch_json(addr: &str, args: &[&str]) -> (Option<i32>, serde_json::Value)
     (out.status.code(), rep)
 }
 
+/// A JSON report's suspects, by location.
+pub fn suspect_locations(rep: &serde_json::Value) -> Vec<String> {
+    rep["suspects"]
+        .as_array()
+        .expect("suspects")
+        .iter()
+        .map(|s| s["location"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// The report's top group spawned at the line marked `// spawn: NAME`.
 pub fn report_group(rep: &serde_json::Value, name: &str) -> serde_json::Value {
     let line = spawn_line(name);

@@ -8,7 +8,7 @@ mod real_agent;
 mod tui;
 mod waits;
 
-use crate::common::{Run, run};
+use crate::common::{Run, run, suspect_locations};
 use agent::{Lies, WaitsLie};
 use std::time::Duration;
 
@@ -21,15 +21,6 @@ const PAST_DURATION: Duration = Duration::from_secs(17);
 fn report(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout)
         .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr: {}", r.stderr))
-}
-
-fn suspects(rep: &serde_json::Value) -> Vec<String> {
-    rep["suspects"]
-        .as_array()
-        .expect("suspects")
-        .iter()
-        .map(|s| s["location"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 /// The honest leak starts as the viewer attaches (no history to lean on):
@@ -57,7 +48,11 @@ fn the_honest_leak_alone_is_flagged() {
         Duration::from_secs(60),
     );
     let rep = report(&r);
-    assert_eq!(suspects(&rep), vec![agent::honest_location()], "{rep:#}");
+    assert_eq!(
+        suspect_locations(&rep),
+        vec![agent::honest_location()],
+        "{rep:#}"
+    );
     assert_eq!(r.code, Some(1), "{}", r.stderr);
 }
 
@@ -84,7 +79,7 @@ fn liars_neither_hold_nor_swell_the_viewer_nor_hide_the_honest_leak() {
     let rep = report(&r);
     let warnings = rep["warnings"].to_string();
     assert_eq!(
-        suspects(&rep),
+        suspect_locations(&rep),
         vec![agent::honest_location()],
         "warnings: {warnings}"
     );
