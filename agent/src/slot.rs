@@ -264,6 +264,22 @@ pub fn has_mail() -> bool {
     HAS_MAIL.get()
 }
 
+/// The slot a poll of `task` just made, when that is all its mail says
+/// (a wrapped task's first `Pending`, the common mail): taken, so the
+/// recorder hands it over in the poll's own event.
+pub(crate) fn take_adoption(task: tokio::task::Id) -> Option<Arc<Slot>> {
+    MAIL.with(|m| {
+        let mut m = m.try_borrow_mut().ok()?;
+        if m.task != Some(task) || m.captured.is_some() || m.synthetic {
+            return None;
+        }
+        let slot = m.adopt.take()?;
+        *m = Mail::default();
+        HAS_MAIL.set(false);
+        Some(slot)
+    })
+}
+
 /// The mail of the poll that just ended on this thread, if any (one
 /// thread-local read when there is none).
 pub fn take_mail() -> Option<Mail> {

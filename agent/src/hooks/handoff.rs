@@ -27,12 +27,17 @@ pub(super) fn full(local: &mut Local, inner: &Inner) {
     #[cfg(not(tokio_unstable))]
     let worker = false;
     let waiting = local.waiting();
-    if !worker && waiting < MAX_WAITING {
+    if waiting < MAX_WAITING {
         let spare = lock(&inner.pool).pop();
         if let Some(spare) = spare {
             local.hand_over(spare);
             return;
         }
+    }
+    if worker && waiting < MAX_WAITING {
+        let spare = lock(&inner.pool).pop();
+        local.hand_over(spare.unwrap_or_else(|| Chunk::new(log::SLOTS)));
+        return;
     }
     let table = if worker || waiting < MAX_WAITING {
         match inner.table.try_lock() {
@@ -52,3 +57,22 @@ pub(super) fn full(local: &mut Local, inner: &Inner) {
     let spare = lock(&inner.pool).pop();
     local.hand_over(spare.unwrap_or_else(|| Chunk::new(log::SLOTS)));
 }
+
+/// A runtime's worker is about to park (it has no task to run): a fold
+/// then costs the service nothing, so it folds what its thread left.
+pub(super) fn parking(local: &mut Local, inner: &Inner) {
+    if local.waiting() == 0 && local.len() < PARK_FOLD {
+        return;
+    }
+    let table = match inner.table.try_lock() {
+        Ok(t) => t,
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(TryLockError::WouldBlock) => return,
+    };
+    let mut t = table;
+    t.fold(inner);
+    local.after_fold(&inner.pool);
+}
+
+/// Events in a parking worker's log that make it fold.
+const PARK_FOLD: usize = 256;

@@ -47,6 +47,9 @@ pub(super) const TERM: u64 = 4;
 /// The wrapped task's poll left mail (see `capture`): the next mail in the
 /// thread's mail queue is this task's.
 pub(super) const MAIL: u64 = 5;
+/// A wrapped task's poll made its slot (its first `Pending`): the second
+/// slot's payload is the slot, as `Arc::into_raw` (see [`Event::Adopt`]).
+pub(super) const ADOPT: u64 = 7;
 const KIND_BITS: u32 = 3;
 const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
 
@@ -71,6 +74,17 @@ pub(super) struct Chunk {
     /// How far folders have read (only ever touched under the fold lock).
     consumed: AtomicU32,
     slots: Box<[Slot]>,
+}
+
+impl Drop for Chunk {
+    /// Events no fold read (a recorder gone): the slots they carry go.
+    fn drop(&mut self) {
+        self.drain(|e| {
+            if let Event::Adopt { slot, .. } = e {
+                drop(adopted(slot));
+            }
+        });
+    }
 }
 
 impl Chunk {
@@ -125,6 +139,16 @@ impl Chunk {
                 },
                 TERM => Event::Term { id, at },
                 MAIL => Event::Mail { id, at },
+                ADOPT => {
+                    i += 1;
+                    match self.slots.get(i - 1) {
+                        Some(s) => Event::Adopt {
+                            id,
+                            slot: s.data.load(Ordering::Relaxed) as usize,
+                        },
+                        None => continue,
+                    }
+                }
                 _ => continue,
             };
             f(ev);
@@ -170,6 +194,22 @@ pub(super) enum Event {
         id: Id,
         at: u64,
     },
+    /// The task's slot, as `Arc::into_raw` gave it: whoever takes the
+    /// event owns that reference, and gives it back with [`adopted`]
+    /// (a fold that applies or drops it, a chunk dropped unread).
+    Adopt {
+        id: Id,
+        slot: usize,
+    },
+}
+
+/// The slot an [`Event::Adopt`] carries, owned again.
+pub(super) fn adopted(slot: usize) -> Arc<crate::slot::Slot> {
+    // SAFETY: `slot` came from `Arc::into_raw` in `Local::push_adopt`, and
+    // each event is read once (a chunk's `consumed` moves past it under the
+    // fold lock, or its `Drop` reads what no fold did), so this reference
+    // is taken back once.
+    unsafe { Arc::from_raw(slot as *const crate::slot::Slot) }
 }
 
 /// A thread's log, as the recorder and its folders see it.
@@ -260,6 +300,31 @@ impl Local {
         self.chunk.len.store(self.len as u32, Ordering::Release);
     }
 
+    /// Appends a wrapped task's slot (see [`ADOPT`]), which the fold then
+    /// owns.
+    #[inline]
+    pub(super) fn push_adopt(
+        &mut self,
+        full: impl FnOnce(&mut Local),
+        id: Id,
+        at: u64,
+        slot: Arc<crate::slot::Slot>,
+    ) {
+        if self.len + 2 > self.chunk.slots.len() {
+            full(self);
+        }
+        let s = &self.chunk.slots[self.len];
+        s.id.store(Some(id));
+        s.word.store((at << KIND_BITS) | ADOPT, Ordering::Relaxed);
+        let second = &self.chunk.slots[self.len + 1];
+        second.id.store(None);
+        second
+            .data
+            .store(Arc::into_raw(slot) as usize as u64, Ordering::Relaxed);
+        self.len += 2;
+        self.chunk.len.store(self.len as u32, Ordering::Release);
+    }
+
     /// After a fold by this thread: whether its chunk was folded whole (then
     /// it is reused, or, the first time, replaced by a full-size one).
     pub(super) fn after_fold(&mut self, pool: &Mutex<Vec<Arc<Chunk>>>) -> bool {
@@ -276,6 +341,11 @@ impl Local {
         }
         self.len = 0;
         true
+    }
+
+    /// Events in the chunk it writes now.
+    pub(super) fn len(&self) -> usize {
+        self.len
     }
 
     /// Chunks handed over and not yet folded.

@@ -42,6 +42,7 @@ mod places;
 mod read;
 mod site;
 mod table;
+mod tasks;
 mod waits;
 pub use read::{Aggregate, Group, Sample, task_id};
 #[cfg(tokio_unstable)]
@@ -117,6 +118,27 @@ pub fn coarse_ns() -> u64 {
     (ts.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec as u64)
+}
+
+/// How far a reading of [`coarse_ns`] just taken lags the precise
+/// monotonic clock (less than one tick).
+#[cfg(target_os = "linux")]
+fn coarse_lag_ns(coarse: u64) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: as in `coarse_ns`, for CLOCK_MONOTONIC.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+        .saturating_sub(coarse)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn coarse_lag_ns(_coarse: u64) -> u64 {
+    0
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -197,7 +219,12 @@ impl Recorder {
     /// A recorder that also splits the lines `split` names by spawner.
     pub(crate) fn with_split(split: SplitRules) -> Recorder {
         crate::slot::enable();
-        let now = crate::wire::unix_now_ns();
+        // The coarse clock's reading is the time of its last tick: the
+        // epoch's wall time is taken as that tick's, so that no time of
+        // the recorder's (an idle-since) is ever after the wall clock's
+        // now (a capture listed at now read as taken before it).
+        let (now, coarse) = (crate::wire::unix_now_ns(), coarse_ns());
+        let now = now.saturating_sub(coarse_lag_ns(coarse) as i64);
         Recorder {
             inner: Arc::new(Inner {
                 id: NEXT_RECORDER.fetch_add(1, Ordering::Relaxed),
@@ -207,7 +234,7 @@ impl Recorder {
                 stray: Mutex::default(),
                 places: Places::default(),
                 split,
-                epoch_coarse: coarse_ns(),
+                epoch_coarse: coarse,
                 epoch_unix_ns: now,
                 history: Mutex::default(),
                 synthetic_polls: AtomicU64::new(0),
@@ -217,9 +244,9 @@ impl Recorder {
         }
     }
 
-    /// Installs the four hooks on `builder`. A builder holds one callback
-    /// per hook, so this replaces any set before; to keep your own, pass
-    /// them to [`Recorder::install_with`].
+    /// Installs the four task hooks and `on_thread_park` on `builder`. A
+    /// builder holds one callback per hook, so this replaces any set
+    /// before; to keep your own, pass them to [`Recorder::install_with`].
     #[cfg(tokio_unstable)]
     pub fn install(&self, builder: &mut tokio::runtime::Builder) {
         self.install_with(builder, OtherHooks::default());
@@ -236,6 +263,7 @@ impl Recorder {
             on_terminate,
             on_before_poll,
             on_after_poll,
+            on_thread_park,
         } = other;
         let r = self.clone();
         builder.on_task_spawn(move |meta| {
@@ -256,6 +284,13 @@ impl Recorder {
             r.before_poll(meta.id(), meta.spawned_at());
             if let Some(f) = &on_before_poll {
                 f(meta);
+            }
+        });
+        let r = self.clone();
+        builder.on_thread_park(move || {
+            r.parking();
+            if let Some(f) = &on_thread_park {
+                f();
             }
         });
         let r = self.clone();
@@ -299,6 +334,20 @@ impl Recorder {
         lock(&self.inner.logs).push(local.log.clone());
         logs.push(local);
         logs.len() - 1
+    }
+
+    /// The thread is about to park (a runtime's worker with nothing to
+    /// run): see [`handoff::parking`].
+    pub fn parking(&self) {
+        let inner = &*self.inner;
+        let _ = LOGS.try_with(|logs| {
+            let Ok(mut logs) = logs.try_borrow_mut() else {
+                return;
+            };
+            if let Some(local) = logs.iter_mut().find(|l| l.recorder == inner.id) {
+                handoff::parking(local, inner);
+            }
+        });
     }
 
     pub fn spawned(&self, id: tokio::task::Id, at: &'static Location<'static>) {
@@ -374,12 +423,39 @@ impl Recorder {
         // A wrapped task's poll may leave its slot, a capture, or say that
         // the poll was the agent's (see `capture`): rare, and apart.
         if crate::slot::has_mail() {
+            // Its first `Pending`: the slot goes in the poll's own events.
+            if let Some(slot) = crate::slot::take_adoption(id) {
+                return self.after_poll_adopting(id, now, since, ended, slot);
+            }
             return self.after_poll_with_mail(id, now, since, ended);
         }
         let kind = if ended { log::POLL_END } else { log::POLL };
         let done = self.with_log(|local, inner| {
             local.log.leave();
             local.push(|l| full(l, inner), id, kind, now, since, None);
+        });
+        if done.is_none() {
+            self.stray_poll(id, since, now, ended);
+        }
+    }
+
+    /// A wrapped task's poll that made its slot: the poll, then the slot
+    /// (unless the task ended in it).
+    fn after_poll_adopting(
+        &self,
+        id: tokio::task::Id,
+        now: u64,
+        since: u64,
+        ended: bool,
+        slot: Arc<crate::slot::Slot>,
+    ) {
+        let kind = if ended { log::POLL_END } else { log::POLL };
+        let done = self.with_log(|local, inner| {
+            local.log.leave();
+            local.push(|l| full(l, inner), id, kind, now, since, None);
+            if !ended {
+                local.push_adopt(|l| full(l, inner), id, now, slot);
+            }
         });
         if done.is_none() {
             self.stray_poll(id, since, now, ended);

@@ -259,6 +259,9 @@ pub struct OtherHooks {
     pub on_terminate: Option<Callback>,
     pub on_before_poll: Option<Callback>,
     pub on_after_poll: Option<Callback>,
+    /// The runtime's `on_thread_park` (the agent folds its record there,
+    /// when a worker has nothing to run).
+    pub on_thread_park: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 #[cfg(tokio_unstable)]

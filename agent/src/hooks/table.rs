@@ -13,8 +13,6 @@
 //! under the hooks (a blocking task's end: tokio runs no spawn hook for
 //! those) and is dropped.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +22,10 @@ use super::Inner;
 use super::log::{Chunk, Event, ThreadLog};
 use super::places::{NONE, PLACE_BITS};
 use super::site::{Site, age_bucket};
+use super::tasks::Tasks;
 use crate::slot::{Mail, Slot};
 
+#[derive(Default)]
 /// One live task: 48 bytes, and its id as the key (56 bytes a task in
 /// the map, before its spare room).
 pub(super) struct Rec {
@@ -86,99 +86,6 @@ impl Rec {
     fn add_poll(&mut self) {
         let n = (self.polls() + 1).min(COUNT_MAX);
         self.polls_parent = (n << PLACE_BITS) | (self.polls_parent & PLACE_MASK);
-    }
-}
-
-/// Hashes task ids: a folded multiply of the id with a per-process random
-/// key (ids are not promised to be sequential, nor anything else).
-#[derive(Clone, Copy)]
-pub(super) struct IdHash(u64);
-
-impl Default for IdHash {
-    fn default() -> Self {
-        IdHash(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1)
-    }
-}
-
-impl BuildHasher for IdHash {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(self.0)
-    }
-}
-
-pub(super) struct IdHasher(u64);
-
-impl IdHasher {
-    #[inline]
-    fn mix(&mut self, n: u64) {
-        let m = u128::from(self.0 ^ n) * 0x9E37_79B9_7F4A_7C15_u128;
-        self.0 = (m as u64) ^ ((m >> 64) as u64);
-    }
-}
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            self.mix(u64::from_le_bytes(b));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.mix(n);
-    }
-}
-
-/// Live tasks by id: 8 maps, a task's chosen by its hash, so that the
-/// table grows an eighth at a time (one map of a million tasks holds its
-/// old and new arrays at once while it grows: ~170 MB at its peak). Each
-/// starts with room for 3 584 tasks, so that every array a map ever frees
-/// is large enough for the allocator to give back to the system (smaller
-/// ones, freed while a map grows, stayed in the process: +16 B a task at
-/// 100 000 with 64 maps that started empty); pages not yet written are
-/// not resident.
-pub(super) struct Tasks {
-    maps: Box<[HashMap<Id, Rec, IdHash>]>,
-    hash: IdHash,
-}
-
-const MAPS: usize = 8;
-const MAP_START: usize = 3_584;
-
-impl Default for Tasks {
-    fn default() -> Self {
-        let hash = IdHash::default();
-        Tasks {
-            maps: (0..MAPS)
-                .map(|_| HashMap::with_capacity_and_hasher(MAP_START, hash))
-                .collect(),
-            hash,
-        }
-    }
-}
-
-impl Tasks {
-    #[inline]
-    fn map(&mut self, id: &Id) -> &mut HashMap<Id, Rec, IdHash> {
-        // Other bits than the map's own (its buckets take the low ones,
-        // its control bytes the top ones).
-        let h = self.hash.hash_one(id);
-        let m = (h ^ (h >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 61;
-        &mut self.maps[m as usize % MAPS]
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.maps.iter().map(HashMap::len).sum()
-    }
-
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&Id, &Rec)> {
-        self.maps.iter().flat_map(|m| m.iter())
     }
 }
 
@@ -281,12 +188,13 @@ impl Table {
                 } else if let Event::Spawn { id, at, .. } = e {
                     // An id used again whose last task's end never came:
                     // that task ended unseen.
-                    if let Some(old) = self.tasks.map(&id).remove(&id) {
+                    if let Some(old) = self.tasks.remove(&id) {
                         self.ended(inner, old, at);
                     }
                     self.apply(inner, e, m.map(|m| *m), fold);
                 } else {
                     self.strays += 1;
+                    release(e);
                 }
             }
         }
@@ -351,16 +259,15 @@ impl Table {
                 if parent_loc != NONE && parent_loc as usize >= self.locations.len() {
                     inner.places.catch_up(&mut self.sites, &mut self.locations);
                 }
-                match self.tasks.map(&id).entry(id) {
-                    std::collections::hash_map::Entry::Occupied(_) => {
-                        // An id used again (tokio may, once a task ended):
-                        // its last task's end is still to be folded.
-                        self.pending.push((fold, e, mail.map(Box::new)));
-                        return;
-                    }
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(Rec::new(parent, at, site, parent_loc));
-                    }
+                if self
+                    .tasks
+                    .insert(id, Rec::new(parent, at, site, parent_loc))
+                    .is_err()
+                {
+                    // An id used again (tokio may, once a task ended):
+                    // its last task's end is still to be folded.
+                    self.pending.push((fold, e, mail.map(Box::new)));
+                    return;
                 }
                 add(&self.site(inner, site).counts.spawned, 1);
             }
@@ -372,7 +279,7 @@ impl Table {
             } => {
                 let busy = end.saturating_sub(start);
                 if ended {
-                    let Some(mut rec) = self.tasks.map(&id).remove(&id) else {
+                    let Some(mut rec) = self.tasks.remove(&id) else {
                         self.pending.push((fold, e, mail.map(Box::new)));
                         return;
                     };
@@ -380,7 +287,7 @@ impl Table {
                     self.ended(inner, rec, end);
                     return;
                 }
-                let Some(rec) = self.tasks.map(&id).get_mut(&id) else {
+                let Some(rec) = self.tasks.get_mut(&id) else {
                     self.pending.push((fold, e, mail.map(Box::new)));
                     return;
                 };
@@ -389,14 +296,21 @@ impl Table {
                 rec.last_poll_end = rec.last_poll_end.max(end);
             }
             Event::Term { id, at } => {
-                let Some(rec) = self.tasks.map(&id).remove(&id) else {
+                let Some(rec) = self.tasks.remove(&id) else {
                     self.pending.push((fold, e, mail.map(Box::new)));
                     return;
                 };
                 self.ended(inner, rec, at);
             }
+            Event::Adopt { id, slot } => {
+                let Some(rec) = self.tasks.get_mut(&id) else {
+                    self.pending.push((fold, e, mail.map(Box::new)));
+                    return;
+                };
+                rec.slot = Some(super::log::adopted(slot));
+            }
             Event::Mail { id, at } => {
-                let Some(rec) = self.tasks.map(&id).get_mut(&id) else {
+                let Some(rec) = self.tasks.get_mut(&id) else {
                     self.pending.push((fold, e, mail.map(Box::new)));
                     return;
                 };
@@ -421,6 +335,21 @@ impl Table {
         add(&c.lifetimes[age_bucket(lived)], 1);
         add(&c.busy_ns, rec.busy_ns());
         add(&c.terminated, 1);
+    }
+}
+
+/// An event dropped unapplied: the slot it may carry goes.
+fn release(e: Event) {
+    if let Event::Adopt { slot, .. } = e {
+        drop(super::log::adopted(slot));
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        for (_, e, _) in self.pending.drain(..) {
+            release(e);
+        }
     }
 }
 
