@@ -8,12 +8,12 @@
 //!
 //! One atomic word holds the flags, the last capture's stack and its
 //! time (whole seconds since the Unix epoch): the task's common poll only
-//! loads it. The task's waker sits in an `AtomicCell` (crossbeam's: a
-//! 16-byte value behind one of its global striped locks, taken for a
-//! store or a take, never on a poll that nobody asked about).
+//! loads it. The task's waker sits beside it, moved in or out under a
+//! lock bit of that word (taken for a store or a take, never on a poll
+//! that nobody asked about; crossbeam's `AtomicCell` did this behind a
+//! global striped lock, a cache line every worker shared).
 
-use crossbeam_utils::atomic::AtomicCell;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Waker;
@@ -26,9 +26,12 @@ const HAS_WAKER: u64 = 1 << 1;
 const RAN: u64 = 1 << 2;
 /// The console mode's registry keeps it (see `capture::registry`).
 const LISTED: u64 = 1 << 3;
-const FLAG_BITS: u32 = 4;
-/// 1 + the interned stack of the last capture (0: none), 28 bits.
-const STACK_BITS: u32 = 28;
+/// Someone moves the waker in or out (see [`Slot::with_waker`]).
+const LOCKED: u64 = 1 << 4;
+const FLAG_BITS: u32 = 5;
+/// 1 + the interned stack of the last capture (0: none), 27 bits (there
+/// are at most `stacks::MAX_STACKS`).
+const STACK_BITS: u32 = 27;
 const STACK_SHIFT: u32 = FLAG_BITS;
 const STACK_MASK: u64 = ((1 << STACK_BITS) - 1) << STACK_SHIFT;
 /// When it was taken, in seconds since the Unix epoch (32 bits: 2106).
@@ -42,9 +45,15 @@ pub struct Slot {
     /// since its last capture: held only until the task is captured (a
     /// capture that holds needs no refresh), so that a task whose wait is
     /// known holds no waker of the agent's (console-subscriber counts
-    /// wakers, and reads two as a timeout around a wait).
-    waker: AtomicCell<Option<Waker>>,
+    /// wakers, and reads two as a timeout around a wait). Moved in and
+    /// out under the `LOCKED` bit of `state` only.
+    waker: UnsafeCell<Option<Waker>>,
 }
+
+// SAFETY: `waker` is only reached in `with_waker`, under the `LOCKED` bit
+// (one thread at a time, with acquire and release ordering); a `Waker` is
+// `Send + Sync`.
+unsafe impl Sync for Slot {}
 
 impl Slot {
     /// Asks the task for a capture: sets its flag and wakes it (the agent
@@ -52,10 +61,46 @@ impl Slot {
     /// Never blocks on the runtime (a wake only queues the task).
     pub fn request(&self) {
         self.state.fetch_or(WANT, Ordering::AcqRel);
-        if let Some(w) = self.waker.take() {
-            self.state.fetch_and(!HAS_WAKER, Ordering::AcqRel);
+        if let Some(w) = self.with_waker(|w| {
+            let w = w.take();
+            if w.is_some() {
+                self.state.fetch_and(!HAS_WAKER, Ordering::AcqRel);
+            }
+            w
+        }) {
             w.wake();
         }
+    }
+
+    /// Runs `f` on the waker under the slot's own lock (a bit of `state`:
+    /// the lock the slot's line already holds, where a global striped
+    /// lock was a cache miss shared by every task). `f` only moves a
+    /// waker in or out: a clone, a drop or a wake (code of the waker's
+    /// maker) happens outside, so the lock is held for a few stores, and
+    /// a thread that finds it taken spins that long, then yields.
+    fn with_waker<R>(&self, f: impl FnOnce(&mut Option<Waker>) -> R) -> R {
+        let mut spins = 0u32;
+        loop {
+            let s = self.state.load(Ordering::Relaxed);
+            if s & LOCKED == 0
+                && self
+                    .state
+                    .compare_exchange_weak(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                break;
+            }
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        // SAFETY: the `LOCKED` bit is ours until the release below.
+        let r = f(unsafe { &mut *self.waker.get() });
+        self.state.fetch_and(!LOCKED, Ordering::Release);
+        r
     }
 
     /// Whether a capture was asked for and not yet taken.
@@ -126,13 +171,23 @@ impl Slot {
     }
 
     pub(crate) fn set_waker(&self, w: &Waker) {
-        self.waker.store(Some(w.clone()));
-        self.state.fetch_or(HAS_WAKER, Ordering::AcqRel);
+        let w = Some(w.clone());
+        let old = self.with_waker(|slot| {
+            self.state.fetch_or(HAS_WAKER, Ordering::AcqRel);
+            std::mem::replace(slot, w)
+        });
+        drop(old);
     }
 
     pub(crate) fn forget_waker(&self) {
-        self.state.fetch_and(!HAS_WAKER, Ordering::AcqRel);
-        drop(self.waker.take());
+        if self.state.load(Ordering::Acquire) & HAS_WAKER == 0 {
+            return;
+        }
+        let old = self.with_waker(|slot| {
+            self.state.fetch_and(!HAS_WAKER, Ordering::AcqRel);
+            slot.take()
+        });
+        drop(old);
     }
 
     fn update(&self, f: impl Fn(u64) -> u64) {
@@ -204,6 +259,43 @@ mod tests {
         s.ran();
         s.keep(8, 1_800_000_001_000_000_000);
         assert_eq!(s.holding(), None);
+    }
+
+    /// The task stores and forgets its waker while the agent asks, from
+    /// another thread: every clone is dropped or woken once (a waker lost
+    /// or taken twice would leave the count off, or free it twice).
+    #[test]
+    fn the_waker_moves_under_the_slots_lock_only() {
+        use std::sync::atomic::AtomicUsize;
+        struct Counting(AtomicUsize);
+        impl std::task::Wake for Counting {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        let waker = Waker::from(counting.clone());
+        let slot = Slot::default();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..100_000 {
+                    slot.set_waker(&waker);
+                    slot.forget_waker();
+                    slot.set_waker(&waker);
+                }
+            });
+            s.spawn(|| {
+                for _ in 0..100_000 {
+                    slot.request();
+                    slot.take_request();
+                }
+            });
+        });
+        slot.forget_waker();
+        drop(waker);
+        assert_eq!(Arc::strong_count(&counting), 1, "no waker left or lost");
+        assert!(counting.0.load(Ordering::Relaxed) > 0, "some requests woke it");
+        assert_eq!(slot.state.load(Ordering::Relaxed) & (LOCKED | HAS_WAKER), 0);
     }
 
     #[test]
