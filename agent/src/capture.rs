@@ -38,12 +38,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 #[cfg(taskdumps)]
 use crate::limits::{MAX_FRAMES, MAX_LEAVES};
-use crate::slot::{Slot, post};
+use crate::slot::{Slot, SlotRef, post};
 
 pin_project_lite::pin_project! {
     /// A future whose waits the agent can capture (see the module doc).
@@ -54,7 +53,7 @@ pin_project_lite::pin_project! {
     pub struct Traced<F> {
         #[pin]
         inner: F,
-        slot: Option<Arc<Slot>>,
+        slot: Option<SlotRef>,
     }
 
     impl<F> PinnedDrop for Traced<F> {
@@ -93,7 +92,7 @@ impl<F: Future> Future for Traced<F> {
         let Some(slot) = this.slot.as_ref() else {
             let res = this.inner.poll(cx);
             if res.is_pending() {
-                let slot = Arc::new(Slot::default());
+                let slot = SlotRef::new();
                 if hooked {
                     post(|m| m.adopt = Some(slot.clone()));
                 } else if let Some(id) = tokio::task::try_id() {
@@ -150,14 +149,14 @@ impl<F: Future> Future for Traced<F> {
 /// The wrapped tasks of runtimes without the hooks source (console mode),
 /// by tokio task id: the captures' budget picks among them.
 pub(crate) mod registry {
-    use super::Slot;
+    use super::{Slot, SlotRef};
     use std::collections::HashMap;
-    use std::sync::{Arc, LazyLock, Mutex};
+    use std::sync::{LazyLock, Mutex};
 
     const SHARDS: usize = 64;
 
     /// By the slot's address: its task's id, the slot.
-    type Shard = Mutex<HashMap<usize, (u64, Arc<Slot>)>>;
+    type Shard = Mutex<HashMap<usize, (u64, SlotRef)>>;
 
     static TASKS: LazyLock<Box<[Shard]>> =
         LazyLock::new(|| (0..SHARDS).map(|_| Mutex::default()).collect());
@@ -166,13 +165,13 @@ pub(crate) mod registry {
         slot as *const Slot as usize
     }
 
-    fn shard(addr: usize) -> std::sync::MutexGuard<'static, HashMap<usize, (u64, Arc<Slot>)>> {
+    fn shard(addr: usize) -> std::sync::MutexGuard<'static, HashMap<usize, (u64, SlotRef)>> {
         TASKS[(addr >> 4) % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn insert(id: u64, slot: Arc<Slot>) {
+    pub fn insert(id: u64, slot: SlotRef) {
         slot.list();
         let a = addr(&slot);
         shard(a).insert(a, (id, slot));
@@ -180,8 +179,8 @@ pub(crate) mod registry {
 
     /// Asks up to `total` tasks for a capture (those with none that
     /// holds).
-    pub fn request(total: usize) -> Vec<Arc<Slot>> {
-        let mut slots: Vec<Arc<Slot>> = Vec::new();
+    pub fn request(total: usize) -> Vec<SlotRef> {
+        let mut slots: Vec<SlotRef> = Vec::new();
         'walk: for s in TASKS.iter() {
             let tasks = s.lock().unwrap_or_else(|e| e.into_inner());
             for (_, slot) in tasks.values() {

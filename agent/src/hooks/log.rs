@@ -48,7 +48,7 @@ pub(super) const TERM: u64 = 4;
 /// thread's mail queue is this task's.
 pub(super) const MAIL: u64 = 5;
 /// A wrapped task's poll made its slot (its first `Pending`): the second
-/// slot's payload is the slot, as `Arc::into_raw` (see [`Event::Adopt`]).
+/// slot's payload is the slot, as `SlotRef::into_raw` (see [`Event::Adopt`]).
 pub(super) const ADOPT: u64 = 7;
 const KIND_BITS: u32 = 3;
 const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
@@ -194,7 +194,7 @@ pub(super) enum Event {
         id: Id,
         at: u64,
     },
-    /// The task's slot, as `Arc::into_raw` gave it: whoever takes the
+    /// The task's slot, as `SlotRef::into_raw` gave it: whoever takes the
     /// event owns that reference, and gives it back with [`adopted`]
     /// (a fold that applies or drops it, a chunk dropped unread).
     Adopt {
@@ -204,12 +204,12 @@ pub(super) enum Event {
 }
 
 /// The slot an [`Event::Adopt`] carries, owned again.
-pub(super) fn adopted(slot: usize) -> Arc<crate::slot::Slot> {
-    // SAFETY: `slot` came from `Arc::into_raw` in `Local::push_adopt`, and
+pub(super) fn adopted(slot: usize) -> crate::slot::SlotRef {
+    // SAFETY: `slot` came from `SlotRef::into_raw` in `Local::push_adopt`, and
     // each event is read once (a chunk's `consumed` moves past it under the
     // fold lock, or its `Drop` reads what no fold did), so this reference
     // is taken back once.
-    unsafe { Arc::from_raw(slot as *const crate::slot::Slot) }
+    unsafe { crate::slot::SlotRef::from_raw(slot) }
 }
 
 /// A thread's log, as the recorder and its folders see it.
@@ -308,7 +308,7 @@ impl Local {
         full: impl FnOnce(&mut Local),
         id: Id,
         at: u64,
-        slot: Arc<crate::slot::Slot>,
+        slot: crate::slot::SlotRef,
     ) {
         if self.len + 2 > self.chunk.slots.len() {
             full(self);
@@ -318,9 +318,7 @@ impl Local {
         s.word.store((at << KIND_BITS) | ADOPT, Ordering::Relaxed);
         let second = &self.chunk.slots[self.len + 1];
         second.id.store(None);
-        second
-            .data
-            .store(Arc::into_raw(slot) as usize as u64, Ordering::Relaxed);
+        second.data.store(slot.into_raw() as u64, Ordering::Relaxed);
         self.len += 2;
         self.chunk.len.store(self.len as u32, Ordering::Release);
     }

@@ -447,7 +447,7 @@ impl Recorder {
         now: u64,
         since: u64,
         ended: bool,
-        slot: Arc<crate::slot::Slot>,
+        slot: crate::slot::SlotRef,
     ) {
         let kind = if ended { log::POLL_END } else { log::POLL };
         let done = self.with_log(|local, inner| {

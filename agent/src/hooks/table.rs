@@ -23,7 +23,7 @@ use super::log::{Chunk, Event, ThreadLog};
 use super::places::{NONE, PLACE_BITS};
 use super::site::{Site, age_bucket};
 use super::tasks::Tasks;
-use crate::slot::{Mail, Slot};
+use crate::slot::{Mail, SlotRef};
 
 #[derive(Default)]
 /// One live task: 48 bytes, and its id as the key (56 bytes a task in
@@ -41,7 +41,7 @@ pub(super) struct Rec {
     polls_parent: u64,
     /// The task's link with the agent, when its future is wrapped in
     /// [`crate::capture::Traced`].
-    pub(super) slot: Option<Arc<Slot>>,
+    pub(super) slot: Option<SlotRef>,
 }
 
 const PLACE_MASK: u64 = (1 << PLACE_BITS) - 1;

@@ -132,7 +132,6 @@ pub(super) struct Tasks {
     hash: IdHash,
 }
 
-
 /// A spawn found its id already live: the end of the task that had it
 /// is still to be folded.
 pub(super) struct Taken;

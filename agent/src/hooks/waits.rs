@@ -7,9 +7,8 @@
 
 use super::table::Rec;
 use super::{Recorder, Site, task_id};
-use crate::slot::Slot;
+use crate::slot::{Slot, SlotRef};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// How many tasks of each spawn location are asked for a capture in one
@@ -88,11 +87,11 @@ impl Recorder {
     /// exact until the task runs again: it is not taken again. Returns the
     /// slots asked (to wait for). Walks every task once; the wakes are made
     /// after the walk, with no lock held.
-    pub fn request_captures(&self, budget: Budget) -> Vec<Arc<Slot>> {
+    pub fn request_captures(&self, budget: Budget) -> Vec<SlotRef> {
         let table = self.table();
         let running = self.in_poll();
         let mut per_site: HashMap<u32, usize> = HashMap::new();
-        let mut slots: Vec<Arc<Slot>> = Vec::new();
+        let mut slots: Vec<SlotRef> = Vec::new();
         for (id, rec) in table.tasks.iter() {
             if slots.len() >= budget.total {
                 break;
