@@ -102,6 +102,12 @@ impl SlotRef {
         SlotRef(unsafe { NonNull::new_unchecked(raw as *mut Slot) })
     }
 
+    /// The references to its slot now (for tests).
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> u64 {
+        SlotRef::refs(self.state.load(Ordering::Relaxed))
+    }
+
     fn refs(state: u64) -> u64 {
         (state >> REFS_SHIFT) & ((1 << REFS_BITS) - 1)
     }

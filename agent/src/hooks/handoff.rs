@@ -5,19 +5,27 @@ use std::sync::TryLockError;
 use super::log::{self, Chunk, Local};
 use super::{Inner, lock};
 
-/// Chunks a thread that runs no tasks may leave to others to fold before
-/// it waits to fold them itself.
+/// Chunks a thread may leave to others to fold: past them, a worker folds
+/// when nobody else is, and a thread that runs no tasks waits to fold.
 const MAX_WAITING: usize = 4;
 
-/// A thread's chunk is full. A runtime's worker folds every published
+/// A thread's chunk is full. A runtime's worker hands it over for a spare
+/// (or new) one while it has fewer than [`MAX_WAITING`] waiting to be
+/// folded, and leaves the fold to whoever comes next: itself when it
+/// parks (see [`parking`]), a reader, or another thread whose chunk
+/// fills. Past that (a worker that never parks), it folds every published
 /// event if nobody else is folding (never waiting for the lock) and goes
-/// on in its chunk, else hands it over and goes on in a spare (or new)
-/// one. Another thread (a `block_on` spawning, a blocking thread) hands
-/// it over for a spare when there is one, else does as a worker does, up
-/// to [`MAX_WAITING`] chunks left to others; then it waits for the lock
-/// and folds: it runs no tasks, and a spawner that outruns the folds
-/// would otherwise pile chunks up (a million spawns from `block_on`
-/// queued hundreds, and the process peaked 5-14 % higher).
+/// on in its chunk, else hands it over. Another thread (a `block_on`
+/// spawning, a blocking thread) hands it over for a spare when there is
+/// one, else does as a worker does, up to [`MAX_WAITING`] chunks left to
+/// others; then it waits for the lock and folds: it runs no tasks, and a
+/// spawner that outruns the folds would otherwise pile chunks up (a
+/// million spawns from `block_on` queued hundreds, and the process peaked
+/// 5-14 % higher).
+///
+/// Why a worker leaves its fold for later: a fold on a worker stops its
+/// tasks while it runs, and on a busy machine that is the service's
+/// time; the same fold when the worker has nothing to run costs nothing.
 #[cold]
 pub(super) fn full(local: &mut Local, inner: &Inner) {
     // `worker_index` is stable from tokio 1.54, behind `tokio_unstable`
@@ -29,15 +37,11 @@ pub(super) fn full(local: &mut Local, inner: &Inner) {
     let waiting = local.waiting();
     if waiting < MAX_WAITING {
         let spare = lock(&inner.pool).pop();
-        if let Some(spare) = spare {
-            local.hand_over(spare);
-            return;
+        match spare {
+            Some(spare) => return local.hand_over(spare),
+            None if worker => return local.hand_over(Chunk::new(log::SLOTS)),
+            None => {}
         }
-    }
-    if worker && waiting < MAX_WAITING {
-        let spare = lock(&inner.pool).pop();
-        local.hand_over(spare.unwrap_or_else(|| Chunk::new(log::SLOTS)));
-        return;
     }
     let table = if worker || waiting < MAX_WAITING {
         match inner.table.try_lock() {
@@ -58,21 +62,23 @@ pub(super) fn full(local: &mut Local, inner: &Inner) {
     local.hand_over(spare.unwrap_or_else(|| Chunk::new(log::SLOTS)));
 }
 
-/// A runtime's worker is about to park (it has no task to run): a fold
-/// then costs the service nothing, so it folds what its thread left.
+/// A runtime's worker is about to park (tokio's `on_thread_park`: it has
+/// no task to run): a fold then costs the service nothing, so it folds
+/// what it left, when it left a chunk or [`PARK_FOLD`] events (a worker
+/// that parks after every few polls does not fold each time). Never
+/// waits: if someone else is folding, their fold takes these events too.
 pub(super) fn parking(local: &mut Local, inner: &Inner) {
     if local.waiting() == 0 && local.len() < PARK_FOLD {
         return;
     }
-    let table = match inner.table.try_lock() {
+    let mut table = match inner.table.try_lock() {
         Ok(t) => t,
         Err(TryLockError::Poisoned(p)) => p.into_inner(),
         Err(TryLockError::WouldBlock) => return,
     };
-    let mut t = table;
-    t.fold(inner);
+    table.fold(inner);
     local.after_fold(&inner.pool);
 }
 
 /// Events in a parking worker's log that make it fold.
-const PARK_FOLD: usize = 256;
+pub(super) const PARK_FOLD: usize = 256;

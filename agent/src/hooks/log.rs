@@ -3,15 +3,14 @@
 //! A hook appends one event to its own thread's log (per recorder): three
 //! words written with plain stores, then the log's length published with a
 //! release store. No lock, no shared cache line, no lookup. The log is a
-//! chunk of slots; when it is full, its thread folds every thread's
-//! pending events into the task table if nobody else is folding (a
-//! `try_lock`: a runtime's worker never waits; a thread that runs no
-//! tasks waits only once it has left several chunks to others, see
-//! `handoff`), and reuses its chunk; if someone is folding, it hands the
-//! full chunk over (its own queue, whose lock only
-//! it and a folder take, each for a push or a swap) and goes on in a fresh
-//! one. A reader (see `table`) folds the events every thread has published
-//! so far before it reads.
+//! chunk of slots; when it is full, its thread hands it over (its own
+//! queue, whose lock only it and a folder take, each for a push or a
+//! swap) and goes on in a spare or fresh one, and the chunks handed over
+//! are folded into the task table by whoever folds next: a worker about
+//! to park, a reader, or a thread that has left several (see `handoff`:
+//! a runtime's worker never waits for the fold lock). A reader (see
+//! `table`) folds the events every thread has published so far before
+//! it reads.
 //!
 //! A thread's first chunk is small ([`FIRST`] slots): threads that record a
 //! handful of events (a blocking thread ending blocking tasks, a `main`
@@ -154,6 +153,14 @@ impl Chunk {
             f(ev);
         }
         self.consumed.store(i as u32, Ordering::Relaxed);
+    }
+
+    /// Slots published and not yet folded (read without the fold lock: a
+    /// moment's view, for tests).
+    #[cfg(test)]
+    pub(super) fn unfolded(&self) -> usize {
+        (self.len.load(Ordering::Acquire) as usize)
+            .saturating_sub(self.consumed.load(Ordering::Relaxed) as usize)
     }
 
     /// Whether every published event has been folded.

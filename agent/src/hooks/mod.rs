@@ -16,17 +16,23 @@
 //!   running state. A task that ends inside its poll (most do) costs one
 //!   event for both.
 //! - **The table is made from the logs** (see [`table`]): every live task's
-//!   record (48 bytes and its id, 56 in all against 72 before) in 8 hash
-//!   maps keyed by `tokio::task::Id`, and each place's totals, brought up
-//!   to date by a fold under one lock that a runtime's worker never waits
-//!   for (see [`handoff`]): a worker whose log fills folds everything
-//!   published if nobody else is folding, else hands its chunk over and
-//!   goes on in a spare one; a thread that runs no tasks (`block_on`
-//!   spawning) leaves up to 4 chunks to others, then folds them itself,
-//!   waiting for the lock if it must. So memory stays bounded without a
-//!   thread of ours and without readers. (A folding thread of our own was
-//!   tried: the same CPU, and wall time from 5 % better to 10 % worse on
-//!   two busy cores, for the events it reads from the other cores.)
+//!   record (48 bytes and its id), the young ones in a ring indexed by the
+//!   id's number and the rest in 8 hash maps (see [`tasks`]), and each
+//!   place's totals, brought up to date by a fold under one lock that a
+//!   runtime's worker never waits for (see [`handoff`]): a worker whose
+//!   log fills hands its chunk over and goes on in a spare one, and folds
+//!   when it is about to park (tokio's `on_thread_park`: it has nothing
+//!   else to do), or, after 4 chunks left unfolded, when nobody else is
+//!   folding; a thread that runs no tasks (`block_on` spawning) leaves up
+//!   to 4 chunks to others, then folds them itself, waiting for the lock
+//!   if it must. So memory stays bounded without a thread of ours and
+//!   without readers. (A folding thread of our own was tried: the same
+//!   CPU, and wall time from 5 % better to 10 % worse on two busy cores,
+//!   for the events it reads from the other cores.)
+//! - **A wrapped task's slot** ([`crate::slot::SlotRef`], 24 bytes) goes
+//!   to its record in its poll's own events, as a pointer; mail (a
+//!   thread-local the poll fills, see `slot`) carries only what is rare:
+//!   a capture, or a poll the agent caused.
 //! - **Readers fold first**, then read the table under the fold lock (the
 //!   server once a second, a scrape, a page): they see every event
 //!   published before they asked, exactly.
@@ -115,9 +121,11 @@ pub fn coarse_ns() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE
     // exists on every Linux since 2.6.32 and this call cannot fail there.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    // Seconds since boot: no overflow for 584 years, and no branch on
+    // every hook.
     (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
 /// How far a reading of [`coarse_ns`] just taken lags the precise
@@ -599,6 +607,95 @@ mod tests {
             "both polls' time: {} ms",
             site.terminated_busy_ns() / 1_000_000
         );
+    }
+
+    /// The slots published, and not yet folded, in every thread's log
+    /// (without folding).
+    fn unfolded(r: &Recorder) -> Vec<usize> {
+        lock(&r.inner.logs)
+            .iter()
+            .map(|l| {
+                let c = lock(&l.chunks);
+                c.full.iter().map(|c| c.capacity()).sum::<usize>()
+                    + c.current.as_ref().map_or(0, |c| c.unfolded())
+            })
+            .collect()
+    }
+
+    /// A burst of short tasks, then nothing to run: the workers fold what
+    /// they left as they park, so no log holds more than a park's
+    /// threshold of events, nor a chunk handed over, with no reader ever
+    /// asking. (Without the fold at park, the chunks a worker hands over
+    /// wait for a reader.)
+    #[cfg(tokio_unstable)]
+    #[test]
+    fn workers_fold_what_they_left_when_they_park() {
+        let recorder = Recorder::new();
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        recorder.install(&mut builder);
+        let rt = builder.build().expect("runtime");
+        // Spawned from a task: every event is in a worker's log.
+        rt.block_on(async {
+            tokio::spawn(async {
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..20_000 {
+                    set.spawn(async {
+                        for _ in 0..3 {
+                            tokio::task::yield_now().await;
+                        }
+                    });
+                }
+                while set.join_next().await.is_some() {}
+            })
+            .await
+            .expect("spawner");
+        });
+        // Nothing runs now: the workers park, and fold as they do. (A
+        // worker that parks while the other folds leaves its events to
+        // that fold, which may have read its log already: one tiny task
+        // later, it parks again, alone.)
+        for nudge in 0.. {
+            let left = unfolded(&recorder);
+            if left.iter().all(|&n| n < handoff::PARK_FOLD + 2) {
+                break;
+            }
+            assert!(nudge < 50, "events left unfolded in the logs: {left:?}");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            rt.block_on(async { tokio::spawn(async {}).await.expect("task") });
+        }
+        // Everything a reader sees is exact (a task's join can be seen
+        // just before its end is published).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while recorder.live() > 0 {
+            assert!(std::time::Instant::now() < deadline, "tasks left live");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// A wrapped task's slot in a log no fold read (its recorder gone) is
+    /// let go with the log.
+    #[test]
+    fn a_slot_in_a_log_nobody_folded_is_let_go() {
+        let ids: Vec<tokio::task::Id> = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt")
+            .block_on(async { (0..1).map(|_| tokio::spawn(async {}).id()).collect() });
+        let recorder = Recorder::new();
+        let slot = crate::slot::SlotRef::new();
+        let at = Location::caller();
+        // A thread of its own, joined: its locals (its log) are gone then.
+        let (r, s) = (recorder.clone(), slot.clone());
+        std::thread::spawn(move || {
+            r.spawned(ids[0], at);
+            r.before_poll(ids[0], at);
+            r.after_poll_adopting(ids[0], 1, 0, false, s);
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(slot.count(), 2, "the log holds one");
+        drop(recorder);
+        assert_eq!(slot.count(), 1, "let go with the log");
     }
 
     #[test]
