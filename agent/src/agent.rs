@@ -120,8 +120,10 @@ impl Agent {
     /// Installs the hooks source on a runtime builder: from then on the
     /// agent keeps an exact record of every task of the runtimes it builds
     /// (spawn location, spawning task, polls, busy time, poll state). It
-    /// replaces hook callbacks set on the builder before; to keep yours,
-    /// use [`install_hooks_with`](Agent::install_hooks_with).
+    /// sets the four task hooks and `on_thread_park` (where a worker with
+    /// nothing to run folds the agent's event logs), replacing callbacks
+    /// set on the builder before; to keep yours, use
+    /// [`install_hooks_with`](Agent::install_hooks_with).
     ///
     /// Needs `--cfg tokio_unstable` (tokio's runtime hooks), not tokio's
     /// `tracing` feature.
