@@ -1,8 +1,8 @@
 //! dial9 (dial9-tokio-telemetry 0.5.7) on the workloads of taskscope's
 //! hooks bench (`agent/benches/hooks.rs`): 200 000 short tasks, each
 //! yielding 3×, at most 2 000 in flight, spawned from `block_on` (wall and
-//! CPU time), and 100 000 idle tasks on a `Sleep` (RSS per task); 2 worker
-//! threads; each mode in a fresh process, rounds alternating, medians.
+//! CPU time), and 100 000 idle tasks on a `Sleep` (RSS from the process's
+//! start, per task); 2 worker threads; each mode in a fresh process, rounds alternating, medians.
 //! Modes: `plain` (no hooks), `dial9` (its recorder attached to the
 //! runtime with task tracking on, as its docs set it up, writing its
 //! trace to a file under /tmp), `dial9-mem` (the same into a 16 MiB
@@ -81,6 +81,8 @@ fn child(mode: &str, what: &str) -> (f64, f64) {
 
 fn run(mode: &str) {
     let (source, what) = mode.split_once(':').expect("mode:what");
+    // Memory is read from the process's start, as the agent's bench does.
+    let at_start = rss();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
     let options = || {
@@ -117,10 +119,11 @@ fn run(mode: &str) {
             println!("cpu={}", cpu_time() - cpu);
         }
         "idle" => {
-            rt.block_on(idle(1_000));
-            let before = rss();
             let keep = rt.block_on(idle(100_000));
-            println!("result={}", rss().saturating_sub(before) as f64 / 100_000.0);
+            println!(
+                "result={}",
+                rss().saturating_sub(at_start) as f64 / 100_000.0
+            );
             drop(keep);
         }
         other => panic!("unknown measurement {other}"),
