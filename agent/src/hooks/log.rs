@@ -140,12 +140,17 @@ impl Chunk {
                 MAIL => Event::Mail { id, at },
                 ADOPT => {
                     i += 1;
-                    match self.slots.get(i - 1) {
-                        Some(s) => Event::Adopt {
-                            id,
-                            slot: s.data.load(Ordering::Relaxed) as usize,
-                        },
-                        None => continue,
+                    let Some(s) = self.slots.get(i - 1) else {
+                        continue;
+                    };
+                    // Past it before anyone owns its slot: a fold that
+                    // panics later in this chunk (a waker's drop is
+                    // foreign code) leaves `consumed` behind, and the next
+                    // fold must not take this reference back again.
+                    self.consumed.store(i as u32, Ordering::Relaxed);
+                    Event::Adopt {
+                        id,
+                        slot: s.data.load(Ordering::Relaxed) as usize,
                     }
                 }
                 _ => continue,
@@ -386,4 +391,37 @@ impl Drop for Local {
 fn take_chunk(pool: &Mutex<Vec<Arc<Chunk>>>) -> Arc<Chunk> {
     let spare = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
     spare.unwrap_or_else(|| Chunk::new(SLOTS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slot::SlotRef;
+
+    /// A fold that panics after taking an adoption's slot (a waker's drop
+    /// is foreign code) leaves the chunk half read: whoever reads it next
+    /// (the next fold, or its drop) does not take that slot back again.
+    #[test]
+    fn a_fold_that_panics_after_an_adoption_does_not_take_it_back_twice() {
+        let id = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt")
+            .block_on(async { tokio::spawn(async {}).id() });
+        let slot = SlotRef::new();
+        let mut local = Local::new(0);
+        local.push_adopt(|_| unreachable!("room"), id, 1, slot.clone());
+        local.push(|_| unreachable!("room"), id, POLL, 2, 1, None);
+        let chunk = local.chunk.clone();
+        let folded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            chunk.drain(|e| match e {
+                Event::Adopt { slot, .. } => drop(adopted(slot)),
+                _ => panic!("a waker's drop panicked"),
+            })
+        }));
+        assert!(folded.is_err());
+        assert_eq!(slot.count(), 1, "taken back once");
+        drop(local);
+        drop(chunk);
+        assert_eq!(slot.count(), 1, "and not again by the chunk's drop");
+    }
 }

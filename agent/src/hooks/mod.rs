@@ -129,7 +129,9 @@ pub fn coarse_ns() -> u64 {
 }
 
 /// How far a reading of [`coarse_ns`] just taken lags the precise
-/// monotonic clock (less than one tick).
+/// monotonic clock: less than one tick, or more if the thread is
+/// preempted between the reads (the recorder's times then read earlier
+/// than they were, never later than the wall clock's now).
 #[cfg(target_os = "linux")]
 fn coarse_lag_ns(coarse: u64) -> u64 {
     let mut ts = libc::timespec {
@@ -696,6 +698,33 @@ mod tests {
         assert_eq!(slot.count(), 2, "the log holds one");
         drop(recorder);
         assert_eq!(slot.count(), 1, "let go with the log");
+    }
+
+    /// A service's own `on_thread_park`, given to the agent, still runs.
+    #[cfg(tokio_unstable)]
+    #[test]
+    fn the_services_own_park_callback_still_runs() {
+        let parks = Arc::new(AtomicUsize::new(0));
+        let p = parks.clone();
+        let recorder = Recorder::new();
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(1);
+        recorder.install_with(
+            &mut builder,
+            OtherHooks {
+                on_thread_park: Some(Box::new(move || {
+                    p.fetch_add(1, Ordering::Relaxed);
+                })),
+                ..OtherHooks::default()
+            },
+        );
+        let rt = builder.build().expect("runtime");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while parks.load(Ordering::Relaxed) == 0 {
+            assert!(std::time::Instant::now() < deadline, "never called");
+            rt.block_on(async { tokio::spawn(async {}).await.expect("task") });
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     #[test]
