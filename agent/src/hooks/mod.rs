@@ -700,6 +700,53 @@ mod tests {
         assert_eq!(slot.count(), 1, "let go with the log");
     }
 
+    /// A slot whose adoption a fold reads before its task's spawn waits
+    /// for the spawn, then goes to the record and leaves with the task;
+    /// one for a task never spawned under the hooks is let go. Each
+    /// reference is taken back once.
+    #[test]
+    fn an_adoption_read_before_its_spawn_waits_and_a_strays_is_let_go() {
+        let ids: Vec<tokio::task::Id> = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt")
+            .block_on(async { (0..3).map(|_| tokio::spawn(async {}).id()).collect() });
+        let (first, task, never) = (ids[0], ids[1], ids[2]);
+        let recorder = Recorder::new();
+        let at = Location::caller();
+        let (kept, stray) = (crate::slot::SlotRef::new(), crate::slot::SlotRef::new());
+        let (to_adopter, adopter) = std::sync::mpsc::channel::<()>();
+        let (to_main, main) = std::sync::mpsc::channel::<()>();
+        let r = recorder.clone();
+        let (k, st) = (kept.clone(), stray.clone());
+        // This thread's log is read first: its adoption comes before the
+        // spawn, which is in the other thread's log.
+        let adopting = std::thread::spawn(move || {
+            r.spawned(first, at);
+            to_main.send(()).expect("main");
+            adopter.recv().expect("go");
+            r.before_poll(task, at);
+            r.after_poll_adopting(task, 2, 1, false, k);
+            r.before_poll(never, at);
+            r.after_poll_adopting(never, 2, 1, false, st);
+        });
+        main.recv().expect("registered");
+        let r = recorder.clone();
+        std::thread::spawn(move || {
+            r.spawned(task, at);
+            to_adopter.send(()).expect("adopter");
+        })
+        .join()
+        .expect("spawner");
+        adopting.join().expect("adopter");
+        let _ = recorder.groups();
+        assert_eq!(kept.count(), 2, "the record holds the slot");
+        let _ = recorder.groups();
+        assert_eq!(stray.count(), 1, "the stray's slot is let go");
+        recorder.terminated(task);
+        let _ = recorder.groups();
+        assert_eq!(kept.count(), 1, "it leaves with its task");
+    }
+
     /// A service's own `on_thread_park`, given to the agent, still runs.
     #[cfg(tokio_unstable)]
     #[test]
