@@ -1,8 +1,9 @@
 //! A thread's log chunk is full: who folds it, and whether anyone waits.
 
-use std::sync::TryLockError;
+use std::sync::{MutexGuard, TryLockError};
 
 use super::log::{self, Chunk, Local};
+use super::table::Table;
 use super::{Inner, lock};
 
 /// Chunks a thread may leave to others to fold: past them, a worker folds
@@ -44,11 +45,7 @@ pub(super) fn full(local: &mut Local, inner: &Inner) {
         }
     }
     let table = if worker || waiting < MAX_WAITING {
-        match inner.table.try_lock() {
-            Ok(t) => Some(t),
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
+        try_table(inner)
     } else {
         Some(lock(&inner.table))
     };
@@ -71,13 +68,21 @@ pub(super) fn parking(local: &mut Local, inner: &Inner) {
     if local.waiting() == 0 && local.len() < PARK_FOLD {
         return;
     }
-    let mut table = match inner.table.try_lock() {
-        Ok(t) => t,
-        Err(TryLockError::Poisoned(p)) => p.into_inner(),
-        Err(TryLockError::WouldBlock) => return,
+    let Some(mut table) = try_table(inner) else {
+        return;
     };
     table.fold(inner);
     local.after_fold(&inner.pool);
+}
+
+/// The fold lock if nobody holds it (a poisoned one is taken: the table
+/// stays consistent event by event).
+fn try_table(inner: &Inner) -> Option<MutexGuard<'_, Table>> {
+    match inner.table.try_lock() {
+        Ok(t) => Some(t),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
 }
 
 /// Events in a parking worker's log that make it fold.
