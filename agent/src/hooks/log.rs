@@ -403,10 +403,7 @@ mod tests {
     /// (the next fold, or its drop) does not take that slot back again.
     #[test]
     fn a_fold_that_panics_after_an_adoption_does_not_take_it_back_twice() {
-        let id = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("rt")
-            .block_on(async { tokio::spawn(async {}).id() });
+        let id = super::super::test_ids(1)[0];
         let slot = SlotRef::new();
         let mut local = Local::new(0);
         local.push_adopt(|_| unreachable!("room"), id, 1, slot.clone());

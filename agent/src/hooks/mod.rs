@@ -543,6 +543,19 @@ impl Recorder {
     }
 }
 
+/// Real task ids, in the order tokio made them, for the hooks' tests (one
+/// test at a time makes them: ids come from one counter, and a churn in
+/// `tasks`' tests wants its own close together).
+#[cfg(test)]
+pub(super) fn test_ids(n: usize) -> Vec<tokio::task::Id> {
+    static ONE: Mutex<()> = Mutex::new(());
+    let _one = lock(&ONE);
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt")
+        .block_on(async { (0..n).map(|_| tokio::spawn(async {}).id()).collect() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,10 +567,7 @@ mod tests {
     /// belonging to no task.)
     #[test]
     fn a_task_ended_on_another_thread_keeps_its_earlier_polls_time() {
-        let ids: Vec<tokio::task::Id> = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("rt")
-            .block_on(async { (0..2).map(|_| tokio::spawn(async {}).id()).collect() });
+        let ids = test_ids(2);
         let (other, task) = (ids[0], ids[1]);
         let recorder = Recorder::new();
         let r = &recorder;
@@ -679,10 +689,7 @@ mod tests {
     /// let go with the log.
     #[test]
     fn a_slot_in_a_log_nobody_folded_is_let_go() {
-        let ids: Vec<tokio::task::Id> = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("rt")
-            .block_on(async { (0..1).map(|_| tokio::spawn(async {}).id()).collect() });
+        let ids = test_ids(1);
         let recorder = Recorder::new();
         let slot = crate::slot::SlotRef::new();
         let at = Location::caller();
@@ -706,10 +713,7 @@ mod tests {
     /// reference is taken back once.
     #[test]
     fn an_adoption_read_before_its_spawn_waits_and_a_strays_is_let_go() {
-        let ids: Vec<tokio::task::Id> = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("rt")
-            .block_on(async { (0..3).map(|_| tokio::spawn(async {}).id()).collect() });
+        let ids = test_ids(3);
         let (first, task, never) = (ids[0], ids[1], ids[2]);
         let recorder = Recorder::new();
         let at = Location::caller();
