@@ -92,17 +92,16 @@ impl<F: Future> Future for Traced<F> {
         let Some(slot) = this.slot.as_ref() else {
             let res = this.inner.poll(cx);
             if res.is_pending() {
-                let slot = SlotRef::new();
+                let (slot, theirs) = SlotRef::pair(cx.waker());
                 if hooked {
-                    post(|m| m.adopt = Some(slot.clone()));
+                    post(|m| m.adopt = Some(theirs));
                 } else if let Some(id) = tokio::task::try_id() {
-                    registry::insert(crate::hooks::task_id(id), slot.clone());
+                    registry::insert(crate::hooks::task_id(id), theirs);
                 } else {
                     // Not a task's poll (a `block_on` future): nothing to
                     // capture it by.
                     return res;
                 }
-                slot.set_waker(cx.waker());
                 *this.slot = Some(slot);
             }
             return res;

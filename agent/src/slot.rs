@@ -87,6 +87,19 @@ impl SlotRef {
         SlotRef(NonNull::from(Box::leak(slot)))
     }
 
+    /// A new slot holding the task's `waker`, and two references to it
+    /// (the task's, and the one it hands the recorder): made whole before
+    /// anyone else can see it, with no atomic operation. It counts as run
+    /// (no capture to hold), so the task's later polls only load its word.
+    pub(crate) fn pair(waker: &Waker) -> (SlotRef, SlotRef) {
+        let slot = Box::new(Slot {
+            state: AtomicU64::new(2 * ONE_REF | HAS_WAKER | RAN),
+            waker: UnsafeCell::new(Some(waker.clone())),
+        });
+        let p = NonNull::from(Box::leak(slot));
+        (SlotRef(p), SlotRef(p))
+    }
+
     /// The reference as a number (for an event in a log), to be owned
     /// again by [`SlotRef::from_raw`], once.
     pub(crate) fn into_raw(self) -> usize {
@@ -158,31 +171,33 @@ impl Slot {
     /// Never blocks on the runtime (a wake only queues the task).
     pub fn request(&self) {
         self.state.fetch_or(WANT, Ordering::AcqRel);
-        if let Some(w) = self.with_waker(|w| {
-            let w = w.take();
-            if w.is_some() {
-                self.state.fetch_and(!HAS_WAKER, Ordering::AcqRel);
-            }
-            w
-        }) {
+        if let Some(w) = self.with_waker(0, HAS_WAKER, Option::take) {
             w.wake();
         }
     }
 
     /// Runs `f` on the waker under the slot's own lock (a bit of `state`:
     /// the lock the slot's line already holds, where a global striped
-    /// lock was a cache miss shared by every task). `f` only moves a
-    /// waker in or out: a clone, a drop or a wake (code of the waker's
+    /// lock was a cache miss shared by every task), setting the flags
+    /// `set` as it takes the lock and clearing `clear` as it lets go (so
+    /// `HAS_WAKER` follows the waker at no cost of its own; a reader that
+    /// sees it set early takes the lock before it looks). `f` only moves
+    /// a waker in or out: a clone, a drop or a wake (code of the waker's
     /// maker) happens outside, so the lock is held for a few stores, and
     /// a thread that finds it taken spins that long, then yields.
-    fn with_waker<R>(&self, f: impl FnOnce(&mut Option<Waker>) -> R) -> R {
+    fn with_waker<R>(&self, set: u64, clear: u64, f: impl FnOnce(&mut Option<Waker>) -> R) -> R {
         let mut spins = 0u32;
         loop {
             let s = self.state.load(Ordering::Relaxed);
             if s & LOCKED == 0
                 && self
                     .state
-                    .compare_exchange_weak(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange_weak(
+                        s,
+                        s | LOCKED | set,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
                     .is_ok()
             {
                 break;
@@ -196,7 +211,7 @@ impl Slot {
         }
         // SAFETY: the `LOCKED` bit is ours until the release below.
         let r = f(unsafe { &mut *self.waker.get() });
-        self.state.fetch_and(!LOCKED, Ordering::Release);
+        self.state.fetch_and(!(LOCKED | clear), Ordering::Release);
         r
     }
 
@@ -269,10 +284,7 @@ impl Slot {
 
     pub(crate) fn set_waker(&self, w: &Waker) {
         let w = Some(w.clone());
-        let old = self.with_waker(|slot| {
-            self.state.fetch_or(HAS_WAKER, Ordering::AcqRel);
-            std::mem::replace(slot, w)
-        });
+        let old = self.with_waker(HAS_WAKER, 0, |slot| std::mem::replace(slot, w));
         drop(old);
     }
 
@@ -280,10 +292,7 @@ impl Slot {
         if self.state.load(Ordering::Acquire) & HAS_WAKER == 0 {
             return;
         }
-        let old = self.with_waker(|slot| {
-            self.state.fetch_and(!HAS_WAKER, Ordering::AcqRel);
-            slot.take()
-        });
+        let old = self.with_waker(0, HAS_WAKER, Option::take);
         drop(old);
     }
 
@@ -398,6 +407,30 @@ mod tests {
         assert_eq!(slot.state.load(Ordering::Relaxed) & (LOCKED | HAS_WAKER), 0);
     }
 
+    /// A slot made with its task's waker: two references, the waker held
+    /// and askable, no capture; the waker goes with the last reference.
+    #[test]
+    fn a_slot_made_whole_holds_its_waker_and_two_references() {
+        struct Flag;
+        impl std::task::Wake for Flag {
+            fn wake(self: Arc<Self>) {}
+        }
+        let flag = Arc::new(Flag);
+        let (task, recorder) = SlotRef::pair(&Waker::from(flag.clone()));
+        assert_eq!(task.count(), 2);
+        assert!(task.has_waker() && recorder.askable());
+        assert_eq!(task.holding(), None);
+        // Counted as run: a later poll writes nothing.
+        let before = task.state.load(Ordering::Relaxed);
+        task.ran();
+        assert_eq!(task.state.load(Ordering::Relaxed), before);
+        assert_eq!(Arc::strong_count(&flag), 2, "the slot holds a clone");
+        drop(task);
+        assert_eq!(Arc::strong_count(&flag), 2);
+        drop(recorder);
+        assert_eq!(Arc::strong_count(&flag), 1, "let go with the slot");
+    }
+
     /// The count shares the slot's word: references come and go without
     /// touching a capture kept there, captures without touching the
     /// count, and the last reference frees the slot (its waker with it).
@@ -467,7 +500,14 @@ pub struct Mail {
 
 thread_local! {
     static HAS_MAIL: Cell<bool> = const { Cell::new(false) };
-    static MAIL: RefCell<Mail> = RefCell::new(Mail::default());
+    static MAIL: RefCell<Mail> = const {
+        RefCell::new(Mail {
+            adopt: None,
+            captured: None,
+            synthetic: false,
+            task: None,
+        })
+    };
 }
 
 pub(crate) fn post(f: impl FnOnce(&mut Mail)) {
@@ -502,7 +542,8 @@ pub(crate) fn take_adoption(task: tokio::task::Id) -> Option<SlotRef> {
             return None;
         }
         let slot = m.adopt.take()?;
-        *m = Mail::default();
+        // Nothing else in it (no capture, not the agent's poll).
+        m.task = None;
         HAS_MAIL.set(false);
         Some(slot)
     })

@@ -685,6 +685,34 @@ mod tests {
         }
     }
 
+    /// A thread that runs no tasks (here the test's own: no runtime's
+    /// worker) folds its full chunk itself when nobody else is folding,
+    /// even with spare chunks it could hand it over for: its events cost
+    /// the runtime's workers nothing. (Handed over, they waited for a
+    /// worker's fold.)
+    #[test]
+    fn a_thread_that_runs_no_tasks_folds_its_own_full_chunk() {
+        const MAX_SPARES: usize = 4;
+        let recorder = Recorder::new();
+        // Spares, as a runtime's workers leave them in the pool.
+        lock(&recorder.inner.pool).extend((0..MAX_SPARES).map(|_| Chunk::new(log::SLOTS)));
+        let ids = test_ids(log::FIRST + 2 * log::SLOTS);
+        let at = Location::caller();
+        for &id in &ids {
+            recorder.spawned(id, at);
+        }
+        let waiting = LOGS.with(|logs| {
+            let logs = logs.borrow();
+            let mine = logs.iter().find(|l| l.recorder == recorder.inner.id);
+            mine.map(Local::waiting)
+        });
+        assert_eq!(waiting, Some(0), "chunks handed over");
+        // Folded as each chunk filled, with no reader asking: all but the
+        // last chunk's tasks are in the table.
+        let folded = lock(&recorder.inner.table).tasks.len();
+        assert!(folded >= log::FIRST + log::SLOTS, "{folded} folded");
+    }
+
     /// A wrapped task's slot in a log no fold read (its recorder gone) is
     /// let go with the log.
     #[test]

@@ -165,7 +165,7 @@ impl Table {
         let stray: Vec<Event> =
             std::mem::take(&mut *inner.stray.lock().unwrap_or_else(|e| e.into_inner()));
         for e in stray {
-            self.read(inner, e, None, fold);
+            self.read(inner, e, fold);
         }
         self.retry(inner);
         // The ends last: a task polled on one thread and ended on another
@@ -175,7 +175,7 @@ impl Table {
         // task's poll hooks before another thread may poll it.)
         let mut ends = std::mem::take(&mut self.ends);
         for e in ends.drain(..) {
-            self.apply(inner, e, None, fold);
+            self.apply(inner, e, fold);
         }
         self.ends = ends;
         {
@@ -191,7 +191,7 @@ impl Table {
                     if let Some(old) = self.tasks.remove(&id) {
                         self.ended(inner, old, at);
                     }
-                    self.apply(inner, e, m.map(|m| *m), fold);
+                    self.apply_any(inner, e, m.map(|m| *m), fold);
                 } else {
                     self.strays += 1;
                     release(e);
@@ -203,25 +203,26 @@ impl Table {
     }
 
     fn drain(&mut self, inner: &Inner, log: &ThreadLog, chunk: &Chunk, fold: u64) {
-        chunk.drain(|e| {
-            let mail = match e {
-                Event::Mail { .. } => log
+        chunk.drain(|e| match e {
+            Event::Mail { .. } => {
+                let mail = log
                     .mail
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .pop_front(),
-                _ => None,
-            };
-            self.read(inner, e, mail, fold);
+                    .pop_front();
+                self.apply_mail(inner, e, mail, fold);
+            }
+            _ => self.read(inner, e, fold),
         });
     }
 
     /// An event as read from a log: a task's end waits for the fold's
     /// other events (see `fold`), the rest is applied.
-    fn read(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
+    #[inline]
+    fn read(&mut self, inner: &Inner, e: Event, fold: u64) {
         match e {
             Event::Term { .. } | Event::Poll { ended: true, .. } => self.ends.push(e),
-            _ => self.apply(inner, e, mail, fold),
+            _ => self.apply(inner, e, fold),
         }
     }
 
@@ -231,7 +232,7 @@ impl Table {
             let pending = std::mem::take(&mut self.pending);
             let before = pending.len();
             for (f, e, m) in pending {
-                self.apply(inner, e, m.map(|m| *m), f);
+                self.apply_any(inner, e, m.map(|m| *m), f);
             }
             if self.pending.len() == before {
                 return;
@@ -246,9 +247,18 @@ impl Table {
         self.sites[n as usize]
     }
 
-    /// Applies one event, or keeps it pending.
-    fn apply(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
+    /// Applies one event, with the mail it carries (a `Mail` event's).
+    fn apply_any(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
         match e {
+            Event::Mail { .. } => self.apply_mail(inner, e, mail, fold),
+            _ => self.apply(inner, e, fold),
+        }
+    }
+
+    /// Applies one event that carries no mail (all but `Mail`: the fold's
+    /// hot path, kept small), or keeps it pending.
+    fn apply(&mut self, inner: &Inner, e: Event, fold: u64) {
+        let applied = match e {
             Event::Spawn {
                 id,
                 at,
@@ -259,17 +269,16 @@ impl Table {
                 if parent_loc != NONE && parent_loc as usize >= self.locations.len() {
                     inner.places.catch_up(&mut self.sites, &mut self.locations);
                 }
-                if self
+                // Taken: an id used again (tokio may, once a task ended):
+                // its last task's end is still to be folded.
+                let ok = self
                     .tasks
                     .insert(id, Rec::new(parent, at, site, parent_loc))
-                    .is_err()
-                {
-                    // An id used again (tokio may, once a task ended):
-                    // its last task's end is still to be folded.
-                    self.pending.push((fold, e, mail.map(Box::new)));
-                    return;
+                    .is_ok();
+                if ok {
+                    add(&self.site(inner, site).counts.spawned, 1);
                 }
-                add(&self.site(inner, site).counts.spawned, 1);
+                ok
             }
             Event::Poll {
                 id,
@@ -279,51 +288,62 @@ impl Table {
             } => {
                 let busy = end.saturating_sub(start);
                 if ended {
-                    let Some(mut rec) = self.tasks.remove(&id) else {
-                        self.pending.push((fold, e, mail.map(Box::new)));
-                        return;
-                    };
+                    match self.tasks.remove(&id) {
+                        Some(mut rec) => {
+                            rec.add_busy(busy);
+                            self.ended(inner, rec, end);
+                            true
+                        }
+                        None => false,
+                    }
+                } else if let Some(rec) = self.tasks.get_mut(&id) {
+                    rec.add_poll();
                     rec.add_busy(busy);
-                    self.ended(inner, rec, end);
-                    return;
-                }
-                let Some(rec) = self.tasks.get_mut(&id) else {
-                    self.pending.push((fold, e, mail.map(Box::new)));
-                    return;
-                };
-                rec.add_poll();
-                rec.add_busy(busy);
-                rec.last_poll_end = rec.last_poll_end.max(end);
-            }
-            Event::Term { id, at } => {
-                let Some(rec) = self.tasks.remove(&id) else {
-                    self.pending.push((fold, e, mail.map(Box::new)));
-                    return;
-                };
-                self.ended(inner, rec, at);
-            }
-            Event::Adopt { id, slot } => {
-                let Some(rec) = self.tasks.get_mut(&id) else {
-                    self.pending.push((fold, e, mail.map(Box::new)));
-                    return;
-                };
-                rec.slot = Some(super::log::adopted(slot));
-            }
-            Event::Mail { id, at } => {
-                let Some(rec) = self.tasks.get_mut(&id) else {
-                    self.pending.push((fold, e, mail.map(Box::new)));
-                    return;
-                };
-                let Some(m) = mail else { return };
-                if let Some(slot) = m.adopt {
-                    rec.slot = Some(slot);
-                }
-                if let (Some(ips), Some(slot)) = (m.captured, &rec.slot)
-                    && let Some(stack) = crate::stacks::intern(ips)
-                {
-                    slot.keep(stack, inner.unix_ns(at));
+                    rec.last_poll_end = rec.last_poll_end.max(end);
+                    true
+                } else {
+                    false
                 }
             }
+            Event::Term { id, at } => match self.tasks.remove(&id) {
+                Some(rec) => {
+                    self.ended(inner, rec, at);
+                    true
+                }
+                None => false,
+            },
+            Event::Adopt { id, slot } => match self.tasks.get_mut(&id) {
+                Some(rec) => {
+                    rec.slot = Some(super::log::adopted(slot));
+                    true
+                }
+                None => false,
+            },
+            Event::Mail { .. } => return self.apply_mail(inner, e, None, fold),
+        };
+        if !applied {
+            self.pending.push((fold, e, None));
+        }
+    }
+
+    /// A `Mail` event: the slot or capture its poll left.
+    #[cold]
+    fn apply_mail(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
+        let Event::Mail { id, at } = e else {
+            return self.apply(inner, e, fold);
+        };
+        let Some(rec) = self.tasks.get_mut(&id) else {
+            self.pending.push((fold, e, mail.map(Box::new)));
+            return;
+        };
+        let Some(m) = mail else { return };
+        if let Some(slot) = m.adopt {
+            rec.slot = Some(slot);
+        }
+        if let (Some(ips), Some(slot)) = (m.captured, &rec.slot)
+            && let Some(stack) = crate::stacks::intern(ips)
+        {
+            slot.keep(stack, inner.unix_ns(at));
         }
     }
 
