@@ -93,7 +93,7 @@ impl SlotRef {
     /// (no capture to hold), so the task's later polls only load its word.
     pub(crate) fn pair(waker: &Waker) -> (SlotRef, SlotRef) {
         let slot = Box::new(Slot {
-            state: AtomicU64::new(2 * ONE_REF | HAS_WAKER | RAN),
+            state: AtomicU64::new((2 * ONE_REF) | HAS_WAKER | RAN),
             waker: UnsafeCell::new(Some(waker.clone())),
         });
         let p = NonNull::from(Box::leak(slot));
