@@ -16,7 +16,7 @@ const MAX_WAITING: usize = 4;
 /// folds it at once when nobody else is folding: the fold then takes
 /// nothing from the runtime's workers, and the thread that made the
 /// events pays for them. (In a churn spawned from `block_on` the spawner
-/// waits for the workers much of the time: folding there read 1.06-1.10x
+/// waits for the workers much of the time: folding there read 1.09-1.15x
 /// plain where leaving it to the workers read 1.16-1.24x.) When the lock
 /// is taken, it hands the chunk over for a spare when there is one, else
 /// does as a worker does, up to [`MAX_WAITING`] chunks left to others;
