@@ -92,15 +92,16 @@ impl<F: Future> Future for Traced<F> {
         let Some(slot) = this.slot.as_ref() else {
             let res = this.inner.poll(cx);
             if res.is_pending() {
-                let (slot, theirs) = SlotRef::pair(cx.waker());
-                if hooked {
-                    post(|m| m.adopt = Some(theirs));
-                } else if let Some(id) = tokio::task::try_id() {
-                    registry::insert(crate::hooks::task_id(id), theirs);
-                } else {
-                    // Not a task's poll (a `block_on` future): nothing to
-                    // capture it by.
+                // Not a task's poll (a `block_on` future): nothing to
+                // capture it by.
+                let task = if hooked { None } else { tokio::task::try_id() };
+                if !hooked && task.is_none() {
                     return res;
+                }
+                let (slot, theirs) = SlotRef::pair(cx.waker());
+                match task {
+                    None => post(|m| m.adopt = Some(theirs)),
+                    Some(id) => registry::insert(crate::hooks::task_id(id), theirs),
                 }
                 *this.slot = Some(slot);
             }

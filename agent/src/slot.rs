@@ -160,7 +160,7 @@ impl Drop for SlotRef {
         }
         std::sync::atomic::fence(Ordering::Acquire);
         // SAFETY: this was the last reference; the slot came from
-        // `Box::leak` in `SlotRef::new`.
+        // `Box::leak` in `SlotRef::new` or `SlotRef::pair`.
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }
@@ -180,8 +180,11 @@ impl Slot {
     /// the lock the slot's line already holds, where a global striped
     /// lock was a cache miss shared by every task), setting the flags
     /// `set` as it takes the lock and clearing `clear` as it lets go (so
-    /// `HAS_WAKER` follows the waker at no cost of its own; a reader that
-    /// sees it set early takes the lock before it looks). `f` only moves
+    /// `HAS_WAKER` follows the waker at no cost of its own). While the
+    /// lock is held the flag may be ahead of the waker (set before it is
+    /// stored) or behind it (still set after a take): `request` takes the
+    /// lock before it looks, and a task whose `has_waker` reads the stale
+    /// flag and keeps its waker is being woken by the taker. `f` only moves
     /// a waker in or out: a clone, a drop or a wake (code of the waker's
     /// maker) happens outside, so the lock is held for a few stores, and
     /// a thread that finds it taken spins that long, then yields.
@@ -538,12 +541,22 @@ pub fn has_mail() -> bool {
 pub(crate) fn take_adoption(task: tokio::task::Id) -> Option<SlotRef> {
     MAIL.with(|m| {
         let mut m = m.try_borrow_mut().ok()?;
-        if m.task != Some(task) || m.captured.is_some() || m.synthetic {
+        // Every field named: a new one must say what taking it leaves.
+        let Mail {
+            adopt,
+            captured: None,
+            synthetic: false,
+            task: mine,
+        } = &mut *m
+        else {
+            return None;
+        };
+        if *mine != Some(task) {
             return None;
         }
-        let slot = m.adopt.take()?;
-        // Nothing else in it (no capture, not the agent's poll).
-        m.task = None;
+        let slot = adopt.take()?;
+        // Nothing else in it now (no capture, not the agent's poll).
+        *mine = None;
         HAS_MAIL.set(false);
         Some(slot)
     })

@@ -12,12 +12,18 @@ const MAX_WAITING: usize = 4;
 
 /// A thread's chunk is full.
 ///
-/// A thread that runs no tasks (a `block_on` spawning, a blocking thread)
-/// folds it at once when nobody else is folding: the fold then takes
-/// nothing from the runtime's workers, and the thread that made the
-/// events pays for them. (In a churn spawned from `block_on` the spawner
-/// waits for the workers much of the time: folding there read 1.09-1.15x
-/// plain where leaving it to the workers read 1.16-1.24x.) When the lock
+/// A thread that runs no tasks (a multi-thread runtime's `block_on`
+/// spawning, a blocking thread, a thread spawning onto a handle; a
+/// current-thread runtime's `block_on` is its worker) folds it at once
+/// when nobody else is folding: the fold then runs on none of the
+/// runtime's workers, and the thread that made the events pays for them.
+/// (In a churn spawned from `block_on` the spawner waits for the workers
+/// much of the time: folding there read 1.09-1.15x plain where leaving it
+/// to the workers read 1.16-1.24x.) That thread stops for the fold: an
+/// accept loop in `#[tokio::main]` pauses once every ~1 000 spawns for as
+/// long as the backlog takes (~17 ns an event, up to ~5 chunks of 1 024
+/// a thread). Workers that fill a chunk meanwhile hand it over, as while
+/// any fold runs; readers wait for it. When the lock
 /// is taken, it hands the chunk over for a spare when there is one, else
 /// does as a worker does, up to [`MAX_WAITING`] chunks left to others;
 /// then it waits for the lock and folds: a spawner that outruns the folds

@@ -7,8 +7,10 @@
 //! queue, whose lock only it and a folder take, each for a push or a
 //! swap) and goes on in a spare or fresh one, and the chunks handed over
 //! are folded into the task table by whoever folds next: a worker about
-//! to park, a reader, or a thread that has left several (see `handoff`:
-//! a runtime's worker never waits for the fold lock). A reader (see
+//! to park, a reader, or a thread that has left several; a thread that
+//! runs no tasks folds its own full chunk at once when nobody else is
+//! folding (see `handoff`: a runtime's worker never waits for the fold
+//! lock). A reader (see
 //! `table`) folds the events every thread has published so far before
 //! it reads.
 //!

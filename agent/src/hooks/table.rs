@@ -319,6 +319,8 @@ impl Table {
                 }
                 None => false,
             },
+            // Not reached from a log (`drain` sends mail to `apply_mail`
+            // with its mail); kept whole for any other caller.
             Event::Mail { .. } => return self.apply_mail(inner, e, None, fold),
         };
         if !applied {
