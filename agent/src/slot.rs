@@ -410,14 +410,17 @@ mod tests {
         assert_eq!(slot.state.load(Ordering::Relaxed) & (LOCKED | HAS_WAKER), 0);
     }
 
+    /// A waker's maker that does nothing when woken: its count says who
+    /// holds a clone.
+    struct Flag;
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {}
+    }
+
     /// A slot made with its task's waker: two references, the waker held
     /// and askable, no capture; the waker goes with the last reference.
     #[test]
     fn a_slot_made_whole_holds_its_waker_and_two_references() {
-        struct Flag;
-        impl std::task::Wake for Flag {
-            fn wake(self: Arc<Self>) {}
-        }
         let flag = Arc::new(Flag);
         let (task, recorder) = SlotRef::pair(&Waker::from(flag.clone()));
         assert_eq!(task.count(), 2);
@@ -439,10 +442,6 @@ mod tests {
     /// count, and the last reference frees the slot (its waker with it).
     #[test]
     fn a_slot_ref_counts_in_the_slots_word() {
-        struct Flag;
-        impl std::task::Wake for Flag {
-            fn wake(self: Arc<Self>) {}
-        }
         let flag = Arc::new(Flag);
         let a = SlotRef::new();
         a.set_waker(&Waker::from(flag.clone()));
