@@ -92,14 +92,19 @@ impl<F: Future> Future for Traced<F> {
         let Some(slot) = this.slot.as_ref() else {
             let res = this.inner.poll(cx);
             if res.is_pending() {
-                // Not a task's poll (a `block_on` future): nothing to
-                // capture it by.
-                let task = if hooked { None } else { tokio::task::try_id() };
-                if !hooked && task.is_none() {
+                // The other reference goes to the recorder (in the poll's
+                // mail), or in console mode to the registry by task id; a
+                // future that is no task's (a `block_on` future) has
+                // nothing to capture it by.
+                let listed = if hooked {
+                    None
+                } else if let Some(id) = tokio::task::try_id() {
+                    Some(id)
+                } else {
                     return res;
-                }
+                };
                 let (slot, theirs) = SlotRef::pair(cx.waker());
-                match task {
+                match listed {
                     None => post(|m| m.adopt = Some(theirs)),
                     Some(id) => registry::insert(crate::hooks::task_id(id), theirs),
                 }

@@ -191,7 +191,7 @@ impl Table {
                     if let Some(old) = self.tasks.remove(&id) {
                         self.ended(inner, old, at);
                     }
-                    self.apply_any(inner, e, m.map(|m| *m), fold);
+                    self.apply_with(inner, e, m.map(|m| *m), fold);
                 } else {
                     self.strays += 1;
                     release(e);
@@ -210,7 +210,7 @@ impl Table {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .pop_front();
-                self.apply_mail(inner, e, mail, fold);
+                self.apply_with(inner, e, mail, fold);
             }
             _ => self.read(inner, e, fold),
         });
@@ -232,7 +232,7 @@ impl Table {
             let pending = std::mem::take(&mut self.pending);
             let before = pending.len();
             for (f, e, m) in pending {
-                self.apply_any(inner, e, m.map(|m| *m), f);
+                self.apply_with(inner, e, m.map(|m| *m), f);
             }
             if self.pending.len() == before {
                 return;
@@ -245,14 +245,6 @@ impl Table {
             inner.places.catch_up(&mut self.sites, &mut self.locations);
         }
         self.sites[n as usize]
-    }
-
-    /// Applies one event, with the mail it carries (a `Mail` event's).
-    fn apply_any(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
-        match e {
-            Event::Mail { .. } => self.apply_mail(inner, e, mail, fold),
-            _ => self.apply(inner, e, fold),
-        }
     }
 
     /// Applies one event that carries no mail (all but `Mail`: the fold's
@@ -319,18 +311,20 @@ impl Table {
                 }
                 None => false,
             },
-            // Not reached from a log (`drain` sends mail to `apply_mail`
+            // Not reached from a log (`drain` sends mail to `apply_with`
             // with its mail); kept whole for any other caller.
-            Event::Mail { .. } => return self.apply_mail(inner, e, None, fold),
+            Event::Mail { .. } => return self.apply_with(inner, e, None, fold),
         };
         if !applied {
             self.pending.push((fold, e, None));
         }
     }
 
-    /// A `Mail` event: the slot or capture its poll left.
+    /// Applies an event with the mail it carries: a `Mail` event's, the
+    /// slot or capture its poll left (rare, and apart from the hot path);
+    /// any other event as [`Table::apply`] does (one kept pending, retried).
     #[cold]
-    fn apply_mail(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
+    fn apply_with(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
         let Event::Mail { id, at } = e else {
             return self.apply(inner, e, fold);
         };
