@@ -24,12 +24,12 @@
 //!   when it is about to park (tokio's `on_thread_park`: it has nothing
 //!   else to do), or, after 4 chunks left unfolded, when nobody else is
 //!   folding; a thread that runs no tasks (`block_on` spawning) folds its
-//!   full chunk itself when nobody else is folding (it takes nothing from
-//!   the workers then), else leaves up to 4 chunks to others, then folds
-//!   them, waiting for the lock if it must. So memory stays bounded
-//!   without a thread of ours and without readers. (A folding thread of our own was tried: the same
-//!   CPU, and wall time from 5 % better to 10 % worse on two busy cores,
-//!   for the events it reads from the other cores.)
+//!   full chunk itself when nobody else is folding (the fold then runs on
+//!   no worker), else leaves up to 4 chunks to others, then folds them,
+//!   waiting for the lock if it must. So memory stays bounded without a
+//!   thread of ours and without readers. (A folding thread of our own was
+//!   tried: the same CPU, and wall time from 5 % better to 10 % worse on
+//!   two busy cores, for the events it reads from the other cores.)
 //! - **A wrapped task's slot** ([`crate::slot::SlotRef`], 24 bytes) goes
 //!   to its record in its poll's own events, as a pointer; mail (a
 //!   thread-local the poll fills, see `slot`) carries only what is rare:
@@ -693,10 +693,9 @@ mod tests {
     /// worker's fold.)
     #[test]
     fn a_thread_that_runs_no_tasks_folds_its_own_full_chunk() {
-        const MAX_SPARES: usize = 4;
         let recorder = Recorder::new();
         // Spares, as a runtime's workers leave them in the pool.
-        lock(&recorder.inner.pool).extend((0..MAX_SPARES).map(|_| Chunk::new(log::SLOTS)));
+        lock(&recorder.inner.pool).extend((0..4).map(|_| Chunk::new(log::SLOTS)));
         let ids = test_ids(log::FIRST + 2 * log::SLOTS);
         let at = Location::caller();
         for &id in &ids {
