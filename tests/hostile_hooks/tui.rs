@@ -101,8 +101,11 @@ fn the_view_stays_responsive_and_inert_against_every_lie_and_q_exits_0() {
     answers(&t, "?", "help", quick, |s| {
         s.contains("freeze / resume the view")
     });
+    // The help is gone, not only the table's header seen beside it (at
+    // 200 columns the overlay leaves it in view): an Enter sent on the
+    // heels of the Escape reaches the view as Alt+Enter, and opens nothing.
     answers(&t, "Escape", "the groups again", quick, |s| {
-        s.contains("Tasks▼")
+        s.contains("Tasks▼") && !s.contains("freeze / resume the view")
     });
     // The group's tasks come a page at a time; its pages never end.
     answers(
