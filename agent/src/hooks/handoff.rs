@@ -61,16 +61,21 @@ pub(super) fn full(local: &mut Local, inner: &Inner) {
             None => {}
         }
     }
-    let table = if worker || waiting < MAX_WAITING {
-        try_table(inner)
+    // Past its waiting chunks: a worker folds if nobody else is, a thread
+    // that runs no tasks waits to fold (its try failed above). One that
+    // found no spare, with room to wait, goes on in a new chunk.
+    let folded = if worker {
+        fold_if_free(local, inner)
+    } else if waiting >= MAX_WAITING {
+        // Held until the chunk is reset: only a folder touches `consumed`.
+        let mut table = lock(&inner.table);
+        table.fold(inner);
+        local.after_fold(&inner.pool)
     } else {
-        Some(lock(&inner.table))
+        false
     };
-    if let Some(mut t) = table {
-        t.fold(inner);
-        if local.after_fold(&inner.pool) {
-            return;
-        }
+    if folded {
+        return;
     }
     let spare = lock(&inner.pool).pop();
     local.hand_over(spare.unwrap_or_else(|| Chunk::new(log::SLOTS)));
