@@ -80,11 +80,16 @@ unsafe impl Sync for SlotRef {}
 impl SlotRef {
     /// A new slot, with this one reference.
     pub fn new() -> SlotRef {
-        let slot = Box::new(Slot {
-            state: AtomicU64::new(ONE_REF),
-            waker: UnsafeCell::new(None),
-        });
-        SlotRef(NonNull::from(Box::leak(slot)))
+        SlotRef(SlotRef::alloc(ONE_REF, None))
+    }
+
+    /// A slot on the heap, with its references counted in `state`: freed
+    /// by the `Drop` of the last (`Box::from_raw`).
+    fn alloc(state: u64, waker: Option<Waker>) -> NonNull<Slot> {
+        NonNull::from(Box::leak(Box::new(Slot {
+            state: AtomicU64::new(state),
+            waker: UnsafeCell::new(waker),
+        })))
     }
 
     /// A new slot holding the task's `waker`, and two references to it
@@ -92,11 +97,7 @@ impl SlotRef {
     /// anyone else can see it, with no atomic operation. It counts as run
     /// (no capture to hold), so the task's later polls only load its word.
     pub(crate) fn pair(waker: &Waker) -> (SlotRef, SlotRef) {
-        let slot = Box::new(Slot {
-            state: AtomicU64::new((2 * ONE_REF) | HAS_WAKER | RAN),
-            waker: UnsafeCell::new(Some(waker.clone())),
-        });
-        let p = NonNull::from(Box::leak(slot));
+        let p = SlotRef::alloc((2 * ONE_REF) | HAS_WAKER | RAN, Some(waker.clone()));
         (SlotRef(p), SlotRef(p))
     }
 
@@ -160,7 +161,7 @@ impl Drop for SlotRef {
         }
         std::sync::atomic::fence(Ordering::Acquire);
         // SAFETY: this was the last reference; the slot came from
-        // `Box::leak` in `SlotRef::new` or `SlotRef::pair`.
+        // `Box::leak` in `SlotRef::alloc`.
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }

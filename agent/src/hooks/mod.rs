@@ -115,13 +115,21 @@ impl Inner {
 /// tick counts a whole tick with the probability that it spans one).
 #[cfg(target_os = "linux")]
 pub fn coarse_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
+}
+
+/// Nanoseconds since boot on `clock`, one of Linux's monotonic clocks.
+#[cfg(target_os = "linux")]
+#[inline]
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE
-    // exists on every Linux since 2.6.32 and this call cannot fail there.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC and
+    // CLOCK_MONOTONIC_COARSE exist on every Linux since 2.6.32 and this
+    // call cannot fail there.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     // Seconds since boot: no overflow for 584 years, and no branch on
     // every hook.
     (ts.tv_sec as u64)
@@ -135,16 +143,7 @@ pub fn coarse_ns() -> u64 {
 /// than they were, never later than the wall clock's now).
 #[cfg(target_os = "linux")]
 fn coarse_lag_ns(coarse: u64) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: as in `coarse_ns`, for CLOCK_MONOTONIC.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
-        .saturating_sub(coarse)
+    clock_ns(libc::CLOCK_MONOTONIC).saturating_sub(coarse)
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -2,7 +2,8 @@
 //! hooks bench (`agent/benches/hooks.rs`): 200 000 short tasks, each
 //! yielding 3×, at most 2 000 in flight, spawned from `block_on` (wall and
 //! CPU time), and 100 000 idle tasks on a `Sleep` (RSS from the process's
-//! start, per task); 2 worker threads; each mode in a fresh process, rounds alternating, medians.
+//! start, per task); 2 worker threads; each mode in a fresh process,
+//! rounds alternating, medians.
 //! Modes: `plain` (no hooks), `dial9` (its recorder attached to the
 //! runtime with task tracking on, as its docs set it up, writing its
 //! trace to a file under /tmp), `dial9-mem` (the same into a 16 MiB
