@@ -29,12 +29,16 @@
 //!   would see it otherwise — exactly as under tokio's own task dump. Do
 //!   not wrap such a task.
 //!
-//! The hooks recorder keeps, per wrapped task, a [`Slot`] (the flag, the
-//! waker, the last capture); the wrapper hands its slot and its captures to
-//! the recorder through a thread-local mailbox (`slot`'s `Mail`) that the
-//! recorder's after-poll hook empties on the same thread, right after the
-//! poll, into that thread's log. Without an agent in the process the
-//! wrapper only passes polls through.
+//! Under the hooks source, a wrapped task hands its waker to the recorder
+//! on its first `Pending` (through a thread-local mailbox, `slot`'s
+//! `Mail`, that the recorder's after-poll hook empties on the same
+//! thread, right after the poll), and does nothing more until the agent
+//! asks: the agent's first ask makes the task's [`Slot`] (the flag, the
+//! waker, the last capture), which the task takes from `slot::handoff` on
+//! the poll that the ask's wake causes. Its captures go to the recorder
+//! through the mailbox. In console mode the task makes its slot on its
+//! first `Pending`, and a registry keeps it by task id. Without an agent
+//! in the process the wrapper only passes polls through.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,18 +46,22 @@ use std::task::{Context, Poll, Waker};
 
 #[cfg(taskdumps)]
 use crate::limits::{MAX_FRAMES, MAX_LEAVES};
-use crate::slot::{Slot, SlotRef, post};
+use crate::slot::{Slot, SlotRef, handoff, post};
 
 pin_project_lite::pin_project! {
     /// A future whose waits the agent can capture (see the module doc).
-    /// Costs an atomic and a thread-local read per poll, one allocation on
-    /// the first poll that returns `Pending`, and nothing else until the
-    /// agent asks. Without an agent in the process it only passes polls
-    /// through.
+    /// Costs two atomic loads and a thread-local read per poll, a waker's
+    /// clone on the first poll that returns `Pending` (under the hooks
+    /// source; in console mode, an allocation too), and nothing else until
+    /// the agent asks. Without an agent in the process it only passes
+    /// polls through.
     pub struct Traced<F> {
         #[pin]
         inner: F,
         slot: Option<SlotRef>,
+        // Under the hooks source: the recorder holds the task's waker
+        // (handed over on its first `Pending`; see `slot::Link`).
+        posted: bool,
     }
 
     impl<F> PinnedDrop for Traced<F> {
@@ -74,6 +82,7 @@ pub fn traced<F: Future>(future: F) -> Traced<F> {
     Traced {
         inner: future,
         slot: None,
+        posted: false,
     }
 }
 
@@ -86,31 +95,40 @@ impl<F: Future> Future for Traced<F> {
             // No agent in this process: nothing will ask.
             return this.inner.poll(cx);
         }
-        // Under the hooks source the recorder keeps the slot (through the
-        // mailbox); otherwise (console mode) the registry does, by task id.
         let hooked = crate::hooks::polling_a_task();
-        let Some(slot) = this.slot.as_ref() else {
-            let res = this.inner.poll(cx);
-            if res.is_pending() {
-                // The other reference goes to the recorder (in the poll's
-                // mail), or in console mode to the registry by task id; a
-                // future that is no task's (a `block_on` future) has
-                // nothing to capture it by.
-                let listed = if hooked {
-                    None
-                } else if let Some(id) = tokio::task::try_id() {
-                    Some(id)
-                } else {
+        let slot = match this.slot.as_ref() {
+            Some(slot) => slot,
+            // Under the hooks source the recorder keeps the task's waker
+            // (handed over in the poll's mail), until it first asks for a
+            // capture: then the slot it made waits in `handoff`.
+            None if hooked => {
+                if !*this.posted {
+                    let res = this.inner.poll(cx);
+                    if res.is_pending() {
+                        post(|m| m.waker = Some(cx.waker().clone()));
+                        *this.posted = true;
+                    }
                     return res;
-                };
-                let (slot, theirs) = SlotRef::pair(cx.waker());
-                match listed {
-                    None => post(|m| m.adopt = Some(theirs)),
-                    Some(id) => registry::insert(crate::hooks::task_id(id), theirs),
                 }
-                *this.slot = Some(slot);
+                match handoff::take() {
+                    Some(slot) => this.slot.insert(slot),
+                    None => return this.inner.poll(cx),
+                }
             }
-            return res;
+            // In console mode the registry keeps the slot, by task id; a
+            // future that is no task's (a `block_on` future) has nothing
+            // to capture it by.
+            None => {
+                let res = this.inner.poll(cx);
+                if res.is_pending()
+                    && let Some(id) = tokio::task::try_id()
+                {
+                    let (slot, theirs) = SlotRef::pair(cx.waker());
+                    registry::insert(crate::hooks::task_id(id), theirs);
+                    *this.slot = Some(slot);
+                }
+                return res;
+            }
         };
         // A load first: the common poll (nobody asked) writes nothing.
         if slot.take_request() {

@@ -1,10 +1,14 @@
 //! The contract between a wrapped task (`capture`'s `Traced`) and the
-//! recorder (`hooks`), so that neither reaches into the other: the task's
-//! [`Slot`], and the [`Mail`] its poll leaves on its thread for the
-//! recorder's after-poll hook.
+//! recorder (`hooks`), so that neither reaches into the other: the
+//! [`Mail`] a task's poll leaves on its thread for the recorder's
+//! after-poll hook, the [`Link`] the recorder keeps (the task's waker,
+//! then its slot), and the task's [`Slot`] once the agent has asked it
+//! for a capture (in console mode, from its first `Pending`).
 //!
 //! A slot is 24 bytes, counted in its own word ([`SlotRef`]: a 32-byte
-//! allocation), made on the task's first poll that returns `Pending`.
+//! allocation). Under the hooks source it is made by the agent's first
+//! ask and passed to the task through [`handoff`]: a task never asked
+//! (a churn's) costs a waker's clone, and nothing else.
 //!
 //! One atomic word holds the flags, the last capture's stack and its
 //! time (whole seconds since the Unix epoch): the task's common poll only
@@ -16,7 +20,7 @@
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::Waker;
+use std::task::{RawWaker, RawWakerVTable, Waker};
 
 /// The agent asked for a capture.
 const WANT: u64 = 1;
@@ -101,6 +105,14 @@ impl SlotRef {
         (SlotRef(p), SlotRef(p))
     }
 
+    /// A new slot the agent made to ask a task for its first capture (see
+    /// [`Link`]): asked, no waker, no capture; two references (the
+    /// recorder's, and the one [`handoff`] passes to the task).
+    pub(crate) fn asked() -> (SlotRef, SlotRef) {
+        let p = SlotRef::alloc((2 * ONE_REF) | WANT | RAN, None);
+        (SlotRef(p), SlotRef(p))
+    }
+
     /// The reference as a number (for an event in a log), to be owned
     /// again by [`SlotRef::from_raw`], once.
     pub(crate) fn into_raw(self) -> usize {
@@ -116,8 +128,7 @@ impl SlotRef {
         SlotRef(unsafe { NonNull::new_unchecked(raw as *mut Slot) })
     }
 
-    /// The references to its slot now (for tests).
-    #[cfg(test)]
+    /// The references to its slot now.
     pub(crate) fn count(&self) -> u64 {
         SlotRef::refs(self.state.load(Ordering::Relaxed))
     }
@@ -307,6 +318,197 @@ impl Slot {
     }
 }
 
+/// What the recorder keeps of a wrapped task, in a `Waker`'s 16 bytes:
+/// the task's own waker, from its first `Pending` (handed over in that
+/// poll's events) until the agent first asks it for a capture; from then
+/// on the [`Slot`] the two share, kept as a `Waker` of [`SLOT_LINK`]'s (a
+/// tag and a reference, never woken). So a wrapped task that is never
+/// asked (a churn's) costs a waker's clone and nothing else: no slot, no
+/// allocation, no count, no lock; the slot, its protocol and its flags
+/// are only for the tasks the agent asks.
+pub struct Link(Waker);
+
+/// The vtable that marks a [`Link`] holding a slot: its data is a
+/// [`SlotRef`] (`into_raw`).
+static SLOT_LINK: RawWakerVTable =
+    RawWakerVTable::new(link_clone, link_drop, link_wake_by_ref, link_drop);
+
+unsafe fn link_clone(p: *const ()) -> RawWaker {
+    // SAFETY: `p` is a `SlotRef` of this link's (see `Link::slot`): a
+    // clone of it is another reference, owned by the new waker.
+    let s = std::mem::ManuallyDrop::new(unsafe { SlotRef::from_raw(p as usize) });
+    RawWaker::new((*s).clone().into_raw() as *const (), &SLOT_LINK)
+}
+
+unsafe fn link_drop(p: *const ()) {
+    // SAFETY: as above; the waker's reference, given back once.
+    drop(unsafe { SlotRef::from_raw(p as usize) });
+}
+
+unsafe fn link_wake_by_ref(_: *const ()) {}
+
+impl Link {
+    /// The task's own waker.
+    pub(crate) fn task(waker: Waker) -> Link {
+        Link(waker)
+    }
+
+    fn slot(slot: SlotRef) -> Link {
+        // SAFETY: `SLOT_LINK`'s functions take the data for a `SlotRef`'s
+        // `into_raw`, which this is; the waker owns that reference.
+        Link(unsafe { Waker::new(slot.into_raw() as *const (), &SLOT_LINK) })
+    }
+
+    /// The slot, once the agent asked the task (else it holds the task's
+    /// waker).
+    pub fn as_slot(&self) -> Option<&Slot> {
+        std::ptr::eq(self.0.vtable(), &SLOT_LINK).then(|| {
+            // SAFETY: a `SLOT_LINK` waker's data is a `SlotRef`'s pointer,
+            // alive while the waker is (it owns that reference).
+            unsafe { &*(self.0.data() as *const Slot) }
+        })
+    }
+
+    /// Whether the agent could ask the task for a capture now (the
+    /// caller knows it is not in a poll): it holds the task's waker, or
+    /// its slot is [`Slot::askable`].
+    pub fn askable(&self) -> bool {
+        self.as_slot().is_none_or(Slot::askable)
+    }
+
+    /// Asks the task for a capture, in two steps: this one under the
+    /// recorder's lock (a link that holds the task's waker becomes a new
+    /// slot, asked), and [`Asked::send`] once the lock is let go (a wake
+    /// is the waker's maker's code).
+    pub(crate) fn ask(&mut self, task: u64) -> Asked {
+        if let Some(slot) = self.as_slot() {
+            // SAFETY: the link's own reference, cloned (not taken): it
+            // stays the link's.
+            let s = std::mem::ManuallyDrop::new(unsafe {
+                SlotRef::from_raw(slot as *const Slot as usize)
+            });
+            return Asked {
+                slot: (*s).clone(),
+                first: None,
+            };
+        }
+        let (mine, theirs) = SlotRef::asked();
+        let Link(waker) = std::mem::replace(self, Link::slot(mine.clone()));
+        Asked {
+            slot: mine,
+            first: Some((task, theirs, waker)),
+        }
+    }
+}
+
+/// A capture asked of a task (see [`Link::ask`]), to send.
+pub(crate) struct Asked {
+    slot: SlotRef,
+    /// The task's first: its id, the slot's reference for it, its waker.
+    first: Option<(u64, SlotRef, Waker)>,
+}
+
+impl Asked {
+    /// Asks: the slot's `request` (its flag, and the waker it holds), or
+    /// for a first capture the slot left in [`handoff`] for the task, then
+    /// its waker woken (so its next poll finds the slot). Returns the
+    /// slot, to wait on.
+    pub(crate) fn send(self) -> SlotRef {
+        match self.first {
+            None => self.slot.request(),
+            Some((task, theirs, waker)) => {
+                handoff::give(task, theirs);
+                waker.wake();
+            }
+        }
+        self.slot
+    }
+}
+
+/// The slots the agent made to ask tasks for their first capture (see
+/// [`Link::ask`]), by task id, until each task's next poll takes its own.
+/// A wrapped task that has handed its waker over, and has no slot, looks
+/// here on each poll: one load of a count that is 0 outside a capture
+/// round, then a bit of a filter by task id, and only then the lock (a
+/// worker takes it for a map's lookup; the agent for an insert).
+pub(crate) mod handoff {
+    use super::SlotRef;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{LazyLock, Mutex, MutexGuard};
+
+    static GIVEN: AtomicUsize = AtomicUsize::new(0);
+    /// Bit `id % 4096` is set while a slot for some task with that id's
+    /// low bits waits here; all are cleared when none does.
+    static FILTER: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+    static SLOTS: LazyLock<Mutex<HashMap<u64, SlotRef>>> = LazyLock::new(Mutex::default);
+
+    fn bit(id: u64) -> (&'static AtomicU64, u64) {
+        (&FILTER[((id >> 6) & 63) as usize], 1 << (id & 63))
+    }
+
+    fn slots() -> MutexGuard<'static, HashMap<u64, SlotRef>> {
+        SLOTS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Leaves `slot` for task `id`'s next poll.
+    pub(super) fn give(id: u64, slot: SlotRef) {
+        let mut m = slots();
+        m.insert(id, slot);
+        let (word, b) = bit(id);
+        word.fetch_or(b, Ordering::Relaxed);
+        GIVEN.store(m.len(), Ordering::Release);
+    }
+
+    /// The slot left for the task being polled on this thread, if any.
+    #[inline]
+    pub(crate) fn take() -> Option<SlotRef> {
+        if GIVEN.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        take_slow()
+    }
+
+    #[cold]
+    fn take_slow() -> Option<SlotRef> {
+        let id = crate::hooks::task_id(tokio::task::try_id()?);
+        let (word, b) = bit(id);
+        if word.load(Ordering::Acquire) & b == 0 {
+            return None;
+        }
+        let mut m = slots();
+        let slot = m.remove(&id);
+        settle(&mut m);
+        slot
+    }
+
+    /// Lets go of the slots whose task ended before taking them (only
+    /// this map holds them now).
+    pub(crate) fn sweep() {
+        if GIVEN.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut m = slots();
+        m.retain(|_, s| s.count() > 1);
+        settle(&mut m);
+    }
+
+    fn settle(m: &mut HashMap<u64, SlotRef>) {
+        GIVEN.store(m.len(), Ordering::Release);
+        if m.is_empty() {
+            for w in &FILTER {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether a slot waits here for task `id` (for tests).
+    #[cfg(test)]
+    pub(crate) fn holds(id: u64) -> bool {
+        slots().contains_key(&id)
+    }
+}
+
 fn packed(stack: u32, at_unix_ns: i64) -> u64 {
     let stack = u64::from(stack.saturating_add(1)).min((1 << STACK_BITS) - 1);
     let secs = (at_unix_ns.max(0) / 1_000_000_000).min(i64::from(u32::MAX)) as u64;
@@ -470,6 +672,58 @@ mod tests {
         assert_eq!(Arc::strong_count(&flag), 1, "the last reference freed it");
     }
 
+    /// A link holds the task's waker until its first ask, which makes it
+    /// a slot, asked, whose other reference waits in `handoff` for the
+    /// task, and wakes the task once; later asks are the slot's own. A
+    /// slot nobody took (its task ended) is swept; the link's slot goes
+    /// with the link.
+    #[test]
+    fn a_link_becomes_a_slot_at_its_first_ask() {
+        use std::sync::atomic::AtomicUsize;
+        struct Counting(AtomicUsize);
+        impl std::task::Wake for Counting {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // An id no other test's task has.
+        let task = u64::MAX - 7;
+        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        let mut link = Link::task(Waker::from(counting.clone()));
+        assert!(link.as_slot().is_none() && link.askable());
+        let first = link.ask(task);
+        assert!(!handoff::holds(task), "nothing sent under the lock");
+        let slot = first.send();
+        assert!(handoff::holds(task), "left for the task");
+        assert_eq!(counting.0.load(Ordering::Relaxed), 1, "woken once");
+        assert_eq!(
+            Arc::strong_count(&counting),
+            1,
+            "the waker went with the wake"
+        );
+        let mine = link.as_slot().expect("a slot now");
+        assert!(std::ptr::eq(mine, &*slot));
+        assert!(slot.wanted() && !slot.askable() && slot.holding().is_none());
+        // The link's, the round's, and the one waiting for the task.
+        assert_eq!(slot.count(), 3);
+        // Asked again: the slot's request, nothing left in `handoff`.
+        slot.take_request();
+        slot.set_waker(&Waker::from(counting.clone()));
+        assert!(link.askable());
+        let again = link.ask(task).send();
+        assert!(std::ptr::eq(&*again, &*slot));
+        assert_eq!(counting.0.load(Ordering::Relaxed), 2);
+        drop(again);
+        // The task never came for it: swept once only the map holds it.
+        handoff::sweep();
+        assert!(handoff::holds(task), "the link and the round still hold it");
+        drop(link);
+        drop(slot);
+        handoff::sweep();
+        assert!(!handoff::holds(task), "swept");
+        assert_eq!(Arc::strong_count(&counting), 1, "no waker left behind");
+    }
+
     #[test]
     fn a_request_wakes_once_and_is_taken_once() {
         let s = Slot::default();
@@ -489,8 +743,8 @@ mod tests {
 /// What a wrapped task's poll leaves for the recorder's after-poll hook.
 #[derive(Default)]
 pub struct Mail {
-    /// The task's slot, on its first poll.
-    pub adopt: Option<SlotRef>,
+    /// The task's waker, on its first `Pending` (see [`Link`]).
+    pub waker: Option<Waker>,
     /// A capture: instruction pointers, leaf after leaf, each leaf ended
     /// by a 0.
     pub captured: Option<Vec<usize>>,
@@ -505,7 +759,7 @@ thread_local! {
     static HAS_MAIL: Cell<bool> = const { Cell::new(false) };
     static MAIL: RefCell<Mail> = const {
         RefCell::new(Mail {
-            adopt: None,
+            waker: None,
             captured: None,
             synthetic: false,
             task: None,
@@ -535,15 +789,15 @@ pub fn has_mail() -> bool {
     HAS_MAIL.get()
 }
 
-/// The slot a poll of `task` just made, when that is all its mail says
-/// (a wrapped task's first `Pending`, the common mail): taken, so the
-/// recorder hands it over in the poll's own event.
-pub(crate) fn take_adoption(task: tokio::task::Id) -> Option<SlotRef> {
+/// The waker a poll of `task` just handed over, when that is all its
+/// mail says (a wrapped task's first `Pending`, the common mail): taken,
+/// so the recorder hands it over in the poll's own events.
+pub(crate) fn take_adoption(task: tokio::task::Id) -> Option<Waker> {
     MAIL.with(|m| {
         let mut m = m.try_borrow_mut().ok()?;
         // Every field named: a new one must say what taking it leaves.
         let Mail {
-            adopt,
+            waker,
             captured: None,
             synthetic: false,
             task: mine,
@@ -554,11 +808,11 @@ pub(crate) fn take_adoption(task: tokio::task::Id) -> Option<SlotRef> {
         if *mine != Some(task) {
             return None;
         }
-        let slot = adopt.take()?;
+        let waker = waker.take()?;
         // Nothing else in it now (no capture, not the agent's poll).
         *mine = None;
         HAS_MAIL.set(false);
-        Some(slot)
+        Some(waker)
     })
 }
 

@@ -86,7 +86,8 @@ pub(super) fn full(local: &mut Local, inner: &Inner) {
 /// what it left, when it left a chunk or [`PARK_FOLD`] events (a worker
 /// that parks after every few polls does not fold each time). Never
 /// waits: if someone else is folding, their fold takes these events too.
-pub(super) fn parking(local: &mut Local, inner: &Inner) {
+pub(super) fn parking(local: &mut Local, inner: &Inner, now: u64) {
+    local.flush(|l| full(l, inner), now);
     if local.waiting() == 0 && local.len() < PARK_FOLD {
         return;
     }

@@ -16,7 +16,7 @@
 //!   running state. A task that ends inside its poll (most do) costs one
 //!   event for both.
 //! - **The table is made from the logs** (see [`table`]): every live task's
-//!   record (48 bytes and its id), the young ones in a ring indexed by the
+//!   record (56 bytes and its id), the young ones in a ring indexed by the
 //!   id's number and the rest in 8 hash maps (see [`tasks`]), and each
 //!   place's totals, brought up to date by a fold under one lock that a
 //!   runtime's worker never waits for (see [`handoff`]): a worker whose
@@ -30,10 +30,15 @@
 //!   thread of ours and without readers. (A folding thread of our own was
 //!   tried: the same CPU, and wall time from 5 % better to 10 % worse on
 //!   two busy cores, for the events it reads from the other cores.)
-//! - **A wrapped task's slot** ([`crate::slot::SlotRef`], 24 bytes) goes
-//!   to its record in its poll's own events, as a pointer; mail (a
-//!   thread-local the poll fills, see `slot`) carries only what is rare:
-//!   a capture, or a poll the agent caused.
+//! - **A wrapped task's waker** (its first `Pending` hands it over in the
+//!   poll's mail, a thread-local; see `slot`) stays on that thread, in its
+//!   log's stash (see [`log::Stash`]), and is let go there when the task
+//!   ends on it: most of a churn's tasks never put it in the log. It goes
+//!   in the log, for the record to keep (see [`crate::slot::Link`]), when
+//!   another task's takes its entry, when the thread parks or ends, or
+//!   when a reader has asked (the capture round does) and the thread runs
+//!   its next poll. Mail carries only that, a capture, or a poll the agent
+//!   caused.
 //! - **Readers fold first**, then read the table under the fold lock (the
 //!   server once a second, a scrape, a page): they see every event
 //!   published before they asked, exactly.
@@ -98,6 +103,10 @@ pub(crate) struct Inner {
     synthetic_polls: AtomicU64,
     synthetic_ns: AtomicU64,
     captures_asked: AtomicU64,
+    /// Bumped by a reader that wants every wrapped task's waker in the
+    /// log (see `log::Stash`): a thread that runs a poll next puts its
+    /// stash there.
+    stash_flush: AtomicU64,
 }
 
 impl Inner {
@@ -250,6 +259,7 @@ impl Recorder {
                 synthetic_polls: AtomicU64::new(0),
                 synthetic_ns: AtomicU64::new(0),
                 captures_asked: AtomicU64::new(0),
+                stash_flush: AtomicU64::new(0),
             }),
         }
     }
@@ -350,12 +360,13 @@ impl Recorder {
     /// run): see [`handoff::parking`].
     pub fn parking(&self) {
         let inner = &*self.inner;
+        let now = self.now();
         let _ = LOGS.try_with(|logs| {
             let Ok(mut logs) = logs.try_borrow_mut() else {
                 return;
             };
             if let Some(local) = logs.iter_mut().find(|l| l.recorder == inner.id) {
-                handoff::parking(local, inner);
+                handoff::parking(local, inner, now);
             }
         });
     }
@@ -406,9 +417,11 @@ impl Recorder {
         let at = self.now();
         let done = self.with_log(|local, inner| {
             local.push(|l| full(l, inner), id, log::TERM, at, 0, None);
+            local.stash.take(id)
         });
-        if done.is_none() {
-            self.stray(Event::Term { id, at });
+        match done {
+            None => self.stray(Event::Term { id, at }),
+            Some(waker) => drop(waker),
         }
     }
 
@@ -430,12 +443,12 @@ impl Recorder {
             p.at.set(None);
             (p.since.get(), p.ended.get())
         });
-        // A wrapped task's poll may leave its slot, a capture, or say that
+        // A wrapped task's poll may leave its waker, a capture, or say that
         // the poll was the agent's (see `capture`): rare, and apart.
         if crate::slot::has_mail() {
-            // Its first `Pending`: the slot goes in the poll's own events.
-            if let Some(slot) = crate::slot::take_adoption(id) {
-                return self.after_poll_adopting(id, now, since, ended, slot);
+            // Its first `Pending`: the waker stays on this thread (the stash).
+            if let Some(waker) = crate::slot::take_adoption(id) {
+                return self.after_poll_adopting(id, now, since, ended, waker);
             }
             return self.after_poll_with_mail(id, now, since, ended);
         }
@@ -443,30 +456,46 @@ impl Recorder {
         let done = self.with_log(|local, inner| {
             local.log.leave();
             local.push(|l| full(l, inner), id, kind, now, since, None);
+            // A wrapped task's waker kept on this thread goes with it.
+            if ended {
+                return local.stash.take(id);
+            }
+            if !local.stash.is_empty() {
+                let asked = inner.stash_flush.load(Ordering::Relaxed);
+                local.flush_if_asked(asked, |l| full(l, inner), now);
+            }
+            None
         });
-        if done.is_none() {
-            self.stray_poll(id, since, now, ended);
+        match done {
+            None => self.stray_poll(id, since, now, ended),
+            Some(waker) => drop(waker),
         }
     }
 
-    /// A wrapped task's poll that made its slot: the poll, then the slot
-    /// (unless the task ended in it).
+    /// A wrapped task's poll that handed its waker over: the poll; the
+    /// waker stays in this thread's stash (unless the task ended in it),
+    /// and the one whose entry it takes goes in the log.
     fn after_poll_adopting(
         &self,
         id: tokio::task::Id,
         now: u64,
         since: u64,
         ended: bool,
-        slot: crate::slot::SlotRef,
+        waker: std::task::Waker,
     ) {
         let kind = if ended { log::POLL_END } else { log::POLL };
+        let mut waker = Some(waker);
         let done = self.with_log(|local, inner| {
             local.log.leave();
             local.push(|l| full(l, inner), id, kind, now, since, None);
-            if !ended {
-                local.push_adopt(|l| full(l, inner), id, now, slot);
+            if !ended
+                && let Some(w) = waker.take()
+                && let Some((old, w)) = local.stash.put(id, w)
+            {
+                local.push_adopt(|l| full(l, inner), old, now, w);
             }
         });
+        drop(waker);
         if done.is_none() {
             self.stray_poll(id, since, now, ended);
         }
@@ -485,7 +514,7 @@ impl Recorder {
         let done = self.with_log(|local, inner| {
             local.log.leave();
             if let Some(m) = mail
-                && (m.adopt.is_some() || m.captured.is_some())
+                && (m.waker.is_some() || m.captured.is_some())
             {
                 lock(&local.log.mail).push_back(m);
                 local.push(|l| full(l, inner), id, log::MAIL, now, 0, None);
@@ -712,43 +741,119 @@ mod tests {
         assert!(folded >= log::FIRST + log::SLOTS, "{folded} folded");
     }
 
-    /// A wrapped task's slot in a log no fold read (its recorder gone) is
+    /// A waker whose count says who holds it: `Arc::strong_count` is 1
+    /// plus the wakers made of it and not let go.
+    struct Counted;
+    impl std::task::Wake for Counted {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    fn counted() -> Arc<Counted> {
+        Arc::new(Counted)
+    }
+
+    /// A wrapped task's waker in a log no fold read (its recorder gone) is
     /// let go with the log.
     #[test]
-    fn a_slot_in_a_log_nobody_folded_is_let_go() {
+    fn a_waker_in_a_log_nobody_folded_is_let_go() {
         let ids = test_ids(1);
         let recorder = Recorder::new();
-        let slot = crate::slot::SlotRef::new();
+        let waker = counted();
         let at = Location::caller();
         // A thread of its own, joined: its locals (its log) are gone then.
-        let (r, s) = (recorder.clone(), slot.clone());
+        let (r, w) = (recorder.clone(), std::task::Waker::from(waker.clone()));
         std::thread::spawn(move || {
             r.spawned(ids[0], at);
             r.before_poll(ids[0], at);
-            r.after_poll_adopting(ids[0], 1, 0, false, s);
+            r.after_poll_adopting(ids[0], 1, 0, false, w);
         })
         .join()
         .expect("thread");
-        assert_eq!(slot.count(), 2, "the log holds one");
+        assert_eq!(Arc::strong_count(&waker), 2, "the log holds one");
         drop(recorder);
-        assert_eq!(slot.count(), 1, "let go with the log");
+        assert_eq!(Arc::strong_count(&waker), 1, "let go with the log");
     }
 
-    /// A slot whose adoption a fold reads before its task's spawn waits
+    /// A wrapped task that ends on the thread where it first waited never
+    /// puts its waker in the log: the thread kept it, and lets it go at
+    /// the task's end (most of a churn's tasks).
+    #[test]
+    fn a_wrapped_task_that_ends_where_it_waited_never_logs_its_waker() {
+        let id = test_ids(1)[0];
+        let recorder = Recorder::new();
+        let at = Location::caller();
+        let waker = counted();
+        recorder.spawned(id, at);
+        recorder.before_poll(id, at);
+        recorder.after_poll_adopting(id, 1, 0, false, std::task::Waker::from(waker.clone()));
+        assert_eq!(Arc::strong_count(&waker), 2, "kept on its thread");
+        recorder.before_poll(id, at);
+        recorder.terminated(id);
+        recorder.after_poll(id);
+        assert_eq!(Arc::strong_count(&waker), 1, "let go at its end");
+        // Its spawn and two polls, and no adoption.
+        assert_eq!(unfolded(&recorder), vec![3]);
+        let _ = recorder.groups();
+        assert_eq!(lock(&recorder.inner.table).strays, 0);
+    }
+
+    /// A thread keeps a wrapped task's waker until it parks, or until a
+    /// reader asks and the thread runs its next poll: then the recorder
+    /// has it, and can ask the task for a capture.
+    #[test]
+    fn kept_wakers_reach_the_recorder_at_a_park_or_a_readers_ask() {
+        let ids = test_ids(3);
+        let recorder = Recorder::new();
+        let at = Location::caller();
+        let wakers: Vec<_> = (0..2).map(|_| counted()).collect();
+        for &id in &ids {
+            recorder.spawned(id, at);
+        }
+        for (&id, w) in ids.iter().zip(&wakers) {
+            recorder.before_poll(id, at);
+            recorder.after_poll_adopting(id, 1, 0, false, std::task::Waker::from(w.clone()));
+        }
+        let _ = recorder.groups();
+        assert!(recorder.wrapped(10).is_empty(), "kept on the thread");
+        recorder.parking();
+        let mut wrapped = recorder.wrapped(10);
+        wrapped.sort_unstable();
+        assert_eq!(wrapped, vec![task_id(ids[0]), task_id(ids[1])]);
+        // A busy thread: a reader's ask, then any poll.
+        let busy = test_ids(1)[0];
+        let w = counted();
+        recorder.spawned(busy, at);
+        recorder.before_poll(busy, at);
+        recorder.after_poll_adopting(busy, 1, 0, false, std::task::Waker::from(w.clone()));
+        let _ = recorder.request_captures(waits::Budget::default());
+        assert!(!recorder.wrapped(10).contains(&task_id(busy)));
+        recorder.before_poll(ids[2], at);
+        recorder.after_poll(ids[2]);
+        assert!(
+            recorder.wrapped(10).contains(&task_id(busy)),
+            "put in the log"
+        );
+        assert_eq!(Arc::strong_count(&w), 2, "the recorder holds it");
+    }
+
+    /// A waker whose adoption a fold reads before its task's spawn waits
     /// for the spawn, then goes to the record and leaves with the task;
-    /// one for a task never spawned under the hooks is let go. Each
-    /// reference is taken back once.
+    /// one for a task never spawned under the hooks is let go. Each is
+    /// let go once.
     #[test]
     fn an_adoption_read_before_its_spawn_waits_and_a_strays_is_let_go() {
         let ids = test_ids(3);
         let (first, task, never) = (ids[0], ids[1], ids[2]);
         let recorder = Recorder::new();
         let at = Location::caller();
-        let (kept, stray) = (crate::slot::SlotRef::new(), crate::slot::SlotRef::new());
+        let (kept, stray) = (counted(), counted());
         let (to_adopter, adopter) = std::sync::mpsc::channel::<()>();
         let (to_main, main) = std::sync::mpsc::channel::<()>();
         let r = recorder.clone();
-        let (k, st) = (kept.clone(), stray.clone());
+        let (k, st) = (
+            std::task::Waker::from(kept.clone()),
+            std::task::Waker::from(stray.clone()),
+        );
         // This thread's log is read first: its adoption comes before the
         // spawn, which is in the other thread's log.
         let adopting = std::thread::spawn(move || {
@@ -770,12 +875,12 @@ mod tests {
         .expect("spawner");
         adopting.join().expect("adopter");
         let _ = recorder.groups();
-        assert_eq!(kept.count(), 2, "the record holds the slot");
+        assert_eq!(Arc::strong_count(&kept), 2, "the record holds the waker");
         let _ = recorder.groups();
-        assert_eq!(stray.count(), 1, "the stray's slot is let go");
+        assert_eq!(Arc::strong_count(&stray), 1, "the stray's waker is let go");
         recorder.terminated(task);
         let _ = recorder.groups();
-        assert_eq!(kept.count(), 1, "it leaves with its task");
+        assert_eq!(Arc::strong_count(&kept), 1, "it leaves with its task");
     }
 
     /// A service's own `on_thread_park`, given to the agent, still runs.

@@ -194,7 +194,7 @@ impl Recorder {
         let in_poll = running.get(&id);
         TaskRow {
             id: task_id(id),
-            reachable: rec.slot.is_some(),
+            reachable: rec.link.is_some(),
             parent: rec.parent.map_or(0, task_id),
             parent_location: (rec.parent_loc() != NONE)
                 .then(|| table.locations[rec.parent_loc() as usize]),

@@ -23,11 +23,11 @@ use super::log::{Chunk, Event, ThreadLog};
 use super::places::{NONE, PLACE_BITS};
 use super::site::{Site, age_bucket};
 use super::tasks::Tasks;
-use crate::slot::{Mail, SlotRef};
+use crate::slot::{Link, Mail};
 
 #[derive(Default)]
-/// One live task: 48 bytes, and its id as the key (56 bytes a task in
-/// the map, before its spare room).
+/// One live task: 56 bytes, and its id as the key (64 bytes a task in
+/// the ring or a map, before a map's spare room).
 pub(super) struct Rec {
     pub(super) parent: Option<Id>,
     /// Nanoseconds since the recorder's epoch.
@@ -39,9 +39,10 @@ pub(super) struct Rec {
     busy_site: u64,
     /// Polls, above its spawner's location's number.
     polls_parent: u64,
-    /// The task's link with the agent, when its future is wrapped in
+    /// The task's link with the agent (its waker, or once asked for a
+    /// capture its slot), when its future is wrapped in
     /// [`crate::capture::Traced`].
-    pub(super) slot: Option<SlotRef>,
+    pub(super) link: Option<Link>,
 }
 
 const PLACE_MASK: u64 = (1 << PLACE_BITS) - 1;
@@ -56,7 +57,7 @@ impl Rec {
             last_poll_end: 0,
             busy_site: u64::from(site) & PLACE_MASK,
             polls_parent: u64::from(parent_loc) & PLACE_MASK,
-            slot: None,
+            link: None,
         }
     }
 
@@ -81,6 +82,14 @@ impl Rec {
     fn add_busy(&mut self, ns: u64) {
         let us = ((self.busy_site >> PLACE_BITS) + ns / 1000).min(COUNT_MAX);
         self.busy_site = (us << PLACE_BITS) | (self.busy_site & PLACE_MASK);
+    }
+
+    /// The task's waker, handed over on its first `Pending` (once: a link
+    /// it has stays).
+    fn adopt(&mut self, waker: std::task::Waker) {
+        if self.link.is_none() {
+            self.link = Some(Link::task(waker));
+        }
     }
 
     fn add_poll(&mut self) {
@@ -304,9 +313,9 @@ impl Table {
                 }
                 None => false,
             },
-            Event::Adopt { id, slot } => match self.tasks.get_mut(&id) {
+            Event::Adopt { id, waker } => match self.tasks.get_mut(&id) {
                 Some(rec) => {
-                    rec.slot = Some(super::log::adopted(slot));
+                    rec.adopt(super::log::adopted(waker));
                     true
                 }
                 None => false,
@@ -321,7 +330,7 @@ impl Table {
     }
 
     /// Applies an event with the mail it carries: a `Mail` event's, the
-    /// slot or capture its poll left (rare, and apart from the hot path);
+    /// waker or capture its poll left (rare, and apart from the hot path);
     /// any other event as [`Table::apply`] does (one kept pending, retried).
     #[cold]
     fn apply_with(&mut self, inner: &Inner, e: Event, mail: Option<Mail>, fold: u64) {
@@ -333,10 +342,10 @@ impl Table {
             return;
         };
         let Some(m) = mail else { return };
-        if let Some(slot) = m.adopt {
-            rec.slot = Some(slot);
+        if let Some(waker) = m.waker {
+            rec.adopt(waker);
         }
-        if let (Some(ips), Some(slot)) = (m.captured, &rec.slot)
+        if let (Some(ips), Some(slot)) = (m.captured, rec.link.as_ref().and_then(Link::as_slot))
             && let Some(stack) = crate::stacks::intern(ips)
         {
             slot.keep(stack, inner.unix_ns(at));
@@ -354,10 +363,10 @@ impl Table {
     }
 }
 
-/// An event dropped unapplied: the slot it may carry goes.
+/// An event dropped unapplied: the waker it may carry goes.
 fn release(e: Event) {
-    if let Event::Adopt { slot, .. } = e {
-        drop(super::log::adopted(slot));
+    if let Event::Adopt { waker, .. } = e {
+        drop(super::log::adopted(waker));
     }
 }
 

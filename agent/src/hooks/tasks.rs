@@ -292,6 +292,15 @@ impl Tasks {
             .filter_map(|e| e.id.as_ref().map(|id| (id, &e.rec)));
         self.maps.iter().flat_map(|m| m.iter()).chain(ring)
     }
+
+    /// [`Tasks::iter`], to change the records.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (&Id, &mut Rec)> {
+        let ring = self
+            .ring
+            .iter_mut()
+            .filter_map(|e| e.id.as_ref().map(|id| (id, &mut e.rec)));
+        self.maps.iter_mut().flat_map(|m| m.iter_mut()).chain(ring)
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use super::table::Rec;
 use super::{Recorder, Site, task_id};
-use crate::slot::{Slot, SlotRef};
+use crate::slot::{Link, Slot, SlotRef};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
@@ -60,11 +60,11 @@ pub struct Coverage {
 
 impl Coverage {
     pub(super) fn add(&mut self, rec: &Rec, running: bool) {
-        let Some(slot) = &rec.slot else {
+        let Some(link) = &rec.link else {
             return;
         };
         self.reachable += 1;
-        if let Some((_, at)) = holding(slot, running) {
+        if let Some((_, at)) = holding(link, running) {
             self.held += 1;
             self.newest = Some(self.newest.map_or(at, |n| n.max(at)));
         }
@@ -73,11 +73,12 @@ impl Coverage {
 
 /// The task's last capture (stack, ns since the epoch), if it still
 /// holds: the task has not really run since, and is not running now.
-fn holding(slot: &Slot, running: bool) -> Option<(u32, i64)> {
+/// (A task never asked has no slot, and no capture.)
+fn holding(link: &Link, running: bool) -> Option<(u32, i64)> {
     if running {
         return None;
     }
-    slot.holding()
+    link.as_slot().and_then(Slot::holding)
 }
 
 impl Recorder {
@@ -88,30 +89,34 @@ impl Recorder {
     /// slots asked (to wait for). Walks every task once; the wakes are made
     /// after the walk, with no lock held.
     pub fn request_captures(&self, budget: Budget) -> Vec<SlotRef> {
-        let table = self.table();
+        // Slots made for tasks that ended before taking them go first.
+        crate::slot::handoff::sweep();
+        // The wakers threads still keep: in the log by the next round (a
+        // parked worker's were put there as it parked).
+        self.inner.stash_flush.fetch_add(1, Ordering::Relaxed);
+        let mut table = self.table();
         let running = self.in_poll();
         let mut per_site: HashMap<u32, usize> = HashMap::new();
-        let mut slots: Vec<SlotRef> = Vec::new();
-        for (id, rec) in table.tasks.iter() {
-            if slots.len() >= budget.total {
+        let mut asked = Vec::new();
+        for (id, rec) in table.tasks.iter_mut() {
+            if asked.len() >= budget.total {
                 break;
             }
-            let Some(slot) = &rec.slot else {
+            let site = rec.site();
+            let Some(link) = &mut rec.link else {
                 continue;
             };
-            if running.get(id).is_some() || !slot.askable() {
+            if running.get(id).is_some() || !link.askable() {
                 continue;
             }
-            let n = per_site.entry(rec.site()).or_default();
+            let n = per_site.entry(site).or_default();
             if *n < budget.per_site {
                 *n += 1;
-                slots.push(slot.clone());
+                asked.push(link.ask(task_id(*id)));
             }
         }
         drop(table);
-        for s in &slots {
-            s.request();
-        }
+        let slots: Vec<SlotRef> = asked.into_iter().map(|a| a.send()).collect();
         self.inner
             .captures_asked
             .fetch_add(slots.len() as u64, Ordering::Relaxed);
@@ -125,7 +130,7 @@ impl Recorder {
         table
             .tasks
             .iter()
-            .filter(|(_, rec)| rec.slot.is_some())
+            .filter(|(_, rec)| rec.link.is_some())
             .take(max)
             .map(|(id, _)| task_id(*id))
             .collect()
@@ -138,10 +143,10 @@ impl Recorder {
         let now = crate::wire::unix_now_ns();
         let mut w = Waits::default();
         for (id, rec) in table.tasks.iter() {
-            let Some(slot) = &rec.slot else {
+            let Some(link) = &rec.link else {
                 continue;
             };
-            let Some((stack, at)) = holding(slot, running.get(id).is_some()) else {
+            let Some((stack, at)) = holding(link, running.get(id).is_some()) else {
                 continue;
             };
             if w.tasks.len() >= max_tasks {
@@ -166,10 +171,10 @@ impl Recorder {
         let running = self.in_poll();
         let mut counts: HashMap<(u32, u32), (&'static Site, u64)> = HashMap::new();
         for (id, rec) in table.tasks.iter() {
-            let Some(slot) = &rec.slot else {
+            let Some(link) = &rec.link else {
                 continue;
             };
-            if let Some((stack, _)) = holding(slot, running.get(id).is_some()) {
+            if let Some((stack, _)) = holding(link, running.get(id).is_some()) {
                 let site = table.sites[rec.site() as usize];
                 counts.entry((rec.site(), stack)).or_insert((site, 0)).1 += 1;
             }
