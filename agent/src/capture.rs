@@ -95,25 +95,24 @@ impl<F: Future> Future for Traced<F> {
             // No agent in this process: nothing will ask.
             return this.inner.poll(cx);
         }
-        let hooked = crate::hooks::polling_a_task();
         let slot = match this.slot.as_ref() {
             Some(slot) => slot,
-            // Under the hooks source the recorder keeps the task's waker
-            // (handed over in the poll's mail), until it first asks for a
-            // capture: then the slot it made waits in `handoff`.
-            None if hooked => {
-                if !*this.posted {
-                    let res = this.inner.poll(cx);
-                    if res.is_pending() {
-                        post(|m| m.waker = Some(cx.waker().clone()));
-                        *this.posted = true;
-                    }
-                    return res;
+            // Under the hooks source the recorder keeps the task's waker,
+            // until it first asks for a capture: then the slot it made
+            // waits in `handoff`.
+            None if *this.posted => match handoff::take() {
+                Some(slot) => this.slot.insert(slot),
+                None => return this.inner.poll(cx),
+            },
+            // The first poll that returns `Pending` hands the waker over
+            // (in the poll's mail).
+            None if crate::hooks::polling_a_task() => {
+                let res = this.inner.poll(cx);
+                if res.is_pending() {
+                    post(|m| m.waker = Some(cx.waker().clone()));
+                    *this.posted = true;
                 }
-                match handoff::take() {
-                    Some(slot) => this.slot.insert(slot),
-                    None => return this.inner.poll(cx),
-                }
+                return res;
             }
             // In console mode the registry keeps the slot, by task id; a
             // future that is no task's (a `block_on` future) has nothing
@@ -145,7 +144,7 @@ impl<F: Future> Future for Traced<F> {
                 if traced.is_ready() {
                     return traced;
                 }
-                if hooked {
+                if crate::hooks::polling_a_task() {
                     slot.captured_now();
                     post(|m| {
                         m.captured = Some(ips);

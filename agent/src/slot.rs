@@ -20,7 +20,7 @@
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{RawWaker, RawWakerVTable, Waker};
+use std::task::Waker;
 
 /// The agent asked for a capture.
 const WANT: u64 = 1;
@@ -318,54 +318,48 @@ impl Slot {
     }
 }
 
-/// What the recorder keeps of a wrapped task, in a `Waker`'s 16 bytes:
-/// the task's own waker, from its first `Pending` (handed over in that
-/// poll's events) until the agent first asks it for a capture; from then
-/// on the [`Slot`] the two share, kept as a `Waker` of [`SLOT_LINK`]'s (a
-/// tag and a reference, never woken). So a wrapped task that is never
-/// asked (a churn's) costs a waker's clone and nothing else: no slot, no
-/// allocation, no count, no lock; the slot, its protocol and its flags
-/// are only for the tasks the agent asks.
-pub struct Link(Waker);
+/// What the recorder keeps of a wrapped task, in 8 bytes (a record's
+/// field, which every task has, wrapped or not): the task's own waker,
+/// boxed, from the time its first `Pending` reaches the log (see
+/// `hooks::log::Stash`) until the agent first asks it for a capture; from
+/// then on the [`Slot`] the two share. A tagged pointer: both are 8-byte
+/// aligned allocations, and the low bit says which this is. So a wrapped
+/// task that is never asked costs a waker's clone, and a box once it
+/// outlives its thread's stash; the slot, its protocol and its flags are
+/// only for the tasks the agent asks.
+pub struct Link(NonNull<u8>);
 
-/// The vtable that marks a [`Link`] holding a slot: its data is a
-/// [`SlotRef`] (`into_raw`).
-static SLOT_LINK: RawWakerVTable =
-    RawWakerVTable::new(link_clone, link_drop, link_wake_by_ref, link_drop);
+/// The low bit of a [`Link`] that holds a slot.
+const SLOT_TAG: usize = 1;
 
-unsafe fn link_clone(p: *const ()) -> RawWaker {
-    // SAFETY: `p` is a `SlotRef` of this link's (see `Link::slot`): a
-    // clone of it is another reference, owned by the new waker.
-    let s = std::mem::ManuallyDrop::new(unsafe { SlotRef::from_raw(p as usize) });
-    RawWaker::new((*s).clone().into_raw() as *const (), &SLOT_LINK)
-}
-
-unsafe fn link_drop(p: *const ()) {
-    // SAFETY: as above; the waker's reference, given back once.
-    drop(unsafe { SlotRef::from_raw(p as usize) });
-}
-
-unsafe fn link_wake_by_ref(_: *const ()) {}
+// SAFETY: a `Link` owns a `Box<Waker>` or a `SlotRef`, both `Send + Sync`.
+unsafe impl Send for Link {}
+// SAFETY: as above.
+unsafe impl Sync for Link {}
 
 impl Link {
     /// The task's own waker.
     pub(crate) fn task(waker: Waker) -> Link {
-        Link(waker)
+        Link(NonNull::from(Box::leak(Box::new(waker))).cast())
     }
 
     fn slot(slot: SlotRef) -> Link {
-        // SAFETY: `SLOT_LINK`'s functions take the data for a `SlotRef`'s
-        // `into_raw`, which this is; the waker owns that reference.
-        Link(unsafe { Waker::new(slot.into_raw() as *const (), &SLOT_LINK) })
+        let p = slot.into_raw() | SLOT_TAG;
+        // SAFETY: `into_raw` gave a non-null pointer; tagged, still not 0.
+        Link(unsafe { NonNull::new_unchecked(p as *mut u8) })
+    }
+
+    fn is_slot(&self) -> bool {
+        self.0.as_ptr() as usize & SLOT_TAG != 0
     }
 
     /// The slot, once the agent asked the task (else it holds the task's
     /// waker).
     pub fn as_slot(&self) -> Option<&Slot> {
-        std::ptr::eq(self.0.vtable(), &SLOT_LINK).then(|| {
-            // SAFETY: a `SLOT_LINK` waker's data is a `SlotRef`'s pointer,
-            // alive while the waker is (it owns that reference).
-            unsafe { &*(self.0.data() as *const Slot) }
+        self.is_slot().then(|| {
+            // SAFETY: a tagged link is a `SlotRef`'s pointer (untagged),
+            // alive while the link is (it owns that reference).
+            unsafe { &*((self.0.as_ptr() as usize & !SLOT_TAG) as *const Slot) }
         })
     }
 
@@ -393,10 +387,26 @@ impl Link {
             };
         }
         let (mine, theirs) = SlotRef::asked();
-        let Link(waker) = std::mem::replace(self, Link::slot(mine.clone()));
+        let old = std::mem::replace(self, Link::slot(mine.clone()));
+        let old = std::mem::ManuallyDrop::new(old);
+        // SAFETY: an untagged link is a `Box<Waker>` from `Link::task`;
+        // taken once, here, from a link that is not dropped.
+        let waker = *unsafe { Box::from_raw(old.0.as_ptr().cast::<Waker>()) };
         Asked {
             slot: mine,
             first: Some((task, theirs, waker)),
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if self.is_slot() {
+            // SAFETY: the link's `SlotRef`, given back once.
+            drop(unsafe { SlotRef::from_raw(self.0.as_ptr() as usize & !SLOT_TAG) });
+        } else {
+            // SAFETY: the `Box<Waker>` of `Link::task`, freed once.
+            drop(unsafe { Box::from_raw(self.0.as_ptr().cast::<Waker>()) });
         }
     }
 }

@@ -297,15 +297,20 @@ pub(super) struct Local {
     flushed: u64,
 }
 
-/// Entries in a thread's [`Stash`].
-pub(super) const STASH: usize = 256;
+/// Entries in a thread's [`Stash`] at first, and the most it grows to.
+const STASH_START: usize = 256;
+pub(super) const STASH_MAX: usize = 4096;
 
 /// The wakers of wrapped tasks whose first `Pending` was on this thread,
-/// kept here, by the id's number (one entry per number mod [`STASH`]), until
-/// the task ends on this thread (the waker is let go there, at once: most
-/// of a churn's tasks never reach the log), another task's waker takes the
-/// entry, or the thread parks or is asked (see `Local::flush`): then the
-/// waker goes in the log, for the recorder to keep.
+/// kept here, by the id's number (one entry per number modulo its size),
+/// until the task ends on this thread (the waker is let go there, at
+/// once: most of a churn's tasks never reach the log), another task's
+/// waker takes the entry, or the thread parks, ends, or is asked (see
+/// [`Local::flush`]): then the waker goes in the log, for the recorder to
+/// keep. It starts at [`STASH_START`] entries (made on the first wrapped
+/// task) and doubles while half full, up to [`STASH_MAX`] (96 KiB): a
+/// churn of 2 000 wrapped tasks in flight on two workers lives and dies
+/// in it.
 #[derive(Default)]
 pub(super) struct Stash {
     entries: Vec<Option<(Id, Waker)>>,
@@ -313,20 +318,35 @@ pub(super) struct Stash {
 }
 
 impl Stash {
-    fn index(id: &Id) -> usize {
-        (super::tasks::number(id) as usize) & (STASH - 1)
+    fn index(&self, id: &Id) -> usize {
+        (super::tasks::number(id) as usize) & (self.entries.len() - 1)
     }
 
     /// Keeps `waker` for task `id`; the entry it takes the place of, if any.
     pub(super) fn put(&mut self, id: Id, waker: Waker) -> Option<(Id, Waker)> {
-        if self.entries.is_empty() {
-            self.entries.resize_with(STASH, || None);
+        if self.len * 2 >= self.entries.len() && self.entries.len() < STASH_MAX {
+            self.grow();
         }
-        let old = self.entries[Stash::index(&id)].replace((id, waker));
+        let i = self.index(&id);
+        let old = self.entries[i].replace((id, waker));
         if old.is_none() {
             self.len += 1;
         }
         old
+    }
+
+    /// Doubles the entries (or makes the first): each goes to its number
+    /// modulo the new size, where no other can be (they had distinct
+    /// numbers modulo the old).
+    #[cold]
+    fn grow(&mut self) {
+        let size = (self.entries.len() * 2).max(STASH_START);
+        let old = std::mem::replace(&mut self.entries, Vec::with_capacity(size));
+        self.entries.resize_with(size, || None);
+        for (id, waker) in old.into_iter().flatten() {
+            let i = self.index(&id);
+            self.entries[i] = Some((id, waker));
+        }
     }
 
     /// Task `id`'s waker, if kept here.
@@ -335,7 +355,8 @@ impl Stash {
         if self.len == 0 {
             return None;
         }
-        let e = &mut self.entries[Stash::index(&id)];
+        let i = self.index(&id);
+        let e = &mut self.entries[i];
         if e.as_ref().is_none_or(|(mine, _)| *mine != id) {
             return None;
         }

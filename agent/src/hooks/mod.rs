@@ -16,7 +16,7 @@
 //!   running state. A task that ends inside its poll (most do) costs one
 //!   event for both.
 //! - **The table is made from the logs** (see [`table`]): every live task's
-//!   record (56 bytes and its id), the young ones in a ring indexed by the
+//!   record (48 bytes and its id), the young ones in a ring indexed by the
 //!   id's number and the rest in 8 hash maps (see [`tasks`]), and each
 //!   place's totals, brought up to date by a fold under one lock that a
 //!   runtime's worker never waits for (see [`handoff`]): a worker whose

@@ -26,8 +26,8 @@ use super::tasks::Tasks;
 use crate::slot::{Link, Mail};
 
 #[derive(Default)]
-/// One live task: 56 bytes, and its id as the key (64 bytes a task in
-/// the ring or a map, before a map's spare room).
+/// One live task: 48 bytes, and its id as the key (56 bytes a task in
+/// the map, before its spare room).
 pub(super) struct Rec {
     pub(super) parent: Option<Id>,
     /// Nanoseconds since the recorder's epoch.
@@ -44,6 +44,9 @@ pub(super) struct Rec {
     /// [`crate::capture::Traced`].
     pub(super) link: Option<Link>,
 }
+
+// Every live task has a record: its size is the hooks source's memory.
+const _: () = assert!(std::mem::size_of::<Rec>() == 48);
 
 const PLACE_MASK: u64 = (1 << PLACE_BITS) - 1;
 /// The most a record counts: 2^44 polls, 2^44 µs (203 days) in poll.
