@@ -100,7 +100,7 @@ impl<F: Future> Future for Traced<F> {
             // Under the hooks source the recorder keeps the task's waker,
             // until it first asks for a capture: then the slot it made
             // waits in `handoff`.
-            None if *this.posted => match handoff::take() {
+            None if *this.posted => match handoff::take(cx.waker()) {
                 Some(slot) => this.slot.insert(slot),
                 None => return this.inner.poll(cx),
             },

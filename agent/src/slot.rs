@@ -439,19 +439,20 @@ impl Asked {
 /// [`Link::ask`]), by task id, until each task's next poll takes its own.
 /// A wrapped task that has handed its waker over, and has no slot, looks
 /// here on each poll: one load of a count that is 0 outside a capture
-/// round, then a bit of a filter by task id, and only then the lock (a
-/// worker takes it for a map's lookup; the agent for an insert).
+/// round, then a bit of a filter by task id, and only then the lock,
+/// which a worker only tries (see [`handoff::take`]).
 pub(crate) mod handoff {
     use super::SlotRef;
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    use std::sync::{LazyLock, Mutex, MutexGuard};
+    use std::sync::{LazyLock, Mutex, MutexGuard, TryLockError};
+    use std::task::Waker;
 
     static GIVEN: AtomicUsize = AtomicUsize::new(0);
     /// Bit `id % 4096` is set while a slot for some task with that id's
     /// low bits waits here; all are cleared when none does.
     static FILTER: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
-    static SLOTS: LazyLock<Mutex<HashMap<u64, SlotRef>>> = LazyLock::new(Mutex::default);
+    pub(super) static SLOTS: LazyLock<Mutex<HashMap<u64, SlotRef>>> = LazyLock::new(Mutex::default);
 
     fn bit(id: u64) -> (&'static AtomicU64, u64) {
         (&FILTER[((id >> 6) & 63) as usize], 1 << (id & 63))
@@ -471,22 +472,33 @@ pub(crate) mod handoff {
     }
 
     /// The slot left for the task being polled on this thread, if any.
+    /// Never waits: when the agent holds the lock (for an insert, or
+    /// preempted while it does), the task wakes itself and looks again on
+    /// its next poll (a spurious wake-up, which futures accept), so a
+    /// worker goes on to its other tasks.
     #[inline]
-    pub(crate) fn take() -> Option<SlotRef> {
+    pub(crate) fn take(waker: &Waker) -> Option<SlotRef> {
         if GIVEN.load(Ordering::Acquire) == 0 {
             return None;
         }
-        take_slow()
+        take_slow(waker)
     }
 
     #[cold]
-    fn take_slow() -> Option<SlotRef> {
+    fn take_slow(waker: &Waker) -> Option<SlotRef> {
         let id = crate::hooks::task_id(tokio::task::try_id()?);
         let (word, b) = bit(id);
         if word.load(Ordering::Acquire) & b == 0 {
             return None;
         }
-        let mut m = slots();
+        let mut m = match SLOTS.try_lock() {
+            Ok(m) => m,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                waker.wake_by_ref();
+                return None;
+            }
+        };
         let slot = m.remove(&id);
         settle(&mut m);
         slot
@@ -732,6 +744,43 @@ mod tests {
         handoff::sweep();
         assert!(!handoff::holds(task), "swept");
         assert_eq!(Arc::strong_count(&counting), 1, "no waker left behind");
+    }
+
+    /// A task that finds the handoff's lock held (the agent inserting, or
+    /// preempted while it does) does not wait for it: it wakes itself,
+    /// and takes its slot on a later poll.
+    #[test]
+    fn a_task_that_finds_the_handoff_locked_wakes_itself_instead_of_waiting() {
+        use std::sync::atomic::AtomicUsize;
+        struct Counting(AtomicUsize);
+        impl std::task::Wake for Counting {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let task = tokio::spawn(async {
+                let id = crate::hooks::task_id(tokio::task::id());
+                let (mine, theirs) = SlotRef::asked();
+                handoff::give(id, theirs);
+                let counting = Arc::new(Counting(AtomicUsize::new(0)));
+                let waker = Waker::from(counting.clone());
+                {
+                    // This thread holds the lock: a try fails, as one on
+                    // another worker would.
+                    let _held = handoff::SLOTS.lock().expect("lock");
+                    assert!(handoff::take(&waker).is_none());
+                }
+                assert_eq!(counting.0.load(Ordering::Relaxed), 1, "woke itself");
+                let slot = handoff::take(&waker).expect("its slot, on the next try");
+                assert!(std::ptr::eq(&*slot, &*mine));
+                assert!(!handoff::holds(id));
+            });
+            task.await.expect("task");
+        });
     }
 
     #[test]

@@ -203,6 +203,9 @@ struct PollNow {
     since: Cell<u64>,
     /// The task ended inside this poll (its terminate hook ran).
     ended: Cell<bool>,
+    /// This thread has kept a wrapped task's waker (see `log::Stash`), in
+    /// some recorder: a task's end looks there.
+    stashed: Cell<bool>,
 }
 
 thread_local! {
@@ -212,6 +215,7 @@ thread_local! {
             at: Cell::new(None),
             since: Cell::new(0),
             ended: Cell::new(false),
+            stashed: Cell::new(false),
         }
     };
     /// This thread's log in each recorder it has recorded for (a runtime's
@@ -403,15 +407,21 @@ impl Recorder {
     }
 
     pub fn terminated(&self, id: tokio::task::Id) {
-        let in_its_poll = POLL.with(|p| {
+        let (in_its_poll, stashed) = POLL.with(|p| {
             let mine = p.task.get() == Some(id);
             if mine {
                 p.ended.set(true);
             }
-            mine
+            (mine, p.stashed.get())
         });
-        // A task ending inside its poll is recorded with that poll's end.
+        // A task ending inside its poll is recorded with that poll's end;
+        // the waker this thread kept for it goes now, while tokio still
+        // holds the task (let go after, it could be the task's last
+        // reference, and free the task here, away from its spawner).
         if in_its_poll {
+            if stashed {
+                drop(self.with_log(|local, _| local.stash.take(id)));
+            }
             return;
         }
         let at = self.now();
@@ -456,19 +466,14 @@ impl Recorder {
         let done = self.with_log(|local, inner| {
             local.log.leave();
             local.push(|l| full(l, inner), id, kind, now, since, None);
-            // A wrapped task's waker kept on this thread goes with it.
-            if ended {
-                return local.stash.take(id);
-            }
+            // A reader asked for the wakers this thread keeps.
             if !local.stash.is_empty() {
                 let asked = inner.stash_flush.load(Ordering::Relaxed);
                 local.flush_if_asked(asked, |l| full(l, inner), now);
             }
-            None
         });
-        match done {
-            None => self.stray_poll(id, since, now, ended),
-            Some(waker) => drop(waker),
+        if done.is_none() {
+            self.stray_poll(id, since, now, ended);
         }
     }
 
@@ -488,8 +493,11 @@ impl Recorder {
         let done = self.with_log(|local, inner| {
             local.log.leave();
             local.push(|l| full(l, inner), id, kind, now, since, None);
-            if !ended
-                && let Some(w) = waker.take()
+            if ended {
+                return;
+            }
+            POLL.with(|p| p.stashed.set(true));
+            if let Some(w) = waker.take()
                 && let Some((old, w)) = local.stash.put(id, w)
             {
                 local.push_adopt(|l| full(l, inner), old, now, w);
