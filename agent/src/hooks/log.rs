@@ -310,7 +310,8 @@ pub(super) const STASH_MAX: usize = 4096;
 /// keep. It starts at [`STASH_START`] entries (made on the first wrapped
 /// task) and doubles while half full, up to [`STASH_MAX`] (96 KiB): a
 /// churn of 2 000 wrapped tasks in flight on two workers lives and dies
-/// in it.
+/// in it. (Those are the only allocations it makes: five at most, in a
+/// thread's life.)
 #[derive(Default)]
 pub(super) struct Stash {
     entries: Vec<Option<(Id, Waker)>>,
@@ -449,10 +450,13 @@ impl Local {
         if self.stash.is_empty() {
             return;
         }
-        let kept: Vec<(Id, Waker)> = self.stash.drain().collect();
-        for (id, waker) in kept {
+        // Out while its wakers go in the log (which borrows the thread's
+        // handle), then back, its entries kept for reuse: no allocation.
+        let mut stash = std::mem::take(&mut self.stash);
+        for (id, waker) in stash.drain() {
             self.push_adopt(&full, id, at, waker);
         }
+        self.stash = stash;
     }
 
     /// [`Local::flush`], when a reader asked since this thread last met
@@ -534,6 +538,41 @@ mod tests {
     struct Flag;
     impl std::task::Wake for Flag {
         fn wake(self: Arc<Self>) {}
+    }
+
+    /// The stash keeps each task's waker by its number: growing keeps them
+    /// all, a task whose number takes a kept one's entry hands that one
+    /// back (for the log), and a task finds only its own.
+    #[test]
+    fn a_stash_keeps_wakers_by_number_and_gives_back_the_one_displaced() {
+        let ids = super::super::test_ids(STASH_MAX + 1);
+        let flag = Arc::new(Flag);
+        let mut stash = Stash::default();
+        // Half of the most it holds: every one kept, through each growth.
+        for &id in &ids[..STASH_MAX / 2] {
+            assert!(stash.put(id, Waker::from(flag.clone())).is_none());
+        }
+        assert_eq!(stash.entries.len(), STASH_MAX);
+        assert_eq!(Arc::strong_count(&flag), 1 + STASH_MAX / 2);
+        // Numbers a full turn apart share an entry (ids from one counter,
+        // unless other tests' spawns came between: then no clash).
+        let (first, late) = (ids[0], ids[STASH_MAX]);
+        let clash = super::super::tasks::number(&late) - super::super::tasks::number(&first)
+            == STASH_MAX as u64;
+        match stash.put(late, Waker::from(flag.clone())) {
+            Some((gone, _)) => assert!(clash && gone == first, "the one displaced"),
+            None => assert!(!clash),
+        }
+        if clash {
+            assert!(stash.take(first).is_none(), "not kept any more");
+        }
+        assert!(stash.take(late).is_some());
+        assert!(stash.take(late).is_none(), "taken once");
+        assert!(stash.take(ids[1]).is_some());
+        let left = stash.drain().count();
+        assert!(stash.is_empty() && stash.take(ids[2]).is_none());
+        assert_eq!(left, STASH_MAX / 2 - 1 - usize::from(clash));
+        assert_eq!(Arc::strong_count(&flag), 1, "every waker let go");
     }
 
     /// A fold that panics after taking an adoption's waker (a waker's drop
