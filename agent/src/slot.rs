@@ -319,18 +319,22 @@ impl Slot {
 }
 
 /// What the recorder keeps of a wrapped task, in 8 bytes (a record's
-/// field, which every task has, wrapped or not): the task's own waker,
-/// boxed, from the time its first `Pending` reaches the log (see
-/// `hooks::log::Stash`) until the agent first asks it for a capture; from
-/// then on the [`Slot`] the two share. A tagged pointer: both are 8-byte
-/// aligned allocations, and the low bit says which this is. So a wrapped
-/// task that is never asked costs a waker's clone, and a box once it
-/// outlives its thread's stash; the slot, its protocol and its flags are
-/// only for the tasks the agent asks.
+/// field, which every task has, wrapped or not): from its first `Pending`
+/// that the task is wrapped ([`Link::kept`]: its thread keeps its waker,
+/// see `hooks::log::Stash`); the task's own waker, boxed, once that comes
+/// to the record; from the agent's first ask, the [`Slot`] the two share.
+/// A tagged pointer: the box and the slot are 8-byte aligned allocations,
+/// the low bit says which this is, and "kept" is the constant 2. So a
+/// wrapped task that is never asked costs a waker's clone, and a box once
+/// it outlives its thread's stash; the slot, its protocol and its flags
+/// are only for the tasks the agent asks.
 pub struct Link(NonNull<u8>);
 
 /// The low bit of a [`Link`] that holds a slot.
 const SLOT_TAG: usize = 1;
+/// A [`Link`] to a task whose waker its thread still keeps (see
+/// `hooks::log::Stash`): no allocation, never read.
+const KEPT: usize = 2;
 
 // SAFETY: a `Link` owns a `Box<Waker>` or a `SlotRef`, both `Send + Sync`.
 unsafe impl Send for Link {}
@@ -341,6 +345,19 @@ impl Link {
     /// The task's own waker.
     pub(crate) fn task(waker: Waker) -> Link {
         Link(NonNull::from(Box::leak(Box::new(waker))).cast())
+    }
+
+    /// A wrapped task whose waker its thread still keeps: the agent can
+    /// reach it (its waker comes to the record when a reader asks, or
+    /// sooner), not yet ask it.
+    pub(crate) fn kept() -> Link {
+        // SAFETY: not 0.
+        Link(unsafe { NonNull::new_unchecked(KEPT as *mut u8) })
+    }
+
+    /// Whether it is [`Link::kept`].
+    pub(crate) fn is_kept(&self) -> bool {
+        self.0.as_ptr() as usize == KEPT
     }
 
     fn slot(slot: SlotRef) -> Link {
@@ -364,43 +381,49 @@ impl Link {
     }
 
     /// Whether the agent could ask the task for a capture now (the
-    /// caller knows it is not in a poll): it holds the task's waker, or
-    /// its slot is [`Slot::askable`].
+    /// caller knows it is not in a poll): the record holds the task's
+    /// waker (not its thread), or its slot is [`Slot::askable`].
     pub fn askable(&self) -> bool {
-        self.as_slot().is_none_or(Slot::askable)
+        !self.is_kept() && self.as_slot().is_none_or(Slot::askable)
     }
 
     /// Asks the task for a capture, in two steps: this one under the
     /// recorder's lock (a link that holds the task's waker becomes a new
     /// slot, asked), and [`Asked::send`] once the lock is let go (a wake
-    /// is the waker's maker's code).
-    pub(crate) fn ask(&mut self, task: u64) -> Asked {
+    /// is the waker's maker's code). `None` for a waker its thread keeps.
+    pub(crate) fn ask(&mut self, task: u64) -> Option<Asked> {
+        if self.is_kept() {
+            return None;
+        }
         if let Some(slot) = self.as_slot() {
             // SAFETY: the link's own reference, cloned (not taken): it
             // stays the link's.
             let s = std::mem::ManuallyDrop::new(unsafe {
                 SlotRef::from_raw(slot as *const Slot as usize)
             });
-            return Asked {
+            return Some(Asked {
                 slot: (*s).clone(),
                 first: None,
-            };
+            });
         }
         let (mine, theirs) = SlotRef::asked();
         let old = std::mem::replace(self, Link::slot(mine.clone()));
         let old = std::mem::ManuallyDrop::new(old);
-        // SAFETY: an untagged link is a `Box<Waker>` from `Link::task`;
-        // taken once, here, from a link that is not dropped.
+        // SAFETY: an untagged link other than `KEPT` is a `Box<Waker>`
+        // from `Link::task`; taken once, here, from a link not dropped.
         let waker = *unsafe { Box::from_raw(old.0.as_ptr().cast::<Waker>()) };
-        Asked {
+        Some(Asked {
             slot: mine,
             first: Some((task, theirs, waker)),
-        }
+        })
     }
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
+        if self.is_kept() {
+            return;
+        }
         if self.is_slot() {
             // SAFETY: the link's `SlotRef`, given back once.
             drop(unsafe { SlotRef::from_raw(self.0.as_ptr() as usize & !SLOT_TAG) });
@@ -713,7 +736,7 @@ mod tests {
         let counting = Arc::new(Counting(AtomicUsize::new(0)));
         let mut link = Link::task(Waker::from(counting.clone()));
         assert!(link.as_slot().is_none() && link.askable());
-        let first = link.ask(task);
+        let first = link.ask(task).expect("a waker to ask with");
         assert!(!handoff::holds(task), "nothing sent under the lock");
         let slot = first.send();
         assert!(handoff::holds(task), "left for the task");
@@ -732,7 +755,7 @@ mod tests {
         slot.take_request();
         slot.set_waker(&Waker::from(counting.clone()));
         assert!(link.askable());
-        let again = link.ask(task).send();
+        let again = link.ask(task).expect("a slot").send();
         assert!(std::ptr::eq(&*again, &*slot));
         assert_eq!(counting.0.load(Ordering::Relaxed), 2);
         drop(again);

@@ -46,8 +46,12 @@ pub(super) const SLOTS: usize = 1024;
 pub(super) const SPAWN: u64 = 1;
 /// A task spawned outside any task's poll (one slot).
 pub(super) const SPAWN_ROOT: u64 = 6;
-/// A poll ended: the third word is when it began.
+/// A poll ended: the third word is when it began, and its top bit
+/// ([`KEPT`]) says the task is wrapped and its waker kept in the thread's
+/// [`Stash`].
 pub(super) const POLL: u64 = 2;
+/// In a [`POLL`]'s third word: see there.
+pub(super) const KEPT: u64 = 1 << 63;
 /// The task's last poll: it ended inside it (the terminate hook ran within
 /// the poll). The third word is when the poll began.
 pub(super) const POLL_END: u64 = 3;
@@ -143,9 +147,10 @@ impl Chunk {
                 }
                 POLL | POLL_END => Event::Poll {
                     id,
-                    start: data,
+                    start: data & !KEPT,
                     end: at,
                     ended: word & KIND_MASK == POLL_END,
+                    kept: data & KEPT != 0,
                 },
                 TERM => Event::Term { id, at },
                 MAIL => Event::Mail { id, at },
@@ -211,6 +216,8 @@ pub(super) enum Event {
         end: u64,
         /// The task ended in this poll.
         ended: bool,
+        /// A wrapped task's first `Pending`: its thread keeps its waker.
+        kept: bool,
     },
     Term {
         id: Id,

@@ -32,7 +32,8 @@
 //!   two busy cores, for the events it reads from the other cores.)
 //! - **A wrapped task's waker** (its first `Pending` hands it over in the
 //!   poll's mail, a thread-local; see `slot`) stays on that thread, in its
-//!   log's stash (see [`log::Stash`]), and is let go there when the task
+//!   log's stash (see [`log::Stash`]; the poll's event says so, so the
+//!   record knows the task is wrapped), and is let go there when the task
 //!   ends on it: most of a churn's tasks never put it in the log. It goes
 //!   in the log, for the record to keep (see [`crate::slot::Link`]), when
 //!   another task's takes its entry, when the thread parks or ends, or
@@ -488,14 +489,17 @@ impl Recorder {
         ended: bool,
         waker: std::task::Waker,
     ) {
-        let kind = if ended { log::POLL_END } else { log::POLL };
         let mut waker = Some(waker);
         let done = self.with_log(|local, inner| {
             local.log.leave();
-            local.push(|l| full(l, inner), id, kind, now, since, None);
             if ended {
+                local.push(|l| full(l, inner), id, log::POLL_END, now, since, None);
                 return;
             }
+            // The record knows the task is wrapped (and reachable) from
+            // this poll on; its waker follows when it leaves the stash.
+            let data = since | log::KEPT;
+            local.push(|l| full(l, inner), id, log::POLL, now, data, None);
             POLL.with(|p| p.stashed.set(true));
             if let Some(w) = waker.take()
                 && let Some((old, w)) = local.stash.put(id, w)
@@ -564,6 +568,7 @@ impl Recorder {
             start,
             end,
             ended,
+            kept: false,
         });
     }
 
@@ -805,43 +810,53 @@ mod tests {
         assert_eq!(lock(&recorder.inner.table).strays, 0);
     }
 
+    /// Whether the record holds task `id`'s waker (or its slot): `false`
+    /// while its thread keeps it; `None` for a task not wrapped.
+    fn waker_in_table(r: &Recorder, id: tokio::task::Id) -> Option<bool> {
+        let mut t = r.table();
+        let link = t.tasks.get_mut(&id)?.link.as_ref()?;
+        Some(!link.is_kept())
+    }
+
     /// A thread keeps a wrapped task's waker until it parks, or until a
     /// reader asks and the thread runs its next poll: then the recorder
-    /// has it, and can ask the task for a capture.
+    /// has it, and can ask the task for a capture. The task counts as
+    /// wrapped (reachable) from its first `Pending` on.
     #[test]
     fn kept_wakers_reach_the_recorder_at_a_park_or_a_readers_ask() {
-        let ids = test_ids(3);
+        let ids = test_ids(4);
         let recorder = Recorder::new();
         let at = Location::caller();
-        let wakers: Vec<_> = (0..2).map(|_| counted()).collect();
+        let wakers: Vec<_> = (0..3).map(|_| counted()).collect();
         for &id in &ids {
             recorder.spawned(id, at);
         }
-        for (&id, w) in ids.iter().zip(&wakers) {
+        for (&id, w) in ids.iter().zip(&wakers[..2]) {
             recorder.before_poll(id, at);
             recorder.after_poll_adopting(id, 1, 0, false, std::task::Waker::from(w.clone()));
         }
-        let _ = recorder.groups();
-        assert!(recorder.wrapped(10).is_empty(), "kept on the thread");
-        recorder.parking();
+        assert_eq!(waker_in_table(&recorder, ids[0]), Some(false), "kept");
+        assert_eq!(waker_in_table(&recorder, ids[3]), None, "not wrapped");
         let mut wrapped = recorder.wrapped(10);
         wrapped.sort_unstable();
         assert_eq!(wrapped, vec![task_id(ids[0]), task_id(ids[1])]);
+        recorder.parking();
+        assert_eq!(waker_in_table(&recorder, ids[0]), Some(true));
+        assert_eq!(waker_in_table(&recorder, ids[1]), Some(true));
         // A busy thread: a reader's ask, then any poll.
-        let busy = test_ids(1)[0];
-        let w = counted();
-        recorder.spawned(busy, at);
+        let busy = ids[2];
         recorder.before_poll(busy, at);
-        recorder.after_poll_adopting(busy, 1, 0, false, std::task::Waker::from(w.clone()));
-        let _ = recorder.request_captures(waits::Budget::default());
-        assert!(!recorder.wrapped(10).contains(&task_id(busy)));
-        recorder.before_poll(ids[2], at);
-        recorder.after_poll(ids[2]);
-        assert!(
-            recorder.wrapped(10).contains(&task_id(busy)),
+        recorder.after_poll_adopting(busy, 1, 0, false, std::task::Waker::from(wakers[2].clone()));
+        assert!(recorder.request_captures(waits::Budget::default()).len() == 2);
+        assert_eq!(waker_in_table(&recorder, busy), Some(false));
+        recorder.before_poll(ids[3], at);
+        recorder.after_poll(ids[3]);
+        assert_eq!(
+            waker_in_table(&recorder, busy),
+            Some(true),
             "put in the log"
         );
-        assert_eq!(Arc::strong_count(&w), 2, "the recorder holds it");
+        assert_eq!(Arc::strong_count(&wakers[2]), 2, "the recorder holds it");
     }
 
     /// A waker whose adoption a fold reads before its task's spawn waits

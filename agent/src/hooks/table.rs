@@ -87,10 +87,10 @@ impl Rec {
         self.busy_site = (us << PLACE_BITS) | (self.busy_site & PLACE_MASK);
     }
 
-    /// The task's waker, handed over on its first `Pending` (once: a link
+    /// The task's waker, handed over on its first `Pending` (once: a slot
     /// it has stays).
     fn adopt(&mut self, waker: std::task::Waker) {
-        if self.link.is_none() {
+        if self.link.as_ref().is_none_or(Link::is_kept) {
             self.link = Some(Link::task(waker));
         }
     }
@@ -289,6 +289,7 @@ impl Table {
                 start,
                 end,
                 ended,
+                kept,
             } => {
                 let busy = end.saturating_sub(start);
                 if ended {
@@ -301,6 +302,9 @@ impl Table {
                         None => false,
                     }
                 } else if let Some(rec) = self.tasks.get_mut(&id) {
+                    if kept && rec.link.is_none() {
+                        rec.link = Some(Link::kept());
+                    }
                     rec.add_poll();
                     rec.add_busy(busy);
                     rec.last_poll_end = rec.last_poll_end.max(end);

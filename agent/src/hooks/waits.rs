@@ -112,7 +112,7 @@ impl Recorder {
             let n = per_site.entry(site).or_default();
             if *n < budget.per_site {
                 *n += 1;
-                asked.push(link.ask(task_id(*id)));
+                asked.extend(link.ask(task_id(*id)));
             }
         }
         drop(table);
