@@ -22,10 +22,11 @@
 //! Beside its log a thread keeps the wakers of the wrapped tasks whose
 //! first `Pending` it ran ([`Stash`]): a waker goes in the log only when
 //! its task outlives its entry there, so a short wrapped task costs the
-//! log nothing more than any other task. (In the log, each cost the fold
-//! an event and a waker's release from another thread: wrapped tasks read
-//! 1.25-1.31x plain on the churn where the hooks alone read 1.11x; with
-//! the stash, 1.17x.)
+//! log nothing more than any other task. (Through the log, each cost the
+//! fold an event and the release of a waker on another thread: wrapped
+//! tasks read 1.26-1.31x plain on the churn where the hooks alone read
+//! 1.11-1.14x; kept here, 1.20-1.23x, the hooks 1.12-1.16x in those runs;
+//! PERFORMANCE.md has them.)
 
 use crossbeam_utils::atomic::AtomicCell;
 use std::collections::VecDeque;
