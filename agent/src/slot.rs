@@ -348,8 +348,8 @@ impl Link {
     }
 
     /// A wrapped task whose waker its thread still keeps: the agent can
-    /// reach it (its waker comes to the record when a reader asks, or
-    /// sooner), not yet ask it.
+    /// reach it (its waker comes to the record within 100 ms), not yet
+    /// ask it.
     pub(crate) fn kept() -> Link {
         // SAFETY: not 0.
         Link(unsafe { NonNull::new_unchecked(KEPT as *mut u8) })

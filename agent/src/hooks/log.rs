@@ -301,9 +301,15 @@ pub(super) struct Local {
     pub(super) cache: super::places::Cache,
     /// Wrapped tasks' wakers not yet in the log (see [`Stash`]).
     pub(super) stash: Stash,
-    /// The readers' last ask for the stash that this thread met.
-    flushed: u64,
+    /// When the wakers in its stash go in the log at the latest (see
+    /// [`STASH_FOR`]).
+    flush_due: u64,
 }
+
+/// The longest a thread that runs polls keeps wakers in its [`Stash`]
+/// (ns): a task that ended on another thread has its waker there, and
+/// with it its memory, until then.
+pub(super) const STASH_FOR: u64 = 100_000_000;
 
 /// Entries in a thread's [`Stash`] at first, and the most it grows to.
 const STASH_START: usize = 256;
@@ -313,9 +319,12 @@ pub(super) const STASH_MAX: usize = 4096;
 /// kept here, by the id's number (one entry per number modulo its size),
 /// until the task ends on this thread (the waker is let go there, at
 /// once: most of a churn's tasks never reach the log), another task's
-/// waker takes the entry, or the thread parks, ends, or is asked (see
+/// waker takes the entry, the thread parks or ends, or [`STASH_FOR`]
+/// (100 ms) has passed since the stash took its first (see
 /// [`Local::flush`]): then the waker goes in the log, for the recorder to
-/// keep. It starts at [`STASH_START`] entries (made on the first wrapped
+/// keep. So a task that waits is in the table, and can be asked for a
+/// capture, within 100 ms; and a task that ended on another thread keeps
+/// its memory no longer than that. It starts at [`STASH_START`] entries (made on the first wrapped
 /// task) and doubles while half full, up to [`STASH_MAX`] (96 KiB): a
 /// churn of 2 000 wrapped tasks in flight on two workers lives and dies
 /// in it. (Those are the only allocations it makes: five at most, in a
@@ -396,7 +405,7 @@ impl Local {
             len: 0,
             cache: Default::default(),
             stash: Stash::default(),
-            flushed: 0,
+            flush_due: 0,
         }
     }
 
@@ -467,12 +476,25 @@ impl Local {
         self.stash = stash;
     }
 
-    /// [`Local::flush`], when a reader asked since this thread last met
-    /// an ask (`asked`: the readers' count of asks).
-    pub(super) fn flush_if_asked(&mut self, asked: u64, full: impl Fn(&mut Local), at: u64) {
-        if self.flushed != asked {
-            self.flushed = asked;
-            self.flush(full, at);
+    /// Keeps a wrapped task's waker in the stash (see [`Stash::put`]);
+    /// the one whose entry it takes goes in the log.
+    pub(super) fn keep(&mut self, full: impl Fn(&mut Local), id: Id, waker: Waker, now: u64) {
+        if self.stash.is_empty() {
+            self.flush_due = now + STASH_FOR;
+        }
+        if let Some((old, waker)) = self.stash.put(id, waker) {
+            self.push_adopt(&full, old, now, waker);
+        }
+    }
+
+    /// [`Local::flush`], when the stash has kept its wakers for
+    /// [`STASH_FOR`] (a thread that runs polls; one that parks puts them
+    /// in the log as it parks).
+    #[inline]
+    pub(super) fn flush_if_due(&mut self, full: impl Fn(&mut Local), now: u64) {
+        if !self.stash.is_empty() && now >= self.flush_due {
+            self.flush_due = now + STASH_FOR;
+            self.flush(full, now);
         }
     }
 

@@ -37,9 +37,8 @@
 //!   ends on it: most of a churn's tasks never put it in the log. It goes
 //!   in the log, for the record to keep (see [`crate::slot::Link`]), when
 //!   another task's takes its entry, when the thread parks or ends, or
-//!   when a reader has asked (the capture round does) and the thread runs
-//!   its next poll. Mail carries only that, a capture, or a poll the agent
-//!   caused.
+//!   within 100 ms while it runs polls. Mail carries only that, a capture,
+//!   or a poll the agent caused.
 //! - **Readers fold first**, then read the table under the fold lock (the
 //!   server once a second, a scrape, a page): they see every event
 //!   published before they asked, exactly.
@@ -104,10 +103,6 @@ pub(crate) struct Inner {
     synthetic_polls: AtomicU64,
     synthetic_ns: AtomicU64,
     captures_asked: AtomicU64,
-    /// Bumped by a reader that wants every wrapped task's waker in the
-    /// log (see `log::Stash`): a thread that runs a poll next puts its
-    /// stash there.
-    stash_flush: AtomicU64,
 }
 
 impl Inner {
@@ -264,7 +259,6 @@ impl Recorder {
                 synthetic_polls: AtomicU64::new(0),
                 synthetic_ns: AtomicU64::new(0),
                 captures_asked: AtomicU64::new(0),
-                stash_flush: AtomicU64::new(0),
             }),
         }
     }
@@ -467,11 +461,7 @@ impl Recorder {
         let done = self.with_log(|local, inner| {
             local.log.leave();
             local.push(|l| full(l, inner), id, kind, now, since, None);
-            // A reader asked for the wakers this thread keeps.
-            if !local.stash.is_empty() {
-                let asked = inner.stash_flush.load(Ordering::Relaxed);
-                local.flush_if_asked(asked, |l| full(l, inner), now);
-            }
+            local.flush_if_due(|l| full(l, inner), now);
         });
         if done.is_none() {
             self.stray_poll(id, since, now, ended);
@@ -501,10 +491,8 @@ impl Recorder {
             let data = since | log::KEPT;
             local.push(|l| full(l, inner), id, log::POLL, now, data, None);
             POLL.with(|p| p.stashed.set(true));
-            if let Some(w) = waker.take()
-                && let Some((old, w)) = local.stash.put(id, w)
-            {
-                local.push_adopt(|l| full(l, inner), old, now, w);
+            if let Some(w) = waker.take() {
+                local.keep(|l| full(l, inner), id, w, now);
             }
         });
         drop(waker);
@@ -818,12 +806,12 @@ mod tests {
         Some(!link.is_kept())
     }
 
-    /// A thread keeps a wrapped task's waker until it parks, or until a
-    /// reader asks and the thread runs its next poll: then the recorder
-    /// has it, and can ask the task for a capture. The task counts as
-    /// wrapped (reachable) from its first `Pending` on.
+    /// A thread keeps a wrapped task's waker until it parks, or, while it
+    /// runs polls, for at most `log::STASH_FOR`: then the recorder has it,
+    /// and can ask the task for a capture. The task counts as wrapped
+    /// (reachable) from its first `Pending` on.
     #[test]
-    fn kept_wakers_reach_the_recorder_at_a_park_or_a_readers_ask() {
+    fn kept_wakers_reach_the_recorder_at_a_park_or_soon() {
         let ids = test_ids(4);
         let recorder = Recorder::new();
         let at = Location::caller();
@@ -843,14 +831,29 @@ mod tests {
         recorder.parking();
         assert_eq!(waker_in_table(&recorder, ids[0]), Some(true));
         assert_eq!(waker_in_table(&recorder, ids[1]), Some(true));
-        // A busy thread: a reader's ask, then any poll.
+        assert_eq!(recorder.request_captures(waits::Budget::default()).len(), 2);
+        // A busy thread: its polls put the waker in the log once it has
+        // kept it for a while.
         let busy = ids[2];
         recorder.before_poll(busy, at);
         recorder.after_poll_adopting(busy, 1, 0, false, std::task::Waker::from(wakers[2].clone()));
-        assert!(recorder.request_captures(waits::Budget::default()).len() == 2);
+        let kept_at = std::time::Instant::now();
         assert_eq!(waker_in_table(&recorder, busy), Some(false));
-        recorder.before_poll(ids[3], at);
-        recorder.after_poll(ids[3]);
+        let deadline = kept_at + std::time::Duration::from_secs(10);
+        while waker_in_table(&recorder, busy) == Some(false) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still kept after 10 s"
+            );
+            recorder.before_poll(ids[3], at);
+            recorder.after_poll(ids[3]);
+            std::thread::yield_now();
+        }
+        let kept_for = kept_at.elapsed();
+        assert!(
+            kept_for >= std::time::Duration::from_millis(90),
+            "kept {kept_for:?}"
+        );
         assert_eq!(
             waker_in_table(&recorder, busy),
             Some(true),

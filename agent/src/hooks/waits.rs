@@ -91,9 +91,6 @@ impl Recorder {
     pub fn request_captures(&self, budget: Budget) -> Vec<SlotRef> {
         // Slots made for tasks that ended before taking them go first.
         crate::slot::handoff::sweep();
-        // The wakers threads still keep: in the log by the next round (a
-        // parked worker's were put there as it parked).
-        self.inner.stash_flush.fetch_add(1, Ordering::Relaxed);
         let mut table = self.table();
         let running = self.in_poll();
         let mut per_site: HashMap<u32, usize> = HashMap::new();
