@@ -624,14 +624,7 @@ mod tests {
     /// or taken twice would leave the count off, or free it twice).
     #[test]
     fn the_waker_moves_under_the_slots_lock_only() {
-        use std::sync::atomic::AtomicUsize;
-        struct Counting(AtomicUsize);
-        impl std::task::Wake for Counting {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        let counting = counting();
         let waker = Waker::from(counting.clone());
         let slot = Slot::default();
         let start = std::sync::Barrier::new(2);
@@ -656,6 +649,18 @@ mod tests {
         drop(waker);
         assert_eq!(Arc::strong_count(&counting), 1, "no waker left or lost");
         assert_eq!(slot.state.load(Ordering::Relaxed) & (LOCKED | HAS_WAKER), 0);
+    }
+
+    /// A waker's maker that counts its wakes.
+    struct Counting(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counting() -> Arc<Counting> {
+        Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)))
     }
 
     /// A waker's maker that does nothing when woken: its count says who
@@ -724,16 +729,9 @@ mod tests {
     /// with the link.
     #[test]
     fn a_link_becomes_a_slot_at_its_first_ask() {
-        use std::sync::atomic::AtomicUsize;
-        struct Counting(AtomicUsize);
-        impl std::task::Wake for Counting {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
         // An id no other test's task has.
         let task = u64::MAX - 7;
-        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        let counting = counting();
         let mut link = Link::task(Waker::from(counting.clone()));
         assert!(link.as_slot().is_none() && link.askable());
         let first = link.ask(task).expect("a waker to ask with");
@@ -774,13 +772,6 @@ mod tests {
     /// and takes its slot on a later poll.
     #[test]
     fn a_task_that_finds_the_handoff_locked_wakes_itself_instead_of_waiting() {
-        use std::sync::atomic::AtomicUsize;
-        struct Counting(AtomicUsize);
-        impl std::task::Wake for Counting {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
@@ -789,7 +780,7 @@ mod tests {
                 let id = crate::hooks::task_id(tokio::task::id());
                 let (mine, theirs) = SlotRef::asked();
                 handoff::give(id, theirs);
-                let counting = Arc::new(Counting(AtomicUsize::new(0)));
+                let counting = counting();
                 let waker = Waker::from(counting.clone());
                 {
                     // This thread holds the lock: a try fails, as one on
