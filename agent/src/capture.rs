@@ -50,11 +50,11 @@ use crate::slot::{Slot, SlotRef, handoff, post};
 
 pin_project_lite::pin_project! {
     /// A future whose waits the agent can capture (see the module doc).
-    /// Costs two atomic loads and a thread-local read per poll, a waker's
-    /// clone on the first poll that returns `Pending` (under the hooks
-    /// source; in console mode, an allocation too), and nothing else until
-    /// the agent asks. Without an agent in the process it only passes
-    /// polls through.
+    /// Under the hooks source: a waker's clone on the first poll that
+    /// returns `Pending`, and two atomic loads on each later poll, until
+    /// the agent asks (then the slot's protocol: a few loads a poll). In
+    /// console mode, a slot (an allocation) on the first `Pending`. Without
+    /// an agent in the process it only passes polls through.
     pub struct Traced<F> {
         #[pin]
         inner: F,

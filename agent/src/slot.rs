@@ -8,7 +8,8 @@
 //! A slot is 24 bytes, counted in its own word ([`SlotRef`]: a 32-byte
 //! allocation). Under the hooks source it is made by the agent's first
 //! ask and passed to the task through [`handoff`]: a task never asked
-//! (a churn's) costs a waker's clone, and nothing else.
+//! (a churn's) costs a waker's clone (and a boxed waker, once it outlives
+//! its thread's stash), and nothing else.
 //!
 //! One atomic word holds the flags, the last capture's stack and its
 //! time (whole seconds since the Unix epoch): the task's common poll only
@@ -323,8 +324,9 @@ impl Slot {
 /// that the task is wrapped ([`Link::kept`]: its thread keeps its waker,
 /// see `hooks::log::Stash`); the task's own waker, boxed, once that comes
 /// to the record; from the agent's first ask, the [`Slot`] the two share.
-/// A tagged pointer: the box and the slot are 8-byte aligned allocations,
-/// the low bit says which this is, and "kept" is the constant 2. So a
+/// A tagged pointer: the box and the slot are allocations aligned to at
+/// least 4 bytes (checked below), the low bit says which this is, and
+/// "kept" is the constant 2, which neither can be. So a
 /// wrapped task that is never asked costs a waker's clone, and a box once
 /// it outlives its thread's stash; the slot, its protocol and its flags
 /// are only for the tasks the agent asks.
@@ -332,6 +334,7 @@ pub struct Link(NonNull<u8>);
 
 /// The low bit of a [`Link`] that holds a slot.
 const SLOT_TAG: usize = 1;
+const _: () = assert!(align_of::<Waker>() >= 4 && align_of::<Slot>() >= 4);
 /// A [`Link`] to a task whose waker its thread still keeps (see
 /// `hooks::log::Stash`): no allocation, never read.
 const KEPT: usize = 2;
@@ -391,7 +394,7 @@ impl Link {
     /// recorder's lock (a link that holds the task's waker becomes a new
     /// slot, asked), and [`Asked::send`] once the lock is let go (a wake
     /// is the waker's maker's code). `None` for a waker its thread keeps.
-    pub(crate) fn ask(&mut self, task: u64) -> Option<Asked> {
+    pub(crate) fn ask(&mut self, task: tokio::task::Id) -> Option<Asked> {
         if self.is_kept() {
             return None;
         }
@@ -438,7 +441,7 @@ impl Drop for Link {
 pub(crate) struct Asked {
     slot: SlotRef,
     /// The task's first: its id, the slot's reference for it, its waker.
-    first: Option<(u64, SlotRef, Waker)>,
+    first: Option<(tokio::task::Id, SlotRef, Waker)>,
 }
 
 impl Asked {
@@ -470,27 +473,30 @@ pub(crate) mod handoff {
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::{LazyLock, Mutex, MutexGuard, TryLockError};
     use std::task::Waker;
+    use tokio::task::Id;
 
     static GIVEN: AtomicUsize = AtomicUsize::new(0);
-    /// Bit `id % 4096` is set while a slot for some task with that id's
-    /// low bits waits here; all are cleared when none does.
+    /// Bit `n % 4096` (`n`: the id's number) is set while a slot for a task
+    /// with that number's low bits waits here: rebuilt from the slots
+    /// left whenever one goes, so that it never keeps a bit for none.
     static FILTER: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
-    pub(super) static SLOTS: LazyLock<Mutex<HashMap<u64, SlotRef>>> = LazyLock::new(Mutex::default);
+    pub(super) static SLOTS: LazyLock<Mutex<HashMap<Id, SlotRef>>> = LazyLock::new(Mutex::default);
 
-    fn bit(id: u64) -> (&'static AtomicU64, u64) {
-        (&FILTER[((id >> 6) & 63) as usize], 1 << (id & 63))
+    fn bit(id: &Id) -> (usize, u64) {
+        let n = crate::hooks::id_number(id);
+        (((n >> 6) & 63) as usize, 1 << (n & 63))
     }
 
-    fn slots() -> MutexGuard<'static, HashMap<u64, SlotRef>> {
+    fn slots() -> MutexGuard<'static, HashMap<Id, SlotRef>> {
         SLOTS.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Leaves `slot` for task `id`'s next poll.
-    pub(super) fn give(id: u64, slot: SlotRef) {
+    pub(super) fn give(id: Id, slot: SlotRef) {
         let mut m = slots();
         m.insert(id, slot);
-        let (word, b) = bit(id);
-        word.fetch_or(b, Ordering::Relaxed);
+        let (word, b) = bit(&id);
+        FILTER[word].fetch_or(b, Ordering::Relaxed);
         GIVEN.store(m.len(), Ordering::Release);
     }
 
@@ -509,9 +515,9 @@ pub(crate) mod handoff {
 
     #[cold]
     fn take_slow(waker: &Waker) -> Option<SlotRef> {
-        let id = crate::hooks::task_id(tokio::task::try_id()?);
-        let (word, b) = bit(id);
-        if word.load(Ordering::Acquire) & b == 0 {
+        let id = tokio::task::try_id()?;
+        let (word, b) = bit(&id);
+        if FILTER[word].load(Ordering::Acquire) & b == 0 {
             return None;
         }
         let mut m = match SLOTS.try_lock() {
@@ -522,9 +528,9 @@ pub(crate) mod handoff {
                 return None;
             }
         };
-        let slot = m.remove(&id);
-        settle(&mut m);
-        slot
+        let slot = m.remove(&id)?;
+        settle(&m);
+        Some(slot)
     }
 
     /// Lets go of the slots whose task ended before taking them (only
@@ -534,23 +540,47 @@ pub(crate) mod handoff {
             return;
         }
         let mut m = slots();
+        let before = m.len();
         m.retain(|_, s| s.count() > 1);
-        settle(&mut m);
+        if m.len() != before {
+            settle(&m);
+        }
     }
 
-    fn settle(m: &mut HashMap<u64, SlotRef>) {
+    /// After a slot went: the count, and the filter rebuilt from the
+    /// slots left (each word stored whole, with every bit still needed:
+    /// a task that reads it meanwhile finds its own bit).
+    fn settle(m: &HashMap<Id, SlotRef>) {
         GIVEN.store(m.len(), Ordering::Release);
-        if m.is_empty() {
-            for w in &FILTER {
-                w.store(0, Ordering::Relaxed);
+        let mut words = [0u64; 64];
+        for id in m.keys() {
+            let (word, b) = bit(id);
+            words[word] |= b;
+        }
+        for (w, new) in FILTER.iter().zip(words) {
+            if w.load(Ordering::Relaxed) != new {
+                w.store(new, Ordering::Relaxed);
             }
         }
     }
 
     /// Whether a slot waits here for task `id` (for tests).
     #[cfg(test)]
-    pub(crate) fn holds(id: u64) -> bool {
+    pub(crate) fn holds(id: Id) -> bool {
         slots().contains_key(&id)
+    }
+
+    /// Slots waiting here (for tests).
+    #[cfg(test)]
+    pub(crate) fn len() -> usize {
+        slots().len()
+    }
+
+    /// Whether the filter has task `id`'s bit (for tests).
+    #[cfg(test)]
+    pub(crate) fn marked(id: Id) -> bool {
+        let (word, b) = bit(&id);
+        FILTER[word].load(Ordering::Relaxed) & b != 0
     }
 }
 
@@ -730,7 +760,7 @@ mod tests {
     #[test]
     fn a_link_becomes_a_slot_at_its_first_ask() {
         // An id no other test's task has.
-        let task = u64::MAX - 7;
+        let task = crate::hooks::test_ids(1)[0];
         let counting = counting();
         let mut link = Link::task(Waker::from(counting.clone()));
         assert!(link.as_slot().is_none() && link.askable());
@@ -738,6 +768,7 @@ mod tests {
         assert!(!handoff::holds(task), "nothing sent under the lock");
         let slot = first.send();
         assert!(handoff::holds(task), "left for the task");
+        assert!(handoff::marked(task), "and marked in the filter");
         assert_eq!(counting.0.load(Ordering::Relaxed), 1, "woken once");
         assert_eq!(
             Arc::strong_count(&counting),
@@ -764,6 +795,8 @@ mod tests {
         drop(slot);
         handoff::sweep();
         assert!(!handoff::holds(task), "swept");
+        // Unmarked, unless another test's slot shares the bit meanwhile.
+        assert!(!handoff::marked(task) || handoff::len() > 0);
         assert_eq!(Arc::strong_count(&counting), 1, "no waker left behind");
     }
 
@@ -777,7 +810,7 @@ mod tests {
             .expect("runtime");
         rt.block_on(async {
             let task = tokio::spawn(async {
-                let id = crate::hooks::task_id(tokio::task::id());
+                let id = tokio::task::id();
                 let (mine, theirs) = SlotRef::asked();
                 handoff::give(id, theirs);
                 let counting = counting();

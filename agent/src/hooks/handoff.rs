@@ -87,7 +87,7 @@ pub(super) fn full(local: &mut Local, inner: &Inner) {
 /// that parks after every few polls does not fold each time). Never
 /// waits: if someone else is folding, their fold takes these events too.
 pub(super) fn parking(local: &mut Local, inner: &Inner, now: u64) {
-    local.flush(|l| full(l, inner), now);
+    local.flush(|l| full(l, inner), now, usize::MAX);
     if local.waiting() == 0 && local.len() < PARK_FOLD {
         return;
     }

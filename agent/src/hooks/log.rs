@@ -96,7 +96,8 @@ impl Drop for Chunk {
     fn drop(&mut self) {
         self.drain(|e| {
             if let Event::Adopt { waker, .. } = e {
-                drop(adopted(waker));
+                // SAFETY: read once, here: no fold read this event.
+                drop(unsafe { adopted(waker) });
             }
         });
     }
@@ -245,11 +246,16 @@ pub(super) struct RawParts {
 }
 
 /// The waker an [`Event::Adopt`] carries, owned again.
-pub(super) fn adopted(w: RawParts) -> Waker {
-    // SAFETY: the parts came from a waker taken apart and not dropped in
-    // `Local::push_adopt`, and each event is read once (a chunk's
-    // `consumed` moves past it under the fold lock, or its `Drop` reads
-    // what no fold did), so that waker is made whole once.
+///
+/// # Safety
+/// Once per [`Event::Adopt`] read from a chunk: the parts came from a waker
+/// taken apart and not dropped in `Local::push_adopt`, and each event is
+/// read once (a chunk's `consumed` moves past it under the fold lock, or
+/// its `Drop` reads what no fold did). The event is `Copy`: whoever holds
+/// it must make its waker whole once (apply it, keep it pending, or let it
+/// go), and no copy of it may be made whole again.
+pub(super) unsafe fn adopted(w: RawParts) -> Waker {
+    // SAFETY: per the contract, this waker is made whole once.
     unsafe { Waker::new(w.data as *const (), &*(w.vtable as *const RawWakerVTable)) }
 }
 
@@ -306,10 +312,12 @@ pub(super) struct Local {
     flush_due: u64,
 }
 
-/// The longest a thread that runs polls keeps wakers in its [`Stash`]
-/// (ns): a task that ended on another thread has its waker there, and
-/// with it its memory, until then.
+/// How long a thread that runs tasks keeps wakers in its [`Stash`] (ns),
+/// counted from the first: a task that ended on another thread has its
+/// waker there, and with it its memory, until then.
 pub(super) const STASH_FOR: u64 = 100_000_000;
+/// The most wakers a hook puts in the log when [`STASH_FOR`] is past.
+const FLUSH_STEP: usize = 256;
 
 /// Entries in a thread's [`Stash`] at first, and the most it grows to.
 const STASH_START: usize = 256;
@@ -319,12 +327,15 @@ pub(super) const STASH_MAX: usize = 4096;
 /// kept here, by the id's number (one entry per number modulo its size),
 /// until the task ends on this thread (the waker is let go there, at
 /// once: most of a churn's tasks never reach the log), another task's
-/// waker takes the entry, the thread parks or ends, or [`STASH_FOR`]
-/// (100 ms) has passed since the stash took its first (see
-/// [`Local::flush`]): then the waker goes in the log, for the recorder to
-/// keep. So a task that waits is in the table, and can be asked for a
-/// capture, within 100 ms; and a task that ended on another thread keeps
-/// its memory no longer than that. It starts at [`STASH_START`] entries (made on the first wrapped
+/// waker takes the entry, the thread parks or ends, or at the thread's
+/// first hook (a poll, a spawn, an end) [`STASH_FOR`] (100 ms) after the
+/// stash took its first (see [`Local::flush`]): then the waker goes in the
+/// log, for the recorder to keep (at the next fold). So a task that waits
+/// reaches the table, and can be asked for a capture, about 100 ms after
+/// its first `Pending`, and a task that ended on another thread keeps its
+/// memory about that long, on a thread that runs tasks or parks. (A
+/// thread that does neither, and has not ended, keeps them: a runtime
+/// thread blocked in the service's own code.) It starts at [`STASH_START`] entries (made on the first wrapped
 /// task) and doubles while half full, up to [`STASH_MAX`] (96 KiB): a
 /// churn of 2 000 wrapped tasks in flight on two workers lives and dies
 /// in it. (Those are the only allocations it makes: five at most, in a
@@ -333,6 +344,8 @@ pub(super) const STASH_MAX: usize = 4096;
 pub(super) struct Stash {
     entries: Vec<Option<(Id, Waker)>>,
     len: usize,
+    /// Where [`Stash::pop`] looks next.
+    next: usize,
 }
 
 impl Stash {
@@ -386,10 +399,22 @@ impl Stash {
         self.len == 0
     }
 
-    /// Every waker kept, taken.
-    pub(super) fn drain(&mut self) -> impl Iterator<Item = (Id, Waker)> + '_ {
-        self.len = 0;
-        self.entries.iter_mut().filter_map(Option::take)
+    /// A waker kept, taken (the entries in turn, from where the last
+    /// pop stopped).
+    pub(super) fn pop(&mut self) -> Option<(Id, Waker)> {
+        if self.len == 0 {
+            return None;
+        }
+        let size = self.entries.len();
+        for k in 0..size {
+            let i = (self.next + k) & (size - 1);
+            if let Some(e) = self.entries[i].take() {
+                self.next = i + 1;
+                self.len -= 1;
+                return Some(e);
+            }
+        }
+        None
     }
 }
 
@@ -461,16 +486,20 @@ impl Local {
         self.chunk.len.store(self.len as u32, Ordering::Release);
     }
 
-    /// Puts every waker kept in [`Stash`] in the log, for the recorder to
-    /// keep (its task is alive, or its end is in another thread's log).
-    pub(super) fn flush(&mut self, full: impl Fn(&mut Local), at: u64) {
-        if self.stash.is_empty() {
-            return;
-        }
+    /// Puts the wakers kept in [`Stash`] in the log, for the recorder to
+    /// keep (its task is alive, or its end is in another thread's log):
+    /// up to `max` of them (a thread that parks or ends, all; a busy
+    /// thread [`FLUSH_STEP`] in a hook
+    /// (its hook then writes a few hundred events, not thousands, and a
+    /// fold that its chunks may start stays that small)).
+    pub(super) fn flush(&mut self, full: impl Fn(&mut Local), at: u64, max: usize) {
         // Out while its wakers go in the log (which borrows the thread's
         // handle), then back, its entries kept for reuse: no allocation.
         let mut stash = std::mem::take(&mut self.stash);
-        for (id, waker) in stash.drain() {
+        for _ in 0..max {
+            let Some((id, waker)) = stash.pop() else {
+                break;
+            };
             self.push_adopt(&full, id, at, waker);
         }
         self.stash = stash;
@@ -493,8 +522,11 @@ impl Local {
     #[inline]
     pub(super) fn flush_if_due(&mut self, full: impl Fn(&mut Local), now: u64) {
         if !self.stash.is_empty() && now >= self.flush_due {
-            self.flush_due = now + STASH_FOR;
-            self.flush(full, now);
+            self.flush(full, now, FLUSH_STEP);
+            // Due again at once while some are left: the next hook goes on.
+            if self.stash.is_empty() {
+                self.flush_due = now + STASH_FOR;
+            }
         }
     }
 
@@ -548,7 +580,7 @@ impl Drop for Local {
         // The thread ends: the wakers it kept go in its log, still read
         // (its tasks may live on, on other threads). Its last event is
         // earlier than any time now: the adoptions' times are not read.
-        self.flush(|l| l.hand_over(Chunk::new(SLOTS)), 0);
+        self.flush(|l| l.hand_over(Chunk::new(SLOTS)), 0, usize::MAX);
         self.log.leave();
         self.log.ended.store(true, Ordering::Release);
     }
@@ -599,7 +631,7 @@ mod tests {
         assert!(stash.take(late).is_some());
         assert!(stash.take(late).is_none(), "taken once");
         assert!(stash.take(ids[1]).is_some());
-        let left = stash.drain().count();
+        let left = std::iter::from_fn(|| stash.pop()).count();
         assert!(stash.is_empty() && stash.take(ids[2]).is_none());
         assert_eq!(left, STASH_MAX / 2 - 1 - usize::from(clash));
         assert_eq!(Arc::strong_count(&flag), 1, "every waker let go");
@@ -621,7 +653,8 @@ mod tests {
         let chunk = local.chunk.clone();
         let folded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             chunk.drain(|e| match e {
-                Event::Adopt { waker, .. } => drop(adopted(waker)),
+                // SAFETY: the event just read, once.
+                Event::Adopt { waker, .. } => drop(unsafe { adopted(waker) }),
                 _ => panic!("a waker's drop panicked"),
             })
         }));

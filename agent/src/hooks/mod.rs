@@ -61,6 +61,7 @@ pub use read::{Aggregate, Group, Sample, task_id};
 pub use read::{Callback, OtherHooks};
 pub(crate) use site::spawn_as;
 pub use site::{Site, SplitRules};
+pub(crate) use tasks::number as id_number;
 pub use waits::{Budget, CaptureStats, TaskWait, Waits};
 
 use handoff::full;
@@ -385,6 +386,7 @@ impl Recorder {
                 Some(p) => local.push(|l| full(l, inner), id, log::SPAWN, now, data, Some(p)),
                 None => local.push(|l| full(l, inner), id, log::SPAWN_ROOT, now, data, None),
             }
+            local.flush_if_due(|l| full(l, inner), now);
         });
         if done.is_none() {
             let (site, parent_loc) =
@@ -422,7 +424,12 @@ impl Recorder {
         let at = self.now();
         let done = self.with_log(|local, inner| {
             local.push(|l| full(l, inner), id, log::TERM, at, 0, None);
-            local.stash.take(id)
+            let waker = local.stash.take(id);
+            // A thread that ends tasks but polls none (a blocking thread,
+            // once a worker that called `block_in_place`) keeps no waker
+            // past its time either.
+            local.flush_if_due(|l| full(l, inner), at);
+            waker
         });
         match done {
             None => self.stray(Event::Term { id, at }),
@@ -577,7 +584,7 @@ impl Recorder {
 /// test at a time makes them: ids come from one counter, and a churn in
 /// `tasks`' tests wants its own close together).
 #[cfg(test)]
-pub(super) fn test_ids(n: usize) -> Vec<tokio::task::Id> {
+pub(crate) fn test_ids(n: usize) -> Vec<tokio::task::Id> {
     static ONE: Mutex<()> = Mutex::new(());
     let _one = lock(&ONE);
     tokio::runtime::Builder::new_current_thread()

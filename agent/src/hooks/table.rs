@@ -322,7 +322,9 @@ impl Table {
             },
             Event::Adopt { id, waker } => match self.tasks.get_mut(&id) {
                 Some(rec) => {
-                    rec.adopt(super::log::adopted(waker));
+                    // SAFETY: the event as read from its chunk (or kept
+                    // pending since), applied once: it is not kept.
+                    rec.adopt(unsafe { super::log::adopted(waker) });
                     true
                 }
                 None => false,
@@ -373,7 +375,8 @@ impl Table {
 /// An event dropped unapplied: the waker it may carry goes.
 fn release(e: Event) {
     if let Event::Adopt { waker, .. } = e {
-        drop(super::log::adopted(waker));
+        // SAFETY: an event dropped unapplied, once: it is not kept.
+        drop(unsafe { super::log::adopted(waker) });
     }
 }
 

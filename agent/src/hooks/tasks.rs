@@ -92,7 +92,7 @@ impl Hasher for IdHasher {
 /// A task id's number, as its `Hash` writes it (the `u64` tokio counts
 /// tasks with). Only a position in the ring: see the module doc.
 #[inline]
-pub(super) fn number(id: &Id) -> u64 {
+pub(crate) fn number(id: &Id) -> u64 {
     struct Last(u64);
     impl Hasher for Last {
         fn finish(&self) -> u64 {

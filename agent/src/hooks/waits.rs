@@ -109,7 +109,7 @@ impl Recorder {
             let n = per_site.entry(site).or_default();
             if *n < budget.per_site {
                 *n += 1;
-                asked.extend(link.ask(task_id(*id)));
+                asked.extend(link.ask(*id));
             }
         }
         drop(table);
