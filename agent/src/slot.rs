@@ -802,7 +802,9 @@ mod tests {
 
     /// A task that finds the handoff's lock held (the agent inserting, or
     /// preempted while it does) does not wait for it: it wakes itself,
-    /// and takes its slot on a later poll.
+    /// and takes its slot on a later poll. Another thread holds the lock
+    /// until the task has looked, or for 5 s: a task that waited for it
+    /// (a `lock` where the `try_lock` is) fails here, after those 5 s.
     #[test]
     fn a_task_that_finds_the_handoff_locked_wakes_itself_instead_of_waiting() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -815,12 +817,20 @@ mod tests {
                 handoff::give(id, theirs);
                 let counting = counting();
                 let waker = Waker::from(counting.clone());
-                {
-                    // This thread holds the lock: a try fails, as one on
-                    // another worker would.
+                let (held_tx, held) = std::sync::mpsc::channel::<()>();
+                let (looked, looked_rx) = std::sync::mpsc::channel::<()>();
+                let holder = std::thread::spawn(move || {
                     let _held = handoff::SLOTS.lock().expect("lock");
-                    assert!(handoff::take(&waker).is_none());
-                }
+                    held_tx.send(()).expect("held");
+                    let _ = looked_rx.recv_timeout(std::time::Duration::from_secs(5));
+                });
+                held.recv().expect("the lock is held");
+                let start = std::time::Instant::now();
+                assert!(handoff::take(&waker).is_none(), "not while it is held");
+                let took = start.elapsed();
+                looked.send(()).expect("holder");
+                holder.join().expect("holder");
+                assert!(took < std::time::Duration::from_secs(4), "waited {took:?}");
                 assert_eq!(counting.0.load(Ordering::Relaxed), 1, "woke itself");
                 let slot = handoff::take(&waker).expect("its slot, on the next try");
                 assert!(std::ptr::eq(&*slot, &*mine));
