@@ -18,7 +18,7 @@ bin=$PWD/target/release/taskscope
 tmp=$(mktemp -d)
 "$bin" demo-target --port 0 --source hooks --scenarios idle,heartbeat \
   --idle-tasks "$tasks" --idle-rate 200000 --exit-on-stdin-close \
-  < <(sleep 100000) > "$tmp/target.txt" 2> "$tmp/beats.txt" &
+  < <(sleep 100000 2>/dev/null) > "$tmp/target.txt" 2> "$tmp/beats.txt" &
 target_pid=$!
 sock="stall-$$"
 trap 'tmux -L "$sock" kill-server 2>/dev/null || true; kill $target_pid 2>/dev/null || true; rm -rf "$tmp"' EXIT

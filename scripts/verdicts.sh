@@ -19,7 +19,7 @@ cargo build --release --quiet
 bin=$PWD/target/release/taskscope
 tmp=$(mktemp -d)
 "$bin" demo-target --port 0 --source "$source" --scenarios slow-leaks,healthy \
-  --healthy-rate 50 --exit-on-stdin-close < <(sleep 100000) > "$tmp/target.txt" 2>/dev/null &
+  --healthy-rate 50 --exit-on-stdin-close < <(sleep 100000 2>/dev/null) > "$tmp/target.txt" 2>/dev/null &
 target_pid=$!
 trap 'kill $target_pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 200); do grep -q console= "$tmp/target.txt" 2>/dev/null && break; sleep 0.1; done
