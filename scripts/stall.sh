@@ -43,7 +43,7 @@ start=$(date +%s.%N)
 "$bin" watch "$addr" --duration 10s --format json > "$tmp/watch.json"
 took=$(echo "$(date +%s.%N) - $start" | bc)
 sleep 1.5
-waits=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print((d["task_dumps"]["last"] or {}).get("tasks", 0))' "$tmp/watch.json" 2>/dev/null || echo "?")
+waits=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print((d["waits"]["last"] or {}).get("tasks", 0))' "$tmp/watch.json" 2>/dev/null || echo "?")
 echo "taskscope watch --duration 10s:    longest heartbeat gap $(gap_since "$m") ms (watch took ${took}s; $waits waits from captures)"
 
 m=$(mark)
