@@ -373,8 +373,8 @@ impl Link {
         self.0.as_ptr() as usize & SLOT_TAG != 0
     }
 
-    /// The slot, once the agent asked the task (else it holds the task's
-    /// waker).
+    /// The slot, once the agent asked the task (before, the task's waker,
+    /// in the record or still on its thread).
     pub fn as_slot(&self) -> Option<&Slot> {
         self.is_slot().then(|| {
             // SAFETY: a tagged link is a `SlotRef`'s pointer (untagged),

@@ -593,6 +593,20 @@ pub(crate) fn test_ids(n: usize) -> Vec<tokio::task::Id> {
         .block_on(async { (0..n).map(|_| tokio::spawn(async {}).id()).collect() })
 }
 
+/// [`test_ids`] whose numbers follow one another (tests that spawn
+/// meanwhile spread them: made again until none did), for tests whose
+/// tasks must not share a stash's entry.
+#[cfg(test)]
+pub(crate) fn consecutive_ids(n: usize) -> Vec<tokio::task::Id> {
+    (0..100)
+        .map(|_| test_ids(n))
+        .find(|ids| {
+            ids.windows(2)
+                .all(|w| tasks::number(&w[1]) == tasks::number(&w[0]) + 1)
+        })
+        .expect("consecutive ids in 100 tries")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -819,7 +833,7 @@ mod tests {
     /// (reachable) from its first `Pending` on.
     #[test]
     fn kept_wakers_reach_the_recorder_at_a_park_or_soon() {
-        let ids = test_ids(4);
+        let ids = consecutive_ids(4);
         let recorder = Recorder::new();
         let at = Location::caller();
         let wakers: Vec<_> = (0..3).map(|_| counted()).collect();
