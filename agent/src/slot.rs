@@ -608,6 +608,32 @@ fn holding(s: u64) -> Option<(u32, i64)> {
         .then(|| ((stack - 1) as u32, ((s >> AT_SHIFT) as i64) * 1_000_000_000))
 }
 
+/// Wakers for tests, here and in `hooks`: each made of an `Arc`, whose
+/// count says who holds a clone.
+#[cfg(test)]
+pub(crate) mod test_wakers {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Does nothing when woken.
+    pub(crate) struct Flag;
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// Counts its wakes.
+    pub(crate) struct Counting(pub(crate) AtomicUsize);
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn counting() -> Arc<Counting> {
+        Arc::new(Counting(AtomicUsize::new(0)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,24 +707,7 @@ mod tests {
         assert_eq!(slot.state.load(Ordering::Relaxed) & (LOCKED | HAS_WAKER), 0);
     }
 
-    /// A waker's maker that counts its wakes.
-    struct Counting(std::sync::atomic::AtomicUsize);
-    impl std::task::Wake for Counting {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn counting() -> Arc<Counting> {
-        Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)))
-    }
-
-    /// A waker's maker that does nothing when woken: its count says who
-    /// holds a clone.
-    struct Flag;
-    impl std::task::Wake for Flag {
-        fn wake(self: Arc<Self>) {}
-    }
+    use test_wakers::{Flag, counting};
 
     /// A slot made with its task's waker: two references, the waker held
     /// and askable, no capture; the waker goes with the last reference.

@@ -597,12 +597,8 @@ fn take_chunk(pool: &Mutex<Vec<Arc<Chunk>>>) -> Arc<Chunk> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slot::test_wakers::Flag;
     use std::sync::Arc;
-
-    struct Flag;
-    impl std::task::Wake for Flag {
-        fn wake(self: Arc<Self>) {}
-    }
 
     /// The stash keeps each task's waker by its number: growing keeps them
     /// all, a task whose number takes a kept one's entry hands that one

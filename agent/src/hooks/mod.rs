@@ -765,13 +765,8 @@ mod tests {
 
     /// A waker whose count says who holds it: `Arc::strong_count` is 1
     /// plus the wakers made of it and not let go.
-    struct Counted;
-    impl std::task::Wake for Counted {
-        fn wake(self: Arc<Self>) {}
-    }
-
-    fn counted() -> Arc<Counted> {
-        Arc::new(Counted)
+    fn counted() -> Arc<crate::slot::test_wakers::Flag> {
+        Arc::new(crate::slot::test_wakers::Flag)
     }
 
     /// A wrapped task's waker in a log no fold read (its recorder gone) is
