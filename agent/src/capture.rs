@@ -59,8 +59,9 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         slot: Option<SlotRef>,
-        // Under the hooks source: the recorder holds the task's waker
-        // (handed over on its first `Pending`; see `slot::Link`).
+        // Under the hooks source: the task's waker was handed over on its
+        // first `Pending` (its thread keeps it, then its record: see
+        // `slot::Link`).
         posted: bool,
     }
 
